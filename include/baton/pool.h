@@ -1,0 +1,210 @@
+/*
+ * baton/pool.h — the pool layer: one worker per CPU, work-stealing deques, fork-join, scopes,
+ * parallel loops and reductions.
+ *
+ * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque; work it forks goes on
+ * its own deque and idle workers steal from the other end. Threads outside the pool that call
+ * into it (baton_join, baton_scope_run, baton_parallel_for, ...) take one of a few "external
+ * slots" for the duration of the call, so they run work themselves instead of sleeping while the
+ * pool does it (oneTBB's arena slots do the same). When every slot is taken, the call goes
+ * through the global injector and the caller blocks until a worker has finished it.
+ *
+ * Every call that forks work also waits for it: there are no detached tasks, so no error can be
+ * dropped. A task returns 0 or a non-zero error code; the first error of a scope, loop or
+ * reduction cancels the work of that call that has not started yet and is returned by it.
+ *
+ * Idle workers search for a short while, then park on a futex: an idle pool uses no CPU.
+ */
+#ifndef BATON_POOL_H
+#define BATON_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct baton_pool baton_pool;
+
+/* Upper bound on n_workers. */
+#define BATON_POOL_MAX_WORKERS 1024
+/* Upper bound on external_slots. */
+#define BATON_POOL_MAX_EXTERNAL_SLOTS 256
+/* external_slots when the config leaves it 0. */
+#define BATON_POOL_DEFAULT_EXTERNAL_SLOTS 4
+
+/* Flags for baton_pool_config.flags. */
+enum {
+    /* Pin worker i to logical CPU i (modulo the CPUs this process may use), through hwloc. */
+    BATON_POOL_PIN = 1u << 0,
+    /* Give outside threads no slot: their calls always go through the injector. Useful to
+     * measure the difference, and to test that path. */
+    BATON_POOL_NO_EXTERNAL_SLOTS = 1u << 1,
+};
+
+/*
+ * Pool options. A zeroed struct means "defaults"; set struct_size to sizeof(baton_pool_config)
+ * (or leave it 0) so that fields added later are recognised.
+ */
+typedef struct baton_pool_config {
+    size_t struct_size;      /* sizeof(baton_pool_config), or 0 for this header's size */
+    unsigned n_workers;      /* 0: one per logical CPU this process may run on (hwloc) */
+    unsigned external_slots; /* 0: BATON_POOL_DEFAULT_EXTERNAL_SLOTS */
+    unsigned flags;          /* BATON_POOL_* flags */
+    unsigned spin_us;        /* how long an idle worker searches before it parks; 0: 50 us */
+    const char *name;        /* thread name prefix, NULL: "baton"; threads are "<name>-<i>",
+                                truncated to the 15 characters Linux keeps */
+} baton_pool_config;
+
+/*
+ * Creates a pool and starts its workers. `config` may be NULL for defaults. On success stores
+ * the pool in *out_pool and returns 0; the caller destroys it with baton_pool_destroy().
+ * Errors: BATON_EINVAL (NULL out_pool, struct_size larger than this library knows, n_workers or
+ * external_slots above their maximum, unknown flags), BATON_ENOMEM, BATON_ETHREAD (a thread could
+ * not be started; the ones already started are stopped), BATON_EIO (hwloc could not read the
+ * topology). On error *out_pool is left untouched. Thread-safe.
+ */
+BATON_API int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool);
+
+/*
+ * Stops the pool and frees it. New calls into the pool fail with BATON_ECLOSED from the moment
+ * destroy starts; calls already running (from other threads) are finished, not cancelled:
+ * destroy waits for them to return, then wakes and joins every worker. Idle workers leave
+ * without running anything else. Returns 0, or BATON_EDEADLK when called from one of the pool's
+ * own workers or from inside a call into this pool (the pool is left running), or BATON_EINVAL
+ * for NULL. After 0 the handle is gone; any further use is undefined.
+ */
+BATON_API int baton_pool_destroy(baton_pool *pool);
+
+/* Number of worker threads (not counting external slots). Thread-safe. */
+BATON_API unsigned baton_pool_workers(const baton_pool *pool);
+
+/* Index of the calling thread in `pool` (0 .. workers-1), or -1 when the calling thread is not
+ * one of its workers (an outside thread, even while it holds an external slot). Thread-safe. */
+BATON_API int baton_pool_current_worker(const baton_pool *pool);
+
+/* A unit of work: returns 0, or a non-zero error code that cancels its siblings. */
+typedef int (*baton_task_fn)(void *ctx);
+
+/*
+ * Runs fn_a(ctx_a) and fn_b(ctx_b), potentially in parallel, and returns when both are done.
+ * The calling thread runs A itself; B is offered to thieves and run by the caller afterwards if
+ * nobody took it (rayon's join). Nothing is allocated on the heap.
+ * Returns 0, A's error if A failed (then B is skipped if it had not started), else B's error;
+ * BATON_EINVAL for a NULL pool or function; BATON_ECLOSED while the pool is being destroyed.
+ * Callable from any thread, including from tasks at any nesting depth. Blocking: the caller
+ * helps run other work of the pool while B runs elsewhere.
+ */
+BATON_API int baton_join(baton_pool *pool, baton_task_fn fn_a, void *ctx_a, baton_task_fn fn_b,
+                         void *ctx_b);
+
+/* A scope: a set of tasks that baton_scope_run waits for. Lives inside baton_scope_run. */
+typedef struct baton_scope baton_scope;
+typedef int (*baton_scope_fn)(baton_scope *scope, void *ctx);
+
+/*
+ * Runs body(scope, ctx) on the calling thread, then waits until every task spawned into the scope
+ * (by the body or by those tasks) has finished, running tasks of the pool while it waits.
+ * Returns 0, or the first non-zero value returned by the body or any task (which cancelled the
+ * tasks that had not started), BATON_EINVAL for NULL arguments, BATON_ECLOSED while the pool is
+ * being destroyed. Scopes nest to any depth, from any thread. The scope pointer is valid only
+ * until baton_scope_run returns.
+ */
+BATON_API int baton_scope_run(baton_pool *pool, baton_scope_fn body, void *ctx);
+
+/*
+ * Spawns fn(ctx) into `scope`. Call it from the scope's body or from a task of the scope (any
+ * thread the pool runs it on); the task runs on some worker, or on the waiting thread. The task
+ * record comes from the calling worker's free list: no heap allocation once that list is warm.
+ * Returns 0; BATON_ECANCELED when the scope is already cancelled (fn will not run);
+ * BATON_EPERM when called from a thread that is not running inside the scope's pool;
+ * BATON_ENOMEM when a new slab of records cannot be allocated; BATON_EINVAL for NULL arguments.
+ * If it fails, fn never runs.
+ */
+BATON_API int baton_scope_spawn(baton_scope *scope, baton_task_fn fn, void *ctx);
+
+/* True once a task or the body of the scope has failed, so long-running tasks can stop early.
+ * Thread-safe. */
+BATON_API bool baton_scope_cancelled(const baton_scope *scope);
+
+/* Loop body over [begin, end): returns 0 or an error that stops the loop. */
+typedef int (*baton_range_fn)(size_t begin, size_t end, void *ctx);
+
+/*
+ * Calls fn over disjoint sub-ranges that exactly cover [begin, end), in parallel.
+ * grain 0: adaptive — the range is split into about as many pieces as workers, and a piece is
+ * split again each time a thief takes it (rayon's adaptive splitter), down to single indices.
+ * grain > 0: the range is cut into pieces of at most `grain` indices.
+ * Returns 0, the first error returned by fn (pieces not yet started are skipped), BATON_EINVAL
+ * (NULL pool or fn, begin > end), BATON_ECLOSED. An empty range returns 0 without calling fn.
+ * Callable from any thread and from inside tasks (nested loops work at any depth).
+ */
+BATON_API int baton_parallel_for(baton_pool *pool, size_t begin, size_t end, size_t grain,
+                                 baton_range_fn fn, void *ctx);
+
+/* Largest accumulator baton_parallel_reduce supports (it keeps accumulators on the stack). */
+#define BATON_REDUCE_MAX_VALUE_SIZE 256
+/* Chunk length of a deterministic reduction when grain is 0. */
+#define BATON_REDUCE_DEFAULT_DETERMINISTIC_GRAIN 1024
+
+enum {
+    /* Fixed chunks of `grain` indices (BATON_REDUCE_DEFAULT_DETERMINISTIC_GRAIN when 0), each
+     * folded from the identity, combined by a balanced binary tree over chunk indices: the
+     * result does not depend on the number of workers or on who stole what, so a floating-point
+     * sum is bit-identical on every run (oneTBB's parallel_deterministic_reduce). */
+    BATON_REDUCE_DETERMINISTIC = 1u << 0,
+};
+
+/*
+ * How to reduce: an accumulator of value_size bytes (aligned to max_align_t inside baton).
+ *  identity(out, ctx)                    writes the neutral element;
+ *  accumulate(begin, end, inout, ctx)    folds [begin, end) into *inout; returns 0 or an error;
+ *  combine(inout_left, right, ctx)       *inout_left = *inout_left (+) *right, where left covers
+ *                                        indices below right's. Need not be commutative; must be
+ *                                        associative for the result to equal the serial fold.
+ */
+typedef struct baton_reduce_ops {
+    size_t value_size;
+    void (*identity)(void *out_value, void *ctx);
+    int (*accumulate)(size_t begin, size_t end, void *inout_value, void *ctx);
+    void (*combine)(void *inout_left, const void *right, void *ctx);
+    unsigned flags; /* BATON_REDUCE_* */
+} baton_reduce_ops;
+
+/*
+ * Reduces [begin, end) in parallel and writes the result (value_size bytes) to out_value; an
+ * empty range gives the identity. Splitting follows baton_parallel_for (grain 0 adaptive, else
+ * pieces of at most grain), unless ops->flags has BATON_REDUCE_DETERMINISTIC.
+ * Returns 0; the first error of accumulate (out_value is then left untouched); BATON_EINVAL
+ * (NULL argument or callback, begin > end, value_size 0 or above BATON_REDUCE_MAX_VALUE_SIZE,
+ * unknown flags); BATON_ECLOSED. Callbacks run on any worker or on the calling thread.
+ */
+BATON_API int baton_parallel_reduce(baton_pool *pool, size_t begin, size_t end, size_t grain,
+                                    const baton_reduce_ops *ops, void *ctx, void *out_value);
+
+/* Per-worker counters. Each is written by its worker only, so reading them is cheap and never
+ * slows the worker; values read while the pool runs are a recent snapshot. */
+typedef struct baton_worker_stats {
+    uint64_t tasks_executed; /* jobs taken from a deque or the injector and run */
+    uint64_t steals;         /* jobs taken from another deque */
+    uint64_t steal_failures; /* steal attempts that found nothing or lost a race */
+    uint64_t parks;          /* times the worker went to sleep */
+} baton_worker_stats;
+
+/*
+ * Copies worker `worker`'s counters to *out. Pass worker == baton_pool_workers(pool) to get the
+ * sum over all workers and external slots. Returns 0 or BATON_EINVAL (NULL, index too large).
+ * Thread-safe.
+ */
+BATON_API int baton_pool_worker_stats(const baton_pool *pool, unsigned worker,
+                                      baton_worker_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_POOL_H */
