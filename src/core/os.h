@@ -39,6 +39,9 @@ void baton__thread_yield(void);
 /* Sleeps the calling thread for ns nanoseconds (at least). */
 void baton__sleep_ns(uint64_t ns);
 
+/* Nanoseconds of a monotonic clock; only differences mean anything. */
+uint64_t baton__monotonic_ns(void);
+
 /* CPU time consumed by the whole process, in nanoseconds. */
 uint64_t baton__process_cpu_ns(void);
 

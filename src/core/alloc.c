@@ -1,0 +1,99 @@
+/*
+ * alloc.c — every allocation baton makes goes through here, so that a user can install their own
+ * allocator (baton_set_allocator) and tests can inject allocation failures.
+ *
+ * DESIGN: the allocator is a plain struct copied at install time; it is read without
+ * synchronisation because the contract is "install once, before anything else" (libuv's
+ * uv_replace_allocator has the same rule). The fault-injection counter is an atomic so that a
+ * test may read it from any thread, but it is meant for single-threaded set-up code.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+static void *baton__libc_aligned_alloc(size_t alignment, size_t size)
+{
+    void *ptr = NULL;
+    if (alignment < sizeof(void *))
+        alignment = sizeof(void *);
+    if (posix_memalign(&ptr, alignment, size) != 0)
+        return NULL;
+    return ptr;
+}
+
+static baton_allocator baton__allocator = {malloc, baton__libc_aligned_alloc, free};
+
+/* Remaining successful allocations before injected failures; negative: injection off. */
+static _Atomic long baton__alloc_budget = -1;
+
+static int baton__alloc_should_fail(void)
+{
+    long budget = atomic_load_explicit(&baton__alloc_budget, memory_order_relaxed);
+    if (budget < 0)
+        return 0;
+    if (budget == 0)
+        return 1;
+    atomic_store_explicit(&baton__alloc_budget, budget - 1, memory_order_relaxed);
+    return 0;
+}
+
+void baton__alloc_fail_after(long n)
+{
+    atomic_store_explicit(&baton__alloc_budget, n < 0 ? -1 : n, memory_order_relaxed);
+}
+
+int baton_set_allocator(const baton_allocator *allocator)
+{
+    if (allocator == NULL) {
+        baton__allocator = (baton_allocator){malloc, baton__libc_aligned_alloc, free};
+        return 0;
+    }
+    if (allocator->malloc == NULL || allocator->aligned_alloc == NULL ||
+        allocator->free == NULL) {
+        return baton__error(BATON_EINVAL,
+                            "baton_set_allocator: malloc (%s), aligned_alloc (%s) and free (%s) "
+                            "must all be given",
+                            allocator->malloc ? "set" : "NULL",
+                            allocator->aligned_alloc ? "set" : "NULL",
+                            allocator->free ? "set" : "NULL");
+    }
+    baton__allocator = *allocator;
+    return 0;
+}
+
+void *baton__malloc(size_t size)
+{
+    if (baton__alloc_should_fail())
+        return NULL;
+    return baton__allocator.malloc(size == 0 ? 1 : size);
+}
+
+void *baton__calloc(size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    void *ptr = baton__malloc(count * size);
+    if (ptr != NULL)
+        memset(ptr, 0, count * size);
+    return ptr;
+}
+
+void *baton__aligned_alloc(size_t alignment, size_t size)
+{
+    if (baton__alloc_should_fail())
+        return NULL;
+    size_t rounded = (size + alignment - 1) & ~(alignment - 1);
+    if (rounded < size)
+        return NULL;
+    return baton__allocator.aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+}
+
+void baton__free(void *ptr)
+{
+    if (ptr != NULL)
+        baton__allocator.free(ptr);
+}

@@ -1,0 +1,62 @@
+/*
+ * error.c — error codes, their names and texts (generated from BATON_ERRNO_MAP), and the
+ * per-thread detail message.
+ *
+ * DESIGN: the detail message is a fixed thread-local buffer, so reporting an error never
+ * allocates and never fails; a message longer than the buffer is truncated with "...".
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+
+#define BATON__MESSAGE_CAPACITY 512
+
+static _Thread_local char baton__last_message[BATON__MESSAGE_CAPACITY];
+
+const char *baton_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+#define BATON__ERRNO_TEXT(name, value, text)                                                     \
+    case BATON_##name:                                                                           \
+        return text;
+        BATON_ERRNO_MAP(BATON__ERRNO_TEXT)
+#undef BATON__ERRNO_TEXT
+    default:
+        return "unknown error";
+    }
+}
+
+const char *baton_err_name(int err)
+{
+    switch (err) {
+    case 0:
+        return "0";
+#define BATON__ERRNO_NAME(name, value, text)                                                     \
+    case BATON_##name:                                                                           \
+        return "BATON_" #name;
+        BATON_ERRNO_MAP(BATON__ERRNO_NAME)
+#undef BATON__ERRNO_NAME
+    default:
+        return "BATON_E?";
+    }
+}
+
+const char *baton_last_error_message(void)
+{
+    return baton__last_message;
+}
+
+int baton__error(int code, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(baton__last_message, sizeof baton__last_message, fmt, args);
+    va_end(args);
+    if (n >= (int)sizeof baton__last_message)
+        memcpy(baton__last_message + sizeof baton__last_message - 4, "...", 4);
+    return code;
+}
