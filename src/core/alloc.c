@@ -15,14 +15,10 @@
 #include "core/alloc.h"
 #include "core/error.h"
 
+/* C11 aligned_alloc wants size to be a multiple of alignment; baton__aligned_alloc rounds. */
 static void *baton__libc_aligned_alloc(size_t alignment, size_t size)
 {
-    void *ptr = NULL;
-    if (alignment < sizeof(void *))
-        alignment = sizeof(void *);
-    if (posix_memalign(&ptr, alignment, size) != 0)
-        return NULL;
-    return ptr;
+    return aligned_alloc(alignment, size);
 }
 
 static baton_allocator baton__allocator = {malloc, baton__libc_aligned_alloc, free};

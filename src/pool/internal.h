@@ -1,0 +1,176 @@
+/*
+ * internal.h — the pool's shared internal types: jobs, workers, latches, forks and the pool.
+ *
+ * Every thread that runs work of a pool does so as a baton__worker: the pool's own threads, and
+ * outside threads while they hold an external slot. A thread knows which worker it is through a
+ * thread-local pointer (baton__current).
+ */
+#ifndef BATON_POOL_INTERNAL_H
+#define BATON_POOL_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/pool.h"
+#include "core/os.h"
+#include "core/park.h"
+#include "core/topology.h"
+#include "pool/deque.h"
+
+typedef struct baton__worker baton__worker;
+
+/* A job is anything a deque can hold: a header with the function that runs it. The job's owner
+ * decides where it lives (a stack frame, a task record); running it never frees it. */
+struct baton__job {
+    void (*exec)(baton__job *job, baton__worker *executor);
+    baton__job *next; /* link while the job sits in the injector */
+};
+
+/* A one-shot event that one waiter (owner) waits for and one thread sets. */
+typedef struct baton__latch {
+    _Atomic uint32_t state; /* BATON__LATCH_UNSET, _SET, _SLEEPING */
+    baton__worker *owner;   /* woken by baton__latch_set when it sleeps */
+} baton__latch;
+
+enum { BATON__LATCH_UNSET = 0, BATON__LATCH_SET = 1, BATON__LATCH_SLEEPING = 2 };
+
+/*
+ * The second half of a fork-join: a job that lives in the forking frame. run() is called exactly
+ * once, by the forker itself (migrated = false) or by a thief (migrated = true), unless skip was
+ * set first (then result = BATON_ECANCELED).
+ */
+typedef struct baton__fork baton__fork;
+struct baton__fork {
+    baton__job job;
+    int (*run)(baton__fork *fork, baton__worker *executor, bool migrated);
+    baton__latch done;
+    _Atomic uint32_t skip; /* set by the forker when its first half failed */
+    int result;
+};
+
+/* A spawned scope task. Records come from slabs owned by one worker (origin) and go back to it. */
+typedef struct baton__task_record baton__task_record;
+struct baton__task_record {
+    baton__job job;
+    baton_task_fn fn;
+    void *ctx;
+    baton_scope *scope;
+    baton__worker *origin;
+    baton__task_record *next_free;
+};
+
+#define BATON__SLAB_RECORDS 64
+typedef struct baton__slab {
+    struct baton__slab *next;
+    baton__task_record records[BATON__SLAB_RECORDS];
+} baton__slab;
+
+struct baton__worker {
+    baton__deque deque;
+    baton_pool *pool;
+    unsigned index;     /* 0 .. n_workers-1 for pool threads, then the external slots */
+    bool is_external;
+    uint64_t rng;       /* xorshift state for victim selection; owner only */
+
+    /* Task records: the local free list is owner-only; records freed by other threads come back
+     * through remote_free, a lock-free stack the owner empties in one exchange. */
+    baton__task_record *free_records;
+    baton__slab *slabs;
+    BATON_CACHELINE_ALIGNED _Atomic(baton__task_record *) remote_free;
+
+    /* Sleeping: sleepy is 1 while the worker has announced it may park (wakers claim it by
+     * exchanging it to 0 and unparking). It sits on its own line because wakers poll it. */
+    BATON_CACHELINE_ALIGNED _Atomic uint32_t sleepy;
+    baton__parker parker;
+    _Atomic uint32_t slot_taken; /* external slots: 1 while an outside thread holds it */
+
+    /* Counters, written by the owner only (relaxed load + store), read by anyone. */
+    BATON_CACHELINE_ALIGNED _Atomic uint64_t tasks_executed;
+    _Atomic uint64_t steals;
+    _Atomic uint64_t steal_failures;
+    _Atomic uint64_t parks;
+
+    baton__thread *thread;
+    int start_error; /* pool threads: pinning result, read after the start-up handshake */
+};
+
+struct baton_pool {
+    unsigned n_workers;
+    unsigned n_total;    /* n_workers + external slots */
+    unsigned flags;
+    uint64_t spin_ns;
+    baton__worker *workers; /* n_total entries */
+    baton__topology *topology;
+    char name[32];
+
+    /* Number of workers with sleepy == 1: a cheap test for "is anyone to wake". Written on every
+     * sleep and wake, read on every push: a line of its own. */
+    BATON_CACHELINE_ALIGNED _Atomic uint32_t n_sleepy;
+    _Atomic uint32_t wake_cursor; /* where the next wake-one scan starts, to spread wake-ups */
+
+    /* Jobs injected by outside threads that found no free slot: a lock-free LIFO that a worker
+     * empties in one exchange (so no ABA), then reverses and spreads through its deque. */
+    BATON_CACHELINE_ALIGNED _Atomic(baton__job *) injector;
+
+    /* Life cycle. */
+    BATON_CACHELINE_ALIGNED _Atomic uint32_t active_calls; /* outside calls in progress */
+    _Atomic uint32_t closing;   /* destroy has begun: refuse new outside calls */
+    _Atomic uint32_t shutdown;  /* workers must exit */
+    _Atomic uint32_t started;   /* workers that finished start-up */
+};
+
+/* The worker the calling thread is, or NULL. Every fork reads it, so it uses the initial-exec
+ * TLS model: a direct %fs-relative load instead of a call to __tls_get_addr, which the default
+ * model for position-independent code would make. The library is linked at start-up, not
+ * dlopen()ed late, in every supported use; glibc keeps spare static TLS for the other case. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BATON__TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define BATON__TLS_MODEL
+#endif
+extern _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
+
+/* Runs body(worker, arg) as a worker of pool: directly when the caller already is one, else on an
+ * external slot, else injected and waited for. Returns body's result, or BATON_ECLOSED. */
+int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg);
+
+/* Runs one job on w, counting it. */
+void baton__execute(baton__worker *w, baton__job *job);
+
+/* Finds a job for w: its own deque, then the injector, then stealing. NULL if none. */
+baton__job *baton__find_work(baton__worker *w);
+
+/* sleep.c */
+/* Tells sleeping workers that new work was published; wakes one if any sleeps. */
+void baton__notify_work(baton_pool *pool);
+/* Wakes one sleepy worker if there is one. */
+void baton__wake_one(baton_pool *pool);
+/* One step of idleness for w after a fruitless search: announces itself sleepy, re-checks for
+ * work (and latch, if not NULL), and parks if there is still nothing. */
+void baton__sleep(baton__worker *w, baton__latch *latch);
+/* Work-while-waiting: runs other jobs until latch is set, parking when there are none. */
+void baton__wait_latch(baton__worker *w, baton__latch *latch);
+
+static inline void baton__latch_init(baton__latch *latch, baton__worker *owner)
+{
+    atomic_init(&latch->state, BATON__LATCH_UNSET);
+    latch->owner = owner;
+}
+
+static inline bool baton__latch_is_set(baton__latch *latch)
+{
+    /* Acquire pairs with the release exchange in baton__latch_set: the setter's writes (a
+     * fork's result, a scope's task effects) are visible once this returns true. */
+    return atomic_load_explicit(&latch->state, memory_order_acquire) == BATON__LATCH_SET;
+}
+
+void baton__latch_set(baton__latch *latch);
+
+/* join.c: runs run_a(w, a_ctx) and fork->run concurrently; see baton__fork. Returns run_a's
+ * error if it failed (fork skipped when not started), else the fork's result. */
+int baton__fork_join(baton__worker *w, baton__fork *fork,
+                     int (*run_a)(baton__worker *w, void *a_ctx), void *a_ctx);
+
+#endif /* BATON_POOL_INTERNAL_H */

@@ -1,0 +1,132 @@
+/*
+ * join.c — fork-join: the primitive every parallel construct of the pool is made of.
+ *
+ * DESIGN (rayon's join, rayon-core/src/join/mod.rs): the second half B is a job in the forking
+ * frame; it is pushed on the forker's deque, the forker runs A, then pops. Work-stealing deques
+ * are LIFO for the owner, and everything A pushed A also popped before returning, so the pop
+ * returns B itself unless a thief took it; in that case the deque is empty (thieves take the
+ * oldest job first, so B goes last). Not stolen: B runs inline, at the cost of a push and a pop
+ * and no read-modify-write unless B was the deque's last job. Stolen: the forker helps with other
+ * work until B's latch is set. Nothing is allocated.
+ *
+ * When A fails, B is skipped if it was not stolen; if it was, the forker sets B's skip flag so a
+ * thief that has not started it yet does not run it.
+ */
+#include "baton/core.h"
+#include "core/atomic.h"
+#include "core/error.h"
+#include "pool/internal.h"
+
+static void baton__fork_exec(baton__job *job, baton__worker *executor)
+{
+    baton__fork *fork = (baton__fork *)job;
+    if (baton__load_relaxed(&fork->skip) != 0)
+        fork->result = BATON_ECANCELED;
+    else
+        fork->result = fork->run(fork, executor, true);
+    baton__latch_set(&fork->done);
+}
+
+int baton__fork_join(baton__worker *w, baton__fork *fork,
+                     int (*run_a)(baton__worker *w, void *a_ctx), void *a_ctx)
+{
+    fork->job.exec = baton__fork_exec;
+    atomic_init(&fork->skip, 0);
+    baton__latch_init(&fork->done, w);
+
+    if (baton__deque_push(&w->deque, &fork->job) != 0) {
+        /* The deque could not grow: run both halves here, in order. */
+        int rc = run_a(w, a_ctx);
+        return rc != 0 ? rc : fork->run(fork, w, false);
+    }
+    baton__notify_work(w->pool);
+
+    int rc_a = run_a(w, a_ctx);
+
+    baton__job *popped = baton__deque_pop(&w->deque);
+    if (popped == &fork->job) {
+        if (rc_a != 0)
+            return rc_a;
+        baton__owner_increment(&w->tasks_executed);
+        return fork->run(fork, w, false);
+    }
+    /* B was stolen (or run by a wait of ours further down the stack): the deque is empty. */
+    if (rc_a != 0)
+        baton__store_relaxed(&fork->skip, 1);
+    baton__wait_latch(w, &fork->done);
+    return rc_a != 0 ? rc_a : fork->result;
+}
+
+typedef struct baton__task_fork {
+    baton__fork fork;
+    baton_task_fn fn;
+    void *ctx;
+} baton__task_fork;
+
+static int baton__task_fork_run(baton__fork *fork, baton__worker *executor, bool migrated)
+{
+    (void)executor;
+    (void)migrated;
+    baton__task_fork *tf = (baton__task_fork *)fork;
+    return tf->fn(tf->ctx);
+}
+
+typedef struct baton__join_args {
+    baton_task_fn fn_a, fn_b;
+    void *ctx_a, *ctx_b;
+} baton__join_args;
+
+/* The fork-join of two user tasks, written out rather than through baton__fork_join: this is the
+ * path fine-grained recursion takes millions of times, so it keeps to the fewest stores and
+ * calls (the fork is filled with only the fields a thief or the pop reads). */
+static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, baton_task_fn fn_b,
+                             void *ctx_b)
+{
+    baton__task_fork b;
+    b.fork.job.exec = baton__fork_exec;
+    b.fork.run = baton__task_fork_run;
+    atomic_init(&b.fork.skip, 0);
+    baton__latch_init(&b.fork.done, w);
+    b.fn = fn_b;
+    b.ctx = ctx_b;
+
+    if (baton__deque_push(&w->deque, &b.fork.job) != 0) {
+        int rc = fn_a(ctx_a);
+        return rc != 0 ? rc : fn_b(ctx_b);
+    }
+    baton__notify_work(w->pool);
+
+    int rc_a = fn_a(ctx_a);
+
+    if (baton__deque_pop(&w->deque) == &b.fork.job) {
+        if (rc_a != 0)
+            return rc_a;
+        baton__owner_increment(&w->tasks_executed);
+        return fn_b(ctx_b);
+    }
+    if (rc_a != 0)
+        baton__store_relaxed(&b.fork.skip, 1);
+    baton__wait_latch(w, &b.fork.done);
+    return rc_a != 0 ? rc_a : b.fork.result;
+}
+
+static int baton__join_in(baton__worker *w, void *arg)
+{
+    const baton__join_args *args = arg;
+    return baton__join_tasks(w, args->fn_a, args->ctx_a, args->fn_b, args->ctx_b);
+}
+
+int baton_join(baton_pool *pool, baton_task_fn fn_a, void *ctx_a, baton_task_fn fn_b,
+               void *ctx_b)
+{
+    baton__worker *w = baton__current;
+    if (w != NULL && w->pool == pool && fn_a != NULL && fn_b != NULL)
+        return baton__join_tasks(w, fn_a, ctx_a, fn_b, ctx_b);
+    if (pool == NULL || fn_a == NULL || fn_b == NULL) {
+        return baton__error(BATON_EINVAL, "baton_join: pool (%s), fn_a (%s) and fn_b (%s) must "
+                            "not be NULL", pool ? "set" : "NULL", fn_a ? "set" : "NULL",
+                            fn_b ? "set" : "NULL");
+    }
+    baton__join_args args = {fn_a, fn_b, ctx_a, ctx_b};
+    return baton__call(pool, baton__join_in, &args);
+}

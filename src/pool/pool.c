@@ -1,0 +1,448 @@
+/*
+ * pool.c — creating and destroying pools, the worker loop, finding work, and how outside threads
+ * enter a pool.
+ *
+ * DESIGN
+ *  - workers[0 .. n_workers) are the pool's threads; workers[n_workers .. n_total) are external
+ *    slots: a thread from outside that calls into the pool claims one (CAS on slot_taken) and is
+ *    a worker for the length of that call: it pushes its forks on the slot's deque, helps while
+ *    it waits, and can be stolen from. This is how the calling thread takes part in the work
+ *    instead of sleeping while it is done elsewhere (oneTBB's arena slots).
+ *  - With no free slot (or BATON_POOL_NO_EXTERNAL_SLOTS) the call becomes a job pushed on the
+ *    injector, a lock-free stack; a worker takes the whole stack at once, keeps the oldest job
+ *    and spreads the rest through its deque for others to steal. The caller blocks on a futex.
+ *  - Finding work: own deque (LIFO), then the injector, then stealing from the other deques
+ *    starting at a random victim. An idle worker spins (pause, then yield) for spin_ns before it
+ *    goes to sleep (sleep.c).
+ *  - Destroy: refuses new outside calls (closing), waits for the outside calls in progress to
+ *    return (every job descends from one, since there are no detached tasks, so the pool is then
+ *    idle), sets shutdown, unparks every worker and joins them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "baton/core.h"
+#include "core/alloc.h"
+#include "core/atomic.h"
+#include "core/error.h"
+#include "pool/internal.h"
+
+#define BATON__DEQUE_INITIAL_CAPACITY 256
+#define BATON__DEFAULT_SPIN_US 50
+
+_Thread_local baton__worker *baton__current BATON__TLS_MODEL;
+
+static uint64_t baton__xorshift(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}
+
+void baton__execute(baton__worker *w, baton__job *job)
+{
+    baton__owner_increment(&w->tasks_executed);
+    job->exec(job, w);
+}
+
+/* Takes every injected job; keeps the oldest and pushes the others on w's deque. */
+static baton__job *baton__take_injected(baton__worker *w)
+{
+    baton_pool *pool = w->pool;
+    if (baton__load_relaxed(&pool->injector) == NULL)
+        return NULL;
+    /* Acquire pairs with the release CAS in baton__inject: the jobs' contents are visible. */
+    baton__job *stack = atomic_exchange_explicit(&pool->injector, NULL, memory_order_acquire);
+    if (stack == NULL)
+        return NULL;
+    /* The stack is newest first; reverse it so the oldest runs first. */
+    baton__job *oldest_first = NULL;
+    while (stack != NULL) {
+        baton__job *next = stack->next;
+        stack->next = oldest_first;
+        oldest_first = stack;
+        stack = next;
+    }
+    baton__job *first = oldest_first;
+    bool pushed = false;
+    for (baton__job *job = first->next; job != NULL;) {
+        baton__job *next = job->next;
+        if (baton__deque_push(&w->deque, job) != 0) {
+            /* Cannot grow the deque: give the rest back to the injector. */
+            baton__job *tail = job;
+            while (tail->next != NULL)
+                tail = tail->next;
+            baton__job *head = baton__load_relaxed(&pool->injector);
+            do {
+                tail->next = head;
+                /* seq_cst: a re-publication, like baton__inject. */
+            } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, job,
+                                                            memory_order_seq_cst,
+                                                            memory_order_relaxed));
+            break;
+        }
+        pushed = true;
+        job = next;
+    }
+    if (pushed)
+        baton__notify_work(pool);
+    return first;
+}
+
+baton__job *baton__find_work(baton__worker *w)
+{
+    baton__job *job = baton__deque_pop(&w->deque);
+    if (job != NULL)
+        return job;
+    job = baton__take_injected(w);
+    if (job != NULL)
+        return job;
+
+    baton_pool *pool = w->pool;
+    unsigned n = pool->n_total;
+    unsigned start = (unsigned)(baton__xorshift(&w->rng) % n);
+    for (unsigned k = 0; k < n; k++) {
+        baton__worker *victim = &pool->workers[(start + k) % n];
+        if (victim == w)
+            continue;
+        for (int attempt = 0; attempt < 4; attempt++) {
+            bool lost_race;
+            job = baton__deque_steal(&victim->deque, &lost_race);
+            if (job != NULL) {
+                baton__owner_increment(&w->steals);
+                /* More where that came from: recruit another sleeper (Go's spinning rule). */
+                if (baton__deque_looks_nonempty(&victim->deque))
+                    baton__notify_work(pool);
+                return job;
+            }
+            if (!lost_race)
+                break;
+        }
+    }
+    baton__owner_increment(&w->steal_failures);
+    return NULL;
+}
+
+static void *baton__worker_main(void *arg)
+{
+    baton__worker *w = arg;
+    baton_pool *pool = w->pool;
+    baton__current = w;
+    w->start_error = 0;
+    if (pool->flags & BATON_POOL_PIN)
+        w->start_error = baton__topology_pin_self(pool->topology, w->index);
+    /* Release pairs with the creator's acquire load of started: start_error is visible. */
+    baton__fetch_add_acq_rel(&pool->started, 1);
+    baton__futex_wake(&pool->started, 1);
+
+    uint64_t idle_since = 0;
+    unsigned rounds = 0;
+    /* Acquire pairs with the release store of shutdown in baton_pool_destroy. */
+    while (baton__load_acquire(&pool->shutdown) == 0) {
+        baton__job *job = baton__find_work(w);
+        if (job != NULL) {
+            baton__execute(w, job);
+            idle_since = 0;
+            rounds = 0;
+            continue;
+        }
+        if (++rounds < 32) {
+            baton__cpu_relax();
+            continue;
+        }
+        uint64_t now = baton__monotonic_ns();
+        if (idle_since == 0)
+            idle_since = now;
+        if (now - idle_since < pool->spin_ns) {
+            baton__thread_yield();
+            continue;
+        }
+        baton__sleep(w, NULL);
+        idle_since = 0;
+        rounds = 0;
+    }
+    baton__current = NULL;
+    return NULL;
+}
+
+/* An outside call that could not get a slot: runs on a worker, the caller waits on done. */
+typedef struct baton__injected_call {
+    baton__job job;
+    int (*body)(baton__worker *w, void *arg);
+    void *arg;
+    int result;
+    _Atomic uint32_t done;
+} baton__injected_call;
+
+static void baton__injected_exec(baton__job *job, baton__worker *executor)
+{
+    baton__injected_call *call = (baton__injected_call *)job;
+    call->result = call->body(executor, call->arg);
+    /* Release pairs with the caller's acquire load of done: result is visible. */
+    baton__store_release(&call->done, 1);
+    baton__futex_wake(&call->done, 1);
+}
+
+static void baton__inject(baton_pool *pool, baton__job *job)
+{
+    baton__job *head = baton__load_relaxed(&pool->injector);
+    do {
+        job->next = head;
+        /* seq_cst: the CAS is the publish half of the sleep protocol (sleep.c), and release
+         * pairs with the acquire exchange in baton__take_injected. */
+    } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, job,
+                                                    memory_order_seq_cst, memory_order_relaxed));
+    baton__notify_work(pool);
+}
+
+static void baton__leave_call(baton_pool *pool)
+{
+    /* seq_cst pairs with destroy's seq_cst store of closing and load of active_calls. */
+    if (baton__fetch_sub_seq_cst(&pool->active_calls, 1) == 1 &&
+        baton__load_seq_cst(&pool->closing) != 0)
+        baton__futex_wake(&pool->active_calls, INT32_MAX);
+}
+
+int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg)
+{
+    /* Dekker with baton_pool_destroy: we announce ourselves, then look at closing; destroy sets
+     * closing, then counts us. seq_cst on all four accesses. */
+    baton__fetch_add_seq_cst(&pool->active_calls, 1);
+    if (baton__load_seq_cst(&pool->closing) != 0) {
+        baton__leave_call(pool);
+        return baton__error(BATON_ECLOSED, "the pool is being destroyed");
+    }
+
+    int rc;
+    baton__worker *slot = NULL;
+    for (unsigned i = pool->n_workers; i < pool->n_total; i++) {
+        baton__worker *candidate = &pool->workers[i];
+        uint32_t expected = 0;
+        /* Acquire pairs with the release store that freed the slot: the previous holder's
+         * writes to the slot's free lists and deque are visible. */
+        if (baton__load_relaxed(&candidate->slot_taken) == 0 &&
+            baton__cas_strong_acquire(&candidate->slot_taken, &expected, 1)) {
+            slot = candidate;
+            break;
+        }
+    }
+    if (slot != NULL) {
+        baton__worker *previous = baton__current; /* a worker of another pool, or NULL */
+        baton__current = slot;
+        rc = body(slot, arg);
+        baton__current = previous;
+        /* Release pairs with the next claimer's acquire CAS. */
+        baton__store_release(&slot->slot_taken, 0);
+    } else {
+        baton__injected_call call;
+        call.job.exec = baton__injected_exec;
+        call.body = body;
+        call.arg = arg;
+        call.result = 0;
+        atomic_init(&call.done, 0);
+        baton__inject(pool, &call.job);
+        /* Acquire pairs with the release store in baton__injected_exec. */
+        while (baton__load_acquire(&call.done) == 0)
+            baton__futex_wait(&call.done, 0, 0);
+        rc = call.result;
+    }
+    baton__leave_call(pool);
+    return rc;
+}
+
+static void baton__pool_free(baton_pool *pool, unsigned n_initialised)
+{
+    for (unsigned i = 0; i < n_initialised; i++) {
+        baton__worker *w = &pool->workers[i];
+        baton__deque_destroy(&w->deque);
+        while (w->slabs != NULL) {
+            baton__slab *next = w->slabs->next;
+            baton__free(w->slabs);
+            w->slabs = next;
+        }
+    }
+    baton__free(pool->workers);
+    baton__topology_free(pool->topology);
+    baton__free(pool);
+}
+
+static void baton__pool_stop_threads(baton_pool *pool, unsigned n_started)
+{
+    /* Release pairs with the workers' acquire load of shutdown; seq_cst so that a worker about to
+     * sleep sees it in its re-check (sleep.c). Every worker is unparked: the token covers one
+     * that parks after this. */
+    baton__store_seq_cst(&pool->shutdown, 1);
+    for (unsigned i = 0; i < n_started; i++)
+        baton__unpark(&pool->workers[i].parker);
+    for (unsigned i = 0; i < n_started; i++)
+        baton__thread_join(pool->workers[i].thread);
+}
+
+int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
+{
+    baton_pool_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (out_pool == NULL)
+        return baton__error(BATON_EINVAL, "baton_pool_create: out_pool is NULL");
+    if (config != NULL) {
+        size_t size = config->struct_size == 0 ? sizeof cfg : config->struct_size;
+        if (size > sizeof cfg)
+            return baton__error(BATON_EINVAL, "baton_pool_create: config struct_size = %zu is "
+                                "larger than this library's baton_pool_config (%zu)",
+                                size, sizeof cfg);
+        memcpy(&cfg, config, size);
+    }
+    if (cfg.n_workers > BATON_POOL_MAX_WORKERS)
+        return baton__error(BATON_EINVAL, "baton_pool_create: n_workers = %u exceeds "
+                            "BATON_POOL_MAX_WORKERS (%d)", cfg.n_workers, BATON_POOL_MAX_WORKERS);
+    if (cfg.external_slots > BATON_POOL_MAX_EXTERNAL_SLOTS)
+        return baton__error(BATON_EINVAL, "baton_pool_create: external_slots = %u exceeds "
+                            "BATON_POOL_MAX_EXTERNAL_SLOTS (%d)", cfg.external_slots,
+                            BATON_POOL_MAX_EXTERNAL_SLOTS);
+    unsigned known_flags = BATON_POOL_PIN | BATON_POOL_NO_EXTERNAL_SLOTS;
+    if (cfg.flags & ~known_flags)
+        return baton__error(BATON_EINVAL, "baton_pool_create: unknown flags 0x%x",
+                            cfg.flags & ~known_flags);
+    if (cfg.spin_us > 1000000)
+        return baton__error(BATON_EINVAL, "baton_pool_create: spin_us = %u is above one second",
+                            cfg.spin_us);
+
+    baton_pool *pool = baton__aligned_alloc(BATON_CACHELINE, sizeof *pool);
+    if (pool == NULL)
+        return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory");
+    memset(pool, 0, sizeof *pool);
+    snprintf(pool->name, sizeof pool->name, "%s", cfg.name != NULL ? cfg.name : "baton");
+    pool->flags = cfg.flags;
+    pool->spin_ns = (uint64_t)(cfg.spin_us != 0 ? cfg.spin_us : BATON__DEFAULT_SPIN_US) * 1000u;
+
+    if (cfg.n_workers == 0 || (cfg.flags & BATON_POOL_PIN)) {
+        int rc = baton__topology_load(&pool->topology);
+        if (rc != 0) {
+            baton__free(pool);
+            return rc;
+        }
+    }
+    pool->n_workers = cfg.n_workers != 0 ? cfg.n_workers : baton__topology_cpus(pool->topology);
+    unsigned slots = (cfg.flags & BATON_POOL_NO_EXTERNAL_SLOTS) ? 0
+                     : cfg.external_slots != 0 ? cfg.external_slots
+                                               : BATON_POOL_DEFAULT_EXTERNAL_SLOTS;
+    pool->n_total = pool->n_workers + slots;
+
+    pool->workers = baton__aligned_alloc(BATON_CACHELINE, pool->n_total * sizeof *pool->workers);
+    if (pool->workers == NULL) {
+        baton__pool_free(pool, 0);
+        return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory for %u workers",
+                            pool->n_total);
+    }
+    memset(pool->workers, 0, pool->n_total * sizeof *pool->workers);
+    for (unsigned i = 0; i < pool->n_total; i++) {
+        baton__worker *w = &pool->workers[i];
+        if (baton__deque_init(&w->deque, BATON__DEQUE_INITIAL_CAPACITY) != 0) {
+            baton__pool_free(pool, i);
+            return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory for deques");
+        }
+        w->pool = pool;
+        w->index = i;
+        w->is_external = i >= pool->n_workers;
+        w->rng = baton_mix64(0x9e3779b97f4a7c15u * (i + 1)) | 1u;
+        baton__parker_init(&w->parker);
+    }
+
+    for (unsigned i = 0; i < pool->n_workers; i++) {
+        char thread_name[48];
+        snprintf(thread_name, sizeof thread_name, "%s-%u", pool->name, i);
+        int rc = baton__thread_start(&pool->workers[i].thread, baton__worker_main,
+                                     &pool->workers[i], thread_name);
+        if (rc != 0) {
+            baton__pool_stop_threads(pool, i);
+            baton__pool_free(pool, pool->n_total);
+            return baton__error(rc, "baton_pool_create: could not start worker %u of %u", i,
+                                pool->n_workers);
+        }
+    }
+    /* Start-up handshake: wait until every worker has run its start-up (pinning). Acquire pairs
+     * with the workers' acq_rel increment. */
+    for (;;) {
+        uint32_t started = baton__load_acquire(&pool->started);
+        if (started == pool->n_workers)
+            break;
+        baton__futex_wait(&pool->started, started, 0);
+    }
+    for (unsigned i = 0; i < pool->n_workers; i++) {
+        if (pool->workers[i].start_error != 0) {
+            baton__pool_stop_threads(pool, pool->n_workers);
+            baton__pool_free(pool, pool->n_total);
+            return baton__error(BATON_EIO, "baton_pool_create: could not pin worker %u to a "
+                                "logical CPU", i);
+        }
+    }
+    *out_pool = pool;
+    return 0;
+}
+
+int baton_pool_destroy(baton_pool *pool)
+{
+    if (pool == NULL)
+        return baton__error(BATON_EINVAL, "baton_pool_destroy: pool is NULL");
+    baton__worker *self = baton__current;
+    if (self != NULL && self->pool == pool) {
+        return baton__error(BATON_EDEADLK, "baton_pool_destroy: called from %s %u of the pool "
+                            "itself; destroy it from a thread outside the pool",
+                            self->is_external ? "a call holding external slot" : "worker",
+                            self->index);
+    }
+    /* seq_cst: see baton__call. */
+    baton__store_seq_cst(&pool->closing, 1);
+    for (;;) {
+        uint32_t active = baton__load_seq_cst(&pool->active_calls);
+        if (active == 0)
+            break;
+        baton__futex_wait(&pool->active_calls, active, 0);
+    }
+    baton__pool_stop_threads(pool, pool->n_workers);
+    baton__pool_free(pool, pool->n_total);
+    return 0;
+}
+
+unsigned baton_pool_workers(const baton_pool *pool)
+{
+    return pool != NULL ? pool->n_workers : 0;
+}
+
+int baton_pool_current_worker(const baton_pool *pool)
+{
+    baton__worker *w = baton__current;
+    if (pool == NULL || w == NULL || w->pool != pool || w->is_external)
+        return -1;
+    return (int)w->index;
+}
+
+static void baton__stats_add(baton_worker_stats *sum, const baton__worker *w)
+{
+    sum->tasks_executed += atomic_load_explicit(&w->tasks_executed, memory_order_relaxed);
+    sum->steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+    sum->steal_failures += atomic_load_explicit(&w->steal_failures, memory_order_relaxed);
+    sum->parks += atomic_load_explicit(&w->parks, memory_order_relaxed);
+}
+
+int baton_pool_worker_stats(const baton_pool *pool, unsigned worker, baton_worker_stats *out)
+{
+    if (pool == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "baton_pool_worker_stats: pool and out must not be "
+                            "NULL");
+    if (worker > pool->n_workers)
+        return baton__error(BATON_EINVAL, "baton_pool_worker_stats: worker = %u, the pool has "
+                            "%u workers (pass %u for the total)", worker, pool->n_workers,
+                            pool->n_workers);
+    memset(out, 0, sizeof *out);
+    if (worker < pool->n_workers) {
+        baton__stats_add(out, &pool->workers[worker]);
+    } else {
+        for (unsigned i = 0; i < pool->n_total; i++)
+            baton__stats_add(out, &pool->workers[i]);
+    }
+    return 0;
+}

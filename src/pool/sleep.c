@@ -1,0 +1,146 @@
+/*
+ * sleep.c — how idle workers go to sleep and how new work wakes them, and waiting on latches.
+ *
+ * DESIGN
+ * Each worker has a parker (core/park.h) and a `sleepy` flag; the pool counts sleepy workers in
+ * n_sleepy. A worker that searched for `spin_ns` without finding work:
+ *   1. sets sleepy = 1 and increments n_sleepy (seq_cst),
+ *   2. re-checks every deque, the injector, shutdown and the latch it waits for (seq_cst loads),
+ *   3. parks only if all of that is still empty.
+ * A thread that publishes work (push, inject) then reads n_sleepy and, if non-zero, claims one
+ * sleepy worker by exchanging its flag from 1 to 0 and unparks it. Publishing is a store then a
+ * load; going to sleep is a store then loads; all seq_cst where it matters, so (Dekker) either
+ * the sleeper sees the work or the publisher sees the sleeper. The parker's token makes the
+ * unpark count even when it lands before the park.
+ *
+ * One relaxation, the same rayon makes: a push to the pusher's own deque is followed by a plain
+ * (seq_cst) load of n_sleepy, but the push itself is a release store, so in the C11 model the two
+ * can be reordered and a worker falling asleep at that instant may be missed. Nothing is lost:
+ * the pusher runs its own deque's work itself (join and scope waits pop it back), and its next
+ * pop is a seq_cst store that orders the next check. The cost would be a moment of lost
+ * parallelism, which is why pushes do not pay for a full fence each. Injected jobs, which their
+ * publisher does not run, use a seq_cst CAS and are never missed.
+ *
+ * A worker woken up that finds work wakes another sleeper if work remains visible (the chain of
+ * Go's scheduler), so a burst of work recruits the pool one worker at a time, without a
+ * thundering herd.
+ *
+ * Waiting on a latch (a join whose second half was stolen, a scope's tasks) runs other work
+ * while the latch is unset; with nothing to run it parks after announcing SLEEPING on the latch,
+ * and baton__latch_set unparks it. The same parker serves both, so a waiting worker also wakes
+ * for new work and helps.
+ */
+#include "baton/core.h"
+#include "core/atomic.h"
+#include "pool/internal.h"
+
+void baton__latch_set(baton__latch *latch)
+{
+    /* Read owner first: once the state is SET the waiter may return and its frame, which holds
+     * the latch, may be gone. */
+    baton__worker *owner = latch->owner;
+    /* Release pairs with the acquire load in baton__latch_is_set. */
+    if (baton__exchange_acq_rel(&latch->state, BATON__LATCH_SET) == BATON__LATCH_SLEEPING)
+        baton__unpark(&owner->parker);
+}
+
+void baton__wake_one(baton_pool *pool)
+{
+    unsigned n = pool->n_total;
+    unsigned start = baton__fetch_add_relaxed(&pool->wake_cursor, 1) % n;
+    for (unsigned k = 0; k < n; k++) {
+        baton__worker *w = &pool->workers[(start + k) % n];
+        if (baton__load_relaxed(&w->sleepy) == 0)
+            continue;
+        /* acq_rel: claims this sleeper against other wakers; pairs with the sleeper's seq_cst
+         * store of sleepy. */
+        if (baton__exchange_acq_rel(&w->sleepy, 0) == 1) {
+            baton__unpark(&w->parker);
+            return;
+        }
+    }
+}
+
+void baton__notify_work(baton_pool *pool)
+{
+    /* seq_cst pairs with the sleeper's seq_cst increment (see the DESIGN note on pushes). */
+    if (baton__load_seq_cst(&pool->n_sleepy) != 0)
+        baton__wake_one(pool);
+}
+
+static bool baton__work_visible(baton_pool *pool)
+{
+    if (baton__load_seq_cst(&pool->injector) != NULL)
+        return true;
+    for (unsigned i = 0; i < pool->n_total; i++) {
+        if (baton__deque_looks_nonempty(&pool->workers[i].deque))
+            return true;
+    }
+    return false;
+}
+
+void baton__sleep(baton__worker *w, baton__latch *latch)
+{
+    baton_pool *pool = w->pool;
+    /* seq_cst: these two stores must precede, in the single total order, the re-check loads
+     * below; a publisher's seq_cst load of n_sleepy then either sees us or we see its work. */
+    baton__store_seq_cst(&w->sleepy, 1);
+    baton__fetch_add_seq_cst(&pool->n_sleepy, 1);
+
+    bool announced_on_latch = false;
+    if (latch != NULL) {
+        uint32_t expected = BATON__LATCH_UNSET;
+        /* seq_cst pairs with the setter's exchange: either it sees SLEEPING and unparks us, or
+         * we see SET here. */
+        announced_on_latch = atomic_compare_exchange_strong_explicit(
+            &latch->state, &expected, BATON__LATCH_SLEEPING, memory_order_seq_cst,
+            memory_order_acquire);
+    }
+
+    bool stay_awake = (latch != NULL && !announced_on_latch) ||
+                      baton__load_seq_cst(&pool->shutdown) != 0 || baton__work_visible(pool);
+    if (!stay_awake) {
+        baton__owner_increment(&w->parks);
+        baton__park(&w->parker);
+    }
+
+    /* Withdraw: whether a waker claimed us (sleepy already 0) or not. */
+    baton__exchange_acq_rel(&w->sleepy, 0);
+    baton__fetch_sub_relaxed(&pool->n_sleepy, 1);
+    if (announced_on_latch) {
+        uint32_t expected = BATON__LATCH_SLEEPING;
+        /* If the setter already turned it to SET, leave it; acquire pairs with its release. */
+        atomic_compare_exchange_strong_explicit(&latch->state, &expected, BATON__LATCH_UNSET,
+                                                memory_order_acquire, memory_order_acquire);
+    }
+}
+
+void baton__wait_latch(baton__worker *w, baton__latch *latch)
+{
+    uint64_t idle_since = 0;
+    unsigned rounds = 0;
+    while (!baton__latch_is_set(latch)) {
+        baton__job *job = baton__find_work(w);
+        if (job != NULL) {
+            baton__execute(w, job);
+            idle_since = 0;
+            rounds = 0;
+            continue;
+        }
+        if (++rounds < 16) {
+            baton__cpu_relax();
+            continue;
+        }
+        uint64_t now = baton__monotonic_ns();
+        if (idle_since == 0)
+            idle_since = now;
+        if (now - idle_since < w->pool->spin_ns) {
+            /* Oversubscribed machines: let the thread we wait for run. */
+            baton__thread_yield();
+            continue;
+        }
+        baton__sleep(w, latch);
+        idle_since = 0;
+        rounds = 0;
+    }
+}
