@@ -1,0 +1,194 @@
+/*
+ * cli.h — what the files of the `baton` command share: the subcommands, error and progress
+ * printing, argument parsing, and the benchmark framework (records, the interleaved runner, the
+ * peer-process protocol, the suite table).
+ *
+ * Internal to cli/; nothing here is part of the library's API. Output discipline: results go to
+ * stdout, everything else (progress, notes, errors) to stderr, so `baton bench SUITE --json`
+ * writes exactly one JSON array on stdout.
+ */
+#ifndef BATON_CLI_H
+#define BATON_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "baton/pool.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define CLI_PRINTF(fmt_index, first_arg)
+#endif
+
+/* Exit statuses: 0 success, 1 a failed run or a wrong result, 2 a usage error. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- subcommands (argv[0] is the subcommand's name) ---------------------------------------- */
+
+int cli_demo(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+void cli_demo_usage(FILE *out);
+void cli_bench_usage(FILE *out);
+
+/* ---- util.c --------------------------------------------------------------------------------- */
+
+/* Prints "baton: <what>: <BATON_E...> (<strerror>): <last error message>" to stderr, for a
+ * failed library call that returned `err`. */
+void cli_report_error(int err, const char *what);
+/* Prints "baton: <message>" to stderr. */
+void cli_errorf(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Parses a whole decimal string into [min, max]; returns false (and prints why) otherwise. */
+bool cli_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
+                        unsigned long *out_value);
+/* Matches `--name VALUE` or `--name=VALUE` at argv[*index]; on a match stores the value, advances
+ * *index past what it used and returns 1; returns 0 when argv[*index] is another option, -1 (after
+ * printing why) when the value is missing. */
+int cli_option_value(int argc, char **argv, int *index, const char *name, const char **out_value);
+
+/* Seconds of the monotonic clock, as a double. */
+double cli_now_s(void);
+/* Sleeps for `seconds` (restarted when a signal interrupts it). */
+void cli_sleep_s(double seconds);
+
+/* Progress on stderr. cli_progress rewrites one line in place and prints only when stderr is a
+ * terminal; cli_note always prints a full line (clearing a pending progress line first). */
+void cli_progress(const char *fmt, ...) CLI_PRINTF(1, 2);
+void cli_progress_clear(void);
+void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
+bool cli_stderr_is_tty(void);
+
+/* Median of `n` values (sorted in place); NaN when n is 0. */
+double cli_median(double *values, size_t n);
+
+/* ---- bench_report.c: records, statistics, table and JSON --------------------------------- */
+
+#define BENCH_MAX_EXTRAS 4
+#define BENCH_MAX_NOTES 8
+
+/* A named extra number on a record ("ns_per_task", "speedup", ...). */
+typedef struct bench_extra {
+    const char *name;
+    double value;
+} bench_extra;
+
+/* One contender on one case at one worker count: its measurements over the runs. */
+typedef struct bench_record {
+    const char *suite;
+    const char *case_name;
+    const char *contender;
+    const char *metric; /* "time" or a throughput ("ticks_per_s") or "cpu_fraction" */
+    const char *unit;
+    bool higher_is_better; /* false for time and cpu_fraction */
+    unsigned workers;
+    double *samples; /* one per successful run; owned by the record */
+    unsigned n_samples;
+    unsigned capacity;
+    bool correct;   /* false once a run failed or computed a wrong result */
+    bool attempted; /* at least one run was tried */
+    bench_extra extras[BENCH_MAX_EXTRAS];
+    unsigned n_extras;
+} bench_record;
+
+/* Every record of one suite run, in the order they were added (the order of the output). */
+typedef struct bench_report {
+    bench_record **records;
+    size_t n_records;
+    size_t capacity;
+    struct {
+        const char *case_name;
+        char text[160];
+    } notes[BENCH_MAX_NOTES]; /* a line printed under a case's table header */
+    unsigned n_notes;
+} bench_report;
+
+/* Adds a record (copying `tmpl`'s names, workers and direction) with room for `runs` samples.
+ * Returns it, or NULL (after printing why) when memory runs out. The report owns it. */
+bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, unsigned runs);
+void bench_report_free(bench_report *report);
+void bench_report_note(bench_report *report, const char *case_name, const char *fmt, ...)
+    CLI_PRINTF(3, 4);
+
+void bench_record_sample(bench_record *record, double value);
+void bench_record_set_extra(bench_record *record, const char *name, double value);
+/* Median / min / max of the samples; NaN when there are none. */
+double bench_record_median(const bench_record *record);
+double bench_record_min(const bench_record *record);
+double bench_record_max(const bench_record *record);
+/* The record of `contender` in `case_name` with `workers`, or, when workers is 0 or there is no
+ * such record, the one with the most workers. NULL when the contender has none in that case. */
+const bench_record *bench_report_find(const bench_report *report, const char *case_name,
+                                      const char *contender, unsigned workers);
+/* True when every record that was attempted is correct. */
+bool bench_report_all_correct(const bench_report *report);
+
+void bench_report_print_table(const bench_report *report, FILE *out);
+void bench_report_print_json(const bench_report *report, FILE *out);
+
+/* ---- bench.c: options, suites and the interleaved runner ---------------------------------- */
+
+#define BENCH_MAX_WORKER_COUNTS 16
+#define BENCH_MAX_RUNS 1000
+
+typedef struct bench_options {
+    bool json;
+    bool quick;
+    unsigned runs; /* repetitions of every measurement */
+    unsigned workers[BENCH_MAX_WORKER_COUNTS];
+    unsigned n_workers;   /* entries in workers[] */
+    unsigned max_workers; /* the largest of workers[] */
+    const char *peers_dir;
+} bench_options;
+
+/*
+ * One measurement of one contender. Returns 0 when it measured something: *out_value is the
+ * metric's value and *out_correct whether the result checked out. Returns non-zero when it could
+ * not measure (it has printed why); the record is then marked incorrect.
+ */
+typedef int (*bench_measure_fn)(void *ctx, unsigned workers, double *out_value, bool *out_correct);
+
+/* A contender at one worker count inside a case: what the runner interleaves. */
+typedef struct bench_slot {
+    bench_measure_fn measure;
+    void *ctx;
+    unsigned workers;
+    bench_record *record;
+    bool stopped; /* a run failed: no more runs */
+} bench_slot;
+
+/*
+ * Runs `runs` rounds; each round measures every slot once (A B C A B C ...), starting at slot
+ * r mod n_slots in round r so that no contender always runs first. A slot whose measurement
+ * fails or is wrong is marked incorrect and runs no more.
+ */
+void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, unsigned runs);
+
+/* A suite: `baton bench NAME`. run() fills the report; it returns non-zero only when the suite
+ * could not run at all (results that are wrong are marked on the records instead). */
+typedef struct bench_suite {
+    const char *name;
+    const char *summary;
+    int (*run)(const bench_options *options, bench_report *report);
+} bench_suite;
+
+int bench_pool_run(const bench_options *options, bench_report *report);
+
+/* ---- bench_peer.c: the peer-process protocol ---------------------------------------------- */
+
+/* Path of peer `name` ("rayon") in `dir` ("<dir>/baton-peer-rayon") in `buf`; false if too long. */
+bool bench_peer_path(const char *dir, const char *name, char *buf, size_t buf_size);
+/* True when the peer's binary exists and is executable. */
+bool bench_peer_available(const char *path);
+
+/*
+ * Runs `path CASE WORKERS ARGS...` (argv[0] is the path), waits at most timeout_s for it and
+ * parses its one stdout line "time_s=<float> check=<u64>". Returns 0 and the two values, or
+ * non-zero (after printing why: exit status, signal, timeout or a malformed line).
+ */
+int bench_peer_run(const char *path, const char *const *args, double timeout_s, double *out_time_s,
+                   uint64_t *out_check);
+
+#endif /* BATON_CLI_H */

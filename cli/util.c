@@ -1,0 +1,166 @@
+/*
+ * util.c — small helpers of the `baton` command: error messages in one format, strict number and
+ * option parsing, the clock, sleeping, medians, and a progress line on stderr.
+ *
+ * The progress line is rewritten in place ("\r...\033[K") only when stderr is a terminal; when it
+ * is a file or a pipe, only cli_note's full lines are written, so logs stay readable.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_report_error(int err, const char *what)
+{
+    const char *detail = baton_last_error_message();
+    cli_progress_clear();
+    if (detail != NULL && detail[0] != '\0')
+        fprintf(stderr, "baton: %s: %s (%s): %s\n", what, baton_err_name(err), baton_strerror(err),
+                detail);
+    else
+        fprintf(stderr, "baton: %s: %s (%s)\n", what, baton_err_name(err), baton_strerror(err));
+}
+
+void cli_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_clear();
+    fputs("baton: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool cli_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
+                        unsigned long *out_value)
+{
+    char *end = NULL;
+    unsigned long value;
+
+    /* strtoul accepts leading blanks and a minus sign (it negates); neither is a count. */
+    if (text == NULL || text[0] < '0' || text[0] > '9') {
+        cli_errorf("%s: expected a number, got '%s'", option, text ? text : "");
+        return false;
+    }
+    errno = 0;
+    value = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0') {
+        cli_errorf("%s: expected a number, got '%s'", option, text);
+        return false;
+    }
+    if (value < min || value > max) {
+        cli_errorf("%s: %lu is out of range (%lu to %lu)", option, value, min, max);
+        return false;
+    }
+    *out_value = value;
+    return true;
+}
+
+int cli_option_value(int argc, char **argv, int *index, const char *name, const char **out_value)
+{
+    const char *arg = argv[*index];
+    size_t len = strlen(name);
+
+    if (strncmp(arg, name, len) != 0)
+        return 0;
+    if (arg[len] == '=') {
+        *out_value = arg + len + 1;
+        *index += 1;
+        return 1;
+    }
+    if (arg[len] != '\0')
+        return 0;
+    if (*index + 1 >= argc) {
+        cli_errorf("%s needs a value", name);
+        return -1;
+    }
+    *out_value = argv[*index + 1];
+    *index += 2;
+    return 1;
+}
+
+double cli_now_s(void)
+{
+    return (double)baton_now_ns() * 1e-9;
+}
+
+void cli_sleep_s(double seconds)
+{
+    struct timespec ts;
+    if (seconds <= 0)
+        return;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cli_median(double *values, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(values, n, sizeof *values, compare_doubles);
+    if (n % 2 == 1)
+        return values[n / 2];
+    return 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/* -1: not yet asked; 0 / 1 afterwards. The CLI is single-threaded where it prints. */
+static int stderr_tty = -1;
+/* A progress line is on the screen and needs clearing before a full line is written. */
+static bool progress_pending;
+
+bool cli_stderr_is_tty(void)
+{
+    if (stderr_tty < 0)
+        stderr_tty = isatty(STDERR_FILENO) ? 1 : 0;
+    return stderr_tty == 1;
+}
+
+void cli_progress(const char *fmt, ...)
+{
+    va_list ap;
+    if (!cli_stderr_is_tty())
+        return;
+    fputc('\r', stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\033[K", stderr); /* erase what is left of a longer previous line */
+    fflush(stderr);
+    progress_pending = true;
+}
+
+void cli_progress_clear(void)
+{
+    if (!progress_pending)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    progress_pending = false;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_clear();
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
