@@ -1,21 +1,28 @@
 /*
- * deque.c — Chase-Lev work-stealing deque (Chase & Lev, SPAA 2005) with the C11 memory orders of
- * Lê, Pop, Cohen and Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak Memory
- * Models" (PPoPP 2013).
+ * deque.c — a Chase-Lev work-stealing deque with a private end (a split deque).
  *
  * DESIGN
- *  - top only grows (thieves and the owner's last-item pop CAS it); bottom is written by the
- *    owner only. Items live in [top, bottom).
- *  - The paper's seq_cst fences are expressed here as seq_cst accesses instead: the owner's
- *    store of bottom in pop and its load of top, and the thief's loads of top and bottom, all
- *    take part in the single total order of seq_cst operations, which is what the fences buy
- *    (a thief and the owner racing for the last item cannot both miss each other's update).
- *    ThreadSanitizer understands seq_cst accesses; it does not model standalone fences.
+ *  - Chase & Lev (SPAA 2005) with the C11 memory orders of Lê, Pop, Cohen and Zappa Nardelli,
+ *    "Correct and Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), applied to the
+ *    public part [top, split): `split` plays the role of the paper's `bottom` for the thieves.
+ *  - The private part [split, bottom) is the idea of Lace (van Dijk and van de Pol, "Lace:
+ *    non-blocking split deque for work-stealing", 2014) and Wool's private tasks: thieves never
+ *    look past split, so the owner pushes and pops there with plain stores. Chase-Lev's pop
+ *    needs a StoreLoad fence on every call (a locked instruction on x86, about half the cost of
+ *    a fine-grained fork-join here); a private pop needs none. The owner publishes (split =
+ *    bottom, a release store) whenever some worker is idle, which the pool tells it on each push
+ *    and pop; so the fence is paid only while there is someone to steal.
+ *  - The paper's seq_cst fences are expressed as seq_cst accesses: the owner's store of split
+ *    when it takes back a public job and its load of top, and the thief's loads of top and
+ *    split, all take part in the single total order of seq_cst operations, which is what the
+ *    fences buy (a thief and the owner racing for the last public job cannot both miss each
+ *    other's update). ThreadSanitizer understands seq_cst accesses; it does not model fences.
  *  - Growing copies [top, bottom) into an array twice the size and publishes it with a release
- *    store before bottom moves past the old capacity. A thief that still holds the old array
- *    reads a valid item for any index it can win by CAS, because the old array is never written
+ *    store before split can move past the old capacity. A thief that still holds the old array
+ *    reads a valid job for any index it can win by CAS, because the old array is never written
  *    again and is only freed with the deque ("retire late", as the paper and crossbeam do).
  *    Arrays only grow, so retired memory is at most the size of the live array.
+ *  - Invariant: top <= split <= bottom (in the owner's view; thieves may see a smaller top).
  */
 #include "pool/deque.h"
 
@@ -44,8 +51,10 @@ int baton__deque_init(baton__deque *deque, int64_t capacity)
     if (a == NULL)
         return BATON_ENOMEM;
     atomic_init(&deque->top, 0);
-    atomic_init(&deque->bottom, 0);
+    atomic_init(&deque->split, 0);
     atomic_init(&deque->array, a);
+    deque->bottom = 0;
+    deque->owner_split = 0;
     return 0;
 }
 
@@ -70,60 +79,85 @@ static baton__deque_array *baton__deque_grow(baton__deque *deque, baton__deque_a
         baton__store_relaxed(&a->slots[i & a->mask], baton__load_relaxed(&old->slots[i & old->mask]));
     a->retired = old;
     /* Release pairs with the acquire load of array in baton__deque_steal: a thief that sees the
-     * new array sees the items copied into it. */
+     * new array sees the jobs copied into it. */
     baton__store_release(&deque->array, a);
     return a;
 }
 
-int baton__deque_push(baton__deque *deque, baton__job *job)
+void baton__deque_publish(baton__deque *deque)
 {
-    int64_t b = baton__load_relaxed(&deque->bottom);
-    /* Acquire pairs with the thieves' seq_cst CAS of top: slots they have taken are free. */
-    int64_t t = baton__load_acquire(&deque->top);
+    if (deque->owner_split == deque->bottom)
+        return;
+    deque->owner_split = deque->bottom;
+    /* Release pairs with the thieves' seq_cst loads of split: the slots, and everything the
+     * owner wrote into the jobs before pushing them, are visible to whoever steals them. */
+    baton__store_release(&deque->split, deque->bottom);
+}
+
+int baton__deque_push(baton__deque *deque, baton__job *job, bool publish)
+{
+    int64_t b = deque->bottom;
     baton__deque_array *a = baton__load_relaxed(&deque->array);
-    if (b - t > a->mask) {
-        a = baton__deque_grow(deque, a, t, b);
-        if (a == NULL)
-            return BATON_ENOMEM;
+    if (b - baton__load_relaxed(&deque->top) > a->mask) {
+        /* Acquire pairs with the thieves' seq_cst CAS of top: the slots they took are free. */
+        int64_t t = baton__load_acquire(&deque->top);
+        if (b - t > a->mask) {
+            a = baton__deque_grow(deque, a, t, b);
+            if (a == NULL)
+                return BATON_ENOMEM;
+        }
     }
     baton__store_relaxed(&a->slots[b & a->mask], job);
-    /* Release pairs with the thief's seq_cst load of bottom: the slot and everything the owner
-     * wrote into the job before pushing it are visible to whoever steals it. */
-    baton__store_release(&deque->bottom, b + 1);
+    deque->bottom = b + 1;
+    if (publish)
+        baton__deque_publish(deque);
     return 0;
 }
 
-baton__job *baton__deque_pop(baton__deque *deque)
+baton__job *baton__deque_pop(baton__deque *deque, bool publish_rest)
 {
-    int64_t b = baton__load_relaxed(&deque->bottom) - 1;
     baton__deque_array *a = baton__load_relaxed(&deque->array);
-    /* seq_cst store then seq_cst load of top: a thief's seq_cst load of bottom either sees the
+    int64_t b = deque->bottom;
+    if (b > deque->owner_split) {
+        /* Private: nobody else can see this slot. */
+        deque->bottom = b - 1;
+        baton__job *job = baton__load_relaxed(&a->slots[(b - 1) & a->mask]);
+        if (publish_rest)
+            baton__deque_publish(deque);
+        return job;
+    }
+    /* No private job: take the newest public one, racing the thieves (Chase-Lev's take). */
+    int64_t s = b - 1;
+    /* seq_cst store then seq_cst load of top: a thief's seq_cst load of split either sees the
      * decrement, or this load sees the thief's CAS of top (the paper's fence in take()). */
-    baton__store_seq_cst(&deque->bottom, b);
+    baton__store_seq_cst(&deque->split, s);
     int64_t t = baton__load_seq_cst(&deque->top);
-    if (t > b) {
-        /* Empty: restore bottom. */
-        baton__store_relaxed(&deque->bottom, b + 1);
+    if (t > s) {
+        /* Empty: restore split. */
+        baton__store_relaxed(&deque->split, s + 1);
         return NULL;
     }
-    baton__job *job = baton__load_relaxed(&a->slots[b & a->mask]);
-    if (t == b) {
-        /* Last item: race the thieves for it through top. */
+    baton__job *job = baton__load_relaxed(&a->slots[s & a->mask]);
+    if (t == s) {
+        /* The last job: whoever moves top past it has it. */
         if (!baton__cas_strong_seq_cst(&deque->top, &t, t + 1))
             job = NULL;
-        baton__store_relaxed(&deque->bottom, b + 1);
+        baton__store_relaxed(&deque->split, s + 1);
+        return job;
     }
+    deque->bottom = s;
+    deque->owner_split = s;
     return job;
 }
 
 baton__job *baton__deque_steal(baton__deque *deque, bool *out_lost_race)
 {
     *out_lost_race = false;
-    /* seq_cst loads: see baton__deque_pop. The load of bottom also acquires the owner's release
-     * store in push, which makes the job's contents visible. */
+    /* seq_cst loads: see baton__deque_pop. The load of split also acquires the owner's release
+     * store in baton__deque_publish, which makes the job's contents visible. */
     int64_t t = baton__load_seq_cst(&deque->top);
-    int64_t b = baton__load_seq_cst(&deque->bottom);
-    if (t >= b)
+    int64_t s = baton__load_seq_cst(&deque->split);
+    if (t >= s)
         return NULL;
     /* Acquire pairs with the release store in baton__deque_grow. */
     baton__deque_array *a = baton__load_acquire(&deque->array);

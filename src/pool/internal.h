@@ -73,6 +73,7 @@ struct baton__worker {
     unsigned index;     /* 0 .. n_workers-1 for pool threads, then the external slots */
     bool is_external;
     uint64_t rng;       /* xorshift state for victim selection; owner only */
+    bool idle;          /* counted in pool->n_idle; owner only */
 
     /* Task records: the local free list is owner-only; records freed by other threads come back
      * through remote_free, a lock-free stack the owner empties in one exchange. */
@@ -108,6 +109,10 @@ struct baton_pool {
     /* Number of workers with sleepy == 1: a cheap test for "is anyone to wake". Written on every
      * sleep and wake, read on every push: a line of its own. */
     BATON_CACHELINE_ALIGNED _Atomic uint32_t n_sleepy;
+    /* Number of workers with nothing to do (searching, waiting or asleep). Owners read it on
+     * every fork to decide whether to publish their private jobs; it changes only when a
+     * worker runs out of work or finds some, so the line stays shared while everyone is busy. */
+    _Atomic uint32_t n_idle;
     _Atomic uint32_t wake_cursor; /* where the next wake-one scan starts, to spread wake-ups */
 
     /* Jobs injected by outside threads that found no free slot: a lock-free LIFO that a worker
@@ -167,6 +172,36 @@ static inline bool baton__latch_is_set(baton__latch *latch)
 }
 
 void baton__latch_set(baton__latch *latch);
+
+/* Idleness bookkeeping: a worker that finds no work says so once, and takes it back when it
+ * finds some. */
+static inline void baton__idle_enter(baton__worker *w)
+{
+    if (!w->idle) {
+        w->idle = true;
+        atomic_fetch_add_explicit(&w->pool->n_idle, 1, memory_order_relaxed);
+    }
+}
+
+static inline void baton__idle_leave(baton__worker *w)
+{
+    if (w->idle) {
+        w->idle = false;
+        atomic_fetch_sub_explicit(&w->pool->n_idle, 1, memory_order_relaxed);
+    }
+}
+
+/* After a private push or pop: if some worker is idle, make w's private jobs stealable and wake
+ * a sleeper for them. Relaxed: this only decides how soon work is shared, never whether. */
+static inline void baton__share_if_idle(baton__worker *w)
+{
+    baton_pool *pool = w->pool;
+    if (atomic_load_explicit(&pool->n_idle, memory_order_relaxed) != 0 &&
+        w->deque.bottom != w->deque.owner_split) {
+        baton__deque_publish(&w->deque);
+        baton__notify_work(pool);
+    }
+}
 
 /* join.c: runs run_a(w, a_ctx) and fork->run concurrently; see baton__fork. Returns run_a's
  * error if it failed (fork skipped when not started), else the fork's result. */

@@ -9,6 +9,10 @@
  * and no read-modify-write unless B was the deque's last job. Stolen: the forker helps with other
  * work until B's latch is set. Nothing is allocated.
  *
+ * baton_join's fork is pushed private (deque.c): it costs no fence to push or pop back, and
+ * becomes stealable as soon as some worker is idle, at the forker's next push or pop. Forks of
+ * the loops are pushed public, because a loop piece can run long without another push.
+ *
  * When A fails, B is skipped if it was not stolen; if it was, the forker sets B's skip flag so a
  * thief that has not started it yet does not run it.
  */
@@ -34,7 +38,7 @@ int baton__fork_join(baton__worker *w, baton__fork *fork,
     atomic_init(&fork->skip, 0);
     baton__latch_init(&fork->done, w);
 
-    if (baton__deque_push(&w->deque, &fork->job) != 0) {
+    if (baton__deque_push(&w->deque, &fork->job, true) != 0) {
         /* The deque could not grow: run both halves here, in order. */
         int rc = run_a(w, a_ctx);
         return rc != 0 ? rc : fork->run(fork, w, false);
@@ -43,7 +47,7 @@ int baton__fork_join(baton__worker *w, baton__fork *fork,
 
     int rc_a = run_a(w, a_ctx);
 
-    baton__job *popped = baton__deque_pop(&w->deque);
+    baton__job *popped = baton__deque_pop(&w->deque, false);
     if (popped == &fork->job) {
         if (rc_a != 0)
             return rc_a;
@@ -90,15 +94,18 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
     b.fn = fn_b;
     b.ctx = ctx_b;
 
-    if (baton__deque_push(&w->deque, &b.fork.job) != 0) {
+    /* Private push: free of fences; shared at once only if some worker is idle. */
+    if (baton__deque_push(&w->deque, &b.fork.job, false) != 0) {
         int rc = fn_a(ctx_a);
         return rc != 0 ? rc : fn_b(ctx_b);
     }
-    baton__notify_work(w->pool);
+    baton__share_if_idle(w);
 
     int rc_a = fn_a(ctx_a);
 
-    if (baton__deque_pop(&w->deque) == &b.fork.job) {
+    baton__job *popped = baton__deque_pop(&w->deque, false);
+    baton__share_if_idle(w);
+    if (popped == &b.fork.job) {
         if (rc_a != 0)
             return rc_a;
         baton__owner_increment(&w->tasks_executed);

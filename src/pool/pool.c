@@ -70,7 +70,7 @@ static baton__job *baton__take_injected(baton__worker *w)
     bool pushed = false;
     for (baton__job *job = first->next; job != NULL;) {
         baton__job *next = job->next;
-        if (baton__deque_push(&w->deque, job) != 0) {
+        if (baton__deque_push(&w->deque, job, true) != 0) {
             /* Cannot grow the deque: give the rest back to the injector. */
             baton__job *tail = job;
             while (tail->next != NULL)
@@ -94,9 +94,11 @@ static baton__job *baton__take_injected(baton__worker *w)
 
 baton__job *baton__find_work(baton__worker *w)
 {
-    baton__job *job = baton__deque_pop(&w->deque);
-    if (job != NULL)
+    baton__job *job = baton__deque_pop(&w->deque, false);
+    if (job != NULL) {
+        baton__share_if_idle(w);
         return job;
+    }
     job = baton__take_injected(w);
     if (job != NULL)
         return job;
@@ -114,7 +116,7 @@ baton__job *baton__find_work(baton__worker *w)
             if (job != NULL) {
                 baton__owner_increment(&w->steals);
                 /* More where that came from: recruit another sleeper (Go's spinning rule). */
-                if (baton__deque_looks_nonempty(&victim->deque))
+                if (baton__deque_has_public(&victim->deque))
                     baton__notify_work(pool);
                 return job;
             }
@@ -144,11 +146,13 @@ static void *baton__worker_main(void *arg)
     while (baton__load_acquire(&pool->shutdown) == 0) {
         baton__job *job = baton__find_work(w);
         if (job != NULL) {
+            baton__idle_leave(w);
             baton__execute(w, job);
             idle_since = 0;
             rounds = 0;
             continue;
         }
+        baton__idle_enter(w);
         if (++rounds < 32) {
             baton__cpu_relax();
             continue;
@@ -164,6 +168,7 @@ static void *baton__worker_main(void *arg)
         idle_since = 0;
         rounds = 0;
     }
+    baton__idle_leave(w);
     baton__current = NULL;
     return NULL;
 }

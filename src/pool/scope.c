@@ -125,7 +125,7 @@ int baton_scope_spawn(baton_scope *scope, baton_task_fn fn, void *ctx)
     rec->ctx = ctx;
     rec->scope = scope;
     baton__fetch_add_relaxed(&scope->pending, 1);
-    if (baton__deque_push(&w->deque, &rec->job) != 0) {
+    if (baton__deque_push(&w->deque, &rec->job, true) != 0) {
         baton__fetch_sub_relaxed(&scope->pending, 1);
         baton__record_free(w, rec);
         return baton__error(BATON_ENOMEM, "baton_scope_spawn: the worker's deque could not grow");

@@ -73,7 +73,7 @@ static bool baton__work_visible(baton_pool *pool)
     if (baton__load_seq_cst(&pool->injector) != NULL)
         return true;
     for (unsigned i = 0; i < pool->n_total; i++) {
-        if (baton__deque_looks_nonempty(&pool->workers[i].deque))
+        if (baton__deque_has_public(&pool->workers[i].deque))
             return true;
     }
     return false;
@@ -122,11 +122,13 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
     while (!baton__latch_is_set(latch)) {
         baton__job *job = baton__find_work(w);
         if (job != NULL) {
+            baton__idle_leave(w);
             baton__execute(w, job);
             idle_since = 0;
             rounds = 0;
             continue;
         }
+        baton__idle_enter(w);
         if (++rounds < 16) {
             baton__cpu_relax();
             continue;
@@ -143,4 +145,6 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
         idle_since = 0;
         rounds = 0;
     }
+    /* The caller goes back to running its own job. */
+    baton__idle_leave(w);
 }
