@@ -74,6 +74,7 @@ struct baton__worker {
     bool is_external;
     uint64_t rng;       /* xorshift state for victim selection; owner only */
     bool idle;          /* counted in pool->n_idle; owner only */
+    bool waking;        /* counted in pool->n_waking; owner only */
 
     /* Task records: the local free list is owner-only; records freed by other threads come back
      * through remote_free, a lock-free stack the owner empties in one exchange. */
@@ -113,6 +114,11 @@ struct baton_pool {
      * every fork to decide whether to publish their private jobs; it changes only when a
      * worker runs out of work or finds some, so the line stays shared while everyone is busy. */
     _Atomic uint32_t n_idle;
+    /* Workers a waker has claimed and unparked that have not yet found work or gone back to
+     * sleep. While one is on its way, publishers do not wake another: the one that wakes up
+     * wakes the next if there is more to do (Go's scheduler does the same with its spinning
+     * threads), so a caller pays for at most one wake-up system call. */
+    _Atomic uint32_t n_waking;
     _Atomic uint32_t wake_cursor; /* where the next wake-one scan starts, to spread wake-ups */
 
     /* Jobs injected by outside threads that found no free slot: a lock-free LIFO that a worker
@@ -144,14 +150,20 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
 /* Runs one job on w, counting it. */
 void baton__execute(baton__worker *w, baton__job *job);
 
-/* Finds a job for w: its own deque, then the injector, then stealing. NULL if none. */
+/* Finds a job for w: its own deque, then the injector, then stealing. NULL if none. A worker
+ * that was woken up and finds a job passes the wake-up on if more work is visible. */
 baton__job *baton__find_work(baton__worker *w);
 
 /* sleep.c */
 /* Tells sleeping workers that new work was published; wakes one if any sleeps. */
 void baton__notify_work(baton_pool *pool);
-/* Wakes one sleepy worker if there is one. */
+/* Wakes one sleepy worker if there is one and no other is already on its way. */
 void baton__wake_one(baton_pool *pool);
+/* A woken worker is going back to sleep: it is no longer on its way. */
+void baton__waking_done(baton__worker *w);
+/* A woken worker found work (or stops looking): no longer on its way; wakes another sleeper if
+ * work is still visible. */
+void baton__waking_pass_on(baton__worker *w);
 /* One step of idleness for w after a fruitless search: announces itself sleepy, re-checks for
  * work (and latch, if not NULL), and parks if there is still nothing. */
 void baton__sleep(baton__worker *w, baton__latch *latch);

@@ -92,7 +92,17 @@ static baton__job *baton__take_injected(baton__worker *w)
     return first;
 }
 
+static baton__job *baton__search(baton__worker *w);
+
 baton__job *baton__find_work(baton__worker *w)
+{
+    baton__job *job = baton__search(w);
+    if (job != NULL)
+        baton__waking_pass_on(w);
+    return job;
+}
+
+static baton__job *baton__search(baton__worker *w)
 {
     baton__job *job = baton__deque_pop(&w->deque, false);
     if (job != NULL) {
@@ -115,9 +125,6 @@ baton__job *baton__find_work(baton__worker *w)
             job = baton__deque_steal(&victim->deque, &lost_race);
             if (job != NULL) {
                 baton__owner_increment(&w->steals);
-                /* More where that came from: recruit another sleeper (Go's spinning rule). */
-                if (baton__deque_has_public(&victim->deque))
-                    baton__notify_work(pool);
                 return job;
             }
             if (!lost_race)
@@ -169,6 +176,7 @@ static void *baton__worker_main(void *arg)
         rounds = 0;
     }
     baton__idle_leave(w);
+    baton__waking_done(w);
     baton__current = NULL;
     return NULL;
 }

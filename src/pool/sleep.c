@@ -44,30 +44,6 @@ void baton__latch_set(baton__latch *latch)
         baton__unpark(&owner->parker);
 }
 
-void baton__wake_one(baton_pool *pool)
-{
-    unsigned n = pool->n_total;
-    unsigned start = baton__fetch_add_relaxed(&pool->wake_cursor, 1) % n;
-    for (unsigned k = 0; k < n; k++) {
-        baton__worker *w = &pool->workers[(start + k) % n];
-        if (baton__load_relaxed(&w->sleepy) == 0)
-            continue;
-        /* acq_rel: claims this sleeper against other wakers; pairs with the sleeper's seq_cst
-         * store of sleepy. */
-        if (baton__exchange_acq_rel(&w->sleepy, 0) == 1) {
-            baton__unpark(&w->parker);
-            return;
-        }
-    }
-}
-
-void baton__notify_work(baton_pool *pool)
-{
-    /* seq_cst pairs with the sleeper's seq_cst increment (see the DESIGN note on pushes). */
-    if (baton__load_seq_cst(&pool->n_sleepy) != 0)
-        baton__wake_one(pool);
-}
-
 static bool baton__work_visible(baton_pool *pool)
 {
     if (baton__load_seq_cst(&pool->injector) != NULL)
@@ -79,9 +55,63 @@ static bool baton__work_visible(baton_pool *pool)
     return false;
 }
 
+void baton__wake_one(baton_pool *pool)
+{
+    /* seq_cst: pairs with the waking worker's seq_cst decrement before it re-checks for work in
+     * baton__sleep; if we see it still on its way, it will see what we published. */
+    if (baton__load_seq_cst(&pool->n_waking) != 0)
+        return;
+    unsigned n = pool->n_total;
+    unsigned start = baton__fetch_add_relaxed(&pool->wake_cursor, 1) % n;
+    for (unsigned k = 0; k < n; k++) {
+        baton__worker *w = &pool->workers[(start + k) % n];
+        if (baton__load_relaxed(&w->sleepy) == 0)
+            continue;
+        /* Count the wake-up before claiming, so that the woken worker's decrement can never
+         * come first. */
+        baton__fetch_add_seq_cst(&pool->n_waking, 1);
+        /* acq_rel: claims this sleeper against other wakers; pairs with the sleeper's seq_cst
+         * store of sleepy. */
+        if (baton__exchange_acq_rel(&w->sleepy, 0) == 1) {
+            baton__unpark(&w->parker);
+            return;
+        }
+        baton__fetch_sub_seq_cst(&pool->n_waking, 1);
+    }
+}
+
+void baton__notify_work(baton_pool *pool)
+{
+    /* seq_cst pairs with the sleeper's seq_cst increment (see the DESIGN note on pushes). */
+    if (baton__load_seq_cst(&pool->n_sleepy) != 0)
+        baton__wake_one(pool);
+}
+
+
+void baton__waking_done(baton__worker *w)
+{
+    if (w->waking) {
+        w->waking = false;
+        /* seq_cst: see baton__wake_one. */
+        baton__fetch_sub_seq_cst(&w->pool->n_waking, 1);
+    }
+}
+
+void baton__waking_pass_on(baton__worker *w)
+{
+    if (!w->waking)
+        return;
+    baton__waking_done(w);
+    baton_pool *pool = w->pool;
+    if (baton__work_visible(pool))
+        baton__notify_work(pool);
+}
+
 void baton__sleep(baton__worker *w, baton__latch *latch)
 {
     baton_pool *pool = w->pool;
+    /* Woken for work and found none: no longer on the way. */
+    baton__waking_done(w);
     /* seq_cst: these two stores must precede, in the single total order, the re-check loads
      * below; a publisher's seq_cst load of n_sleepy then either sees us or we see its work. */
     baton__store_seq_cst(&w->sleepy, 1);
@@ -104,8 +134,9 @@ void baton__sleep(baton__worker *w, baton__latch *latch)
         baton__park(&w->parker);
     }
 
-    /* Withdraw: whether a waker claimed us (sleepy already 0) or not. */
-    baton__exchange_acq_rel(&w->sleepy, 0);
+    /* Withdraw. sleepy already 0 means a waker claimed us and counted us in n_waking. */
+    if (baton__exchange_acq_rel(&w->sleepy, 0) == 0)
+        w->waking = true;
     baton__fetch_sub_relaxed(&pool->n_sleepy, 1);
     if (announced_on_latch) {
         uint32_t expected = BATON__LATCH_SLEEPING;
@@ -145,6 +176,8 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
         idle_since = 0;
         rounds = 0;
     }
-    /* The caller goes back to running its own job. */
+    /* The caller goes back to running its own job: if it was woken to help, let another
+     * sleeper take over that role. */
     baton__idle_leave(w);
+    baton__waking_pass_on(w);
 }
