@@ -181,19 +181,23 @@ static void *baton__worker_main(void *arg)
     return NULL;
 }
 
-/* An outside call that could not get a slot: runs on a worker, the caller waits on done. */
+/* An outside call that could not get a slot: runs on a worker, the caller waits on done. The
+ * error detail is per thread, so it travels back with the result. */
 typedef struct baton__injected_call {
     baton__job job;
     int (*body)(baton__worker *w, void *arg);
     void *arg;
     int result;
     _Atomic uint32_t done;
+    char message[256];
 } baton__injected_call;
 
 static void baton__injected_exec(baton__job *job, baton__worker *executor)
 {
     baton__injected_call *call = (baton__injected_call *)job;
     call->result = call->body(executor, call->arg);
+    if (call->result != 0)
+        snprintf(call->message, sizeof call->message, "%s", baton_last_error_message());
     /* Release pairs with the caller's acquire load of done: result is visible. */
     baton__store_release(&call->done, 1);
     baton__futex_wake(&call->done, 1);
@@ -261,6 +265,8 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
         while (baton__load_acquire(&call.done) == 0)
             baton__futex_wait(&call.done, 0, 0);
         rc = call.result;
+        if (rc != 0)
+            baton__error(rc, "%s", call.message);
     }
     baton__leave_call(pool);
     return rc;
@@ -370,10 +376,11 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
         int rc = baton__thread_start(&pool->workers[i].thread, baton__worker_main,
                                      &pool->workers[i], thread_name);
         if (rc != 0) {
+            unsigned n_workers = pool->n_workers;
             baton__pool_stop_threads(pool, i);
             baton__pool_free(pool, pool->n_total);
             return baton__error(rc, "baton_pool_create: could not start worker %u of %u", i,
-                                pool->n_workers);
+                                n_workers);
         }
     }
     /* Start-up handshake: wait until every worker has run its start-up (pinning). Acquire pairs
