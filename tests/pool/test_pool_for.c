@@ -1,0 +1,418 @@
+/*
+ * test_pool_for.c — baton_parallel_for at one worker count (--workers N; CTest runs 1, 2, 4,
+ * 8, 16): every index of [begin, end) is covered exactly once (a counter per index) for empty,
+ * tiny, prime, large and huge-offset ranges (up to end = SIZE_MAX, where a careless midpoint
+ * overflows) and for grains 0, 1, 7, large and larger than the range; pieces lie inside the
+ * range and respect the grain; begin > end and NULL arguments give BATON_EINVAL without calling
+ * fn; three levels of nested loops cover the cross product once; loops issued by outside
+ * threads at once (through external slots, beyond them, with BATON_POOL_NO_EXTERNAL_SLOTS and
+ * with a single slot) are all complete.
+ */
+#include "test_util.h"
+
+static unsigned g_workers;
+static baton_pool *g_pool;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    baton_pool_config config = bt_pool_config(g_workers, 0, 0);
+    return baton_pool_create(&config, &g_pool) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return baton_pool_destroy(g_pool) == 0 ? 0 : -1;
+}
+
+/* ---- coverage checking ----------------------------------------------------------------------- */
+
+typedef struct cover_ctx {
+    size_t begin, end, grain;
+    atomic_uchar *hits; /* hits[i - begin] */
+    atomic_size_t calls;
+    atomic_size_t empty_calls;
+    atomic_int bad_piece;
+} cover_ctx;
+
+static int cover_fn(size_t begin, size_t end, void *arg)
+{
+    cover_ctx *ctx = arg;
+    atomic_fetch_add_explicit(&ctx->calls, 1, memory_order_relaxed);
+    if (begin < ctx->begin || end > ctx->end || begin > end ||
+        (ctx->grain > 0 && end - begin > ctx->grain)) {
+        if (atomic_exchange(&ctx->bad_piece, 1) == 0)
+            BT_CHECK_MSG(false, "loop [%zu, %zu) grain %zu got piece [%zu, %zu)", ctx->begin,
+                         ctx->end, ctx->grain, begin, end);
+        return 0;
+    }
+    if (begin == end)
+        atomic_fetch_add_explicit(&ctx->empty_calls, 1, memory_order_relaxed);
+    for (size_t i = begin; i < end; i++)
+        atomic_fetch_add_explicit(&ctx->hits[i - ctx->begin], 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Runs one loop and checks it; usable from any thread (reports with BT_CHECK). Returns whether
+ * the loop was right. `hits` has room for end - begin counters (or is NULL for an empty range). */
+static bool run_cover(baton_pool *pool, size_t begin, size_t end, size_t grain,
+                      atomic_uchar *hits)
+{
+    cover_ctx ctx = {.begin = begin, .end = end, .grain = grain, .hits = hits};
+    atomic_init(&ctx.calls, 0);
+    atomic_init(&ctx.empty_calls, 0);
+    atomic_init(&ctx.bad_piece, 0);
+    size_t n = end - begin;
+    for (size_t i = 0; i < n; i++)
+        atomic_store_explicit(&hits[i], 0, memory_order_relaxed);
+    int rc = baton_parallel_for(pool, begin, end, grain, cover_fn, &ctx);
+    bool ok = true;
+    if (rc != 0) {
+        BT_CHECK_MSG(false, "parallel_for [%zu, %zu) grain %zu returned %s", begin, end, grain,
+                     baton_err_name(rc));
+        ok = false;
+    }
+    if (atomic_load(&ctx.bad_piece) != 0)
+        ok = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned h = atomic_load_explicit(&hits[i], memory_order_relaxed);
+        if (h != 1) {
+            BT_CHECK_MSG(false, "parallel_for [%zu, %zu) grain %zu: index %zu ran %u times",
+                         begin, end, grain, begin + i, h);
+            ok = false;
+            break;
+        }
+    }
+    if (n == 0 && atomic_load(&ctx.calls) != 0) {
+        BT_CHECK_MSG(false, "empty range [%zu, %zu): fn was called %zu times", begin, end,
+                     atomic_load(&ctx.calls));
+        ok = false;
+    }
+    size_t min_pieces = grain > 0 ? n / grain + (n % grain != 0) : 0;
+    if (atomic_load(&ctx.calls) - atomic_load(&ctx.empty_calls) < min_pieces) {
+        BT_CHECK_MSG(false, "[%zu, %zu) grain %zu in only %zu pieces", begin, end, grain,
+                     atomic_load(&ctx.calls));
+        ok = false;
+    }
+    return ok;
+}
+
+static void cover_or_fail(size_t begin, size_t end, size_t grain)
+{
+    size_t n = end - begin;
+    atomic_uchar *hits = malloc(n ? n : 1);
+    assert_non_null(hits);
+    bool ok = run_cover(g_pool, begin, end, grain, hits);
+    free(hits);
+    bt_assert_no_thread_failures();
+    if (!ok)
+        fail_msg("parallel_for [%zu, %zu) grain %zu is wrong", begin, end, grain);
+}
+
+/* ---- ranges ---------------------------------------------------------------------------------- */
+
+static void test_empty_range_does_not_call_fn(void **state)
+{
+    (void)state;
+    const size_t begins[] = {0, 1, 12345, SIZE_MAX / 2, SIZE_MAX};
+    const size_t grains[] = {0, 1, 7, 1000};
+    for (size_t b = 0; b < sizeof begins / sizeof begins[0]; b++)
+        for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++)
+            cover_or_fail(begins[b], begins[b], grains[g]);
+}
+
+static void test_small_ranges_all_grains(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 13, 31, 64, 97, 127, 1009, 4099, 10007, 65537};
+    const size_t begins[] = {0, 17, 1000003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t b = 0; b < sizeof begins / sizeof begins[0]; b++) {
+            size_t n = sizes[s];
+            const size_t grains[] = {0, 1, 2, 7, 1000, n, n + 1, SIZE_MAX};
+            for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++)
+                cover_or_fail(begins[b], begins[b] + n, grains[g]);
+        }
+}
+
+static void test_million_indices(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(1e6, 100000);
+    const size_t grains[] = {0, 1, 7, 100, 65536, 10 * n};
+    for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++)
+        cover_or_fail(0, n, grains[g]);
+    cover_or_fail(3, n + 3, 0);
+}
+
+static void test_huge_offsets(void **state)
+{
+    (void)state;
+    const size_t grains[] = {0, 1, 7, 333, 5000};
+    const size_t sizes[] = {1, 2, 999, 4097};
+    for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t n = sizes[s];
+            cover_or_fail(SIZE_MAX / 2 - n / 2, SIZE_MAX / 2 - n / 2 + n, grains[g]);
+            cover_or_fail(SIZE_MAX / 2 + 1, SIZE_MAX / 2 + 1 + n, grains[g]);
+            /* The very top of size_t: (begin + end) / 2 overflows here. */
+            cover_or_fail(SIZE_MAX - n, SIZE_MAX, grains[g]);
+        }
+}
+
+static void test_random_ranges(void **state)
+{
+    (void)state;
+    bt_rng rng = bt_rng_seed(20240611u + g_workers);
+    size_t rounds = bt_scaled(300, 30);
+    for (size_t r = 0; r < rounds; r++) {
+        size_t n = (size_t)bt_rng_below(&rng, r % 10 == 0 ? 50000 : 300);
+        size_t begin = (size_t)bt_rng_next(&rng) % (SIZE_MAX - n);
+        size_t grain = r % 3 == 0 ? 0 : (size_t)bt_rng_below(&rng, 64) + 1;
+        cover_or_fail(begin, begin + n, grain);
+    }
+}
+
+static int never_fn(size_t begin, size_t end, void *ctx)
+{
+    (void)begin;
+    (void)end;
+    atomic_fetch_add((atomic_int *)ctx, 1);
+    return 0;
+}
+
+static void test_invalid_arguments(void **state)
+{
+    (void)state;
+    atomic_int calls;
+    atomic_init(&calls, 0);
+    bt_assert_rc(baton_parallel_for(g_pool, 10, 9, 0, never_fn, &calls), BATON_EINVAL);
+    bt_assert_rc(baton_parallel_for(g_pool, 10, 9, 1, never_fn, &calls), BATON_EINVAL);
+    bt_assert_rc(baton_parallel_for(g_pool, SIZE_MAX, 0, 0, never_fn, &calls), BATON_EINVAL);
+    bt_assert_rc(baton_parallel_for(g_pool, 0, 10, 0, NULL, &calls), BATON_EINVAL);
+    bt_assert_rc(baton_parallel_for(NULL, 0, 10, 0, never_fn, &calls), BATON_EINVAL);
+    assert_int_equal(atomic_load(&calls), 0);
+}
+
+/* ---- nested loops ---------------------------------------------------------------------------- */
+
+typedef struct nest_ctx {
+    size_t a, b, c;
+    atomic_uchar *hits; /* hits[(i * b + j) * c + k] */
+    atomic_int errors;
+} nest_ctx;
+
+typedef struct nest_frame {
+    nest_ctx *ctx;
+    size_t i, j;
+} nest_frame;
+
+static int nest_level3(size_t begin, size_t end, void *arg)
+{
+    nest_frame *frame = arg;
+    nest_ctx *ctx = frame->ctx;
+    for (size_t k = begin; k < end; k++)
+        atomic_fetch_add_explicit(&ctx->hits[(frame->i * ctx->b + frame->j) * ctx->c + k], 1,
+                                  memory_order_relaxed);
+    return 0;
+}
+
+static int nest_level2(size_t begin, size_t end, void *arg)
+{
+    nest_frame *outer = arg;
+    for (size_t j = begin; j < end; j++) {
+        nest_frame frame = {outer->ctx, outer->i, j};
+        int rc = baton_parallel_for(g_pool, 0, outer->ctx->c, j % 2 ? 0 : 3, nest_level3,
+                                    &frame);
+        if (rc != 0) {
+            atomic_fetch_add(&outer->ctx->errors, 1);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int nest_level1(size_t begin, size_t end, void *arg)
+{
+    nest_ctx *ctx = arg;
+    for (size_t i = begin; i < end; i++) {
+        nest_frame frame = {ctx, i, 0};
+        int rc = baton_parallel_for(g_pool, 0, ctx->b, i % 2 ? 1 : 0, nest_level2, &frame);
+        if (rc != 0) {
+            atomic_fetch_add(&ctx->errors, 1);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void test_nested_three_levels(void **state)
+{
+    (void)state;
+    size_t side = bt_scale() >= 1.0 ? 40 : 16;
+    nest_ctx ctx = {.a = side, .b = side + 3, .c = side + 7};
+    size_t total = ctx.a * ctx.b * ctx.c;
+    ctx.hits = calloc(total, sizeof *ctx.hits);
+    assert_non_null(ctx.hits);
+    atomic_init(&ctx.errors, 0);
+    bt_assert_rc(baton_parallel_for(g_pool, 0, ctx.a, 1, nest_level1, &ctx), 0);
+    assert_int_equal(atomic_load(&ctx.errors), 0);
+    for (size_t x = 0; x < total; x++)
+        if (atomic_load(&ctx.hits[x]) != 1)
+            fail_msg("nested (%zu, %zu, %zu) ran %u times", x / (ctx.b * ctx.c),
+                     x / ctx.c % ctx.b, x % ctx.c, (unsigned)atomic_load(&ctx.hits[x]));
+    free(ctx.hits);
+}
+
+/* ---- outside threads ------------------------------------------------------------------------- */
+
+typedef struct outside_ctx {
+    baton_pool *pool;
+    uint64_t seed;
+    size_t loops;
+    size_t failures;
+} outside_ctx;
+
+static void *outside_thread(void *arg)
+{
+    outside_ctx *ctx = arg;
+    bt_rng rng = bt_rng_seed(ctx->seed);
+    atomic_uchar hits[256];
+    for (size_t l = 0; l < ctx->loops; l++) {
+        size_t n = (size_t)bt_rng_below(&rng, 200) + 1;
+        size_t begin = (size_t)bt_rng_below(&rng, 1000);
+        size_t grain = (size_t)bt_rng_below(&rng, 8); /* 0 (adaptive) .. 7 */
+        if (!run_cover(ctx->pool, begin, begin + n, grain, hits))
+            ctx->failures++;
+    }
+    return NULL;
+}
+
+static void run_outside_threads(baton_pool *pool, unsigned n_threads, size_t loops)
+{
+    enum { MAX_THREADS = 16 };
+    assert_true(n_threads <= MAX_THREADS);
+    outside_ctx ctx[MAX_THREADS];
+    pthread_t threads[MAX_THREADS];
+    for (unsigned i = 0; i < n_threads; i++) {
+        ctx[i] = (outside_ctx){.pool = pool, .seed = 1000u * g_workers + i + 1, .loops = loops};
+        assert_int_equal(pthread_create(&threads[i], NULL, outside_thread, &ctx[i]), 0);
+    }
+    for (unsigned i = 0; i < n_threads; i++)
+        pthread_join(threads[i], NULL);
+    bt_assert_no_thread_failures();
+    for (unsigned i = 0; i < n_threads; i++)
+        if (ctx[i].failures != 0)
+            fail_msg("outside thread %u: %zu of %zu loops wrong", i, ctx[i].failures, loops);
+}
+
+static void test_outside_threads_within_slots(void **state)
+{
+    (void)state;
+    /* 4 threads, 4 default external slots. */
+    run_outside_threads(g_pool, 4, bt_scaled(1000, 100));
+}
+
+static void test_outside_threads_beyond_slots(void **state)
+{
+    (void)state;
+    /* 8 threads for 4 slots: some calls go through the injector. */
+    run_outside_threads(g_pool, 8, bt_scaled(500, 50));
+}
+
+static void test_outside_threads_no_external_slots(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create_ex(g_workers, BATON_POOL_NO_EXTERNAL_SLOTS, 0);
+    run_outside_threads(pool, 4, bt_scaled(1000, 100));
+    /* Also from the main thread, and a big one. */
+    atomic_uchar *hits = malloc(200000);
+    assert_non_null(hits);
+    assert_true(run_cover(pool, 0, 200000, 0, hits));
+    assert_true(run_cover(pool, 5, 20005, 1, hits));
+    free(hits);
+    bt_assert_no_thread_failures();
+    bt_pool_destroy(pool);
+}
+
+static void test_outside_threads_single_slot(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create_ex(g_workers, 0, 1);
+    run_outside_threads(pool, 8, bt_scaled(500, 50));
+    bt_pool_destroy(pool);
+}
+
+/* A loop called from inside a task of a scope (a nested call from a worker or the caller). */
+typedef struct in_scope_ctx {
+    atomic_uchar *hits;
+    size_t n;
+    atomic_int failures;
+} in_scope_ctx;
+
+static int loop_task(void *arg)
+{
+    in_scope_ctx *ctx = arg;
+    cover_ctx cover = {.begin = 0, .end = ctx->n, .grain = 0, .hits = ctx->hits};
+    atomic_init(&cover.calls, 0);
+    atomic_init(&cover.empty_calls, 0);
+    atomic_init(&cover.bad_piece, 0);
+    int rc = baton_parallel_for(g_pool, 0, ctx->n, 0, cover_fn, &cover);
+    if (rc != 0)
+        atomic_fetch_add(&ctx->failures, 1);
+    return rc;
+}
+
+static int loops_body(baton_scope *scope, void *arg)
+{
+    in_scope_ctx *ctxs = arg;
+    for (int i = 0; i < 8; i++) {
+        int rc = baton_scope_spawn(scope, loop_task, &ctxs[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void test_loops_inside_scope_tasks(void **state)
+{
+    (void)state;
+    in_scope_ctx ctxs[8];
+    for (int i = 0; i < 8; i++) {
+        ctxs[i].n = 5000 + (size_t)i * 777;
+        ctxs[i].hits = calloc(ctxs[i].n, 1);
+        assert_non_null(ctxs[i].hits);
+        atomic_init(&ctxs[i].failures, 0);
+    }
+    bt_assert_rc(baton_scope_run(g_pool, loops_body, ctxs), 0);
+    bt_assert_no_thread_failures();
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(atomic_load(&ctxs[i].failures), 0);
+        for (size_t x = 0; x < ctxs[i].n; x++)
+            if (atomic_load(&ctxs[i].hits[x]) != 1)
+                fail_msg("loop %d index %zu ran %u times", i, x,
+                         (unsigned)atomic_load(&ctxs[i].hits[x]));
+        free(ctxs[i].hits);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 4);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_range_does_not_call_fn),
+        cmocka_unit_test(test_small_ranges_all_grains),
+        cmocka_unit_test(test_million_indices),
+        cmocka_unit_test(test_huge_offsets),
+        cmocka_unit_test(test_random_ranges),
+        cmocka_unit_test(test_invalid_arguments),
+        cmocka_unit_test(test_nested_three_levels),
+        cmocka_unit_test(test_outside_threads_within_slots),
+        cmocka_unit_test(test_outside_threads_beyond_slots),
+        cmocka_unit_test(test_outside_threads_no_external_slots),
+        cmocka_unit_test(test_outside_threads_single_slot),
+        cmocka_unit_test(test_loops_inside_scope_tasks),
+    };
+    return cmocka_run_group_tests_name("pool/for", tests, group_setup, group_teardown);
+}
