@@ -110,7 +110,8 @@ static inline uint64_t baton_mix64(uint64_t x)
 /*
  * The allocator baton uses for everything it allocates (pools, deques, task slabs).
  * `aligned_alloc` must return memory aligned to `alignment` (a power of two, at most 4096) that
- * `free` accepts. Fields left NULL keep the C library's functions.
+ * `free` accepts. Give all three, or none (all NULL) for the C library's functions: mixing them
+ * would free one allocator's memory with the other.
  */
 typedef struct baton_allocator {
     void *(*malloc)(size_t size);
@@ -122,8 +123,9 @@ typedef struct baton_allocator {
  * Replaces the allocator. Call once, before any other baton call, from one thread: memory
  * already allocated is freed with the allocator that was current when it was allocated only if
  * that is still the one installed, so switching later leaks or corrupts. Passing NULL restores
- * the C library's functions. Returns 0, or BATON_EINVAL when only some of `free` / the two
- * allocation functions are given. Not thread-safe.
+ * the C library's functions, and so does a struct whose three fields are all NULL. Returns 0, or
+ * BATON_EINVAL when some but not all of the three functions are given (the allocator in use is
+ * then left as it was). Not thread-safe.
  */
 BATON_API int baton_set_allocator(const baton_allocator *allocator);
 

@@ -44,7 +44,8 @@ void baton__alloc_fail_after(long n)
 
 int baton_set_allocator(const baton_allocator *allocator)
 {
-    if (allocator == NULL) {
+    if (allocator == NULL ||
+        (allocator->malloc == NULL && allocator->aligned_alloc == NULL && allocator->free == NULL)) {
         baton__allocator = (baton_allocator){malloc, baton__libc_aligned_alloc, free};
         return 0;
     }
@@ -52,7 +53,7 @@ int baton_set_allocator(const baton_allocator *allocator)
         allocator->free == NULL) {
         return baton__error(BATON_EINVAL,
                             "baton_set_allocator: malloc (%s), aligned_alloc (%s) and free (%s) "
-                            "must all be given",
+                            "must be all given or all NULL",
                             allocator->malloc ? "set" : "NULL",
                             allocator->aligned_alloc ? "set" : "NULL",
                             allocator->free ? "set" : "NULL");
