@@ -126,11 +126,16 @@ struct baton_pool {
     BATON_CACHELINE_ALIGNED _Atomic(baton__job *) injector;
 
     /* Life cycle. */
-    BATON_CACHELINE_ALIGNED _Atomic uint32_t active_calls; /* outside calls in progress */
-    _Atomic uint32_t closing;   /* destroy has begun: refuse new outside calls */
+    /* Outside calls in progress, and BATON__CLOSING once destroy has begun. One word, so that the
+     * last call out learns with the same atomic operation whether destroy waits for it, and
+     * touches the pool no more after it (see baton__leave_call). */
+    BATON_CACHELINE_ALIGNED _Atomic uint32_t calls;
     _Atomic uint32_t shutdown;  /* workers must exit */
     _Atomic uint32_t started;   /* workers that finished start-up */
 };
+
+#define BATON__CLOSING 0x80000000u
+#define BATON__CALLS_MASK 0x7fffffffu
 
 /* The worker the calling thread is, or NULL. Every fork reads it, so it uses the initial-exec
  * TLS model: a direct %fs-relative load instead of a call to __tls_get_addr, which the default

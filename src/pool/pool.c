@@ -217,18 +217,20 @@ static void baton__inject(baton_pool *pool, baton__job *job)
 
 static void baton__leave_call(baton_pool *pool)
 {
-    /* seq_cst pairs with destroy's seq_cst store of closing and load of active_calls. */
-    if (baton__fetch_sub_seq_cst(&pool->active_calls, 1) == 1 &&
-        baton__load_seq_cst(&pool->closing) != 0)
-        baton__futex_wake(&pool->active_calls, INT32_MAX);
+    /* Release pairs with destroy's acquire load: everything this call did happens before the
+     * pool is freed. After this decrement the pool may be gone, so the only thing left to do is
+     * the wake-up, a system call on the address that reads no memory (glibc's mutex unlock
+     * relies on the same property of FUTEX_WAKE); a spurious wake-up of whatever later lives at
+     * that address is harmless, since every futex waiter re-checks its condition. */
+    uint32_t before = baton__fetch_sub_release(&pool->calls, 1);
+    if (before == (BATON__CLOSING | 1u))
+        baton__futex_wake(&pool->calls, INT32_MAX);
 }
 
 int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg)
 {
-    /* Dekker with baton_pool_destroy: we announce ourselves, then look at closing; destroy sets
-     * closing, then counts us. seq_cst on all four accesses. */
-    baton__fetch_add_seq_cst(&pool->active_calls, 1);
-    if (baton__load_seq_cst(&pool->closing) != 0) {
+    /* One atomic step both counts us and tells whether destroy has begun. */
+    if (baton__fetch_add_acq_rel(&pool->calls, 1) & BATON__CLOSING) {
         baton__leave_call(pool);
         return baton__error(BATON_ECLOSED, "the pool is being destroyed");
     }
@@ -350,11 +352,12 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
                                                : BATON_POOL_DEFAULT_EXTERNAL_SLOTS;
     pool->n_total = pool->n_workers + slots;
 
-    pool->workers = baton__aligned_alloc(BATON_CACHELINE, pool->n_total * sizeof *pool->workers);
+    unsigned n_total = pool->n_total; /* error messages below outlive the pool */
+    pool->workers = baton__aligned_alloc(BATON_CACHELINE, n_total * sizeof *pool->workers);
     if (pool->workers == NULL) {
         baton__pool_free(pool, 0);
         return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory for %u workers",
-                            pool->n_total);
+                            n_total);
     }
     memset(pool->workers, 0, pool->n_total * sizeof *pool->workers);
     for (unsigned i = 0; i < pool->n_total; i++) {
@@ -414,13 +417,14 @@ int baton_pool_destroy(baton_pool *pool)
                             self->is_external ? "a call holding external slot" : "worker",
                             self->index);
     }
-    /* seq_cst: see baton__call. */
-    baton__store_seq_cst(&pool->closing, 1);
+    /* From now on new outside calls fail; wait for the ones inside to leave. */
+    atomic_fetch_or_explicit(&pool->calls, BATON__CLOSING, memory_order_acq_rel);
     for (;;) {
-        uint32_t active = baton__load_seq_cst(&pool->active_calls);
-        if (active == 0)
+        /* Acquire pairs with the release decrement in baton__leave_call. */
+        uint32_t calls = baton__load_acquire(&pool->calls);
+        if ((calls & BATON__CALLS_MASK) == 0)
             break;
-        baton__futex_wait(&pool->active_calls, active, 0);
+        baton__futex_wait(&pool->calls, calls, 0);
     }
     baton__pool_stop_threads(pool, pool->n_workers);
     baton__pool_free(pool, pool->n_total);
