@@ -14,6 +14,16 @@
  * reduction cancels the work of that call that has not started yet and is returned by it.
  *
  * Idle workers search for a short while, then park on a futex: an idle pool uses no CPU.
+ *
+ * Memory ordering: what the caller wrote before a call is visible to the call's tasks, and what
+ * the tasks wrote is visible to the caller when the call returns (every waiting call acquires
+ * its tasks' completions). Tasks of one call are not ordered among themselves.
+ *
+ * Several pools: a worker of one pool may call into another (it takes an external slot there).
+ * A thread that is inside pool P at any depth (P's worker, or holding a P slot) and calls P again
+ * goes on as that same P worker. A caller that finds every external slot taken blocks on the
+ * injector; if pools call each other that way in a cycle with every worker blocked, they
+ * deadlock, so give a pool as many external slots as threads may call into it at once.
  */
 #ifndef BATON_POOL_H
 #define BATON_POOL_H
@@ -93,7 +103,11 @@ typedef int (*baton_task_fn)(void *ctx);
 /*
  * Runs fn_a(ctx_a) and fn_b(ctx_b), potentially in parallel, and returns when both are done.
  * The calling thread runs A itself; B is offered to thieves and run by the caller afterwards if
- * nobody took it (rayon's join). Nothing is allocated on the heap.
+ * nobody took it (rayon's join). Nothing is allocated on the heap. B stays private to the caller
+ * (so that forking and joining cost no fence) while every worker of the pool is busy, and is
+ * made stealable as soon as one is idle, at the caller's next fork or join; a join whose A runs
+ * a long time without forking should therefore not expect B to start before an idle worker
+ * shows up and A forks or ends (Lace and Wool behave the same way).
  * Returns 0, A's error if A failed (then B is skipped if it had not started), else B's error;
  * BATON_EINVAL for a NULL pool or function; BATON_ECLOSED while the pool is being destroyed.
  * Callable from any thread, including from tasks at any nesting depth. Blocking: the caller

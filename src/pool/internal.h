@@ -148,6 +148,18 @@ struct baton_pool {
 #endif
 extern _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
 
+/* Every worker the calling thread is, innermost first: a pool thread is its own worker, and each
+ * call into another pool (through an external slot) adds one, in a record on that call's stack.
+ * baton__current is the head's worker. */
+typedef struct baton__context {
+    baton__worker *worker;
+    struct baton__context *outer;
+} baton__context;
+extern _Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
+
+/* The worker of pool the calling thread is at any depth, or NULL. */
+baton__worker *baton__find_context(const baton_pool *pool);
+
 /* Runs body(worker, arg) as a worker of pool: directly when the caller already is one, else on an
  * external slot, else injected and waited for. Returns body's result, or BATON_ECLOSED. */
 int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg);

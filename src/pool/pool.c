@@ -31,6 +31,29 @@
 #define BATON__DEFAULT_SPIN_US 50
 
 _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
+_Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
+
+baton__worker *baton__find_context(const baton_pool *pool)
+{
+    for (baton__context *c = baton__contexts; c != NULL; c = c->outer) {
+        if (c->worker->pool == pool)
+            return c->worker;
+    }
+    return NULL;
+}
+
+/* Makes the calling thread worker w for the length of body, then restores what it was. */
+static int baton__run_as(baton__worker *w, int (*body)(baton__worker *w, void *arg), void *arg)
+{
+    baton__context context = {w, baton__contexts};
+    baton__worker *previous = baton__current;
+    baton__contexts = &context;
+    baton__current = w;
+    int rc = body(w, arg);
+    baton__current = previous;
+    baton__contexts = context.outer;
+    return rc;
+}
 
 static uint64_t baton__xorshift(uint64_t *state)
 {
@@ -139,6 +162,8 @@ static void *baton__worker_main(void *arg)
 {
     baton__worker *w = arg;
     baton_pool *pool = w->pool;
+    baton__context context = {w, NULL};
+    baton__contexts = &context;
     baton__current = w;
     w->start_error = 0;
     if (pool->flags & BATON_POOL_PIN)
@@ -178,6 +203,7 @@ static void *baton__worker_main(void *arg)
     baton__idle_leave(w);
     baton__waking_done(w);
     baton__current = NULL;
+    baton__contexts = NULL;
     return NULL;
 }
 
@@ -229,6 +255,13 @@ static void baton__leave_call(baton_pool *pool)
 
 int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg)
 {
+    /* A thread already inside pool further out (a worker of it that called into another pool,
+     * which calls back) goes on as that worker: its outer call keeps the pool alive, and taking
+     * a slot or blocking on the injector could deadlock with itself. */
+    baton__worker *outer = baton__find_context(pool);
+    if (outer != NULL)
+        return baton__run_as(outer, body, arg);
+
     /* One atomic step both counts us and tells whether destroy has begun. */
     if (baton__fetch_add_acq_rel(&pool->calls, 1) & BATON__CLOSING) {
         baton__leave_call(pool);
@@ -249,10 +282,7 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
         }
     }
     if (slot != NULL) {
-        baton__worker *previous = baton__current; /* a worker of another pool, or NULL */
-        baton__current = slot;
-        rc = body(slot, arg);
-        baton__current = previous;
+        rc = baton__run_as(slot, body, arg);
         /* Release pairs with the next claimer's acquire CAS. */
         baton__store_release(&slot->slot_taken, 0);
     } else {
@@ -410,8 +440,8 @@ int baton_pool_destroy(baton_pool *pool)
 {
     if (pool == NULL)
         return baton__error(BATON_EINVAL, "baton_pool_destroy: pool is NULL");
-    baton__worker *self = baton__current;
-    if (self != NULL && self->pool == pool) {
+    baton__worker *self = baton__find_context(pool);
+    if (self != NULL) {
         return baton__error(BATON_EDEADLK, "baton_pool_destroy: called from %s %u of the pool "
                             "itself; destroy it from a thread outside the pool",
                             self->is_external ? "a call holding external slot" : "worker",
@@ -438,8 +468,8 @@ unsigned baton_pool_workers(const baton_pool *pool)
 
 int baton_pool_current_worker(const baton_pool *pool)
 {
-    baton__worker *w = baton__current;
-    if (pool == NULL || w == NULL || w->pool != pool || w->is_external)
+    baton__worker *w = pool != NULL ? baton__find_context(pool) : NULL;
+    if (w == NULL || w->is_external)
         return -1;
     return (int)w->index;
 }
