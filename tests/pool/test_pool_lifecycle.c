@@ -152,6 +152,33 @@ static void test_destroy_waits_for_running_call(void **state)
     free(ctx.hits);
 }
 
+/* The same race many times with short loops, so that destroy often meets a call that is just
+ * leaving (the moment a careless destroy frees the pool under the leaving caller's feet). */
+static void test_destroy_races_with_finishing_call(void **state)
+{
+    (void)state;
+    size_t rounds = bt_scaled(100, 10);
+    for (size_t r = 0; r < rounds; r++) {
+        busy_ctx ctx = {.pool = bt_pool_create((unsigned)(r % 3) + 1), .n = 1 + r % 4,
+                        .rc = 12345};
+        ctx.hits = calloc(ctx.n, 1);
+        assert_non_null(ctx.hits);
+        atomic_init(&ctx.done, 0);
+        atomic_init(&ctx.started, 0);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, busy_thread, &ctx), 0);
+        assert_true(bt_wait_flag(&ctx.started, 20000));
+        bt_pool_destroy(ctx.pool);
+        size_t done_at_return = atomic_load(&ctx.done);
+        pthread_join(thread, NULL);
+        bt_assert_rc(ctx.rc, 0);
+        if (done_at_return != ctx.n)
+            fail_msg("round %zu: destroy returned after %zu of %zu pieces", r, done_at_return,
+                     ctx.n);
+        free(ctx.hits);
+    }
+}
+
 /*
  * Calls that start after destroy began get BATON_ECLOSED.
  *
@@ -462,6 +489,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_destroy_right_after_create),
         cmocka_unit_test(test_two_pools_at_once),
         cmocka_unit_test(test_destroy_waits_for_running_call),
+        cmocka_unit_test(test_destroy_races_with_finishing_call),
         cmocka_unit_test(test_calls_after_destroy_began_are_closed),
         cmocka_unit_test(test_every_call_refused_during_destroy),
         cmocka_unit_test(test_idle_pool_uses_no_cpu),

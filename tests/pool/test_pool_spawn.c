@@ -556,6 +556,82 @@ static void test_scope_not_cancelled_without_error(void **state)
     assert_false(cancelled);
 }
 
+/* ---- a pool whose workers park almost at once ------------------------------------------------ *
+ * spin_us = 1: idle workers give up searching after a microsecond and park, so nearly every
+ * call has to wake someone. Small calls with pauses in between, from the main thread and two
+ * outside threads: a lost wake-up shows as a hang (reported by the watchdog).
+ */
+static baton_pool *g_quick_pool;
+
+static int quick_fib(void *arg)
+{
+    fib_ctx *ctx = arg;
+    if (ctx->n < 2) {
+        ctx->result = ctx->n;
+        return 0;
+    }
+    fib_ctx a = {ctx->n - 1, 0}, b = {ctx->n - 2, 0};
+    int rc = baton_join(g_quick_pool, quick_fib, &a, quick_fib, &b);
+    ctx->result = a.result + b.result;
+    return rc;
+}
+
+static int quick_count(void *arg)
+{
+    atomic_fetch_add((atomic_long *)arg, 1);
+    return 0;
+}
+
+static int quick_body(baton_scope *scope, void *arg)
+{
+    for (int i = 0; i < 8; i++) {
+        int rc = baton_scope_spawn(scope, quick_count, arg);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void *quick_thread(void *arg)
+{
+    size_t rounds = *(size_t *)arg;
+    for (size_t r = 0; r < rounds; r++) {
+        fib_ctx ctx = {(unsigned)(8 + r % 5), 0};
+        int rc = quick_fib(&ctx);
+        BT_CHECK_MSG(rc == 0 && ctx.result == fib_serial(ctx.n), "fib(%u) = %llu, rc %d", ctx.n,
+                     (unsigned long long)ctx.result, rc);
+        atomic_long count;
+        atomic_init(&count, 0);
+        rc = baton_scope_run(g_quick_pool, quick_body, &count);
+        BT_CHECK_MSG(rc == 0 && atomic_load(&count) == 8, "scope: rc %d, %ld of 8 tasks", rc,
+                     atomic_load(&count));
+        if (r % 16 == 0)
+            bt_sleep_ns(100000 + (r % 7) * 50000); /* long enough for everyone to park */
+    }
+    return NULL;
+}
+
+static void test_quick_parking_pool_loses_no_wakeup(void **state)
+{
+    (void)state;
+    baton_pool_config config = bt_pool_config(g_workers, 0, 0);
+    config.spin_us = 1;
+    bt_assert_rc(baton_pool_create(&config, &g_quick_pool), 0);
+    size_t rounds = bt_scaled(2000, 200);
+    bt_watchdog dog;
+    bt_watchdog_start(&dog, 90, "calls into a pool with spin_us = 1 (lost wake-up?)");
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, quick_thread, &rounds), 0);
+    quick_thread(&rounds);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    bt_watchdog_stop(&dog);
+    bt_assert_no_thread_failures();
+    bt_pool_destroy(g_quick_pool);
+    g_quick_pool = NULL;
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -571,6 +647,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_spawn_null_arguments),
         cmocka_unit_test(test_scope_cancelled_after_task_error),
         cmocka_unit_test(test_scope_not_cancelled_without_error),
+        cmocka_unit_test(test_quick_parking_pool_loses_no_wakeup),
     };
     return cmocka_run_group_tests_name("pool/spawn", tests, group_setup, group_teardown);
 }
