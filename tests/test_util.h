@@ -360,6 +360,41 @@ static inline void bt_pool_destroy(baton_pool *pool)
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
+ * Waiting inside the pool for something another worker must do.
+ *
+ * A task that busy-waits for work it forked earlier to be taken by another worker must give the
+ * pool a chance to hand that work out: a fork may sit in the private part of the caller's deque
+ * until the caller's next fork or join. bt_nudge() is such a fork (a join of two empty tasks);
+ * bt_wait_flag_nudging() waits for a flag and nudges the pool meanwhile. Tests that check
+ * that an idle worker takes offered work *without* such help say so explicitly.
+ */
+
+static inline int bt__nudge_noop(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static inline void bt_nudge(baton_pool *pool)
+{
+    int rc = baton_join(pool, bt__nudge_noop, NULL, bt__nudge_noop, NULL);
+    BT_CHECK_MSG(rc == 0, "nudge join: %s", baton_err_name(rc));
+}
+
+/* Like bt_wait_flag, from inside a call into `pool`. */
+static inline bool bt_wait_flag_nudging(baton_pool *pool, atomic_int *flag, unsigned timeout_ms)
+{
+    uint64_t deadline = bt_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(flag) == 0) {
+        if (bt_now_ns() > deadline)
+            return false;
+        bt_nudge(pool);
+        sched_yield();
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * A quick check that a pool still does its job: a parallel_for that must cover its range.
  */
 

@@ -4,7 +4,8 @@
  * BATON_EINVAL and leave *out_pool untouched; BATON_POOL_PIN pins each worker to one CPU and
  * the pool works; thread names carry the configured prefix; baton_pool_current_worker is -1
  * outside and the worker's index inside; destroy(NULL) and destroy from inside the pool are
- * refused (EINVAL / EDEADLK) and the pool keeps working; worker statistics.
+ * refused (EINVAL / EDEADLK) and the pool keeps working; baton_join's B is taken by a worker
+ * that becomes idle while A runs; worker statistics.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "test_util.h"
@@ -42,8 +43,9 @@ static void assert_covers(baton_pool *pool, size_t n, size_t grain)
 
 /* ---- run something on a worker thread -------------------------------------------------------- *
  * baton_join from the main thread runs A on the caller (which holds an external slot) and offers
- * B to the workers. A waits (bounded) until B has started elsewhere, so B runs on a worker; if no
- * worker takes it within the bound, B runs on the caller afterwards and `on_worker` says so.
+ * B to the workers. A waits (bounded, nudging the pool so that B is handed out) until B has
+ * started elsewhere, so B runs on a worker; if no worker takes it within the bound, B runs on
+ * the caller afterwards and the returned index says so (-1).
  */
 typedef void (*worker_probe_fn)(baton_pool *pool, void *ctx);
 
@@ -58,7 +60,7 @@ typedef struct on_worker_ctx {
 static int on_worker_a(void *arg)
 {
     on_worker_ctx *ctx = arg;
-    (void)bt_wait_flag(&ctx->b_started, 20000);
+    (void)bt_wait_flag_nudging(ctx->pool, &ctx->b_started, 20000);
     return 0;
 }
 
@@ -367,8 +369,10 @@ static int all_workers_fn(size_t begin, size_t end, void *arg)
         atomic_fetch_or(&ctx->seen_mask, 1u << index);
     atomic_fetch_add(&ctx->running, 1);
     uint64_t deadline = bt_now_ns() + 10000000000u;
-    while (atomic_load(&ctx->running) < ctx->workers && bt_now_ns() < deadline)
+    while (atomic_load(&ctx->running) < ctx->workers && bt_now_ns() < deadline) {
+        bt_nudge(ctx->pool); /* lets the pieces still in this worker's deque be handed out */
         sched_yield();
+    }
     return 0;
 }
 
@@ -383,6 +387,78 @@ static void test_every_worker_index_is_used(void **state)
     /* With no external slot the caller runs nothing: the W pieces must run on the W workers. */
     bt_assert_rc(baton_parallel_for(pool, 0, workers, 1, all_workers_fn, &ctx), 0);
     assert_int_equal(atomic_load(&ctx.seen_mask), (1u << workers) - 1);
+    bt_pool_destroy(pool);
+}
+
+/* ---- join offers B to thieves ----------------------------------------------------------------- *
+ * "The calling thread runs A itself; B is offered to thieves." The only worker is busy (running
+ * T, the B of an outer join) when the caller forks B; then T ends and the worker is idle while
+ * A keeps running without forking anything else. B must be taken by that idle worker; A waits
+ * for that (5 s at most, then B runs on the caller and the test reports it).
+ */
+typedef struct late_idle_ctx {
+    baton_pool *pool;
+    atomic_int t_started, t_release, b_started;
+    int t_worker, b_worker;
+    bool setup_failed;
+} late_idle_ctx;
+
+static int late_t(void *arg)
+{
+    late_idle_ctx *ctx = arg;
+    ctx->t_worker = baton_pool_current_worker(ctx->pool);
+    atomic_store(&ctx->t_started, 1);
+    BT_CHECK(bt_wait_flag(&ctx->t_release, 20000));
+    return 0;
+}
+
+static int late_b(void *arg)
+{
+    late_idle_ctx *ctx = arg;
+    ctx->b_worker = baton_pool_current_worker(ctx->pool);
+    atomic_store(&ctx->b_started, 1);
+    return 0;
+}
+
+static int late_a2(void *arg)
+{
+    late_idle_ctx *ctx = arg;
+    atomic_store(&ctx->t_release, 1); /* the worker finishes T and becomes idle */
+    (void)bt_wait_flag(&ctx->b_started, 5000); /* no forking meanwhile */
+    return 0;
+}
+
+static int late_a1(void *arg)
+{
+    late_idle_ctx *ctx = arg;
+    /* Get T onto the worker (nudging, so that it is handed out however the pool shares). */
+    if (!bt_wait_flag_nudging(ctx->pool, &ctx->t_started, 20000)) {
+        ctx->setup_failed = true;
+        atomic_store(&ctx->t_release, 1);
+        return 0;
+    }
+    return baton_join(ctx->pool, late_a2, ctx, late_b, ctx);
+}
+
+static void test_join_offers_b_to_worker_idle_later(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create(1);
+    bt_sleep_ms(50); /* the worker has started and gone idle */
+    late_idle_ctx ctx = {.pool = pool, .t_worker = -2, .b_worker = -2, .setup_failed = false};
+    atomic_init(&ctx.t_started, 0);
+    atomic_init(&ctx.t_release, 0);
+    atomic_init(&ctx.b_started, 0);
+    bt_assert_rc(baton_join(pool, late_a1, &ctx, late_t, &ctx), 0);
+    bt_assert_no_thread_failures();
+    if (ctx.setup_failed || ctx.t_worker != 0)
+        fail_msg("setup: the outer join's B did not run on the worker (t_worker %d)",
+                 ctx.t_worker);
+    assert_int_equal(atomic_load(&ctx.b_started), 1);
+    if (ctx.b_worker != 0)
+        fail_msg("%s", "baton_join's B was not taken by the pool's only worker, idle for 5 s "
+                       "while A ran: B was forked while the worker was busy and was never "
+                       "offered to it afterwards (it ran on the caller after A)");
     bt_pool_destroy(pool);
 }
 
@@ -544,6 +620,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thread_name_prefix),
         cmocka_unit_test(test_current_worker),
         cmocka_unit_test(test_every_worker_index_is_used),
+        cmocka_unit_test(test_join_offers_b_to_worker_idle_later),
         cmocka_unit_test(test_destroy_null),
         cmocka_unit_test(test_destroy_from_inside_is_edeadlk),
         cmocka_unit_test(test_worker_stats),

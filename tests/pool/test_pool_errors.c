@@ -69,8 +69,10 @@ static int many_then_fail_body(baton_scope *scope, void *arg)
     }
     /* Wait (bounded) until the failure has cancelled the scope: a worker runs fail_42. */
     uint64_t deadline = bt_now_ns() + 20000000000u;
-    while (!baton_scope_cancelled(scope) && bt_now_ns() < deadline)
+    while (!baton_scope_cancelled(scope) && bt_now_ns() < deadline) {
+        bt_nudge(g_pool);
         sched_yield();
+    }
     ctx->cancellation_seen = baton_scope_cancelled(scope);
     for (size_t i = 0; i < n; i++) {
         int rc = baton_scope_spawn(scope, count_after, ctx);
@@ -119,7 +121,7 @@ static int slow_task(void *arg)
 {
     slow_ctx *ctx = arg;
     atomic_fetch_add(&ctx->started, 1);
-    bt_busy_ns(20000);
+    bt_busy_ns(200000);
     atomic_fetch_add(&ctx->ran, 1);
     return 0;
 }
@@ -148,8 +150,8 @@ static void test_scope_skips_tasks_not_started(void **state)
     atomic_init(&ctx.ran, 0);
     atomic_init(&ctx.started, 0);
     bt_assert_rc(baton_scope_run(g_pool, fail_first_body, &ctx), -42);
-    /* 5000 tasks of 20 us each would take 100 ms of CPU: the failing one was spawned first, so
-     * the scope must have skipped some. */
+    /* 5000 tasks of 200 us each would take a second of CPU: the failing one was spawned first
+     * (thieves take the oldest task), so the scope must have skipped some. */
     printf("# %ld of up to 5000 slow tasks ran\n", atomic_load(&ctx.ran));
     assert_true(atomic_load(&ctx.ran) < 5000);
     assert_int_equal(atomic_load(&ctx.ran), atomic_load(&ctx.started));

@@ -511,10 +511,13 @@ static int cancel_body(baton_scope *scope, void *arg)
     if (rc != 0)
         return rc;
     /* A worker takes the failing task (the body does not run tasks while it runs itself);
-     * wait for the cancellation to show, bounded so that a bug fails instead of hanging. */
+     * wait for the cancellation to show, bounded so that a bug fails instead of hanging, and
+     * nudging the pool so that a sleeping worker is woken for the task. */
     uint64_t deadline = bt_now_ns() + 20000000000u;
-    while (!baton_scope_cancelled(scope) && bt_now_ns() < deadline)
+    while (!baton_scope_cancelled(scope) && bt_now_ns() < deadline) {
+        bt_nudge(g_pool);
         sched_yield();
+    }
     ctx->cancelled_seen = baton_scope_cancelled(scope);
     atomic_store(&g_never_ran, 0);
     ctx->spawn_after_rc = baton_scope_spawn(scope, must_not_run, NULL);
