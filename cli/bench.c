@@ -43,7 +43,8 @@ static void list_suites(FILE *out)
 void cli_bench_usage(FILE *out)
 {
     fputs(
-        "usage: baton bench SUITE [--json] [--quick] [--runs N] [--workers LIST] [--peers DIR]\n"
+        "usage: baton bench SUITE [--json] [--quick] [--runs N] [--workers LIST] [--case NAME]\n"
+        "                         [--peers DIR]\n"
         "       baton bench            (lists the suites)\n"
         "\n"
         "Measures baton and its peers in the same run, interleaved, and prints the median,\n"
@@ -52,6 +53,7 @@ void cli_bench_usage(FILE *out)
         "  --json          one JSON array on stdout instead of tables (progress stays on stderr)\n"
         "  --quick         smaller sizes and 3 runs: the whole suite in under a minute\n"
         "  --runs N        repetitions of every measurement (default 5, quick 3)\n"
+        "  --case NAME     run only that case of the suite (e.g. motion)\n"
         "  --workers LIST  comma-separated worker counts (default 1,2); cases that use one\n"
         "                  count take the largest\n"
         "  --peers DIR     where the baton-peer-* programs are (default: $BATON_BENCH_PEERS,\n"
@@ -93,6 +95,11 @@ static bool parse_worker_list(const char *text, bench_options *options)
     return true;
 }
 
+bool bench_case_selected(const bench_options *options, const char *case_name)
+{
+    return options->only_case == NULL || strcmp(options->only_case, case_name) == 0;
+}
+
 /* Returns 0 to go on, 1 after printing the help, -1 on a usage error. */
 static int parse_bench_options(int argc, char **argv, bench_options *options)
 {
@@ -128,6 +135,10 @@ static int parse_bench_options(int argc, char **argv, bench_options *options)
         } else if ((m = cli_option_value(argc, argv, &i, "--workers", &value)) != 0) {
             if (m < 0 || !parse_worker_list(value, options))
                 return -1;
+        } else if ((m = cli_option_value(argc, argv, &i, "--case", &value)) != 0) {
+            if (m < 0)
+                return -1;
+            options->only_case = value;
         } else if ((m = cli_option_value(argc, argv, &i, "--peers", &value)) != 0) {
             if (m < 0)
                 return -1;

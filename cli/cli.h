@@ -141,7 +141,11 @@ typedef struct bench_options {
     unsigned n_workers;   /* entries in workers[] */
     unsigned max_workers; /* the largest of workers[] */
     const char *peers_dir;
+    const char *only_case; /* --case NAME: run this case only; NULL: all */
 } bench_options;
+
+/* True when the case is to run under these options (--case). */
+bool bench_case_selected(const bench_options *options, const char *case_name);
 
 /*
  * One measurement of one contender. Returns 0 when it measured something: *out_value is the

@@ -75,6 +75,7 @@ struct baton__worker {
     uint64_t rng;       /* xorshift state for victim selection; owner only */
     bool idle;          /* counted in pool->n_idle; owner only */
     bool waking;        /* counted in pool->n_waking; owner only */
+    uint64_t spin_ns;   /* how long this worker searches before parking now; owner only */
 
     /* Task records: the local free list is owner-only; records freed by other threads come back
      * through remote_free, a lock-free stack the owner empties in one exchange. */
@@ -102,7 +103,8 @@ struct baton_pool {
     unsigned n_workers;
     unsigned n_total;    /* n_workers + external slots */
     unsigned flags;
-    uint64_t spin_ns;
+    uint64_t spin_ns;     /* the configured search time before parking */
+    uint64_t max_spin_ns; /* how far a worker woken often may stretch it */
     baton__worker *workers; /* n_total entries */
     baton__topology *topology;
     char name[32];

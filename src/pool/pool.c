@@ -29,6 +29,8 @@
 
 #define BATON__DEQUE_INITIAL_CAPACITY 256
 #define BATON__DEFAULT_SPIN_US 50
+/* A worker that keeps being woken soon after it parked searches up to this many times longer. */
+#define BATON__SPIN_STRETCH 16
 
 _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
 _Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
@@ -192,7 +194,7 @@ static void *baton__worker_main(void *arg)
         uint64_t now = baton__monotonic_ns();
         if (idle_since == 0)
             idle_since = now;
-        if (now - idle_since < pool->spin_ns) {
+        if (now - idle_since < w->spin_ns) {
             baton__thread_yield();
             continue;
         }
@@ -368,6 +370,7 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
     snprintf(pool->name, sizeof pool->name, "%s", cfg.name != NULL ? cfg.name : "baton");
     pool->flags = cfg.flags;
     pool->spin_ns = (uint64_t)(cfg.spin_us != 0 ? cfg.spin_us : BATON__DEFAULT_SPIN_US) * 1000u;
+    pool->max_spin_ns = pool->spin_ns * BATON__SPIN_STRETCH;
 
     if (cfg.n_workers == 0 || (cfg.flags & BATON_POOL_PIN)) {
         int rc = baton__topology_load(&pool->topology);
@@ -400,6 +403,7 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
         w->index = i;
         w->is_external = i >= pool->n_workers;
         w->rng = baton_mix64(0x9e3779b97f4a7c15u * (i + 1)) | 1u;
+        w->spin_ns = pool->spin_ns;
         baton__parker_init(&w->parker);
     }
 

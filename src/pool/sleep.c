@@ -3,7 +3,8 @@
  *
  * DESIGN
  * Each worker has a parker (core/park.h) and a `sleepy` flag; the pool counts sleepy workers in
- * n_sleepy. A worker that searched for `spin_ns` without finding work:
+ * n_sleepy. A worker that searched for its spin time (the configured spin_us, stretched up to
+ * BATON__SPIN_STRETCH times while wake-ups keep coming soon after it parks) without finding work:
  *   1. sets sleepy = 1 and increments n_sleepy (seq_cst),
  *   2. re-checks every deque, the injector, shutdown and the latch it waits for (seq_cst loads),
  *   3. parks only if all of that is still empty.
@@ -131,7 +132,19 @@ void baton__sleep(baton__worker *w, baton__latch *latch)
                       baton__load_seq_cst(&pool->shutdown) != 0 || baton__work_visible(pool);
     if (!stay_awake) {
         baton__owner_increment(&w->parks);
+        uint64_t parked_at = baton__monotonic_ns();
         baton__park(&w->parker);
+        /* Adaptive search time: parking pays a wake-up (a system call for the waker and several
+         * microseconds before this thread runs again). Work that comes back sooner than the
+         * longest search we allow is periodic (a loop of ticks, a stream of small calls), so
+         * search twice as long next time; a long sleep means the pool really is idle, so go
+         * back to the configured time. An idle pool thus costs at most one stretched search
+         * after each burst of work. */
+        uint64_t slept = baton__monotonic_ns() - parked_at;
+        if (slept < pool->max_spin_ns)
+            w->spin_ns = w->spin_ns * 2 < pool->max_spin_ns ? w->spin_ns * 2 : pool->max_spin_ns;
+        else
+            w->spin_ns = pool->spin_ns;
     }
 
     /* Withdraw. sleepy already 0 means a waker claimed us and counted us in n_waking. */
@@ -167,7 +180,7 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
         uint64_t now = baton__monotonic_ns();
         if (idle_since == 0)
             idle_since = now;
-        if (now - idle_since < w->pool->spin_ns) {
+        if (now - idle_since < w->spin_ns) {
             /* Oversubscribed machines: let the thread we wait for run. */
             baton__thread_yield();
             continue;
