@@ -1,7 +1,8 @@
 /*
  * test_park.c — the parker (baton__park / baton__unpark) and the futex shim under it:
  * an unpark that comes first is kept as a token; a parked thread is woken by another thread and
- * sees what it wrote; tokens do not pile up; timeouts time out; a long ping-pong loses no
+ * sees what it wrote; tokens do not pile up; timeouts time out, and huge ones (up to UINT64_MAX)
+ * do not wrap into the past; a long ping-pong loses no
  * wake-up; unparks racing from many threads are harmless; baton__futex_wait returns at once on
  * a changed value; a wake with no waiters leaves nothing behind; wake(INT32_MAX) wakes every
  * waiter.
@@ -139,6 +140,68 @@ static void test_park_timeout_woken_before_timeout(void **state)
     pthread_join(thread, NULL);
     bt_assert_rc(rc, 0);
     assert_int_equal(ctx.payload, 4242);
+}
+
+/* Timeouts far in the future (up to UINT64_MAX ns, about 584 years) mean "a long time", not a
+ * deadline in the past: a deadline computed as now + timeout must not wrap around. */
+static void test_park_timeout_huge_values(void **state)
+{
+    (void)state;
+    const uint64_t timeouts[] = {UINT64_MAX, UINT64_MAX - 1000000000u, UINT64_MAX / 2,
+                                 UINT64_C(1) << 62};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        baton__parker parker;
+        baton__parker_init(&parker);
+        wake_ctx ctx = {.parker = &parker, .payload = 0};
+        atomic_init(&ctx.started, 0);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, delayed_unparker, &ctx), 0);
+        int rc = baton__park_timeout(&parker, timeouts[i]);
+        pthread_join(thread, NULL);
+        if (rc != 0)
+            fail_msg("park_timeout(%llu ns) returned %s before the unpark 30 ms later "
+                     "(deadline wrapped around?)",
+                     (unsigned long long)timeouts[i], baton_err_name(rc));
+        assert_int_equal(ctx.payload, 4242);
+    }
+}
+
+typedef struct futex_waker_ctx {
+    _Atomic uint32_t word;
+} futex_waker_ctx;
+
+static void *delayed_futex_waker(void *arg)
+{
+    futex_waker_ctx *ctx = arg;
+    bt_sleep_ms(30);
+    atomic_store(&ctx->word, 1);
+    baton__futex_wake(&ctx->word, INT32_MAX);
+    return NULL;
+}
+
+static void test_futex_wait_huge_timeout(void **state)
+{
+    (void)state;
+    const uint64_t timeouts[] = {UINT64_MAX, UINT64_MAX / 2, UINT64_C(1) << 62};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        futex_waker_ctx ctx;
+        atomic_init(&ctx.word, 0);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, delayed_futex_waker, &ctx), 0);
+        int timeouts_seen = 0;
+        while (atomic_load(&ctx.word) == 0) {
+            int rc = baton__futex_wait(&ctx.word, 0, timeouts[i]);
+            if (rc == BATON_ETIMEDOUT)
+                timeouts_seen++;
+            else if (rc != 0)
+                fail_msg("futex_wait returned %s", baton_err_name(rc));
+        }
+        pthread_join(thread, NULL);
+        if (timeouts_seen != 0)
+            fail_msg("futex_wait(timeout %llu ns) reported BATON_ETIMEDOUT %d time(s) within "
+                     "30 ms (deadline wrapped around?)",
+                     (unsigned long long)timeouts[i], timeouts_seen);
+    }
 }
 
 /* Two threads pass the turn back and forth; a lost wake-up hangs (the watchdog reports it). */
@@ -405,11 +468,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_park_timeout_zero_like_values),
         cmocka_unit_test(test_park_then_unpark_from_other_thread),
         cmocka_unit_test(test_park_timeout_woken_before_timeout),
+        cmocka_unit_test(test_park_timeout_huge_values),
         cmocka_unit_test(test_pingpong_no_lost_wakeup),
         cmocka_unit_test(test_pingpong_with_timeouts),
         cmocka_unit_test(test_unpark_storm_from_many_threads),
         cmocka_unit_test(test_futex_wait_returns_when_value_differs),
         cmocka_unit_test(test_futex_wait_times_out),
+        cmocka_unit_test(test_futex_wait_huge_timeout),
         cmocka_unit_test(test_futex_wake_without_waiters_is_harmless),
         cmocka_unit_test(test_futex_wake_all_wakes_every_waiter),
         cmocka_unit_test(test_futex_wake_one_at_a_time),

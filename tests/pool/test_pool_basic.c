@@ -585,6 +585,59 @@ static void test_worker_stats(void **state)
     bt_pool_destroy(pool);
 }
 
+/* Stats are thread-safe and read as recent snapshots: a thread polling every worker's counters
+ * while work runs sees each of them never decrease. */
+typedef struct poller_ctx {
+    baton_pool *pool;
+    unsigned workers;
+    atomic_int stop;
+    long polls;
+} poller_ctx;
+
+static void *stats_poller(void *arg)
+{
+    poller_ctx *ctx = arg;
+    baton_worker_stats last[9];
+    memset(last, 0, sizeof last);
+    while (!atomic_load(&ctx->stop)) {
+        for (unsigned i = 0; i <= ctx->workers; i++) {
+            baton_worker_stats now;
+            int rc = baton_pool_worker_stats(ctx->pool, i, &now);
+            BT_CHECK(rc == 0);
+            BT_CHECK_MSG(now.tasks_executed >= last[i].tasks_executed &&
+                             now.steals >= last[i].steals &&
+                             now.steal_failures >= last[i].steal_failures &&
+                             now.parks >= last[i].parks,
+                         "stats of %u went backwards", i);
+            last[i] = now;
+        }
+        ctx->polls++;
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void test_worker_stats_while_running(void **state)
+{
+    (void)state;
+    const unsigned workers = 8;
+    baton_pool *pool = bt_pool_create(workers);
+    poller_ctx ctx = {.pool = pool, .workers = workers, .polls = 0};
+    atomic_init(&ctx.stop, 0);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, stats_poller, &ctx), 0);
+    for (int r = 0; r < 20; r++) {
+        assert_covers(pool, 20000, r % 3);
+        if (r % 5 == 0)
+            bt_sleep_ms(5); /* let workers park, so parks move too */
+    }
+    atomic_store(&ctx.stop, 1);
+    pthread_join(thread, NULL);
+    bt_assert_no_thread_failures();
+    assert_true(ctx.polls > 0);
+    bt_pool_destroy(pool);
+}
+
 /* ---- NULL arguments to the calls ------------------------------------------------------------- */
 
 static int scope_noop(baton_scope *scope, void *ctx)
@@ -627,6 +680,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_destroy_null),
         cmocka_unit_test(test_destroy_from_inside_is_edeadlk),
         cmocka_unit_test(test_worker_stats),
+        cmocka_unit_test(test_worker_stats_while_running),
         cmocka_unit_test(test_calls_reject_null),
     };
     return cmocka_run_group_tests_name("pool/basic", tests, NULL, NULL);

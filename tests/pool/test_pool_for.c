@@ -291,7 +291,7 @@ static void *outside_thread(void *arg)
 
 static void run_outside_threads(baton_pool *pool, unsigned n_threads, size_t loops)
 {
-    enum { MAX_THREADS = 16 };
+    enum { MAX_THREADS = 32 };
     assert_true(n_threads <= MAX_THREADS);
     outside_ctx ctx[MAX_THREADS];
     pthread_t threads[MAX_THREADS];
@@ -341,6 +341,17 @@ static void test_outside_threads_single_slot(void **state)
     (void)state;
     baton_pool *pool = bt_pool_create_ex(g_workers, 0, 1);
     run_outside_threads(pool, 8, bt_scaled(500, 50));
+    bt_pool_destroy(pool);
+}
+
+static void test_outside_threads_crowd(void **state)
+{
+    (void)state;
+    /* 32 threads: most calls of the default pool (4 slots) go through the injector, and every
+     * one of the maximum number of slots is in use at once on a second pool. */
+    run_outside_threads(g_pool, 32, bt_scaled(100, 10));
+    baton_pool *pool = bt_pool_create_ex(g_workers, 0, BATON_POOL_MAX_EXTERNAL_SLOTS);
+    run_outside_threads(pool, 32, bt_scaled(100, 10));
     bt_pool_destroy(pool);
 }
 
@@ -412,6 +423,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_outside_threads_beyond_slots),
         cmocka_unit_test(test_outside_threads_no_external_slots),
         cmocka_unit_test(test_outside_threads_single_slot),
+        cmocka_unit_test(test_outside_threads_crowd),
         cmocka_unit_test(test_loops_inside_scope_tasks),
     };
     return cmocka_run_group_tests_name("pool/for", tests, group_setup, group_teardown);

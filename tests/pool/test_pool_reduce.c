@@ -9,6 +9,7 @@
  *    largest allowed (BATON_REDUCE_MAX_VALUE_SIZE bytes);
  *  - BATON_REDUCE_DETERMINISTIC: 10^6 doubles of mixed magnitude sum to bit-identical results
  *    on pools of 1, 2, 3, 8, 16 and N workers, for grain 0 and explicit grains, on every run;
+ *  - reductions nested inside reductions;
  *  - invalid arguments (value_size 0 or too big, NULL callbacks, unknown flags, begin > end)
  *    give BATON_EINVAL, call nothing and leave out_value untouched.
  */
@@ -519,6 +520,55 @@ static void test_deterministic_sum_bit_identical(void **state)
     g_doubles = NULL;
 }
 
+/* ---- reductions inside reductions -------------------------------------------------------------- *
+ * Row i's value is a reduction over j in [0, i % 97 + 1) of value_at(i * 1000 + j), run from
+ * inside the outer accumulate (any thread, any depth).
+ */
+static int inner_accumulate(size_t begin, size_t end, void *inout, void *ctx)
+{
+    size_t row = *(size_t *)ctx;
+    uint64_t sum = *(uint64_t *)inout;
+    for (size_t j = begin; j < end; j++)
+        sum += value_at(row * 1000 + j);
+    *(uint64_t *)inout = sum;
+    return 0;
+}
+
+static int outer_accumulate(size_t begin, size_t end, void *inout, void *ctx)
+{
+    (void)ctx;
+    uint64_t sum = *(uint64_t *)inout;
+    for (size_t i = begin; i < end; i++) {
+        baton_reduce_ops inner = {sizeof(uint64_t), sum_identity, inner_accumulate, sum_combine,
+                                  i % 2 ? BATON_REDUCE_DETERMINISTIC : 0};
+        _Alignas(max_align_t) uint64_t row_sum = 0;
+        size_t row = i;
+        int rc = baton_parallel_reduce(g_pool, 0, i % 97 + 1, i % 3, &inner, &row, &row_sum);
+        if (rc != 0)
+            return rc;
+        sum += row_sum;
+    }
+    *(uint64_t *)inout = sum;
+    return 0;
+}
+
+static void test_nested_reductions(void **state)
+{
+    (void)state;
+    size_t rows = bt_scaled(3000, 300);
+    uint64_t expected = 0;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < i % 97 + 1; j++)
+            expected += value_at(i * 1000 + j);
+    baton_reduce_ops outer = {sizeof(uint64_t), sum_identity, outer_accumulate, sum_combine, 0};
+    for (size_t grain = 0; grain < 3; grain++) {
+        _Alignas(max_align_t) uint64_t got = 0;
+        bt_assert_rc(baton_parallel_reduce(g_pool, 0, rows, grain * 7, &outer, NULL, &got), 0);
+        assert_true(got == expected);
+    }
+    bt_assert_no_thread_failures();
+}
+
 /* ---- invalid arguments ----------------------------------------------------------------------- */
 
 static atomic_int g_callback_calls;
@@ -617,6 +667,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_max_value_size),
         cmocka_unit_test(test_odd_value_size),
         cmocka_unit_test(test_deterministic_sum_bit_identical),
+        cmocka_unit_test(test_nested_reductions),
         cmocka_unit_test(test_invalid_arguments),
     };
     return cmocka_run_group_tests_name("pool/reduce", tests, group_setup, group_teardown);
