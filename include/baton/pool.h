@@ -103,11 +103,12 @@ typedef int (*baton_task_fn)(void *ctx);
 /*
  * Runs fn_a(ctx_a) and fn_b(ctx_b), potentially in parallel, and returns when both are done.
  * The calling thread runs A itself; B is offered to thieves and run by the caller afterwards if
- * nobody took it (rayon's join). Nothing is allocated on the heap. B stays private to the caller
- * (so that forking and joining cost no fence) while every worker of the pool is busy, and is
- * made stealable as soon as one is idle, at the caller's next fork or join; a join whose A runs
- * a long time without forking should therefore not expect B to start before an idle worker
- * shows up and A forks or ends (Lace and Wool behave the same way).
+ * nobody took it (rayon's join). Nothing is allocated on the heap. The first few levels of
+ * nested joins on a thread (the coarse ones) are always stealable. Deeper ones stay private to
+ * the caller while every worker of the pool is busy, so that forking and joining them costs no
+ * fence, and are made stealable as soon as a worker is idle, at the caller's next fork or join;
+ * so a deeply nested join whose A runs a long time without forking may run B itself after A
+ * (Lace and Wool behave the same way).
  * Returns 0, A's error if A failed (then B is skipped if it had not started), else B's error;
  * BATON_EINVAL for a NULL pool or function; BATON_ECLOSED while the pool is being destroyed.
  * Callable from any thread, including from tasks at any nesting depth. Blocking: the caller

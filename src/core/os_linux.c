@@ -136,7 +136,11 @@ int baton__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeou
         if (timeout_ns == 0) {
             pthread_cond_wait(&bucket->cond, &bucket->mutex);
         } else {
-            struct timespec deadline = baton__timespec_from_ns(baton__monotonic_ns() + timeout_ns);
+            /* Saturate: a deadline past the clock's range would wrap into the past. time_t
+             * holds the largest value baton__timespec_from_ns can produce. */
+            uint64_t now = baton__monotonic_ns();
+            uint64_t at = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+            struct timespec deadline = baton__timespec_from_ns(at);
             if (pthread_cond_timedwait(&bucket->cond, &bucket->mutex, &deadline) == ETIMEDOUT)
                 rc = BATON_ETIMEDOUT;
         }

@@ -63,7 +63,13 @@ void baton__park(baton__parker *parker)
 
 int baton__park_timeout(baton__parker *parker, uint64_t timeout_ns)
 {
-    return baton__park_until(parker, baton__monotonic_ns() + (timeout_ns == 0 ? 1 : timeout_ns));
+    uint64_t now = baton__monotonic_ns();
+    if (timeout_ns == 0)
+        timeout_ns = 1;
+    /* A deadline past the clock's range means "never": saturate instead of wrapping into the
+     * past (0 is the "no deadline" of baton__park_until, UINT64_MAX is never reached). */
+    uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    return baton__park_until(parker, deadline);
 }
 
 void baton__unpark(baton__parker *parker)

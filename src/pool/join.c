@@ -9,8 +9,11 @@
  * and no read-modify-write unless B was the deque's last job. Stolen: the forker helps with other
  * work until B's latch is set. Nothing is allocated.
  *
- * baton_join's fork is pushed private (deque.c): it costs no fence to push or pop back, and
- * becomes stealable as soon as some worker is idle, at the forker's next push or pop. Forks of
+ * baton_join's fork is pushed private (deque.c) unless it is among the oldest
+ * BATON__PUBLIC_FORKS jobs of the deque: a private fork costs no fence to push or pop back, and
+ * becomes stealable as soon as some worker is idle, at the forker's next push or pop. The
+ * oldest forks of a recursion are the coarse ones, so keeping them public means an idle worker
+ * finds the big pieces at once; only the fine-grained forks near the leaves go private. Forks of
  * the loops are pushed public, because a loop piece can run long without another push.
  *
  * When A fails, B is skipped if it was not stolen; if it was, the forker sets B's skip flag so a
@@ -20,6 +23,9 @@
 #include "core/atomic.h"
 #include "core/error.h"
 #include "pool/internal.h"
+
+/* How many of the oldest jobs of a deque baton_join keeps public. */
+#define BATON__PUBLIC_FORKS 4
 
 static void baton__fork_exec(baton__job *job, baton__worker *executor)
 {
@@ -94,8 +100,11 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
     b.fn = fn_b;
     b.ctx = ctx_b;
 
-    /* Private push: free of fences; shared at once only if some worker is idle. */
-    if (baton__deque_push(&w->deque, &b.fork.job, false) != 0) {
+    /* The oldest few forks of a deque are public: they carry the most work, and a worker that
+     * turns idle later can take them even while their forker runs a long A. Deeper forks are
+     * private: free of fences, shared at once only if some worker is idle. */
+    bool shallow = w->deque.bottom - baton__load_relaxed(&w->deque.top) < BATON__PUBLIC_FORKS;
+    if (baton__deque_push(&w->deque, &b.fork.job, shallow) != 0) {
         int rc = fn_a(ctx_a);
         return rc != 0 ? rc : fn_b(ctx_b);
     }

@@ -391,23 +391,25 @@ static void test_every_worker_index_is_used(void **state)
 }
 
 /* ---- join offers B to thieves ----------------------------------------------------------------- *
- * pool.h: "B stays private to the caller while every worker of the pool is busy, and is made
- * stealable as soon as one is idle, at the caller's next fork or join." Here the only worker is
- * busy (running T, the B of an outer join) when the caller forks B; then T ends and the worker
- * goes idle while A keeps running. A forks (empty joins) while it waits, so at one of those B
- * must become stealable and the idle worker must take it (A gives up after 5 s, B then runs on
- * the caller and the test reports it). Without those forks B may wait for A to end: that is
- * documented, and not tested.
+ * pool.h: "The first few levels of nested joins on a thread (the coarse ones) are always
+ * stealable." Here the pool's only worker is busy (running T, a call injected by another
+ * thread) when the caller forks B2 one level down; then T ends and the worker goes idle while
+ * A2 keeps running without forking. The worker must take B (the outer fork, a no-op) and then
+ * B2, while A2 still runs; A2 gives up after 5 s, B2 then runs on the caller and the test
+ * reports it.
  */
 typedef struct late_idle_ctx {
     baton_pool *pool;
-    atomic_int t_started, t_release, b_started;
-    int t_worker, b_worker;
+    atomic_int t_started, t_release, b2_started;
+    int t_worker, b2_worker;
     bool setup_failed;
+    pthread_t injector;
 } late_idle_ctx;
 
-static int late_t(void *arg)
+static int late_t_range(size_t begin, size_t end, void *arg)
 {
+    (void)begin;
+    (void)end;
     late_idle_ctx *ctx = arg;
     ctx->t_worker = baton_pool_current_worker(ctx->pool);
     atomic_store(&ctx->t_started, 1);
@@ -415,11 +417,26 @@ static int late_t(void *arg)
     return 0;
 }
 
-static int late_b(void *arg)
+/* The other thread: the pool's only external slot is taken by the test's thread, so this call
+ * is injected and runs on the worker. */
+static void *late_injector_main(void *arg)
 {
     late_idle_ctx *ctx = arg;
-    ctx->b_worker = baton_pool_current_worker(ctx->pool);
-    atomic_store(&ctx->b_started, 1);
+    BT_CHECK(baton_parallel_for(ctx->pool, 0, 1, 1, late_t_range, ctx) == 0);
+    return NULL;
+}
+
+static int late_noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int late_b2(void *arg)
+{
+    late_idle_ctx *ctx = arg;
+    ctx->b2_worker = baton_pool_current_worker(ctx->pool);
+    atomic_store(&ctx->b2_started, 1);
     return 0;
 }
 
@@ -427,41 +444,44 @@ static int late_a2(void *arg)
 {
     late_idle_ctx *ctx = arg;
     atomic_store(&ctx->t_release, 1); /* the worker finishes T and becomes idle */
-    (void)bt_wait_flag_nudging(ctx->pool, &ctx->b_started, 5000); /* forks while it waits */
+    (void)bt_wait_flag(&ctx->b2_started, 5000); /* no forking while it waits */
     return 0;
 }
 
-static int late_a1(void *arg)
+static int late_a(void *arg)
 {
     late_idle_ctx *ctx = arg;
-    /* Get T onto the worker (nudging, so that it is handed out however the pool shares). */
-    if (!bt_wait_flag_nudging(ctx->pool, &ctx->t_started, 20000)) {
+    if (pthread_create(&ctx->injector, NULL, late_injector_main, ctx) != 0 ||
+        !bt_wait_flag(&ctx->t_started, 20000)) {
         ctx->setup_failed = true;
         atomic_store(&ctx->t_release, 1);
         return 0;
     }
-    return baton_join(ctx->pool, late_a2, ctx, late_b, ctx);
+    return baton_join(ctx->pool, late_a2, ctx, late_b2, ctx);
 }
 
 static void test_join_offers_b_to_worker_idle_later(void **state)
 {
     (void)state;
-    baton_pool *pool = bt_pool_create(1);
+    baton_pool_config cfg = {.struct_size = sizeof cfg, .n_workers = 1, .external_slots = 1};
+    baton_pool *pool = NULL;
+    bt_assert_rc(baton_pool_create(&cfg, &pool), 0);
     bt_sleep_ms(50); /* the worker has started and gone idle */
-    late_idle_ctx ctx = {.pool = pool, .t_worker = -2, .b_worker = -2, .setup_failed = false};
+    late_idle_ctx ctx = {.pool = pool, .t_worker = -2, .b2_worker = -2, .setup_failed = false};
     atomic_init(&ctx.t_started, 0);
     atomic_init(&ctx.t_release, 0);
-    atomic_init(&ctx.b_started, 0);
-    bt_assert_rc(baton_join(pool, late_a1, &ctx, late_t, &ctx), 0);
+    atomic_init(&ctx.b2_started, 0);
+    bt_assert_rc(baton_join(pool, late_a, &ctx, late_noop, &ctx), 0);
+    if (!ctx.setup_failed)
+        pthread_join(ctx.injector, NULL);
     bt_assert_no_thread_failures();
     if (ctx.setup_failed || ctx.t_worker != 0)
-        fail_msg("setup: the outer join's B did not run on the worker (t_worker %d)",
-                 ctx.t_worker);
-    assert_int_equal(atomic_load(&ctx.b_started), 1);
-    if (ctx.b_worker != 0)
+        fail_msg("setup: the injected call did not run on the worker (t_worker %d)", ctx.t_worker);
+    assert_int_equal(atomic_load(&ctx.b2_started), 1);
+    if (ctx.b2_worker != 0)
         fail_msg("%s", "baton_join's B was not taken by the pool's only worker, idle for 5 s "
-                       "while A ran and forked: B was forked while the worker was busy and was "
-                       "not made stealable at A's later forks (it ran on the caller after A)");
+                       "while A ran: a shallow fork made while the worker was busy was not "
+                       "stealable (it ran on the caller after A)");
     bt_pool_destroy(pool);
 }
 
