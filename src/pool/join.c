@@ -108,7 +108,10 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
         int rc = fn_a(ctx_a);
         return rc != 0 ? rc : fn_b(ctx_b);
     }
-    baton__share_if_idle(w);
+    if (shallow)
+        baton__notify_work(w->pool);
+    else
+        baton__share_if_idle(w);
 
     int rc_a = fn_a(ctx_a);
 

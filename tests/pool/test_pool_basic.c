@@ -485,6 +485,50 @@ static void test_join_offers_b_to_worker_idle_later(void **state)
     bt_pool_destroy(pool);
 }
 
+/* A fork must wake a parked worker: the pool's workers park after 1 us of searching, the test
+ * waits until they have, then forks B once and waits (without forking again) for a worker to
+ * take it. A lost wake-up shows as B running on the caller after 5 s. */
+typedef struct parked_ctx {
+    baton_pool *pool;
+    atomic_int b_started;
+    int b_worker;
+} parked_ctx;
+
+static int parked_b(void *arg)
+{
+    parked_ctx *ctx = arg;
+    ctx->b_worker = baton_pool_current_worker(ctx->pool);
+    atomic_store(&ctx->b_started, 1);
+    return 0;
+}
+
+static int parked_a(void *arg)
+{
+    parked_ctx *ctx = arg;
+    (void)bt_wait_flag(&ctx->b_started, 5000);
+    return 0;
+}
+
+static void test_fork_wakes_parked_worker(void **state)
+{
+    (void)state;
+    for (unsigned workers = 1; workers <= 4; workers *= 2) {
+        baton_pool_config cfg = {.struct_size = sizeof cfg, .n_workers = workers, .spin_us = 1};
+        baton_pool *pool = NULL;
+        bt_assert_rc(baton_pool_create(&cfg, &pool), 0);
+        for (int round = 0; round < 10; round++) {
+            bt_sleep_ms(20); /* every worker has parked */
+            parked_ctx ctx = {.pool = pool, .b_worker = -2};
+            atomic_init(&ctx.b_started, 0);
+            bt_assert_rc(baton_join(pool, parked_a, &ctx, parked_b, &ctx), 0);
+            if (ctx.b_worker < 0)
+                fail_msg("round %d, %u workers: B was not taken by a parked worker within 5 s "
+                         "(lost wake-up)", round, workers);
+        }
+        bt_pool_destroy(pool);
+    }
+}
+
 /* ---- destroy --------------------------------------------------------------------------------- */
 
 static void test_destroy_null(void **state)
@@ -697,6 +741,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_current_worker),
         cmocka_unit_test(test_every_worker_index_is_used),
         cmocka_unit_test(test_join_offers_b_to_worker_idle_later),
+        cmocka_unit_test(test_fork_wakes_parked_worker),
         cmocka_unit_test(test_destroy_null),
         cmocka_unit_test(test_destroy_from_inside_is_edeadlk),
         cmocka_unit_test(test_worker_stats),
