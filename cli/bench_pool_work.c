@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -321,6 +322,7 @@ typedef struct update_probe {
     pthread_cond_t done; /* a thread finished its slice */
     unsigned generation;
     unsigned finished;
+    atomic_uint ready; /* threads at the start line of the current pass */
     bool quit;
     uint64_t *words;
     size_t n_words;
@@ -351,10 +353,19 @@ static void *update_thread_main(void *arg)
         seen = p->generation;
         pthread_mutex_unlock(&p->lock);
 
-        p->start_ns[self->index] = baton_now_ns();
+        /* Start together: a thread that a condition variable woke late would otherwise run
+         * part of the pass alone and make the machine look slower than it is. */
+        atomic_fetch_add(&p->ready, 1);
+        while (atomic_load(&p->ready) < p->threads)
+            ;
+        /* Locals, so that the compiler knows the stores cannot touch the probe's fields and
+         * vectorises the loop like the contenders' kernels. */
+        uint64_t *restrict words = p->words;
+        uint64_t start = baton_now_ns();
         for (size_t i = begin; i < end; i++)
-            p->words[i]++;
+            words[i]++;
         p->end_ns[self->index] = baton_now_ns();
+        p->start_ns[self->index] = start;
 
         pthread_mutex_lock(&p->lock);
         p->finished++;
@@ -384,6 +395,7 @@ int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double 
         free(ids);
         return -1;
     }
+    atomic_init(&p->ready, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -404,6 +416,7 @@ int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double 
         uint64_t first = UINT64_MAX, last = 0;
         pthread_mutex_lock(&p->lock);
         p->finished = 0;
+        atomic_store(&p->ready, 0);
         p->generation++;
         pthread_cond_broadcast(&p->wake);
         while (p->finished < threads)

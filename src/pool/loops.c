@@ -36,10 +36,22 @@ typedef struct baton__loop {
     size_t grain;                /* 0: adaptive */
     size_t begin;                /* deterministic reduce: the start of chunk 0 */
     size_t end;
-    unsigned n_workers;
+    unsigned split_budget; /* pieces an adaptive loop starts with, and a stolen piece gets */
     _Atomic int first_error;
     _Atomic uint32_t cancelled;
 } baton__loop;
+
+#ifndef BATON__SPLITS_PER_WORKER
+#define BATON__SPLITS_PER_WORKER 4
+#endif
+
+/* Adaptive loops start with a few pieces per worker (oneTBB's auto_partitioner starts with four
+ * per thread): with one piece per worker, the worker that finishes first waits for a whole
+ * piece of the other at the end of every loop; with a few, it steals the rest in smaller bites. */
+static unsigned baton__split_budget(const baton_pool *pool)
+{
+    return pool->n_workers * BATON__SPLITS_PER_WORKER;
+}
 
 static void baton__loop_fail(baton__loop *loop, int rc)
 {
@@ -57,7 +69,7 @@ static bool baton__loop_cancelled(baton__loop *loop)
  * least one piece per worker again (the thief's arrival shows there are idle workers). */
 static unsigned baton__fork_splits(const baton__loop *loop, unsigned splits, bool migrated)
 {
-    return migrated && splits < loop->n_workers ? loop->n_workers : splits;
+    return migrated && splits < loop->split_budget ? loop->split_budget : splits;
 }
 
 static bool baton__should_split(const baton__loop *loop, size_t len, unsigned splits)
@@ -121,8 +133,8 @@ typedef struct baton__for_args {
 static int baton__for_in(baton__worker *w, void *arg)
 {
     baton__for_args *args = arg;
-    args->loop->n_workers = w->pool->n_workers;
-    (void)baton__for_range(w, args->loop, args->begin, args->end, w->pool->n_workers);
+    args->loop->split_budget = baton__split_budget(w->pool);
+    (void)baton__for_range(w, args->loop, args->begin, args->end, args->loop->split_budget);
     return baton__load_relaxed(&args->loop->first_error);
 }
 
@@ -265,13 +277,13 @@ static int baton__reduce_in(baton__worker *w, void *arg)
 {
     baton__reduce_args *args = arg;
     baton__loop *loop = args->loop;
-    loop->n_workers = w->pool->n_workers;
+    loop->split_budget = baton__split_budget(w->pool);
     if (loop->ops->flags & BATON_REDUCE_DETERMINISTIC) {
         size_t len = args->end - args->begin;
         size_t n_chunks = len / loop->grain + (len % loop->grain != 0);
         baton__reduce_chunks(w, loop, 0, n_chunks, args->acc);
     } else {
-        baton__reduce_range(w, loop, args->begin, args->end, w->pool->n_workers, args->acc);
+        baton__reduce_range(w, loop, args->begin, args->end, loop->split_budget, args->acc);
     }
     return baton__load_relaxed(&loop->first_error);
 }
