@@ -186,8 +186,9 @@ void baton__waking_pass_on(baton__worker *w);
 /* One step of idleness for w after a fruitless search: announces itself sleepy, re-checks for
  * work (and latch, if not NULL), and parks if there is still nothing. */
 void baton__sleep(baton__worker *w, baton__latch *latch);
-/* Work-while-waiting: runs other jobs until latch is set, parking when there are none. */
-void baton__wait_latch(baton__worker *w, baton__latch *latch);
+/* Runs jobs of the pool on w until latch is set (work-while-waiting), or, with latch NULL,
+ * until the pool shuts down (a pool thread's life); searches, spins, then parks between jobs. */
+void baton__work_until(baton__worker *w, baton__latch *latch);
 
 static inline void baton__latch_init(baton__latch *latch, baton__worker *owner)
 {

@@ -63,7 +63,7 @@ int baton__fork_join(baton__worker *w, baton__fork *fork,
     /* B was stolen (or run by a wait of ours further down the stack): the deque is empty. */
     if (rc_a != 0)
         baton__store_relaxed(&fork->skip, 1);
-    baton__wait_latch(w, &fork->done);
+    baton__work_until(w, &fork->done);
     return rc_a != 0 ? rc_a : fork->result;
 }
 
@@ -125,7 +125,7 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
     }
     if (rc_a != 0)
         baton__store_relaxed(&b.fork.skip, 1);
-    baton__wait_latch(w, &b.fork.done);
+    baton__work_until(w, &b.fork.done);
     return rc_a != 0 ? rc_a : b.fork.result;
 }
 

@@ -174,36 +174,7 @@ static void *baton__worker_main(void *arg)
     baton__fetch_add_acq_rel(&pool->started, 1);
     baton__futex_wake(&pool->started, 1);
 
-    uint64_t idle_since = 0;
-    unsigned rounds = 0;
-    /* Acquire pairs with the release store of shutdown in baton_pool_destroy. */
-    while (baton__load_acquire(&pool->shutdown) == 0) {
-        baton__job *job = baton__find_work(w);
-        if (job != NULL) {
-            baton__idle_leave(w);
-            baton__execute(w, job);
-            idle_since = 0;
-            rounds = 0;
-            continue;
-        }
-        baton__idle_enter(w);
-        if (++rounds < 32) {
-            baton__cpu_relax();
-            continue;
-        }
-        uint64_t now = baton__monotonic_ns();
-        if (idle_since == 0)
-            idle_since = now;
-        if (now - idle_since < w->spin_ns) {
-            baton__thread_yield();
-            continue;
-        }
-        baton__sleep(w, NULL);
-        idle_since = 0;
-        rounds = 0;
-    }
-    baton__idle_leave(w);
-    baton__waking_done(w);
+    baton__work_until(w, NULL);
     baton__current = NULL;
     baton__contexts = NULL;
     return NULL;

@@ -159,7 +159,7 @@ static int baton__scope_in(baton__worker *w, void *arg)
         baton__scope_fail(&scope, rc);
     /* acq_rel as in baton__scope_finish_one; if this was not the last, wait for the latch. */
     if (baton__fetch_sub_acq_rel(&scope.pending, 1) != 1)
-        baton__wait_latch(w, &scope.done);
+        baton__work_until(w, &scope.done);
     return baton__load_relaxed(&scope.first_error);
 }
 

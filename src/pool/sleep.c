@@ -159,11 +159,19 @@ void baton__sleep(baton__worker *w, baton__latch *latch)
     }
 }
 
-void baton__wait_latch(baton__worker *w, baton__latch *latch)
+static bool baton__work_done(baton__worker *w, baton__latch *latch)
+{
+    if (latch != NULL)
+        return baton__latch_is_set(latch);
+    /* Acquire pairs with the release store of shutdown in baton_pool_destroy. */
+    return baton__load_acquire(&w->pool->shutdown) != 0;
+}
+
+void baton__work_until(baton__worker *w, baton__latch *latch)
 {
     uint64_t idle_since = 0;
     unsigned rounds = 0;
-    while (!baton__latch_is_set(latch)) {
+    while (!baton__work_done(w, latch)) {
         baton__job *job = baton__find_work(w);
         if (job != NULL) {
             baton__idle_leave(w);
@@ -173,7 +181,7 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
             continue;
         }
         baton__idle_enter(w);
-        if (++rounds < 16) {
+        if (++rounds < 32) {
             baton__cpu_relax();
             continue;
         }
@@ -181,7 +189,7 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
         if (idle_since == 0)
             idle_since = now;
         if (now - idle_since < w->spin_ns) {
-            /* Oversubscribed machines: let the thread we wait for run. */
+            /* Oversubscribed machines: let the thread we may be waiting for run. */
             baton__thread_yield();
             continue;
         }
@@ -189,8 +197,8 @@ void baton__wait_latch(baton__worker *w, baton__latch *latch)
         idle_since = 0;
         rounds = 0;
     }
-    /* The caller goes back to running its own job: if it was woken to help, let another
-     * sleeper take over that role. */
+    /* The caller goes back to running its own job (or the worker exits): if it was woken to
+     * help, let another sleeper take over that role. */
     baton__idle_leave(w);
     baton__waking_pass_on(w);
 }
