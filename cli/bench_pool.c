@@ -226,8 +226,9 @@ static int run_motion(pool_bench *pb)
     if (pool_measure_update_limit(mc.state, bytes, w, &limit) == 0)
         bench_report_note(pb->report, "motion",
                           "%zu entities, %u ticks; in-place update limit %.2f GB/s (%u threads, "
-                          "best of 5 passes over %.1f MB)",
-                          mc.entities, mc.ticks, limit * 1e-9, w, (double)bytes * 1e-6);
+                          "best of %d passes over %.1f MB)",
+                          mc.entities, mc.ticks, limit * 1e-9, w, UPDATE_LIMIT_PASSES - 1,
+                          (double)bytes * 1e-6);
     else
         cli_note("bench pool: motion: could not measure the update limit; no bandwidth_fraction");
     cli_progress("bench pool: motion: serial reference");
@@ -252,9 +253,10 @@ static int run_motion(pool_bench *pb)
         bench_record *r = list.slots[i].record;
         double rate = bench_record_median(r);
         bench_record_set_extra(r, "speedup", rate / serial_rate);
-        /* A tick reads every byte of the state and writes the positions back: 48 bytes read and
-         * 24 written per entity. The limit counts each byte of its pass read and written. */
-        double moved_per_tick = (double)bytes * (MOTION_PAYLOAD_BYTES + 24) / MOTION_PAYLOAD_BYTES;
+        /* A tick reads every cache line of the state and dirties every one of them too (each
+         * 64-byte line holds part of some entity's position), so memory sees each byte read and
+         * written back once per tick, exactly like the probe's in-place pass. */
+        double moved_per_tick = 2.0 * (double)bytes;
         if (!isnan(limit))
             bench_record_set_extra(r, "bandwidth_fraction", moved_per_tick * rate / limit);
     }

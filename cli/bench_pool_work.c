@@ -30,7 +30,6 @@
 /* Untimed warm-ups: fib(20) for fib32, 200 loops for pfor16 (the spec of the cases). */
 #define FIB_WARMUP_N 20
 #define PFOR_WARMUP_LOOPS 200
-#define UPDATE_LIMIT_PASSES 6 /* the first is the warm-up */
 
 static int make_pool(unsigned workers, unsigned flags, baton_pool **out_pool)
 {
