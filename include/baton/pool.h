@@ -65,7 +65,10 @@ typedef struct baton_pool_config {
     unsigned n_workers;      /* 0: one per logical CPU this process may run on (hwloc) */
     unsigned external_slots; /* 0: BATON_POOL_DEFAULT_EXTERNAL_SLOTS */
     unsigned flags;          /* BATON_POOL_* flags */
-    unsigned spin_us;        /* how long an idle worker searches before it parks; 0: 50 us */
+    unsigned spin_us;        /* how long an idle worker searches before it parks; 0: 50 us.
+                                A worker woken again soon after parking stretches this up to
+                                16 times, so periodic work (ticks) does not pay a wake-up each
+                                time; a long idle period resets it. At most 1000000. */
     const char *name;        /* thread name prefix, NULL: "baton"; threads are "<name>-<i>",
                                 truncated to the 15 characters Linux keeps */
 } baton_pool_config;
@@ -74,9 +77,9 @@ typedef struct baton_pool_config {
  * Creates a pool and starts its workers. `config` may be NULL for defaults. On success stores
  * the pool in *out_pool and returns 0; the caller destroys it with baton_pool_destroy().
  * Errors: BATON_EINVAL (NULL out_pool, struct_size larger than this library knows, n_workers or
- * external_slots above their maximum, unknown flags), BATON_ENOMEM, BATON_ETHREAD (a thread could
- * not be started; the ones already started are stopped), BATON_EIO (hwloc could not read the
- * topology). On error *out_pool is left untouched. Thread-safe.
+ * external_slots above their maximum, unknown flags, spin_us above 1000000), BATON_ENOMEM,
+ * BATON_ETHREAD (a thread could not be started; the ones already started are stopped),
+ * BATON_EIO (hwloc could not read the topology, or a worker could not be pinned). On error *out_pool is left untouched. Thread-safe.
  */
 BATON_API int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool);
 
