@@ -79,7 +79,8 @@ typedef struct baton_pool_config {
  * Errors: BATON_EINVAL (NULL out_pool, struct_size larger than this library knows, n_workers or
  * external_slots above their maximum, unknown flags, spin_us above 1000000), BATON_ENOMEM,
  * BATON_ETHREAD (a thread could not be started; the ones already started are stopped),
- * BATON_EIO (hwloc could not read the topology, or a worker could not be pinned). On error *out_pool is left untouched. Thread-safe.
+ * BATON_EIO (hwloc could not read the topology, or a worker could not be pinned). On error
+ * *out_pool is left untouched. Thread-safe.
  */
 BATON_API int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool);
 
