@@ -45,7 +45,8 @@ void baton__alloc_fail_after(long n)
 int baton_set_allocator(const baton_allocator *allocator)
 {
     if (allocator == NULL ||
-        (allocator->malloc == NULL && allocator->aligned_alloc == NULL && allocator->free == NULL)) {
+        (allocator->malloc == NULL && allocator->aligned_alloc == NULL &&
+         allocator->free == NULL)) {
         baton__allocator = (baton_allocator){malloc, baton__libc_aligned_alloc, free};
         return 0;
     }

@@ -75,8 +75,10 @@ static baton__deque_array *baton__deque_grow(baton__deque *deque, baton__deque_a
     baton__deque_array *a = baton__deque_array_new((old->mask + 1) * 2);
     if (a == NULL)
         return NULL;
-    for (int64_t i = top; i < bottom; i++)
-        baton__store_relaxed(&a->slots[i & a->mask], baton__load_relaxed(&old->slots[i & old->mask]));
+    for (int64_t i = top; i < bottom; i++) {
+        baton__job *job = baton__load_relaxed(&old->slots[i & old->mask]);
+        baton__store_relaxed(&a->slots[i & a->mask], job);
+    }
     a->retired = old;
     /* Release pairs with the acquire load of array in baton__deque_steal: a thief that sees the
      * new array sees the jobs copied into it. */
