@@ -14,13 +14,16 @@
  * the sleeper sees the work or the publisher sees the sleeper. The parker's token makes the
  * unpark count even when it lands before the park.
  *
- * One relaxation, the same rayon makes: a push to the pusher's own deque is followed by a plain
- * (seq_cst) load of n_sleepy, but the push itself is a release store, so in the C11 model the two
- * can be reordered and a worker falling asleep at that instant may be missed. Nothing is lost:
- * the pusher runs its own deque's work itself (join and scope waits pop it back), and its next
- * pop is a seq_cst store that orders the next check. The cost would be a moment of lost
- * parallelism, which is why pushes do not pay for a full fence each. Injected jobs, which their
- * publisher does not run, use a seq_cst CAS and are never missed.
+ * One relaxation, the same rayon makes: publishing into the publisher's own deque is a release
+ * store followed by the seq_cst load of n_sleepy, and in the C11 model the two can be reordered,
+ * so a worker falling asleep at that instant may be missed. Nothing is lost: the publisher runs
+ * its own deque's work itself (join and scope waits pop it back), and the next publication
+ * wakes the sleeper. The cost would be a moment of lost parallelism, which is why publishing
+ * does not pay for a full fence each time. Injected jobs, which their publisher does not run,
+ * use a seq_cst CAS and are never missed.
+ *
+ * At most one woken worker is on its way at a time (n_waking): publishers do not wake a second
+ * one while it is, which keeps a burst of forks to one wake-up system call.
  *
  * A worker woken up that finds work wakes another sleeper if work remains visible (the chain of
  * Go's scheduler), so a burst of work recruits the pool one worker at a time, without a
