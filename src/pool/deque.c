@@ -116,17 +116,14 @@ int baton__deque_push(baton__deque *deque, baton__job *job, bool publish)
     return 0;
 }
 
-baton__job *baton__deque_pop(baton__deque *deque, bool publish_rest)
+baton__job *baton__deque_pop(baton__deque *deque)
 {
     baton__deque_array *a = baton__load_relaxed(&deque->array);
     int64_t b = deque->bottom;
     if (b > deque->owner_split) {
         /* Private: nobody else can see this slot. */
         deque->bottom = b - 1;
-        baton__job *job = baton__load_relaxed(&a->slots[(b - 1) & a->mask]);
-        if (publish_rest)
-            baton__deque_publish(deque);
-        return job;
+        return baton__load_relaxed(&a->slots[(b - 1) & a->mask]);
     }
     /* No private job: take the newest public one, racing the thieves (Chase-Lev's take). */
     int64_t s = b - 1;

@@ -49,8 +49,8 @@ void baton__deque_publish(baton__deque *deque);
 
 /* Owner only. Returns the most recently pushed job still in the deque, or NULL when empty.
  * Private jobs cost nothing to pop; a public one is raced for with the thieves, as in Chase-Lev.
- * With publish_rest, private jobs left behind are published. */
-baton__job *baton__deque_pop(baton__deque *deque, bool publish_rest);
+ */
+baton__job *baton__deque_pop(baton__deque *deque);
 
 /* Any thread. Returns the oldest public job, or NULL when there is none or another thread won
  * the race for it (*out_lost_race says which). Lock-free. */

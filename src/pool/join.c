@@ -53,7 +53,7 @@ int baton__fork_join(baton__worker *w, baton__fork *fork,
 
     int rc_a = run_a(w, a_ctx);
 
-    baton__job *popped = baton__deque_pop(&w->deque, false);
+    baton__job *popped = baton__deque_pop(&w->deque);
     if (popped == &fork->job) {
         if (rc_a != 0)
             return rc_a;
@@ -115,7 +115,7 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
 
     int rc_a = fn_a(ctx_a);
 
-    baton__job *popped = baton__deque_pop(&w->deque, false);
+    baton__job *popped = baton__deque_pop(&w->deque);
     baton__share_if_idle(w);
     if (popped == &b.fork.job) {
         if (rc_a != 0)

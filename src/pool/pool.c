@@ -129,7 +129,7 @@ baton__job *baton__find_work(baton__worker *w)
 
 static baton__job *baton__search(baton__worker *w)
 {
-    baton__job *job = baton__deque_pop(&w->deque, false);
+    baton__job *job = baton__deque_pop(&w->deque);
     if (job != NULL) {
         baton__share_if_idle(w);
         return job;
