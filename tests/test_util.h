@@ -359,6 +359,26 @@ static inline void bt_pool_destroy(baton_pool *pool)
                      baton_err_name(bt_expected_), baton_last_error_message());                 \
     } while (0)
 
+/*
+ * BT_DEFINE_POOL_GROUP() defines, in a test file, the globals g_workers (set it from bt_init)
+ * and g_pool, and the cmocka group setup and teardown that create and destroy one pool of
+ * g_workers workers for the whole group.
+ */
+#define BT_DEFINE_POOL_GROUP()                                                                   \
+    static unsigned g_workers;                                                                   \
+    static baton_pool *g_pool;                                                                   \
+    static int group_setup(void **state)                                                         \
+    {                                                                                            \
+        (void)state;                                                                             \
+        baton_pool_config config = bt_pool_config(g_workers, 0, 0);                              \
+        return baton_pool_create(&config, &g_pool) == 0 ? 0 : -1;                               \
+    }                                                                                            \
+    static int group_teardown(void **state)                                                      \
+    {                                                                                            \
+        (void)state;                                                                             \
+        return baton_pool_destroy(g_pool) == 0 ? 0 : -1;                                         \
+    }
+
 /* ---------------------------------------------------------------------------------------------
  * Waiting inside the pool for something another worker must do.
  *

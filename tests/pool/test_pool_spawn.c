@@ -14,21 +14,7 @@
  */
 #include "test_util.h"
 
-static unsigned g_workers;
-static baton_pool *g_pool;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    baton_pool_config config = bt_pool_config(g_workers, 0, 0);
-    return baton_pool_create(&config, &g_pool) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    return baton_pool_destroy(g_pool) == 0 ? 0 : -1;
-}
+BT_DEFINE_POOL_GROUP()
 
 /* ---- spawn trees ----------------------------------------------------------------------------- *
  * Node k (heap layout) runs once, marks hits[k], and spawns nodes 2k+1 and 2k+2 into the same
