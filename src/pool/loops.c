@@ -56,6 +56,8 @@ static unsigned baton__split_budget(const baton_pool *pool)
 static void baton__loop_fail(baton__loop *loop, int rc)
 {
     int expected = 0;
+    /* acq_rel only so that one error wins; the value is read after the fork-joins, whose
+     * latches order it anyway. */
     baton__cas_strong_acq_rel(&loop->first_error, &expected, rc);
     baton__store_relaxed(&loop->cancelled, 1);
 }

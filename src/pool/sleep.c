@@ -50,6 +50,8 @@ void baton__latch_set(baton__latch *latch)
 
 static bool baton__work_visible(baton_pool *pool)
 {
+    /* seq_cst loads here and in baton__deque_has_public: the re-check half of the sleep protocol,
+     * ordered after the sleeper's seq_cst announcement (see DESIGN). */
     if (baton__load_seq_cst(&pool->injector) != NULL)
         return true;
     for (unsigned i = 0; i < pool->n_total; i++) {
@@ -80,6 +82,7 @@ void baton__wake_one(baton_pool *pool)
             baton__unpark(&w->parker);
             return;
         }
+        /* Not claimed after all: undo the count (seq_cst like the increment). */
         baton__fetch_sub_seq_cst(&pool->n_waking, 1);
     }
 }
@@ -131,6 +134,7 @@ void baton__sleep(baton__worker *w, baton__latch *latch)
             memory_order_acquire);
     }
 
+    /* seq_cst load of shutdown pairs with the seq_cst store in baton__pool_stop_threads. */
     bool stay_awake = (latch != NULL && !announced_on_latch) ||
                       baton__load_seq_cst(&pool->shutdown) != 0 || baton__work_visible(pool);
     if (!stay_awake) {
