@@ -3,9 +3,9 @@
  *
  * DESIGN (rayon's join, rayon-core/src/join/mod.rs): the second half B is a job in the forking
  * frame; it is pushed on the forker's deque, the forker runs A, then pops. Work-stealing deques
- * are LIFO for the owner, and everything A pushed A also popped before returning, so the pop
- * returns B itself unless a thief took it; in that case the deque is empty (thieves take the
- * oldest job first, so B goes last). Not stolen: B runs inline, at the cost of a push and a pop
+ * are LIFO for the owner, and everything A forked A also joined before returning, so the pop
+ * returns B itself unless a thief took it (thieves take the oldest job first, so B goes last);
+ * the one exception, injected jobs a waiting worker spread above B, is run on the way down. Not stolen: B runs inline, at the cost of a push and a pop
  * and no read-modify-write unless B was the deque's last job. Stolen: the forker helps with other
  * work until B's latch is set. Nothing is allocated.
  *
@@ -37,6 +37,25 @@ static void baton__fork_exec(baton__job *job, baton__worker *executor)
     baton__latch_set(&fork->done);
 }
 
+/*
+ * After A: pops w's deque back down to `fork`. Returns true when it got fork back (the caller
+ * runs it inline), false when fork was taken elsewhere (stolen, or run by a wait further down
+ * this stack). Jobs found above fork are not the caller's to drop: a worker that waits spreads
+ * injected jobs through its own deque, and those can be left above an outer fork, so they are
+ * run here (rayon's join does the same).
+ */
+static bool baton__reclaim_fork(baton__worker *w, baton__job *fork)
+{
+    for (;;) {
+        baton__job *job = baton__deque_pop(&w->deque);
+        if (job == fork)
+            return true;
+        if (job == NULL)
+            return false;
+        baton__execute(w, job);
+    }
+}
+
 int baton__fork_join(baton__worker *w, baton__fork *fork,
                      int (*run_a)(baton__worker *w, void *a_ctx), void *a_ctx)
 {
@@ -53,14 +72,13 @@ int baton__fork_join(baton__worker *w, baton__fork *fork,
 
     int rc_a = run_a(w, a_ctx);
 
-    baton__job *popped = baton__deque_pop(&w->deque);
-    if (popped == &fork->job) {
+    if (baton__reclaim_fork(w, &fork->job)) {
         if (rc_a != 0)
             return rc_a;
         baton__owner_increment(&w->tasks_executed);
         return fork->run(fork, w, false);
     }
-    /* B was stolen (or run by a wait of ours further down the stack): the deque is empty. */
+    /* B was stolen (or run by a wait of ours further down the stack). */
     if (rc_a != 0)
         baton__store_relaxed(&fork->skip, 1);
     baton__work_until(w, &fork->done);
@@ -115,9 +133,9 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
 
     int rc_a = fn_a(ctx_a);
 
-    baton__job *popped = baton__deque_pop(&w->deque);
+    bool reclaimed = baton__reclaim_fork(w, &b.fork.job);
     baton__share_if_idle(w);
-    if (popped == &b.fork.job) {
+    if (reclaimed) {
         if (rc_a != 0)
             return rc_a;
         baton__owner_increment(&w->tasks_executed);

@@ -211,6 +211,64 @@ static void test_every_job_taken_once(void **state)
         run_race(g_thieves, seed * 0x9e3779b97f4a7c15u);
 }
 
+/* ---- a join finds a job of someone else above its fork ------------------------------------ *
+ * A worker that waits takes the injector's whole stack, runs the oldest job and pushes the rest
+ * on its own deque; when its wait ends, those jobs can sit above a fork it has still to pop
+ * back. The join must run them (they are other threads' calls, waited for), not drop them: here
+ * A leaves such a job on the deque, as that path would, and the join must run it exactly once.
+ */
+typedef struct foreign_job {
+    baton__job job;
+    atomic_int ran;
+} foreign_job;
+
+static void foreign_exec(baton__job *job, baton__worker *executor)
+{
+    (void)executor;
+    atomic_fetch_add(&((foreign_job *)job)->ran, 1);
+}
+
+typedef struct foreign_ctx {
+    foreign_job foreign;
+    atomic_int b_ran;
+    int push_rc;
+} foreign_ctx;
+
+static int leave_foreign_job(void *arg)
+{
+    foreign_ctx *ctx = arg;
+    ctx->push_rc = baton__deque_push(&baton__current->deque, &ctx->foreign.job, true);
+    return 0;
+}
+
+static int count_b(void *arg)
+{
+    atomic_fetch_add(&((foreign_ctx *)arg)->b_ran, 1);
+    return 0;
+}
+
+static void test_join_runs_foreign_job_above_its_fork(void **state)
+{
+    (void)state;
+    for (unsigned workers = 1; workers <= 4; workers *= 2) {
+        baton_pool *pool = bt_pool_create(workers);
+        for (int round = 0; round < 100; round++) {
+            foreign_ctx ctx = {.push_rc = -1};
+            ctx.foreign.job.exec = foreign_exec;
+            ctx.foreign.job.next = NULL;
+            atomic_init(&ctx.foreign.ran, 0);
+            atomic_init(&ctx.b_ran, 0);
+            bt_assert_rc(baton_join(pool, leave_foreign_job, &ctx, count_b, &ctx), 0);
+            assert_int_equal(ctx.push_rc, 0);
+            assert_int_equal(atomic_load(&ctx.b_ran), 1);
+            if (atomic_load(&ctx.foreign.ran) != 1)
+                fail_msg("round %d, %u workers: the job left above the fork ran %d times",
+                         round, workers, atomic_load(&ctx.foreign.ran));
+        }
+        bt_pool_destroy(pool);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_thieves = bt_init(argc, argv, 1);
@@ -221,6 +279,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_thief_sees_only_public_jobs),
         cmocka_unit_test(test_growth_keeps_every_job),
         cmocka_unit_test(test_every_job_taken_once),
+        cmocka_unit_test(test_join_runs_foreign_job_above_its_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

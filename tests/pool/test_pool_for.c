@@ -341,6 +341,19 @@ static void test_outside_threads_crowd(void **state)
     bt_pool_destroy(pool);
 }
 
+/* Many outside threads crowding a pool with one external slot: most calls are injected, and a
+ * worker or the slot holder that waits inside a loop takes the injector's whole stack, runs the
+ * oldest and spreads the rest through its own deque, above forks of its own that it still has
+ * to pop back. Every one of those calls must complete (a job popped in place of one's own fork
+ * was once dropped, and the thread that injected it waited forever). */
+static void test_outside_threads_crowding_one_slot(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create_ex(g_workers, 0, 1);
+    run_outside_threads(pool, 12, bt_scaled(1500, 600));
+    bt_pool_destroy(pool);
+}
+
 /* A loop called from inside a task of a scope (a nested call from a worker or the caller). */
 typedef struct in_scope_ctx {
     atomic_uchar *hits;
@@ -406,6 +419,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_nested_three_levels),
         cmocka_unit_test(test_outside_threads_within_slots),
+        cmocka_unit_test(test_outside_threads_crowding_one_slot),
         cmocka_unit_test(test_outside_threads_beyond_slots),
         cmocka_unit_test(test_outside_threads_no_external_slots),
         cmocka_unit_test(test_outside_threads_single_slot),
