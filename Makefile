@@ -4,8 +4,8 @@ BUILD  ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench build demo check check-sanitize check-asan check-tsan bench \
-        install clean
+.PHONY: all deps deps-bench build demo check check-sanitize check-asan check-tsan check-condvar \
+        bench install clean
 
 all: build
 
@@ -39,6 +39,12 @@ check-tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    ctest --test-dir build-tsan --output-on-failure -j $(JOBS)
 
+# The whole suite on the portable parking path (condition variables instead of futexes).
+check-condvar: deps
+	cmake -S . -B build-condvar -DCMAKE_BUILD_TYPE=Release -DBATON_PARKING_CONDVAR=ON
+	cmake --build build-condvar -j $(JOBS)
+	ctest --test-dir build-condvar --output-on-failure -j $(JOBS)
+
 bench: deps-bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBATON_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
@@ -48,4 +54,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-condvar
