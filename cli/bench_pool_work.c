@@ -6,8 +6,9 @@
  *  - fib32 and motion: a pool of exactly W workers with BATON_POOL_NO_EXTERNAL_SLOTS, entered
  *    once from main. With no external slot the call is injected and runs on a worker, so W
  *    threads do the work while main sleeps (what rayon's install() does).
- *  - pfor16_*: a pool of W workers with default flags: main takes an external slot and helps, as
- *    a caller of a small loop would.
+ *  - pfor16_*: a pool of W-1 workers (at least 1) with default flags: main takes an external slot
+ *    and helps, as a caller of a small loop would, so W threads work, like oneTBB's arena (main
+ *    plus W-1 workers) and an OpenMP team of W.
  * Pool creation and destruction are never inside the timed region.
  *
  * Each measurement creates its own pool and destroys it before returning, as a peer process
@@ -222,7 +223,8 @@ int pool_measure_pfor_baton(void *ctx, unsigned workers, double *out_value, bool
     baton_pool *pool;
     int rc;
 
-    if (make_pool(workers, 0, &pool) != 0)
+    /* Main helps through its external slot: W threads in all, as in the peers. */
+    if (make_pool(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
         return -1;
     rc = pfor_samples(pool, ctx, out_value, out_correct);
     end_pool(pool, &rc);
