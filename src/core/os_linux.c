@@ -173,7 +173,10 @@ int baton__thread_start(baton__thread **out_thread, baton__thread_fn fn, void *a
     int rc = pthread_create(&thread->handle, NULL, fn, arg);
     if (rc != 0) {
         baton__free(thread);
-        return baton__error(BATON_ETHREAD, "pthread_create failed: %s", strerror(rc));
+        char text[128];
+        /* strerror is not thread-safe; the GNU strerror_r returns the text to use. */
+        const char *reason = strerror_r(rc, text, sizeof text);
+        return baton__error(BATON_ETHREAD, "pthread_create failed: %s (errno %d)", reason, rc);
     }
     if (name != NULL) {
         char short_name[16]; /* Linux keeps 15 characters and the terminator */
