@@ -133,6 +133,74 @@ static void exercise_pool(baton_pool *pool)
 
 /* ---- tests ----------------------------------------------------------------------------------- */
 
+/* Spawning, joining and looping allocate nothing once the pool is warm: task records are reused
+ * (they go back to the worker that allocated them), forks and loop pieces live on the stack,
+ * and deques only grow to the largest depth seen. Counted with the allocator hook. */
+typedef struct fib_ctx {
+    baton_pool *pool;
+    unsigned n;
+    long result;
+} fib_ctx;
+
+static int fib_task(void *arg)
+{
+    fib_ctx *f = arg;
+    if (f->n < 2) {
+        f->result = f->n;
+        return 0;
+    }
+    fib_ctx a = {f->pool, f->n - 1, 0}, b = {f->pool, f->n - 2, 0};
+    int rc = baton_join(f->pool, fib_task, &a, fib_task, &b);
+    f->result = a.result + b.result;
+    return rc;
+}
+
+/* The warm-up: every task waits until all have been spawned, so the records in flight reach
+ * their maximum (the n that exercise_pool spawns), which no later round can exceed. */
+static atomic_int all_spawned;
+
+static int wait_for_all_spawned(void *ctx)
+{
+    (void)ctx;
+    BT_CHECK(bt_wait_flag(&all_spawned, 20000));
+    return 0;
+}
+
+static int spawn_all_then_release(baton_scope *scope, void *ctx)
+{
+    size_t n = *(size_t *)ctx;
+    for (size_t i = 0; i < n; i++)
+        BT_CHECK(baton_scope_spawn(scope, wait_for_all_spawned, NULL) == 0);
+    atomic_store(&all_spawned, 1);
+    return 0;
+}
+
+static void test_steady_state_allocates_nothing(void **state)
+{
+    (void)state;
+    reset_counts();
+    for (unsigned workers = 1; workers <= 4; workers *= 2) {
+        baton_pool *pool = bt_pool_create(workers);
+        size_t n = bt_scaled(2e4, 2000); /* as exercise_pool */
+        atomic_store(&all_spawned, 0);
+        bt_assert_rc(baton_scope_run(pool, spawn_all_then_release, &n), 0);
+        exercise_pool(pool); /* and the rest of the warm-up: deque arrays */
+        long before = atomic_load(&total_blocks);
+        for (int round = 0; round < 3; round++) {
+            exercise_pool(pool);
+            fib_ctx f = {pool, 20, 0};
+            bt_assert_rc(fib_task(&f), 0);
+            assert_int_equal(f.result, 6765);
+        }
+        long after = atomic_load(&total_blocks);
+        if (after != before)
+            fail_msg("%u workers: %ld allocation(s) in steady state", workers, after - before);
+        bt_pool_destroy(pool);
+    }
+    assert_no_live_blocks("after the pools were destroyed");
+}
+
+
 static void test_counting_allocator_sees_and_frees_everything(void **state)
 {
     (void)state;
@@ -358,6 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_create_fails_cleanly_16_workers),
         cmocka_unit_test(test_create_fails_cleanly_no_external_slots),
         cmocka_unit_test(test_spawn_reports_enomem),
+        cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_all_null_allocator_means_libc),
         cmocka_unit_test(test_restore_with_null),
     };
