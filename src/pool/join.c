@@ -5,9 +5,10 @@
  * frame; it is pushed on the forker's deque, the forker runs A, then pops. Work-stealing deques
  * are LIFO for the owner, and everything A forked A also joined before returning, so the pop
  * returns B itself unless a thief took it (thieves take the oldest job first, so B goes last);
- * the one exception, injected jobs a waiting worker spread above B, is run on the way down. Not stolen: B runs inline, at the cost of a push and a pop
- * and no read-modify-write unless B was the deque's last job. Stolen: the forker helps with other
- * work until B's latch is set. Nothing is allocated.
+ * the one exception, injected jobs a waiting worker spread above B, is run on the way down.
+ * Not stolen: B runs inline, at the cost of a push and a pop and no read-modify-write unless B
+ * was the deque's last public job. Stolen: the forker helps with other work until B's latch is
+ * set. Nothing is allocated.
  *
  * baton_join's fork is pushed private (deque.c) unless it is among the oldest
  * BATON__PUBLIC_FORKS jobs of the deque: a private fork costs no fence to push or pop back, and

@@ -12,8 +12,10 @@
  *    injector, a lock-free stack; a worker takes the whole stack at once, keeps the oldest job
  *    and spreads the rest through its deque for others to steal. The caller blocks on a futex.
  *  - Finding work: own deque (LIFO), then the injector, then stealing from the other deques
- *    starting at a random victim. An idle worker spins (pause, then yield) for spin_ns before it
- *    goes to sleep (sleep.c).
+ *    starting at a random victim. An idle worker spins (pause, then yield) for its spin time
+ *    before it goes to sleep (sleep.c).
+ *  - A thread inside a pool at any depth (its worker, or holding a slot, even while it is in a
+ *    call into another pool) is found through its chain of contexts, and goes on as that worker.
  *  - Destroy: refuses new outside calls (closing), waits for the outside calls in progress to
  *    return (every job descends from one, since there are no detached tasks, so the pool is then
  *    idle), sets shutdown, unparks every worker and joins them.
