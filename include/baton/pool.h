@@ -2,8 +2,8 @@
  * baton/pool.h — the pool layer: one worker per CPU, work-stealing deques, fork-join, scopes,
  * parallel loops and reductions.
  *
- * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque; work it forks goes on
- * its own deque and idle workers steal from the other end. Threads outside the pool that call
+ * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque with a private end;
+ * work it forks goes on its own deque and idle workers steal from the other end. Threads outside the pool that call
  * into it (baton_join, baton_scope_run, baton_parallel_for, ...) take one of a few "external
  * slots" for the duration of the call, so they run work themselves instead of sleeping while the
  * pool does it (oneTBB's arena slots do the same). When every slot is taken, the call goes
@@ -155,8 +155,9 @@ typedef int (*baton_range_fn)(size_t begin, size_t end, void *ctx);
 
 /*
  * Calls fn over disjoint sub-ranges that exactly cover [begin, end), in parallel.
- * grain 0: adaptive — the range is split into about as many pieces as workers, and a piece is
- * split again each time a thief takes it (rayon's adaptive splitter), down to single indices.
+ * grain 0: adaptive — the range is split into a few pieces per worker (four), and a piece is
+ * split again each time a thief takes it (rayon's adaptive splitter), down to single indices;
+ * on a pool nobody steals from, that is a handful of calls of fn.
  * grain > 0: the range is cut into pieces of at most `grain` indices.
  * Returns 0, the first error returned by fn (pieces not yet started are skipped), BATON_EINVAL
  * (NULL pool or fn, begin > end), BATON_ECLOSED. An empty range returns 0 without calling fn.
