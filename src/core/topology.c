@@ -1,10 +1,11 @@
 /*
  * topology.c — CPU count and thread pinning through hwloc.
  *
- * DESIGN: hwloc 2 removes the CPUs this process may not use from the topology by default, so the
- * number of PUs (logical CPUs) is the number of workers "one per CPU" should start, and PU i is
- * where worker i is pinned. Loading a topology reads sysfs (a millisecond or so), which is why a
- * pool loads it once at creation and frees it when destroyed.
+ * DESIGN: hwloc 2 removes the CPUs the process's cgroup forbids from the topology; the CPUs it
+ * may run on are further limited by its affinity mask (taskset, sched_setaffinity), which hwloc
+ * reports as the process's binding. "One worker per CPU" counts the PUs (logical CPUs) in both,
+ * and worker i is pinned to the i-th of them. Loading a topology reads sysfs (a millisecond or
+ * so), which is why a pool loads it once at creation and frees it when destroyed.
  */
 #include <hwloc.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 
 struct baton__topology {
     hwloc_topology_t topo;
-    unsigned cpus;
+    hwloc_bitmap_t usable; /* PUs this process may run on */
+    unsigned cpus;         /* weight of usable, >= 1 */
 };
 
 int baton__topology_load(baton__topology **out_topology)
@@ -32,7 +34,24 @@ int baton__topology_load(baton__topology **out_topology)
         baton__free(t);
         return baton__error(BATON_EIO, "hwloc_topology_load failed");
     }
-    int n = hwloc_get_nbobjs_by_type(t->topo, HWLOC_OBJ_PU);
+    t->usable = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(t->topo));
+    hwloc_bitmap_t bound = hwloc_bitmap_alloc();
+    if (t->usable == NULL || bound == NULL) {
+        hwloc_bitmap_free(bound);
+        hwloc_bitmap_free(t->usable);
+        hwloc_topology_destroy(t->topo);
+        baton__free(t);
+        return baton__error(BATON_ENOMEM, "topology: out of memory");
+    }
+    /* Restrict to the affinity mask when hwloc can read it; an empty result would mean a mask
+     * outside the topology, so keep the allowed set then. */
+    if (hwloc_get_cpubind(t->topo, bound, HWLOC_CPUBIND_PROCESS) == 0) {
+        hwloc_bitmap_and(bound, bound, t->usable);
+        if (!hwloc_bitmap_iszero(bound))
+            hwloc_bitmap_copy(t->usable, bound);
+    }
+    hwloc_bitmap_free(bound);
+    int n = hwloc_bitmap_weight(t->usable);
     t->cpus = n > 0 ? (unsigned)n : 1u;
     *out_topology = t;
     return 0;
@@ -42,6 +61,7 @@ void baton__topology_free(baton__topology *topology)
 {
     if (topology == NULL)
         return;
+    hwloc_bitmap_free(topology->usable);
     hwloc_topology_destroy(topology->topo);
     baton__free(topology);
 }
@@ -53,12 +73,20 @@ unsigned baton__topology_cpus(const baton__topology *topology)
 
 int baton__topology_pin_self(const baton__topology *topology, unsigned index)
 {
-    hwloc_obj_t pu = hwloc_get_obj_by_type(topology->topo, HWLOC_OBJ_PU,
-                                           index % topology->cpus);
-    if (pu == NULL)
-        return baton__error(BATON_EIO, "hwloc: no logical CPU %u", index % topology->cpus);
-    if (hwloc_set_cpubind(topology->topo, pu->cpuset, HWLOC_CPUBIND_THREAD) != 0)
-        return baton__error(BATON_EIO, "hwloc: could not pin a thread to logical CPU %u",
-                            pu->logical_index);
+    /* The (index % cpus)-th usable PU, by OS index order. */
+    unsigned skip = index % topology->cpus;
+    int os_index = hwloc_bitmap_first(topology->usable);
+    while (skip-- > 0 && os_index >= 0)
+        os_index = hwloc_bitmap_next(topology->usable, os_index);
+    if (os_index < 0)
+        return baton__error(BATON_EIO, "hwloc: no usable logical CPU for worker %u", index);
+    hwloc_bitmap_t set = hwloc_bitmap_alloc();
+    if (set == NULL)
+        return baton__error(BATON_ENOMEM, "hwloc: out of memory");
+    hwloc_bitmap_only(set, (unsigned)os_index);
+    int rc = hwloc_set_cpubind(topology->topo, set, HWLOC_CPUBIND_THREAD);
+    hwloc_bitmap_free(set);
+    if (rc != 0)
+        return baton__error(BATON_EIO, "hwloc: could not pin a thread to CPU %d", os_index);
     return 0;
 }
