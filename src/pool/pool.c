@@ -75,6 +75,18 @@ void baton__execute(baton__worker *w, baton__job *job)
     job->exec(job, w);
 }
 
+/* Pushes the chain first .. last (linked by next) on the injector's stack. */
+static void baton__injector_push(baton_pool *pool, baton__job *first, baton__job *last)
+{
+    baton__job *head = baton__load_relaxed(&pool->injector);
+    do {
+        last->next = head;
+        /* seq_cst: the CAS is the publish half of the sleep protocol (sleep.c), and release
+         * pairs with the acquire exchange in baton__take_injected. */
+    } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, first,
+                                                    memory_order_seq_cst, memory_order_relaxed));
+}
+
 /* Takes every injected job; keeps the oldest and pushes the others on w's deque. */
 static baton__job *baton__take_injected(baton__worker *w)
 {
@@ -102,13 +114,7 @@ static baton__job *baton__take_injected(baton__worker *w)
             baton__job *tail = job;
             while (tail->next != NULL)
                 tail = tail->next;
-            baton__job *head = baton__load_relaxed(&pool->injector);
-            do {
-                tail->next = head;
-                /* seq_cst: a re-publication, like baton__inject. */
-            } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, job,
-                                                            memory_order_seq_cst,
-                                                            memory_order_relaxed));
+            baton__injector_push(pool, job, tail);
             break;
         }
         pushed = true;
@@ -206,13 +212,7 @@ static void baton__injected_exec(baton__job *job, baton__worker *executor)
 
 static void baton__inject(baton_pool *pool, baton__job *job)
 {
-    baton__job *head = baton__load_relaxed(&pool->injector);
-    do {
-        job->next = head;
-        /* seq_cst: the CAS is the publish half of the sleep protocol (sleep.c), and release
-         * pairs with the acquire exchange in baton__take_injected. */
-    } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, job,
-                                                    memory_order_seq_cst, memory_order_relaxed));
+    baton__injector_push(pool, job, job);
     baton__notify_work(pool);
 }
 
