@@ -7,5 +7,6 @@
 
 #include "baton/core.h"
 #include "baton/pool.h"
+#include "baton/queue.h"
 
 #endif /* BATON_H */

@@ -45,6 +45,16 @@ uint64_t baton__monotonic_ns(void);
 /* CPU time consumed by the whole process, in nanoseconds. */
 uint64_t baton__process_cpu_ns(void);
 
+/*
+ * Process-wide memory barrier (Linux membarrier, private expedited): when it returns, every
+ * thread of the process that was running has executed a full memory barrier, and every other one
+ * will before it runs again. baton__process_barrier_init() registers the process once and returns
+ * true if the barrier is available; when it is not (old kernel, seccomp, the condition-variable
+ * build), baton__process_barrier() must not be relied on and callers use ordinary fences.
+ */
+bool baton__process_barrier_init(void);
+void baton__process_barrier(void);
+
 /* Number of CPUs the OS reports online; >= 1. The topology layer (hwloc) is preferred. */
 unsigned baton__cpu_count(void);
 

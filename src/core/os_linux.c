@@ -74,6 +74,32 @@ unsigned baton__cpu_count(void)
 
 #if BATON__USE_FUTEX
 
+#include <linux/membarrier.h>
+
+static bool baton__membarrier_ok;
+static pthread_once_t baton__membarrier_once = PTHREAD_ONCE_INIT;
+
+static void baton__membarrier_register(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return;
+    baton__membarrier_ok =
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+bool baton__process_barrier_init(void)
+{
+    /* pthread_once orders the registration before every caller's return. */
+    pthread_once(&baton__membarrier_once, baton__membarrier_register);
+    return baton__membarrier_ok;
+}
+
+void baton__process_barrier(void)
+{
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+}
+
 int baton__futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 {
     struct timespec ts;
@@ -94,7 +120,19 @@ void baton__futex_wake(_Atomic uint32_t *addr, int n_waiters)
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n_waiters, NULL, NULL, 0);
 }
 
-#else /* condition-variable emulation */
+#else /* !BATON__USE_FUTEX */
+
+/* The portable build has no process barrier: its users fall back to fences. */
+bool baton__process_barrier_init(void)
+{
+    return false;
+}
+
+void baton__process_barrier(void)
+{
+}
+
+/* The condition-variable emulation of the futex. */
 
 #define BATON__PARK_BUCKETS 64
 

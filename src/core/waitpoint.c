@@ -1,0 +1,101 @@
+/*
+ * waitpoint.c — the cold half of the waitpoint: announcing, sleeping and waking. See
+ * waitpoint.h for the protocol.
+ */
+#include <limits.h>
+#include <pthread.h>
+
+#include "core/atomic.h"
+#include "core/os.h"
+#include "core/waitpoint.h"
+
+/* Spin iterations (pause each) and yields before a waiter sleeps. The spin covers a partner that
+ * is running on another core and about to publish; the yields cover one that is runnable on ours
+ * (oversubscription), without the cost of a futex round trip. */
+#define BATON__WAIT_SPINS 128
+#define BATON__WAIT_YIELDS 4
+
+bool baton__waitpoint_asymmetric;
+static pthread_once_t baton__waitpoint_once = PTHREAD_ONCE_INIT;
+
+static void baton__waitpoint_decide(void)
+{
+    baton__waitpoint_asymmetric = baton__process_barrier_init();
+}
+
+void baton__waitpoint_global_init(void)
+{
+    /* pthread_once publishes the flag to every thread that calls this; threads that only get a
+     * queue from such a thread see it through that hand-over. */
+    pthread_once(&baton__waitpoint_once, baton__waitpoint_decide);
+}
+
+void baton__waitpoint_init(baton__waitpoint *wp)
+{
+    atomic_init(&wp->waiters, 0);
+    atomic_init(&wp->epoch, 0);
+}
+
+uint64_t baton__deadline_after(uint64_t timeout_ns)
+{
+    if (timeout_ns == UINT64_MAX)
+        return UINT64_MAX;
+    uint64_t now = baton__monotonic_ns();
+    return timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+void baton__waitpoint_wake(baton__waitpoint *wp, bool all)
+{
+    /* Release pairs with the acquire load of epoch in the waiter: a waiter that reads the new
+     * epoch has seen what the notifier published before it. */
+    atomic_fetch_add_explicit(&wp->epoch, 1, memory_order_release);
+    baton__futex_wake(&wp->epoch, all ? INT_MAX : 1);
+}
+
+static void baton__waitpoint_heavy_barrier(void)
+{
+    if (baton__waitpoint_asymmetric)
+        baton__process_barrier();
+    else
+        baton__waitpoint_light_barrier(); /* the fence fallback: both sides fence */
+}
+
+int baton__waitpoint_wait(baton__waitpoint *wp, bool (*ready)(void *arg), void *arg,
+                          uint64_t deadline_ns)
+{
+    for (int i = 0; i < BATON__WAIT_SPINS; i++) {
+        if (ready(arg))
+            return 0;
+        baton__cpu_relax();
+    }
+    for (int i = 0; i < BATON__WAIT_YIELDS; i++) {
+        if (ready(arg))
+            return 0;
+        baton__thread_yield();
+    }
+    for (;;) {
+        /* seq_cst: the announcement must be ordered before the re-check below; the barrier that
+         * follows makes the notifier's side of the pair (see waitpoint.h). */
+        atomic_fetch_add_explicit(&wp->waiters, 1, memory_order_seq_cst);
+        /* Acquire pairs with the release increment in baton__waitpoint_wake. */
+        uint32_t epoch = atomic_load_explicit(&wp->epoch, memory_order_acquire);
+        baton__waitpoint_heavy_barrier();
+        if (ready(arg)) {
+            baton__fetch_sub_relaxed(&wp->waiters, 1);
+            return 0;
+        }
+        uint64_t timeout = 0; /* 0: no limit for baton__futex_wait */
+        if (deadline_ns != UINT64_MAX) {
+            uint64_t now = baton__monotonic_ns();
+            if (now >= deadline_ns) {
+                baton__fetch_sub_relaxed(&wp->waiters, 1);
+                return BATON_ETIMEDOUT;
+            }
+            timeout = deadline_ns - now;
+        }
+        baton__futex_wait(&wp->epoch, epoch, timeout);
+        baton__fetch_sub_relaxed(&wp->waiters, 1);
+        if (ready(arg))
+            return 0;
+    }
+}

@@ -1,0 +1,43 @@
+/*
+ * ring.h — what the bounded rings share: capacity rounding, the waiting loops of the blocking
+ * calls, and argument checks. Each ring kind lives in its own file (spsc.c, mpsc.c, mpmc.c).
+ */
+#ifndef BATON_QUEUE_RING_H
+#define BATON_QUEUE_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/queue.h"
+#include "core/waitpoint.h"
+
+/*
+ * A slot of the sequence-per-slot rings (MPSC, MPMC; Vyukov's bounded queue). For position p in
+ * lap L, seq == p means "free, waiting for the producer of p", seq == p + 1 "holds the item of
+ * p", and the consumer of p sets seq = p + capacity: free for the next lap. Comparing seq with a
+ * position as a signed 64-bit difference stays right across the 2^64 wrap.
+ */
+typedef struct baton__cell {
+    _Atomic uint64_t seq;
+    void *item;
+} baton__cell;
+
+/* Allocates capacity cells with seq = start + i at index (start + i) & (capacity - 1). */
+baton__cell *baton__cells_create(uint64_t capacity, uint64_t start);
+/* Re-numbers the cells of an empty ring so that the next position is start. */
+void baton__cells_renumber(baton__cell *cells, uint64_t capacity, uint64_t start);
+
+/* Rounds capacity up to a power of two, or returns BATON_EINVAL (with a message naming `kind`)
+ * when it is 0 or above BATON_QUEUE_MAX_CAPACITY. */
+int baton__ring_capacity(const char *kind, size_t capacity, uint64_t *rounded);
+
+/*
+ * The loop behind every blocking push and pop: try_op(q, arg) until it returns something other
+ * than BATON_EAGAIN, waiting on wp for ready(q) between attempts. Returns try_op's result, or
+ * BATON_ETIMEDOUT once the deadline passed.
+ */
+int baton__ring_wait_op(baton__waitpoint *wp, int (*try_op)(void *q, void *arg),
+                        bool (*ready)(void *q), void *q, void *arg, uint64_t timeout_ns);
+
+#endif /* BATON_QUEUE_RING_H */
