@@ -217,7 +217,7 @@ static bool baton__mpsc_can_push(void *arg)
            baton__load_relaxed(&q->cells[tail & q->mask].seq) == tail;
 }
 
-static bool baton__mpsc_can_pop(void *arg)
+bool baton__mpsc_can_pop(void *arg)
 {
     baton_mpsc *q = arg;
     uint64_t head = baton__load_relaxed(&q->head);
@@ -266,4 +266,9 @@ void baton__mpsc_set_position(baton_mpsc *q, uint64_t pos)
     baton__store_relaxed(&q->tail, pos);
     baton__store_relaxed(&q->head, pos);
     baton__cells_renumber(q->cells, q->mask + 1, pos);
+}
+
+baton__waitpoint *baton__mpsc_consumer_waitpoint(baton_mpsc *q)
+{
+    return &q->not_empty;
 }

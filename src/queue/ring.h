@@ -40,4 +40,11 @@ int baton__ring_capacity(const char *kind, size_t capacity, uint64_t *rounded);
 int baton__ring_wait_op(baton__waitpoint *wp, int (*try_op)(void *q, void *arg),
                         bool (*ready)(void *q), void *q, void *arg, uint64_t timeout_ns);
 
+/* For consumers that wait on more than the ring (the parallel drain): the waitpoint a ring's
+ * consumer sleeps on, and whether a pop would return without waiting (an item, or the end). */
+baton__waitpoint *baton__spsc_consumer_waitpoint(baton_spsc *q);
+bool baton__spsc_can_pop(void *q);
+baton__waitpoint *baton__mpsc_consumer_waitpoint(baton_mpsc *q);
+bool baton__mpsc_can_pop(void *q);
+
 #endif /* BATON_QUEUE_RING_H */

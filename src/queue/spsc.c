@@ -201,7 +201,7 @@ static bool baton__spsc_can_push(void *arg)
            baton__load_relaxed(&q->tail) - baton__load_relaxed(&q->head) <= q->mask;
 }
 
-static bool baton__spsc_can_pop(void *arg)
+bool baton__spsc_can_pop(void *arg)
 {
     baton_spsc *q = arg;
     return baton__load_relaxed(&q->closed) ||
@@ -250,4 +250,9 @@ void baton__spsc_set_position(baton_spsc *q, uint64_t pos)
     baton__store_relaxed(&q->head, pos);
     q->head_cache = pos;
     q->tail_cache = pos;
+}
+
+baton__waitpoint *baton__spsc_consumer_waitpoint(baton_spsc *q)
+{
+    return &q->not_empty;
 }
