@@ -89,6 +89,8 @@ static int baton__linked_nothing(baton_mpsc_linked *q)
 
 int baton_mpsc_linked_try_pop(baton_mpsc_linked *q, baton_mpsc_node **out)
 {
+    if (out == NULL)
+        return baton__error(BATON_EINVAL, "baton_mpsc_linked_try_pop: node is NULL");
     baton_mpsc_node *head = q->head;
     /* Acquire pairs with the release store of next in baton__linked_append. */
     baton_mpsc_node *next = baton__load_acquire(&head->next);
@@ -121,6 +123,8 @@ int baton_mpsc_linked_try_pop(baton_mpsc_linked *q, baton_mpsc_node **out)
 int baton_mpsc_linked_pop_n(baton_mpsc_linked *q, baton_mpsc_node **nodes, size_t max,
                             size_t *popped)
 {
+    if (nodes == NULL && max != 0)
+        return baton__error(BATON_EINVAL, "baton_mpsc_linked_pop_n: nodes is NULL");
     size_t k = 0;
     int rc = 0;
     while (k < max && (rc = baton_mpsc_linked_try_pop(q, &nodes[k])) == 0)

@@ -5,10 +5,15 @@
 #include "core/error.h"
 #include "queue/ring.h"
 
+int baton__ring_null(const char *fn, const char *what)
+{
+    return baton__error(BATON_EINVAL, "%s: %s is NULL", fn, what);
+}
+
 int baton__ring_capacity(const char *kind, size_t capacity, uint64_t *rounded)
 {
     if (capacity == 0 || capacity > BATON_QUEUE_MAX_CAPACITY)
-        return baton__error(BATON_EINVAL, "%s capacity %zu is out of range [1, %llu]", kind,
+        return baton__error(BATON_EINVAL, "%s: capacity %zu is out of range [1, %llu]", kind,
                             capacity, (unsigned long long)BATON_QUEUE_MAX_CAPACITY);
     uint64_t c = 1;
     while (c < capacity)
@@ -39,7 +44,7 @@ int baton__ring_wait_op(baton__waitpoint *wp, int (*try_op)(void *q, void *arg),
 void baton__cells_renumber(baton__cell *cells, uint64_t capacity, uint64_t start)
 {
     for (uint64_t i = 0; i < capacity; i++)
-        atomic_init(&cells[(start + i) & (capacity - 1)].seq, start + i);
+        atomic_init(&cells[(start + i) & (capacity - 1)].seq, 2 * (start + i));
 }
 
 baton__cell *baton__cells_create(uint64_t capacity, uint64_t start)

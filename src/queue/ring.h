@@ -13,20 +13,26 @@
 #include "core/waitpoint.h"
 
 /*
- * A slot of the sequence-per-slot rings (MPSC, MPMC; Vyukov's bounded queue). For position p in
- * lap L, seq == p means "free, waiting for the producer of p", seq == p + 1 "holds the item of
- * p", and the consumer of p sets seq = p + capacity: free for the next lap. Comparing seq with a
- * position as a signed 64-bit difference stays right across the 2^64 wrap.
+ * A slot of the sequence-per-slot rings (MPSC, MPMC; Vyukov's bounded queue). Sequence numbers
+ * count in steps of two so that a ring of capacity 1 works (with steps of one, "holds the item of
+ * p" and "free for p + 1" would both be p + 1): for position p, seq == 2p means "free, waiting
+ * for the producer of p", 2p + 1 "holds the item of p", and the consumer of p stores
+ * 2(p + capacity): free for the next lap. Comparing a seq with 2p as a signed 64-bit difference
+ * stays right across the wrap of positions and of sequence numbers alike.
  */
 typedef struct baton__cell {
     _Atomic uint64_t seq;
     void *item;
 } baton__cell;
 
-/* Allocates capacity cells with seq = start + i at index (start + i) & (capacity - 1). */
+/* Allocates capacity cells, numbered so that the next position is start. */
 baton__cell *baton__cells_create(uint64_t capacity, uint64_t start);
 /* Re-numbers the cells of an empty ring so that the next position is start. */
 void baton__cells_renumber(baton__cell *cells, uint64_t capacity, uint64_t start);
+
+/* The error for a NULL pointer argument: BATON_EINVAL with a message naming the call and the
+ * argument. Kept out of line, off the per-item path. */
+int baton__ring_null(const char *fn, const char *what);
 
 /* Rounds capacity up to a power of two, or returns BATON_EINVAL (with a message naming `kind`)
  * when it is 0 or above BATON_QUEUE_MAX_CAPACITY. */

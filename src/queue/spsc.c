@@ -41,7 +41,7 @@ int baton_spsc_create(size_t capacity, baton_spsc **out)
     uint64_t cap;
     if (out == NULL)
         return baton__error(BATON_EINVAL, "baton_spsc_create: out is NULL");
-    int rc = baton__ring_capacity("baton_spsc_create:", capacity, &cap);
+    int rc = baton__ring_capacity("baton_spsc_create", capacity, &cap);
     if (rc != 0)
         return rc;
     baton_spsc *q = baton__aligned_alloc(BATON_CACHELINE, sizeof *q);
@@ -130,6 +130,8 @@ int baton_spsc_try_push(baton_spsc *q, void *item)
 
 int baton_spsc_push_n(baton_spsc *q, void *const *items, size_t n, size_t *pushed)
 {
+    if (items == NULL && n != 0)
+        return baton__ring_null("baton_spsc_push_n", "items");
     if (pushed != NULL)
         *pushed = 0;
     if (baton__load_relaxed(&q->closed))
@@ -163,6 +165,8 @@ static int baton__spsc_empty(baton_spsc *q, uint64_t head)
 
 int baton_spsc_try_pop(baton_spsc *q, void **item)
 {
+    if (item == NULL)
+        return baton__ring_null("baton_spsc_try_pop", "item");
     uint64_t head = baton__load_relaxed(&q->head);
     if (baton__spsc_avail(q, head, 1) == 0)
         return baton__spsc_empty(q, head);
@@ -175,6 +179,8 @@ int baton_spsc_try_pop(baton_spsc *q, void **item)
 
 int baton_spsc_pop_n(baton_spsc *q, void **items, size_t max, size_t *popped)
 {
+    if (items == NULL && max != 0)
+        return baton__ring_null("baton_spsc_pop_n", "items");
     if (popped != NULL)
         *popped = 0;
     if (max == 0)
