@@ -2,8 +2,9 @@
  * bench.c — `baton bench [SUITE] [OPTIONS]`: the suite table, the options every suite shares, and
  * the runner that interleaves contenders.
  *
- * Adding a suite (queue, store, graph, space, engine) is one entry in `suites` plus its run
- * function, which adds records to the report and measures them through bench_run_slots.
+ * Adding a suite (store, graph, space, engine) is one entry in `suites` plus its run function,
+ * which adds records to the report and measures them through bench_run_slots; an entry may also
+ * set its own default --runs, a summary printed after the tables, and its own JSON printer.
  *
  * Interleaving: in round r every contender is measured once (A B C A B C ...), so a burst of noise
  * on a shared machine hits all of them alike, and the starting contender rotates with r so that
@@ -25,10 +26,10 @@
 #define BENCH_QUICK_RUNS 3
 
 static const bench_suite suites[] = {
-    {"pool",
-     "fork-join (fib32), tiny parallel_for latency (pfor16_hot, pfor16_after_idle), a "
-     "memory-bound loop (motion), idle CPU (idle_cpu); vs rayon, oneTBB, OpenMP",
-     bench_pool_run},
+    {.name = "pool",
+     .summary = "fork-join (fib32), tiny parallel_for latency (pfor16_hot, pfor16_after_idle), a "
+                "memory-bound loop (motion), idle CPU (idle_cpu); vs rayon, oneTBB, OpenMP",
+     .run = bench_pool_run},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
@@ -101,7 +102,8 @@ bool bench_case_selected(const bench_options *options, const char *case_name)
 }
 
 /* Returns 0 to go on, 1 after printing the help, -1 on a usage error. */
-static int parse_bench_options(int argc, char **argv, bench_options *options)
+static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
+                               bench_options *options)
 {
     bool runs_given = false;
     const char *env;
@@ -149,7 +151,9 @@ static int parse_bench_options(int argc, char **argv, bench_options *options)
         }
     }
     if (!runs_given)
-        options->runs = options->quick ? BENCH_QUICK_RUNS : BENCH_DEFAULT_RUNS;
+        options->runs = options->quick           ? BENCH_QUICK_RUNS
+                        : suite->default_runs > 0 ? suite->default_runs
+                                                  : BENCH_DEFAULT_RUNS;
     for (unsigned i = 0; i < options->n_workers; i++)
         if (options->workers[i] > options->max_workers)
             options->max_workers = options->workers[i];
@@ -220,7 +224,7 @@ int cli_bench(int argc, char **argv)
         list_suites(stderr);
         return CLI_EXIT_USAGE;
     }
-    rc = parse_bench_options(argc - 2, argv + 2, &options);
+    rc = parse_bench_options(suite, argc - 2, argv + 2, &options);
     if (rc != 0)
         return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 
@@ -232,9 +236,15 @@ int cli_bench(int argc, char **argv)
         for (unsigned i = 0; i < report.n_notes; i++)
             cli_note("bench %s: %s: %s", suite->name, report.notes[i].case_name,
                      report.notes[i].text);
-        bench_report_print_json(&report, stdout);
-    } else
+        if (suite->print_json != NULL)
+            suite->print_json(&report, stdout);
+        else
+            bench_report_print_json(&report, stdout);
+    } else {
         bench_report_print_table(&report, stdout);
+        if (suite->print_summary != NULL)
+            suite->print_summary(&report, stdout);
+    }
     ok = rc == 0 && bench_report_all_correct(&report);
     bench_report_free(&report);
     if (!ok)

@@ -176,6 +176,12 @@ typedef struct bench_suite {
     const char *name;
     const char *summary;
     int (*run)(const bench_options *options, bench_report *report);
+    /* Optional (0 / NULL: the defaults). default_runs: --runs without --quick or --runs given;
+     * print_summary: lines printed after the tables (not with --json); print_json: the JSON array
+     * instead of bench_report_print_json (it must print at least the same fields). */
+    unsigned default_runs;
+    void (*print_summary)(const bench_report *report, FILE *out);
+    void (*print_json)(const bench_report *report, FILE *out);
 } bench_suite;
 
 int bench_pool_run(const bench_options *options, bench_report *report);
