@@ -186,6 +186,18 @@ typedef struct bench_suite {
 
 int bench_pool_run(const bench_options *options, bench_report *report);
 
+/* ---- bench_queue*.c: the queue suite ------------------------------------------------------- */
+
+/* bench_queue_ring.c: baton in-process on a ring case (spsc*, mpsc*, mpmc*), with the threads,
+ * items, timing and checks of bench/common/queue_workloads.h. The value is items per second. */
+typedef struct bench_queue_ring {
+    const char *case_name; /* the driver's name: spsc, spsc_t4, ..., mpsc2, ..., mpmc_t16 */
+    uint64_t items;        /* ITEMS of the timed run */
+    bool linked;           /* mpsc cases on baton_mpsc_linked instead of the bounded ring */
+} bench_queue_ring;
+
+int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, bool *out_correct);
+
 /* ---- bench_peer.c: the peer-process protocol ---------------------------------------------- */
 
 /* Path of peer `name` ("rayon") in `dir` ("<dir>/baton-peer-rayon") in `buf`; false if too long. */
