@@ -198,6 +198,17 @@ typedef struct bench_queue_ring {
 
 int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, bool *out_correct);
 
+/* bench_queue_workq.c: `producers` threads send `items` pre-built items through a work queue of
+ * capacity QUEUE_RING_CAPACITY to one receiving thread (1: the default single-producer sender;
+ * more: BATON_WQ_MULTI_PRODUCER and clones). The value is items per second. */
+typedef struct bench_queue_workq {
+    const char *case_name;
+    unsigned producers;
+    uint64_t items;
+} bench_queue_workq;
+
+int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bool *out_correct);
+
 /* ---- bench_peer.c: the peer-process protocol ---------------------------------------------- */
 
 /* Path of peer `name` ("rayon") in `dir` ("<dir>/baton-peer-rayon") in `buf`; false if too long. */
