@@ -209,6 +209,42 @@ typedef struct bench_queue_workq {
 
 int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bool *out_correct);
 
+/* bench_queue_fanin.c: the fan-in strategies of a parallel drain. Items per scope task (the
+ * drain's own batch), mutex-protected vectors of sharded_mutex, rounds of baton_mix64 in the
+ * simulated work on one item. */
+#define BENCH_FANIN_CHUNK 256
+#define BENCH_FANIN_SHARDS 4
+#define BENCH_FANIN_WORK_ROUNDS 80
+enum {
+    BENCH_FANIN_SHARDED_MUTEX,
+    BENCH_FANIN_PER_THREAD_CONCAT,
+    BENCH_FANIN_MPSC,
+    BENCH_FANIN_DRAIN_ORDERED,
+    BENCH_FANIN_DRAIN_UNORDERED,
+    BENCH_FANIN_N_STRATEGIES
+};
+
+/* The case-name part of each strategy ("sharded_mutex", ...). */
+extern const char *const bench_fanin_strategy_names[BENCH_FANIN_N_STRATEGIES];
+
+/* The items, shared by the strategies of one size: made by bench_queue_fanin_data_create. */
+typedef struct bench_fanin_data bench_fanin_data;
+
+/* Builds `items` items and their expected results; NULL (after a message) without memory. */
+bench_fanin_data *bench_queue_fanin_data_create(size_t items);
+void bench_queue_fanin_data_destroy(bench_fanin_data *data);
+/* Nanoseconds of the simulated per-item work, measured serially here. */
+double bench_queue_fanin_work_ns(void);
+
+/* One strategy on a pool of `workers` workers (the slot's count). The value is items per
+ * second. */
+typedef struct bench_queue_fanin {
+    unsigned strategy; /* BENCH_FANIN_* */
+    const bench_fanin_data *data;
+} bench_queue_fanin;
+
+int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bool *out_correct);
+
 /* ---- bench_peer.c: the peer-process protocol ---------------------------------------------- */
 
 /* Path of peer `name` ("rayon") in `dir` ("<dir>/baton-peer-rayon") in `buf`; false if too long. */
