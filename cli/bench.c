@@ -30,6 +30,14 @@ static const bench_suite suites[] = {
      .summary = "fork-join (fib32), tiny parallel_for latency (pfor16_hot, pfor16_after_idle), a "
                 "memory-bound loop (motion), idle CPU (idle_cpu); vs rayon, oneTBB, OpenMP",
      .run = bench_pool_run},
+    {.name = "queue",
+     .summary = "rings (spsc, mpsc2, mpmc2, oversubscribed to 16 threads), the work queue's "
+                "producers (sp_1p_100k, mp_4p_100k), fan-in strategies of a parallel drain "
+                "(fanin_*); vs ck_ring, wfcqueue, moodycamel, crossbeam, oneTBB",
+     .run = bench_queue_run,
+     .default_runs = 10,
+     .print_summary = bench_queue_print_summary,
+     .print_json = bench_queue_print_json},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
@@ -53,10 +61,10 @@ void cli_bench_usage(FILE *out)
         "\n"
         "  --json          one JSON array on stdout instead of tables (progress stays on stderr)\n"
         "  --quick         smaller sizes and 3 runs: the whole suite in under a minute\n"
-        "  --runs N        repetitions of every measurement (default 5, quick 3)\n"
+        "  --runs N        repetitions of every measurement (default 5, queue 10; quick 3)\n"
         "  --case NAME     run only that case of the suite (e.g. motion)\n"
         "  --workers LIST  comma-separated worker counts (default 1,2); cases that use one\n"
-        "                  count take the largest\n"
+        "                  count take the largest (pool; queue cases fix their threads)\n"
         "  --peers DIR     where the baton-peer-* programs are (default: $BATON_BENCH_PEERS,\n"
         "                  else " BATON_BENCH_PEERS_DIR ")\n"
         "\n"

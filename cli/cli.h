@@ -188,6 +188,16 @@ int bench_pool_run(const bench_options *options, bench_report *report);
 
 /* ---- bench_queue*.c: the queue suite ------------------------------------------------------- */
 
+/* bench_queue.c: the cases, contenders and derived extras. */
+int bench_queue_run(const bench_options *options, bench_report *report);
+
+/* bench_queue_report.c: the extras derived from the medians (bench_queue_derive, after every
+ * case ran), the oversubscription, reorder-cost and producer summaries after the tables, and the
+ * JSON array with every sample and the ratio to baton of each record. */
+void bench_queue_derive(bench_report *report);
+void bench_queue_print_summary(const bench_report *report, FILE *out);
+void bench_queue_print_json(const bench_report *report, FILE *out);
+
 /* bench_queue_ring.c: baton in-process on a ring case (spsc*, mpsc*, mpmc*), with the threads,
  * items, timing and checks of bench/common/queue_workloads.h. The value is items per second. */
 typedef struct bench_queue_ring {
