@@ -593,13 +593,15 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pop_n),
         cmocka_unit_test(test_close),
         cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_null_out_pointers),
         cmocka_unit_test(test_pop_woken_by_push),
         cmocka_unit_test(test_pop_woken_by_close),
         cmocka_unit_test(test_pop_timeout_on_empty),
         cmocka_unit_test(test_stress_try),
         cmocka_unit_test(test_stress_blocking),
         cmocka_unit_test(test_stress_mixed),
+        /* Last: an implementation that does not check these crashes here, and a crash must
+         * not hide the results of the other cases. */
+        cmocka_unit_test(test_null_out_pointers),
     };
     return cmocka_run_group_tests_name("queue/mpsc_linked", tests, NULL, NULL);
 }
