@@ -33,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
+#include "core/os.h"
 #include "core/waitpoint.h"
 #include "pool/internal.h"
 #include "queue/workqueue.h"
@@ -79,7 +80,10 @@ struct baton__drain {
     BATON_CACHELINE_ALIGNED _Atomic uint64_t delivered;
     _Atomic uint32_t deliver_token;
     BATON_CACHELINE_ALIGNED _Atomic uint64_t stop_seq; /* UINT64_MAX while running */
-    _Atomic uint64_t jobs;                             /* range jobs not finished */
+    /* Range jobs not finished; a futex word. The job whose decrement takes it to zero may be the
+     * last thing to touch the drain (which lives on the dispatcher's stack), so after it only a
+     * futex wake follows, which reads no memory. At most the window's size, so 32 bits. */
+    _Atomic uint32_t jobs;
     _Atomic uint64_t processed;
     baton__waitpoint progress; /* the dispatcher waits here for delivery and job ends */
 };
@@ -238,9 +242,9 @@ static void baton__drain_range_exec(baton__job *job, baton__worker *w)
     else if (delivered != 0)
         baton__fetch_add_relaxed(&d->delivered, delivered);
     /* acq_rel: the last decrement is acquired by the dispatcher's wait for zero, which then sees
-     * every slot this job wrote. */
-    baton__fetch_sub_acq_rel(&d->jobs, 1);
-    baton__waitpoint_notify(&d->progress, false);
+     * every slot this job wrote. After it, d may be gone: nothing but the wake-up (see jobs). */
+    if (baton__fetch_sub_acq_rel(&d->jobs, 1) == 1)
+        baton__futex_wake(&d->jobs, 1);
 }
 
 /* How many items the dispatcher may accept now (at most `want`). */
@@ -287,21 +291,35 @@ static bool baton__drain_wait_ready(void *arg)
 static void baton__drain_wait_for(baton__drain *d, baton__worker *w, int what)
 {
     baton__drain_wait wait = {d, what};
-    baton__waitpoint *wp = what == BATON__WAIT_ITEMS ? baton__workqueue_recv_waitpoint(d->receiver)
-                                                     : &d->progress;
     while (!baton__drain_wait_ready(&wait)) {
         baton__job *job = baton__find_work(w);
         if (job != NULL) {
             baton__execute(w, job);
             continue;
         }
-        /* Every job of ours is on some worker now; sleep until one reports. While items are in
-         * flight, wake up now and then to help with jobs split onto other deques; an empty
-         * queue with nothing in flight sleeps until a sender or the drain's own stop wakes it. */
-        uint64_t deadline = what == BATON__WAIT_ITEMS && baton__load_relaxed(&d->jobs) == 0
-                                ? UINT64_MAX
-                                : baton__deadline_after(BATON__DRAIN_HELP_POLL_NS);
-        baton__waitpoint_wait(wp, baton__drain_wait_ready, &wait, deadline);
+        /* Every job of ours is on some worker now: sleep until one reports. While items are in
+         * flight, wake up now and then to help with jobs split onto other deques; an empty queue
+         * with nothing in flight sleeps until a sender or the drain's own stop wakes it. */
+        uint64_t help_deadline = baton__deadline_after(BATON__DRAIN_HELP_POLL_NS);
+        switch (what) {
+        case BATON__WAIT_JOBS: {
+            /* Every decrement changes the word, so a stale count returns at once, and the one
+             * that reaches zero wakes us (see jobs). Acquire pairs with the decrements. */
+            uint32_t jobs = baton__load_acquire(&d->jobs);
+            if (jobs != 0)
+                baton__futex_wait(&d->jobs, jobs, BATON__DRAIN_HELP_POLL_NS);
+            break;
+        }
+        case BATON__WAIT_ITEMS:
+            baton__waitpoint_wait(baton__workqueue_recv_waitpoint(d->receiver),
+                                  baton__drain_wait_ready, &wait,
+                                  baton__load_relaxed(&d->jobs) == 0 ? UINT64_MAX
+                                                                     : help_deadline);
+            break;
+        default:
+            baton__waitpoint_wait(&d->progress, baton__drain_wait_ready, &wait, help_deadline);
+            break;
+        }
     }
 }
 
