@@ -48,8 +48,9 @@
 enum {
     BATON__SLOT_FREE = 0,    /* not in use (delivered, or never used) */
     BATON__SLOT_PENDING = 1, /* accepted, not finished */
-    BATON__SLOT_DONE = 2,    /* processed (status 0) or failed (status != 0) */
-    BATON__SLOT_SKIPPED = 3, /* not processed because the drain stopped */
+    BATON__SLOT_DONE = 2,    /* processed, ready to deliver */
+    BATON__SLOT_FAILED = 3,  /* process or deliver failed: status says how */
+    BATON__SLOT_SKIPPED = 4, /* not processed because the drain stopped */
 };
 
 typedef struct baton__drain baton__drain;
@@ -125,12 +126,13 @@ static void baton__drain_deliver_ready(baton__drain *d)
                 break;
             baton__drain_slot *slot = baton__drain_slot_of(d, next);
             /* Acquire pairs with the release store of DONE by the worker that processed it. */
-            if (baton__load_acquire(&slot->state) != BATON__SLOT_DONE || slot->status != 0)
+            if (baton__load_acquire(&slot->state) != BATON__SLOT_DONE)
                 break;
             if (d->ops.deliver != NULL) {
                 int rc = d->ops.deliver(d->ctx, next, slot->item, slot->result);
                 if (rc != 0) {
                     slot->status = rc;
+                    baton__store_relaxed(&slot->state, BATON__SLOT_FAILED);
                     baton__drain_stop_at(d, next);
                     break;
                 }
@@ -144,11 +146,12 @@ static void baton__drain_deliver_ready(baton__drain *d)
             baton__waitpoint_notify(&d->progress, false);
         }
         baton__exchange_acq_rel(&d->deliver_token, 0);
-        /* Look once more: an item that finished after our last look found the token taken. */
+        /* Look once more: an item that finished after our last look found the token taken. Only
+         * the state may be read here: without the token, the slot may be delivered and reused
+         * under our feet (then the loop above finds out, holding the token again). */
         if (next >= baton__load_relaxed(&d->stop_seq))
             break;
-        baton__drain_slot *slot = baton__drain_slot_of(d, next);
-        if (baton__load_acquire(&slot->state) != BATON__SLOT_DONE || slot->status != 0)
+        if (baton__load_acquire(&baton__drain_slot_of(d, next)->state) != BATON__SLOT_DONE)
             break;
     }
 }
@@ -192,7 +195,7 @@ static int baton__drain_run_item(baton__drain *d, baton__drain_slot *slot)
     if (rc != 0) {
         slot->status = rc;
         /* Release: as below. A failed slot is never freed before the drain ends. */
-        baton__store_release(&slot->state, BATON__SLOT_DONE);
+        baton__store_release(&slot->state, BATON__SLOT_FAILED);
         baton__drain_stop_at(d, seq);
         return BATON__ITEM_FAILED;
     }
@@ -205,7 +208,7 @@ static int baton__drain_run_item(baton__drain *d, baton__drain_slot *slot)
     rc = d->ops.deliver != NULL ? d->ops.deliver(d->ctx, seq, slot->item, slot->result) : 0;
     slot->status = rc;
     if (rc != 0) {
-        baton__store_release(&slot->state, BATON__SLOT_DONE);
+        baton__store_release(&slot->state, BATON__SLOT_FAILED);
         baton__drain_stop_at(d, seq);
         return BATON__ITEM_PROCESSED;
     }
