@@ -33,12 +33,9 @@
  *    stray write only by luck of scheduling; the TSan build reports any late access to the
  *    returned drain's frame as a race on the caller's stack.
  *
- * KNOWN FAILURE (TSan only, as of 483a87d): baton__drain_range_exec notifies d->progress after
- * its final decrement of d->jobs, when the dispatcher may already have seen jobs == 0 and
- * returned; the notify reads, and when the stale waiters word is non-zero increments, memory in
- * the caller's stack (src/queue/drain.c, the last line of baton__drain_range_exec). Every test
- * here that runs drains one after another shows it under -DBATON_TSAN=ON; the checks themselves
- * pass.
+ *    (It caught, under TSan, a range job that notified the drain's waitpoint after its last
+ *    decrement of the job count, when the dispatcher could already have returned: fixed in
+ *    b1cfe89.)
  *
  * Callbacks run on pool workers and inside baton: they check with BT_CHECK only.
  */
