@@ -294,9 +294,13 @@ typedef struct baton_drain_report {
 
 /*
  * Receives items until end-of-stream and processes them on `pool`; see baton_drain_ops. The
- * calling thread receives and dispatches; it also runs items while it would otherwise wait, so
- * the drain makes progress even on a pool whose every worker is busy, or from inside a task of
- * `pool` itself. Returns 0 once every item has been delivered and the stream has ended.
+ * calling thread receives and dispatches; while it would otherwise wait, it runs jobs of the pool
+ * (its own items, and whatever else the pool has queued, as every waiting call of baton_pool
+ * does), so the drain makes progress even on a pool whose every worker is busy, or from inside a
+ * task of `pool` itself. Like any work-while-waiting call, it may thus run an unrelated task of
+ * the pool on top of itself: a task that blocks until this drain ends must not be queued on the
+ * same pool while the drain waits. Returns 0 once every item has been delivered and the stream
+ * has ended.
  *
  * A non-zero result from process or deliver stops the drain: no new item is taken from the queue
  * (what is still queued stays there for the caller), items not yet started are not processed,
