@@ -87,8 +87,8 @@ BATON_API size_t baton_spsc_size(const baton_spsc *q);
 BATON_API int baton_spsc_try_push(baton_spsc *q, void *item);
 
 /* Producer. Pushes the first k of n items, k as many as fit, and stores k in *pushed (may be
- * NULL). Returns 0 when k >= 1 or n == 0, BATON_EAGAIN when full (k == 0), BATON_ECLOSED after
- * close (k == 0). */
+ * NULL). Returns BATON_ECLOSED after close (whatever n), else 0 when k >= 1 or n == 0, else
+ * BATON_EAGAIN (full, k == 0). BATON_EINVAL when items is NULL and n > 0. */
 BATON_API int baton_spsc_push_n(baton_spsc *q, void *const *items, size_t n, size_t *pushed);
 
 /* Producer. Waits up to timeout_ns for room. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED. */
@@ -99,7 +99,8 @@ BATON_API int baton_spsc_push(baton_spsc *q, void *item, uint64_t timeout_ns);
 BATON_API int baton_spsc_try_pop(baton_spsc *q, void **item);
 
 /* Consumer. Pops up to max items into items[] and stores their number in *popped (may be NULL).
- * Returns 0 when at least one was popped or max == 0, else BATON_EAGAIN or BATON_EEOF. */
+ * Returns 0 when at least one was popped or max == 0, else BATON_EAGAIN or BATON_EEOF.
+ * BATON_EINVAL when items is NULL and max > 0 (the single-item pops: when item is NULL). */
 BATON_API int baton_spsc_pop_n(baton_spsc *q, void **items, size_t max, size_t *popped);
 
 /* Consumer. Waits up to timeout_ns for an item. Returns 0, BATON_ETIMEDOUT, BATON_EEOF. */
