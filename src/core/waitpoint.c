@@ -34,6 +34,7 @@ void baton__waitpoint_init(baton__waitpoint *wp)
 {
     atomic_init(&wp->waiters, 0);
     atomic_init(&wp->epoch, 0);
+    atomic_init(&wp->waking, 0);
 }
 
 uint64_t baton__deadline_after(uint64_t timeout_ns)
@@ -46,10 +47,24 @@ uint64_t baton__deadline_after(uint64_t timeout_ns)
 
 void baton__waitpoint_wake(baton__waitpoint *wp, bool all)
 {
+    /* Relaxed: waking only saves system calls; the epoch protocol alone keeps wake-ups from
+     * being lost (a waiter clears waking before it sleeps, so a sleeper is always woken by the
+     * next notify). */
+    if (!all && (baton__load_relaxed(&wp->waking) != 0 ||
+                 atomic_exchange_explicit(&wp->waking, 1, memory_order_relaxed) != 0))
+        return;
     /* Release pairs with the acquire load of epoch in the waiter: a waiter that reads the new
      * epoch has seen what the notifier published before it. */
     atomic_fetch_add_explicit(&wp->epoch, 1, memory_order_release);
     baton__futex_wake(&wp->epoch, all ? INT_MAX : 1);
+}
+
+/* A waiter is done waiting (woken, ready or timed out): it no longer counts, and it has run, so
+ * a wake-one still marked on its way is not. */
+static void baton__waitpoint_leave(baton__waitpoint *wp)
+{
+    baton__fetch_sub_relaxed(&wp->waiters, 1);
+    baton__store_relaxed(&wp->waking, 0);
 }
 
 static void baton__waitpoint_heavy_barrier(void)
@@ -81,20 +96,24 @@ int baton__waitpoint_wait(baton__waitpoint *wp, bool (*ready)(void *arg), void *
         uint32_t epoch = atomic_load_explicit(&wp->epoch, memory_order_acquire);
         baton__waitpoint_heavy_barrier();
         if (ready(arg)) {
-            baton__fetch_sub_relaxed(&wp->waiters, 1);
+            baton__waitpoint_leave(wp);
             return 0;
         }
         uint64_t timeout = 0; /* 0: no limit for baton__futex_wait */
         if (deadline_ns != UINT64_MAX) {
             uint64_t now = baton__monotonic_ns();
             if (now >= deadline_ns) {
-                baton__fetch_sub_relaxed(&wp->waiters, 1);
+                baton__waitpoint_leave(wp);
                 return BATON_ETIMEDOUT;
             }
             timeout = deadline_ns - now;
         }
+        /* A wake-one sent before we read epoch was meant for someone who has run since (or for
+         * us, and then the epoch differs and the wait returns at once): let the next notify wake
+         * us. Relaxed: at worst a notify makes one system call too many. */
+        baton__store_relaxed(&wp->waking, 0);
         baton__futex_wait(&wp->epoch, epoch, timeout);
-        baton__fetch_sub_relaxed(&wp->waiters, 1);
+        baton__waitpoint_leave(wp);
         if (ready(arg))
             return 0;
     }

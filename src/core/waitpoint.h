@@ -19,6 +19,12 @@
  *    sides use a sequentially consistent fence instead.
  *  - waiters sits on a line that only waiters write, so in steady state the notifier's load hits
  *    its own cache.
+ *  - Wake-ups are throttled (Go's scheduler does the same with its spinning threads): while one
+ *    woken waiter has not run yet, another wake-one finds `waking` set and makes no system
+ *    call; the waiter, once it runs, clears it, and if what it waited for is still there for
+ *    others after it took its share, wakes the next one (the caller's job: baton__ring_wait_op
+ *    does it). Without this, a producer pushing to a sleeping
+ *    consumer on a busy machine makes a futex call per item until the consumer gets a CPU.
  *  - Waiting spins briefly, yields a few times, then sleeps: a waiter that spins without bound
  *    starves the thread it waits for when there are more threads than cores.
  */
@@ -34,6 +40,11 @@
 typedef struct baton__waitpoint {
     BATON_CACHELINE_ALIGNED _Atomic uint32_t waiters; /* threads between announce and leave */
     _Atomic uint32_t epoch;                           /* the futex word; bumped by each wake */
+    /* 1 while a wake-one is on its way and no waiter has run since: further wake-ones skip the
+     * system call (a burst of pushes to a sleeping consumer costs one wake-up, not one each).
+     * Every waiter clears it before it sleeps and when it leaves, so it never hides a sleeper:
+     * see baton__waitpoint_wait. */
+    _Atomic uint32_t waking;
 } baton__waitpoint;
 
 /* True once baton__waitpoint_global_init() found the process barrier; read on every notify. */

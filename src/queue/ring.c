@@ -2,6 +2,7 @@
  * ring.c — the parts of the bounded rings that are not on the per-item path.
  */
 #include "core/alloc.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "queue/ring.h"
 
@@ -36,6 +37,13 @@ int baton__ring_wait_op(baton__waitpoint *wp, int (*try_op)(void *q, void *arg),
             return rc == BATON_EAGAIN ? BATON_ETIMEDOUT : rc;
         }
         rc = try_op(q, arg);
+        if (rc == 0) {
+            /* Pass the wake-up on: wake-ups are throttled to one on its way at a time (see
+             * waitpoint.h), so a woken waiter that leaves more to take wakes the next. */
+            if (baton__load_relaxed(&wp->waiters) != 0 && ready(q))
+                baton__waitpoint_wake(wp, false);
+            return 0;
+        }
         if (rc != BATON_EAGAIN)
             return rc;
     }
