@@ -279,7 +279,8 @@ typedef struct baton_drain_ops {
     baton_drain_undelivered_fn undelivered; /* NULL: undelivered items are only counted */
     /* Items accepted but not yet delivered, at most (rounded up to a power of two). When one item
      * is slow, the drain goes on taking new items until the window is full, then waits: memory
-     * stays bounded by the window. 0: 64 per worker. At most BATON_DRAIN_MAX_WINDOW. */
+     * stays bounded by the window. 0: 256 per worker, at least 1024. At most
+     * BATON_DRAIN_MAX_WINDOW. */
     size_t window;
     unsigned flags;                       /* BATON_DRAIN_* */
 } baton_drain_ops;

@@ -40,10 +40,16 @@
 
 /* Items received and published as one job, at most. */
 #define BATON__DRAIN_BATCH 256
+/* The smallest piece a range job splits off (see range_exec). */
+#ifndef BATON__DRAIN_MIN_SPLIT
+#define BATON__DRAIN_MIN_SPLIT 8
+#endif
 /* How often a dispatcher waiting while items are in flight looks for jobs to help with. */
 #define BATON__DRAIN_HELP_POLL_NS 1000000u
-/* Window per worker when ops->window is 0. */
-#define BATON__DRAIN_WINDOW_PER_WORKER 64
+/* The window when ops->window is 0: 256 per worker, at least 1024. A small window makes the
+ * dispatcher wait for room often, and each wait costs a sleep and a wake-up. */
+#define BATON__DRAIN_WINDOW_PER_WORKER 256
+#define BATON__DRAIN_WINDOW_MIN 1024
 
 enum {
     BATON__SLOT_FREE = 0,    /* not in use (delivered, or never used) */
@@ -92,6 +98,13 @@ struct baton__drain {
 static baton__drain_slot *baton__drain_slot_of(baton__drain *d, uint64_t seq)
 {
     return &d->slots[seq & d->mask];
+}
+
+/* A quarter of the window: how much room the dispatcher waits for. */
+static uint64_t baton__drain_quarter(const baton__drain *d)
+{
+    uint64_t quarter = (d->mask + 1) / 4;
+    return quarter != 0 ? quarter : 1;
 }
 
 static bool baton__drain_stopped(baton__drain *d)
@@ -143,7 +156,12 @@ static void baton__drain_deliver_ready(baton__drain *d)
         if (next != start) {
             /* Release pairs with the dispatcher's acquire load: the slots below are free. */
             baton__store_release(&d->delivered, next);
-            baton__waitpoint_notify(&d->progress, false);
+            /* The dispatcher waits for a quarter of the window to free up (see WAIT_ROOM); a
+             * notify each time delivery crosses a multiple of a quarter reaches it at most one
+             * quarter late, without a wake-up per item. */
+            uint64_t quarter = baton__drain_quarter(d);
+            if (next / quarter != start / quarter)
+                baton__waitpoint_notify(&d->progress, false);
         }
         baton__exchange_acq_rel(&d->deliver_token, 0);
         /* Look once more: an item that finished after our last look found the token taken. Only
@@ -227,8 +245,10 @@ static void baton__drain_range_exec(baton__job *job, baton__worker *w)
     uint64_t end = first->range_end;
     uint64_t processed = 0, delivered = 0;
     while (seq < end) {
-        /* Split off the upper half while some worker is idle and could take it. */
-        while (end - seq >= 2 && baton__load_relaxed(&w->pool->n_idle) != 0) {
+        /* Split off the upper half while some worker is idle and could take it, down to pieces
+         * of BATON__DRAIN_MIN_SPLIT items: every split may cost a wake-up. */
+        while (end - seq >= 2 * BATON__DRAIN_MIN_SPLIT &&
+               baton__load_relaxed(&w->pool->n_idle) != 0) {
             uint64_t mid = seq + (end - seq) / 2;
             baton__drain_push_range(d, w, mid, end);
             end = mid;
@@ -279,8 +299,13 @@ static bool baton__drain_wait_ready(void *arg)
     baton__drain_wait *wait = arg;
     baton__drain *d = wait->d;
     switch (wait->what) {
-    case BATON__WAIT_ROOM:
-        return baton__drain_stopped(d) || baton__drain_room(d, 1) != 0;
+    case BATON__WAIT_ROOM: {
+        /* Wait for a quarter of the window (or for the end), not for one slot: a dispatcher
+         * woken for every delivered item would pay a wake-up per item. */
+        uint64_t quarter = baton__drain_quarter(d);
+        return baton__drain_stopped(d) || baton__drain_room(d, quarter) == quarter ||
+               baton__load_acquire(&d->jobs) == 0;
+    }
     case BATON__WAIT_ITEMS:
         return baton__drain_stopped(d) || baton__workqueue_can_recv(d->receiver);
     case BATON__WAIT_JOBS:
@@ -415,9 +440,11 @@ int baton_workqueue_drain_parallel(baton_workqueue_receiver *receiver, baton_poo
     int rc = baton__drain_check(receiver, pool, ops, &d.ops);
     if (rc != 0)
         return rc;
-    uint64_t want = d.ops.window != 0 ? d.ops.window
-                                      : (uint64_t)BATON__DRAIN_WINDOW_PER_WORKER *
-                                            baton_pool_workers(pool);
+    uint64_t want = (uint64_t)BATON__DRAIN_WINDOW_PER_WORKER * baton_pool_workers(pool);
+    if (want < BATON__DRAIN_WINDOW_MIN)
+        want = BATON__DRAIN_WINDOW_MIN;
+    if (d.ops.window != 0)
+        want = d.ops.window;
     uint64_t window = 1;
     while (window < want)
         window <<= 1;

@@ -5,7 +5,7 @@
  *    a few hundred ns of work each and about one in a thousand spinning 50-200 us: deliver sees
  *    seq 0, 1, 2... never concurrently, each with its own item and result; the report says
  *    accepted == delivered == processed == N, undelivered 0, failed_seq UINT64_MAX. The default
- *    window (64 per worker) and window 1 (one item at a time) too;
+ *    window (256 per worker, at least 1024) and window 1 (one item at a time) too;
  *  - the window bounds memory: every process call checks that its item is less than `window`
  *    past the number delivered so far, and with one item blocked until the test releases it,
  *    the drain never starts an item `window` or more past it (window 8, and 5 rounded to 8;
@@ -304,6 +304,13 @@ static uint64_t pow2_at_least(uint64_t x)
     return p;
 }
 
+/* The window a drain uses when ops.window is 0, as queue.h documents it. */
+static size_t default_window(void)
+{
+    size_t want = 256u * g_workers;
+    return pow2_at_least(want < 1024 ? 1024 : want);
+}
+
 /* ---- producers ---------------------------------------------------------------------------------- */
 
 typedef struct producer {
@@ -395,7 +402,7 @@ static void ordered_stream(uint64_t n, size_t window, bool slow, const char *wha
     dctx c;
     dctx_init(&c, g_pool, n, true);
     c.slow = slow;
-    c.window = window != 0 ? pow2_at_least(window) : pow2_at_least(64u * g_workers);
+    c.window = window != 0 ? pow2_at_least(window) : default_window();
     producer p = {0};
     producer_start(&p, tx, 0, n);
     baton_drain_ops ops = d_ops(0, window);
@@ -853,7 +860,7 @@ static void test_close_while_draining(void **state)
     bt_assert_rc(baton_workqueue_create(128, 0, &tx, &rx), 0);
     dctx c;
     dctx_init(&c, g_pool, n, true);
-    c.window = pow2_at_least(64u * g_workers);
+    c.window = default_window();
     /* Pauses every n/4 items, and once more before the close: the drain waits on an empty
      * queue each time, and is woken by the next send, and at last by the close. */
     producer p = {.pause_every = n / 4, .pause_ms = 20, .close_pause_ms = 40};
@@ -1030,7 +1037,7 @@ static void test_unordered_every_item_once(void **state)
     dctx c;
     dctx_init(&c, g_pool, n, false);
     c.slow = true;
-    c.window = pow2_at_least(64u * g_workers);
+    c.window = default_window();
     producer p = {0};
     producer_start(&p, tx, 0, n);
     baton_drain_ops ops = d_ops(BATON_DRAIN_UNORDERED, 0);
