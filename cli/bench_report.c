@@ -220,7 +220,7 @@ static void print_case_table(const bench_report *report, const bench_record *fir
     for (unsigned i = 0; i < report->n_notes; i++)
         if (strcmp(report->notes[i].case_name, first->case_name) == 0)
             fprintf(out, "  %s\n", report->notes[i].text);
-    fprintf(out, "  %-10s %7s %11s %11s %11s %-8s %8s %7s", "contender", "workers", "median", "min",
+    fprintf(out, "  %-12s %7s %11s %11s %11s %-8s %8s %7s", "contender", "workers", "median", "min",
             "max", "unit", "vs baton", "correct");
     for (unsigned e = 0; e < n_extras; e++)
         fprintf(out, " %18s", extras[e]);
@@ -230,7 +230,7 @@ static void print_case_table(const bench_report *report, const bench_record *fir
         const bench_record *r = report->records[i];
         if (strcmp(r->case_name, first->case_name) != 0)
             continue;
-        fprintf(out, "  %-10s %7u", r->contender, r->workers);
+        fprintf(out, "  %-12s %7u", r->contender, r->workers);
         print_number(out, 11, bench_record_median(r));
         print_number(out, 11, bench_record_min(r));
         print_number(out, 11, bench_record_max(r));
