@@ -246,7 +246,7 @@ static inline void model_expect_push(const ring_ops *ops, void *q, ring_model *m
 static inline void model_random_step(const ring_ops *ops, void *q, ring_model *m, bt_rng *rng)
 {
     enum { BATCH = 40 };
-    void *items[BATCH];
+    void *items[BATCH] = {0}; /* zeroed: gcc -O2 sees push_n(n == 0) read it */
     size_t free_room = m->cap - m->count;
     int rc;
     switch (bt_rng_below(rng, 9)) {
