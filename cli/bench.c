@@ -36,8 +36,7 @@ static const bench_suite suites[] = {
                 "(fanin_*); vs ck_ring, wfcqueue, moodycamel, crossbeam, oneTBB",
      .run = bench_queue_run,
      .default_runs = 10,
-     .print_summary = bench_queue_print_summary,
-     .print_json = bench_queue_print_json},
+     .print_summary = bench_queue_print_summary},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])

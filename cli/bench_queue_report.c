@@ -9,11 +9,6 @@
  *   vs_unordered  on fanin_drain_ordered_*: its items/s / fanin_drain_unordered_*'s at the same
  *                 size and pool size. Ordering must cost < 10%: target >= 0.9.
  *   vs_sp         on mp_4p_100k: its items/s / sp_1p_100k's.
- *
- * JSON: every field of bench_report_print_json, in its order (suite, case, contender, metric,
- * unit, median, min, max, runs, correct, workers, the extras), then "vs_baton" (as in the table:
- * baton's median / the contender's for a throughput, >1 means baton is better; null without a
- * baton record) and "samples" (the value of every run that produced one, in run order).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -181,88 +176,5 @@ void bench_queue_print_summary(const bench_report *report, FILE *out)
     print_oversubscription(report, out);
     print_reorder_cost(report, out);
     print_producers(report, out);
-    fflush(out);
-}
-
-/* ---- JSON ----------------------------------------------------------------------------------- */
-
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-static void json_number(FILE *out, double value)
-{
-    if (isnan(value) || isinf(value))
-        fputs("null", out);
-    else
-        fprintf(out, "%.9g", value);
-}
-
-/* As the table's "vs baton": >1 means baton is better. */
-static double vs_baton(const bench_report *report, const bench_record *r)
-{
-    const bench_record *baton = bench_report_find(report, r->case_name, "baton", r->workers);
-    double mine, theirs;
-    if (baton == NULL)
-        return NAN;
-    mine = bench_record_median(r);
-    theirs = bench_record_median(baton);
-    if (isnan(mine) || isnan(theirs) || mine <= 0 || theirs <= 0)
-        return NAN;
-    return r->higher_is_better ? theirs / mine : mine / theirs;
-}
-
-void bench_queue_print_json(const bench_report *report, FILE *out)
-{
-    fputc('[', out);
-    for (size_t i = 0; i < report->n_records; i++) {
-        const bench_record *r = report->records[i];
-        fputs(i == 0 ? "\n  {" : ",\n  {", out);
-        fputs("\"suite\": ", out);
-        json_string(out, r->suite);
-        fputs(", \"case\": ", out);
-        json_string(out, r->case_name);
-        fputs(", \"contender\": ", out);
-        json_string(out, r->contender);
-        fputs(", \"metric\": ", out);
-        json_string(out, r->metric);
-        fputs(", \"unit\": ", out);
-        json_string(out, r->unit);
-        fputs(", \"median\": ", out);
-        json_number(out, bench_record_median(r));
-        fputs(", \"min\": ", out);
-        json_number(out, bench_record_min(r));
-        fputs(", \"max\": ", out);
-        json_number(out, bench_record_max(r));
-        fprintf(out, ", \"runs\": %u, \"correct\": %s, \"workers\": %u", r->n_samples,
-                r->correct ? "true" : "false", r->workers);
-        for (unsigned e = 0; e < r->n_extras; e++) {
-            fputs(", ", out);
-            json_string(out, r->extras[e].name);
-            fputs(": ", out);
-            json_number(out, r->extras[e].value);
-        }
-        fputs(", \"vs_baton\": ", out);
-        json_number(out, vs_baton(report, r));
-        fputs(", \"samples\": [", out);
-        for (unsigned s = 0; s < r->n_samples; s++) {
-            if (s > 0)
-                fputs(", ", out);
-            json_number(out, r->samples[s]);
-        }
-        fputs("]}", out);
-    }
-    fputs(report->n_records ? "\n]\n" : "]\n", out);
     fflush(out);
 }

@@ -283,6 +283,19 @@ static void json_number(FILE *out, double value)
         fprintf(out, "%.9g", value);
 }
 
+/* As the table's ratio: above 1 means baton did better; NaN (null) without a baton record. */
+static double json_vs_baton(const bench_report *report, const bench_record *r)
+{
+    const bench_record *baton = bench_report_find(report, r->case_name, "baton", r->workers);
+    if (baton == NULL)
+        return NAN;
+    double mine = bench_record_median(r);
+    double theirs = bench_record_median(baton);
+    if (isnan(mine) || isnan(theirs) || mine <= 0 || theirs <= 0)
+        return NAN;
+    return r->higher_is_better ? theirs / mine : mine / theirs;
+}
+
 void bench_report_print_json(const bench_report *report, FILE *out)
 {
     fputc('[', out);
@@ -313,7 +326,15 @@ void bench_report_print_json(const bench_report *report, FILE *out)
             fputs(": ", out);
             json_number(out, r->extras[e].value);
         }
-        fputc('}', out);
+        fputs(", \"vs_baton\": ", out);
+        json_number(out, json_vs_baton(report, r));
+        fputs(", \"samples\": [", out);
+        for (unsigned s = 0; s < r->n_samples; s++) {
+            if (s > 0)
+                fputs(", ", out);
+            json_number(out, r->samples[s]);
+        }
+        fputs("]}", out);
     }
     fputs(report->n_records ? "\n]\n" : "]\n", out);
     fflush(out);

@@ -196,7 +196,6 @@ int bench_queue_run(const bench_options *options, bench_report *report);
  * JSON array with every sample and the ratio to baton of each record. */
 void bench_queue_derive(bench_report *report);
 void bench_queue_print_summary(const bench_report *report, FILE *out);
-void bench_queue_print_json(const bench_report *report, FILE *out);
 
 /* bench_queue_ring.c: baton in-process on a ring case (spsc*, mpsc*, mpmc*), with the threads,
  * items, timing and checks of bench/common/queue_workloads.h. The value is items per second. */
