@@ -215,7 +215,8 @@ static void test_every_job_taken_once(void **state)
  * A worker that waits takes the injector's whole stack, runs the oldest job and pushes the rest
  * on its own deque; when its wait ends, those jobs can sit above a fork it has still to pop
  * back. The join must run them (they are other threads' calls, waited for), not drop them: here
- * A leaves such a job on the deque, as that path would, and it must run exactly once: by the join, or by a worker that stole it (it is public).
+ * A leaves such a job on the deque, as that path would, and it must run exactly once: by the
+ * join, or by a worker that stole it (it is public).
  */
 typedef struct foreign_job {
     baton__job job;
