@@ -117,9 +117,8 @@ int baton_workqueue_sender_clone(baton_workqueue_sender *sender, baton_workqueue
     return 0;
 }
 
-static int baton__workqueue_closed(baton__workqueue *wq, const char *call)
+static int baton__workqueue_closed(const char *call)
 {
-    (void)wq;
     return baton__error(BATON_ECLOSED, "%s: the receiver is gone", call);
 }
 
@@ -128,7 +127,7 @@ int baton_workqueue_try_send(baton_workqueue_sender *sender, void *item)
     baton__workqueue *wq = sender->wq;
     int rc = wq->multi_producer ? baton_mpsc_try_push(wq->mpsc, item)
                                 : baton_spsc_try_push(wq->spsc, item);
-    return rc == BATON_ECLOSED ? baton__workqueue_closed(wq, "baton_workqueue_try_send") : rc;
+    return rc == BATON_ECLOSED ? baton__workqueue_closed("baton_workqueue_try_send") : rc;
 }
 
 int baton_workqueue_send(baton_workqueue_sender *sender, void *item, uint64_t timeout_ns)
@@ -136,7 +135,7 @@ int baton_workqueue_send(baton_workqueue_sender *sender, void *item, uint64_t ti
     baton__workqueue *wq = sender->wq;
     int rc = wq->multi_producer ? baton_mpsc_push(wq->mpsc, item, timeout_ns)
                                 : baton_spsc_push(wq->spsc, item, timeout_ns);
-    return rc == BATON_ECLOSED ? baton__workqueue_closed(wq, "baton_workqueue_send") : rc;
+    return rc == BATON_ECLOSED ? baton__workqueue_closed("baton_workqueue_send") : rc;
 }
 
 int baton_workqueue_send_n(baton_workqueue_sender *sender, void *const *items, size_t n,
@@ -168,7 +167,7 @@ int baton_workqueue_send_n(baton_workqueue_sender *sender, void *const *items, s
     if (sent != NULL)
         *sent = done;
     if (rc == BATON_ECLOSED)
-        return baton__workqueue_closed(wq, "baton_workqueue_send_n");
+        return baton__workqueue_closed("baton_workqueue_send_n");
     return rc;
 }
 
