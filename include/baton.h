@@ -8,5 +8,6 @@
 #include "baton/core.h"
 #include "baton/pool.h"
 #include "baton/queue.h"
+#include "baton/store.h"
 
 #endif /* BATON_H */
