@@ -71,6 +71,8 @@ typedef struct baton_store baton_store;
 enum {
     /* Ids are already uniform hashes: route by their low bits, without mixing. */
     BATON_STORE_IDS_ARE_HASHES = 1u << 0,
+    /* Pin dedicated executor i to logical CPU i (modulo the CPUs this process may use). */
+    BATON_STORE_PIN_EXECUTORS = 1u << 1,
 };
 
 /* Who processes which shard during baton_store_update_all and baton_store_tick. */
@@ -82,7 +84,7 @@ typedef enum baton_store_policy {
     BATON_STORE_STATIC = 1,
     /* The store's own executor threads, each owning shards i, i + n, ... for the store's life and
      * fed through its own queue: a shard is always processed by the same thread (and core, with
-     * pinning), the seed's "queue per CPU". */
+     * BATON_STORE_PIN_EXECUTORS), the seed's "queue per CPU". */
     BATON_STORE_DEDICATED = 2,
 } baton_store_policy;
 
@@ -146,8 +148,8 @@ BATON_API int baton_store_set_policy(baton_store *store, baton_store_policy poli
 /*
  * Inserts entity `id` with a copy of `size` bytes at `payload`. Errors, each leaving the store as
  * it was: BATON_EINVAL (NULL store or payload, size not the store's payload_size, or called
- * during a tick), BATON_EEXIST (id already present), BATON_ENOMEM, BATON_ERANGE (the shard holds
- * 2^32 - 2 entities already).
+ * during a tick), BATON_EEXIST (id already present), BATON_ENOMEM, BATON_ERANGE (the id's shard
+ * holds 2^30 entities already).
  */
 BATON_API int baton_store_insert(baton_store *store, uint64_t id, const void *payload, size_t size);
 
@@ -281,7 +283,8 @@ typedef struct baton_rewrite_outcome {
     int status;          /* BATON_ECONFLICT (lost a conflict), BATON_ENOTFOUND (a footprint id
                             was removed), or the error its rule returned */
     bool deferred;       /* queued again for the next tick (BATON_STORE_DEFER, conflicts only) */
-    uint64_t conflict_id;   /* ECONFLICT: the smallest contested id */
+    uint64_t conflict_id;   /* ECONFLICT: the smallest contested id; ENOTFOUND: the smallest
+                               missing id */
     uint64_t winner_seq;    /* ECONFLICT: seq of the smallest-key rewrite it conflicted with on
                                conflict_id */
 } baton_rewrite_outcome;
