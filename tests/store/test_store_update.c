@@ -1,0 +1,386 @@
+/*
+ * test_store_update.c — baton_store_update_all under every policy, at one pool size
+ * (--workers N; CTest runs it at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
+ *  - each run of fn gets one whole shard: a shard with entities is one call, with exactly that
+ *    shard's ids (each routes to it) and payloads (the first aligned to 64 bytes), and every
+ *    entity is updated exactly once per update_all (a per-entity counter, changed without atomics:
+ *    TSan sees any second toucher); for DYNAMIC, STATIC and DEDICATED with the pool, and for
+ *    DYNAMIC, STATIC and DEDICATED without a pool;
+ *  - who runs what, as store.h says: without a pool, DYNAMIC and STATIC run every shard on the
+ *    calling thread; STATIC's task i takes shards i, i + n, ... (so shards equal mod n share a
+ *    thread within one call); DEDICATED's executor i owns shards i, i + n, ... for the store's
+ *    life (the same thread for a shard across calls, at most n threads);
+ *  - errors: fn failing on some shards returns the error of the lowest-numbered failing shard,
+ *    and every shard is still processed;
+ *  - baton_motion_update through update_all equals baton_motion_step run serially over a flat
+ *    copy, and baton_motion_step itself equals a saturating add written here independently;
+ *  - an empty store, NULL arguments.
+ */
+#include "test_util.h"
+
+#include "store_util.h"
+
+BT_DEFINE_POOL_GROUP()
+
+enum { UP = 32 }; /* payload: id (LE), updates (LE), 16 bytes of filler */
+
+typedef struct mode {
+    const char *name;
+    baton_store_policy policy;
+    bool with_pool;
+    unsigned executors;
+} mode;
+
+static const mode modes[] = {
+    {"dynamic/pool", BATON_STORE_DYNAMIC, true, 0},
+    {"static/pool", BATON_STORE_STATIC, true, 0},
+    {"dedicated/pool", BATON_STORE_DEDICATED, true, 0},
+    {"dynamic/no pool", BATON_STORE_DYNAMIC, false, 0},
+    {"static/no pool", BATON_STORE_STATIC, false, 0},
+    {"dedicated/no pool, 3 executors", BATON_STORE_DEDICATED, false, 3},
+    {"dedicated/pool, 5 executors", BATON_STORE_DEDICATED, true, 5},
+};
+#define N_MODES (sizeof modes / sizeof modes[0])
+
+static baton_store *mode_store(const mode *m, size_t payload_size, unsigned shard_bits)
+{
+    baton_store_config config =
+        st_config(payload_size, shard_bits, 0, m->with_pool ? g_pool : NULL, m->policy,
+                  BATON_STORE_DEFER, m->executors);
+    return st_create_config(&config);
+}
+
+/* What one update_all saw, per shard. Each slot is written by the one worker that owns the
+ * shard during the call, and read by the main thread after it. */
+typedef struct shard_seen {
+    atomic_uint calls;
+    size_t count;
+    pthread_t thread;
+    int fail_with; /* set before the call: the shard's fn returns this */
+} shard_seen;
+
+typedef struct update_ctx {
+    const baton_store *store;
+    shard_seen *seen;
+    unsigned shards;
+} update_ctx;
+
+static int count_update(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
+                        void *ctx)
+{
+    update_ctx *u = ctx;
+    BT_CHECK_MSG(shard < u->shards, "shard %u of %u", shard, u->shards);
+    if (shard >= u->shards)
+        return 0;
+    shard_seen *s = &u->seen[shard];
+    atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+    s->count = count;
+    s->thread = pthread_self();
+    BT_CHECK_MSG(count == 0 || (uintptr_t)payloads % 64 == 0, "shard %u payloads at %p", shard,
+                 payloads);
+    unsigned char *p = payloads;
+    for (size_t i = 0; i < count; i++, p += UP) {
+        BT_CHECK_MSG(baton_store_route(ids[i], 8, 0) == shard, "id %#llx in shard %u",
+                     (unsigned long long)ids[i], shard);
+        BT_CHECK_MSG(st_get64(p, 0) == ids[i], "shard %u entity %zu: payload of %#llx, id %#llx",
+                     shard, i, (unsigned long long)st_get64(p, 0), (unsigned long long)ids[i]);
+        st_put64(p, 8, st_get64(p, 8) + 1);
+    }
+    return s->fail_with;
+}
+
+static uint64_t entity_id(size_t i)
+{
+    return (uint64_t)i * UINT64_C(0x2545F4914F6CDD1D) + 3;
+}
+
+static void fill(baton_store *store, size_t n)
+{
+    unsigned char payload[UP];
+    memset(payload, 0x5A, UP);
+    for (size_t i = 0; i < n; i++) {
+        st_put64(payload, 0, entity_id(i));
+        st_put64(payload, 8, 0);
+        bt_assert_rc(baton_store_insert(store, entity_id(i), payload, UP), 0);
+    }
+}
+
+/* Every entity's counter is `rounds`. */
+static void check_counters(const baton_store *store, size_t n, uint64_t rounds)
+{
+    unsigned char payload[UP];
+    for (size_t i = 0; i < n; i++) {
+        bt_assert_rc(baton_store_get(store, entity_id(i), payload, UP), 0);
+        if (st_get64(payload, 8) != rounds)
+            fail_msg("entity %zu updated %llu times, expected %llu", i,
+                     (unsigned long long)st_get64(payload, 8), (unsigned long long)rounds);
+    }
+}
+
+/* Runs one update_all and checks the calls: one per shard with entities (at most one for an
+ * empty shard), each with the shard's size. */
+static int run_counted(baton_store *store, update_ctx *u)
+{
+    for (unsigned s = 0; s < u->shards; s++) {
+        atomic_store(&u->seen[s].calls, 0);
+        u->seen[s].count = SIZE_MAX;
+    }
+    int rc = baton_store_update_all(store, count_update, u);
+    bt_assert_no_thread_failures();
+    for (unsigned s = 0; s < u->shards; s++) {
+        unsigned calls = atomic_load(&u->seen[s].calls);
+        size_t size = baton_store_shard_size(store, s);
+        if (size > 0 && calls != 1)
+            fail_msg("shard %u (%zu entities): %u calls", s, size, calls);
+        if (size == 0 && calls > 1)
+            fail_msg("empty shard %u: %u calls", s, calls);
+        if (calls == 1 && u->seen[s].count != size)
+            fail_msg("shard %u: fn got %zu entities, the shard holds %zu", s, u->seen[s].count,
+                     size);
+    }
+    return rc;
+}
+
+static void test_update_each_policy(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(100000, 3000);
+    for (size_t mi = 0; mi < N_MODES; mi++) {
+        const mode *m = &modes[mi];
+        baton_store *store = mode_store(m, UP, 8);
+        fill(store, n);
+        update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+        pthread_t *first = calloc(256, sizeof *first);
+        bool *had = calloc(256, sizeof *had);
+        assert_true(u.seen && first && had);
+        for (int round = 0; round < 3; round++) {
+            bt_assert_rc(run_counted(store, &u), 0);
+            check_counters(store, n, (uint64_t)round + 1);
+            /* Shards equal mod n share a thread: STATIC's n pool tasks, DEDICATED's n
+             * executors (n is the pool's size unless executors says otherwise; DEDICATED
+             * without either has one per CPU, a number this test does not know). */
+            bool on_caller = !m->with_pool && m->policy != BATON_STORE_DEDICATED;
+            bool dedicated = m->policy == BATON_STORE_DEDICATED;
+            unsigned lanes = m->executors ? m->executors : m->with_pool ? g_workers : 0;
+            bool grouped = !on_caller && lanes > 0 && m->policy != BATON_STORE_DYNAMIC;
+            for (unsigned s = 0; s < 256; s++) {
+                if (atomic_load(&u.seen[s].calls) == 0)
+                    continue;
+                pthread_t t = u.seen[s].thread;
+                if (on_caller && !pthread_equal(t, pthread_self()))
+                    fail_msg("%s: shard %u ran on another thread", m->name, s);
+                unsigned lead = grouped ? s % lanes : s;
+                if (grouped && atomic_load(&u.seen[lead].calls) == 1 &&
+                    !pthread_equal(t, u.seen[lead].thread))
+                    fail_msg("%s: shards %u and %u (equal mod %u) ran on different threads",
+                             m->name, s, lead, lanes);
+                /* A dedicated shard keeps its thread across calls. */
+                if (dedicated) {
+                    if (had[s] && !pthread_equal(first[s], t))
+                        fail_msg("%s: shard %u changed threads in round %d", m->name, s, round);
+                    first[s] = t;
+                    had[s] = true;
+                }
+            }
+            if (dedicated && grouped) {
+                /* At most n distinct executor threads. */
+                unsigned distinct = 0;
+                for (unsigned s = 0; s < 256; s++) {
+                    bool again = !had[s];
+                    for (unsigned r = 0; r < s && !again; r++)
+                        again = had[r] && pthread_equal(first[r], first[s]);
+                    distinct += !again;
+                }
+                if (distinct > lanes)
+                    fail_msg("%s: %u threads for %u executors", m->name, distinct, lanes);
+            }
+        }
+        free(u.seen);
+        free(first);
+        free(had);
+        baton_store_destroy(store);
+    }
+}
+
+static void test_update_errors(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(20000, 2000);
+    static const struct {
+        unsigned shard;
+        int err;
+    } plans[2][3] = {
+        {{200, BATON_EBUSY}, {3, BATON_EIO}, {17, BATON_ERANGE}},
+        {{255, BATON_ETIMEDOUT}, {254, -1000}, {254, -1000}},
+    };
+    static const int expect[2] = {BATON_EIO, -1000};
+    for (size_t mi = 0; mi < N_MODES; mi++) {
+        baton_store *store = mode_store(&modes[mi], UP, 8);
+        fill(store, n);
+        update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+        assert_non_null(u.seen);
+        for (int p = 0; p < 2; p++) {
+            for (unsigned s = 0; s < 256; s++)
+                u.seen[s].fail_with = 0;
+            for (int k = 0; k < 3; k++)
+                u.seen[plans[p][k].shard].fail_with = plans[p][k].err;
+            int rc = run_counted(store, &u);
+            if (rc != expect[p])
+                fail_msg("%s, plan %d: update_all = %d (%s), expected %d", modes[mi].name, p,
+                         rc, baton_err_name(rc), expect[p]);
+            /* Every shard was processed, the failing ones included. */
+            check_counters(store, n, (uint64_t)p + 1);
+        }
+        /* Then an ordinary call succeeds again. */
+        for (unsigned s = 0; s < 256; s++)
+            u.seen[s].fail_with = 0;
+        bt_assert_rc(run_counted(store, &u), 0);
+        check_counters(store, n, 3);
+        free(u.seen);
+        baton_store_destroy(store);
+    }
+}
+
+static int never_called(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
+                        void *ctx)
+{
+    (void)ids;
+    (void)payloads;
+    (void)shard;
+    (void)ctx;
+    BT_CHECK_MSG(count == 0, "fn called with %zu entities on an empty store", count);
+    return 0;
+}
+
+static void test_update_empty_and_null(void **state)
+{
+    (void)state;
+    for (size_t mi = 0; mi < N_MODES; mi++) {
+        baton_store *store = mode_store(&modes[mi], UP, 4);
+        bt_assert_rc(baton_store_update_all(store, never_called, NULL), 0);
+        bt_assert_no_thread_failures();
+        bt_assert_rc(baton_store_update_all(store, NULL, NULL), BATON_EINVAL);
+        bt_assert_rc(baton_store_update_all(NULL, never_called, NULL), BATON_EINVAL);
+        baton_store_destroy(store);
+    }
+}
+
+/* ---- motion ---------------------------------------------------------------------------------- */
+
+/* The documented step, written independently: position += velocity, saturating at the int64
+ * limits, on little-endian Q32.32 words. */
+static void reference_step(unsigned char *e)
+{
+    for (int axis = 0; axis < 3; axis++) {
+        int64_t pos = (int64_t)st_get64(e, 8 * (size_t)axis);
+        int64_t vel = (int64_t)st_get64(e, 24 + 8 * (size_t)axis);
+        int64_t sum;
+        if (__builtin_add_overflow(pos, vel, &sum))
+            sum = pos < 0 ? INT64_MIN : INT64_MAX;
+        st_put64(e, 8 * (size_t)axis, (uint64_t)sum);
+    }
+}
+
+static uint64_t motion_word(bt_rng *rng)
+{
+    static const uint64_t edges[] = {0,
+                                     1,
+                                     UINT64_MAX, /* -1 */
+                                     (uint64_t)INT64_MAX,
+                                     (uint64_t)INT64_MIN,
+                                     (uint64_t)INT64_MAX - 5,
+                                     (uint64_t)INT64_MIN + 5,
+                                     UINT64_C(1) << 32,
+                                     (uint64_t)-(INT64_C(3) << 32)};
+    switch (bt_rng_below(rng, 4)) {
+    case 0:
+        return edges[bt_rng_below(rng, sizeof edges / sizeof edges[0])];
+    case 1:
+        return bt_rng_next(rng); /* anywhere: overflows are common */
+    default:
+        return (uint64_t)((int64_t)(bt_rng_next(rng) >> 20) - (INT64_C(1) << 43));
+    }
+}
+
+static void test_motion_kernel_reference(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    bt_rng rng = bt_rng_seed(0x40710);
+    unsigned char *a = malloc((size_t)N * BATON_MOTION_PAYLOAD_SIZE + 1);
+    unsigned char *b = malloc((size_t)N * BATON_MOTION_PAYLOAD_SIZE);
+    assert_true(a && b);
+    for (size_t i = 0; i < (size_t)N * 6; i++)
+        st_put64(b, 8 * i, motion_word(&rng));
+    /* baton_motion_step must not assume alignment: run it at an odd address. */
+    memcpy(a + 1, b, (size_t)N * BATON_MOTION_PAYLOAD_SIZE);
+    for (int step = 0; step < 3; step++) {
+        baton_motion_step(a + 1, N);
+        for (size_t i = 0; i < N; i++)
+            reference_step(b + i * BATON_MOTION_PAYLOAD_SIZE);
+        assert_memory_equal(a + 1, b, (size_t)N * BATON_MOTION_PAYLOAD_SIZE);
+    }
+    baton_motion_step(a + 1, 0); /* nothing */
+    assert_memory_equal(a + 1, b, (size_t)N * BATON_MOTION_PAYLOAD_SIZE);
+    free(a);
+    free(b);
+}
+
+static void test_motion_update_matches_serial(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(50000, 2000);
+    bt_rng rng = bt_rng_seed(0x40711);
+    unsigned char *flat = malloc(n * BATON_MOTION_PAYLOAD_SIZE);
+    uint64_t *ids = malloc(n * sizeof *ids);
+    assert_true(flat && ids);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = bt_rng_next(&rng) | 1; /* distinct with overwhelming probability; checked */
+        for (int w = 0; w < 6; w++)
+            st_put64(flat, i * BATON_MOTION_PAYLOAD_SIZE + 8 * (size_t)w, motion_word(&rng));
+    }
+    for (size_t mi = 0; mi < N_MODES; mi++) {
+        baton_store *store = mode_store(&modes[mi], BATON_MOTION_PAYLOAD_SIZE, mi % 2 ? 8 : 3);
+        unsigned char *copy = malloc(n * BATON_MOTION_PAYLOAD_SIZE);
+        assert_non_null(copy);
+        memcpy(copy, flat, n * BATON_MOTION_PAYLOAD_SIZE);
+        for (size_t i = 0; i < n; i++)
+            bt_assert_rc(baton_store_insert(store, ids[i], copy + i * BATON_MOTION_PAYLOAD_SIZE,
+                                            BATON_MOTION_PAYLOAD_SIZE),
+                         0);
+        for (int step = 0; step < 3; step++) {
+            /* Switch policies between steps too: the state must not care. */
+            if (step == 2)
+                bt_assert_rc(baton_store_set_policy(store, BATON_STORE_STATIC), 0);
+            bt_assert_rc(baton_store_update_all(store, baton_motion_update, NULL), 0);
+        }
+        baton_motion_step(copy, n);
+        baton_motion_step(copy, n);
+        baton_motion_step(copy, n);
+        unsigned char got[BATON_MOTION_PAYLOAD_SIZE];
+        for (size_t i = 0; i < n; i++) {
+            bt_assert_rc(baton_store_get(store, ids[i], got, BATON_MOTION_PAYLOAD_SIZE), 0);
+            if (memcmp(got, copy + i * BATON_MOTION_PAYLOAD_SIZE, BATON_MOTION_PAYLOAD_SIZE))
+                fail_msg("%s: entity %zu differs from the serial loop", modes[mi].name, i);
+        }
+        assert_true(st_store_fingerprint(store) ==
+                    st_model_fingerprint(ids, copy, NULL, n, BATON_MOTION_PAYLOAD_SIZE));
+        free(copy);
+        baton_store_destroy(store);
+    }
+    free(flat);
+    free(ids);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 4);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_update_each_policy),
+        cmocka_unit_test(test_update_errors),
+        cmocka_unit_test(test_update_empty_and_null),
+        cmocka_unit_test(test_motion_kernel_reference),
+        cmocka_unit_test(test_motion_update_matches_serial),
+    };
+    return cmocka_run_group_tests_name("store/update", tests, group_setup, group_teardown);
+}
