@@ -90,6 +90,7 @@ typedef struct baton__shard {
     unsigned char *payloads; /* 64-byte aligned */
     uint32_t count;
     uint32_t capacity;
+    bool in_slab; /* ids and payloads live in the store's slabs (baton_store_compact) */
     /* Open addressing with linear probing; index_mask + 1 slots (a power of two, at least twice
      * count), or none (index NULL) while the shard was never written. */
     baton__index_slot *index;
@@ -140,6 +141,11 @@ struct baton_store {
     unsigned executors_wanted;
     size_t count;
     baton__shard *shards;
+    /* baton_store_compact's storage: every shard's payloads one after another in shard order
+     * (and likewise its ids), so that a pass over all shards streams through one block of
+     * memory; a shard that outgrows its region moves to arrays of its own. */
+    unsigned char *payload_slab;
+    uint64_t *id_slab;
 
     baton__rule *rules;
     uint32_t n_rules, rules_capacity;
@@ -175,6 +181,10 @@ int baton__shard_insert(baton_store *store, baton__shard *shard, uint64_t id, co
 /* Removes the entity at pos (moving the last one into its place). */
 void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t pos);
 void baton__shard_free(baton__shard *shard);
+/* Moves the shard's entities to ids and payloads (room for capacity >= count entities, owned by
+ * the store's slabs, not the shard). */
+void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
+                               unsigned char *payloads, uint32_t capacity);
 
 static inline unsigned char *baton__shard_payload(const baton_store *store,
                                                   const baton__shard *shard, uint32_t pos)

@@ -86,8 +86,11 @@ static int shard_reserve_one(baton_store *store, baton__shard *shard)
             memcpy(ids, shard->ids, (size_t)shard->count * sizeof *ids);
             memcpy(payloads, shard->payloads, (size_t)shard->count * store->payload_size);
         }
-        baton__free(shard->ids);
-        baton__free(shard->payloads);
+        if (!shard->in_slab) {
+            baton__free(shard->ids);
+            baton__free(shard->payloads);
+        }
+        shard->in_slab = false;
         shard->ids = ids;
         shard->payloads = payloads;
         shard->capacity = capacity;
@@ -151,10 +154,29 @@ void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t po
     shard->count = last;
 }
 
+void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
+                               unsigned char *payloads, uint32_t capacity)
+{
+    if (shard->count != 0) {
+        memcpy(ids, shard->ids, (size_t)shard->count * sizeof *ids);
+        memcpy(payloads, shard->payloads, (size_t)shard->count * store->payload_size);
+    }
+    if (!shard->in_slab) {
+        baton__free(shard->ids);
+        baton__free(shard->payloads);
+    }
+    shard->ids = ids;
+    shard->payloads = payloads;
+    shard->capacity = capacity;
+    shard->in_slab = true;
+}
+
 void baton__shard_free(baton__shard *shard)
 {
-    baton__free(shard->ids);
-    baton__free(shard->payloads);
+    if (!shard->in_slab) {
+        baton__free(shard->ids);
+        baton__free(shard->payloads);
+    }
     baton__free(shard->index);
     baton__free(shard->best_any);
     baton__free(shard->best_write);

@@ -101,6 +101,8 @@ void baton_store_destroy(baton_store *store)
     for (unsigned s = 0; s < store->n_shards; s++)
         baton__shard_free(&store->shards[s]);
     baton__store_free_lanes(store);
+    baton__free(store->payload_slab);
+    baton__free(store->id_slab);
     baton__free(store->shards);
     baton__free(store->rules);
     baton__free(store->scratch_ids);
@@ -260,5 +262,53 @@ int baton_store_foreach(const baton_store *store, baton_store_visit_fn fn, void 
                 return rc;
         }
     }
+    return 0;
+}
+
+/* Entities per shard region: the count rounded up so that every region is a whole number of
+ * 64-byte lines, which keeps each shard's first payload aligned. */
+static uint32_t packed_capacity(const baton_store *store, uint32_t count)
+{
+    uint32_t cap = count != 0 ? count : 1;
+    while (((size_t)cap * store->payload_size) % 64 != 0 && cap < BATON__SHARD_MAX_ENTITIES)
+        cap++;
+    return cap;
+}
+
+int baton_store_compact(baton_store *store)
+{
+    size_t total_slots = 0, payload_bytes = 0, id_offset = 0, payload_offset = 0;
+    uint64_t *id_slab;
+    unsigned char *payload_slab;
+
+    if (store == NULL)
+        return baton__error(BATON_EINVAL, "baton_store_compact: store is NULL");
+    if (atomic_load_explicit(&store->in_tick, memory_order_relaxed))
+        return baton__error(BATON_EINVAL, "baton_store_compact: called during a tick");
+    for (unsigned s = 0; s < store->n_shards; s++) {
+        uint32_t cap = packed_capacity(store, store->shards[s].count);
+        total_slots += cap;
+        payload_bytes += (size_t)cap * store->payload_size;
+    }
+    id_slab = baton__aligned_alloc(64, total_slots * sizeof *id_slab);
+    payload_slab = baton__aligned_alloc(64, payload_bytes);
+    if (id_slab == NULL || payload_slab == NULL) {
+        baton__free(id_slab);
+        baton__free(payload_slab);
+        return baton__error(BATON_ENOMEM, "baton_store_compact: no memory for a copy of %zu "
+                            "entities of %zu bytes", store->count, store->payload_size);
+    }
+    for (unsigned s = 0; s < store->n_shards; s++) {
+        baton__shard *shard = &store->shards[s];
+        uint32_t cap = packed_capacity(store, shard->count);
+        baton__shard_move_to_slab(store, shard, id_slab + id_offset, payload_slab + payload_offset,
+                                  cap);
+        id_offset += cap;
+        payload_offset += (size_t)cap * store->payload_size;
+    }
+    baton__free(store->id_slab);
+    baton__free(store->payload_slab);
+    store->id_slab = id_slab;
+    store->payload_slab = payload_slab;
     return 0;
 }
