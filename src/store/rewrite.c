@@ -57,11 +57,22 @@ static int compare_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Sorts ids[0..n) and drops repeats; returns the new length. */
+/* Sorts ids[0..n) and drops repeats; returns the new length. Footprints are mostly a handful
+ * of ids, for which an insertion sort beats qsort's indirect calls. */
 static size_t sort_unique(uint64_t *ids, size_t n)
 {
     size_t kept = 0;
-    qsort(ids, n, sizeof *ids, compare_u64);
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t v = ids[i];
+            size_t j = i;
+            for (; j > 0 && ids[j - 1] > v; j--)
+                ids[j] = ids[j - 1];
+            ids[j] = v;
+        }
+    } else {
+        qsort(ids, n, sizeof *ids, compare_u64);
+    }
     for (size_t i = 0; i < n; i++)
         if (kept == 0 || ids[kept - 1] != ids[i])
             ids[kept++] = ids[i];

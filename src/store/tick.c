@@ -324,8 +324,9 @@ static int compare_outcomes(const void *a, const void *b)
     return baton__key_less(y->rule, y->scope, y->seq, x->rule, x->scope, x->seq) ? 1 : 0;
 }
 
-/* Counts the tick's results, lists the rewrites that did not commit, swaps in the next queues. */
-static size_t finish_tick(baton_store *store, baton_tick_report *report)
+/* Counts the tick's results, lists the rewrites that did not commit (when `list`), and swaps
+ * in the next queues. */
+static size_t finish_tick(baton_store *store, baton_tick_report *report, bool list)
 {
     size_t n_outcomes = 0, pending = 0;
 
@@ -339,6 +340,14 @@ static size_t finish_tick(baton_store *store, baton_tick_report *report)
                     report->writes += shard->queue.entries[q->first + k].commit;
                 continue;
             }
+            if (q->status != BATON_ECONFLICT)
+                report->failed++;
+            else if (store->conflict == BATON_STORE_DEFER)
+                report->deferred++;
+            else
+                report->rejected++;
+            if (!list)
+                continue;
             baton_rewrite_outcome *o = &store->outcomes[n_outcomes++];
             memset(o, 0, sizeof *o);
             o->seq = q->seq;
@@ -348,12 +357,6 @@ static size_t finish_tick(baton_store *store, baton_tick_report *report)
             if (q->status == BATON_ECONFLICT) {
                 o->deferred = store->conflict == BATON_STORE_DEFER;
                 o->winner_seq = q->winner_seq;
-                if (o->deferred)
-                    report->deferred++;
-                else
-                    report->rejected++;
-            } else {
-                report->failed++;
             }
             if (q->status == BATON_ECONFLICT || q->status == BATON_ENOTFOUND)
                 o->conflict_id = q->conflict_id;
@@ -423,7 +426,7 @@ int baton_store_tick(baton_store *store, baton_tick_report *report,
             }
         }
     }
-    n_outcomes = finish_tick(store, &counts);
+    n_outcomes = finish_tick(store, &counts, on_outcome != NULL);
     store->ticks++;
     if (on_outcome != NULL)
         for (size_t i = 0; i < n_outcomes; i++)
