@@ -41,7 +41,9 @@ typedef struct baton__fp_entry {
     const unsigned char *payload; /* P1: the entity's payload in its shard */
     unsigned char *copy;          /* P3: the rule's private copy, once opened for writing */
     uint64_t winner_seq;          /* P2: seq of the smallest-key rewrite that beat this claim */
-    uint32_t pos;                 /* P1: the entity's position in its shard */
+    uint32_t pos;                 /* the entity's position in its shard: found at submit,
+                                     found again in P1 only if the shard changed since */
+    uint64_t generation;          /* the shard's generation when pos was found */
     uint8_t write;                /* written (else only read) */
     uint8_t blocked;              /* P2: a smaller-key rewrite conflicts on this id */
     uint8_t commit;               /* P3: the rule returned 0; the merge applies copy */
@@ -91,6 +93,9 @@ typedef struct baton__shard {
     uint32_t count;
     uint32_t capacity;
     bool in_slab; /* ids and payloads live in the store's slabs (baton_store_compact) */
+    /* Bumped by every insert and remove (which may move entities); a position found at the
+     * same generation is still right, so a tick need not look up again what submit found. */
+    uint64_t generation;
     /* Open addressing with linear probing; index_mask + 1 slots (a power of two, at least twice
      * count), or none (index NULL) while the shard was never written. */
     baton__index_slot *index;
@@ -157,6 +162,8 @@ struct baton_store {
     /* Scratch for submit (deduplicating a footprint); driver-owned. */
     uint64_t *scratch_ids;
     size_t scratch_capacity;
+    uint32_t *scratch_pos;
+    size_t scratch_pos_capacity;
 
     /* The outcomes of the last tick, room for every queued rewrite; driver-owned. */
     baton_rewrite_outcome *outcomes;

@@ -159,8 +159,13 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
     n_reads = sort_unique(ids + n_writes, rw->n_reads);
     n_reads = drop_written(ids + n_writes, n_reads, ids, n_writes);
     n_total = n_writes + n_reads;
+    if (!grow((void **)&store->scratch_pos, &store->scratch_pos_capacity, n_total != 0 ? n_total : 1,
+              sizeof *store->scratch_pos))
+        return baton__error(BATON_ENOMEM, "baton_store_submit: no memory for a footprint of %zu "
+                            "ids", n_total);
     for (size_t i = 0; i < n_total; i++)
-        if (!baton_store_contains(store, ids[i]))
+        if ((store->scratch_pos[i] = baton__shard_find(store, baton__shard_for(store, ids[i]),
+                                                       ids[i])) == BATON__EMPTY_POS)
             return baton__error(BATON_ENOTFOUND, "baton_store_submit: the footprint names id %"
                                 PRIu64 " (0x%016" PRIx64 "), which is not in the store "
                                 "(rule %" PRIu32 ", scope %" PRIu64 ")",
@@ -186,6 +191,8 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
         memset(e, 0, sizeof *e);
         e->id = ids[i];
         e->write = i < n_writes;
+        e->pos = store->scratch_pos[i];
+        e->generation = baton__shard_for(store, ids[i])->generation;
     }
     store->pending++;
     if (out_seq != NULL)

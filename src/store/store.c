@@ -106,6 +106,7 @@ void baton_store_destroy(baton_store *store)
     baton__free(store->shards);
     baton__free(store->rules);
     baton__free(store->scratch_ids);
+    baton__free(store->scratch_pos);
     baton__free(store->outcomes);
     baton__free(store);
 }
@@ -179,6 +180,7 @@ int baton_store_insert(baton_store *store, uint64_t id, const void *payload, siz
     if (rc != 0)
         return baton__error(rc, "baton_store_insert: shard %u is full (%u entities)",
                             baton_store_shard_of(store, id), shard->count);
+    shard->generation++;
     store->count++;
     return 0;
 }
@@ -199,6 +201,7 @@ int baton_store_remove(baton_store *store, uint64_t id)
         return baton__error(BATON_ENOTFOUND, "baton_store_remove: no entity with id %" PRIu64
                             " (0x%016" PRIx64 ")", id, id);
     baton__shard_remove_at(store, shard, pos);
+    shard->generation++;
     store->count--;
     return 0;
 }

@@ -162,7 +162,9 @@ static void claim_shard(baton_store *store, unsigned lane_index, unsigned s, voi
         for (uint32_t k = 0; k < n; k++) {
             baton__fp_entry *e = &entries[k];
             const baton__shard *target = baton__shard_for(store, e->id);
-            uint32_t pos = baton__shard_find(store, target, e->id);
+            uint32_t pos = e->generation == target->generation
+                               ? e->pos
+                               : baton__shard_find(store, target, e->id);
             e->copy = NULL;
             e->blocked = 0;
             e->commit = 0;
@@ -174,6 +176,7 @@ static void claim_shard(baton_store *store, unsigned lane_index, unsigned s, voi
                 continue;
             }
             e->pos = pos;
+            e->generation = target->generation;
             e->payload = baton__shard_payload(store, target, pos);
         }
         if (q->status != 0)
@@ -290,8 +293,11 @@ static void requeue_deferred(baton_store *store, baton__shard *shard)
         for (uint32_t k = 0; k < n; k++) {
             baton__fp_entry *e = &next->entries[next->n_entries++];
             memset(e, 0, sizeof *e);
-            e->id = shard->queue.entries[q->first + k].id;
-            e->write = shard->queue.entries[q->first + k].write;
+            const baton__fp_entry *old = &shard->queue.entries[q->first + k];
+            e->id = old->id;
+            e->write = old->write;
+            e->pos = old->pos;
+            e->generation = old->generation;
         }
     }
 }
