@@ -50,6 +50,7 @@ bench: deps-bench
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/cli/baton bench pool $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench queue $(BENCH_ARGS)
+	$(BUILD)/cli/baton bench store $(BENCH_ARGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

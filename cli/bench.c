@@ -2,7 +2,7 @@
  * bench.c — `baton bench [SUITE] [OPTIONS]`: the suite table, the options every suite shares, and
  * the runner that interleaves contenders.
  *
- * Adding a suite (store, graph, space, engine) is one entry in `suites` plus its run function,
+ * Adding a suite (graph, space, engine) is one entry in `suites` plus its run function,
  * which adds records to the report and measures them through bench_run_slots; an entry may also
  * set its own default --runs, a summary printed after the tables, and its own JSON printer.
  *
@@ -37,6 +37,12 @@ static const bench_suite suites[] = {
      .run = bench_queue_run,
      .default_runs = 10,
      .print_summary = bench_queue_print_summary},
+    {.name = "store",
+     .summary = "the Echo sharding study: motion over 1M entities (std::map, flat array, "
+                "baton_parallel_for, the sharded store under each policy, OpenMP) and its "
+                "rewrite-heavy variant (motion_conflicts)",
+     .run = bench_store_run,
+     .print_summary = bench_store_print_summary},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
@@ -63,7 +69,7 @@ void cli_bench_usage(FILE *out)
         "  --runs N        repetitions of every measurement (default 5, queue 10; quick 3)\n"
         "  --case NAME     run only that case of the suite (e.g. motion)\n"
         "  --workers LIST  comma-separated worker counts (default 1,2); cases that use one\n"
-        "                  count take the largest (pool; queue cases fix their threads)\n"
+        "                  count take the largest (pool, store; queue cases fix their threads)\n"
         "  --peers DIR     where the baton-peer-* programs are (default: $BATON_BENCH_PEERS,\n"
         "                  else " BATON_BENCH_PEERS_DIR ")\n"
         "\n"

@@ -1,6 +1,6 @@
 /*
  * bench_peer.c — runs a benchmark peer (another runtime's implementation of a case, a separate
- * program built by `make bench`) and reads its answer.
+ * program built by `make bench`, or with the CLI for baton-peer-omp_store) and reads its answer.
  *
  * Protocol (exact; the peers in bench/peers/ implement it):
  *   <dir>/baton-peer-<name> CASE WORKERS ARG1 [ARG2]
@@ -13,11 +13,13 @@
  *
  * The peer is started with posix_spawn, reading its stdout through a pipe whose ends are
  * close-on-exec in both processes (the child's copy on fd 1 is made by dup2, which clears it).
+ * bench_peer_measure wraps one run as a contender's measurement, for every suite.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,6 +34,8 @@
 
 extern char **environ;
 
+/* A peer that has not answered by then is hung: it is killed and its record marked incorrect. */
+#define PEER_TIMEOUT_S 300.0
 /* A well-formed answer is about 50 bytes; more than this is not the protocol. */
 #define PEER_OUTPUT_MAX 1024
 #define PEER_MAX_ARGS 8
@@ -215,5 +219,33 @@ int bench_peer_run(const char *path, const char *const *args, double timeout_s, 
                    name, output, more ? " and more lines" : "");
         return -1;
     }
+    return 0;
+}
+
+int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out_correct)
+{
+    const bench_peer_case *pc = ctx;
+    char workers_arg[16];
+    const char *args[5];
+    double time_s;
+    uint64_t check;
+
+    snprintf(workers_arg, sizeof workers_arg, "%u", workers);
+    args[0] = pc->case_name;
+    args[1] = workers_arg;
+    args[2] = pc->arg1;
+    args[3] = pc->arg2[0] != '\0' ? pc->arg2 : NULL;
+    args[4] = NULL;
+    if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
+        return -1;
+    if (pc->ticks > 0 && !(time_s > 0)) {
+        cli_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
+        return -1;
+    }
+    *out_value = pc->ticks > 0 ? pc->ticks / time_s : time_s;
+    *out_correct = check == pc->expected;
+    if (!*out_correct)
+        cli_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite, pc->path,
+                 pc->case_name, workers_arg, check, pc->expected);
     return 0;
 }

@@ -22,7 +22,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +34,6 @@
 #define FIB_N 32
 #define MAX_SLOTS (4 * BENCH_MAX_WORKER_COUNTS + 8)
 #define PEER_PATH_MAX 4096
-/* A peer that has not answered by then is hung: it is killed and its record marked incorrect. */
-#define PEER_TIMEOUT_S 300.0
 
 enum { PEER_RAYON, PEER_TBB, PEER_OMP, N_PEERS };
 static const char *const peer_names[N_PEERS] = {"rayon", "tbb", "omp"};
@@ -48,48 +45,10 @@ typedef struct pool_bench {
     bool peer_available[N_PEERS];
 } pool_bench;
 
-/* What a peer contender needs for one case. */
-typedef struct peer_case {
-    const char *path;
-    const char *case_name;
-    char arg1[32];
-    char arg2[32]; /* "" when the case takes one argument */
-    uint64_t expected;
-    unsigned ticks; /* > 0: the metric is ticks per second, ticks / time_s */
-} peer_case;
-
 typedef struct slot_list {
     bench_slot slots[MAX_SLOTS];
     size_t n;
 } slot_list;
-
-static int measure_peer(void *ctx, unsigned workers, double *out_value, bool *out_correct)
-{
-    const peer_case *pc = ctx;
-    char workers_arg[16];
-    const char *args[5];
-    double time_s;
-    uint64_t check;
-
-    snprintf(workers_arg, sizeof workers_arg, "%u", workers);
-    args[0] = pc->case_name;
-    args[1] = workers_arg;
-    args[2] = pc->arg1;
-    args[3] = pc->arg2[0] != '\0' ? pc->arg2 : NULL;
-    args[4] = NULL;
-    if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
-        return -1;
-    if (pc->ticks > 0 && !(time_s > 0)) {
-        cli_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
-        return -1;
-    }
-    *out_value = pc->ticks > 0 ? pc->ticks / time_s : time_s;
-    *out_correct = check == pc->expected;
-    if (!*out_correct)
-        cli_note("bench pool: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
-                 pc->case_name, workers_arg, check, pc->expected);
-    return 0;
-}
 
 /* Adds a record and its slot. Returns false when memory ran out. */
 static bool add_slot(pool_bench *pb, slot_list *list, const bench_record *tmpl,
@@ -115,10 +74,11 @@ static bool add_slot(pool_bench *pb, slot_list *list, const bench_record *tmpl,
 }
 
 /* Fills one peer_case per available peer; `args` are the arguments after CASE WORKERS. */
-static void init_peer_cases(const pool_bench *pb, peer_case *pcs, const char *case_name,
+static void init_peer_cases(const pool_bench *pb, bench_peer_case *pcs, const char *case_name,
                             const char *arg1, const char *arg2, uint64_t expected, unsigned ticks)
 {
     for (int p = 0; p < N_PEERS; p++) {
+        pcs[p].suite = SUITE;
         pcs[p].path = pb->peer_path[p];
         pcs[p].case_name = case_name;
         snprintf(pcs[p].arg1, sizeof pcs[p].arg1, "%s", arg1);
@@ -130,12 +90,12 @@ static void init_peer_cases(const pool_bench *pb, peer_case *pcs, const char *ca
 
 /* Adds the available peers at `workers`. */
 static bool add_peers(pool_bench *pb, slot_list *list, const bench_record *tmpl, unsigned workers,
-                      peer_case *pcs)
+                      bench_peer_case *pcs)
 {
     for (int p = 0; p < N_PEERS; p++) {
         if (!pb->peer_available[p])
             continue;
-        if (!add_slot(pb, list, tmpl, peer_names[p], workers, measure_peer, &pcs[p]))
+        if (!add_slot(pb, list, tmpl, peer_names[p], workers, bench_peer_measure, &pcs[p]))
             return false;
     }
     return true;
@@ -144,7 +104,7 @@ static bool add_peers(pool_bench *pb, slot_list *list, const bench_record *tmpl,
 static int run_fib32(pool_bench *pb)
 {
     const bench_record tmpl = {.suite = SUITE, .case_name = "fib32", .metric = "time", .unit = "s"};
-    peer_case pcs[N_PEERS];
+    bench_peer_case pcs[N_PEERS];
     fib_case fc = {FIB_N};
     slot_list list;
     char n_arg[16];
@@ -175,7 +135,7 @@ static int run_pfor16(pool_bench *pb, const char *case_name, unsigned samples, d
 {
     const bench_record tmpl = {
         .suite = SUITE, .case_name = case_name, .metric = "time", .unit = "s"};
-    peer_case pcs[N_PEERS];
+    bench_peer_case pcs[N_PEERS];
     pfor_case pc = {samples, idle_s};
     unsigned w = pb->options->max_workers;
     uint64_t expected = 0;
@@ -202,7 +162,7 @@ static int run_motion(pool_bench *pb)
                                .metric = "ticks_per_s",
                                .unit = "ticks/s",
                                .higher_is_better = true};
-    peer_case pcs[N_PEERS];
+    bench_peer_case pcs[N_PEERS];
     motion_case mc;
     unsigned w = pb->options->max_workers;
     const bench_record *serial;

@@ -5,8 +5,13 @@
  *
  * JSON record layout (a published API; scripts depend on it): the fields "suite", "case",
  * "contender", "metric", "unit", "median", "min", "max", "runs", "correct" always, in this order,
- * then "workers", then the record's extras. Numbers are printed with %.9g; a value that does not
+ * then "workers", then the record's label when it has one (the store suite's "policy"), then its
+ * extras, then "vs_baton" and "samples". Numbers are printed with %.9g; a value that does not
  * exist (no run succeeded) is null. "runs" counts the runs that produced a value.
+ *
+ * vs_baton compares with the contender named "baton" unless the suite names another record
+ * (bench_report.baton_contender and baton_label: the store suite compares with its sharded
+ * store under the dynamic policy).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -49,6 +54,8 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
     record->unit = tmpl->unit;
     record->higher_is_better = tmpl->higher_is_better;
     record->workers = tmpl->workers;
+    record->label_name = tmpl->label_name;
+    record->label = tmpl->label;
     record->capacity = runs;
     record->correct = true;
     report->records[report->n_records++] = record;
@@ -148,11 +155,37 @@ bool bench_report_all_correct(const bench_report *report)
     return true;
 }
 
+static const char *baton_name(const bench_report *report)
+{
+    return report->baton_contender != NULL ? report->baton_contender : "baton";
+}
+
+/* The record r is compared with: the report's baton contender (and label) at r's worker count,
+ * or else the one of them with the most workers. NULL when there is none. */
+static const bench_record *find_baton(const bench_report *report, const bench_record *r)
+{
+    const bench_record *widest = NULL;
+    for (size_t i = 0; i < report->n_records; i++) {
+        const bench_record *b = report->records[i];
+        if (strcmp(b->case_name, r->case_name) != 0 ||
+            strcmp(b->contender, baton_name(report)) != 0)
+            continue;
+        if (report->baton_label != NULL &&
+            (b->label == NULL || strcmp(b->label, report->baton_label) != 0))
+            continue;
+        if (b->workers == r->workers)
+            return b;
+        if (widest == NULL || b->workers > widest->workers)
+            widest = b;
+    }
+    return widest;
+}
+
 /* median(contender) / median(baton) for a time, the inverse for a throughput: >1 means baton is
  * better either way. NaN when either is missing. */
 static double ratio_vs_baton(const bench_report *report, const bench_record *r)
 {
-    const bench_record *baton = bench_report_find(report, r->case_name, "baton", r->workers);
+    const bench_record *baton = find_baton(report, r);
     double mine, theirs;
     if (baton == NULL)
         return NAN;
@@ -208,20 +241,48 @@ static const bench_extra *find_extra(const bench_record *r, const char *name)
     return NULL;
 }
 
+void bench_record_name(const bench_record *r, char *buf, size_t size)
+{
+    if (r->label != NULL)
+        snprintf(buf, size, "%s (%s)", r->contender, r->label);
+    else
+        snprintf(buf, size, "%s", r->contender);
+}
+
+double bench_record_extra(const bench_record *r, const char *name)
+{
+    const bench_extra *x = find_extra(r, name);
+    return x != NULL ? x->value : NAN;
+}
+
 static void print_case_table(const bench_report *report, const bench_record *first, FILE *out)
 {
     const char *extras[2 * BENCH_MAX_EXTRAS];
     unsigned n_extras = case_extras(report, first->case_name, extras, 2 * BENCH_MAX_EXTRAS);
+    char name[64], baton[64];
+    int width = 12;
 
-    fprintf(out, "%s / %s: %s in %s, %s is better; vs baton: %s, >1 means baton is better\n",
+    for (size_t i = 0; i < report->n_records; i++) {
+        if (strcmp(report->records[i]->case_name, first->case_name) != 0)
+            continue;
+        bench_record_name(report->records[i], name, sizeof name);
+        if ((int)strlen(name) > width)
+            width = (int)strlen(name);
+    }
+    if (report->baton_label != NULL)
+        snprintf(baton, sizeof baton, "%s (%s)", baton_name(report), report->baton_label);
+    else
+        snprintf(baton, sizeof baton, "%s", baton_name(report));
+    fprintf(out, "%s / %s: %s in %s, %s is better; vs baton: %s%s%s, >1 means %s is better\n",
             first->suite, first->case_name, first->metric, first->unit,
             first->higher_is_better ? "higher" : "lower",
-            first->higher_is_better ? "baton / contender" : "contender / baton");
+            first->higher_is_better ? baton : "contender",
+            " / ", first->higher_is_better ? "contender" : baton, baton);
     for (unsigned i = 0; i < report->n_notes; i++)
         if (strcmp(report->notes[i].case_name, first->case_name) == 0)
             fprintf(out, "  %s\n", report->notes[i].text);
-    fprintf(out, "  %-12s %7s %11s %11s %11s %-8s %8s %7s", "contender", "workers", "median", "min",
-            "max", "unit", "vs baton", "correct");
+    fprintf(out, "  %-*s %7s %11s %11s %11s %-8s %8s %7s", width, "contender", "workers", "median",
+            "min", "max", "unit", "vs baton", "correct");
     for (unsigned e = 0; e < n_extras; e++)
         fprintf(out, " %18s", extras[e]);
     fputc('\n', out);
@@ -230,7 +291,8 @@ static void print_case_table(const bench_report *report, const bench_record *fir
         const bench_record *r = report->records[i];
         if (strcmp(r->case_name, first->case_name) != 0)
             continue;
-        fprintf(out, "  %-12s %7u", r->contender, r->workers);
+        bench_record_name(r, name, sizeof name);
+        fprintf(out, "  %-*s %7u", width, name, r->workers);
         print_number(out, 11, bench_record_median(r));
         print_number(out, 11, bench_record_min(r));
         print_number(out, 11, bench_record_max(r));
@@ -283,19 +345,6 @@ static void json_number(FILE *out, double value)
         fprintf(out, "%.9g", value);
 }
 
-/* As the table's ratio: above 1 means baton did better; NaN (null) without a baton record. */
-static double json_vs_baton(const bench_report *report, const bench_record *r)
-{
-    const bench_record *baton = bench_report_find(report, r->case_name, "baton", r->workers);
-    if (baton == NULL)
-        return NAN;
-    double mine = bench_record_median(r);
-    double theirs = bench_record_median(baton);
-    if (isnan(mine) || isnan(theirs) || mine <= 0 || theirs <= 0)
-        return NAN;
-    return r->higher_is_better ? theirs / mine : mine / theirs;
-}
-
 void bench_report_print_json(const bench_report *report, FILE *out)
 {
     fputc('[', out);
@@ -320,6 +369,12 @@ void bench_report_print_json(const bench_report *report, FILE *out)
         json_number(out, bench_record_max(r));
         fprintf(out, ", \"runs\": %u, \"correct\": %s, \"workers\": %u", r->n_samples,
                 r->correct ? "true" : "false", r->workers);
+        if (r->label_name != NULL && r->label != NULL) {
+            fputs(", ", out);
+            json_string(out, r->label_name);
+            fputs(": ", out);
+            json_string(out, r->label);
+        }
         for (unsigned e = 0; e < r->n_extras; e++) {
             fputs(", ", out);
             json_string(out, r->extras[e].name);
@@ -327,7 +382,7 @@ void bench_report_print_json(const bench_report *report, FILE *out)
             json_number(out, r->extras[e].value);
         }
         fputs(", \"vs_baton\": ", out);
-        json_number(out, json_vs_baton(report, r));
+        json_number(out, ratio_vs_baton(report, r));
         fputs(", \"samples\": [", out);
         for (unsigned s = 0; s < r->n_samples; s++) {
             if (s > 0)

@@ -91,6 +91,10 @@ typedef struct bench_record {
     bool attempted; /* at least one run was tried */
     bench_extra extras[BENCH_MAX_EXTRAS];
     unsigned n_extras;
+    /* Optional: a string field that tells records of one contender apart ("policy": "dynamic").
+     * JSON prints it after "workers"; the table after the contender's name. NULL: none. */
+    const char *label_name;
+    const char *label;
 } bench_record;
 
 /* Every record of one suite run, in the order they were added (the order of the output). */
@@ -103,10 +107,14 @@ typedef struct bench_report {
         char text[160];
     } notes[BENCH_MAX_NOTES]; /* a line printed under a case's table header */
     unsigned n_notes;
+    /* The record that vs_baton compares with: contender `baton_contender` (NULL: "baton"), with
+     * label `baton_label` when that is not NULL. */
+    const char *baton_contender;
+    const char *baton_label;
 } bench_report;
 
-/* Adds a record (copying `tmpl`'s names, workers and direction) with room for `runs` samples.
- * Returns it, or NULL (after printing why) when memory runs out. The report owns it. */
+/* Adds a record (copying `tmpl`'s names, label, workers and direction) with room for `runs`
+ * samples. Returns it, or NULL (after printing why) when memory runs out. The report owns it. */
 bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, unsigned runs);
 void bench_report_free(bench_report *report);
 void bench_report_note(bench_report *report, const char *case_name, const char *fmt, ...)
@@ -118,6 +126,10 @@ void bench_record_set_extra(bench_record *record, const char *name, double value
 double bench_record_median(const bench_record *record);
 double bench_record_min(const bench_record *record);
 double bench_record_max(const bench_record *record);
+/* The value of the record's extra `name`; NaN when it has none. */
+double bench_record_extra(const bench_record *record, const char *name);
+/* The record's contender for people: "name", or "name (label)" when it has a label. */
+void bench_record_name(const bench_record *record, char *buf, size_t size);
 /* The record of `contender` in `case_name` with `workers`, or, when workers is 0 or there is no
  * such record, the one with the most workers. NULL when the contender has none in that case. */
 const bench_record *bench_report_find(const bench_report *report, const char *case_name,
@@ -185,6 +197,13 @@ typedef struct bench_suite {
 } bench_suite;
 
 int bench_pool_run(const bench_options *options, bench_report *report);
+
+/* ---- bench_store*.c: the store suite ------------------------------------------------------- */
+
+/* bench_store.c: the motion study and its rewrite-heavy variant; the seed's table and the
+ * targets after the tables. The contenders are in bench_store_work.h. */
+int bench_store_run(const bench_options *options, bench_report *report);
+void bench_store_print_summary(const bench_report *report, FILE *out);
 
 /* ---- bench_queue*.c: the queue suite ------------------------------------------------------- */
 
@@ -268,5 +287,20 @@ bool bench_peer_available(const char *path);
  */
 int bench_peer_run(const char *path, const char *const *args, double timeout_s, double *out_time_s,
                    uint64_t *out_check);
+
+/* What a peer contender needs for one case: `path CASE WORKERS ARG1 [ARG2]`. */
+typedef struct bench_peer_case {
+    const char *suite; /* for messages */
+    const char *path;
+    const char *case_name;
+    char arg1[32];
+    char arg2[32];     /* "" when the case takes one argument */
+    uint64_t expected; /* the check the peer must answer */
+    unsigned ticks;    /* > 0: the value is a throughput, ticks / time_s; 0: time_s itself */
+} bench_peer_case;
+
+/* A bench_measure_fn for a peer: ctx is a bench_peer_case. Runs the peer once (killed after 300
+ * s); the run is correct when its check equals pc->expected. */
+int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out_correct);
 
 #endif /* BATON_CLI_H */
