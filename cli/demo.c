@@ -1,11 +1,22 @@
 /*
- * demo.c — `baton demo`: the motion workload (bench/common/workloads.h) run serially, then with
- * baton_parallel_for on a pool, with a table of ticks per second, the speedup and whether the
- * parallel state's checksum equals the serial one (it must: each entity is updated by exactly one
- * thread per tick, and the rule is pure integer arithmetic, so any split gives the same bytes).
+ * demo.c — `baton demo`: the Echo sharding study's table. The motion rule (an entity is 48 bytes
+ * of fixed-point position and velocity; a tick adds velocity to position, saturating) over N
+ * entities, run four ways, each from the same initial state (bench/common/workloads.h) with the
+ * same kernel (src/store/motion_kernel.h):
  *
- * The pool uses default flags: the calling thread takes an external slot and works alongside the
- * workers instead of sleeping while they run.
+ *   serial_flat              one thread over a flat array (the best serial code)
+ *   baton_parallel_for       baton_parallel_for over the flat array (the study's Rayon row)
+ *   baton_sharded (dynamic)  a baton_store of 256 shards, each updated by one worker a tick (the
+ *                            study's Sharded Store row)
+ *   omp                      OpenMP's parallel for over the flat array, as a child process
+ *                            (baton-peer-omp_store, built when CMake finds OpenMP)
+ *
+ * with ticks per second, the total time, the speedup over serial and each final state's checksum,
+ * which must equal the serial one: every entity is stepped by exactly one thread per tick and the
+ * rule is integer arithmetic, so any split, any shard layout gives the same bytes. The contenders
+ * are the store benchmark's (bench_store_work.c): every parallel row uses W threads. One run
+ * each; `baton bench store` repeats them, interleaved, and adds the ordered-map baseline, the
+ * other store policies and the bandwidth limit.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -13,43 +24,69 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_store_work.h"
 #include "cli.h"
-#include "workloads.h"
+
+#ifndef BATON_BENCH_PEERS_DIR
+#define BATON_BENCH_PEERS_DIR "bench"
+#endif
 
 #define DEMO_DEFAULT_ENTITIES 1000000ul
 #define DEMO_DEFAULT_TICKS 100ul
 /* 2^26 entities are 3 GiB of state: more is surely a typo. */
 #define DEMO_MAX_ENTITIES (1ul << 26)
 #define DEMO_MAX_TICKS 1000000ul
-/* Progress is redrawn at most this often, so drawing it costs nothing measurable. */
-#define DEMO_PROGRESS_INTERVAL_S 0.05
+#define DEMO_PEER_PATH_MAX 4096
+/* The OpenMP child gets this long before it counts as hung. */
+#define DEMO_PEER_TIMEOUT_S 600.0
 
 typedef struct demo_options {
     unsigned workers; /* 0: one per CPU */
     size_t entities;
     unsigned ticks;
+    const char *peers_dir;
 } demo_options;
+
+/* One row of the table. */
+typedef struct demo_row {
+    const char *name;
+    unsigned workers;
+    bool ran;    /* false: skipped or failed; `note` says why */
+    bool failed; /* it was tried and failed */
+    double ticks_per_s;
+    uint64_t checksum;
+    const char *note; /* for a row that did not run */
+} demo_row;
+
+enum { ROW_SERIAL, ROW_PFOR, ROW_SHARDED, ROW_OMP, N_ROWS };
 
 void cli_demo_usage(FILE *out)
 {
     fprintf(out,
-            "usage: baton demo [--workers N] [--entities N] [--ticks N]\n"
+            "usage: baton demo [--workers N] [--entities N] [--ticks N] [--peers DIR]\n"
             "\n"
-            "Runs the motion workload (N entities of 48 bytes; each tick adds velocity to\n"
-            "position with saturation) serially, then with baton_parallel_for on a pool, and\n"
-            "prints ticks per second, the speedup and whether both final states agree.\n"
+            "The Echo sharding study's table: the motion workload (N entities of 48 bytes; each\n"
+            "tick adds velocity to position with saturation) serially over a flat array, with\n"
+            "baton_parallel_for, with the sharded baton_store (one owner per shard) and with\n"
+            "OpenMP's parallel for; ticks per second, total time, speedup, and whether every\n"
+            "final state equals the serial one.\n"
             "\n"
-            "  --workers N    pool workers (default 0: one per CPU); the calling thread helps\n"
+            "  --workers N    threads of every parallel row (default 0: one per CPU)\n"
             "  --entities N   entities (default %lu)\n"
-            "  --ticks N      ticks (default %lu)\n",
+            "  --ticks N      ticks (default %lu)\n"
+            "  --peers DIR    where baton-peer-omp_store is (default: $BATON_BENCH_PEERS, else\n"
+            "                 " BATON_BENCH_PEERS_DIR ")\n",
             DEMO_DEFAULT_ENTITIES, DEMO_DEFAULT_TICKS);
 }
 
 static int parse_demo_options(int argc, char **argv, demo_options *opts)
 {
+    const char *env = getenv("BATON_BENCH_PEERS");
+
     opts->workers = 0;
     opts->entities = DEMO_DEFAULT_ENTITIES;
     opts->ticks = DEMO_DEFAULT_TICKS;
+    opts->peers_dir = env != NULL && env[0] != '\0' ? env : BATON_BENCH_PEERS_DIR;
     for (int i = 1; i < argc;) {
         const char *value = NULL;
         unsigned long n;
@@ -70,6 +107,10 @@ static int parse_demo_options(int argc, char **argv, demo_options *opts)
             if (m < 0 || !cli_parse_unsigned("--ticks", value, 1, DEMO_MAX_TICKS, &n))
                 return -1;
             opts->ticks = (unsigned)n;
+        } else if ((m = cli_option_value(argc, argv, &i, "--peers", &value)) != 0) {
+            if (m < 0)
+                return -1;
+            opts->peers_dir = value;
         } else {
             cli_errorf("demo: unknown argument '%s'", argv[i]);
             return -1;
@@ -78,131 +119,163 @@ static int parse_demo_options(int argc, char **argv, demo_options *opts)
     return 0;
 }
 
-/* Redraws "<phase>: tick T/N" when stderr is a terminal and the last redraw is old enough. */
-static void demo_progress(const char *phase, unsigned tick, unsigned ticks, double *last_s)
+/* The number of workers a default pool gets (one per CPU this process may run on). */
+static int default_workers(unsigned *out_workers)
 {
-    double now = cli_now_s();
-    if (tick != ticks && now - *last_s < DEMO_PROGRESS_INTERVAL_S)
+    baton_pool *pool;
+    int rc = baton_pool_create(NULL, &pool);
+    if (rc != 0) {
+        cli_report_error(rc, "creating a pool to count the CPUs");
+        return rc;
+    }
+    *out_workers = baton_pool_workers(pool);
+    rc = baton_pool_destroy(pool);
+    if (rc != 0)
+        cli_report_error(rc, "destroying a pool");
+    return rc;
+}
+
+static void announce(const char *name, const demo_options *opts, unsigned workers)
+{
+    if (cli_stderr_is_tty())
+        cli_progress("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
+                     workers, workers == 1 ? "" : "s");
+    else
+        cli_note("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
+                 workers, workers == 1 ? "" : "s");
+}
+
+/* Runs an in-process contender into `row`. */
+static void run_row(demo_row *row, const demo_options *opts, bench_measure_fn measure, void *ctx,
+                    const store_motion_case *mc)
+{
+    bool correct;
+    announce(row->name, opts, row->workers);
+    if (measure(ctx, row->workers, &row->ticks_per_s, &correct) != 0) {
+        row->note = "failed (see above)";
+        row->failed = true;
         return;
-    *last_s = now;
-    cli_progress("%s: tick %u/%u", phase, tick, ticks);
-}
-
-static int motion_range_task(size_t begin, size_t end, void *ctx)
-{
-    motion_update_range(ctx, begin, end);
-    return 0;
-}
-
-/* Runs the ticks serially; returns the elapsed seconds. */
-static double run_serial(unsigned char *state, const demo_options *opts)
-{
-    double last = 0, start;
-    if (!cli_stderr_is_tty())
-        cli_note("serial: %u ticks of %zu entities", opts->ticks, opts->entities);
-    start = cli_now_s();
-    for (unsigned t = 0; t < opts->ticks; t++) {
-        motion_update_range(state, 0, opts->entities);
-        demo_progress("serial", t + 1, opts->ticks, &last);
     }
-    return cli_now_s() - start;
+    row->ran = true;
+    row->checksum = mc->checksum;
 }
 
-/* Runs the ticks with baton_parallel_for; returns 0 and the elapsed seconds, or an error. */
-static int run_pool(baton_pool *pool, unsigned char *state, const demo_options *opts,
-                    double *out_seconds)
+/* Runs the OpenMP child into `row`, or says why it cannot. */
+static void run_omp_row(demo_row *row, const demo_options *opts)
 {
-    double last = 0, start;
-    if (!cli_stderr_is_tty())
-        cli_note("pool: %u ticks of %zu entities on %u workers", opts->ticks, opts->entities,
-                 baton_pool_workers(pool));
-    start = cli_now_s();
-    for (unsigned t = 0; t < opts->ticks; t++) {
-        int rc = baton_parallel_for(pool, 0, opts->entities, 0, motion_range_task, state);
-        if (rc != 0) {
-            cli_report_error(rc, "baton_parallel_for");
-            return rc;
+    char path[DEMO_PEER_PATH_MAX], workers_arg[16], entities_arg[24], ticks_arg[16];
+    const char *args[5];
+    double time_s;
+
+    if (!bench_peer_path(opts->peers_dir, "omp_store", path, sizeof path) ||
+        !bench_peer_available(path)) {
+        row->note = "not run: baton-peer-omp_store not found (built when CMake finds OpenMP)";
+        return;
+    }
+    snprintf(workers_arg, sizeof workers_arg, "%u", row->workers);
+    snprintf(entities_arg, sizeof entities_arg, "%zu", opts->entities);
+    snprintf(ticks_arg, sizeof ticks_arg, "%u", opts->ticks);
+    args[0] = "motion";
+    args[1] = workers_arg;
+    args[2] = entities_arg;
+    args[3] = ticks_arg;
+    args[4] = NULL;
+    announce(row->name, opts, row->workers);
+    if (bench_peer_run(path, args, DEMO_PEER_TIMEOUT_S, &time_s, &row->checksum) != 0) {
+        row->note = "failed (see above)";
+        row->failed = true;
+        return;
+    }
+    if (!(time_s > 0)) {
+        row->note = "failed: it reported no time";
+        row->failed = true;
+        return;
+    }
+    row->ran = true;
+    row->ticks_per_s = opts->ticks / time_s;
+}
+
+/* Prints the table; returns false when a row that ran disagrees with serial or failed. */
+static bool print_table(const demo_row *rows, const demo_options *opts, unsigned workers)
+{
+    double serial_rate = rows[ROW_SERIAL].ticks_per_s;
+    bool ok = true;
+
+    printf("baton demo: the Echo sharding study's motion rule, %zu entities x %d bytes, %u "
+           "ticks, %u workers\n\n",
+           opts->entities, MOTION_PAYLOAD_BYTES, opts->ticks, workers);
+    printf("%-24s %7s %10s %10s %8s  %s\n", "strategy", "threads", "ticks/s", "total (s)",
+           "speedup", "checksum");
+    for (int i = 0; i < N_ROWS; i++) {
+        const demo_row *row = &rows[i];
+        if (!row->ran) {
+            printf("%-24s %7u  %s\n", row->name, row->workers, row->note);
+            if (row->failed)
+                ok = false;
+            continue;
         }
-        demo_progress("pool", t + 1, opts->ticks, &last);
+        printf("%-24s %7u %10.1f %10.3f %7.2fx  %016" PRIx64 "%s\n", row->name, row->workers,
+               row->ticks_per_s, opts->ticks / row->ticks_per_s, row->ticks_per_s / serial_rate,
+               row->checksum,
+               i == ROW_SERIAL                              ? ""
+               : row->checksum == rows[ROW_SERIAL].checksum ? "  matches serial"
+                                                            : "  DIFFERS from serial");
+        if (row->checksum != rows[ROW_SERIAL].checksum)
+            ok = false;
     }
-    *out_seconds = cli_now_s() - start;
-    return 0;
+    printf("\nbaton_sharded: a baton_store of %u shards; each tick, every shard is stepped by one "
+           "worker,\nwhich takes the next unclaimed shard (the dynamic policy). `baton bench "
+           "store` repeats\nevery row, adds the std::map baseline and the other policies, and "
+           "measures the memory\nbandwidth limit.\n",
+           1u << BATON_STORE_DEFAULT_SHARD_BITS);
+    return ok;
 }
 
 int cli_demo(int argc, char **argv)
 {
     demo_options opts;
-    baton_pool_config config;
-    baton_pool *pool = NULL;
-    baton_worker_stats stats;
-    unsigned char *state;
-    double serial_s, pool_s = 0, serial_rate, pool_rate;
-    uint64_t serial_sum, pool_sum;
+    store_motion_case mc;
+    store_sharded_case sharded;
+    demo_row rows[N_ROWS];
     unsigned workers;
+    bool ok;
     int rc;
 
-    memset(&stats, 0, sizeof stats);
     rc = parse_demo_options(argc, argv, &opts);
     if (rc != 0)
         return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    workers = opts.workers;
+    if (workers == 0 && default_workers(&workers) != 0)
+        return CLI_EXIT_FAIL;
 
-    state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
-    if (state == NULL) {
+    memset(&mc, 0, sizeof mc);
+    mc.entities = opts.entities;
+    mc.ticks = opts.ticks;
+    mc.state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
+    if (mc.state == NULL) {
         cli_errorf("demo: cannot allocate %zu bytes of state",
                    opts.entities * MOTION_PAYLOAD_BYTES);
         return CLI_EXIT_FAIL;
     }
+    memset(rows, 0, sizeof rows);
+    rows[ROW_SERIAL] = (demo_row){.name = "serial_flat", .workers = 1};
+    rows[ROW_PFOR] = (demo_row){.name = "baton_parallel_for", .workers = workers};
+    rows[ROW_SHARDED] = (demo_row){.name = "baton_sharded (dynamic)", .workers = workers};
+    rows[ROW_OMP] = (demo_row){.name = "omp", .workers = workers};
 
-    motion_init(state, opts.entities);
-    serial_s = run_serial(state, &opts);
-    serial_sum = motion_checksum(state, opts.entities);
-
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.n_workers = opts.workers;
-    rc = baton_pool_create(&config, &pool);
-    if (rc != 0) {
-        cli_report_error(rc, "creating the pool");
-        free(state);
-        return CLI_EXIT_FAIL;
-    }
-    workers = baton_pool_workers(pool);
-
-    motion_init(state, opts.entities);
-    rc = run_pool(pool, state, &opts, &pool_s);
-    pool_sum = motion_checksum(state, opts.entities);
-    free(state);
-    if (rc == 0) {
-        rc = baton_pool_worker_stats(pool, workers, &stats);
-        if (rc != 0)
-            cli_report_error(rc, "reading the pool's counters");
-    }
-    {
-        int destroy_rc = baton_pool_destroy(pool);
-        if (destroy_rc != 0) {
-            cli_report_error(destroy_rc, "destroying the pool");
-            rc = rc != 0 ? rc : destroy_rc;
-        }
-    }
+    /* The serial run is the reference: its checksum is what the others must produce. */
+    run_row(&rows[ROW_SERIAL], &opts, store_measure_motion_serial, &mc, &mc);
+    mc.expected = mc.checksum;
+    run_row(&rows[ROW_PFOR], &opts, store_measure_motion_pfor, &mc, &mc);
+    sharded.mc = &mc;
+    sharded.policy = BATON_STORE_DYNAMIC;
+    run_row(&rows[ROW_SHARDED], &opts, store_measure_motion_sharded, &sharded, &mc);
+    free(mc.state);
+    run_omp_row(&rows[ROW_OMP], &opts);
     cli_progress_clear();
-    if (rc != 0)
-        return CLI_EXIT_FAIL;
 
-    serial_rate = opts.ticks / serial_s;
-    pool_rate = opts.ticks / pool_s;
-    printf("baton demo: motion, %zu entities x %d bytes, %u ticks\n\n", opts.entities,
-           MOTION_PAYLOAD_BYTES, opts.ticks);
-    printf("%-8s %8s %12s %9s  %s\n", "mode", "workers", "ticks/s", "speedup", "checksum");
-    printf("%-8s %8u %12.1f %8.2fx  %016" PRIx64 "\n", "serial", 1u, serial_rate, 1.0, serial_sum);
-    printf("%-8s %8u %12.1f %8.2fx  %016" PRIx64 " %s\n", "pool", workers, pool_rate,
-           pool_rate / serial_rate, pool_sum,
-           pool_sum == serial_sum ? "(matches serial)" : "(DIFFERS from serial)");
-    printf("\npool: %u workers plus the calling thread; %" PRIu64 " tasks run, %" PRIu64
-           " steals, %" PRIu64 " parks\n",
-           workers, stats.tasks_executed, stats.steals, stats.parks);
-    if (pool_sum != serial_sum) {
-        cli_errorf("demo: the pool's final state differs from the serial one");
-        return CLI_EXIT_FAIL;
-    }
-    return CLI_EXIT_OK;
+    ok = print_table(rows, &opts, workers);
+    if (!ok)
+        cli_errorf("demo: a row failed or its final state differs from the serial one");
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

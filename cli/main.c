@@ -20,7 +20,8 @@ static int cli_help(int argc, char **argv);
 static int cli_version(int argc, char **argv);
 
 static const cli_command commands[] = {
-    {"demo", "run the motion workload serially and on a pool, and compare", cli_demo},
+    {"demo", "the sharding study's table: motion serially, on a pool, sharded, with OpenMP",
+     cli_demo},
     {"bench", "run a benchmark suite against its peers (`baton bench` lists them)", cli_bench},
     {"version", "print the version", cli_version},
     {"help", "print this help, or a command's (`baton help bench`)", cli_help},
