@@ -39,11 +39,26 @@
 
 BT_DEFINE_POOL_GROUP()
 
-enum { DP = 24, NID = 48, MAXF = 6, N_RULES = 5, N_EXTRA = 16, TICKS = 10 };
+enum { DP = 24, MAXF = 6, N_RULES = 5, N_EXTRA = 16, TICKS = 10 };
+
+/* Entities of the workload (main ids 0 .. g_nid - 1), and slots for the extra ones. */
+static size_t g_nid;
+#define N_SLOTS (g_nid + N_EXTRA)
 
 static uint64_t main_id(size_t i)
 {
     return UINT64_C(0x1000) + (uint64_t)i * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+/* main_id's inverse: the multiplier's inverse mod 2^64 (so the oracle finds a slot in O(1)). */
+static uint64_t main_index(uint64_t id)
+{
+    return (id - UINT64_C(0x1000)) * UINT64_C(0xF1DE83E19937733D);
+}
+
+static uint64_t extra_id(size_t tick)
+{
+    return UINT64_C(0xE000000000000000) + tick;
 }
 
 /* A submitted rewrite, by seq. Written by the main thread before the tick that runs it, read by
@@ -92,7 +107,7 @@ static uint64_t not_writable(const wl_rewrite *w)
 
 static uint64_t outside(const wl_rewrite *w)
 {
-    for (size_t i = NID - 1;; i--)
+    for (size_t i = g_nid - 1;; i--)
         if (!in_list(w->f, w->nf, main_id(i)))
             return main_id(i);
 }
@@ -207,9 +222,9 @@ static int lib_rule(baton_rewrite_ctx *rc, void *rule_ctx)
 /* ---- the oracle ------------------------------------------------------------------------------ */
 
 typedef struct oracle {
-    uint64_t ids[NID + N_EXTRA];
-    unsigned char state[NID + N_EXTRA][DP];
-    bool present[NID + N_EXTRA];
+    uint64_t *ids;               /* by slot: main ids, then N_EXTRA extra ones */
+    unsigned char (*state)[DP];
+    bool *present;
     uint64_t *queue; /* seqs pending */
     size_t n_queue;
     baton_store_conflict_policy conflict;
@@ -225,9 +240,15 @@ typedef struct oracle_io {
 
 static int slot_of(const oracle *o, uint64_t id)
 {
-    for (int i = 0; i < NID + N_EXTRA; i++)
-        if (o->present[i] && o->ids[i] == id)
-            return i;
+    uint64_t i = main_index(id);
+    if (i < g_nid)
+        return (int)i;
+    i = id - extra_id(0);
+    if (i < TICKS) {
+        int slot = (int)(g_nid + i % N_EXTRA);
+        if (o->present[slot] && o->ids[slot] == id)
+            return slot;
+    }
     return -1;
 }
 
@@ -292,12 +313,13 @@ static void oracle_tick(oracle *o, expected_tick *e)
     qsort(o->queue, o->n_queue, sizeof *o->queue, key_cmp_q);
     /* Per entity slot, the smallest-key rewrite so far that touches it and that writes it;
      * scanning in key order, these are the smallest-key ones a later rewrite can conflict with. */
-    int64_t first_touch[NID + N_EXTRA], first_write[NID + N_EXTRA];
-    for (int i = 0; i < NID + N_EXTRA; i++)
+    int64_t *first_touch = malloc(N_SLOTS * sizeof *first_touch);
+    int64_t *first_write = malloc(N_SLOTS * sizeof *first_write);
+    unsigned char (*staged)[DP] = calloc(N_SLOTS, DP);
+    bool *staged_any = calloc(N_SLOTS, sizeof *staged_any);
+    assert_true(first_touch && first_write && staged && staged_any);
+    for (size_t i = 0; i < N_SLOTS; i++)
         first_touch[i] = first_write[i] = -1;
-    unsigned char (*staged)[DP] = calloc(NID + N_EXTRA, DP);
-    bool staged_any[NID + N_EXTRA] = {false};
-    assert_non_null(staged);
     size_t kept = 0;
     for (size_t k = 0; k < o->n_queue; k++) {
         uint64_t seq = o->queue[k];
@@ -359,17 +381,20 @@ static void oracle_tick(oracle *o, expected_tick *e)
                 e->report.writes++;
             }
     }
-    for (int s = 0; s < NID + N_EXTRA; s++)
+    for (size_t s = 0; s < N_SLOTS; s++)
         if (staged_any[s])
             memcpy(o->state[s], staged[s], DP);
     free(staged);
+    free(staged_any);
+    free(first_touch);
+    free(first_write);
     o->n_queue = kept;
     o->total_writes += e->report.writes;
 }
 
 static uint64_t oracle_fingerprint(const oracle *o)
 {
-    return st_model_fingerprint(o->ids, o->state, o->present, NID + N_EXTRA, DP);
+    return st_model_fingerprint(o->ids, o->state, o->present, N_SLOTS, DP);
 }
 
 /* ---- the driver ------------------------------------------------------------------------------ */
@@ -411,9 +436,9 @@ static void random_footprint(bt_rng *rng, wl_rewrite *w)
     w->n_reads = (uint32_t)bt_rng_below(rng, 4);
     w->n_writes = (uint32_t)bt_rng_below(rng, 3);
     for (uint32_t i = 0; i < w->n_reads; i++)
-        w->reads[i] = main_id((size_t)bt_rng_below(rng, NID));
+        w->reads[i] = main_id((size_t)bt_rng_below(rng, g_nid));
     for (uint32_t i = 0; i < w->n_writes; i++)
-        w->writes[i] = main_id((size_t)bt_rng_below(rng, NID));
+        w->writes[i] = main_id((size_t)bt_rng_below(rng, g_nid));
     if (bt_rng_below(rng, 6) == 0 && w->n_writes > 0) /* an id both read and written */
         w->reads[w->n_reads++] = w->writes[0];
     if (bt_rng_below(rng, 6) == 0 && w->n_reads > 0) /* a repeated id */
@@ -440,7 +465,7 @@ static void submit(baton_store *store, wl_rewrite *w, uint64_t expect_seq, oracl
     o->queue[o->n_queue++] = seq;
 }
 
-static void put_entity(baton_store *store, oracle *o, int slot, uint64_t id, uint64_t value)
+static void put_entity(baton_store *store, oracle *o, size_t slot, uint64_t id, uint64_t value)
 {
     o->ids[slot] = id;
     o->present[slot] = true;
@@ -490,7 +515,7 @@ static void compare_tick(const char *what, size_t tick, baton_store *store, cons
                      atomic_load(&g_runs[s]), (int)e->ran[s]);
     unsigned char p[DP];
     uint64_t counters = 0;
-    for (int i = 0; i < NID + N_EXTRA; i++) {
+    for (size_t i = 0; i < N_SLOTS; i++) {
         if (!o->present[i]) {
             assert_false(baton_store_contains(store, o->ids[i]));
             continue;
@@ -515,7 +540,8 @@ static void compare_tick(const char *what, size_t tick, baton_store *store, cons
 
 /* Runs the workload on one configuration; returns the final fingerprint. */
 static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
-                             baton_store_conflict_policy conflict, size_t per_tick)
+                             baton_store_conflict_policy conflict, size_t per_tick,
+                             bool print_totals)
 {
     char what[128];
     snprintf(what, sizeof what, "%s, shard_bits %u, flags %#x, %s", m->name, bits, flags,
@@ -533,28 +559,33 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
     g_rw = calloc(g_cap, sizeof *g_rw);
     g_runs = calloc(g_cap, sizeof *g_runs);
     oracle *o = calloc(1, sizeof *o);
+    assert_non_null(o);
+    o->ids = calloc(N_SLOTS, sizeof *o->ids);
+    o->state = calloc(N_SLOTS, DP);
+    o->present = calloc(N_SLOTS, sizeof *o->present);
+    assert_true(o->ids && o->state && o->present);
     expected_tick e = {.out = calloc(g_cap, sizeof *e.out), .ran = calloc(g_cap, sizeof(bool))};
     recorder rec = {.out = calloc(g_cap, sizeof *rec.out), .cap = g_cap};
     assert_true(g_rw && g_runs && o && e.out && e.ran && rec.out);
     o->queue = calloc(g_cap, sizeof *o->queue);
     assert_non_null(o->queue);
     o->conflict = conflict;
-    for (int i = 0; i < NID; i++)
-        put_entity(store, o, i, main_id((size_t)i), (uint64_t)i * 1000 + 1);
+    for (size_t i = 0; i < g_nid; i++)
+        put_entity(store, o, i, main_id(i), (uint64_t)i * 1000 + 1);
     uint64_t seq = 0, totals[6] = {0}; /* committed deferred rejected failed writes ticks */
     for (size_t tick = 0;; tick++) {
         if (tick < TICKS) {
             /* Between ticks: a payload changed in place; an entity nobody names comes and one
              * goes; new rewrites, one of which names a fresh entity removed right away. */
-            int slot = (int)bt_rng_below(&rng, NID);
+            size_t slot = (size_t)bt_rng_below(&rng, g_nid);
             void *ptr = NULL;
-            bt_assert_rc(baton_store_lookup(store, main_id((size_t)slot), &ptr), 0);
+            bt_assert_rc(baton_store_lookup(store, main_id(slot), &ptr), 0);
             uint64_t v = st_get64(ptr, 0) ^ bt_rng_next(&rng);
             st_put64(ptr, 0, v);
             st_put64(o->state[slot], 0, v);
-            int extra = NID + (int)(tick % N_EXTRA);
-            put_entity(store, o, extra, UINT64_C(0xE000000000000000) + tick, tick);
-            int old = NID + (int)((tick + N_EXTRA - 3) % N_EXTRA);
+            size_t extra = g_nid + tick % N_EXTRA;
+            put_entity(store, o, extra, extra_id(tick), tick);
+            size_t old = g_nid + (tick + N_EXTRA - 3) % N_EXTRA;
             if (tick >= 3) {
                 bt_assert_rc(baton_store_remove(store, o->ids[old]), 0);
                 o->present[old] = false;
@@ -566,7 +597,7 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
                 memset(w, 0, sizeof *w);
                 w->rule = (uint32_t)bt_rng_below(&rng, N_RULES);
                 w->scope = bt_rng_below(&rng, 4) == 0
-                               ? main_id((size_t)bt_rng_below(&rng, NID))
+                               ? main_id((size_t)bt_rng_below(&rng, g_nid))
                                : scopes[bt_rng_below(&rng, sizeof scopes / sizeof scopes[0])];
                 w->arg = bt_rng_next(&rng) >> 1;
                 if (k == doomed_at) {
@@ -605,7 +636,7 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
         totals[2] += report.rejected, totals[3] += report.failed;
         totals[4] += report.writes, totals[5]++;
     }
-    if (m == &modes[0] && bits == 0)
+    if (print_totals)
         printf("# %s: %llu rewrites, %llu ticks: %llu committed, %llu deferred, %llu rejected, "
                "%llu failed, %llu writes\n",
                what, (unsigned long long)seq, (unsigned long long)totals[5],
@@ -615,6 +646,9 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
     uint64_t fp = st_store_fingerprint(store);
     baton_store_destroy(store);
     free(o->queue);
+    free(o->ids);
+    free(o->state);
+    free(o->present);
     free(o);
     free(e.out);
     free(e.ran);
@@ -626,42 +660,65 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
     return fp;
 }
 
-static void run_all(baton_store_conflict_policy conflict)
+/* Every configuration on one workload size; all must match the oracle, so they match each
+ * other. */
+static void run_all(baton_store_conflict_policy conflict, size_t nid, size_t per_tick,
+                    const unsigned *bits, size_t n_bits)
 {
-    static const unsigned bits[] = {0, 1, 3, 10};
-    size_t per_tick = bt_scaled(40, 8);
+    g_nid = nid;
     uint64_t first = 0;
-    for (size_t b = 0; b < sizeof bits / sizeof bits[0]; b++)
+    for (size_t b = 0; b < n_bits; b++)
         for (size_t m = 0; m < N_MODES; m++) {
             unsigned flags = (b + m) % 2 ? BATON_STORE_IDS_ARE_HASHES : 0;
-            uint64_t fp = run_workload(&modes[m], bits[b], flags, conflict, per_tick);
+            uint64_t fp =
+                run_workload(&modes[m], bits[b], flags, conflict, per_tick, b == 0 && m == 0);
             if (b == 0 && m == 0)
                 first = fp;
             assert_true(fp == first);
         }
-    printf("# %s: final fingerprint %#018llx (workers %u, %zu rewrites per tick)\n",
-           conflict == BATON_STORE_DEFER ? "defer" : "reject", (unsigned long long)first,
+    printf("# %s, %zu entities: final fingerprint %#018llx (workers %u, %zu rewrites per tick)\n",
+           conflict == BATON_STORE_DEFER ? "defer" : "reject", nid, (unsigned long long)first,
            g_workers, per_tick);
 }
 
-static void test_defer(void **state)
+/* Dense: 48 entities, so most rewrites conflict. */
+static const unsigned dense_bits[] = {0, 1, 3, 10};
+
+static void test_dense_defer(void **state)
 {
     (void)state;
-    run_all(BATON_STORE_DEFER);
+    run_all(BATON_STORE_DEFER, 48, bt_scaled(40, 8), dense_bits, 4);
 }
 
-static void test_reject(void **state)
+static void test_dense_reject(void **state)
 {
     (void)state;
-    run_all(BATON_STORE_REJECT);
+    run_all(BATON_STORE_REJECT, 48, bt_scaled(40, 8), dense_bits, 4);
+}
+
+/* Wide: thousands of entities and rewrites per tick, so the workers overlap in every phase. */
+static const unsigned wide_bits[] = {3, 8};
+
+static void test_wide_defer(void **state)
+{
+    (void)state;
+    run_all(BATON_STORE_DEFER, bt_scaled(4096, 256), bt_scaled(1500, 100), wide_bits, 2);
+}
+
+static void test_wide_reject(void **state)
+{
+    (void)state;
+    run_all(BATON_STORE_REJECT, bt_scaled(4096, 256), bt_scaled(1500, 100), wide_bits, 2);
 }
 
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defer),
-        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_dense_defer),
+        cmocka_unit_test(test_dense_reject),
+        cmocka_unit_test(test_wide_defer),
+        cmocka_unit_test(test_wide_reject),
     };
     return cmocka_run_group_tests_name("store/determinism", tests, group_setup, group_teardown);
 }
