@@ -3,19 +3,20 @@
  * serial oracle written here from the semantics documented in store.h, at one pool size
  * (--workers N; CTest runs 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose).
  *
- * The workload (the same, from a fixed seed, for every configuration): 48 entities; each tick
- * some 40 new rewrites (times BATON_TEST_SCALE) of five rules, with random scopes (some above
- * 2^63, many equal) and random footprints of up to 3 reads and 2 writes over those 48 ids (ids
- * repeat, some are both read and written), so conflicts are frequent and most rewrites touch
+ * The workload (the same, from a fixed seed, for every configuration): a dense one, 48 entities
+ * and some 40 new rewrites a tick (times BATON_TEST_SCALE), where most rewrites conflict, and a
+ * wide one, 4096 entities and some 1500 rewrites a tick, where the workers overlap in every
+ * phase. Five rules, random scopes (some above 2^63, many equal) and random footprints of up to
+ * 3 reads and 2 writes (ids repeat, some are both read and written), so most rewrites touch
  * entities of other shards than their scope's. Rule 0 writes a function of what it reads;
  * rule 1 fails with an error for a third of its args after opening its writes; rule 2 reads
  * back what it wrote and gets BATON_EPERM writing a read-only id and reading an id outside its
  * footprint; rule 3 moves values between its ids; rule 4 gets BATON_EPERM writing an id outside
  * its write set and, for odd args, returns that error. Every written entity's counter goes up by
- * one. Between ticks the driving thread changes a payload in place, inserts and removes
- * entities that no rewrite names, and submits a rewrite naming a fresh entity that it then
- * removes before the tick (BATON_ENOTFOUND). After 10 such ticks, ticks run until nothing is
- * pending.
+ * one. Between ticks the driving thread changes a payload in place, runs a bulk update (every
+ * third tick), inserts and removes entities that no rewrite names, and submits a rewrite naming
+ * a fresh entity that it then removes before the tick (BATON_ENOTFOUND). After 10 such ticks,
+ * ticks run until nothing is pending.
  *
  * The oracle: key = (rule, scope, seq); a queued rewrite runs iff no queued rewrite with a
  * smaller key conflicts with it (one writes an id the other reads or writes); each running rule
@@ -538,6 +539,19 @@ static void compare_tick(const char *what, size_t tick, baton_store *store, cons
     assert_int_equal(counters, o->total_writes);
 }
 
+/* update_all's fn: adds *ctx to every value. */
+static int bump_values(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
+                       void *ctx)
+{
+    (void)ids, (void)shard;
+    uint64_t delta = *(const uint64_t *)ctx;
+    for (size_t i = 0; i < count; i++) {
+        unsigned char *p = (unsigned char *)payloads + i * DP;
+        st_put64(p, 0, st_get64(p, 0) + delta);
+    }
+    return 0;
+}
+
 /* Runs the workload on one configuration; returns the final fingerprint. */
 static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
                              baton_store_conflict_policy conflict, size_t per_tick,
@@ -589,6 +603,13 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
             if (tick >= 3) {
                 bt_assert_rc(baton_store_remove(store, o->ids[old]), 0);
                 o->present[old] = false;
+            }
+            if (tick % 3 == 1) { /* a bulk update between ticks, under the store's policy */
+                uint64_t delta = tick * 1000003;
+                bt_assert_rc(baton_store_update_all(store, bump_values, &delta), 0);
+                for (size_t i = 0; i < N_SLOTS; i++)
+                    if (o->present[i])
+                        st_put64(o->state[i], 0, st_get64(o->state[i], 0) + delta);
             }
             size_t n_new = per_tick / 2 + (size_t)bt_rng_below(&rng, per_tick + 1);
             size_t doomed_at = (size_t)bt_rng_below(&rng, n_new + 1);

@@ -14,7 +14,9 @@
  *    and every shard is still processed;
  *  - baton_motion_update through update_all equals baton_motion_step run serially over a flat
  *    copy, and baton_motion_step itself equals a saturating add written here independently;
- *  - an empty store, NULL arguments.
+ *  - an empty store, NULL arguments;
+ *  - N threads reading one store at once (get, contains, shard_of, shard_size, count, foreach,
+ *    fingerprint), which store.h allows: they all see it whole (and TSan sees no write).
  */
 #include "test_util.h"
 
@@ -372,6 +374,79 @@ static void test_motion_update_matches_serial(void **state)
     free(ids);
 }
 
+/* ---- concurrent readers ---------------------------------------------------------------------- */
+
+typedef struct reader_ctx {
+    const baton_store *store;
+    size_t n, iterations;
+    uint64_t seed, fingerprint;
+} reader_ctx;
+
+static int count_visit(uint64_t id, const void *payload, void *ctx)
+{
+    size_t *count = ctx;
+    BT_CHECK(st_get64(payload, 0) == id);
+    (*count)++;
+    return 0;
+}
+
+/* Reads the store as baton_store_get and friends allow, alongside other readers. */
+static void *reader_main(void *arg)
+{
+    reader_ctx *r = arg;
+    bt_rng rng = bt_rng_seed(r->seed);
+    unsigned char p[UP];
+    for (size_t k = 0; k < r->iterations; k++) {
+        size_t i = (size_t)bt_rng_below(&rng, r->n);
+        int rc = baton_store_get(r->store, entity_id(i), p, UP);
+        BT_CHECK(rc == 0 && st_get64(p, 0) == entity_id(i) && st_get64(p, 8) == 0);
+        BT_CHECK(baton_store_contains(r->store, entity_id(i)));
+        BT_CHECK(!baton_store_contains(r->store, entity_id(r->n + i)));
+        BT_CHECK(baton_store_get(r->store, entity_id(r->n + i), p, UP) == BATON_ENOTFOUND);
+        BT_CHECK(baton_store_shard_of(r->store, entity_id(i)) ==
+                 baton_store_route(entity_id(i), 8, 0));
+    }
+    size_t sum = 0, visited = 0;
+    for (unsigned s = 0; s < baton_store_shards(r->store); s++)
+        sum += baton_store_shard_size(r->store, s);
+    BT_CHECK(sum == r->n && baton_store_count(r->store) == r->n);
+    BT_CHECK(baton_store_foreach(r->store, count_visit, &visited) == 0 && visited == r->n);
+    uint64_t fp = 0;
+    BT_CHECK(baton_store_fingerprint(r->store, &fp) == 0 && fp == r->fingerprint);
+    return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(20000, 1000);
+    baton_store *store = mode_store(&modes[0], UP, 8);
+    fill(store, n);
+    uint64_t *ids = malloc(n * sizeof *ids);
+    unsigned char *payloads = calloc(n, UP);
+    assert_true(ids && payloads);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = entity_id(i);
+        memset(payloads + i * UP, 0x5A, UP);
+        st_put64(payloads + i * UP, 0, ids[i]);
+        st_put64(payloads + i * UP, 8, 0);
+    }
+    uint64_t expected = st_model_fingerprint(ids, payloads, NULL, n, UP);
+    free(ids);
+    free(payloads);
+    unsigned n_threads = g_workers;
+    pthread_t threads[BATON_POOL_MAX_WORKERS];
+    reader_ctx ctx[BATON_POOL_MAX_WORKERS];
+    for (unsigned t = 0; t < n_threads; t++) {
+        ctx[t] = (reader_ctx){store, n, bt_scaled(20000, 500), 1000 + t, expected};
+        assert_int_equal(pthread_create(&threads[t], NULL, reader_main, &ctx[t]), 0);
+    }
+    for (unsigned t = 0; t < n_threads; t++)
+        pthread_join(threads[t], NULL);
+    bt_assert_no_thread_failures();
+    baton_store_destroy(store);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -381,6 +456,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_update_empty_and_null),
         cmocka_unit_test(test_motion_kernel_reference),
         cmocka_unit_test(test_motion_update_matches_serial),
+        cmocka_unit_test(test_concurrent_readers),
     };
     return cmocka_run_group_tests_name("store/update", tests, group_setup, group_teardown);
 }
