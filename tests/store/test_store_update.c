@@ -16,7 +16,9 @@
  *    copy, and baton_motion_step itself equals a saturating add written here independently;
  *  - an empty store, NULL arguments;
  *  - N threads reading one store at once (get, contains, shard_of, shard_size, count, foreach,
- *    fingerprint), which store.h allows: they all see it whole (and TSan sees no write).
+ *    fingerprint), which store.h allows: they all see it whole (and TSan sees no write);
+ *  - one store per policy, each driven by a thread of its own (bulk updates and ticks), all on
+ *    the one pool at once: each ends exactly as its own calls say.
  */
 #include "test_util.h"
 
@@ -447,6 +449,92 @@ static void test_concurrent_readers(void **state)
     baton_store_destroy(store);
 }
 
+/* ---- several stores on one pool -------------------------------------------------------------- */
+
+typedef struct driver_ctx {
+    const mode *m;
+    size_t n;
+    int rounds;
+} driver_ctx;
+
+/* Adds 1 to the second word of every id in the footprint's writes (here: the rewrite's arg). */
+static int rule_bump(baton_rewrite_ctx *rc, void *rule_ctx)
+{
+    (void)rule_ctx;
+    void *p = NULL;
+    int r = baton_rewrite_write(rc, baton_rewrite_arg(rc), &p);
+    BT_CHECK(r == 0);
+    if (r == 0)
+        st_put64(p, 8, st_get64(p, 8) + 1);
+    return r;
+}
+
+/* Drives a store of its own (created, updated, ticked, checked, destroyed on this thread) while
+ * other threads drive theirs on the same pool. Checks with BT_CHECK only. */
+static void *driver_main(void *arg)
+{
+    driver_ctx *d = arg;
+    baton_store_config config =
+        st_config(UP, 8, 0, d->m->with_pool ? g_pool : NULL, d->m->policy, BATON_STORE_DEFER,
+                  d->m->executors);
+    baton_store *store = NULL;
+    BT_CHECK(baton_store_create(&config, &store) == 0);
+    if (store == NULL)
+        return NULL;
+    unsigned char payload[UP] = {0};
+    for (size_t i = 0; i < d->n; i++) {
+        st_put64(payload, 0, entity_id(i));
+        BT_CHECK(baton_store_insert(store, entity_id(i), payload, UP) == 0);
+    }
+    uint32_t rule = 99;
+    BT_CHECK(baton_store_add_rule(store, rule_bump, NULL, &rule) == 0);
+    update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+    BT_CHECK(u.seen != NULL);
+    for (int r = 0; r < d->rounds && u.seen; r++) {
+        BT_CHECK(baton_store_update_all(store, count_update, &u) == 0);
+        /* One rewrite per entity of a stride, each writing only its own: all commit. */
+        size_t submitted = 0;
+        for (size_t i = (size_t)r; i < d->n; i += 7) {
+            const uint64_t id = entity_id(i);
+            baton_rewrite rw = {rule, id, id, NULL, 0, &id, 1};
+            BT_CHECK(baton_store_submit(store, &rw, NULL) == 0);
+            submitted++;
+        }
+        baton_tick_report report;
+        BT_CHECK(baton_store_tick(store, &report, NULL, NULL) == 0);
+        BT_CHECK(report.committed == submitted && report.writes == submitted);
+    }
+    /* Entity i: one per update_all, and one per round r with i % 7 == r % 7 ... i >= r. */
+    for (size_t i = 0; i < d->n; i++) {
+        uint64_t expect = (uint64_t)d->rounds;
+        for (int r = 0; r < d->rounds; r++)
+            expect += i >= (size_t)r && (i - (size_t)r) % 7 == 0;
+        BT_CHECK(baton_store_get(store, entity_id(i), payload, UP) == 0);
+        BT_CHECK_MSG(st_get64(payload, 8) == expect, "%s: entity %zu: %llu, expected %llu",
+                     d->m->name, i, (unsigned long long)st_get64(payload, 8),
+                     (unsigned long long)expect);
+    }
+    free(u.seen);
+    baton_store_destroy(store);
+    return NULL;
+}
+
+static void test_stores_on_one_pool(void **state)
+{
+    (void)state;
+    enum { DRIVERS = (int)N_MODES };
+    pthread_t threads[DRIVERS];
+    driver_ctx ctx[DRIVERS];
+    for (int t = 0; t < DRIVERS; t++) {
+        ctx[t] = (driver_ctx){&modes[t], bt_scaled(5000, 500), 10};
+        assert_int_equal(pthread_create(&threads[t], NULL, driver_main, &ctx[t]), 0);
+    }
+    for (int t = 0; t < DRIVERS; t++)
+        pthread_join(threads[t], NULL);
+    bt_assert_no_thread_failures();
+    bt_assert_pool_usable(g_pool);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -457,6 +545,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_motion_kernel_reference),
         cmocka_unit_test(test_motion_update_matches_serial),
         cmocka_unit_test(test_concurrent_readers),
+        cmocka_unit_test(test_stores_on_one_pool),
     };
     return cmocka_run_group_tests_name("store/update", tests, group_setup, group_teardown);
 }
