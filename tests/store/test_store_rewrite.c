@@ -14,7 +14,10 @@
  *  - failures: a rule's error drops all its writes (even ones that were opened), still beats
  *    larger keys, and is reported with its status; a footprint id removed before the tick is
  *    BATON_ENOTFOUND with the smallest missing id (the rule never runs); an empty footprint and
- *    a read-only one commit.
+ *    a read-only one commit;
+ *  - deferred rewrites meet the state of their tick: one reads an entity that moved (a
+ *    swap-remove in its shard, then the shard's growth) and changed in place, and gets its new
+ *    value; one names an entity removed since it was deferred and fails with BATON_ENOTFOUND.
  * The errors a rule and a submit can meet are in test_store_rewrite_errors.c.
  */
 #include "rewrite_fixture.h"
@@ -205,6 +208,65 @@ static void test_failures(void **state)
     }
 }
 
+/* ---- deferred rewrites when entities move or go ---------------------------------------------- */
+
+/* The first id from `from` on that routes to `shard` in a store of 2^bits shards. */
+static uint64_t id_in_shard(unsigned shard, unsigned bits, uint64_t from)
+{
+    while (baton_store_route(from, bits, 0) != shard)
+        from++;
+    return from;
+}
+
+static void moved(const sc_mode *mode, unsigned bits)
+{
+    scenario sc;
+    sc_open(&sc, mode, bits, BATON_STORE_DEFER, 1);
+    /* Q, Y and V in one shard, inserted in that order (so Y and V sit behind Q); X elsewhere or
+     * not, it does not matter. */
+    const uint64_t X = 5000;
+    const uint64_t Q = id_in_shard(0, bits, 6000), Y = id_in_shard(0, bits, Q + 1);
+    const uint64_t V = id_in_shard(0, bits, Y + 1);
+    sc_entity(&sc, X, 1);
+    sc_entity(&sc, Q, 10);
+    sc_entity(&sc, Y, 100);
+    sc_entity(&sc, V, 1000);
+    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);    /* seq0: writes X */
+    sc_submit(&sc, 0, 2, IDS(Y), IDS(X), 0);  /* seq1: reads Y, writes X: loses to seq0 */
+    sc_submit(&sc, 0, 3, IDS(V), IDS(X), 0);  /* seq2: reads V, writes X: loses to seq0 */
+    sc_tick(&sc, IDS(0), 1);
+    sc_report(&sc, 0, 3, 1, 2, 0, 0, 1);
+    sc_outcome(&sc, 0, 1, BATON_ECONFLICT, true, X, 0);
+    sc_outcome(&sc, 1, 2, BATON_ECONFLICT, true, X, 0);
+    /* Between ticks: Q goes (the shard's last entity moves into its place), V goes, Y changes
+     * in place, and the shard grows with new entities. seq1 must read Y where it is now; seq2
+     * names V, which is gone. */
+    bt_assert_rc(baton_store_remove(sc.store, Q), 0);
+    bt_assert_rc(baton_store_remove(sc.store, V), 0);
+    void *ptr = NULL;
+    bt_assert_rc(baton_store_lookup(sc.store, Y, &ptr), 0);
+    st_put64(ptr, 0, 300);
+    for (uint64_t i = 0, next = V; i < 200; i++)
+        sc_entity(&sc, next = id_in_shard(0, bits, next + 1), 7);
+    /* Tick 1: seq1 commits (X = 2 + 300 + 1: seq0 made X 2); seq2 fails: V is missing. */
+    sc_tick(&sc, IDS(1), 1);
+    sc_report(&sc, 1, 2, 1, 0, 0, 1, 1);
+    sc_outcome(&sc, 0, 2, BATON_ENOTFOUND, false, V, 0);
+    sc_expect(&sc, X, 2 + 300 + 1, 1 * 64 + 2);
+    sc_expect(&sc, Y, 300, 0);
+    assert_int_equal(baton_store_pending(sc.store), 0);
+    baton_store_destroy(sc.store);
+}
+
+static void test_deferred_and_moved(void **state)
+{
+    (void)state;
+    for (size_t m = 0; m < N_SC_MODES; m++) {
+        moved(&sc_modes[m], 1);
+        moved(&sc_modes[m], 8);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -212,6 +274,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_key_order),
         cmocka_unit_test(test_conflicts),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_deferred_and_moved),
     };
     return cmocka_run_group_tests_name("store/rewrite", tests, group_setup, group_teardown);
 }
