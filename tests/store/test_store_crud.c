@@ -3,7 +3,8 @@
  *  - create: every bad config value (NULL config or out, payload_size 0 and too large,
  *    shard_bits, executors, flags, policy and conflict out of range, struct_size too large) is
  *    BATON_EINVAL, hands out no store, and the detail message names the offending field or value;
- *    zero fields mean defaults (256 shards), the limits themselves are accepted;
+ *    zero fields mean defaults (256 shards), the limits themselves are accepted, and fields
+ *    past a shorter struct_size are not read;
  *  - insert / remove / get / lookup / contains: a duplicate insert is BATON_EEXIST and leaves the
  *    stored payload and the count as they were; a missing id is BATON_ENOTFOUND for remove, get
  *    and lookup (which then stores NULL); a payload size other than the store's is BATON_EINVAL
@@ -112,6 +113,16 @@ static void test_create_defaults_and_limits(void **state)
     assert_int_equal(baton_store_shard_size(store, baton_store_shard_of(store, 99)), 1);
     free(big);
     free(back);
+    baton_store_destroy(store);
+
+    /* An older caller's shorter struct: the fields past struct_size are not read (garbage
+     * there is ignored and the defaults apply). */
+    config = st_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    config.struct_size = offsetof(baton_store_config, conflict);
+    config.conflict = (baton_store_conflict_policy)77;
+    config.executors = BATON_STORE_MAX_EXECUTORS + 5;
+    store = st_create_config(&config);
+    assert_int_equal(baton_store_shards(store), 4);
     baton_store_destroy(store);
 
     /* Every policy and the routing flag are accepted. */

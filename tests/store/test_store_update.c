@@ -5,7 +5,7 @@
  *    shard's ids (each routes to it) and payloads (the first aligned to 64 bytes), and every
  *    entity is updated exactly once per update_all (a per-entity counter, changed without atomics:
  *    TSan sees any second toucher); for DYNAMIC, STATIC and DEDICATED with the pool, and for
- *    DYNAMIC, STATIC and DEDICATED without a pool;
+ *    DYNAMIC, STATIC and DEDICATED without a pool (3 executors, and one per CPU, pinned);
  *  - who runs what, as store.h says: without a pool, DYNAMIC and STATIC run every shard on the
  *    calling thread; STATIC's task i takes shards i, i + n, ... (so shards equal mod n share a
  *    thread within one call); DEDICATED's executor i owns shards i, i + n, ... for the store's
@@ -33,23 +33,26 @@ typedef struct mode {
     baton_store_policy policy;
     bool with_pool;
     unsigned executors;
+    unsigned flags;
 } mode;
 
 static const mode modes[] = {
-    {"dynamic/pool", BATON_STORE_DYNAMIC, true, 0},
-    {"static/pool", BATON_STORE_STATIC, true, 0},
-    {"dedicated/pool", BATON_STORE_DEDICATED, true, 0},
-    {"dynamic/no pool", BATON_STORE_DYNAMIC, false, 0},
-    {"static/no pool", BATON_STORE_STATIC, false, 0},
-    {"dedicated/no pool, 3 executors", BATON_STORE_DEDICATED, false, 3},
-    {"dedicated/pool, 5 executors", BATON_STORE_DEDICATED, true, 5},
+    {"dynamic/pool", BATON_STORE_DYNAMIC, true, 0, 0},
+    {"static/pool", BATON_STORE_STATIC, true, 0, 0},
+    {"dedicated/pool", BATON_STORE_DEDICATED, true, 0, 0},
+    {"dynamic/no pool", BATON_STORE_DYNAMIC, false, 0, 0},
+    {"static/no pool", BATON_STORE_STATIC, false, 0, 0},
+    {"dedicated/no pool, 3 executors", BATON_STORE_DEDICATED, false, 3, 0},
+    {"dedicated/pool, 5 executors", BATON_STORE_DEDICATED, true, 5, 0},
+    {"dedicated/no pool, one per CPU, pinned", BATON_STORE_DEDICATED, false, 0,
+     BATON_STORE_PIN_EXECUTORS},
 };
 #define N_MODES (sizeof modes / sizeof modes[0])
 
 static baton_store *mode_store(const mode *m, size_t payload_size, unsigned shard_bits)
 {
     baton_store_config config =
-        st_config(payload_size, shard_bits, 0, m->with_pool ? g_pool : NULL, m->policy,
+        st_config(payload_size, shard_bits, m->flags, m->with_pool ? g_pool : NULL, m->policy,
                   BATON_STORE_DEFER, m->executors);
     return st_create_config(&config);
 }
@@ -475,8 +478,8 @@ static void *driver_main(void *arg)
 {
     driver_ctx *d = arg;
     baton_store_config config =
-        st_config(UP, 8, 0, d->m->with_pool ? g_pool : NULL, d->m->policy, BATON_STORE_DEFER,
-                  d->m->executors);
+        st_config(UP, 8, d->m->flags, d->m->with_pool ? g_pool : NULL, d->m->policy,
+                  BATON_STORE_DEFER, d->m->executors);
     baton_store *store = NULL;
     BT_CHECK(baton_store_create(&config, &store) == 0);
     if (store == NULL)
