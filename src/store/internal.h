@@ -111,22 +111,17 @@ typedef struct baton__shard {
     const baton__claim **best_write;
     uint32_t scratch_capacity;
 
+    /* The rules' private copies: one slot of stage_stride bytes per written id of the queue,
+     * reserved before a tick starts, so that a rule never meets an allocation failure. */
+    unsigned char *stage;
+    size_t stage_slots;
+
     int phase_error; /* update_all: fn's result for this shard; tick: allocation failure */
 } baton__shard;
-
-/* A block of a lane's staging arena (the rules' private copies). Blocks never move, so copies
- * stay put while the arena grows. */
-typedef struct baton__stage_block {
-    struct baton__stage_block *next;
-    size_t size, used;
-    _Alignas(64) unsigned char bytes[];
-} baton__stage_block;
 
 /* What one lane owns during a phase. Padded so that lanes never share a line. */
 typedef struct baton__lane {
     baton__claims *claims;  /* one per target shard */
-    baton__stage_block *blocks;
-    baton__stage_block *current;
     _Alignas(64) char pad[1];
 } baton__lane;
 
@@ -137,6 +132,7 @@ typedef struct baton__rule {
 
 struct baton_store {
     size_t payload_size;
+    size_t stage_stride; /* payload_size rounded up to 16: a rule's copies are aligned */
     unsigned shard_bits;
     unsigned n_shards;
     unsigned flags;
@@ -218,14 +214,12 @@ struct baton_rewrite_ctx {
     baton_store *store;
     const baton__queued *rewrite;
     baton__fp_entry *entries; /* n_writes written ids (sorted), then n_reads read ids (sorted) */
-    baton__lane *lane;
-    int alloc_error;          /* a copy could not be allocated: the rewrite fails with it */
+    unsigned char *stage;     /* n_writes slots of store->stage_stride bytes, one per written id */
 };
 
 /* rewrite.c */
 void baton__queue_free(baton__queue *queue);
-/* Forgets every staged copy of the lane (keeping its blocks for the next tick). */
-void baton__lane_reset_stage(baton__lane *lane);
+
 /* Key order of two rewrites: (rule, scope, seq). */
 static inline bool baton__key_less(uint32_t rule_a, uint64_t scope_a, uint64_t seq_a,
                                    uint32_t rule_b, uint64_t scope_b, uint64_t seq_b)

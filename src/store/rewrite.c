@@ -10,9 +10,6 @@
 #include "core/error.h"
 #include "store/internal.h"
 
-/* Staging blocks hold at least this many bytes, so small payloads share a block. */
-#define STAGE_BLOCK_BYTES (64u * 1024u)
-
 void baton__queue_free(baton__queue *queue)
 {
     baton__free(queue->items);
@@ -261,41 +258,6 @@ int baton_rewrite_read(baton_rewrite_ctx *rc, uint64_t id, const void **payload)
     return 0;
 }
 
-void baton__lane_reset_stage(baton__lane *lane)
-{
-    for (baton__stage_block *b = lane->blocks; b != NULL; b = b->next)
-        b->used = 0;
-    lane->current = lane->blocks;
-}
-
-/* size bytes, 64-aligned, from the lane's staging blocks; NULL without memory. */
-static unsigned char *stage_alloc(baton__lane *lane, size_t size)
-{
-    size_t rounded = (size + 63) & ~(size_t)63;
-    baton__stage_block *b = lane->current;
-
-    while (b != NULL && b->size - b->used < rounded)
-        b = b->next;
-    if (b == NULL) {
-        size_t bytes = rounded > STAGE_BLOCK_BYTES ? rounded : STAGE_BLOCK_BYTES;
-        b = baton__aligned_alloc(64, sizeof *b + bytes);
-        if (b == NULL)
-            return NULL;
-        b->size = bytes;
-        b->used = 0;
-        b->next = NULL;
-        /* Append, so the blocks skipped above are reused after the next reset. */
-        baton__stage_block **tail = &lane->blocks;
-        while (*tail != NULL)
-            tail = &(*tail)->next;
-        *tail = b;
-    }
-    lane->current = b;
-    unsigned char *p = b->bytes + b->used;
-    b->used += rounded;
-    return p;
-}
-
 int baton_rewrite_write(baton_rewrite_ctx *rc, uint64_t id, void **payload)
 {
     baton__fp_entry *e;
@@ -311,14 +273,8 @@ int baton_rewrite_write(baton_rewrite_ctx *rc, uint64_t id, void **payload)
                             "the writes of rewrite %" PRIu64 " (rule %" PRIu32 ")",
                             id, rc->rewrite->seq, rc->rewrite->rule);
     if (e->copy == NULL) {
-        unsigned char *copy = stage_alloc(rc->lane, rc->store->payload_size);
-        if (copy == NULL) {
-            rc->alloc_error = BATON_ENOMEM;
-            return baton__error(BATON_ENOMEM, "baton_rewrite_write: no memory for a copy of id %"
-                                PRIu64, id);
-        }
-        memcpy(copy, e->payload, rc->store->payload_size);
-        e->copy = copy;
+        e->copy = rc->stage + (size_t)(e - rc->entries) * rc->store->stage_stride;
+        memcpy(e->copy, e->payload, rc->store->payload_size);
     }
     *payload = e->copy;
     return 0;

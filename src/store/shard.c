@@ -180,6 +180,7 @@ void baton__shard_free(baton__shard *shard)
     baton__free(shard->index);
     baton__free(shard->best_any);
     baton__free(shard->best_write);
+    baton__free(shard->stage);
     baton__queue_free(&shard->queue);
     baton__queue_free(&shard->next);
 }

@@ -72,6 +72,7 @@ int baton_store_create(const baton_store_config *config, baton_store **out)
         return baton__error(BATON_ENOMEM, "baton_store_create: no memory for the store");
     memset(store, 0, sizeof *store);
     store->payload_size = cfg.payload_size;
+    store->stage_stride = (cfg.payload_size + 15) & ~(size_t)15;
     store->shard_bits = cfg.shard_bits != 0 ? cfg.shard_bits : BATON_STORE_DEFAULT_SHARD_BITS;
     store->n_shards = 1u << store->shard_bits;
     store->flags = cfg.flags;

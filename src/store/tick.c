@@ -40,10 +40,6 @@ void baton__store_free_lanes(baton_store *store)
             for (unsigned t = 0; t < store->n_shards; t++)
                 baton__free(lane->claims[t].items);
         baton__free(lane->claims);
-        for (baton__stage_block *b = lane->blocks, *next; b != NULL; b = next) {
-            next = b->next;
-            baton__free(b);
-        }
     }
     baton__free(store->lanes);
     store->lanes = NULL;
@@ -93,7 +89,7 @@ static bool grow_array(void **array, size_t *capacity, size_t needed, size_t ite
 
 /* Everything a tick needs that can fail to allocate, except the claim buffers (which grow as
  * claims arrive): the next queues (room for every rewrite to be deferred), the resolve scratch,
- * and the outcome list. */
+ * the rules' copies and the outcome list. */
 static int reserve_tick(baton_store *store, unsigned lanes)
 {
     int rc = ensure_lanes(store, lanes);
@@ -121,6 +117,20 @@ static int reserve_tick(baton_store *store, unsigned lanes)
             shard->best_any = any;
             shard->best_write = wr;
             shard->scratch_capacity = cap;
+        }
+        size_t slots = 0;
+        for (size_t i = 0; i < shard->queue.count; i++)
+            slots += shard->queue.items[i].n_writes;
+        if (shard->stage_slots < slots) {
+            size_t want = shard->stage_slots == 0 ? 16 : 2 * shard->stage_slots;
+            while (want < slots)
+                want *= 2;
+            unsigned char *stage = baton__aligned_alloc(64, want * store->stage_stride);
+            if (stage == NULL)
+                return BATON_ENOMEM;
+            baton__free(shard->stage);
+            shard->stage = stage;
+            shard->stage_slots = want;
         }
     }
     if (!grow_array((void **)&store->outcomes, &store->outcomes_capacity,
@@ -240,14 +250,18 @@ static void resolve_shard(baton_store *store, unsigned lane_index, unsigned t, v
 static void execute_shard(baton_store *store, unsigned lane_index, unsigned s, void *arg)
 {
     baton__shard *shard = &store->shards[s];
+    unsigned char *stage = shard->stage;
     (void)arg;
+    (void)lane_index;
 
     for (size_t i = 0; i < shard->queue.count; i++) {
         baton__queued *q = &shard->queue.items[i];
         baton__fp_entry *entries = &shard->queue.entries[q->first];
         uint32_t n = q->n_writes + q->n_reads;
         const baton__fp_entry *lost = NULL;
+        unsigned char *slots = stage;
 
+        stage += (size_t)q->n_writes * store->stage_stride;
         if (q->status != 0)
             continue;
         for (uint32_t k = 0; k < n; k++)
@@ -260,11 +274,9 @@ static void execute_shard(baton_store *store, unsigned lane_index, unsigned s, v
             continue;
         }
         baton_rewrite_ctx rc = {.store = store, .rewrite = q, .entries = entries,
-                                .lane = &store->lanes[lane_index], .alloc_error = 0};
+                                .stage = slots};
         const baton__rule *rule = &store->rules[q->rule];
         int status = rule->fn(&rc, rule->ctx);
-        if (status == 0 && rc.alloc_error != 0)
-            status = rc.alloc_error;
         q->status = status;
         if (status == 0)
             for (uint32_t k = 0; k < q->n_writes; k++)
@@ -411,7 +423,6 @@ int baton_store_tick(baton_store *store, baton_tick_report *report,
     for (unsigned l = 0; l < store->n_lanes; l++) {
         for (unsigned t = 0; t < store->n_shards; t++)
             store->lanes[l].claims[t].count = 0;
-        baton__lane_reset_stage(&store->lanes[l]);
     }
     for (size_t p = 0; p < sizeof phases / sizeof phases[0]; p++) {
         rc = baton__store_each_shard(store, phases[p], NULL);
