@@ -32,8 +32,10 @@
  *     key = (rule, scope, seq)      compared in that order; seq numbers submissions from 0
  *
  * and two rewrites conflict when one writes an id the other reads or writes. A rewrite that
- * loses a conflict is deferred to the next tick, keeping its key (so it wins against anything
- * submitted later), or rejected, as the store's conflict policy says. Every rewrite that runs
+ * loses a conflict is deferred to the next tick, keeping its key (so it keeps its place in key
+ * order: it beats later submissions of the same rule and scope), or rejected, as the store's
+ * conflict policy says. A rewrite whose footprint names an id removed since it was submitted
+ * fails with BATON_ENOTFOUND and takes no part in conflicts. Every rewrite that runs
  * sees the state as it was when the tick began; its writes are staged and merged into the
  * shards in key order after all rules of the tick have run, and a rule that fails has none of
  * its writes applied. So the state after a tick is the same for any number of workers, any
