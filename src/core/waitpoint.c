@@ -81,12 +81,18 @@ static void baton__waitpoint_heavy_barrier(void)
 int baton__waitpoint_wait(baton__waitpoint *wp, bool (*ready)(void *arg), void *arg,
                           uint64_t deadline_ns)
 {
+    return baton__waitpoint_wait_yielding(wp, ready, arg, deadline_ns, BATON__WAIT_YIELDS);
+}
+
+int baton__waitpoint_wait_yielding(baton__waitpoint *wp, bool (*ready)(void *arg), void *arg,
+                                   uint64_t deadline_ns, int yields)
+{
     for (int i = 0; i < BATON__WAIT_SPINS; i++) {
         if (ready(arg))
             return 0;
         baton__cpu_relax();
     }
-    for (int i = 0; i < BATON__WAIT_YIELDS; i++) {
+    for (int i = 0; i < yields; i++) {
         if (ready(arg))
             return 0;
         baton__thread_yield();

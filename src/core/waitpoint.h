@@ -92,6 +92,15 @@ static inline void baton__waitpoint_notify(baton__waitpoint *wp, bool all)
 int baton__waitpoint_wait(baton__waitpoint *wp, bool (*ready)(void *arg), void *arg,
                           uint64_t deadline_ns);
 
+/*
+ * baton__waitpoint_wait with `yields` yields (instead of the default 64) between spinning and
+ * sleeping. A waiter whose partners are busy for long (a driver waiting for its executors to
+ * finish a pass over memory) passes 0: each yield on a full machine takes a time slice from the
+ * very threads it waits for.
+ */
+int baton__waitpoint_wait_yielding(baton__waitpoint *wp, bool (*ready)(void *arg), void *arg,
+                                   uint64_t deadline_ns, int yields);
+
 /* The deadline for a timeout from now, saturating (BATON_WAIT_FOREVER stays UINT64_MAX). */
 uint64_t baton__deadline_after(uint64_t timeout_ns);
 

@@ -141,5 +141,6 @@ void baton__crew_run(baton__crew *crew, void (*fn)(unsigned member, void *arg), 
         int rc = baton_spsc_push(crew->members[i].inbox, crew, BATON_WAIT_FOREVER);
         (void)rc; /* only a closed ring refuses, and only destroy closes it */
     }
-    (void)baton__waitpoint_wait(&crew->done, crew_all_done, crew, UINT64_MAX);
+    /* No yields: with every core busy running members, a yield would take their time. */
+    (void)baton__waitpoint_wait_yielding(&crew->done, crew_all_done, crew, UINT64_MAX, 0);
 }
