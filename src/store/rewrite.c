@@ -90,7 +90,7 @@ static size_t drop_written(uint64_t *reads, size_t n, const uint64_t *writes, si
     return kept;
 }
 
-static bool grow(void **array, size_t *capacity, size_t needed, size_t item_size)
+bool baton__grow_array(void **array, size_t *capacity, size_t needed, size_t item_size)
 {
     if (needed <= *capacity)
         return true;
@@ -143,7 +143,7 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
         return rc;
 
     n_total = (size_t)rw->n_reads + rw->n_writes;
-    if (!grow((void **)&store->scratch_ids, &store->scratch_capacity, n_total != 0 ? n_total : 1,
+    if (!baton__grow_array((void **)&store->scratch_ids, &store->scratch_capacity, n_total != 0 ? n_total : 1,
               sizeof *store->scratch_ids))
         return baton__error(BATON_ENOMEM, "baton_store_submit: no memory for a footprint of %zu "
                             "ids", n_total);
@@ -156,7 +156,7 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
     n_reads = sort_unique(ids + n_writes, rw->n_reads);
     n_reads = drop_written(ids + n_writes, n_reads, ids, n_writes);
     n_total = n_writes + n_reads;
-    if (!grow((void **)&store->scratch_pos, &store->scratch_pos_capacity, n_total != 0 ? n_total : 1,
+    if (!baton__grow_array((void **)&store->scratch_pos, &store->scratch_pos_capacity, n_total != 0 ? n_total : 1,
               sizeof *store->scratch_pos))
         return baton__error(BATON_ENOMEM, "baton_store_submit: no memory for a footprint of %zu "
                             "ids", n_total);
@@ -169,9 +169,9 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
                                 ids[i], ids[i], rw->rule, rw->scope);
 
     queue = &baton__shard_for(store, rw->scope)->queue;
-    if (!grow((void **)&queue->entries, &queue->entries_capacity, queue->n_entries + n_total,
+    if (!baton__grow_array((void **)&queue->entries, &queue->entries_capacity, queue->n_entries + n_total,
               sizeof *queue->entries) ||
-        !grow((void **)&queue->items, &queue->capacity, queue->count + 1, sizeof *queue->items))
+        !baton__grow_array((void **)&queue->items, &queue->capacity, queue->count + 1, sizeof *queue->items))
         return baton__error(BATON_ENOMEM, "baton_store_submit: no memory to queue a rewrite "
                             "(%zu queued on its shard)", queue->count);
     q = &queue->items[queue->count++];

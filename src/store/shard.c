@@ -65,6 +65,25 @@ static int index_resize(baton__shard *shard, uint32_t slots)
     return 0;
 }
 
+/* Moves the dense arrays to ids and payloads (room for capacity >= count entities), freeing the
+ * old ones unless they belong to the store's slabs. */
+static void shard_move(baton_store *store, baton__shard *shard, uint64_t *ids,
+                       unsigned char *payloads, uint32_t capacity, bool in_slab)
+{
+    if (shard->count != 0) {
+        memcpy(ids, shard->ids, (size_t)shard->count * sizeof *ids);
+        memcpy(payloads, shard->payloads, (size_t)shard->count * store->payload_size);
+    }
+    if (!shard->in_slab) {
+        baton__free(shard->ids);
+        baton__free(shard->payloads);
+    }
+    shard->ids = ids;
+    shard->payloads = payloads;
+    shard->capacity = capacity;
+    shard->in_slab = in_slab;
+}
+
 /* Makes room for one more entity in the dense arrays and the index. */
 static int shard_reserve_one(baton_store *store, baton__shard *shard)
 {
@@ -82,18 +101,7 @@ static int shard_reserve_one(baton_store *store, baton__shard *shard)
             baton__free(payloads);
             return BATON_ENOMEM;
         }
-        if (shard->count != 0) {
-            memcpy(ids, shard->ids, (size_t)shard->count * sizeof *ids);
-            memcpy(payloads, shard->payloads, (size_t)shard->count * store->payload_size);
-        }
-        if (!shard->in_slab) {
-            baton__free(shard->ids);
-            baton__free(shard->payloads);
-        }
-        shard->in_slab = false;
-        shard->ids = ids;
-        shard->payloads = payloads;
-        shard->capacity = capacity;
+        shard_move(store, shard, ids, payloads, capacity, false);
     }
     /* Keep the index at most half full: short probe sequences, and a free slot always exists. */
     if (shard->index == NULL || (uint64_t)(shard->count + 1) * 2 > (uint64_t)shard->index_mask + 1) {
@@ -157,18 +165,7 @@ void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t po
 void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
                                unsigned char *payloads, uint32_t capacity)
 {
-    if (shard->count != 0) {
-        memcpy(ids, shard->ids, (size_t)shard->count * sizeof *ids);
-        memcpy(payloads, shard->payloads, (size_t)shard->count * store->payload_size);
-    }
-    if (!shard->in_slab) {
-        baton__free(shard->ids);
-        baton__free(shard->payloads);
-    }
-    shard->ids = ids;
-    shard->payloads = payloads;
-    shard->capacity = capacity;
-    shard->in_slab = true;
+    shard_move(store, shard, ids, payloads, capacity, true);
 }
 
 void baton__shard_free(baton__shard *shard)

@@ -69,24 +69,6 @@ static int ensure_lanes(baton_store *store, unsigned n)
     return 0;
 }
 
-static bool grow_array(void **array, size_t *capacity, size_t needed, size_t item_size)
-{
-    if (needed <= *capacity)
-        return true;
-    size_t cap = *capacity == 0 ? 16 : *capacity;
-    while (cap < needed)
-        cap *= 2;
-    void *bigger = baton__malloc(cap * item_size);
-    if (bigger == NULL)
-        return false;
-    if (*capacity != 0)
-        memcpy(bigger, *array, *capacity * item_size);
-    baton__free(*array);
-    *array = bigger;
-    *capacity = cap;
-    return true;
-}
-
 /* Everything a tick needs that can fail to allocate, except the claim buffers (which grow as
  * claims arrive): the next queues (room for every rewrite to be deferred), the resolve scratch,
  * the rules' copies and the outcome list. */
@@ -98,9 +80,9 @@ static int reserve_tick(baton_store *store, unsigned lanes)
     for (unsigned s = 0; s < store->n_shards; s++) {
         baton__shard *shard = &store->shards[s];
         baton__queue *next = &shard->next;
-        if (!grow_array((void **)&next->items, &next->capacity, shard->queue.count,
+        if (!baton__grow_array((void **)&next->items, &next->capacity, shard->queue.count,
                         sizeof *next->items) ||
-            !grow_array((void **)&next->entries, &next->entries_capacity, shard->queue.n_entries,
+            !baton__grow_array((void **)&next->entries, &next->entries_capacity, shard->queue.n_entries,
                         sizeof *next->entries))
             return BATON_ENOMEM;
         if (shard->scratch_capacity < shard->count) {
@@ -133,7 +115,7 @@ static int reserve_tick(baton_store *store, unsigned lanes)
             shard->stage_slots = want;
         }
     }
-    if (!grow_array((void **)&store->outcomes, &store->outcomes_capacity,
+    if (!baton__grow_array((void **)&store->outcomes, &store->outcomes_capacity,
                     store->pending != 0 ? store->pending : 1, sizeof *store->outcomes))
         return BATON_ENOMEM;
     return 0;
@@ -144,7 +126,7 @@ static int reserve_tick(baton_store *store, unsigned lanes)
 static bool push_claim(baton__claims *claims, const baton__queued *q, uint32_t pos,
                        baton__fp_entry *entry)
 {
-    if (!grow_array((void **)&claims->items, &claims->capacity, claims->count + 1,
+    if (!baton__grow_array((void **)&claims->items, &claims->capacity, claims->count + 1,
                     sizeof *claims->items))
         return false;
     baton__claim *c = &claims->items[claims->count++];
