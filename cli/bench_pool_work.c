@@ -32,35 +32,6 @@
 #define FIB_WARMUP_N 20
 #define PFOR_WARMUP_LOOPS 200
 
-static int make_pool(unsigned workers, unsigned flags, baton_pool **out_pool)
-{
-    baton_pool_config config;
-    char what[96];
-    int rc;
-
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.n_workers = workers;
-    config.flags = flags;
-    config.name = "bench";
-    rc = baton_pool_create(&config, out_pool);
-    if (rc != 0) {
-        snprintf(what, sizeof what, "creating a pool of %u workers", workers);
-        cli_report_error(rc, what);
-    }
-    return rc;
-}
-
-/* Destroys the pool; keeps the first error in *inout_rc. */
-static void end_pool(baton_pool *pool, int *inout_rc)
-{
-    int rc = baton_pool_destroy(pool);
-    if (rc != 0) {
-        cli_report_error(rc, "destroying a pool");
-        if (*inout_rc == 0)
-            *inout_rc = rc;
-    }
-}
 
 /* ---- fib32 ---------------------------------------------------------------------------------- */
 
@@ -114,7 +85,7 @@ int pool_measure_fib_baton(void *ctx, unsigned workers, double *out_value, bool 
     double start, elapsed = 0;
     int rc;
 
-    if (make_pool(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = fib_on_pool(pool, FIB_WARMUP_N, &warm);
     if (rc == 0) {
@@ -122,7 +93,7 @@ int pool_measure_fib_baton(void *ctx, unsigned workers, double *out_value, bool 
         rc = fib_on_pool(pool, fc->n, &value);
         elapsed = cli_now_s() - start;
     }
-    end_pool(pool, &rc);
+    cli_bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = elapsed;
@@ -224,10 +195,10 @@ int pool_measure_pfor_baton(void *ctx, unsigned workers, double *out_value, bool
     int rc;
 
     /* Main helps through its external slot: W threads in all, as in the peers. */
-    if (make_pool(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
+    if (cli_bench_pool_create(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
         return -1;
     rc = pfor_samples(pool, ctx, out_value, out_correct);
-    end_pool(pool, &rc);
+    cli_bench_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -272,7 +243,7 @@ int pool_measure_motion_baton(void *ctx, unsigned workers, double *out_value, bo
     int rc;
 
     run.mc = mc;
-    if (make_pool(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
+    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
     start = cli_now_s();
@@ -280,7 +251,7 @@ int pool_measure_motion_baton(void *ctx, unsigned workers, double *out_value, bo
     elapsed = cli_now_s() - start;
     if (rc != 0)
         cli_report_error(rc, "baton_scope_run (motion)");
-    end_pool(run.pool, &rc);
+    cli_bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -468,7 +439,7 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     double cpu0, wall0, cpu1, wall1;
     int rc = 0;
 
-    if (make_pool(workers, 0, &pool) != 0)
+    if (cli_bench_pool_create(workers, 0, &pool) != 0)
         return -1;
     cli_sleep_s(ic->settle_s);
     cpu0 = process_cpu_s();
@@ -476,7 +447,7 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     cli_sleep_s(ic->wall_s);
     cpu1 = process_cpu_s();
     wall1 = cli_now_s();
-    end_pool(pool, &rc);
+    cli_bench_pool_destroy(pool, &rc);
     if (rc != 0 || isnan(cpu0) || isnan(cpu1)) {
         if (rc == 0)
             cli_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s", strerror(errno));

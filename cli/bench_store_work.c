@@ -52,35 +52,6 @@ const char *store_policy_name(baton_store_policy policy)
     return "unknown";
 }
 
-static int make_pool(unsigned workers, baton_pool **out_pool)
-{
-    baton_pool_config config;
-    char what[96];
-    int rc;
-
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.n_workers = workers;
-    config.flags = BATON_POOL_NO_EXTERNAL_SLOTS;
-    config.name = "bench";
-    rc = baton_pool_create(&config, out_pool);
-    if (rc != 0) {
-        snprintf(what, sizeof what, "creating a pool of %u workers", workers);
-        cli_report_error(rc, what);
-    }
-    return rc;
-}
-
-/* Destroys the pool; keeps the first error in *inout_rc. */
-static void end_pool(baton_pool *pool, int *inout_rc)
-{
-    int rc = baton_pool_destroy(pool);
-    if (rc != 0) {
-        cli_report_error(rc, "destroying a pool");
-        if (*inout_rc == 0)
-            *inout_rc = rc;
-    }
-}
 
 static int touch_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
                          void *ctx)
@@ -220,7 +191,7 @@ int store_measure_motion_pfor(void *ctx, unsigned workers, double *out_value, bo
     double start, elapsed;
     int rc;
 
-    if (make_pool(workers, &run.pool) != 0)
+    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
     start = cli_now_s();
@@ -228,7 +199,7 @@ int store_measure_motion_pfor(void *ctx, unsigned workers, double *out_value, bo
     elapsed = cli_now_s() - start;
     if (rc != 0)
         cli_report_error(rc, "baton_scope_run (motion)");
-    end_pool(run.pool, &rc);
+    cli_bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -265,11 +236,11 @@ int store_measure_motion_sharded(void *ctx, unsigned workers, double *out_value,
     bool complete;
     int rc;
 
-    if (make_pool(workers, &pool) != 0)
+    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = make_store(pool, workers, sc->policy, mc->entities, &run.store);
     if (rc != 0) {
-        end_pool(pool, &rc);
+        cli_bench_pool_destroy(pool, &rc);
         return -1;
     }
     start = cli_now_s();
@@ -279,7 +250,7 @@ int store_measure_motion_sharded(void *ctx, unsigned workers, double *out_value,
         cli_report_error(rc, "baton_store_update_all (motion)");
     complete = rc == 0 && store_state_by_id(run.store, mc->state, mc->entities);
     baton_store_destroy(run.store);
-    end_pool(pool, &rc);
+    cli_bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -560,7 +531,7 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
 
     memset(&run, 0, sizeof run);
     run.cc = cc;
-    if (make_pool(workers, &pool) != 0)
+    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = make_store(pool, workers, sc->policy, cc->entities, &run.store);
     if (rc == 0) {
@@ -571,7 +542,7 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
         }
     }
     if (rc != 0) {
-        end_pool(pool, &rc);
+        cli_bench_pool_destroy(pool, &rc);
         return -1;
     }
     start = cli_now_s();
@@ -579,7 +550,7 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
     elapsed = cli_now_s() - start;
     complete = rc == 0 && store_state_by_id(run.store, cc->state, cc->entities);
     baton_store_destroy(run.store);
-    end_pool(pool, &rc);
+    cli_bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     if (run.other_failures != 0)

@@ -38,6 +38,10 @@ void cli_bench_usage(FILE *out);
 /* Prints "baton: <what>: <BATON_E...> (<strerror>): <last error message>" to stderr, for a
  * failed library call that returned `err`. */
 void cli_report_error(int err, const char *what);
+/* A benchmark's pool: n workers with `flags`, threads named "bench-<i>"; reports a failure. */
+int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
+/* Destroys a benchmark's pool; keeps the first error in *inout_rc (reports a failure). */
+void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc);
 /* Prints "baton: <message>" to stderr. */
 void cli_errorf(const char *fmt, ...) CLI_PRINTF(1, 2);
 

@@ -164,3 +164,32 @@ void cli_note(const char *fmt, ...)
     fputc('\n', stderr);
     fflush(stderr);
 }
+
+int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
+{
+    baton_pool_config config;
+    char what[96];
+    int rc;
+
+    memset(&config, 0, sizeof config);
+    config.struct_size = sizeof config;
+    config.n_workers = workers;
+    config.flags = flags;
+    config.name = "bench";
+    rc = baton_pool_create(&config, out_pool);
+    if (rc != 0) {
+        snprintf(what, sizeof what, "creating a pool of %u workers", workers);
+        cli_report_error(rc, what);
+    }
+    return rc;
+}
+
+void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc)
+{
+    int rc = baton_pool_destroy(pool);
+    if (rc != 0) {
+        cli_report_error(rc, "destroying a pool");
+        if (*inout_rc == 0)
+            *inout_rc = rc;
+    }
+}
