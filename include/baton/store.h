@@ -79,14 +79,17 @@ enum {
 
 /* Who processes which shard during baton_store_update_all and baton_store_tick. */
 typedef enum baton_store_policy {
-    /* Pool tasks, one per worker, each taking the next shard nobody has taken yet (one atomic
-     * increment per shard): the load balances itself when shards differ in cost. */
+    /* Pool tasks, one per worker. Task i starts on the i-th of n contiguous blocks of shards,
+     * taking its next shard nobody has taken yet (one atomic increment per shard), then helps
+     * with what is left of the other blocks: the load balances itself when shards differ in
+     * cost, and each thread still streams through memory of its own. */
     BATON_STORE_DYNAMIC = 0,
-    /* Pool tasks, one per worker; task i processes shards i, i + n, i + 2n, ... */
+    /* Pool tasks, one per worker; task i processes the i-th of n contiguous blocks of shards,
+     * shards [i * shards / n, (i + 1) * shards / n). */
     BATON_STORE_STATIC = 1,
-    /* The store's own executor threads, each owning shards i, i + n, ... for the store's life and
-     * fed through its own queue: a shard is always processed by the same thread (and core, with
-     * BATON_STORE_PIN_EXECUTORS), the seed's "queue per CPU". */
+    /* The store's own executor threads, executor i owning STATIC's block i for the store's
+     * life and fed through its own queue: a shard is always processed by the same thread (and
+     * core, with BATON_STORE_PIN_EXECUTORS), the seed's "queue per CPU". */
     BATON_STORE_DEDICATED = 2,
 } baton_store_policy;
 
@@ -222,7 +225,7 @@ typedef int (*baton_store_update_fn)(const uint64_t *ids, void *payloads, size_t
  * processed even when one fails, so the resulting state does not depend on timing; the error of
  * the lowest-numbered failing shard is returned. Errors: BATON_EINVAL (NULL store or fn, or
  * called during a tick), BATON_ECLOSED (the pool is shutting down), BATON_ETHREAD (dedicated
- * executors could not start), fn's error.
+ * executors could not start), BATON_ENOMEM (nothing ran), fn's error.
  */
 BATON_API int baton_store_update_all(baton_store *store, baton_store_update_fn fn, void *ctx);
 

@@ -125,6 +125,10 @@ typedef struct baton__lane {
     _Alignas(64) char pad[1];
 } baton__lane;
 
+typedef struct baton__cursor {
+    _Alignas(64) _Atomic uint32_t next;
+} baton__cursor;
+
 typedef struct baton__rule {
     baton_store_rule_fn fn;
     void *ctx;
@@ -171,8 +175,10 @@ struct baton_store {
 
     baton__crew *crew; /* BATON_STORE_DEDICATED's executors, started on first use */
 
-    /* Dynamic claiming: the next shard nobody has taken in the current phase. */
-    _Alignas(64) _Atomic uint32_t next_shard;
+    /* Dynamic claiming: per lane, the next shard of its block nobody has taken in the current
+     * phase (n_cursors of them, each on its own line). */
+    baton__cursor *cursors;
+    unsigned n_cursors;
 };
 
 /* shard.c */

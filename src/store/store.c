@@ -81,7 +81,6 @@ int baton_store_create(const baton_store_config *config, baton_store **out)
     store->conflict = cfg.conflict;
     store->executors_wanted = cfg.executors;
     atomic_init(&store->in_tick, 0);
-    atomic_init(&store->next_shard, 0);
     store->shards = baton__aligned_alloc(64, (size_t)store->n_shards * sizeof *store->shards);
     if (store->shards == NULL) {
         baton__free(store);
@@ -104,6 +103,7 @@ void baton_store_destroy(baton_store *store)
     baton__store_free_lanes(store);
     baton__free(store->payload_slab);
     baton__free(store->id_slab);
+    baton__free(store->cursors);
     baton__free(store->shards);
     baton__free(store->rules);
     baton__free(store->scratch_ids);

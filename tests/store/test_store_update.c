@@ -7,8 +7,8 @@
  *    TSan sees any second toucher); for DYNAMIC, STATIC and DEDICATED with the pool, and for
  *    DYNAMIC, STATIC and DEDICATED without a pool (3 executors, and one per CPU, pinned);
  *  - who runs what, as store.h says: without a pool, DYNAMIC and STATIC run every shard on the
- *    calling thread; STATIC's task i takes shards i, i + n, ... (so shards equal mod n share a
- *    thread within one call); DEDICATED's executor i owns shards i, i + n, ... for the store's
+ *    calling thread; STATIC's task i takes the i-th contiguous block of shards (so a block's
+ *    shards share a thread within one call); DEDICATED's executor i owns block i for the store's
  *    life (the same thread for a shard across calls, at most n threads);
  *  - errors: fn failing on some shards returns the error of the lowest-numbered failing shard,
  *    and every shard is still processed;
@@ -48,6 +48,19 @@ static const mode modes[] = {
      BATON_STORE_PIN_EXECUTORS},
 };
 #define N_MODES (sizeof modes / sizeof modes[0])
+
+/* The first shard of the contiguous block (of n over `shards`) that shard s belongs to, as
+ * store.h defines STATIC's blocks: [i * shards / n, (i + 1) * shards / n). */
+static unsigned block_lead(unsigned s, unsigned n, unsigned shards)
+{
+    unsigned lead = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned first = (unsigned)((uint64_t)i * shards / n);
+        if (first <= s)
+            lead = first;
+    }
+    return lead;
+}
 
 static baton_store *mode_store(const mode *m, size_t payload_size, unsigned shard_bits)
 {
@@ -163,7 +176,7 @@ static void test_update_each_policy(void **state)
         for (int round = 0; round < 3; round++) {
             bt_assert_rc(run_counted(store, &u), 0);
             check_counters(store, n, (uint64_t)round + 1);
-            /* Shards equal mod n share a thread: STATIC's n pool tasks, DEDICATED's n
+            /* Shards of one block share a thread: STATIC's n pool tasks, DEDICATED's n
              * executors (n is the pool's size unless executors says otherwise; DEDICATED
              * without either has one per CPU, a number this test does not know). */
             bool on_caller = !m->with_pool && m->policy != BATON_STORE_DEDICATED;
@@ -176,10 +189,10 @@ static void test_update_each_policy(void **state)
                 pthread_t t = u.seen[s].thread;
                 if (on_caller && !pthread_equal(t, pthread_self()))
                     fail_msg("%s: shard %u ran on another thread", m->name, s);
-                unsigned lead = grouped ? s % lanes : s;
+                unsigned lead = grouped ? block_lead(s, lanes, 256) : s;
                 if (grouped && atomic_load(&u.seen[lead].calls) == 1 &&
                     !pthread_equal(t, u.seen[lead].thread))
-                    fail_msg("%s: shards %u and %u (equal mod %u) ran on different threads",
+                    fail_msg("%s: shards %u and %u (one block of %u) ran on different threads",
                              m->name, s, lead, lanes);
                 /* A dedicated shard keeps its thread across calls. */
                 if (dedicated) {
