@@ -182,15 +182,8 @@ static int run_motion(pool_bench *pb)
 
     /* The probe uses the state buffer (same size, already the process's memory), before the
      * reference run initialises it. */
-    cli_progress("bench pool: motion: measuring the in-place update limit (%u threads)", w);
-    if (pool_measure_update_limit(mc.state, bytes, w, &limit) == 0)
-        bench_report_note(pb->report, "motion",
-                          "%zu entities, %u ticks; in-place update limit %.2f GB/s (%u threads, "
-                          "best of %d passes over %.1f MB)",
-                          mc.entities, mc.ticks, limit * 1e-9, w, UPDATE_LIMIT_PASSES - 1,
-                          (double)bytes * 1e-6);
-    else
-        cli_note("bench pool: motion: could not measure the update limit; no bandwidth_fraction");
+    limit = bench_motion_update_limit(pb->report, "pool", mc.state, bytes, mc.entities, mc.ticks,
+                                      w);
     cli_progress("bench pool: motion: serial reference");
     pool_motion_reference(&mc);
 

@@ -457,3 +457,23 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     *out_correct = true;
     return 0;
 }
+
+double bench_motion_update_limit(bench_report *report, const char *suite, void *buf, size_t bytes,
+                                 size_t entities, unsigned ticks, unsigned threads)
+{
+    double limit;
+
+    cli_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
+                 threads);
+    if (pool_measure_update_limit(buf, bytes, threads, &limit) != 0) {
+        cli_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
+                 suite);
+        return NAN;
+    }
+    bench_report_note(report, "motion",
+                      "%zu entities, %u ticks; in-place update limit %.2f GB/s (%u threads, "
+                      "best of %d passes over %.1f MB)",
+                      entities, ticks, limit * 1e-9, threads, UPDATE_LIMIT_PASSES - 1,
+                      (double)bytes * 1e-6);
+    return limit;
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli.h"
+
 /* The first pass is the warm-up. Memory bandwidth on a shared machine varies from one pass to the
  * next by a factor of up to 1.5; the best of many passes is the estimate of the limit. */
 #define UPDATE_LIMIT_PASSES 41
@@ -49,10 +51,18 @@ void pool_motion_reference(motion_case *mc);
 /*
  * The machine's in-place update limit: `threads` plain pthreads each increment the uint64 words of
  * one contiguous slice of buf (bytes long, a multiple of 8, 8-aligned); one warm-up pass, then the
- * best of five. Stores 2 * bytes / best seconds (each byte read and written once) in
+ * best of UPDATE_LIMIT_PASSES - 1. Stores 2 * bytes / best seconds (each byte read and written once) in
  * *out_bytes_per_s and returns 0, or returns -1 when a thread could not be started.
  */
 int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double *out_bytes_per_s);
+
+/*
+ * The motion cases' probe: measures the update limit over buf (the state buffer, before it is
+ * initialised) with `threads` threads and notes it in the report under `motion`, or says that
+ * there will be no bandwidth_fraction. Returns the limit in bytes per second, or NAN.
+ */
+double bench_motion_update_limit(bench_report *report, const char *suite, void *buf, size_t bytes,
+                                 size_t entities, unsigned ticks, unsigned threads);
 
 /* idle_cpu: CPU seconds per wall second of a process whose pool sits idle. */
 typedef struct idle_case {

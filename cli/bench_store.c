@@ -152,15 +152,8 @@ static int run_motion(store_bench *sb)
 
     /* The probe passes over a buffer of the state's size (the state itself, before the reference
      * run initialises it) with all W threads, reading and writing every byte once a pass. */
-    cli_progress("bench store: motion: measuring the in-place update limit (%u threads)", w);
-    if (pool_measure_update_limit(mc.state, bytes, w, &limit) == 0)
-        bench_report_note(sb->report, "motion",
-                          "%zu entities, %u ticks; in-place update limit %.2f GB/s (%u threads, "
-                          "best of %d passes over %.1f MB)",
-                          mc.entities, mc.ticks, limit * 1e-9, w, UPDATE_LIMIT_PASSES - 1,
-                          (double)bytes * 1e-6);
-    else
-        cli_note("bench store: motion: could not measure the update limit; no bandwidth_fraction");
+    limit = bench_motion_update_limit(sb->report, "store", mc.state, bytes, mc.entities, mc.ticks,
+                                      w);
     cli_progress("bench store: motion: serial reference");
     mc.expected = store_motion_reference(&mc, mc.ticks);
 
