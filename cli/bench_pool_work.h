@@ -51,8 +51,8 @@ void pool_motion_reference(motion_case *mc);
 /*
  * The machine's in-place update limit: `threads` plain pthreads each increment the uint64 words of
  * one contiguous slice of buf (bytes long, a multiple of 8, 8-aligned); one warm-up pass, then the
- * best of UPDATE_LIMIT_PASSES - 1. Stores 2 * bytes / best seconds (each byte read and written once) in
- * *out_bytes_per_s and returns 0, or returns -1 when a thread could not be started.
+ * best of UPDATE_LIMIT_PASSES - 1. Stores 2 * bytes / best seconds (each byte read and written
+ * once) in *out_bytes_per_s and returns 0, or returns -1 when a thread could not be started.
  */
 int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double *out_bytes_per_s);
 
