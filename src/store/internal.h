@@ -119,10 +119,10 @@ typedef struct baton__shard {
     int phase_error; /* update_all: fn's result for this shard; tick: allocation failure */
 } baton__shard;
 
-/* What one lane owns during a phase. Padded so that lanes never share a line. */
+/* What one lane owns during a phase. The struct itself is written only when allocated; what the
+ * lane writes (its claim buffers) lives in allocations of its own. */
 typedef struct baton__lane {
-    baton__claims *claims;  /* one per target shard */
-    _Alignas(64) char pad[1];
+    baton__claims *claims;  /* one per target shard, an allocation of the lane's own */
 } baton__lane;
 
 typedef struct baton__cursor {
