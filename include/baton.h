@@ -9,5 +9,6 @@
 #include "baton/pool.h"
 #include "baton/queue.h"
 #include "baton/store.h"
+#include "baton/graph.h"
 
 #endif /* BATON_H */
