@@ -2,7 +2,7 @@
  * bench.c — `baton bench [SUITE] [OPTIONS]`: the suite table, the options every suite shares, and
  * the runner that interleaves contenders.
  *
- * Adding a suite (graph, space, engine) is one entry in `suites` plus its run function,
+ * Adding a suite (space, engine) is one entry in `suites` plus its run function,
  * which adds records to the report and measures them through bench_run_slots; an entry may also
  * set its own default --runs, a summary printed after the tables, and its own JSON printer.
  *
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_graph_work.h"
 #include "cli.h"
 
 #ifndef BATON_BENCH_PEERS_DIR
@@ -43,6 +44,12 @@ static const bench_suite suites[] = {
                 "rewrite-heavy variant (motion_conflicts)",
      .run = bench_store_run,
      .print_summary = bench_store_print_summary},
+    {.name = "graph",
+     .summary = "dataflow pipelines: a source and 4 stages with trivial work per item (trivial4, "
+                "the per-item overhead) and with about 1 us per stage (work4); vs oneTBB's flow "
+                "graph, a hand-written pthread pipeline, serial",
+     .run = bench_graph_run,
+     .print_summary = bench_graph_print_summary},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
