@@ -51,6 +51,7 @@ bench: deps-bench
 	$(BUILD)/cli/baton bench pool $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench queue $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench store $(BENCH_ARGS)
+	$(BUILD)/cli/baton bench graph $(BENCH_ARGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
