@@ -369,7 +369,9 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
     baton__worker_stats *stats = &worker->stats[index];
     uint32_t granted = node->n_out > 0 ? reserve_outputs(run, node, run->batch) : run->batch;
     if (granted == 0) {
-        note_blocked(state);
+        for (uint32_t i = 0; i < node->n_in; i++)
+            if (baton__edge_has_input(&run->edges[node->in_edges[i]]))
+                note_blocked(state);
         return 0;
     }
     uint32_t edge = 0;
