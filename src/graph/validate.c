@@ -154,7 +154,18 @@ static int plan_ordered(baton__run *run, uint32_t sink)
 {
     const baton_graph *graph = run->graph;
     baton__rnode *state = &run->nodes[sink];
-    state->window = graph->edges[graph->nodes[sink].in_edges[0]].capacity;
+    /* The window: everything the path's edges can hold. The source stays that far ahead of the
+     * sink at most, so the items on the path, the reorder buffer included, never outnumber the
+     * units of the path's edges: the memory bound stands. It is at least the source's max_emit,
+     * since the source's own edge is on the path. */
+    state->window = 0;
+    for (uint32_t at = sink; graph->nodes[at].kind != BATON_NODE_SOURCE;) {
+        const baton__gedge *edge = &graph->edges[graph->nodes[at].in_edges[0]];
+        state->window += edge->capacity;
+        at = edge->from;
+    }
+    if (state->window > BATON_DRAIN_MAX_WINDOW)
+        state->window = BATON_DRAIN_MAX_WINDOW;
     if (baton_reorder_create(state->window, 0, &state->reorder) != 0)
         return BATON_ENOMEM;
     size_t slots = baton_reorder_window(state->reorder);
