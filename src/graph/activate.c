@@ -121,6 +121,16 @@ static void note_unblocked(baton__rnode *state, baton__worker_stats *stats)
         stats->blocked_ns += baton_now_ns() - since;
 }
 
+/* Adds the time since the worker's last stamp to the node's busy time: one clock read per batch,
+ * which the next batch starts from. What the worker did in between (taking the activation) is
+ * charged to the batch that follows it; idle time is not (the loop restamps after waiting). */
+static void charge_busy(baton__gworker *worker, baton__worker_stats *stats)
+{
+    uint64_t now = baton_now_ns();
+    stats->busy_ns += now - worker->stamp;
+    worker->stamp = now;
+}
+
 /* Reserves room for `want` inputs on every outgoing edge; returns how many it got (0: none). */
 static uint32_t reserve_outputs(baton__run *run, const baton__gnode *node, uint32_t want)
 {
@@ -381,7 +391,6 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
         return 0;
     }
     note_unblocked(state, stats);
-    uint64_t start = baton_now_ns();
     uint32_t *out_counts = worker->counts;
     memset(out_counts, 0, sizeof *out_counts * (node->n_out > 0 ? node->n_out : 1));
     uint32_t stride = node->kind == BATON_NODE_FANOUT ? run->batch : 0;
@@ -407,7 +416,7 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
         stats->items_out += out_counts[s];
     publish(worker, node, out_counts, stride, granted);
     give_back_input(worker, edge, n);
-    stats->busy_ns += baton_now_ns() - start;
+    charge_busy(worker, stats);
     baton__run_items_done(run, (int64_t)finished);
     return n;
 }
@@ -429,7 +438,6 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
         return 0;
     }
     note_unblocked(state, stats);
-    uint64_t start = baton_now_ns();
     uint64_t next_seq = baton__load_relaxed(&state->next_seq);
     baton_emitter emitter = {.worker = worker,
                              .node = node,
@@ -465,7 +473,7 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
     baton__store_relaxed(&state->next_seq, next_seq);
     stats->items_out += emitter.count;
     publish(worker, node, worker->counts, 0, granted);
-    stats->busy_ns += baton_now_ns() - start;
+    charge_busy(worker, stats);
     if (!ended)
         return made;
     /* Release: pairs with the acquire in baton__node_needs_run; nobody polls it again. */

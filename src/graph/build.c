@@ -171,7 +171,7 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
                                 config->name, length > 40 ? "..." : "", length, sizeof name - 1);
         memcpy(name, config->name, length + 1);
     }
-    uint32_t concurrency;
+    uint32_t concurrency = 0;
     int rc = check_config(graph, config, name, &concurrency);
     if (rc != 0)
         return rc;

@@ -135,6 +135,7 @@ typedef struct baton__gworker {
     baton__record *in;   /* a batch taken from an edge */
     baton__record *out;  /* what the batch emits: batch x the largest max_emit (x successors) */
     baton__worker_stats *stats; /* per node */
+    uint64_t stamp;    /* monotonic ns: the end of the last batch or wait (busy time) */
     uint32_t *counts;  /* records emitted per successor in the current batch */
     uint32_t *pending; /* nodes to schedule once the current batch is published */
     uint32_t n_pending;

@@ -102,12 +102,14 @@ static int graph_loop(void *ctx)
         return 0;
     baton__gworker *worker = &run->workers[index];
     uint32_t node;
+    worker->stamp = baton_now_ns();
     while (!baton__load_acquire(&run->stop)) {
         if (find_activation(worker, &node)) {
             baton__activation_run(worker, node);
             continue;
         }
         (void)baton__waitpoint_wait(&run->idle, work_visible, run, UINT64_MAX);
+        worker->stamp = baton_now_ns();
     }
     return 0;
 }
