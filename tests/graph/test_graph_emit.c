@@ -7,7 +7,9 @@
  *    baton_emit(NULL, ...) is BATON_EINVAL; edges of exactly max_emit units suffice;
  *  - node statistics: items_in (sources: calls), items_out and rejected exact for a source, a
  *    filter, a map emitting two per item and a sink; all zero before the first run; from the
- *    last run only, over three runs (the second finds its source ended and moves nothing).
+ *    last run only, over three runs (the second finds its source ended and moves nothing);
+ *    a fanout and a merge count what they receive and hand on; a filter and an actor on the
+ *    path to an ordered sink count what they emitted, as they do elsewhere.
  */
 #include "test_util.h"
 
@@ -276,6 +278,100 @@ static void test_stats_and_rerun(void **state)
     free(sink.seen);
 }
 
+/* What nodes without a function count: a fanout's items_in is the items it received (as a
+ * merge's is), its items_out what it handed on (one per successor). */
+static int pass_map(void *ctx, baton_item x, baton_emitter *out)
+{
+    (void)ctx;
+    return baton_emit(out, x);
+}
+
+static int counting_sink(void *state, baton_item x)
+{
+    (void)x;
+    (*(uint64_t *)state)++;
+    return 0;
+}
+
+static void test_fanout_and_merge_statistics(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(10000, 300);
+    gu_range_source source;
+    gu_range_init(&source, 0, n, 4, 0);
+    uint64_t received = 0;
+    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    int src = gu_source(g, "numbers", gu_range_source_fn, &source, 4);
+    int fan = gu_fanout(g, "fan of 3", NULL, NULL);
+    int merge = gu_merge(g, "merge");
+    int sink = gu_sink(g, "count", counting_sink, &received);
+    gu_connect(g, src, fan, 0);
+    for (int k = 0; k < 3; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "branch %d", k);
+        int map = gu_map(g, name, pass_map, NULL, 1);
+        gu_connect(g, fan, map, 0);
+        gu_connect(g, map, merge, 0);
+    }
+    gu_connect(g, merge, sink, 0);
+    gu_run_ok(g, g_pool, "fanout and merge statistics");
+    assert_int_equal(received, 3 * n);
+    baton_node_stats fs = gu_stats(g, fan), ms = gu_stats(g, merge);
+    printf("# fanout: items_in %llu, items_out %llu; merge: items_in %llu, items_out %llu\n",
+           (unsigned long long)fs.items_in, (unsigned long long)fs.items_out,
+           (unsigned long long)ms.items_in, (unsigned long long)ms.items_out);
+    assert_int_equal(ms.items_in, 3 * n);
+    assert_int_equal(ms.items_out, 3 * n);
+    assert_int_equal(fs.items_out, 3 * n);
+    assert_int_equal(fs.items_in, n);
+    assert_true(fs.activations >= 1);
+    baton_graph_destroy(g);
+}
+
+/* On the path to an ordered sink, what a filter drops is not something it emitted: items_out
+ * counts what its function emitted, as it does off that path. */
+static int drop_multiples_of_3(void *ctx, baton_item x, baton_emitter *out)
+{
+    (void)ctx;
+    return x.u % 3 == 0 ? 0 : baton_emit(out, x);
+}
+
+static void test_stats_on_ordered_path(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(10000, 300);
+    uint64_t kept = n - (n + 2) / 3;
+    for (int ordered = 0; ordered < 2; ordered++) {
+        gu_range_source source;
+        gu_range_init(&source, 0, n, 1, 0);
+        uint64_t received = 0;
+        baton_graph *g = gu_create(0, 0, NULL, NULL);
+        int src = gu_source(g, "numbers", gu_range_source_fn, &source, 1);
+        int filter = gu_map(g, "filter", drop_multiples_of_3, NULL, 1);
+        int actor = gu_stateful(g, "actor", pass_map, NULL, 1);
+        baton_node_config cfg = gu_node(BATON_NODE_SINK, "sink");
+        cfg.sink = counting_sink;
+        cfg.ctx = &received;
+        cfg.flags = ordered ? BATON_NODE_ORDERED : 0;
+        int sink = gu_add(g, &cfg);
+        bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, filter, actor, sink}, 4), 0);
+        gu_run_ok(g, g_pool, ordered ? "filter before an ordered sink" : "filter before a sink");
+        assert_int_equal(received, kept);
+        baton_node_stats fs = gu_stats(g, filter), as = gu_stats(g, actor),
+                         ss = gu_stats(g, sink);
+        printf("# %s: filter in %llu out %llu, actor in %llu out %llu, sink in %llu\n",
+               ordered ? "ordered" : "unordered", (unsigned long long)fs.items_in,
+               (unsigned long long)fs.items_out, (unsigned long long)as.items_in,
+               (unsigned long long)as.items_out, (unsigned long long)ss.items_in);
+        assert_int_equal(fs.items_in, n);
+        assert_int_equal(fs.items_out, kept);
+        assert_int_equal(as.items_in, kept);
+        assert_int_equal(as.items_out, kept);
+        assert_int_equal(ss.items_in, kept);
+        baton_graph_destroy(g);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -283,6 +379,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_max_emit),
         cmocka_unit_test(test_default_max_emit),
         cmocka_unit_test(test_stats_and_rerun),
+        cmocka_unit_test(test_fanout_and_merge_statistics),
+        cmocka_unit_test(test_stats_on_ordered_path),
     };
     return cmocka_run_group_tests_name("graph/emit", tests, group_setup, group_teardown);
 }
