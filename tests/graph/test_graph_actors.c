@@ -10,6 +10,7 @@
  *    a filter and a stateful node drop some, with input capacities from 1 to 64; and when its
  *    input capacity is below what one call of its source may emit (its own CTest entry: a hang
  *    there ends the process);
+ *  - an ordered sink behind a fanout whose other branch filters gets every item in order;
  *  - two graphs run on one pool at once, from two threads;
  *  - a map, a stateful node and a sink that call baton_parallel_for / baton_join on the pool
  *    that runs the graph finish (no deadlock) with the right results.
@@ -423,6 +424,46 @@ static int ordered_count_fn(void *state, baton_item item)
     return 0;
 }
 
+/* A fanout on the ordered path: one branch goes to the ordered sink, the other (with a filter)
+ * to a plain sink. Only one path reaches the ordered sink, so run accepts it, and it gets every
+ * number in order. */
+static int plain_count(void *state, baton_item item)
+{
+    (void)item;
+    (*(uint64_t *)state)++;
+    return 0;
+}
+
+static void test_ordered_sink_behind_fanout(void **state)
+{
+    (void)state;
+    size_t n = bt_scaled(10000, 500);
+    num_source source;
+    num_source_init(&source, 0, n, 2);
+    ordered_plain_sink sink = {0, false, 0};
+    uint64_t other = 0;
+    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    int src = gu_source(g, "numbers", num_source_fn, &source, 2);
+    int slow = gu_map(g, "variable time", slow_some_map, NULL, 1);
+    int fan = gu_fanout(g, "fanout", NULL, NULL);
+    baton_node_config cfg = gu_node(BATON_NODE_SINK, "in order");
+    cfg.sink = ordered_count_fn;
+    cfg.ctx = &sink;
+    cfg.flags = BATON_NODE_ORDERED;
+    int ordered = gu_add(g, &cfg);
+    int filter = gu_map(g, "filter", filter_map, NULL, 1);
+    int plain = gu_sink(g, "other branch", plain_count, &other);
+    bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, slow, fan, ordered}, 4), 0);
+    bt_assert_rc(baton_graph_connect_path(g, (const int[]){fan, filter, plain}, 3), 0);
+    gu_run_ok(g, g_pool, "ordered sink behind a fanout");
+    uint64_t kept = 0;
+    for (uint64_t x = 0; x < n; x++)
+        kept += !dropped_by_filter(x);
+    assert_int_equal(sink.received, n);
+    assert_int_equal(other, kept);
+    baton_graph_destroy(g);
+}
+
 /* ---- two graphs on one pool at once ---------------------------------------------------------- */
 
 typedef struct graph_thread {
@@ -620,6 +661,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrency_limits),
         cmocka_unit_test(test_ordered_sink),
         cmocka_unit_test(test_ordered_sink_filter_only),
+        cmocka_unit_test(test_ordered_sink_behind_fanout),
         cmocka_unit_test(test_two_graphs_one_pool),
         cmocka_unit_test(test_ordered_window_below_source_emit),
         cmocka_unit_test(test_nested_parallel_for),
