@@ -33,9 +33,9 @@
  * full its producer is not run (a source is not polled) until the consumer frees room. An item
  * holds one unit of capacity from the moment its producer reserved it until its consumer's
  * function has returned, so at any instant the items alive in a run number at most the sum of
- * the capacities of all edges. An ordered sink's reordering window is the sum of the capacities
- * of the edges on its path, and the source feeding it does not run ahead of the sink by more than
- * that, which keeps the same bound.
+ * the capacities of all edges. An ordered sink's reordering window is its input edge's capacity
+ * (or its source's max_emit, if larger), and the source feeding it does not run ahead of the sink
+ * by more than that, which keeps the same bound.
  *
  * Concurrency and input policy. A node runs on at most `concurrency` workers at once (1 = serial,
  * N, or BATON_CONCURRENCY_UNLIMITED). When all of it is in use, an item sent to it waits in its

@@ -170,6 +170,15 @@ static uint32_t take_input(baton__run *run, const baton__gnode *node, baton__rno
     return 0;
 }
 
+/* Records that are items, not skips. */
+static uint32_t count_items(const baton__record *records, uint32_t n)
+{
+    uint32_t items = 0;
+    for (uint32_t i = 0; i < n; i++)
+        items += !baton__record_is_skip(&records[i]);
+    return items;
+}
+
 static void release_records(baton__run *run, const baton__record *records, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -311,7 +320,6 @@ static int ordered_sink_batch(baton__gworker *worker, uint32_t index, uint32_t n
         (*delivered)++;
         if (baton__record_is_skip(record))
             continue;
-        worker->stats[index].items_in++;
         rc = node->sink(node->ctx, record->item);
     }
     /* Release: pairs with the acquire in gate_room; the source may run further ahead now. */
@@ -328,12 +336,10 @@ static int process_batch(baton__gworker *worker, uint32_t index, uint32_t n, uin
     baton__run *run = worker->run;
     const baton__gnode *node = &run->graph->nodes[index];
     baton__rnode *state = &run->nodes[index];
-    baton__worker_stats *stats = &worker->stats[index];
     baton_emitter emitter = {.worker = worker,
                              .node = node,
                              .target = node->n_out > 0 ? run->edges[node->out_edges[0]].to : 0,
                              .out = worker->out};
-    uint32_t admitted = 0;
     int rc = 0;
     uint32_t i = 0;
     for (; i < n && rc == 0; i++) {
@@ -343,8 +349,6 @@ static int process_batch(baton__gworker *worker, uint32_t index, uint32_t n, uin
                 worker->out[emitter.count++] = *record;
             continue;
         }
-        admitted++;
-        stats->items_in++;
         if (node->kind == BATON_NODE_SINK) {
             rc = node->sink(node->ctx, record->item);
             continue;
@@ -364,8 +368,6 @@ static int process_batch(baton__gworker *worker, uint32_t index, uint32_t n, uin
     }
     counts[0] = emitter.count;
     *done = i;
-    if (node->input == BATON_INPUT_REJECT && admitted > 0)
-        baton__fetch_sub_relaxed(&state->accepted, admitted);
     return rc;
 }
 
@@ -412,8 +414,12 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
         baton__run_fail(run, index, rc);
         return 0;
     }
+    uint32_t items = count_items(worker->in, n);
+    stats->items_in += items;
     for (uint32_t s = 0; s < node->n_out; s++)
-        stats->items_out += out_counts[s];
+        stats->items_out += count_items(worker->out + (size_t)s * stride, out_counts[s]);
+    if (node->input == BATON_INPUT_REJECT && items > 0) /* they are consumed: admit more */
+        baton__fetch_sub_relaxed(&state->accepted, items);
     publish(worker, node, out_counts, stride, granted);
     give_back_input(worker, edge, n);
     charge_busy(worker, stats);

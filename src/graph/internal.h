@@ -12,7 +12,7 @@
  *  - A source's next_seq and an ordered sink's reorder buffer belong to the node's single
  *    activation: a serial node has at most one at a time, and the activation count's
  *    acquire/release hands them from one to the next.
- *  - Everything under a graph worker belongs to the loop that claimed that index.
+ *  - Everything under a graph worker (a slot) belongs to the loop that claimed it.
  */
 #ifndef BATON_GRAPH_INTERNAL_H
 #define BATON_GRAPH_INTERNAL_H
@@ -129,6 +129,7 @@ typedef struct baton__run baton__run;
 
 typedef struct baton__gworker {
     baton__run *run;
+    _Atomic uint32_t claimed; /* 1 while a loop owns this slot */
     unsigned index;
     uint64_t rng;
     baton__ready *ready; /* one per rank, highest first */
@@ -149,7 +150,6 @@ struct baton__run {
     unsigned n_workers;
     uint32_t n_ranks;
     uint32_t batch;
-    _Atomic uint32_t next_worker; /* loops claim their index from it */
     /* Records alive (in rings, being processed, waiting in a reorder buffer) plus one per source
      * that has not ended: the run is over when it reaches 0. */
     BATON_CACHELINE_ALIGNED _Atomic int64_t live;

@@ -20,6 +20,7 @@
 #include "core/atomic.h"
 #include "core/error.h"
 #include "graph/internal.h"
+#include "pool/internal.h"
 
 void baton__run_release(baton__run *run, baton_item item)
 {
@@ -94,12 +95,34 @@ static bool work_visible(void *arg)
     return false;
 }
 
-static int graph_loop(void *ctx)
+/* Claims a free worker slot (its ready queues); false when all are taken. acquire: pairs with
+ * the release that freed it, so the queues' owner-side state is handed over. */
+static bool claim_slot(baton__run *run, unsigned *index)
 {
-    baton__run *run = ctx;
-    unsigned index = baton__fetch_add_relaxed(&run->next_worker, 1);
-    if (index >= run->n_workers)
-        return 0;
+    for (unsigned i = 0; i < run->n_workers; i++) {
+        uint32_t free_slot = 0;
+        if (atomic_compare_exchange_strong_explicit(&run->workers[i].claimed, &free_slot, 1,
+                                                    memory_order_acquire, memory_order_relaxed)) {
+            *index = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * One scheduler loop. With may_sleep it runs until the run stops, sleeping when idle. Without, it
+ * returns as soon as it finds nothing to do: that is how a loop runs when the pool started it
+ * while another job waits below it on the same thread (a node function's baton_parallel_for
+ * helping with other work, say). Such a loop must give the thread back, or the job below could
+ * never resume, and the run might wait for that job forever. It hands its slot back when it
+ * returns, with its queues empty, so another loop can take it.
+ */
+static void run_loop(baton__run *run, bool may_sleep)
+{
+    unsigned index;
+    if (!claim_slot(run, &index))
+        return;
     baton__gworker *worker = &run->workers[index];
     uint32_t node;
     worker->stamp = baton_now_ns();
@@ -108,9 +131,18 @@ static int graph_loop(void *ctx)
             baton__activation_run(worker, node);
             continue;
         }
+        if (!may_sleep)
+            break;
         (void)baton__waitpoint_wait(&run->idle, work_visible, run, UINT64_MAX);
         worker->stamp = baton_now_ns();
     }
+    /* Release: pairs with the acquire in claim_slot. */
+    baton__store_release(&worker->claimed, 0);
+}
+
+static int graph_loop(void *ctx)
+{
+    run_loop(ctx, baton__execution_depth() <= 1);
     return 0;
 }
 
@@ -213,14 +245,16 @@ static int init_run(baton__run *run, baton_graph *graph, baton_pool *pool)
     run->n_workers = baton_pool_workers(pool);
     run->batch = graph->batch;
     baton__waitpoint_init(&run->idle);
+    /* Each array is zeroed as soon as it exists: free_run walks whatever was allocated. */
     run->nodes = baton__aligned_alloc(BATON_CACHELINE, graph->n_nodes * sizeof *run->nodes);
-    run->edges = baton__aligned_alloc(BATON_CACHELINE,
-                                      (graph->n_edges > 0 ? graph->n_edges : 1) *
-                                          sizeof *run->edges);
-    if (run->nodes == NULL || run->edges == NULL)
+    if (run->nodes == NULL)
         return BATON_ENOMEM;
     memset(run->nodes, 0, graph->n_nodes * sizeof *run->nodes);
-    memset(run->edges, 0, graph->n_edges * sizeof *run->edges);
+    size_t edges_size = (graph->n_edges > 0 ? graph->n_edges : 1) * sizeof *run->edges;
+    run->edges = baton__aligned_alloc(BATON_CACHELINE, edges_size);
+    if (run->edges == NULL)
+        return BATON_ENOMEM;
+    memset(run->edges, 0, edges_size);
     for (uint32_t e = 0; e < graph->n_edges; e++)
         if (baton__edge_init(&run->edges[e], &graph->edges[e]) != 0)
             return BATON_ENOMEM;
@@ -290,6 +324,8 @@ int baton_graph_run(baton_graph *graph, baton_pool *pool)
     baton__run run;
     memset(&run, 0, sizeof run);
     run.graph = graph;
+    for (uint32_t n = 0; n < graph->n_nodes; n++) /* a run that fails to start ran nothing */
+        memset(&graph->nodes[n].stats, 0, sizeof graph->nodes[n].stats);
     int rc = baton__graph_validate(graph);
     if (rc == 0)
         rc = init_run(&run, graph, pool);
@@ -307,6 +343,10 @@ int baton_graph_run(baton_graph *graph, baton_pool *pool)
             baton__ready_push(&run.workers[next++ % run.n_workers].ready[run.nodes[n].rank], n);
         }
         rc = baton_scope_run(pool, spawn_loops, &run);
+        /* Every loop may have been nested in other work and returned early (see run_loop):
+         * then this thread finishes the run. */
+        if (rc == 0 && !baton__load_acquire(&run.stop))
+            run_loop(&run, true);
         int failure = baton__load_relaxed(&run.error);
         if (failure != 0 || rc != 0)
             release_leftovers(&run);

@@ -154,18 +154,19 @@ static int plan_ordered(baton__run *run, uint32_t sink)
 {
     const baton_graph *graph = run->graph;
     baton__rnode *state = &run->nodes[sink];
-    /* The window: everything the path's edges can hold. The source stays that far ahead of the
-     * sink at most, so the items on the path, the reorder buffer included, never outnumber the
-     * units of the path's edges: the memory bound stands. It is at least the source's max_emit,
-     * since the source's own edge is on the path. */
-    state->window = 0;
-    for (uint32_t at = sink; graph->nodes[at].kind != BATON_NODE_SOURCE;) {
-        const baton__gedge *edge = &graph->edges[graph->nodes[at].in_edges[0]];
-        state->window += edge->capacity;
-        at = edge->from;
+    /* The window: the sink's input capacity, so that the items on that edge and in the reorder
+     * buffer, one per seq in flight, never outnumber its units (the memory bound). When one call
+     * of the source may emit more than that, the window is the source's max_emit instead, or the
+     * source could never be called; the excess is then covered by the source's own edge, which
+     * holds at least max_emit and is empty of the seqs that have reached the sink. */
+    uint32_t at = sink;
+    while (graph->nodes[at].kind != BATON_NODE_SOURCE) {
+        at = graph->edges[graph->nodes[at].in_edges[0]].from;
+        run->nodes[at].on_ordered_path = graph->nodes[at].kind != BATON_NODE_SOURCE;
     }
-    if (state->window > BATON_DRAIN_MAX_WINDOW)
-        state->window = BATON_DRAIN_MAX_WINDOW;
+    state->window = graph->edges[graph->nodes[sink].in_edges[0]].capacity;
+    if (state->window < graph->nodes[at].max_emit)
+        state->window = graph->nodes[at].max_emit;
     if (baton_reorder_create(state->window, 0, &state->reorder) != 0)
         return BATON_ENOMEM;
     size_t slots = baton_reorder_window(state->reorder);
@@ -174,11 +175,6 @@ static int plan_ordered(baton__run *run, uint32_t sink)
     state->held_full = baton__calloc(slots, 1);
     if (state->held == NULL || state->held_full == NULL)
         return BATON_ENOMEM;
-    uint32_t at = sink;
-    while (graph->nodes[at].kind != BATON_NODE_SOURCE) {
-        at = graph->edges[graph->nodes[at].in_edges[0]].from;
-        run->nodes[at].on_ordered_path = graph->nodes[at].kind != BATON_NODE_SOURCE;
-    }
     baton__rnode *source = &run->nodes[at];
     uint32_t *gates = baton__malloc((source->n_gates + 1) * sizeof *gates);
     if (gates == NULL)

@@ -76,6 +76,7 @@ struct baton__worker {
     bool idle;          /* counted in pool->n_idle; owner only */
     bool waking;        /* counted in pool->n_waking; owner only */
     uint64_t spin_ns;   /* how long this worker searches before parking now; owner only */
+    unsigned depth;     /* jobs running on this worker's stack, nested ones included; owner */
 
     /* Task records: the local free list is owner-only; records freed by other threads come back
      * through remote_free, a lock-free stack the owner empties in one exchange. */
@@ -168,6 +169,13 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
 
 /* Runs one job on w, counting it. */
 void baton__execute(baton__worker *w, baton__job *job);
+
+/* How many jobs are running on the calling thread's stack as its innermost worker: 1 in a job a
+ * worker took from its main loop (or that a caller runs while waiting in baton_scope_run from
+ * outside the pool), more in a job run while another waits below it (work-while-waiting), 0
+ * outside any job. A job that blocks until an event of its own must not do so when nested: the
+ * job below it cannot resume until it returns. */
+unsigned baton__execution_depth(void);
 
 /* Finds a job for w: its own deque, then the injector, then stealing. NULL if none. A worker
  * that was woken up and finds a job passes the wake-up on if more work is visible. */

@@ -72,7 +72,14 @@ static uint64_t baton__xorshift(uint64_t *state)
 void baton__execute(baton__worker *w, baton__job *job)
 {
     baton__owner_increment(&w->tasks_executed);
+    w->depth++;
     job->exec(job, w);
+    w->depth--;
+}
+
+unsigned baton__execution_depth(void)
+{
+    return baton__current != NULL ? baton__current->depth : 0;
 }
 
 /* Pushes the chain first .. last (linked by next) on the injector's stack. */
