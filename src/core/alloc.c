@@ -8,6 +8,7 @@
  * test may read it from any thread, but it is meant for single-threaded set-up code.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,22 @@ void baton__free(void *ptr)
 {
     if (ptr != NULL)
         baton__allocator.free(ptr);
+}
+
+bool baton__grow_array(void **array, size_t *capacity, size_t needed, size_t item_size)
+{
+    if (needed <= *capacity)
+        return true;
+    size_t cap = *capacity == 0 ? 16 : *capacity;
+    while (cap < needed)
+        cap *= 2;
+    void *bigger = baton__malloc(cap * item_size);
+    if (bigger == NULL)
+        return false;
+    if (*capacity != 0)
+        memcpy(bigger, *array, *capacity * item_size);
+    baton__free(*array);
+    *array = bigger;
+    *capacity = cap;
+    return true;
 }

@@ -175,17 +175,9 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
     int rc = check_config(graph, config, name, &concurrency);
     if (rc != 0)
         return rc;
-    if (graph->n_nodes == graph->cap_nodes) {
-        uint32_t cap = graph->cap_nodes != 0 ? graph->cap_nodes * 2 : 8;
-        baton__gnode *nodes = baton__malloc(cap * sizeof *nodes);
-        if (nodes == NULL)
-            return baton__error(BATON_ENOMEM, "baton_graph_add: out of memory");
-        if (graph->n_nodes > 0)
-            memcpy(nodes, graph->nodes, graph->n_nodes * sizeof *nodes);
-        baton__free(graph->nodes);
-        graph->nodes = nodes;
-        graph->cap_nodes = cap;
-    }
+    if (!baton__grow_array((void **)&graph->nodes, &graph->cap_nodes, graph->n_nodes + 1,
+                           sizeof *graph->nodes))
+        return baton__error(BATON_ENOMEM, "baton_graph_add: out of memory");
     baton__gnode *node = &graph->nodes[graph->n_nodes];
     memset(node, 0, sizeof *node);
     memcpy(node->name, name, sizeof name);
@@ -275,22 +267,6 @@ static int reaches(const baton_graph *graph, uint32_t from, uint32_t target, boo
     return 0;
 }
 
-static int grow_edges(uint32_t **array, uint32_t *cap, uint32_t n)
-{
-    if (n < *cap)
-        return 0;
-    uint32_t new_cap = *cap != 0 ? *cap * 2 : 2;
-    uint32_t *grown = baton__malloc(new_cap * sizeof *grown);
-    if (grown == NULL)
-        return BATON_ENOMEM;
-    if (n > 0)
-        memcpy(grown, *array, n * sizeof *grown);
-    baton__free(*array);
-    *array = grown;
-    *cap = new_cap;
-    return 0;
-}
-
 static int check_edge(const baton_graph *graph, int from, int to, size_t capacity)
 {
     if (!baton__graph_node_valid(graph, from) || !baton__graph_node_valid(graph, to))
@@ -364,19 +340,12 @@ int baton_graph_connect(baton_graph *graph, int from, int to, size_t capacity)
         return rc;
     baton__gnode *producer = &graph->nodes[from];
     baton__gnode *consumer = &graph->nodes[to];
-    if (graph->n_edges == graph->cap_edges) {
-        uint32_t cap = graph->cap_edges != 0 ? graph->cap_edges * 2 : 8;
-        baton__gedge *edges = baton__malloc(cap * sizeof *edges);
-        if (edges == NULL)
-            return baton__error(BATON_ENOMEM, "baton_graph_connect: out of memory");
-        if (graph->n_edges > 0)
-            memcpy(edges, graph->edges, graph->n_edges * sizeof *edges);
-        baton__free(graph->edges);
-        graph->edges = edges;
-        graph->cap_edges = cap;
-    }
-    if (grow_edges(&producer->out_edges, &producer->cap_out, producer->n_out) != 0 ||
-        grow_edges(&consumer->in_edges, &consumer->cap_in, consumer->n_in) != 0)
+    if (!baton__grow_array((void **)&graph->edges, &graph->cap_edges, graph->n_edges + 1,
+                           sizeof *graph->edges) ||
+        !baton__grow_array((void **)&producer->out_edges, &producer->cap_out, producer->n_out + 1,
+                           sizeof *producer->out_edges) ||
+        !baton__grow_array((void **)&consumer->in_edges, &consumer->cap_in, consumer->n_in + 1,
+                           sizeof *consumer->in_edges))
         return baton__error(BATON_ENOMEM, "baton_graph_connect: out of memory");
     uint32_t edge = graph->n_edges++;
     graph->edges[edge] = (baton__gedge){.from = (uint32_t)from, .to = (uint32_t)to,

@@ -58,7 +58,8 @@ typedef struct baton__gnode {
     uint32_t max_emit; /* resolved: >= 1 */
     uint32_t flags;
     uint32_t *in_edges, *out_edges; /* edge indices */
-    uint32_t n_in, n_out, cap_in, cap_out;
+    uint32_t n_in, n_out;
+    size_t cap_in, cap_out;
     baton_node_stats stats; /* of the last run */
 } baton__gnode;
 
@@ -70,7 +71,8 @@ typedef struct baton__gedge {
 struct baton_graph {
     baton__gnode *nodes;
     baton__gedge *edges;
-    uint32_t n_nodes, cap_nodes, n_edges, cap_edges;
+    uint32_t n_nodes, n_edges;
+    size_t cap_nodes, cap_edges;
     uint64_t edge_capacity;
     uint32_t batch;
     baton_release_fn release;

@@ -225,9 +225,6 @@ struct baton_rewrite_ctx {
 
 /* rewrite.c */
 void baton__queue_free(baton__queue *queue);
-/* Grows *array (of item_size-byte items, *capacity of them) to hold at least `needed`,
- * doubling, keeping the contents. False without memory (then nothing changed). */
-bool baton__grow_array(void **array, size_t *capacity, size_t needed, size_t item_size);
 
 /* Key order of two rewrites: (rule, scope, seq). */
 static inline bool baton__key_less(uint32_t rule_a, uint64_t scope_a, uint64_t seq_a,

@@ -90,24 +90,6 @@ static size_t drop_written(uint64_t *reads, size_t n, const uint64_t *writes, si
     return kept;
 }
 
-bool baton__grow_array(void **array, size_t *capacity, size_t needed, size_t item_size)
-{
-    if (needed <= *capacity)
-        return true;
-    size_t cap = *capacity == 0 ? 16 : *capacity;
-    while (cap < needed)
-        cap *= 2;
-    void *bigger = baton__malloc(cap * item_size);
-    if (bigger == NULL)
-        return false;
-    if (*capacity != 0)
-        memcpy(bigger, *array, *capacity * item_size);
-    baton__free(*array);
-    *array = bigger;
-    *capacity = cap;
-    return true;
-}
-
 static int check_rewrite(const baton_store *store, const baton_rewrite *rw)
 {
     if (rw->rule >= store->n_rules)
