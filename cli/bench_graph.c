@@ -60,23 +60,12 @@ static struct {
     unsigned runs;
 } summary_info;
 
-/* Adds a record and its slot. False when memory ran out. */
+/* Adds a record and its slot. False when the list is full or memory ran out. */
 static bool add_slot(graph_bench *gb, slot_list *list, const bench_record *tmpl,
                      const char *contender, unsigned workers, bench_measure_fn measure, void *ctx)
 {
-    bench_record shape = *tmpl;
-    bench_record *record;
-
-    if (list->n == MAX_SLOTS)
-        return false;
-    shape.contender = contender;
-    shape.workers = workers;
-    record = bench_report_add(gb->report, &shape, gb->options->runs);
-    if (record == NULL)
-        return false;
-    list->slots[list->n] = (bench_slot){measure, ctx, workers, record, false};
-    list->n++;
-    return true;
+    return bench_slots_add(list->slots, &list->n, MAX_SLOTS, gb->report, gb->options->runs, tmpl,
+                           contender, workers, measure, ctx);
 }
 
 /* Adds every contender of a case (baton and tbb_flow at each worker count, then pthread_queues

@@ -50,27 +50,12 @@ typedef struct slot_list {
     size_t n;
 } slot_list;
 
-/* Adds a record and its slot. Returns false when memory ran out. */
+/* Adds a record and its slot. False when the list is full or memory ran out. */
 static bool add_slot(pool_bench *pb, slot_list *list, const bench_record *tmpl,
                      const char *contender, unsigned workers, bench_measure_fn measure, void *ctx)
 {
-    bench_record shape = *tmpl;
-    bench_record *record;
-
-    if (list->n == MAX_SLOTS)
-        return false;
-    shape.contender = contender;
-    shape.workers = workers;
-    record = bench_report_add(pb->report, &shape, pb->options->runs);
-    if (record == NULL)
-        return false;
-    list->slots[list->n].measure = measure;
-    list->slots[list->n].ctx = ctx;
-    list->slots[list->n].workers = workers;
-    list->slots[list->n].record = record;
-    list->slots[list->n].stopped = false;
-    list->n++;
-    return true;
+    return bench_slots_add(list->slots, &list->n, MAX_SLOTS, pb->report, pb->options->runs, tmpl,
+                           contender, workers, measure, ctx);
 }
 
 /* Fills one peer_case per available peer; `args` are the arguments after CASE WORKERS. */

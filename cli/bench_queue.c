@@ -132,31 +132,19 @@ static int measure_peer(void *ctx, unsigned workers, double *out_value, bool *ou
     return 0;
 }
 
-/* Adds a record and its slot. Returns false when memory ran out. */
+/* Adds a record of `case_name` (every queue record has the same metric) and its slot. False when
+ * the list is full or memory ran out. */
 static bool add_slot(queue_bench *qb, slot_list *list, const char *case_name,
                      const char *contender, unsigned workers, bench_measure_fn measure, void *ctx)
 {
-    bench_record shape = {.suite = SUITE,
-                          .case_name = case_name,
-                          .contender = contender,
-                          .metric = METRIC,
-                          .unit = UNIT,
-                          .higher_is_better = true,
-                          .workers = workers};
-    bench_record *record;
+    const bench_record tmpl = {.suite = SUITE,
+                               .case_name = case_name,
+                               .metric = METRIC,
+                               .unit = UNIT,
+                               .higher_is_better = true};
 
-    if (list->n == MAX_SLOTS)
-        return false;
-    record = bench_report_add(qb->report, &shape, qb->options->runs);
-    if (record == NULL)
-        return false;
-    list->slots[list->n].measure = measure;
-    list->slots[list->n].ctx = ctx;
-    list->slots[list->n].workers = workers;
-    list->slots[list->n].record = record;
-    list->slots[list->n].stopped = false;
-    list->n++;
-    return true;
+    return bench_slots_add(list->slots, &list->n, MAX_SLOTS, qb->report, qb->options->runs, &tmpl,
+                           contender, workers, measure, ctx);
 }
 
 static int run_ring_case(queue_bench *qb, const char *case_name)

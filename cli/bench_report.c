@@ -62,6 +62,25 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
     return record;
 }
 
+bool bench_slots_add(bench_slot *slots, size_t *n, size_t max, bench_report *report, unsigned runs,
+                     const bench_record *tmpl, const char *contender, unsigned workers,
+                     bench_measure_fn measure, void *ctx)
+{
+    bench_record shape = *tmpl;
+    bench_record *record;
+
+    if (*n == max)
+        return false;
+    shape.contender = contender;
+    shape.workers = workers;
+    record = bench_report_add(report, &shape, runs);
+    if (record == NULL)
+        return false;
+    slots[*n] = (bench_slot){measure, ctx, workers, record, false};
+    (*n)++;
+    return true;
+}
+
 void bench_report_free(bench_report *report)
 {
     for (size_t i = 0; i < report->n_records; i++) {

@@ -78,26 +78,18 @@ static struct {
     unsigned conflict_ticks;
 } summary_info;
 
-/* Adds a record (with `policy` as its label when not NULL) and its slot. False without memory. */
+/* Adds a record (with `policy` as its label when not NULL) and its slot. False when the list is
+ * full or memory ran out. */
 static bool add_slot(store_bench *sb, slot_list *list, const bench_record *tmpl,
                      const char *contender, const char *policy, unsigned workers,
                      bench_measure_fn measure, void *ctx)
 {
     bench_record shape = *tmpl;
-    bench_record *record;
 
-    if (list->n == MAX_SLOTS)
-        return false;
-    shape.contender = contender;
-    shape.workers = workers;
     shape.label_name = policy != NULL ? "policy" : NULL;
     shape.label = policy;
-    record = bench_report_add(sb->report, &shape, sb->options->runs);
-    if (record == NULL)
-        return false;
-    list->slots[list->n] = (bench_slot){measure, ctx, workers, record, false};
-    list->n++;
-    return true;
+    return bench_slots_add(list->slots, &list->n, MAX_SLOTS, sb->report, sb->options->runs, &shape,
+                           contender, workers, measure, ctx);
 }
 
 /* Fills a peer's case, or returns false when the peer is missing. */

@@ -180,6 +180,15 @@ typedef struct bench_slot {
 } bench_slot;
 
 /*
+ * bench_report.c: adds a record shaped like `tmpl` (its contender and workers replaced) to the
+ * report and a slot that measures it to slots[*n], then counts it in *n. Returns false when the
+ * `max` slots are taken or memory ran out; the suite then gives up on the case.
+ */
+bool bench_slots_add(bench_slot *slots, size_t *n, size_t max, bench_report *report, unsigned runs,
+                     const bench_record *tmpl, const char *contender, unsigned workers,
+                     bench_measure_fn measure, void *ctx);
+
+/*
  * Runs `runs` rounds; each round measures every slot once (A B C A B C ...), starting at slot
  * r mod n_slots in round r so that no contender always runs first. A slot whose measurement
  * fails or is wrong is marked incorrect and runs no more.
