@@ -242,7 +242,9 @@ BATON_API int baton_graph_run(baton_graph *graph, baton_pool *pool);
  * from inside the node function that received `out`. Returns 0 (the graph owns the item now);
  * BATON_EBUSY (the successor uses BATON_INPUT_REJECT and is at its concurrency limit: the item is
  * still the caller's); BATON_ERANGE (this call already emitted max_emit items: the item is still
- * the caller's); BATON_EINVAL (out is NULL).
+ * the caller's); BATON_EINVAL (out is NULL). What a call emits is handed on when its batch ends,
+ * so retrying a refused item within the same call cannot succeed: keep it and offer it again in a
+ * later call, or drop it.
  */
 BATON_API int baton_emit(baton_emitter *out, baton_item item);
 
