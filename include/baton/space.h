@@ -1,0 +1,197 @@
+/*
+ * baton/space.h — the space layer: a tuplespace of channels where data and waiting consumers meet
+ * by pattern matching. This part of the header defines the values that travel through it and the
+ * patterns that select them; the space itself (channels, produce, consume, joins, the log) builds
+ * on them.
+ *
+ * Values. nil, booleans, 64-bit integers, strings (UTF-8 bytes, not checked), byte strings, tuples,
+ * lists, and names (unforgeable channel ids: 64-bit numbers that only the space hands out). A
+ * value is immutable and is stored as its canonical encoding, one contiguous block: two values are
+ * equal exactly when their encodings are equal, the hash of a value is XXH3-64 of its encoding,
+ * and the encoding is what the log writes. Parts of a value are read through views
+ * (baton_value_view), which point into the value's block and live as long as the value.
+ *
+ * Canonical encoding (stable: logs written by one version are read by the next). A value is a tag
+ * byte followed by its body:
+ *     0x00 nil                    (no body)
+ *     0x01 false, 0x02 true       (no body)
+ *     0x03 int                    8 bytes, big-endian two's complement
+ *     0x04 string, 0x05 bytes     a varint length (LEB128, shortest form), then the bytes
+ *     0x06 tuple, 0x07 list       a varint count, then that many values
+ *     0x08 name                   8 bytes, big-endian
+ * A decoder accepts exactly these forms (a varint in a longer form than needed is refused), so
+ * every value has one encoding.
+ *
+ * Text syntax (parser and printer agree: print(parse(t)) is the canonical text of t):
+ *     nil   true   false   -42   "a \"quoted\" string\n"   x"00ff10"   @17
+ *     ("hello", 42, [1, 2])   ()   (1,)   []
+ * Strings take the escapes \" \\ \n \t \r \0 and \xHH; x"..." is a byte string in hex; @N is the
+ * name with id N. A 1-tuple is written with a trailing comma, as in Python.
+ *
+ * Patterns. A pattern is parsed from text once and compiled; matching walks the value's encoding
+ * without allocating.
+ *     _                 anything
+ *     x                 anything, bound to the binder x (a lowercase identifier; a binder may
+ *                       appear once per pattern)
+ *     42  "hi"  nil ... that value exactly
+ *     p | q | r         any of the alternatives (binders inside alternatives are not allowed)
+ *     (p, q)  [p, q]    a tuple or list of that many elements, each matching its pattern
+ *     Int String Bool Bytes Nil Name Tuple List    any value of that type
+ *
+ * Threads. Values and patterns are immutable once made: any number of threads may read, print,
+ * compare and match them at once. A builder belongs to one thread.
+ */
+#ifndef BATON_SPACE_H
+#define BATON_SPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum baton_value_kind {
+    BATON_VALUE_NIL = 0,
+    BATON_VALUE_BOOL = 1,
+    BATON_VALUE_INT = 2,
+    BATON_VALUE_STRING = 3,
+    BATON_VALUE_BYTES = 4,
+    BATON_VALUE_TUPLE = 5,
+    BATON_VALUE_LIST = 6,
+    BATON_VALUE_NAME = 7,
+} baton_value_kind;
+
+/* Limits that keep a hostile encoding or text from exhausting the stack or memory. */
+#define BATON_VALUE_MAX_DEPTH 64u             /* tuples and lists nested at most this deep */
+#define BATON_VALUE_MAX_SIZE (UINT64_C(1) << 30) /* bytes of encoding */
+
+typedef struct baton_value baton_value;
+
+/* A part of a value: a pointer into a value's encoding. Valid while that value lives. */
+typedef struct baton_value_view {
+    const uint8_t *data;
+    size_t size;
+} baton_value_view;
+
+/* ---- building ---- */
+
+typedef struct baton_value_builder baton_value_builder;
+
+/* Errors: BATON_EINVAL (NULL out), BATON_ENOMEM. */
+BATON_API int baton_value_builder_create(baton_value_builder **out);
+/* NULL is ignored. */
+BATON_API void baton_value_builder_destroy(baton_value_builder *builder);
+
+/*
+ * Each call appends one value (or opens/closes a tuple or list) to the builder. Errors:
+ * BATON_EINVAL (NULL builder; NULL data with a non-zero length; end without an open tuple or list;
+ * a value after the top-level value is complete), BATON_ERANGE (nesting above
+ * BATON_VALUE_MAX_DEPTH, or the encoding above BATON_VALUE_MAX_SIZE), BATON_ENOMEM. After an
+ * error the builder keeps what it had before the call.
+ */
+BATON_API int baton_value_add_nil(baton_value_builder *builder);
+BATON_API int baton_value_add_bool(baton_value_builder *builder, bool value);
+BATON_API int baton_value_add_int(baton_value_builder *builder, int64_t value);
+BATON_API int baton_value_add_string(baton_value_builder *builder, const char *data, size_t size);
+BATON_API int baton_value_add_bytes(baton_value_builder *builder, const void *data, size_t size);
+BATON_API int baton_value_add_name(baton_value_builder *builder, uint64_t id);
+/* Appends a copy of an existing value (or part of one). BATON_EINVAL for a malformed view. */
+BATON_API int baton_value_add_view(baton_value_builder *builder, baton_value_view view);
+BATON_API int baton_value_begin_tuple(baton_value_builder *builder);
+BATON_API int baton_value_begin_list(baton_value_builder *builder);
+BATON_API int baton_value_end(baton_value_builder *builder);
+
+/* Makes the value built so far (exactly one complete top-level value) and empties the builder
+ * for the next one. Errors: BATON_EINVAL (NULL argument, nothing built, a tuple or list still
+ * open), BATON_ENOMEM. */
+BATON_API int baton_value_finish(baton_value_builder *builder, baton_value **out);
+
+/* ---- text and encoding ---- */
+
+/*
+ * Parses text (size bytes; need not be NUL-terminated) into a value. Errors: BATON_EINVAL with a
+ * message giving the byte offset and what was expected ("baton_value_parse: offset 7: expected
+ * ',' or ')' after a tuple element, found ']'"), BATON_ERANGE (an integer out of int64, nesting
+ * or size limits), BATON_ENOMEM.
+ */
+BATON_API int baton_value_parse(const char *text, size_t size, baton_value **out);
+
+/*
+ * Writes the value's canonical text into buf (capacity bytes, always NUL-terminated when capacity
+ * > 0) and its full length (without the NUL) into *length, so a caller can size a second try.
+ * Errors: BATON_EINVAL (NULL length; NULL buf with capacity > 0; a malformed view), BATON_ERANGE (the text
+ * did not fit: buf holds a truncated prefix).
+ */
+BATON_API int baton_value_print(baton_value_view value, char *buf, size_t capacity,
+                                size_t *length);
+
+/* Decodes a canonical encoding into a value, checking it completely. Errors: BATON_EINVAL (NULL
+ * argument, a malformed or non-canonical encoding, trailing bytes: the message says at which
+ * offset), BATON_ERANGE (limits), BATON_ENOMEM. */
+BATON_API int baton_value_decode(const void *data, size_t size, baton_value **out);
+
+/* The whole value as a view (its encoding). */
+BATON_API baton_value_view baton_value_as_view(const baton_value *value);
+
+/* A copy of a view as a value of its own. Errors: BATON_EINVAL (malformed view), BATON_ENOMEM. */
+BATON_API int baton_value_from_view(baton_value_view view, baton_value **out);
+
+/* NULL is ignored. */
+BATON_API void baton_value_destroy(baton_value *value);
+
+/* ---- reading (views must come from a value or a successful decode) ---- */
+
+BATON_API baton_value_kind baton_view_kind(baton_value_view view);
+BATON_API bool baton_view_equal(baton_value_view a, baton_value_view b);
+/* XXH3-64 of the encoding. */
+BATON_API uint64_t baton_view_hash(baton_value_view view);
+/* The scalar inside; 0 / false / an empty view when the kind differs. */
+BATON_API bool baton_view_bool(baton_value_view view);
+BATON_API int64_t baton_view_int(baton_value_view view);
+BATON_API uint64_t baton_view_name(baton_value_view view);
+/* STRING and BYTES: the content bytes (not NUL-terminated) and their count. */
+BATON_API const uint8_t *baton_view_bytes(baton_value_view view, size_t *size);
+/* TUPLE and LIST: the number of elements, and element i (an empty view when out of range). */
+BATON_API size_t baton_view_count(baton_value_view view);
+BATON_API baton_value_view baton_view_element(baton_value_view view, size_t index);
+
+/* ---- patterns ---- */
+
+typedef struct baton_pattern baton_pattern;
+
+#define BATON_PATTERN_MAX_BINDERS 64u
+
+/*
+ * Parses and compiles a pattern. Errors: BATON_EINVAL with the byte offset and what was wrong (a
+ * binder used twice, a binder inside an alternative, an unknown type name, a syntax error),
+ * BATON_ERANGE (nesting, more than BATON_PATTERN_MAX_BINDERS binders), BATON_ENOMEM.
+ */
+BATON_API int baton_pattern_parse(const char *text, size_t size, baton_pattern **out);
+/* NULL is ignored. */
+BATON_API void baton_pattern_destroy(baton_pattern *pattern);
+
+/* The number of binders, and the name of binder i in order of appearance (NULL out of range). */
+BATON_API unsigned baton_pattern_binders(const baton_pattern *pattern);
+BATON_API const char *baton_pattern_binder_name(const baton_pattern *pattern, unsigned index);
+
+/*
+ * Whether value matches pattern. On a match, bindings[i] (an array of baton_pattern_binders()
+ * entries; may be NULL when there are none or the caller does not want them) is the part of
+ * value bound to binder i. Allocates nothing; any thread.
+ */
+BATON_API bool baton_pattern_match(const baton_pattern *pattern, baton_value_view value,
+                                   baton_value_view *bindings);
+
+/* The pattern's canonical text, like baton_value_print. */
+BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_t capacity,
+                                  size_t *length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BATON_SPACE_H */
