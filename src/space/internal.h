@@ -1,0 +1,73 @@
+/*
+ * internal.h — what the space layer's files share about the canonical value encoding (see
+ * include/baton/space.h for the format): the tag bytes, LEB128 varints, and a walker that returns
+ * the size of the encoded value at a pointer.
+ *
+ * Two kinds of readers use these. Decoding untrusted bytes goes through baton__value_check, which
+ * bounds every read and reports the offset of the first fault. Everything else (accessors, the
+ * printer, pattern matching) reads views that came from a value or a successful decode and are
+ * therefore known to be canonical; baton__value_skip and baton__varint_read_trusted rely on that
+ * and do not check bounds.
+ */
+#ifndef BATON_SPACE_INTERNAL_H
+#define BATON_SPACE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/space.h"
+
+/* Tag bytes of the encoding; they never change (logs depend on them). */
+enum {
+    BATON__TAG_NIL = 0x00,
+    BATON__TAG_FALSE = 0x01,
+    BATON__TAG_TRUE = 0x02,
+    BATON__TAG_INT = 0x03,
+    BATON__TAG_STRING = 0x04,
+    BATON__TAG_BYTES = 0x05,
+    BATON__TAG_TUPLE = 0x06,
+    BATON__TAG_LIST = 0x07,
+    BATON__TAG_NAME = 0x08,
+};
+
+/* A uint64 takes at most 10 LEB128 bytes. */
+#define BATON__VARINT_MAX 10u
+
+/* Writes v as a shortest-form LEB128 varint into out (room for BATON__VARINT_MAX bytes) and
+ * returns the number of bytes written. */
+size_t baton__varint_write(uint8_t *out, uint64_t v);
+
+/* The number of bytes baton__varint_write would write for v. */
+size_t baton__varint_size(uint64_t v);
+
+/*
+ * Reads a varint from data[0..size). Returns the number of bytes read (> 0) and stores the value
+ * in *out; returns 0 when the varint is truncated, longer than 10 bytes, overflows 64 bits, or is
+ * not in shortest form (a final byte of 0x00 after the first).
+ */
+size_t baton__varint_read(const uint8_t *data, size_t size, uint64_t *out);
+
+/* Reads a varint known to be valid (inside a checked encoding); returns its length. */
+size_t baton__varint_read_trusted(const uint8_t *data, uint64_t *out);
+
+/* Big-endian 8-byte load and store (the int and name bodies). */
+uint64_t baton__load_be64(const uint8_t *p);
+void baton__store_be64(uint8_t *p, uint64_t v);
+
+/*
+ * Checks that data[0..size) starts with one complete canonical value within the depth and size
+ * limits, and stores its encoded size in *out_size (which may be less than size: the caller
+ * decides whether trailing bytes are an error). Never reads outside data[0..size). Returns 0, or
+ * BATON_EINVAL / BATON_ERANGE with a detail message "<who>: offset N: ..." where N counts from
+ * data. who names the public function for the message.
+ */
+int baton__value_check(const char *who, const uint8_t *data, size_t size, size_t *out_size);
+
+/* The encoded size of the (trusted, valid) value that starts at p. */
+size_t baton__value_skip(const uint8_t *p);
+
+/* Whether a view holds exactly one complete canonical value (no message set). */
+bool baton__view_valid(baton_value_view view);
+
+#endif /* BATON_SPACE_INTERNAL_H */
