@@ -10,5 +10,6 @@
 #include "baton/queue.h"
 #include "baton/store.h"
 #include "baton/graph.h"
+#include "baton/space.h"
 
 #endif /* BATON_H */
