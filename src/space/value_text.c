@@ -120,7 +120,7 @@ static int parse_int(parser *p)
 {
     size_t start = p->pos;
     bool negative = p->text[p->pos] == '-';
-    uint64_t magnitude;
+    uint64_t magnitude = 0; /* gcc -O2 cannot see that only success reads it */
     if (negative)
         p->pos++;
     /* The int64 range is asymmetric: -9223372036854775808 has no positive counterpart. */
@@ -293,7 +293,7 @@ static int parse_value(parser *p, unsigned depth)
         return expected(p, "a value");
     size_t start = p->pos;
     char c = p->text[p->pos];
-    uint64_t id;
+    uint64_t id = 0; /* gcc -O2 cannot see that only success reads it */
     int rc;
     switch (c) {
     case '(':
