@@ -12,6 +12,8 @@
  *    cleanly (run under ASan to see that nothing reads out of bounds);
  *  - parse errors (bad escapes, int64 overflow on both sides, unterminated strings, "(x)", junk
  *    after the value, depth) with offsets; print truncates into a small buffer;
+ *  - allocation failures (baton__alloc_fail_after) at every step of parse, decode and a builder
+ *    are BATON_ENOMEM, leak nothing under ASan, and leave a builder usable;
  *  - random values: encode, decode, print, parse and print again agree.
  */
 #include "test_util.h"
@@ -19,6 +21,7 @@
 #include <xxhash.h>
 
 #include "baton/space.h"
+#include "core/alloc.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -575,6 +578,59 @@ static void test_print(void **state)
     baton_value_destroy(v);
 }
 
+/* ---- allocation failures --------------------------------------------------------------------- */
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    static const char text[] = "(\"hello\", x\"0102\", [1, [2, \"three\"]], @4)";
+    baton_value *expected = parse_ok(text);
+    baton_value_view ev = baton_value_as_view(expected);
+    bool done = false;
+    for (long n = 0; n < 100 && !done; n++) {
+        baton_value *v = NULL;
+        baton__alloc_fail_after(n);
+        int rc = baton_value_parse(text, strlen(text), &v);
+        baton__alloc_fail_after(-1);
+        if (rc == 0) {
+            assert_true(baton_view_equal(ev, baton_value_as_view(v)));
+            baton_value_destroy(v);
+            done = true;
+        } else {
+            bt_assert_rc(rc, BATON_ENOMEM);
+            assert_null(v);
+        }
+    }
+    assert_true(done);
+    baton_value *v = NULL;
+    baton__alloc_fail_after(0);
+    int rc = baton_value_decode(ev.data, ev.size, &v);
+    baton__alloc_fail_after(-1);
+    bt_assert_rc(rc, BATON_ENOMEM);
+    /* A builder whose growth fails keeps what it had and goes on afterwards. */
+    baton_value_builder *b = NULL;
+    bt_assert_rc(baton_value_builder_create(&b), 0);
+    bt_assert_rc(baton_value_begin_list(b), 0);
+    baton__alloc_fail_after(0);
+    char big[100];
+    memset(big, 'b', sizeof big);
+    rc = baton_value_add_string(b, big, sizeof big);
+    baton__alloc_fail_after(-1);
+    bt_assert_rc(rc, BATON_ENOMEM);
+    bt_assert_rc(baton_value_end(b), 0);
+    baton__alloc_fail_after(0);
+    rc = baton_value_finish(b, &v);
+    baton__alloc_fail_after(-1);
+    bt_assert_rc(rc, BATON_ENOMEM);
+    bt_assert_rc(baton_value_finish(b, &v), 0);
+    baton_value *empty = parse_ok("[]");
+    assert_true(baton_view_equal(baton_value_as_view(v), baton_value_as_view(empty)));
+    baton_value_destroy(empty);
+    baton_value_destroy(v);
+    baton_value_builder_destroy(b);
+    baton_value_destroy(expected);
+}
+
 /* ---- random values ---------------------------------------------------------------------------- */
 
 static void add_random(baton_value_builder *b, bt_rng *rng, unsigned depth)
@@ -655,6 +711,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_truncation_and_bit_flips),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_print),
+        cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_random_round_trip),
     };
     return cmocka_run_group_tests_name("space/value", tests, NULL, NULL);
