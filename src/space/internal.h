@@ -69,8 +69,7 @@ size_t baton__value_skip(const uint8_t *p);
 
 /* Whether a view holds exactly one complete canonical value within the limits. When it does not,
  * the detail message names the fault ("baton_value_view: offset N: ...", nothing for an empty
- * view); callers may set their
- * own after it. */
+ * view); callers may set their own after it. */
 bool baton__view_valid(baton_value_view view);
 
 #endif /* BATON_SPACE_INTERNAL_H */
