@@ -4,8 +4,8 @@ BUILD  ?= build
 PREFIX ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench build demo check check-sanitize check-asan check-tsan check-condvar \
-        bench install clean
+.PHONY: all deps deps-bench deps-fuzz build demo check check-sanitize check-asan check-tsan \
+        check-condvar bench fuzz install clean
 
 all: build
 
@@ -14,6 +14,9 @@ deps:
 
 deps-bench:
 	@scripts/install-deps --bench
+
+deps-fuzz:
+	@scripts/install-deps --fuzz
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -53,8 +56,21 @@ bench: deps-bench
 	$(BUILD)/cli/baton bench store $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench graph $(BENCH_ARGS)
 
+# The libFuzzer targets (clang, ASan), each for FUZZ_SECONDS; what they find stays in
+# build-fuzz/corpus/<target> for the next run. A crash leaves its input in the working directory.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_deque fuzz_space_text
+fuzz: deps-fuzz
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DBATON_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build-fuzz/corpus/$$t && \
+	    build-fuzz/tests/$$t -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus/$$t || exit 1; \
+	done
+
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-condvar
+	rm -rf $(BUILD) build-asan build-tsan build-condvar build-fuzz
