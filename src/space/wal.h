@@ -1,0 +1,138 @@
+/*
+ * wal.h — the space layer's write-ahead log (internal; no public API yet): records appended by
+ * any thread, written to LMDB by one dedicated writer thread in group commits, so that appending
+ * never waits on I/O.
+ *
+ * DESIGN
+ *  - The log is an LMDB environment (data.mdb, lock.mdb) in the directory the caller names, with
+ *    two named databases: "log" (key: the record's 64-bit sequence number, big-endian, written
+ *    with MDB_APPEND; value: an 8-byte little-endian XXH3-64 of the payload seeded with the
+ *    sequence number, then the payload) and "meta" (the truncation bound, so that numbering
+ *    never restarts after everything was compacted away).
+ *  - baton__wal_append copies the record into a node, takes the next sequence number and pushes
+ *    the node onto an intrusive linked MPSC queue (wait-free). Two appenders can push in the
+ *    opposite order of their numbers, so the writer keeps a small reorder set and commits only
+ *    the contiguous run of numbers; a gap lasts as long as one appender is preempted between its
+ *    number and its push.
+ *  - The writer takes everything queued (up to BATON__WAL_BATCH records) into one write
+ *    transaction. The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync
+ *    itself: after every group in SYNC mode, every sync interval in ASYNC mode. The durable mark
+ *    (everything <= it is on disk) moves only after a sync returned.
+ *  - When the map is full the writer doubles it (mdb_env_set_mapsize) and retries the group.
+ *  - LMDB trusts its own pages: a truncated file or a flipped page number makes it read outside
+ *    the file (SIGBUS) or the map (SIGSEGV). So before LMDB touches a file, open and replay
+ *    check it themselves, with pread: both meta pages (magic, version, the same page size, the
+ *    database flags baton uses, no fixed address), that the file holds every page the newest
+ *    meta names, and every page reachable from it (each page's own number, kind and bounds,
+ *    each node's extent, every page number it follows in range and reached once, sub-database
+ *    records well formed). This costs one read of the file per open and per replay. Damage
+ *    inside a record is caught by its checksum; records skipped by a wrong but well-formed page
+ *    pointer are caught by comparing the count replayed with the count LMDB keeps.
+ *  - What cannot be caught: LMDB keeps two meta pages and uses the one with the larger
+ *    transaction id. Damage that leaves the older one valid and makes it look newer (a flipped
+ *    high bit of its txnid) rolls the log back to that earlier, consistent state without an
+ *    error: replay then returns fewer records, still a clean prefix.
+ */
+#ifndef BATON_SPACE_WAL_H
+#define BATON_SPACE_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/core.h"
+
+/* The most records the writer puts into one write transaction. */
+#define BATON__WAL_BATCH 4096
+/* ASYNC mode: the writer syncs this often (nanoseconds) while there is something to sync. */
+#define BATON__WAL_SYNC_INTERVAL_NS UINT64_C(10000000)
+/* The LMDB map a new log starts with; the writer doubles it when it fills. */
+#define BATON__WAL_MAP_SIZE ((size_t)1 << 30)
+
+typedef enum {
+    /* Nothing is written and no file is touched (dir may be NULL). Appends get sequence numbers
+     * from 1; wait_durable returns 0 at once and baton__wal_durable reports 0: this mode
+     * promises no durability at all. */
+    BATON__WAL_NONE,
+    /* Groups are committed without a sync and synced every BATON__WAL_SYNC_INTERVAL_NS (10 ms).
+     * Loss window: a crash of the machine (not just of the process) loses the records appended
+     * in the last sync interval plus the time the sync itself takes; a crash of the process
+     * alone loses only what was still queued. wait_durable waits for the next timed sync. */
+    BATON__WAL_ASYNC,
+    /* The writer commits each group and syncs (mdb_env_sync) before it moves the durable mark:
+     * a record is durable once wait_durable returned for it. */
+    BATON__WAL_SYNC,
+} baton__wal_mode;
+
+typedef struct baton__wal baton__wal;
+
+/*
+ * Opens (creating dir and the environment when missing) the log in dir and starts its writer
+ * thread. Numbering continues after the last record found (or after the truncation bound, if
+ * larger). The handle is owned by the caller until baton__wal_close. Call baton__wal_replay
+ * before, not while the log is open in this process (LMDB allows one environment per file per
+ * process). Errors: BATON_EINVAL (NULL out, NULL dir unless mode is NONE, unknown mode),
+ * BATON_ENOMEM, BATON_ETHREAD, BATON_EIO (the directory cannot be created, is not an LMDB
+ * environment, or the file is damaged so that LMDB cannot be trusted with it), BATON_EBUSY (the
+ * environment is in use in a way LMDB refuses).
+ */
+int baton__wal_open(const char *dir, baton__wal_mode mode, baton__wal **out);
+
+/*
+ * Appends a copy of record[0..size) and stores its sequence number in *seq (may be NULL). Any
+ * thread, concurrently; never waits on I/O (one allocation, one atomic add, one wait-free push).
+ * Numbers are given out in increasing order of the calls' atomic add, without gaps. size 0 is
+ * allowed (record may then be NULL). Errors: BATON_EINVAL (NULL wal, NULL record with size > 0),
+ * BATON_ENOMEM, BATON_EIO (the writer failed earlier; its message is repeated), BATON_ECLOSED
+ * (close has started: a usage error).
+ */
+int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *seq);
+
+/*
+ * Waits until every record numbered <= seq is durable (SYNC: committed and synced; ASYNC: the
+ * next timed sync after its commit). Any thread. Returns 0, BATON_EINVAL (NULL wal, seq never
+ * given out), BATON_EIO (the writer failed before seq became durable). NONE mode: returns 0 at
+ * once.
+ */
+int baton__wal_wait_durable(baton__wal *wal, uint64_t seq);
+
+/* The highest sequence number such that it and every number below it are durable; 0 when none
+ * is (and always in NONE mode). Any thread; wait-free. */
+uint64_t baton__wal_durable(const baton__wal *wal);
+
+/*
+ * Hands every record of the log in dir to fn in sequence order: fn(ctx, seq, data, size). data
+ * points into LMDB's map and is valid only during the call. A nonzero return from fn stops the
+ * replay, which returns that value. *last_good (may be NULL) receives the number of the last
+ * record handed to fn (0: none). The log must not be open in this process. Replay stops at the
+ * first record whose checksum, size or key (wrong size, not above its predecessor, a gap) is
+ * wrong and returns BATON_EIO with a message naming the seq, after handing fn every record
+ * before it. Errors: BATON_EINVAL (NULL dir or fn), BATON_ENOTFOUND (no directory, or no
+ * data.mdb in it), BATON_EIO (not an LMDB environment, damaged), BATON_ENOMEM.
+ */
+int baton__wal_replay(const char *dir, int (*fn)(void *ctx, uint64_t seq, const void *data,
+                                                 size_t size),
+                      void *ctx, uint64_t *last_good);
+
+/*
+ * Compaction: deletes every record numbered below seq, through the writer, and waits until the
+ * deletion is committed and synced. Records below seq still queued are dropped when their turn
+ * comes; a seq above the next number to be given out counts as that number. The bound is kept
+ * in the log, so numbering continues after it even when no record is left. Any thread.
+ * Errors: BATON_EINVAL (NULL wal), BATON_ENOMEM, BATON_EIO (the writer failed). NONE mode:
+ * returns 0.
+ */
+int baton__wal_truncate_before(baton__wal *wal, uint64_t seq);
+
+/*
+ * Writes and syncs everything appended, joins the writer, closes the environment and frees the
+ * handle (also on error). No append may run concurrently or later. Returns 0, or BATON_EIO when
+ * the writer failed (then records after durable() may be lost). NULL is ignored.
+ */
+int baton__wal_close(baton__wal *wal);
+
+/* Between wal.c and wal_check.c: 0 when dir/data.mdb looks like a whole LMDB file that LMDB can
+ * be trusted with, BATON_ENOTFOUND when there is none, BATON_EIO (with a message naming the
+ * damage) otherwise; BATON_ENOMEM. *size receives the file's size. who prefixes the message. */
+int baton__wal_check_file(const char *who, const char *dir, int64_t *size);
+
+#endif /* BATON_SPACE_WAL_H */
