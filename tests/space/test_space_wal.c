@@ -595,11 +595,15 @@ static void test_damage_payload_flips(void **state)
     for (uint64_t target = 1; target <= f.n; target += 17) {
         unsigned char marker[64];
         gen_record(target, marker);
-        unsigned char *at = memmem(f.data, f.size, marker, 12);
-        assert_non_null(at);
         memcpy(copy, f.data, f.size);
-        size_t off = (size_t)(at - f.data) + 4 + (size_t)(target % 8); /* inside the seq bytes */
-        copy[off] ^= (unsigned char)(1u << (target % 8));
+        /* Flip every copy: freed pages keep stale ones, and only the live one matters. */
+        unsigned copies = 0;
+        for (unsigned char *at = memmem(copy, f.size, marker, 12); at != NULL;
+             at = memmem(at + 12, f.size - (size_t)(at + 12 - copy), marker, 12)) {
+            at[4 + target % 8] ^= (unsigned char)(1u << (target % 8)); /* in the seq bytes */
+            copies++;
+        }
+        assert_true(copies > 0);
         damage_result r = damaged_replay(&f, copy, f.size, "payload flip");
         assert_int_equal(r.rc, BATON_EIO);
         assert_int_equal(r.last_good, target - 1); /* everything before the damage */
