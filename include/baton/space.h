@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "baton/core.h"
+#include "baton/pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -189,6 +190,89 @@ BATON_API bool baton_pattern_match(const baton_pattern *pattern, baton_value_vie
 /* The pattern's canonical text, like baton_value_print. */
 BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_t capacity,
                                   size_t *length);
+
+/* ---- the space: channels, produce, consume, joins ---- */
+
+/*
+ * A tuplespace in memory (no durability yet). Data are produced on channels (any value, usually a
+ * name); consumers wait on one channel or, for a join, on several, each with a pattern, and fire
+ * once every channel has a matching datum: the data are removed (unless persistent or peeked) and
+ * the consumer's continuation runs as a task of the space's pool. Oldest matching datum wins for a
+ * consumer; oldest matching waiting consumer wins for a produce. A join sees its channels all at
+ * once; joins never deadlock (see src/space/space.c, DESIGN). Every function may be called from any
+ * thread, also from inside continuations, except create/destroy (one thread, nothing in flight).
+ */
+typedef struct baton_space baton_space;
+
+typedef struct baton_space_config {
+    size_t struct_size; /* sizeof(baton_space_config), or 0 for this header's size */
+    baton_pool *pool;   /* runs the continuations; borrowed: must outlive the space */
+} baton_space_config;
+
+/* Errors: BATON_EINVAL (NULL argument or pool, struct_size larger than this header knows),
+ * BATON_ENOMEM. */
+BATON_API int baton_space_create(const baton_space_config *config, baton_space **out);
+
+/* Frees the space, its stored data and its waiting consumers (their continuations never run).
+ * Call it after baton_space_quiesce, with no operation in flight. NULL is ignored. */
+BATON_API void baton_space_destroy(baton_space *space);
+
+/* A name id never returned before by this space (an atomic counter starting at 1). Any thread. */
+BATON_API uint64_t baton_space_fresh_name(baton_space *space);
+
+/*
+ * Puts datum on channel. Both are copied (the views need only live during the call). A
+ * persistent datum stays on the channel after it matches. If a waiting consumer matches, it may
+ * fire during the call (its continuation is queued on the pool; from an outside thread the call
+ * returns once it and the continuations it started have run, from inside a continuation it
+ * returns at once). Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
+ */
+BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
+                                  baton_value_view datum, bool persistent);
+
+/* What a firing consumer receives: per channel, in the order the consume listed them, the
+ * datum and the views bound to its pattern's binders (bindings[i][j]: channel i, binder j). */
+typedef struct baton_match {
+    size_t n_channels;
+    const baton_value_view *data;
+    const baton_value_view *const *bindings;
+} baton_match;
+
+/* A continuation: runs as a task of the pool; may produce and consume. The match and its views
+ * are valid during the call only. A non-zero return is remembered and reported by
+ * baton_space_quiesce (the first one). */
+typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
+
+/* Flags for baton_space_consume. */
+#define BATON_CONSUME_PERSISTENT 1u /* fires on every match and stays registered */
+#define BATON_CONSUME_PEEK 2u       /* reads the matched data without removing them */
+
+/*
+ * Waits for one datum on each of channels[0..n) matching patterns[i] (n > 1 is a join), then
+ * calls fn(ctx, match) on the pool. Channel views are copied; the patterns are borrowed and must
+ * outlive the consumer (until it fired, if not persistent, or until baton_space_destroy). ctx is
+ * the caller's. The order in which the channels are listed does not change which data are chosen.
+ * *consumer_id (may be NULL) receives the consumer's id. Like produce, it may fire at once.
+ * Errors: BATON_EINVAL (NULL space, channels, patterns or fn; n == 0; a malformed channel; the
+ * same channel twice; unknown flags), BATON_ENOMEM.
+ */
+BATON_API int baton_space_consume(baton_space *space, const baton_value_view *channels,
+                                  baton_pattern *const *patterns, size_t n,
+                                  baton_continuation_fn fn, void *ctx, unsigned flags,
+                                  uint64_t *consumer_id);
+
+/*
+ * Waits until no operation and no continuation of the space is in flight (operations started by
+ * other threads meanwhile are waited for too). Returns 0 or the first error a continuation
+ * returned (or that a firing hit, such as BATON_ENOMEM), and clears it. Do not call it from a
+ * continuation (BATON_EPERM).
+ */
+BATON_API int baton_space_quiesce(baton_space *space);
+
+/* The numbers of stored data and waiting consumers on channel (0 and 0 for a channel never used).
+ * Call it when the space is quiescent. Errors: BATON_EINVAL. */
+BATON_API int baton_space_channel_counts(baton_space *space, baton_value_view channel,
+                                         size_t *data, size_t *consumers);
 
 #ifdef __cplusplus
 }
