@@ -72,6 +72,7 @@
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
+#include "core/waitpoint.h"
 #include "space/internal.h"
 
 #define SP_SHARDS 64u
@@ -161,6 +162,7 @@ struct baton_space {
     _Atomic uint64_t next_datum;
     _Atomic size_t inflight;
     _Atomic int first_error;
+    baton__waitpoint idle; /* quiesce sleeps here until inflight reaches 0 */
     sp_shard shards[SP_SHARDS];
 };
 
@@ -640,7 +642,9 @@ static void call_end(sp_call *call)
     dispatch(call);
     /* Release pairs with quiesce's acquire load: the call's effects (and its continuations')
      * are visible to the thread that saw it end. */
-    baton__fetch_sub_release(&call->space->inflight, 1);
+    baton_space *space = call->space;
+    if (atomic_fetch_sub_explicit(&space->inflight, 1, memory_order_release) == 1)
+        baton__waitpoint_notify(&space->idle, true);
 }
 
 /* ---- the API ---- */
@@ -662,6 +666,8 @@ int baton_space_create(const baton_space_config *config, baton_space **out)
     atomic_init(&space->next_consumer, 0);
     atomic_init(&space->next_datum, 0);
     atomic_init(&space->inflight, 0);
+    baton__waitpoint_global_init();
+    baton__waitpoint_init(&space->idle);
     atomic_init(&space->first_error, 0);
     *out = space;
     return 0;
@@ -817,6 +823,12 @@ int baton_space_consume(baton_space *space, const baton_value_view *channels,
     return 0;
 }
 
+static bool no_call_in_flight(void *arg)
+{
+    baton_space *space = arg;
+    return baton__load_acquire(&space->inflight) == 0;
+}
+
 int baton_space_quiesce(baton_space *space)
 {
     if (space == NULL)
@@ -824,12 +836,7 @@ int baton_space_quiesce(baton_space *space)
     if (sp_tls_scope != NULL)
         return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
     /* Acquire pairs with call_end's release decrement: what the calls did is visible. */
-    for (unsigned spins = 0; baton__load_acquire(&space->inflight) != 0; spins++) {
-        if (spins < 64)
-            baton__cpu_relax();
-        else
-            sched_yield();
-    }
+    (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
     int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
     if (rc != 0)
         return baton__error(rc, "baton_space_quiesce: a continuation failed: %s",
