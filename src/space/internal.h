@@ -72,4 +72,29 @@ size_t baton__value_skip(const uint8_t *p);
  * view); callers may set their own after it. */
 bool baton__view_valid(baton_value_view view);
 
+/* The kind a valid encoding's tag byte stands for (an unknown tag reads as nil: valid encodings
+ * have none). */
+static inline baton_value_kind baton__kind_of_tag(uint8_t tag)
+{
+    switch (tag) {
+    case BATON__TAG_FALSE:
+    case BATON__TAG_TRUE:
+        return BATON_VALUE_BOOL;
+    case BATON__TAG_INT:
+        return BATON_VALUE_INT;
+    case BATON__TAG_STRING:
+        return BATON_VALUE_STRING;
+    case BATON__TAG_BYTES:
+        return BATON_VALUE_BYTES;
+    case BATON__TAG_TUPLE:
+        return BATON_VALUE_TUPLE;
+    case BATON__TAG_LIST:
+        return BATON_VALUE_LIST;
+    case BATON__TAG_NAME:
+        return BATON_VALUE_NAME;
+    default:
+        return BATON_VALUE_NIL;
+    }
+}
+
 #endif /* BATON_SPACE_INTERNAL_H */

@@ -488,29 +488,6 @@ const char *baton_pattern_binder_name(const baton_pattern *pattern, unsigned ind
 
 /* ---- matching ---- */
 
-static baton_value_kind kind_of_tag(uint8_t tag)
-{
-    switch (tag) {
-    case BATON__TAG_NIL:
-        return BATON_VALUE_NIL;
-    case BATON__TAG_FALSE:
-    case BATON__TAG_TRUE:
-        return BATON_VALUE_BOOL;
-    case BATON__TAG_INT:
-        return BATON_VALUE_INT;
-    case BATON__TAG_STRING:
-        return BATON_VALUE_STRING;
-    case BATON__TAG_BYTES:
-        return BATON_VALUE_BYTES;
-    case BATON__TAG_TUPLE:
-        return BATON_VALUE_TUPLE;
-    case BATON__TAG_LIST:
-        return BATON_VALUE_LIST;
-    default:
-        return BATON_VALUE_NAME;
-    }
-}
-
 /*
  * Whether the value at v matches the subtree at n; on a match *next is where the value ends.
  * end bounds the whole value: a literal longer than what is left cannot be equal, and stopping
@@ -538,7 +515,7 @@ static bool match_node(const baton_pattern *pattern, const pattern_node *n, cons
         *next = v + n->len; /* prefix-free: equal bytes are the whole value */
         return true;
     case OP_TYPE:
-        if (kind_of_tag(v[0]) != (baton_value_kind)n->kind)
+        if (baton__kind_of_tag(v[0]) != (baton_value_kind)n->kind)
             return false;
         *next = v + baton__value_skip(v);
         return true;

@@ -298,27 +298,7 @@ void baton_value_destroy(baton_value *value)
 
 baton_value_kind baton_view_kind(baton_value_view view)
 {
-    if (view.size == 0)
-        return BATON_VALUE_NIL;
-    switch (view.data[0]) {
-    case BATON__TAG_FALSE:
-    case BATON__TAG_TRUE:
-        return BATON_VALUE_BOOL;
-    case BATON__TAG_INT:
-        return BATON_VALUE_INT;
-    case BATON__TAG_STRING:
-        return BATON_VALUE_STRING;
-    case BATON__TAG_BYTES:
-        return BATON_VALUE_BYTES;
-    case BATON__TAG_TUPLE:
-        return BATON_VALUE_TUPLE;
-    case BATON__TAG_LIST:
-        return BATON_VALUE_LIST;
-    case BATON__TAG_NAME:
-        return BATON_VALUE_NAME;
-    default:
-        return BATON_VALUE_NIL;
-    }
+    return view.size == 0 ? BATON_VALUE_NIL : baton__kind_of_tag(view.data[0]);
 }
 
 bool baton_view_equal(baton_value_view a, baton_value_view b)
