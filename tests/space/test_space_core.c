@@ -13,28 +13,9 @@
 #include <pthread.h>
 
 #include "baton/space.h"
+#include "space/space_util.h"
 
 BT_DEFINE_POOL_GROUP()
-
-static baton_value *V(const char *text)
-{
-    baton_value *value = NULL;
-    int rc = baton_value_parse(text, strlen(text), &value);
-    if (rc != 0)
-        fail_msg("baton_value_parse(%s): %s: %s", text, baton_err_name(rc),
-                 baton_last_error_message());
-    return value;
-}
-
-static baton_pattern *P(const char *text)
-{
-    baton_pattern *pattern = NULL;
-    int rc = baton_pattern_parse(text, strlen(text), &pattern);
-    if (rc != 0)
-        fail_msg("baton_pattern_parse(%s): %s: %s", text, baton_err_name(rc),
-                 baton_last_error_message());
-    return pattern;
-}
 
 static baton_space *space_new(void)
 {
