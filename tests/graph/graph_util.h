@@ -408,6 +408,32 @@ static inline int gu_copy(void *ctx, baton_item item, baton_item *copy)
     return 0;
 }
 
+/* A source of tracked items with indices [next, end), per_call of them per call. */
+typedef struct gu_tracked_source {
+    gu_tracker *tracker;
+    uint64_t next, end;
+    unsigned per_call;
+} gu_tracked_source;
+
+static inline int gu_tracked_source_fn(void *state, baton_emitter *out)
+{
+    gu_tracked_source *s = state;
+    for (unsigned k = 0; k < s->per_call && s->next < s->end; k++) {
+        gu_payload *p = gu_new(s->tracker, s->next, (int64_t)s->next);
+        if (p == NULL)
+            return BATON_ENOMEM;
+        int rc = baton_emit(out, baton_item_ptr(p));
+        if (rc != 0) {
+            BT_CHECK_MSG(false, "source emit %u of %u: %s", k + 1, s->per_call,
+                         baton_err_name(rc));
+            gu_free(s->tracker, p);
+            return rc;
+        }
+        s->next++;
+    }
+    return s->next >= s->end ? BATON_GRAPH_END : 0;
+}
+
 /* Main thread only: every item made was freed exactly once, none is alive. */
 static inline void gu_assert_all_freed(gu_tracker *t)
 {

@@ -321,30 +321,6 @@ static void test_empty_source(void **state)
 
 /* ---- fanout ---------------------------------------------------------------------------------- */
 
-typedef struct tracked_source {
-    gu_tracker *tracker;
-    uint64_t next, end;
-    unsigned per_call;
-} tracked_source;
-
-static int tracked_source_fn(void *state, baton_emitter *out)
-{
-    tracked_source *s = state;
-    for (unsigned k = 0; k < s->per_call && s->next < s->end; k++) {
-        gu_payload *p = gu_new(s->tracker, s->next, (int64_t)s->next);
-        if (p == NULL)
-            return BATON_ENOMEM;
-        int rc = baton_emit(out, baton_item_ptr(p));
-        if (rc != 0) {
-            BT_CHECK_MSG(false, "tracked source emit: %s", baton_err_name(rc));
-            gu_free(s->tracker, p);
-            return rc;
-        }
-        s->next++;
-    }
-    return s->next >= s->end ? BATON_GRAPH_END : 0;
-}
-
 /* Branch b of the fanout marks the item with b (value = origin * 4 + b). */
 typedef struct branch_ctx {
     gu_tracker *tracker;
@@ -394,14 +370,14 @@ static void test_fanout_three_with_copies(void **state)
     size_t n = bt_scaled(20000, 500);
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 2 * n);
-    tracked_source source = {&tracker, 0, n, 4};
+    gu_tracked_source source = {&tracker, 0, n, 4};
     branch_ctx branches[3] = {{&tracker, 0, false, 0}, {&tracker, 1, false, 0},
                               {&tracker, 2, true, 0}};
     branch_sink sink = {&tracker, calloc(4 * n, 1), n};
     assert_non_null(sink.seen);
 
     baton_graph *g = gu_create(0, 0, gu_release, &tracker);
-    int src = gu_source(g, "tracked", tracked_source_fn, &source, 4);
+    int src = gu_source(g, "tracked", gu_tracked_source_fn, &source, 4);
     int fan = gu_fanout(g, "fan of 3", gu_copy, &tracker);
     int b0 = gu_map(g, "branch 0", branch_mark, &branches[0], 1);
     int b1 = gu_map(g, "branch 1", branch_mark, &branches[1], 1);

@@ -24,31 +24,6 @@ BT_DEFINE_POOL_GROUP()
 
 /* ---- nodes over tracked items ---------------------------------------------------------------- */
 
-typedef struct mem_source {
-    gu_tracker *tracker;
-    uint64_t next, end;
-    unsigned per_call;
-} mem_source;
-
-static int mem_source_fn(void *state, baton_emitter *out)
-{
-    mem_source *s = state;
-    for (unsigned k = 0; k < s->per_call && s->next < s->end; k++) {
-        gu_payload *p = gu_new(s->tracker, s->next, (int64_t)s->next);
-        if (p == NULL)
-            return BATON_ENOMEM;
-        int rc = baton_emit(out, baton_item_ptr(p));
-        if (rc != 0) {
-            BT_CHECK_MSG(false, "source emit %u of %u: %s", k + 1, s->per_call,
-                         baton_err_name(rc));
-            gu_free(s->tracker, p);
-            return rc;
-        }
-        s->next++;
-    }
-    return s->next >= s->end ? BATON_GRAPH_END : 0;
-}
-
 typedef struct mem_ctx {
     gu_tracker *tracker;
     unsigned fan; /* flat map: items emitted per item */
@@ -152,7 +127,7 @@ static void test_slow_sink_tiny_edges(void **state)
     size_t n = bt_scaled(3000, 300);
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 4 * n);
-    mem_source source = {&tracker, 0, n, 2};
+    gu_tracked_source source = {&tracker, 0, n, 2};
     mem_ctx transform = {&tracker, 0, 1000}, actor = {&tracker, 0, 0};
     mem_sink sink = {&tracker, 20000, 0, calloc(n, sizeof(uint64_t)), n};
     assert_non_null(sink.per_origin);
@@ -160,7 +135,7 @@ static void test_slow_sink_tiny_edges(void **state)
     /* source =2=> transform -1-> fanout -1-> actor -1-> merge -1-> slow sink
      *                                  \-2-> transform -2-/                   */
     baton_graph *g = gu_create(1, 0, gu_release, &tracker);
-    int src = gu_source(g, "fast source", mem_source_fn, &source, 2);
+    int src = gu_source(g, "fast source", gu_tracked_source_fn, &source, 2);
     int t1 = gu_map(g, "transform", transform_map, &transform, 1);
     int fan = gu_fanout(g, "fanout", gu_copy, &tracker);
     int act = gu_stateful(g, "actor", pass_actor, &actor, 1);
@@ -204,12 +179,12 @@ static void run_chain(bt_rng *rng)
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 3 * n);
     unsigned per_call = pick(rng, 1, 16);
-    mem_source source = {&tracker, 0, n, per_call};
+    gu_tracked_source source = {&tracker, 0, n, per_call};
     mem_ctx transform = {&tracker, 0, pick(rng, 0, 1) * 2000};
     mem_sink sink = {&tracker, pick(rng, 0, 1) * 3000, 0, NULL, 0};
     unsigned batch = pick(rng, 1, 40);
     baton_graph *g = gu_create(4, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, mem_source_fn, &source, per_call);
+    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, per_call);
     int a = gu_map(g, NULL, transform_map, &transform, 1);
     int b = gu_map(g, NULL, transform_map, &transform, 1);
     int sink_id = gu_sink(g, NULL, mem_sink_fn, &sink);
@@ -233,12 +208,12 @@ static void run_flat(bt_rng *rng)
     size_t n = bt_scaled(3000, 300);
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 4 * n);
-    mem_source source = {&tracker, 0, n, 1};
+    gu_tracked_source source = {&tracker, 0, n, 1};
     mem_ctx flat = {&tracker, 4, 0};
     mem_sink sink = {&tracker, 2000, 0, NULL, 0};
     unsigned batch = pick(rng, 1, 32);
     baton_graph *g = gu_create(8, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, mem_source_fn, &source, 1);
+    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, 1);
     int f = gu_map(g, "times four", flat_map, &flat, 4);
     int sink_id = gu_sink(g, NULL, mem_sink_fn, &sink);
     size_t bound = 0;
@@ -260,7 +235,7 @@ static void run_many_sources(bt_rng *rng)
     size_t n = bt_scaled(2000, 200);
     gu_tracker tracker;
     gu_tracker_init(&tracker, 4 * n, 0);
-    mem_source sources[4];
+    gu_tracked_source sources[4];
     mem_sink sink = {&tracker, 4000, 0, NULL, 0};
     baton_graph *g = gu_create(4, pick(rng, 1, 8), gu_release, &tracker);
     int merge = gu_merge(g, NULL);
@@ -268,8 +243,8 @@ static void run_many_sources(bt_rng *rng)
     size_t bound = 0;
     for (int k = 0; k < 4; k++) {
         unsigned per_call = pick(rng, 1, 6);
-        sources[k] = (mem_source){&tracker, (uint64_t)k * n, (uint64_t)(k + 1) * n, per_call};
-        int src = gu_source(g, NULL, mem_source_fn, &sources[k], per_call);
+        sources[k] = (gu_tracked_source){&tracker, (uint64_t)k * n, (uint64_t)(k + 1) * n, per_call};
+        int src = gu_source(g, NULL, gu_tracked_source_fn, &sources[k], per_call);
         mem_connect(g, src, k < 2 ? merge : sink_id, pick(rng, per_call, per_call + 4), &bound);
     }
     mem_connect(g, merge, sink_id, pick(rng, 1, 3), &bound);
@@ -306,12 +281,12 @@ static void run_ordered(bt_rng *rng)
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 2 * n);
     unsigned per_call = pick(rng, 1, 4);
-    mem_source source = {&tracker, 0, n, per_call};
+    gu_tracked_source source = {&tracker, 0, n, per_call};
     mem_ctx transform = {&tracker, 0, 3000};
     ordered_mem_sink sink = {{&tracker, pick(rng, 0, 1) * 2000, 0, NULL, 0}, 0};
     unsigned batch = pick(rng, 1, 16);
     baton_graph *g = gu_create(4, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, mem_source_fn, &source, per_call);
+    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, per_call);
     int a = gu_map(g, NULL, transform_map, &transform, 1);
     int b = gu_map(g, NULL, transform_map, &transform, 1);
     baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered");
@@ -364,12 +339,12 @@ static void test_ordered_bound_slow_item(void **state)
     size_t n = 200;
     gu_tracker tracker;
     gu_tracker_init(&tracker, n, 2 * n);
-    mem_source source = {&tracker, 0, n, 1};
+    gu_tracked_source source = {&tracker, 0, n, 1};
     mem_ctx transform = {&tracker, 0, 0};
     ordered_mem_sink sink = {{&tracker, 0, 0, NULL, 0}, 0};
     /* Batches of one, so that no item waits behind item 0 in its batch. */
     baton_graph *g = gu_create(4, 1, gu_release, &tracker);
-    int src = gu_source(g, "source", mem_source_fn, &source, 1);
+    int src = gu_source(g, "source", gu_tracked_source_fn, &source, 1);
     int a = gu_map(g, "transform", transform_map, &transform, 1);
     int b = gu_map(g, "slow first", slow_first_transform, &transform, 1);
     baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered");
