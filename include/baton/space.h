@@ -194,7 +194,7 @@ BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_
 /* ---- the space: channels, produce, consume, joins ---- */
 
 /*
- * A tuplespace in memory (no durability yet). Data are produced on channels (any value, usually a
+ * A tuplespace, in memory or durable (baton_space_open). Data are produced on channels (any value, usually a
  * name); consumers wait on one channel or, for a join, on several, each with a pattern, and fire
  * once every channel has a matching datum: the data are removed (unless persistent or peeked) and
  * the consumer's continuation runs as a task of the space's pool. Oldest matching datum wins for a
@@ -204,14 +204,86 @@ BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_
  */
 typedef struct baton_space baton_space;
 
+/* What a firing consumer receives: per channel, in the order the consume listed them, the
+ * datum and the views bound to its pattern's binders (bindings[i][j]: channel i, binder j). */
+typedef struct baton_match {
+    size_t n_channels;
+    const baton_value_view *data;
+    const baton_value_view *const *bindings;
+} baton_match;
+
+/* A continuation: runs as a task of the pool; may produce and consume. The match and its views
+ * are valid during the call only. A non-zero return is remembered and reported by
+ * baton_space_quiesce (the first one). */
+typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
+
+/*
+ * Durability of a space opened on a directory (baton_space_open). A space made by
+ * baton_space_create keeps nothing.
+ *  ASYNC  the default. Every change is appended to the write-ahead log and committed by the
+ *         log's writer thread in groups; no call waits on I/O. Loss window: a crash of the
+ *         process loses the changes still queued for the writer (a few milliseconds' worth), a
+ *         crash of the machine also those committed in the last sync interval (10 ms).
+ *  SYNC   as ASYNC, and a produce or consume called from outside a continuation returns only
+ *         once the change it made is committed and synced (group commit: concurrent callers
+ *         share one sync). Calls made by continuations never wait (a worker never blocks on
+ *         I/O); baton_space_sync waits for them.
+ *  NONE   replays the directory's log into memory and then writes nothing more: a read-only
+ *         view of what the log holds (the files are not modified).
+ */
+typedef enum baton_durability {
+    BATON_DURABILITY_ASYNC = 0,
+    BATON_DURABILITY_SYNC = 1,
+    BATON_DURABILITY_NONE = 2,
+} baton_durability;
+
+/*
+ * Recovery gives a consumer found in the log its continuation back. body is the value the
+ * consumer was registered with (baton_space_consume_body; nil for baton_space_consume), consumer_id
+ * its id. Store the continuation in *fn and *ctx and return 0; a non-zero return fails the open
+ * with that code.
+ */
+typedef int (*baton_revive_fn)(void *revive_ctx, uint64_t consumer_id, baton_value_view body,
+                               baton_continuation_fn *fn, void **ctx);
+
 typedef struct baton_space_config {
     size_t struct_size; /* sizeof(baton_space_config), or 0 for this header's size */
     baton_pool *pool;   /* runs the continuations; borrowed: must outlive the space */
+    /* The fields below matter only to baton_space_open. */
+    baton_durability durability;
+    /* The most log records committed in one transaction: 0 for the default (4096); 1 commits
+     * every change alone (the slow way the benchmarks compare against). */
+    size_t log_group_max;
+    /* Compaction: once the log holds more than this many records beyond the live state (data
+     * and waiting consumers) and more than twice the live state, baton_space_quiesce compacts it.
+     * 0 for the default (1 << 20). */
+    uint64_t compact_records;
+    /* Required when the log holds waiting consumers (see baton_revive_fn). */
+    baton_revive_fn revive;
+    void *revive_ctx;
+    /* A damaged log: false (the default) fails the open with BATON_EIO; true recovers every
+     * record before the damage, moves the damaged files aside (data.mdb.damaged-<seq>) and
+     * starts a fresh log from the recovered state. Either way the message names the damage. */
+    bool salvage;
 } baton_space_config;
 
-/* Errors: BATON_EINVAL (NULL argument or pool, struct_size larger than this header knows),
- * BATON_ENOMEM. */
+/* A space in memory only. Errors: BATON_EINVAL (NULL argument or pool, struct_size larger than
+ * this header knows), BATON_ENOMEM. */
 BATON_API int baton_space_create(const baton_space_config *config, baton_space **out);
+
+/*
+ * Opens the durable space kept in directory dir (created when missing, with a fresh log):
+ * replays its log (the last snapshot, then every change after it) to restore the stored data, in
+ * their order, and the waiting consumers (by id, with their patterns, flags and bodies; revived
+ * through config->revive), then settles what the log's tail left unsettled (a datum and a
+ * consumer that match fire). Fresh names, datum and consumer ids continue above those in the
+ * log. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability, consumers
+ * in the log but no revive function), BATON_EIO (the log is damaged and salvage is off, or it
+ * cannot be read or written: the message names the file and the record), BATON_EBUSY (the log
+ * is open in another space of this process), the revive function's error.
+ */
+BATON_API int baton_space_open(const baton_space_config *config, const char *dir,
+                               baton_space **out);
 
 /* Frees the space, its stored data and its waiting consumers (their continuations never run).
  * Call it after baton_space_quiesce, with no operation in flight. NULL is ignored. */
@@ -229,19 +301,6 @@ BATON_API uint64_t baton_space_fresh_name(baton_space *space);
  */
 BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
                                   baton_value_view datum, bool persistent);
-
-/* What a firing consumer receives: per channel, in the order the consume listed them, the
- * datum and the views bound to its pattern's binders (bindings[i][j]: channel i, binder j). */
-typedef struct baton_match {
-    size_t n_channels;
-    const baton_value_view *data;
-    const baton_value_view *const *bindings;
-} baton_match;
-
-/* A continuation: runs as a task of the pool; may produce and consume. The match and its views
- * are valid during the call only. A non-zero return is remembered and reported by
- * baton_space_quiesce (the first one). */
-typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
 
 /* Flags for baton_space_consume. */
 #define BATON_CONSUME_PERSISTENT 1u /* fires on every match and stays registered */
@@ -273,6 +332,82 @@ BATON_API int baton_space_quiesce(baton_space *space);
  * Call it when the space is quiescent. Errors: BATON_EINVAL. */
 BATON_API int baton_space_channel_counts(baton_space *space, baton_value_view channel,
                                          size_t *data, size_t *consumers);
+
+/*
+ * As baton_space_consume, and body (any value; copied) is kept with the consumer: the log
+ * records it, and recovery hands it to the revive function to rebuild the continuation (a
+ * script's continuation text, the name of a registered handler...). baton_space_visit reports
+ * it. baton_space_consume is this with body nil.
+ */
+BATON_API int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
+                                       baton_pattern *const *patterns, size_t n,
+                                       baton_continuation_fn fn, void *ctx, unsigned flags,
+                                       baton_value_view body, uint64_t *consumer_id);
+
+/* A stored datum, as baton_space_visit reports it. */
+typedef struct baton_space_datum_info {
+    baton_value_view channel;
+    baton_value_view datum;
+    uint64_t id;
+    bool persistent;
+} baton_space_datum_info;
+
+/* A waiting consumer, as baton_space_visit reports it: channels and patterns in the order the
+ * consume listed them. */
+typedef struct baton_space_consumer_info {
+    uint64_t id;
+    unsigned flags; /* BATON_CONSUME_PERSISTENT, BATON_CONSUME_PEEK */
+    size_t n_channels;
+    const baton_value_view *channels;
+    const baton_pattern *const *patterns;
+    baton_value_view body;
+} baton_space_consumer_info;
+
+/*
+ * Reports every stored datum to on_datum (per channel oldest first; channels in the order of
+ * their (hash, encoding)) and then every waiting consumer once to on_consumer (in the order they
+ * registered). Either callback may be NULL; a non-zero return stops the visit and is returned.
+ * The views are valid during the callback only. Call it when the space is quiescent and no other
+ * thread uses it. Errors: BATON_EINVAL (NULL space), BATON_ENOMEM, the callback's return.
+ */
+BATON_API int baton_space_visit(baton_space *space,
+                                int (*on_datum)(void *ctx, const baton_space_datum_info *datum),
+                                int (*on_consumer)(void *ctx,
+                                                   const baton_space_consumer_info *consumer),
+                                void *ctx);
+
+/*
+ * Waits until every change logged so far (by any thread, continuations included) is committed
+ * and synced. Returns at once for a space without a log. Any thread except a continuation
+ * (BATON_EPERM: a worker never blocks on I/O). Errors: BATON_EINVAL, BATON_EIO (the log's
+ * writer failed; its message is repeated).
+ */
+BATON_API int baton_space_sync(baton_space *space);
+
+/*
+ * Compacts the log now: waits until no call is in flight (new calls from outside continuations
+ * wait meanwhile), appends a snapshot of the live state, syncs it and deletes every record before
+ * it. Recovery reads the snapshot and what follows. A crash during compaction leaves the old
+ * records and an incomplete snapshot that recovery ignores. Not from a continuation
+ * (BATON_EPERM). Returns 0 at once for a space without a log. Errors: BATON_EINVAL, BATON_EPERM,
+ * BATON_ENOMEM, BATON_EIO.
+ */
+BATON_API int baton_space_compact(baton_space *space);
+
+/* Counters of a space. Call it any time; the numbers are a moment's reading. */
+typedef struct baton_space_stats {
+    size_t data;              /* stored data */
+    size_t consumers;         /* waiting consumers */
+    uint64_t log_records;     /* records in the log now (0 without a log) */
+    uint64_t log_appended;    /* records appended since the space was opened */
+    uint64_t log_durable;     /* the durable mark: the last sequence number committed and synced */
+    uint64_t compactions;     /* compactions since the space was opened */
+    uint64_t recovered_data;  /* what baton_space_open restored */
+    uint64_t recovered_consumers;
+} baton_space_stats;
+
+/* Errors: BATON_EINVAL (NULL argument). */
+BATON_API int baton_space_get_stats(baton_space *space, baton_space_stats *stats);
 
 #ifdef __cplusplus
 }

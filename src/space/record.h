@@ -1,0 +1,110 @@
+/*
+ * record.h — the records the space writes to its log (internal): the encoding of each change and
+ * a decoder that checks untrusted bytes.
+ *
+ * DESIGN
+ *  - The log holds effects, not requests: what a change did to the state (a datum stored, a
+ *    firing that took data and perhaps removed its consumer, a consumer registered), written by
+ *    the thread that holds the channels it touched, while it holds them. So the log's order agrees
+ *    with every channel's own order, replay never runs matching again, and a continuation that
+ *    already ran is never run twice: its firing is one record, which is either in the log or not.
+ *  - Every record is one byte of kind, then its fields; integers are LEB128 varints in shortest
+ *    form (internal.h), byte strings a varint length then the bytes, values their canonical
+ *    encoding (checked). A record must be consumed exactly: trailing bytes are an error.
+ *
+ *    PUT       0x01  channel (value), datum id (varint > 0), persistent (one byte 0 or 1),
+ *                    datum (value)
+ *    FIRE      0x02  consumer id (varint > 0), removed (one byte 0 or 1: the consumer is gone),
+ *                    n (varint, 1..BATON__RECORD_MAX_CHANNELS), then n times: channel (value),
+ *                    datum id (varint; 0 when the datum was never stored or was not taken)
+ *    REG       0x03  consumer id (varint > 0), flags (varint, BATON_CONSUME_* bits only),
+ *                    n (varint, 1..BATON__RECORD_MAX_CHANNELS), then n times in the consume's
+ *                    order: channel (value), pattern text (varint length, bytes; must parse),
+ *                    then body (value)
+ *    SNAP      0x04  a snapshot begins here (no fields)
+ *    SNAP_END  0x05  begin (varint > 0): the sequence number of the SNAP record this completes
+ *
+ *  - A snapshot is SNAP, one PUT per stored datum, one REG per waiting consumer (in registration
+ *    order), SNAP_END. Recovery starts from the SNAP that the last SNAP_END names (or from the
+ *    first record when there is none): an incomplete snapshot is ignored.
+ */
+#ifndef BATON_SPACE_RECORD_H
+#define BATON_SPACE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/space.h"
+
+/* The most channels in one join that the log accepts. */
+#define BATON__RECORD_MAX_CHANNELS 64u
+
+typedef enum {
+    BATON__REC_PUT = 0x01,
+    BATON__REC_FIRE = 0x02,
+    BATON__REC_REG = 0x03,
+    BATON__REC_SNAP = 0x04,
+    BATON__REC_SNAP_END = 0x05,
+} baton__record_kind;
+
+/* One channel entry of a FIRE or REG record. pattern is empty for FIRE. */
+typedef struct baton__record_part {
+    baton_value_view channel;
+    uint64_t datum_id;       /* FIRE */
+    const char *pattern;     /* REG: the pattern's text, not NUL-terminated */
+    size_t pattern_size;
+} baton__record_part;
+
+/*
+ * A decoded record. Its views and pattern pointers point into the bytes it was decoded from;
+ * parts points to the caller's array (room for BATON__RECORD_MAX_CHANNELS).
+ */
+typedef struct baton__record {
+    baton__record_kind kind;
+    baton_value_view channel; /* PUT */
+    baton_value_view datum;   /* PUT */
+    uint64_t datum_id;        /* PUT */
+    bool persistent;          /* PUT */
+    uint64_t consumer_id;     /* FIRE, REG */
+    bool removed;             /* FIRE */
+    unsigned flags;           /* REG */
+    baton_value_view body;    /* REG */
+    uint64_t snap_begin;      /* SNAP_END */
+    size_t n_parts;           /* FIRE, REG */
+    baton__record_part *parts;
+} baton__record;
+
+/*
+ * Decodes data[0..size) into *out, using parts (BATON__RECORD_MAX_CHANNELS entries) for its
+ * channel entries. Never reads outside data[0..size), never allocates except to check a REG's
+ * pattern text (which it parses and frees). Returns 0, BATON_EINVAL with a message "<who>: offset
+ * N: ..." naming the first fault (unknown kind, truncated or non-canonical varint, a malformed
+ * value, an id of 0, a flag byte other than 0 or 1, n out of range, a pattern that does not
+ * parse, trailing bytes), or BATON_ENOMEM.
+ */
+int baton__record_decode(const char *who, const uint8_t *data, size_t size, baton__record *out,
+                         baton__record_part *parts);
+
+/*
+ * The encoders write into out (room for the size the matching _size function returns) and
+ * return the number of bytes written. Their inputs are trusted (valid views, n in range).
+ */
+size_t baton__record_put_size(baton_value_view channel, baton_value_view datum, uint64_t datum_id);
+size_t baton__record_put(uint8_t *out, baton_value_view channel, baton_value_view datum,
+                         uint64_t datum_id, bool persistent);
+
+size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n);
+size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
+                          const baton__record_part *parts, size_t n);
+
+/* REG: parts[i].channel and parts[i].pattern / pattern_size. */
+size_t baton__record_reg_size(uint64_t consumer_id, unsigned flags,
+                              const baton__record_part *parts, size_t n, baton_value_view body);
+size_t baton__record_reg(uint8_t *out, uint64_t consumer_id, unsigned flags,
+                         const baton__record_part *parts, size_t n, baton_value_view body);
+
+/* SNAP is the single byte BATON__REC_SNAP. SNAP_END: */
+size_t baton__record_snap_end(uint8_t *out /* BATON__VARINT_MAX + 1 bytes */, uint64_t begin);
+
+#endif /* BATON_SPACE_RECORD_H */
