@@ -20,7 +20,7 @@ BT_DEFINE_POOL_GROUP()
 static baton_space *space_new(void)
 {
     baton_space *space = NULL;
-    baton_space_config config = {sizeof config, g_pool};
+    baton_space_config config = {.struct_size = sizeof config, .pool = g_pool};
     bt_assert_rc(baton_space_create(&config, &space), 0);
     return space;
 }
