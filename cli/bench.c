@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bench_graph_work.h"
+#include "bench_space.h"
 #include "cli.h"
 
 #ifndef BATON_BENCH_PEERS_DIR
@@ -50,6 +51,12 @@ static const bench_suite suites[] = {
                 "graph, a hand-written pthread pipeline, serial",
      .run = bench_graph_run,
      .print_summary = bench_graph_print_summary},
+    {.name = BENCH_SPACE_SUITE,
+     .summary = "the tuplespace: produce/consume pairs on independent channels (independent), "
+                "overlapping 3-channel joins (join3), the durable log's modes (durable_*); vs a "
+                "global mutex and per-channel mutexes",
+     .run = bench_space_run,
+     .print_summary = bench_space_print_summary},
 };
 
 #define N_SUITES (sizeof suites / sizeof suites[0])
@@ -75,8 +82,9 @@ void cli_bench_usage(FILE *out)
         "  --quick         smaller sizes and 3 runs: the whole suite in under a minute\n"
         "  --runs N        repetitions of every measurement (default 5, queue 10; quick 3)\n"
         "  --case NAME     run only that case of the suite (e.g. motion)\n"
-        "  --workers LIST  comma-separated worker counts (default 1,2); cases that use one\n"
-        "                  count take the largest (pool, store; queue cases fix their threads)\n"
+        "  --workers LIST  comma-separated worker counts (default 1,2; space 1,2,4,8); cases\n"
+        "                  that use one count take the largest (pool, store; queue cases fix\n"
+        "                  their threads)\n"
         "  --peers DIR     where the baton-peer-* programs are (default: $BATON_BENCH_PEERS,\n"
         "                  else " BATON_BENCH_PEERS_DIR ")\n"
         "\n"
@@ -125,7 +133,7 @@ bool bench_case_selected(const bench_options *options, const char *case_name)
 static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
                                bench_options *options)
 {
-    bool runs_given = false;
+    bool runs_given = false, workers_given = false;
     const char *env;
 
     memset(options, 0, sizeof *options);
@@ -157,6 +165,7 @@ static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
         } else if ((m = cli_option_value(argc, argv, &i, "--workers", &value)) != 0) {
             if (m < 0 || !parse_worker_list(value, options))
                 return -1;
+            workers_given = true;
         } else if ((m = cli_option_value(argc, argv, &i, "--case", &value)) != 0) {
             if (m < 0)
                 return -1;
@@ -174,6 +183,12 @@ static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
         options->runs = options->quick           ? BENCH_QUICK_RUNS
                         : suite->default_runs > 0 ? suite->default_runs
                                                   : BENCH_DEFAULT_RUNS;
+    if (!workers_given && strcmp(suite->name, BENCH_SPACE_SUITE) == 0) {
+        /* The space suite measures scaling past the cores too. */
+        static const unsigned space_workers[] = BENCH_SPACE_DEFAULT_WORKERS;
+        memcpy(options->workers, space_workers, sizeof space_workers);
+        options->n_workers = BENCH_SPACE_N_DEFAULT_WORKERS;
+    }
     for (unsigned i = 0; i < options->n_workers; i++)
         if (options->workers[i] > options->max_workers)
             options->max_workers = options->workers[i];
