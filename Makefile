@@ -59,7 +59,7 @@ bench: deps-bench
 # The libFuzzer targets (clang, ASan), each for FUZZ_SECONDS; what they find stays in
 # build-fuzz/corpus/<target> for the next run. A crash leaves its input in the working directory.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = fuzz_deque fuzz_space_text
+FUZZ_TARGETS = fuzz_deque fuzz_space_text fuzz_space_log
 fuzz: deps-fuzz
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DBATON_FUZZ=ON

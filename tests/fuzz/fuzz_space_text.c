@@ -12,10 +12,13 @@
  * Any crash, sanitizer report or broken round trip is a finding.
  *
  * Built two ways, like fuzz_deque.c: as a libFuzzer target with -DBATON_FUZZ=ON and clang
- * (`make fuzz` runs it), and, always, as a CTest program whose main feeds it inputs made by
- * mutating a fixed set of valid texts and encodings with a fixed-seed generator
- * (BATON_FUZZ_DRIVER).
+ * (`make fuzz` runs it), and, always, as a CTest program whose main replays the saved corpus
+ * (BATON_FUZZ_CORPUS_DIR) and then feeds it inputs made by mutating a fixed set of valid texts
+ * and encodings with a fixed-seed generator (BATON_FUZZ_DRIVER).
  */
+#if defined(BATON_FUZZ_DRIVER) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* opendir, for the corpus */
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef BATON_FUZZ_DRIVER
+#include "fuzz_corpus.h"
+
 static uint64_t next_random(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -129,7 +134,7 @@ static uint64_t next_random(uint64_t *x)
     return *x;
 }
 
-/* The CTest driver: valid texts and encodings, each mutated by a few random byte changes,
+/* The CTest driver: the saved corpus, then valid texts and encodings, each mutated by a few random byte changes,
  * insertions and deletions, so that most inputs get deep into the parsers before they fail. */
 int main(int argc, char **argv)
 {
@@ -143,6 +148,8 @@ int main(int argc, char **argv)
         {0x03, 0, 0, 0, 0, 0, 0, 0, 1}, {0x04, 0x02, 'h', 'i'}, {0x06, 0x01, 0x00},
         {0x07, 0x02, 0x01, 0x02}, {0x08, 0, 0, 0, 0, 0, 0, 0, 7}, {0x05, 0x00},
     };
+    unsigned long replayed =
+        fuzz_replay_corpus("fuzz_space_text", BATON_FUZZ_CORPUS_DIR, LLVMFuzzerTestOneInput);
     unsigned long inputs = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
     uint64_t x = 0x9e3779b97f4a7c15u;
     static uint8_t buf[512];
@@ -183,7 +190,7 @@ int main(int argc, char **argv)
         }
         LLVMFuzzerTestOneInput(buf, len);
     }
-    printf("fuzz_space_text: %lu inputs passed\n", inputs);
+    printf("fuzz_space_text: %lu corpus files and %lu inputs passed\n", replayed, inputs);
     return 0;
 }
 #endif
