@@ -1,13 +1,12 @@
 /*
- * space.c — the tuplespace core, in memory: channels with their chains, produce, consume, joins
- * that climb their channels in one global order, and continuations run as pool tasks.
+ * space.c — the tuplespace core: channels with their chains, produce, consume, joins that climb
+ * their channels in one global order, continuations run as pool tasks, quiescence.
  *
  * DESIGN
- *  - Channels. A channel is found through a table keyed by the XXH3 hash of its encoding and
- *    compared by encoding (sharded, each shard behind a mutex that only lookups and creations
- *    take; channels live until the space is destroyed, so a channel pointer, once found, is used
- *    without any lock). Its state is its data (oldest first) and its registrations of waiting
- *    consumers (oldest first).
+ *  - Channels. A channel is found through a lock-free, insert-only hash trie keyed by the XXH3
+ *    hash of its encoding and compared by encoding (space_table.c); channels live until the space
+ *    is destroyed, so a channel pointer, once found, is used without any lock. Its state is its
+ *    data (oldest first) and its registrations of waiting consumers (oldest first).
  *  - Chains. Every operation on a channel is a record appended to the channel's chain: an
  *    intrusive MPSC queue (baton_mpsc_linked) plus `pending`, the number of records appended and
  *    not yet finished. Appending is push-then-increment; whoever moves `pending` from 0 to 1 owns
@@ -26,18 +25,21 @@
  *    and an inline owner needs neither a scope nor an allocation per activation. Channels owned
  *    by one call are kept on that call's work list (`work_next`), so ownership passes without
  *    recursion.
- *  - Joins climb in one global order. A consume over c1..cn sorts its channels by (hash,
- *    encoding) — so the order the caller listed them in cannot change the result — and enters
- *    c1's chain. When its record is run there it *holds* c1: the owner does not decrement
- *    `pending`, so c1's chain stops behind it, and the record is appended to c2's chain; and so
- *    on. Holding all of them, it finds the oldest matching datum on each; if every channel has one
- *    it fires (removes the non-persistent data unless it peeks, and, unless it is persistent, its
- *    registrations on ALL its channels), else it registers on each channel. Then it releases
- *    every channel (decrements each `pending`; a release that leaves records behind makes the
- *    releasing thread the owner). Every join climbs the same order and waits only for channels
- *    above the ones it holds, so in any chain of waits the holder of the highest channel can
- *    proceed: no deadlock. Two overlapping joins (a;b and a;c) are serialized on a and both
- *    progress. Independent channels never meet, so they run fully in parallel.
+ *  - Joins climb in one global order (of the two remedies for the interleaving trap, this one;
+ *    the other, one coordinator hooking every channel of an operation in a single step, makes
+ *    that coordinator a serial point for every operation, while the climb keeps independent
+ *    channels fully parallel). A consume over c1..cn sorts its channels by (hash, encoding) — so
+ *    the order the caller listed them in cannot change the result — and enters c1's chain. When
+ *    its record is run there it *holds* c1: the owner does not decrement `pending`, so c1's chain
+ *    stops behind it, and the record is appended to c2's chain; and so on. Holding all of them,
+ *    it finds the oldest matching datum on each; if every channel has one it fires (removes the
+ *    non-persistent data unless it peeks, and, unless it is persistent, its registrations on ALL
+ *    its channels), else it registers on each channel. Then it releases every channel
+ *    (decrements each `pending`; a release that leaves records behind makes the releasing thread
+ *    the owner). Every join climbs the same order and waits only for channels above the ones it
+ *    holds, so in any chain of waits the holder of the highest channel can proceed: no deadlock.
+ *    Two overlapping joins (a;b and a;c) are serialized on a and both progress. Independent
+ *    channels never meet, so they run fully in parallel.
  *  - Produce. A produce runs in its channel's chain: it stores the datum, then settles it —
  *    walks the channel's registrations oldest first: a matching single-channel consumer fires at
  *    once (the datum is gone unless persistent or peeked, and the walk ends), a matching join is
@@ -54,79 +56,44 @@
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
  *    for being alive or registered, one per record that names it).
+ *  - The log. Every change is recorded by the thread that holds the channels it changed, while
+ *    it holds them (space_durable.c, record.h): PUT when a datum is stored, FIRE when a consumer
+ *    fires (the data it took, whether it is gone), REG when a consumer registers. So the log's
+ *    order agrees with every channel's order and recovery restores exactly a state the space
+ *    passed through.
  *  - Continuations. A firing copies the matched data into one block (bindings are re-matched
  *    against the copies), so later operations on the channel cannot invalidate them. Firings are
  *    collected during the call and run as pool tasks at its end: from inside a continuation they
  *    are spawned into the continuation's scope; from an outside thread the call runs a scope that
- *    waits for them (and everything they spawn). So every continuation runs inside some public
- *    call, and quiesce only waits for `inflight`, the number of public calls under way.
+ *    waits for them (and everything they spawn), its root. In SYNC mode a continuation runs only
+ *    once the record of its firing is durable, and an outside call returns only once the record
+ *    of its own change is: the root's body holds the firings whose records are not yet durable
+ *    and spawns them as the log's durable mark passes them (it sleeps on the log's progress
+ *    waitpoint meanwhile), so a worker never waits on I/O and one commit releases every firing
+ *    it covers (group commit).
+ *  - Quiescence. Calls from outside continuations are counted in per-slot counters (began,
+ *    ended; a slot per worker, outside threads hashed onto the rest), so that independent callers
+ *    do not share a counter's cache line. Quiesce reads every `ended`, then every `began`: equal
+ *    sums mean no call was in flight at a moment between the two reads (each counter only
+ *    grows, began >= ended). Compaction holds new outside calls back with `paused` (a Dekker
+ *    pair with the call's seq_cst increment of began) and waits the same way.
  */
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
-#include <pthread.h>
-
-#include "baton/queue.h"
-#include "baton/space.h"
+#include "baton/pool.h"
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
-#include "core/waitpoint.h"
 #include "space/internal.h"
-
-#define SP_SHARDS 64u
-
-typedef struct sp_channel sp_channel;
-typedef struct sp_consumer sp_consumer;
-
-typedef struct sp_datum {
-    struct sp_datum *prev, *next;
-    uint64_t id;
-    bool persistent;
-    size_t size;
-    uint8_t bytes[];
-} sp_datum;
-
-typedef struct sp_reg {
-    struct sp_reg *prev, *next;
-    sp_consumer *consumer;
-    size_t pos;   /* index into the consumer's sorted channels */
-    uint64_t seq; /* the channel's registration sequence number */
-} sp_reg;
-
-struct sp_consumer {
-    uint64_t id;
-    size_t n;
-    unsigned flags;
-    baton_continuation_fn fn;
-    void *ctx;
-    _Atomic size_t refs;
-    bool registered;
-    sp_consumer *free_next; /* destroy's list */
-    sp_reg *regs;           /* per sorted position */
-    sp_channel **chans;     /* sorted by (hash, encoding) */
-    const baton_pattern **pats;
-    size_t *caller_index;
-    sp_datum **scratch;
-};
-
-struct sp_channel {
-    sp_channel *table_next;
-    uint64_t hash;
-    size_t size;
-    uint8_t *enc;
-    baton_mpsc_linked *queue;
-    _Atomic size_t pending;
-    sp_channel *work_next;
-    sp_datum *data_head, *data_tail;
-    size_t n_data;
-    sp_reg *reg_head, *reg_tail;
-    size_t n_regs;
-    uint64_t reg_seq;
-};
+#include "space/record.h"
+#include "space/space_impl.h"
 
 typedef enum { OP_PRODUCE, OP_SETTLE, OP_CONSUME, OP_REEVAL } sp_op_kind;
+
+/* What an outside SYNC call waits for besides its continuations: the record of its change. */
+typedef struct sp_root sp_root;
 
 typedef struct sp_op {
     baton_mpsc_node node;
@@ -137,33 +104,30 @@ typedef struct sp_op {
     sp_datum *datum;       /* PRODUCE: owned until stored */
     uint64_t datum_id;     /* SETTLE, REEVAL */
     uint64_t after_seq;    /* SETTLE, REEVAL */
+    sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
+    size_t record_size;    /* PRODUCE: the PUT record that follows the op */
+    uint8_t record[];
 } sp_op;
 
 typedef struct sp_fire {
     struct sp_fire *next;
     baton_space *space;
     baton_scope *scope;
+    sp_root *root;
+    uint64_t seq; /* the FIRE record's sequence number (0: none) */
     baton_continuation_fn fn;
     void *ctx;
     baton_match match;
 } sp_fire;
 
-typedef struct sp_shard {
-    pthread_mutex_t lock;
-    sp_channel **buckets;
-    size_t n_buckets;
-    size_t count;
-} sp_shard;
-
-struct baton_space {
-    baton_pool *pool;
-    _Atomic uint64_t next_name;
-    _Atomic uint64_t next_consumer;
-    _Atomic uint64_t next_datum;
-    _Atomic size_t inflight;
-    _Atomic int first_error;
-    baton__waitpoint idle; /* quiesce sleeps here until inflight reaches 0 */
-    sp_shard shards[SP_SHARDS];
+struct sp_root {
+    baton_space *space;
+    baton_scope *scope;
+    sp_fire *_Atomic deferred; /* firings waiting for their record to be durable (a stack) */
+    _Atomic size_t running;    /* firings spawned into the scope and not finished */
+    _Atomic uint64_t ack;      /* the seq of the call's own record, once written */
+    _Atomic int acked;
+    sp_fire *held;             /* the body's own list of deferred firings */
 };
 
 /* One public call's bookkeeping: the channels it owns and must run, the firings it collected. */
@@ -173,112 +137,32 @@ typedef struct sp_call {
     sp_fire *fires;
 } sp_call;
 
-/* The scope of the continuation this thread is running, if any. */
+/* The continuation this thread is running, if any: its scope, pool and root. */
 static _Thread_local baton_scope *sp_tls_scope;
 static _Thread_local baton_pool *sp_tls_pool;
+static _Thread_local sp_root *sp_tls_root;
 
-static void record_error(baton_space *space, int rc)
+void sp_record_error(baton_space *space, int rc)
 {
     int expected = 0;
-    /* Relaxed is enough: quiesce reads it after an acquire of inflight that orders it. */
+    /* Relaxed is enough: quiesce reads it after the acquire of the call counters. */
     atomic_compare_exchange_strong_explicit(&space->first_error, &expected, rc,
                                             memory_order_relaxed, memory_order_relaxed);
 }
 
-/* ---- the channel table ---- */
-
-static int channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch)
+bool sp_in_continuation(const baton_space *space)
 {
-    if (hash != ch->hash)
-        return hash < ch->hash ? -1 : 1;
-    size_t common = size < ch->size ? size : ch->size;
-    int c = memcmp(enc, ch->enc, common);
-    if (c != 0)
-        return c;
-    return size == ch->size ? 0 : (size < ch->size ? -1 : 1);
+    return sp_tls_scope != NULL && sp_tls_pool == space->pool;
 }
 
-static sp_channel *table_find(sp_shard *shard, uint64_t hash, baton_value_view v)
+static bool space_sync(const baton_space *space)
 {
-    if (shard->n_buckets == 0)
-        return NULL;
-    for (sp_channel *ch = shard->buckets[(hash >> 6) & (shard->n_buckets - 1)]; ch;
-         ch = ch->table_next)
-        if (channel_cmp(hash, v.data, v.size, ch) == 0)
-            return ch;
-    return NULL;
-}
-
-static bool table_grow(sp_shard *shard)
-{
-    size_t n = shard->n_buckets ? shard->n_buckets * 2 : 16;
-    sp_channel **b = baton__calloc(n, sizeof *b);
-    if (b == NULL)
-        return false;
-    for (size_t i = 0; i < shard->n_buckets; i++) {
-        sp_channel *ch = shard->buckets[i];
-        while (ch) {
-            sp_channel *next = ch->table_next;
-            size_t k = (ch->hash >> 6) & (n - 1);
-            ch->table_next = b[k];
-            b[k] = ch;
-            ch = next;
-        }
-    }
-    baton__free(shard->buckets);
-    shard->buckets = b;
-    shard->n_buckets = n;
-    return true;
-}
-
-static void channel_free(sp_channel *ch)
-{
-    baton_mpsc_linked_destroy(ch->queue);
-    baton__free(ch->enc);
-    baton__free(ch);
-}
-
-/* Finds or creates the channel; NULL on allocation failure (error set). */
-static sp_channel *channel_get(baton_space *space, baton_value_view v, bool create)
-{
-    uint64_t hash = baton_view_hash(v);
-    sp_shard *shard = &space->shards[hash & (SP_SHARDS - 1)];
-    pthread_mutex_lock(&shard->lock);
-    sp_channel *ch = table_find(shard, hash, v);
-    if (ch != NULL || !create) {
-        pthread_mutex_unlock(&shard->lock);
-        return ch;
-    }
-    if (shard->count + 1 > shard->n_buckets * 2 && !table_grow(shard))
-        goto nomem;
-    ch = baton__calloc(1, sizeof *ch);
-    if (ch == NULL)
-        goto nomem;
-    ch->enc = baton__malloc(v.size);
-    if (ch->enc == NULL || baton_mpsc_linked_create(&ch->queue) != 0) {
-        baton__free(ch->enc);
-        baton__free(ch);
-        goto nomem;
-    }
-    memcpy(ch->enc, v.data, v.size);
-    ch->size = v.size;
-    ch->hash = hash;
-    atomic_init(&ch->pending, 0);
-    size_t k = (hash >> 6) & (shard->n_buckets - 1);
-    ch->table_next = shard->buckets[k];
-    shard->buckets[k] = ch;
-    shard->count++;
-    pthread_mutex_unlock(&shard->lock);
-    return ch;
-nomem:
-    pthread_mutex_unlock(&shard->lock);
-    baton__error(BATON_ENOMEM, "baton_space: out of memory for a channel");
-    return NULL;
+    return space->log != NULL && space->durability == BATON_DURABILITY_SYNC;
 }
 
 /* ---- lists (called by the channel's owner) ---- */
 
-static void data_append(sp_channel *ch, sp_datum *d)
+void sp_data_append(sp_channel *ch, sp_datum *d)
 {
     d->next = NULL;
     d->prev = ch->data_tail;
@@ -287,10 +171,12 @@ static void data_append(sp_channel *ch, sp_datum *d)
     else
         ch->data_head = d;
     ch->data_tail = d;
-    ch->n_data++;
+    /* Relaxed store: only the owner writes it; stats read a moment's value. */
+    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
-static void data_remove(sp_channel *ch, sp_datum *d)
+void sp_data_remove(sp_channel *ch, sp_datum *d)
 {
     if (d->prev)
         d->prev->next = d->next;
@@ -300,11 +186,12 @@ static void data_remove(sp_channel *ch, sp_datum *d)
         d->next->prev = d->prev;
     else
         ch->data_tail = d->prev;
-    ch->n_data--;
+    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
     baton__free(d);
 }
 
-static void reg_append(sp_channel *ch, sp_reg *r)
+void sp_reg_append(sp_channel *ch, sp_reg *r)
 {
     r->seq = ++ch->reg_seq;
     r->next = NULL;
@@ -314,7 +201,8 @@ static void reg_append(sp_channel *ch, sp_reg *r)
     else
         ch->reg_head = r;
     ch->reg_tail = r;
-    ch->n_regs++;
+    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 static void reg_remove(sp_channel *ch, sp_reg *r)
@@ -327,7 +215,18 @@ static void reg_remove(sp_channel *ch, sp_reg *r)
         r->next->prev = r->prev;
     else
         ch->reg_tail = r->prev;
-    ch->n_regs--;
+    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+void sp_consumer_free(sp_consumer *k)
+{
+    if (k->owns_patterns)
+        for (size_t i = 0; i < k->n; i++)
+            baton_pattern_destroy((baton_pattern *)k->pats[i]);
+    baton__free(k->reg_record);
+    baton__free(k->body_bytes);
+    baton__free(k);
 }
 
 static void consumer_unref(sp_consumer *k)
@@ -335,7 +234,15 @@ static void consumer_unref(sp_consumer *k)
     /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
      * other user's accesses happen before the free. */
     if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
-        baton__free(k);
+        sp_consumer_free(k);
+}
+
+void sp_unregister(sp_consumer *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        reg_remove(k->chans[i], &k->regs[i]);
+    k->registered = false;
+    consumer_unref(k); /* the alive reference */
 }
 
 /* ---- chains ---- */
@@ -377,15 +284,51 @@ static sp_op *op_new(sp_call *call, sp_op_kind kind)
 {
     sp_op *op = baton__calloc(1, sizeof *op);
     if (op == NULL)
-        record_error(call->space, BATON_ENOMEM);
+        sp_record_error(call->space, BATON_ENOMEM);
     else
         op->kind = kind;
     return op;
 }
 
+/* Tells an outside SYNC call which record holds its change (0: none could be written). */
+static void ack(baton_space *space, sp_root *root, uint64_t seq)
+{
+    if (root == NULL)
+        return;
+    atomic_store_explicit(&root->ack, seq, memory_order_relaxed);
+    /* Release: pairs with the root body's acquire load of acked; ack is written before. */
+    atomic_store_explicit(&root->acked, 1, memory_order_release);
+    baton__waitpoint_notify(baton__wal_progress(space->log), true);
+}
+
 /* ---- firing ---- */
 
-static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found)
+/* Writes the FIRE record of consumer k taking found[i] (NULL: nothing taken there). */
+static uint64_t log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken, bool removed)
+{
+    if (space->log == NULL)
+        return 0;
+    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    for (size_t i = 0; i < k->n; i++)
+        parts[i] = (baton__record_part){
+            .channel = {k->chans[i]->enc, k->chans[i]->size},
+            .datum_id = taken[i] != NULL ? taken[i]->id : 0,
+        };
+    uint8_t stack[512];
+    size_t size = baton__record_fire_size(k->id, parts, k->n);
+    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
+    if (buf == NULL) {
+        sp_record_error(space, BATON_ENOMEM);
+        return 0;
+    }
+    size = baton__record_fire(buf, k->id, removed, parts, k->n);
+    uint64_t seq = sp_log(space, buf, size);
+    if (buf != stack)
+        baton__free(buf);
+    return seq;
+}
+
+static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
 {
     size_t n = k->n, binders = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -396,7 +339,7 @@ static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found)
                   binders * sizeof(baton_value_view) + bytes;
     sp_fire *f = baton__malloc(size);
     if (f == NULL) {
-        record_error(call->space, BATON_ENOMEM);
+        sp_record_error(call->space, BATON_ENOMEM);
         return;
     }
     baton_value_view *data = (baton_value_view *)(f + 1);
@@ -414,6 +357,8 @@ static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found)
     }
     f->space = call->space;
     f->scope = NULL;
+    f->root = NULL;
+    f->seq = seq;
     f->fn = k->fn;
     f->ctx = k->ctx;
     f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
@@ -421,56 +366,185 @@ static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found)
     call->fires = f;
 }
 
+static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f);
+
 static int fire_task(void *arg)
 {
     sp_fire *f = arg;
     baton_scope *saved_scope = sp_tls_scope;
     baton_pool *saved_pool = sp_tls_pool;
+    sp_root *saved_root = sp_tls_root;
+    sp_root *root = f->root;
+    baton_space *space = f->space;
     sp_tls_scope = f->scope;
-    sp_tls_pool = f->space->pool;
-    int rc = f->fn(f->ctx, &f->match);
+    sp_tls_pool = space->pool;
+    sp_tls_root = root;
+    int rc = f->fn != NULL ? f->fn(f->ctx, &f->match) : 0;
     sp_tls_scope = saved_scope;
     sp_tls_pool = saved_pool;
+    sp_tls_root = saved_root;
     if (rc != 0)
-        record_error(f->space, rc);
+        sp_record_error(space, rc);
     baton__free(f);
+    /* acq_rel: release publishes what this continuation did (and the firings it deferred) to
+     * the root body that sees the count drop; acquire orders the last one's notify after them. */
+    if (root != NULL && baton__fetch_sub_acq_rel(&root->running, 1) == 1)
+        baton__waitpoint_notify(baton__wal_progress(space->log), true); /* only SYNC has roots */
     return 0;
 }
 
-static void spawn_fires(baton_space *space, baton_scope *scope, sp_fire *f)
+static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f)
 {
-    while (f) {
-        sp_fire *next = f->next;
-        f->scope = scope;
-        int rc = baton_scope_spawn(scope, fire_task, f);
-        if (rc != 0) {
-            record_error(space, rc);
-            baton__free(f);
-        }
-        f = next;
+    f->scope = scope;
+    f->root = root;
+    if (root != NULL)
+        baton__fetch_add_relaxed(&root->running, 1); /* ordered by the spawn that publishes f */
+    int rc = baton_scope_spawn(scope, fire_task, f);
+    if (rc != 0) {
+        sp_record_error(f->space, rc);
+        if (root != NULL)
+            baton__fetch_sub_relaxed(&root->running, 1);
+        baton__free(f);
     }
 }
 
-static int spawn_body(baton_scope *scope, void *arg)
+/* A firing whose record is not durable yet goes to the root, which spawns it when it is. */
+static bool must_wait(const baton_space *space, const sp_fire *f)
 {
-    sp_call *call = arg;
-    spawn_fires(call->space, scope, call->fires);
-    call->fires = NULL;
-    return 0;
+    return space_sync(space) && f->seq > baton__wal_durable(space->log);
 }
 
-static void dispatch(sp_call *call)
+static void defer_fire(sp_root *root, sp_fire *f)
 {
-    if (call->fires == NULL)
-        return;
-    if (sp_tls_scope != NULL && sp_tls_pool == call->space->pool) {
-        spawn_fires(call->space, sp_tls_scope, call->fires);
+    sp_fire *head = atomic_load_explicit(&root->deferred, memory_order_relaxed);
+    do {
+        f->next = head;
+        /* Release: the firing's contents are visible to the root body that takes the stack
+         * (acquire exchange in root_take). */
+    } while (!atomic_compare_exchange_weak_explicit(&root->deferred, &head, f,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* The root body's state and its wait (see DESIGN: Continuations). */
+typedef struct root_wait {
+    sp_root *root;
+    uint64_t seen_durable;
+    bool need_ack;
+} root_wait;
+
+static bool root_ready(void *arg)
+{
+    root_wait *w = arg;
+    sp_root *root = w->root;
+    baton__wal *log = root->space->log;
+    /* Acquire loads: pair with the writer's release of durable, fire_task's acq_rel decrement,
+     * defer_fire's release CAS and ack's release store. */
+    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL)
+        return true;
+    if (baton__wal_durable(log) > w->seen_durable && root->held != NULL)
+        return true;
+    if (w->need_ack && atomic_load_explicit(&root->acked, memory_order_acquire) &&
+        atomic_load_explicit(&root->ack, memory_order_relaxed) <= baton__wal_durable(log))
+        return true;
+    return atomic_load_explicit(&root->running, memory_order_acquire) == 0;
+}
+
+/* Spawns the held firings whose records are durable now. */
+static void root_release(sp_root *root)
+{
+    /* Acquire: pairs with defer_fire's release CAS. */
+    sp_fire *taken = atomic_exchange_explicit(&root->deferred, NULL, memory_order_acquire);
+    while (taken != NULL) {
+        sp_fire *next = taken->next;
+        taken->next = root->held;
+        root->held = taken;
+        taken = next;
+    }
+    uint64_t durable = baton__wal_durable(root->space->log);
+    sp_fire **link = &root->held;
+    while (*link != NULL) {
+        sp_fire *f = *link;
+        if (f->seq <= durable || baton__wal_failed(root->space->log)) { /* failed: run anyway */
+            *link = f->next;
+            spawn_fire(root, root->scope, f);
+        } else {
+            link = &f->next;
+        }
+    }
+}
+
+static bool root_done(sp_root *root, bool need_ack)
+{
+    /* Acquire loads as in root_ready. */
+    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL || root->held != NULL)
+        return false;
+    if (atomic_load_explicit(&root->running, memory_order_acquire) != 0)
+        return false;
+    if (!need_ack)
+        return true;
+    if (!atomic_load_explicit(&root->acked, memory_order_acquire))
+        return false;
+    uint64_t seq = atomic_load_explicit(&root->ack, memory_order_relaxed);
+    return seq == 0 || seq <= baton__wal_durable(root->space->log);
+}
+
+typedef struct root_args {
+    sp_call *call;
+    sp_root *root;
+    bool need_ack;
+} root_args;
+
+static int root_body(baton_scope *scope, void *arg)
+{
+    root_args *a = arg;
+    sp_root *root = a->root;
+    root->scope = scope;
+    bool sync = space_sync(root->space);
+    for (sp_fire *f = a->call->fires, *next; f; f = next) {
+        next = f->next;
+        if (must_wait(root->space, f))
+            defer_fire(root, f);
+        else
+            spawn_fire(sync ? root : NULL, scope, f);
+    }
+    a->call->fires = NULL;
+    if (!sync)
+        return 0;
+    baton__wal *log = root->space->log;
+    for (;;) {
+        root_release(root);
+        if (root_done(root, a->need_ack))
+            return 0;
+        if (baton__wal_failed(log) && root->held == NULL &&
+            atomic_load_explicit(&root->running, memory_order_acquire) == 0 &&
+            atomic_load_explicit(&root->deferred, memory_order_acquire) == NULL)
+            return 0;
+        root_wait w = {root, baton__wal_durable(log), a->need_ack};
+        (void)baton__waitpoint_wait(baton__wal_progress(log), root_ready, &w, UINT64_MAX);
+    }
+}
+
+/* Runs the call's firings: into the running continuation's scope, or as a new root. */
+static void dispatch(sp_call *call, sp_root *root, bool need_ack)
+{
+    baton_space *space = call->space;
+    if (sp_in_continuation(space)) {
+        for (sp_fire *f = call->fires, *next; f; f = next) {
+            next = f->next;
+            if (sp_tls_root != NULL && must_wait(space, f))
+                defer_fire(sp_tls_root, f);
+            else
+                spawn_fire(sp_tls_root, sp_tls_scope, f);
+        }
         call->fires = NULL;
         return;
     }
-    int rc = baton_scope_run(call->space->pool, spawn_body, call);
+    if (call->fires == NULL && !need_ack)
+        return;
+    root_args args = {call, root, need_ack};
+    int rc = baton_scope_run(space->pool, root_body, &args);
     if (rc != 0)
-        record_error(call->space, rc);
+        sp_record_error(space, rc);
     for (sp_fire *f = call->fires, *next; f; f = next) { /* left over if the scope failed */
         next = f->next;
         baton__free(f);
@@ -488,14 +562,6 @@ static sp_datum *find_datum(sp_channel *ch, uint64_t id)
     return NULL;
 }
 
-static void unregister(sp_consumer *k)
-{
-    for (size_t i = 0; i < k->n; i++)
-        reg_remove(k->chans[i], &k->regs[i]);
-    k->registered = false;
-    consumer_unref(k); /* the alive reference */
-}
-
 /* Walks ch's registrations after after_seq for the stored datum d (see DESIGN: Produce). */
 static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_seq)
 {
@@ -509,12 +575,14 @@ static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_se
         if (!baton_pattern_match(k->pats[r->pos], v, NULL))
             continue;
         if (k->n == 1) {
-            fire(call, k, &d);
             bool removed = !(k->flags & BATON_CONSUME_PEEK) && !d->persistent;
-            if (!(k->flags & BATON_CONSUME_PERSISTENT))
-                unregister(k);
+            bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
+            sp_datum *taken = removed ? d : NULL;
+            fire(call, k, &d, log_fire(call->space, k, &taken, gone));
+            if (gone)
+                sp_unregister(k);
             if (removed) {
-                data_remove(ch, d);
+                sp_data_remove(ch, d);
                 return;
             }
             continue;
@@ -534,11 +602,14 @@ static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_se
     }
 }
 
-/* The top of a climb: holding all of k's channels. */
-static void top(sp_call *call, sp_op *op)
+/* The top of a climb: holding all of k's channels. Returns the seq of the record that holds
+ * the consume's own change (for a SYNC caller), 0 when none was written. */
+static uint64_t top(sp_call *call, sp_op *op)
 {
     sp_consumer *k = op->consumer;
+    baton_space *space = call->space;
     bool alive = op->kind == OP_CONSUME || k->registered;
+    uint64_t seq = 0;
     while (alive) {
         size_t i;
         for (i = 0; i < k->n; i++) {
@@ -552,17 +623,23 @@ static void top(sp_call *call, sp_op *op)
         }
         if (i < k->n)
             break;
-        fire(call, k, k->scratch);
+        bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
+        sp_datum *taken[BATON__RECORD_MAX_CHANNELS];
         bool removed = false;
         for (i = 0; i < k->n; i++) {
-            if (!(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent) {
-                data_remove(k->chans[i], k->scratch[i]);
-                removed = true;
-            }
+            bool take = !(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent;
+            if (i < BATON__RECORD_MAX_CHANNELS)
+                taken[i] = take ? k->scratch[i] : NULL;
+            removed = removed || take;
         }
-        if (!(k->flags & BATON_CONSUME_PERSISTENT)) {
+        seq = log_fire(space, k, taken, gone);
+        fire(call, k, k->scratch, seq);
+        for (i = 0; i < k->n; i++)
+            if (!(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent)
+                sp_data_remove(k->chans[i], k->scratch[i]);
+        if (gone) {
             if (k->registered)
-                unregister(k);
+                sp_unregister(k);
             else
                 consumer_unref(k); /* the alive reference of a consumer never registered */
             alive = false;
@@ -572,9 +649,12 @@ static void top(sp_call *call, sp_op *op)
             break;
     }
     if (op->kind == OP_CONSUME && alive) {
+        k->stamp = baton__fetch_add_relaxed(&space->next_stamp, 1) + 1;
         for (size_t i = 0; i < k->n; i++)
-            reg_append(k->chans[i], &k->regs[i]);
+            sp_reg_append(k->chans[i], &k->regs[i]);
         k->registered = true;
+        if (k->reg_record != NULL)
+            seq = sp_log(space, k->reg_record, k->reg_size);
     }
     if (op->kind == OP_REEVAL) {
         sp_op *s = op_new(call, OP_SETTLE);
@@ -585,15 +665,19 @@ static void top(sp_call *call, sp_op *op)
             push_op(call, s->channel, s);
         }
     }
+    return seq;
 }
 
 static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
 {
     switch (op->kind) {
-    case OP_PRODUCE:
-        data_append(ch, op->datum);
+    case OP_PRODUCE: {
+        sp_data_append(ch, op->datum);
+        uint64_t seq = op->record_size ? sp_log(call->space, op->record, op->record_size) : 0;
+        ack(call->space, op->root, seq);
         settle(call, ch, op->datum, 0);
         break;
+    }
     case OP_SETTLE: {
         sp_datum *d = find_datum(ch, op->datum_id);
         if (d != NULL)
@@ -608,7 +692,8 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
             push_op(call, k->chans[op->step], op);
             return;
         }
-        top(call, op);
+        uint64_t seq = top(call, op);
+        ack(call->space, op->root, seq);
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
         consumer_unref(k); /* the record's reference */
@@ -629,47 +714,200 @@ static void run_work(sp_call *call)
     }
 }
 
-static void call_begin(baton_space *space)
+/* ---- calls and quiescence ---- */
+
+static _Thread_local unsigned sp_tls_slot = UINT32_MAX;
+
+static sp_call_slot *call_slot(baton_space *space)
 {
-    /* Relaxed: quiesce needs only to see the count, and our end's release decrement orders all
-     * that this call did before it. */
-    baton__fetch_add_relaxed(&space->inflight, 1);
+    int w = baton_pool_current_worker(space->pool);
+    if (w >= 0)
+        return &space->slots[(unsigned)w % SP_CALL_SLOTS];
+    if (sp_tls_slot == UINT32_MAX) {
+        static _Atomic unsigned next_slot;
+        sp_tls_slot = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed);
+    }
+    return &space->slots[(SP_CALL_SLOTS / 2 + sp_tls_slot) % SP_CALL_SLOTS];
 }
 
-static void call_end(sp_call *call)
+static bool not_paused(void *arg)
+{
+    baton_space *space = arg;
+    return atomic_load_explicit(&space->paused, memory_order_seq_cst) == 0;
+}
+
+/* Counts an outside call in (continuations' calls are inside their root's call already). */
+static sp_call_slot *call_begin(baton_space *space)
+{
+    if (sp_in_continuation(space))
+        return NULL;
+    sp_call_slot *slot = call_slot(space);
+    for (;;) {
+        /* seq_cst: a Dekker pair with sp_pause's store of paused and its reads of the counters:
+         * either compaction sees this call, or this call sees the pause. */
+        atomic_fetch_add_explicit(&slot->began, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&space->paused, memory_order_seq_cst) == 0)
+            return slot;
+        atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+        baton__waitpoint_notify(&space->idle, true);
+        (void)baton__waitpoint_wait(&space->idle, not_paused, space, UINT64_MAX);
+    }
+}
+
+static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need_ack)
 {
     run_work(call);
-    dispatch(call);
-    /* Release pairs with quiesce's acquire load: the call's effects (and its continuations')
-     * are visible to the thread that saw it end. */
-    baton_space *space = call->space;
-    if (atomic_fetch_sub_explicit(&space->inflight, 1, memory_order_release) == 1)
-        baton__waitpoint_notify(&space->idle, true);
+    dispatch(call, root, need_ack);
+    if (slot == NULL)
+        return;
+    /* Release (seq_cst): the call's effects, and its continuations', are visible to the quiesce
+     * that reads this count (acquire). */
+    atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+    baton__waitpoint_notify(&call->space->idle, true);
+}
+
+static bool no_call_in_flight(void *arg)
+{
+    baton_space *space = arg;
+    uint64_t ended = 0, began = 0;
+    /* Acquire (seq_cst) loads: pair with call_end's increments. Ended first, then began: see
+     * DESIGN, Quiescence. */
+    for (unsigned i = 0; i < SP_CALL_SLOTS; i++)
+        ended += atomic_load_explicit(&space->slots[i].ended, memory_order_seq_cst);
+    for (unsigned i = 0; i < SP_CALL_SLOTS; i++)
+        began += atomic_load_explicit(&space->slots[i].began, memory_order_seq_cst);
+    return began == ended;
+}
+
+void sp_pause(baton_space *space)
+{
+    /* seq_cst: see call_begin. */
+    atomic_store_explicit(&space->paused, 1, memory_order_seq_cst);
+    (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
+}
+
+void sp_resume(baton_space *space)
+{
+    atomic_store_explicit(&space->paused, 0, memory_order_seq_cst);
+    baton__waitpoint_notify(&space->idle, true);
+}
+
+/* Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. */
+static void call_run(baton_space *space, sp_channel *ch, sp_op *op)
+{
+    sp_call call = {space, NULL, NULL};
+    sp_root root = {.space = space};
+    atomic_init(&root.deferred, NULL);
+    atomic_init(&root.running, 0);
+    atomic_init(&root.ack, 0);
+    atomic_init(&root.acked, 0);
+    sp_call_slot *slot = call_begin(space);
+    bool need_ack = slot != NULL && space_sync(space);
+    op->root = need_ack ? &root : NULL;
+    push_op(&call, ch, op);
+    call_end(&call, slot, &root, need_ack);
+}
+
+typedef struct settle_all {
+    sp_call *call;
+    int rc;
+} settle_all;
+
+static int settle_channel(sp_channel *ch, void *arg)
+{
+    settle_all *s = arg;
+    if (ch->reg_head == NULL)
+        return 0;
+    for (sp_datum *d = ch->data_head; d; d = d->next) {
+        sp_op *op = op_new(s->call, OP_SETTLE);
+        if (op == NULL)
+            return s->rc = BATON_ENOMEM;
+        op->channel = ch;
+        op->datum_id = d->id;
+        push_op(s->call, ch, op);
+    }
+    return 0;
+}
+
+int sp_settle_all(baton_space *space)
+{
+    sp_call call = {space, NULL, NULL};
+    sp_root root = {.space = space};
+    atomic_init(&root.deferred, NULL);
+    atomic_init(&root.running, 0);
+    atomic_init(&root.ack, 0);
+    atomic_init(&root.acked, 0);
+    sp_call_slot *slot = call_begin(space);
+    settle_all s = {&call, 0};
+    (void)sp_table_walk(space->table, settle_channel, &s);
+    call_end(&call, slot, &root, false);
+    return s.rc;
 }
 
 /* ---- the API ---- */
 
-int baton_space_create(const baton_space_config *config, baton_space **out)
+int sp_space_new(const baton_space_config *config, const char *who, baton_space **out)
 {
     if (config == NULL || out == NULL || config->pool == NULL)
-        return baton__error(BATON_EINVAL, "baton_space_create: NULL config, pool or out");
+        return baton__error(BATON_EINVAL, "%s: NULL config, pool or out", who);
     if (config->struct_size > sizeof(baton_space_config))
-        return baton__error(BATON_EINVAL, "baton_space_create: struct_size %zu is larger than %zu",
+        return baton__error(BATON_EINVAL, "%s: struct_size %zu is larger than %zu", who,
                             config->struct_size, sizeof(baton_space_config));
-    baton_space *space = baton__calloc(1, sizeof *space);
+    baton_space *space = baton__aligned_alloc(BATON_CACHELINE, sizeof *space);
     if (space == NULL)
-        return baton__error(BATON_ENOMEM, "baton_space_create: out of memory");
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+    memset(space, 0, sizeof *space);
+    int rc = sp_table_create(&space->table);
+    if (rc != 0) {
+        baton__free(space);
+        return rc;
+    }
     space->pool = config->pool;
-    for (unsigned i = 0; i < SP_SHARDS; i++)
-        pthread_mutex_init(&space->shards[i].lock, NULL);
+    space->durability = BATON_DURABILITY_NONE;
     atomic_init(&space->next_name, 0);
     atomic_init(&space->next_consumer, 0);
     atomic_init(&space->next_datum, 0);
-    atomic_init(&space->inflight, 0);
+    atomic_init(&space->next_stamp, 0);
+    atomic_init(&space->first_error, 0);
+    atomic_init(&space->paused, 0);
+    atomic_init(&space->compactions, 0);
+    for (unsigned i = 0; i < SP_CALL_SLOTS; i++) {
+        atomic_init(&space->slots[i].began, 0);
+        atomic_init(&space->slots[i].ended, 0);
+    }
     baton__waitpoint_global_init();
     baton__waitpoint_init(&space->idle);
-    atomic_init(&space->first_error, 0);
     *out = space;
+    return 0;
+}
+
+int baton_space_create(const baton_space_config *config, baton_space **out)
+{
+    return sp_space_new(config, "baton_space_create", out);
+}
+
+static void collect_consumers(sp_channel *ch, void *arg)
+{
+    sp_consumer **list = arg;
+    for (sp_reg *r = ch->reg_head; r; r = r->next)
+        if (r->pos == 0) {
+            r->consumer->free_next = *list;
+            *list = r->consumer;
+        }
+}
+
+static void free_data(sp_channel *ch, void *arg)
+{
+    (void)arg;
+    for (sp_datum *d = ch->data_head, *dn; d; d = dn) {
+        dn = d->next;
+        baton__free(d);
+    }
+}
+
+static int collect_consumers_walk(sp_channel *ch, void *arg)
+{
+    collect_consumers(ch, arg);
     return 0;
 }
 
@@ -677,35 +915,13 @@ void baton_space_destroy(baton_space *space)
 {
     if (space == NULL)
         return;
+    sp_log_close(space);
     sp_consumer *consumers = NULL;
-    for (unsigned s = 0; s < SP_SHARDS; s++) {
-        sp_shard *shard = &space->shards[s];
-        for (size_t b = 0; b < shard->n_buckets; b++)
-            for (sp_channel *ch = shard->buckets[b]; ch; ch = ch->table_next)
-                for (sp_reg *r = ch->reg_head; r; r = r->next)
-                    if (r->pos == 0) {
-                        r->consumer->free_next = consumers;
-                        consumers = r->consumer;
-                    }
-    }
-    for (unsigned s = 0; s < SP_SHARDS; s++) {
-        sp_shard *shard = &space->shards[s];
-        for (size_t b = 0; b < shard->n_buckets; b++) {
-            for (sp_channel *ch = shard->buckets[b], *next; ch; ch = next) {
-                next = ch->table_next;
-                for (sp_datum *d = ch->data_head, *dn; d; d = dn) {
-                    dn = d->next;
-                    baton__free(d);
-                }
-                channel_free(ch);
-            }
-        }
-        baton__free(shard->buckets);
-        pthread_mutex_destroy(&shard->lock);
-    }
+    (void)sp_table_walk(space->table, collect_consumers_walk, &consumers);
+    sp_table_destroy(space->table, free_data, NULL);
     while (consumers) {
         sp_consumer *next = consumers->free_next;
-        baton__free(consumers);
+        sp_consumer_free(consumers);
         consumers = next;
     }
     baton__free(space);
@@ -719,56 +935,46 @@ uint64_t baton_space_fresh_name(baton_space *space)
 int baton_space_produce(baton_space *space, baton_value_view channel, baton_value_view datum,
                         bool persistent)
 {
+    const char *who = "baton_space_produce";
     if (space == NULL)
-        return baton__error(BATON_EINVAL, "baton_space_produce: NULL space");
+        return baton__error(BATON_EINVAL, "%s: NULL space", who);
     if (!baton__view_valid(channel))
-        return baton__error(BATON_EINVAL, "baton_space_produce: malformed channel");
+        return baton__error(BATON_EINVAL, "%s: malformed channel", who);
     if (!baton__view_valid(datum))
-        return baton__error(BATON_EINVAL, "baton_space_produce: malformed datum");
-    sp_channel *ch = channel_get(space, channel, true);
+        return baton__error(BATON_EINVAL, "%s: malformed datum", who);
+    sp_channel *ch = sp_channel_get(space, channel, true);
     if (ch == NULL)
         return BATON_ENOMEM;
+    uint64_t id = baton__fetch_add_relaxed(&space->next_datum, 1) + 1;
+    size_t record = space->log != NULL ? baton__record_put_size(channel, datum, id) : 0;
     sp_datum *d = baton__malloc(sizeof *d + datum.size);
-    sp_op *op = baton__calloc(1, sizeof *op);
+    sp_op *op = baton__calloc(1, sizeof *op + record);
     if (d == NULL || op == NULL) {
         baton__free(d);
         baton__free(op);
-        return baton__error(BATON_ENOMEM, "baton_space_produce: out of memory");
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
     memcpy(d->bytes, datum.data, datum.size);
     d->size = datum.size;
     d->persistent = persistent;
-    d->id = baton__fetch_add_relaxed(&space->next_datum, 1) + 1;
+    d->id = id;
     op->kind = OP_PRODUCE;
     op->datum = d;
-    sp_call call = {space, NULL, NULL};
-    call_begin(space);
-    push_op(&call, ch, op);
-    call_end(&call);
+    if (record > 0)
+        op->record_size = baton__record_put(op->record, channel, datum, id, persistent);
+    call_run(space, ch, op);
     return 0;
 }
 
-int baton_space_consume(baton_space *space, const baton_value_view *channels,
-                        baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
-                        void *ctx, unsigned flags, uint64_t *consumer_id)
+int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                    baton_pattern *const *patterns, size_t n, unsigned flags,
+                    baton_value_view body, sp_consumer **out)
 {
-    if (space == NULL || channels == NULL || patterns == NULL || fn == NULL || n == 0)
-        return baton__error(BATON_EINVAL, "baton_space_consume: NULL argument or no channels");
-    if (flags & ~(unsigned)(BATON_CONSUME_PERSISTENT | BATON_CONSUME_PEEK))
-        return baton__error(BATON_EINVAL, "baton_space_consume: unknown flags 0x%x", flags);
-    if (n > SIZE_MAX / 64)
-        return baton__error(BATON_EINVAL, "baton_space_consume: too many channels");
-    for (size_t i = 0; i < n; i++) {
-        if (patterns[i] == NULL)
-            return baton__error(BATON_EINVAL, "baton_space_consume: pattern %zu is NULL", i);
-        if (!baton__view_valid(channels[i]))
-            return baton__error(BATON_EINVAL, "baton_space_consume: channel %zu is malformed", i);
-    }
     size_t per = sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +
                  sizeof(sp_datum *);
     sp_consumer *k = baton__calloc(1, sizeof *k + n * per);
     if (k == NULL)
-        return baton__error(BATON_ENOMEM, "baton_space_consume: out of memory");
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);
     k->pats = (const baton_pattern **)(k->chans + n);
@@ -776,26 +982,32 @@ int baton_space_consume(baton_space *space, const baton_value_view *channels,
     k->scratch = (sp_datum **)(k->caller_index + n);
     k->n = n;
     k->flags = flags;
-    k->fn = fn;
-    k->ctx = ctx;
+    if (body.size > 0) {
+        k->body_bytes = baton__malloc(body.size);
+        if (k->body_bytes == NULL) {
+            baton__free(k);
+            return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        }
+        memcpy(k->body_bytes, body.data, body.size);
+        k->body = (baton_value_view){k->body_bytes, body.size};
+    }
     /* Insertion sort of the caller's channels by (hash, encoding). */
     for (size_t i = 0; i < n; i++) {
-        sp_channel *ch = channel_get(space, channels[i], true);
+        sp_channel *ch = sp_channel_get(space, channels[i], true);
         if (ch == NULL) {
-            baton__free(k);
+            sp_consumer_free(k);
             return BATON_ENOMEM;
         }
         size_t j = i;
-        while (j > 0 && channel_cmp(ch->hash, ch->enc, ch->size, k->chans[j - 1]) < 0) {
+        while (j > 0 && sp_channel_cmp(ch->hash, ch->enc, ch->size, k->chans[j - 1]) < 0) {
             k->chans[j] = k->chans[j - 1];
             k->pats[j] = k->pats[j - 1];
             k->caller_index[j] = k->caller_index[j - 1];
             j--;
         }
         if (j > 0 && k->chans[j - 1] == ch) {
-            baton__free(k);
-            return baton__error(BATON_EINVAL, "baton_space_consume: channel %zu is listed twice",
-                                i);
+            sp_consumer_free(k);
+            return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, i);
         }
         k->chans[j] = ch;
         k->pats[j] = patterns[i];
@@ -805,28 +1017,63 @@ int baton_space_consume(baton_space *space, const baton_value_view *channels,
         k->regs[i].consumer = k;
         k->regs[i].pos = i;
     }
-    sp_op *op = baton__calloc(1, sizeof *op);
-    if (op == NULL) {
-        baton__free(k);
-        return baton__error(BATON_ENOMEM, "baton_space_consume: out of memory");
+    *out = k;
+    return 0;
+}
+
+static const uint8_t sp_nil_encoding[1] = {BATON__TAG_NIL};
+
+int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
+                             baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
+                             void *ctx, unsigned flags, baton_value_view body,
+                             uint64_t *consumer_id)
+{
+    const char *who = "baton_space_consume";
+    if (space == NULL || channels == NULL || patterns == NULL || fn == NULL || n == 0)
+        return baton__error(BATON_EINVAL, "%s: NULL argument or no channels", who);
+    if (flags & ~(unsigned)(BATON_CONSUME_PERSISTENT | BATON_CONSUME_PEEK))
+        return baton__error(BATON_EINVAL, "%s: unknown flags 0x%x", who, flags);
+    if (n > BATON__RECORD_MAX_CHANNELS)
+        return baton__error(BATON_EINVAL, "%s: %zu channels, more than the %u a join may have",
+                            who, n, BATON__RECORD_MAX_CHANNELS);
+    if (body.size == 0)
+        body = (baton_value_view){sp_nil_encoding, sizeof sp_nil_encoding};
+    else if (!baton__view_valid(body))
+        return baton__error(BATON_EINVAL, "%s: malformed body", who);
+    for (size_t i = 0; i < n; i++) {
+        if (patterns[i] == NULL)
+            return baton__error(BATON_EINVAL, "%s: pattern %zu is NULL", who, i);
+        if (!baton__view_valid(channels[i]))
+            return baton__error(BATON_EINVAL, "%s: channel %zu is malformed", who, i);
     }
+    sp_consumer *k = NULL;
+    int rc = sp_consumer_new(space, who, channels, patterns, n, flags, body, &k);
+    if (rc != 0)
+        return rc;
+    k->fn = fn;
+    k->ctx = ctx;
     k->id = baton__fetch_add_relaxed(&space->next_consumer, 1) + 1;
+    rc = sp_consumer_encode_reg(space, k, who);
+    sp_op *op = rc == 0 ? baton__calloc(1, sizeof *op) : NULL;
+    if (op == NULL) {
+        sp_consumer_free(k);
+        return rc != 0 ? rc : baton__error(BATON_ENOMEM, "%s: out of memory", who);
+    }
     atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
     if (consumer_id != NULL)
         *consumer_id = k->id;
     op->kind = OP_CONSUME;
     op->consumer = k;
-    sp_call call = {space, NULL, NULL};
-    call_begin(space);
-    push_op(&call, k->chans[0], op);
-    call_end(&call);
+    call_run(space, k->chans[0], op);
     return 0;
 }
 
-static bool no_call_in_flight(void *arg)
+int baton_space_consume(baton_space *space, const baton_value_view *channels,
+                        baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
+                        void *ctx, unsigned flags, uint64_t *consumer_id)
 {
-    baton_space *space = arg;
-    return baton__load_acquire(&space->inflight) == 0;
+    return baton_space_consume_body(space, channels, patterns, n, fn, ctx, flags,
+                                    (baton_value_view){NULL, 0}, consumer_id);
 }
 
 int baton_space_quiesce(baton_space *space)
@@ -835,13 +1082,12 @@ int baton_space_quiesce(baton_space *space)
         return baton__error(BATON_EINVAL, "baton_space_quiesce: NULL space");
     if (sp_tls_scope != NULL)
         return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
-    /* Acquire pairs with call_end's release decrement: what the calls did is visible. */
     (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
     int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
     if (rc != 0)
         return baton__error(rc, "baton_space_quiesce: a continuation failed: %s",
                             baton_err_name(rc));
-    return 0;
+    return sp_maybe_compact(space);
 }
 
 int baton_space_channel_counts(baton_space *space, baton_value_view channel, size_t *data,
@@ -849,8 +1095,8 @@ int baton_space_channel_counts(baton_space *space, baton_value_view channel, siz
 {
     if (space == NULL || data == NULL || consumers == NULL || !baton__view_valid(channel))
         return baton__error(BATON_EINVAL, "baton_space_channel_counts: bad argument");
-    sp_channel *ch = channel_get(space, channel, false);
-    *data = ch ? ch->n_data : 0;
-    *consumers = ch ? ch->n_regs : 0;
+    sp_channel *ch = sp_channel_get(space, channel, false);
+    *data = ch ? atomic_load_explicit(&ch->n_data, memory_order_relaxed) : 0;
+    *consumers = ch ? atomic_load_explicit(&ch->n_regs, memory_order_relaxed) : 0;
     return 0;
 }

@@ -43,6 +43,7 @@ typedef struct wal_node {
 
 struct baton__wal {
     baton__wal_mode mode;
+    size_t group_max; /* the most records per transaction */
     baton_mpsc_linked *queue;
     baton__thread *writer;
     MDB_env *env;
@@ -224,6 +225,12 @@ static int wal_open_env(baton__wal *wal, const char *dir)
 
 int baton__wal_open(const char *dir, baton__wal_mode mode, baton__wal **out)
 {
+    return baton__wal_open_group(dir, mode, BATON__WAL_BATCH, out);
+}
+
+int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_max,
+                          baton__wal **out)
+{
     const char *who = "baton__wal_open";
     if (out == NULL)
         return baton__error(BATON_EINVAL, "%s: out is NULL", who);
@@ -232,12 +239,16 @@ int baton__wal_open(const char *dir, baton__wal_mode mode, baton__wal **out)
         return baton__error(BATON_EINVAL, "%s: unknown mode %d", who, (int)mode);
     if (dir == NULL && mode != BATON__WAL_NONE)
         return baton__error(BATON_EINVAL, "%s: dir is NULL", who);
+    if (group_max == 0 || group_max > BATON__WAL_BATCH)
+        return baton__error(BATON_EINVAL, "%s: group_max %zu is not in 1..%d", who, group_max,
+                            BATON__WAL_BATCH);
     baton__waitpoint_global_init();
     baton__wal *wal = baton__aligned_alloc(BATON_CACHELINE, sizeof *wal);
     if (wal == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory", who);
     memset(wal, 0, sizeof *wal);
     wal->mode = mode;
+    wal->group_max = group_max;
     atomic_init(&wal->next_seq, 1);
     atomic_init(&wal->durable, 0);
     atomic_init(&wal->truncated, 0);
@@ -350,6 +361,28 @@ int baton__wal_wait_durable(baton__wal *wal, uint64_t seq)
     return wal_wait_for(wal, &wal->durable, seq, who);
 }
 
+baton__waitpoint *baton__wal_progress(baton__wal *wal)
+{
+    return &wal->progress;
+}
+
+bool baton__wal_failed(const baton__wal *wal)
+{
+    /* Acquire: pairs with wal_fail's release store. */
+    return wal->mode != BATON__WAL_NONE && atomic_load_explicit(&wal->failed, memory_order_acquire);
+}
+
+uint64_t baton__wal_next_seq(const baton__wal *wal)
+{
+    return atomic_load_explicit(&wal->next_seq, memory_order_relaxed);
+}
+
+uint64_t baton__wal_truncated(const baton__wal *wal)
+{
+    /* Acquire: pairs with the writer's release store of truncated. */
+    return atomic_load_explicit(&wal->truncated, memory_order_acquire);
+}
+
 uint64_t baton__wal_durable(const baton__wal *wal)
 {
     if (wal == NULL)
@@ -441,7 +474,10 @@ static int wal_write_group(baton__wal *wal, wal_node **nodes, size_t n)
     }
 }
 
-/* Commits the contiguous run of pending records (everything when flush_all). */
+static void wal_sync(baton__wal *wal);
+
+/* Commits the contiguous run of pending records (everything when flush_all), group_max records
+ * per transaction; in SYNC mode each transaction is synced before the next. */
 static void wal_commit_pending(baton__wal *wal, bool flush_all)
 {
     if (wal->n_pending == 0)
@@ -455,17 +491,25 @@ static void wal_commit_pending(baton__wal *wal, bool flush_all)
     }
     if (n == 0)
         return;
-    int mrc = wal_write_group(wal, wal->pending, n);
-    if (mrc != 0) {
-        wal_fail(wal, "writing a group of records", mrc);
-        return;
+    for (size_t done = 0; done < n;) {
+        size_t group = n - done < wal->group_max ? n - done : wal->group_max;
+        int mrc = wal_write_group(wal, wal->pending + done, group);
+        if (mrc != 0) {
+            wal_fail(wal, "writing a group of records", mrc);
+            n = done;
+            break;
+        }
+        uint64_t last = wal->pending[done + group - 1]->seq;
+        for (size_t i = done; i < done + group; i++)
+            baton__free(wal->pending[i]);
+        done += group;
+        wal->next_write = last + 1;
+        wal->committed = last;
+        if (done < n && wal->mode == BATON__WAL_SYNC)
+            wal_sync(wal);
     }
-    for (size_t i = 0; i < n; i++)
-        baton__free(wal->pending[i]);
     memmove(wal->pending, wal->pending + n, (wal->n_pending - n) * sizeof *wal->pending);
     wal->n_pending -= n;
-    wal->next_write = expect;
-    wal->committed = expect - 1;
 }
 
 static void wal_sync(baton__wal *wal)

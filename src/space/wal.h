@@ -36,6 +36,7 @@
 #ifndef BATON_SPACE_WAL_H
 #define BATON_SPACE_WAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,7 @@ typedef enum {
 } baton__wal_mode;
 
 typedef struct baton__wal baton__wal;
+struct baton__waitpoint;
 
 /*
  * Opens (creating dir and the environment when missing) the log in dir and starts its writer
@@ -76,6 +78,11 @@ typedef struct baton__wal baton__wal;
  * environment is in use in a way LMDB refuses).
  */
 int baton__wal_open(const char *dir, baton__wal_mode mode, baton__wal **out);
+
+/* As baton__wal_open, with at most group_max (1..BATON__WAL_BATCH) records per transaction; 1
+ * commits (and in SYNC mode syncs) every record alone. */
+int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_max,
+                          baton__wal **out);
 
 /*
  * Appends a copy of record[0..size) and stores its sequence number in *seq (may be NULL). Any
@@ -98,6 +105,15 @@ int baton__wal_wait_durable(baton__wal *wal, uint64_t seq);
 /* The highest sequence number such that it and every number below it are durable; 0 when none
  * is (and always in NONE mode). Any thread; wait-free. */
 uint64_t baton__wal_durable(const baton__wal *wal);
+
+/* The waitpoint the writer notifies (all waiters) whenever durable, truncated or failed moves;
+ * others may notify it too and wait on it with their own predicates. */
+struct baton__waitpoint *baton__wal_progress(baton__wal *wal);
+/* Whether the writer has failed (sticky). */
+bool baton__wal_failed(const baton__wal *wal);
+/* The number the next append gets; the truncation bound (records below it are gone). */
+uint64_t baton__wal_next_seq(const baton__wal *wal);
+uint64_t baton__wal_truncated(const baton__wal *wal);
 
 /*
  * Hands every record of the log in dir to fn in sequence order: fn(ctx, seq, data, size). data

@@ -1,0 +1,678 @@
+/*
+ * space_durable.c — the durable space: recording changes in the write-ahead log, recovery from
+ * it, compaction, sync; and the readers of a whole space (visit, stats).
+ *
+ * DESIGN
+ *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
+ *    while it holds the channels a change touched, so the log's order agrees with every
+ *    channel's order. baton__wal_append never waits on I/O (wal.h): logging costs one copy, one
+ *    atomic add and one push per change.
+ *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
+ *    log is opened for writing only after): the first pass finds the last complete snapshot
+ *    (the SNAP named by the last SNAP_END) and the first SNAP after it, which can only be the
+ *    start of a snapshot a crash cut short (compaction holds every other call back); the second
+ *    pass applies the records between the two to an empty space. Applying needs no matching:
+ *    PUT appends a datum to its channel, FIRE removes the data it names by id and, if the
+ *    consumer is gone, its registrations, REG registers a consumer (its patterns parsed from
+ *    their text, owned by the space). Consumers get their continuations back from the revive
+ *    hook only once the whole log is applied, so a consumer that fired later is never revived.
+ *    Then the log is opened, a fresh snapshot is written (which also drops the cut-short one)
+ *    and the space is settled: the log's tail may end between a datum being stored and the join
+ *    it matches being re-evaluated.
+ *  - Ids: fresh names, datum and consumer ids continue above the largest found in the log (names
+ *    are looked for inside every channel and datum).
+ *  - Compaction writes SNAP, a PUT per stored datum, a REG per waiting consumer in registration
+ *    order, SNAP_END, waits until it is durable and deletes everything before SNAP. It needs the
+ *    state to stand still: sp_pause holds new outside calls back and waits until none is in
+ *    flight (continuations run inside their root's call).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/atomic.h"
+#include "core/error.h"
+#include "space/internal.h"
+#include "space/record.h"
+#include "space/space_impl.h"
+
+#define SP_DEFAULT_COMPACT_RECORDS (UINT64_C(1) << 20)
+
+/* ---- recording ---- */
+
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size)
+{
+    if (space->log == NULL)
+        return 0;
+    uint64_t seq = 0;
+    int rc = baton__wal_append(space->log, record, size, &seq);
+    if (rc != 0) {
+        sp_record_error(space, rc);
+        return 0;
+    }
+    return seq;
+}
+
+/* The canonical text of pattern in a fresh heap string (its length in *size). */
+static char *pattern_text(const baton_pattern *pattern, size_t *size)
+{
+    size_t length = 0;
+    char probe[1];
+    int rc = baton_pattern_print(pattern, probe, sizeof probe, &length);
+    if (rc != 0 && rc != BATON_ERANGE)
+        return NULL;
+    char *text = baton__malloc(length + 1);
+    if (text != NULL && baton_pattern_print(pattern, text, length + 1, &length) != 0) {
+        baton__free(text);
+        return NULL;
+    }
+    *size = length;
+    return text;
+}
+
+static int encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
+{
+    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    int rc = 0;
+    size_t made = 0;
+    for (size_t i = 0; i < k->n; i++, made++) {
+        size_t ci = k->caller_index[i];
+        parts[ci] = (baton__record_part){.channel = {k->chans[i]->enc, k->chans[i]->size}};
+        char *text = pattern_text(k->pats[i], &parts[ci].pattern_size);
+        if (text == NULL) {
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory for a pattern's text", who);
+            break;
+        }
+        parts[ci].pattern = text;
+    }
+    uint8_t *buf = NULL;
+    if (rc == 0) {
+        size_t size = baton__record_reg_size(k->id, k->flags, parts, k->n, k->body);
+        buf = baton__malloc(size);
+        if (buf == NULL)
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        else
+            *out_size = baton__record_reg(buf, k->id, k->flags, parts, k->n, k->body);
+    }
+    for (size_t i = 0; i < made; i++)
+        baton__free((char *)parts[k->caller_index[i]].pattern);
+    *out = buf;
+    return rc;
+}
+
+int sp_consumer_encode_reg(baton_space *space, sp_consumer *k, const char *who)
+{
+    if (space->log == NULL)
+        return 0;
+    return encode_reg(k, who, &k->reg_record, &k->reg_size);
+}
+
+/* ---- recovery ---- */
+
+typedef struct replay_state {
+    baton_space *space;
+    const char *who;
+    uint64_t begin, stop; /* pass 2 applies begin <= seq < stop */
+    uint64_t last_end_begin, first_snap_after;
+    uint64_t max_datum, max_consumer, max_name;
+    uint64_t applied;
+    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+} replay_state;
+
+static int scan_pass(void *ctx, uint64_t seq, const void *data, size_t size)
+{
+    replay_state *st = ctx;
+    if (size == 0)
+        return 0;
+    uint8_t kind = ((const uint8_t *)data)[0];
+    if (kind == BATON__REC_SNAP_END) {
+        baton__record r;
+        int rc = baton__record_decode(st->who, data, size, &r, st->parts);
+        if (rc != 0)
+            return baton__error(BATON_EIO, "%s: log record %llu: %s", st->who,
+                                (unsigned long long)seq, baton_last_error_message());
+        st->last_end_begin = r.snap_begin;
+        st->first_snap_after = 0;
+    } else if (kind == BATON__REC_SNAP && st->first_snap_after == 0) {
+        st->first_snap_after = seq;
+    }
+    return 0;
+}
+
+/* The largest name inside a (valid) value. */
+static uint64_t max_name_in(baton_value_view v)
+{
+    switch (baton_view_kind(v)) {
+    case BATON_VALUE_NAME:
+        return baton_view_name(v);
+    case BATON_VALUE_TUPLE:
+    case BATON_VALUE_LIST: {
+        uint64_t m = 0;
+        size_t n = baton_view_count(v);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t e = max_name_in(baton_view_element(v, i));
+            m = e > m ? e : m;
+        }
+        return m;
+    }
+    default:
+        return 0;
+    }
+}
+
+static sp_channel *replay_channel(replay_state *st, baton_value_view v)
+{
+    uint64_t name = max_name_in(v);
+    st->max_name = name > st->max_name ? name : st->max_name;
+    return sp_channel_get(st->space, v, true);
+}
+
+static int apply_put(replay_state *st, const baton__record *r)
+{
+    sp_channel *ch = replay_channel(st, r->channel);
+    sp_datum *d = ch != NULL ? baton__malloc(sizeof *d + r->datum.size) : NULL;
+    if (d == NULL)
+        return baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
+    memcpy(d->bytes, r->datum.data, r->datum.size);
+    d->size = r->datum.size;
+    d->persistent = r->persistent;
+    d->id = r->datum_id;
+    sp_data_append(ch, d);
+    uint64_t name = max_name_in(r->datum);
+    st->max_name = name > st->max_name ? name : st->max_name;
+    st->max_datum = r->datum_id > st->max_datum ? r->datum_id : st->max_datum;
+    return 0;
+}
+
+static int apply_fire(replay_state *st, const baton__record *r)
+{
+    sp_channel *first = NULL;
+    for (size_t i = 0; i < r->n_parts; i++) {
+        sp_channel *ch = replay_channel(st, r->parts[i].channel);
+        if (ch == NULL)
+            return BATON_ENOMEM;
+        first = first != NULL ? first : ch;
+        if (r->parts[i].datum_id == 0)
+            continue;
+        for (sp_datum *d = ch->data_head; d; d = d->next)
+            if (d->id == r->parts[i].datum_id) {
+                sp_data_remove(ch, d);
+                break;
+            }
+    }
+    st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
+    if (!r->removed || first == NULL)
+        return 0;
+    for (sp_reg *reg = first->reg_head; reg; reg = reg->next)
+        if (reg->consumer->id == r->consumer_id) {
+            sp_unregister(reg->consumer);
+            break;
+        }
+    return 0;
+}
+
+static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *data, size_t size)
+{
+    baton_value_view channels[BATON__RECORD_MAX_CHANNELS] = {{0}};
+    baton_pattern *patterns[BATON__RECORD_MAX_CHANNELS] = {0};
+    int rc = 0;
+    size_t parsed = 0;
+    for (; parsed < r->n_parts && rc == 0; parsed++) {
+        channels[parsed] = r->parts[parsed].channel;
+        if (replay_channel(st, channels[parsed]) == NULL)
+            rc = BATON_ENOMEM;
+        else
+            rc = baton_pattern_parse(r->parts[parsed].pattern, r->parts[parsed].pattern_size,
+                                     &patterns[parsed]);
+    }
+    sp_consumer *k = NULL;
+    if (rc == 0)
+        rc = sp_consumer_new(st->space, st->who, channels, patterns, r->n_parts, r->flags,
+                             r->body, &k);
+    if (rc == 0) {
+        k->reg_record = baton__malloc(size);
+        if (k->reg_record == NULL) {
+            sp_consumer_free(k);
+            k = NULL;
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
+        }
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < parsed; i++)
+            baton_pattern_destroy(patterns[i]);
+        return rc;
+    }
+    k->owns_patterns = true;
+    memcpy(k->reg_record, data, size);
+    k->reg_size = size;
+    k->id = r->consumer_id;
+    atomic_init(&k->refs, 1); /* alive */
+    k->registered = true;
+    k->stamp = baton__fetch_add_relaxed(&st->space->next_stamp, 1) + 1;
+    for (size_t i = 0; i < k->n; i++)
+        sp_reg_append(k->chans[i], &k->regs[i]);
+    st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
+    return 0;
+}
+
+static int apply_pass(void *ctx, uint64_t seq, const void *data, size_t size)
+{
+    replay_state *st = ctx;
+    if (seq < st->begin || seq >= st->stop)
+        return 0;
+    baton__record r;
+    int rc = baton__record_decode(st->who, data, size, &r, st->parts);
+    if (rc == BATON_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return baton__error(BATON_EIO, "%s: log record %llu is damaged: %s", st->who,
+                            (unsigned long long)seq, baton_last_error_message());
+    st->applied++;
+    switch (r.kind) {
+    case BATON__REC_PUT:
+        return apply_put(st, &r);
+    case BATON__REC_FIRE:
+        return apply_fire(st, &r);
+    case BATON__REC_REG:
+        return apply_reg(st, &r, data, size);
+    default:
+        return 0;
+    }
+}
+
+typedef struct revive_state {
+    const baton_space_config *config;
+    const char *who;
+    int rc;
+} revive_state;
+
+static int revive_channel(sp_channel *ch, void *arg)
+{
+    revive_state *rv = arg;
+    for (sp_reg *r = ch->reg_head; r; r = r->next) {
+        sp_consumer *k = r->consumer;
+        if (r->pos != 0 || k->fn != NULL)
+            continue;
+        if (rv->config->revive == NULL)
+            return rv->rc = baton__error(BATON_EINVAL, "%s: the log holds waiting consumer %llu "
+                                         "but config->revive is NULL", rv->who,
+                                         (unsigned long long)k->id);
+        int rc = rv->config->revive(rv->config->revive_ctx, k->id, k->body, &k->fn, &k->ctx);
+        if (rc == 0 && k->fn == NULL)
+            rc = baton__error(BATON_EINVAL, "%s: revive gave consumer %llu no function", rv->who,
+                              (unsigned long long)k->id);
+        if (rc != 0)
+            return rv->rc = rc;
+    }
+    return 0;
+}
+
+/* Moves a damaged data.mdb (and its lock file) aside so that a fresh log can start. */
+static int set_aside(const char *who, const char *dir, uint64_t last_good)
+{
+    char from[4096], to[4200];
+    snprintf(from, sizeof from, "%s/data.mdb", dir);
+    snprintf(to, sizeof to, "%s/data.mdb.damaged-%llu", dir, (unsigned long long)last_good);
+    if (rename(from, to) != 0)
+        return baton__error(BATON_EIO, "%s: cannot move the damaged %s aside", who, from);
+    snprintf(from, sizeof from, "%s/lock.mdb", dir);
+    (void)remove(from);
+    return 0;
+}
+
+static int recover(baton_space *space, const baton_space_config *config, const char *dir,
+                   const char *who)
+{
+    replay_state *st = baton__calloc(1, sizeof *st);
+    if (st == NULL)
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+    st->space = space;
+    st->who = who;
+    uint64_t last_good = 0;
+    int rc = baton__wal_replay(dir, scan_pass, st, &last_good);
+    bool damaged = rc == BATON_EIO;
+    if (rc == BATON_ENOTFOUND) {
+        baton__free(st);
+        return 0;
+    }
+    if (rc != 0 && !damaged)
+        goto out;
+    char damage[256] = "";
+    if (damaged)
+        snprintf(damage, sizeof damage, "%s", baton_last_error_message());
+    if (damaged && !config->salvage) {
+        rc = baton__error(BATON_EIO, "%s: %s (the %llu records before it are intact; set "
+                          "config.salvage to recover them)", who, damage,
+                          (unsigned long long)last_good);
+        goto out;
+    }
+    st->begin = st->last_end_begin;
+    st->stop = st->first_snap_after != 0 ? st->first_snap_after : UINT64_MAX;
+    if (damaged && st->stop > last_good + 1)
+        st->stop = last_good + 1;
+    uint64_t applied_upto = 0;
+    rc = baton__wal_replay(dir, apply_pass, st, &applied_upto);
+    if (rc == BATON_EIO && damaged)
+        rc = 0; /* the same damage: everything before it is applied */
+    if (rc != 0)
+        goto out;
+    revive_state rv = {config, who, 0};
+    (void)sp_table_walk(space->table, revive_channel, &rv);
+    if ((rc = rv.rc) != 0)
+        goto out;
+    atomic_store_explicit(&space->next_datum, st->max_datum, memory_order_relaxed);
+    atomic_store_explicit(&space->next_consumer, st->max_consumer, memory_order_relaxed);
+    atomic_store_explicit(&space->next_name, st->max_name, memory_order_relaxed);
+    if (damaged) {
+        rc = set_aside(who, dir, last_good);
+        if (rc == 0)
+            baton__error(BATON_EIO, "%s: salvaged %llu records before the damage: %s", who,
+                         (unsigned long long)last_good, damage);
+    }
+out:
+    baton__free(st);
+    return rc;
+}
+
+static int count_live(sp_channel *ch, void *arg)
+{
+    baton_space_stats *s = arg;
+    s->data += atomic_load_explicit(&ch->n_data, memory_order_relaxed);
+    for (sp_reg *r = ch->reg_head; r; r = r->next)
+        s->consumers += r->pos == 0;
+    return 0;
+}
+
+static int compact_now(baton_space *space, const char *who);
+
+int baton_space_open(const baton_space_config *config, const char *dir, baton_space **out)
+{
+    const char *who = "baton_space_open";
+    if (dir == NULL)
+        return baton__error(BATON_EINVAL, "%s: dir is NULL", who);
+    if (config != NULL && (unsigned)config->durability > BATON_DURABILITY_NONE)
+        return baton__error(BATON_EINVAL, "%s: unknown durability %d", who,
+                            (int)config->durability);
+    if (config != NULL && config->log_group_max > BATON__WAL_BATCH)
+        return baton__error(BATON_EINVAL, "%s: log_group_max %zu is larger than %d", who,
+                            config->log_group_max, BATON__WAL_BATCH);
+    baton_space_config cfg = {0};
+    if (config != NULL) /* fields past the caller's struct_size stay zero (defaults) */
+        memcpy(&cfg, config, config->struct_size == 0 || config->struct_size > sizeof cfg
+                                 ? sizeof cfg : config->struct_size);
+    baton_space *space = NULL;
+    int rc = sp_space_new(config, who, &space);
+    if (rc != 0)
+        return rc;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && mkdir(dir, 0755) != 0) {
+        baton_space_destroy(space);
+        return baton__error(BATON_EIO, "%s: cannot create the directory %s", who, dir);
+    }
+    rc = recover(space, &cfg, dir, who);
+    if (rc != 0) {
+        baton_space_destroy(space);
+        return rc;
+    }
+    baton_space_stats live = {0};
+    (void)sp_table_walk(space->table, count_live, &live);
+    space->recovered_data = live.data;
+    space->recovered_consumers = live.consumers;
+    space->durability = cfg.durability;
+    space->compact_records = cfg.compact_records ? cfg.compact_records
+                                                 : SP_DEFAULT_COMPACT_RECORDS;
+    if (cfg.durability != BATON_DURABILITY_NONE) {
+        baton__wal_mode mode = cfg.durability == BATON_DURABILITY_SYNC ? BATON__WAL_SYNC
+                                                                       : BATON__WAL_ASYNC;
+        rc = baton__wal_open_group(dir, mode, cfg.log_group_max ? cfg.log_group_max
+                                                                : BATON__WAL_BATCH, &space->log);
+        if (rc == 0)
+            rc = compact_now(space, who);
+    }
+    /* A read-only view shows the log as it is: nothing fires in it. */
+    if (rc == 0 && cfg.durability != BATON_DURABILITY_NONE)
+        rc = sp_settle_all(space);
+    if (rc != 0) {
+        baton_space_destroy(space);
+        return rc;
+    }
+    *out = space;
+    return 0;
+}
+
+/* ---- compaction ---- */
+
+typedef struct snap_state {
+    baton_space *space;
+    sp_consumer **consumers;
+    size_t n_consumers, cap_consumers;
+    uint64_t records;
+    int rc;
+} snap_state;
+
+static int snap_channel(sp_channel *ch, void *arg)
+{
+    snap_state *s = arg;
+    baton_value_view channel = {ch->enc, ch->size};
+    for (sp_datum *d = ch->data_head; d; d = d->next) {
+        baton_value_view datum = {d->bytes, d->size};
+        size_t size = baton__record_put_size(channel, datum, d->id);
+        uint8_t *buf = baton__malloc(size);
+        if (buf == NULL)
+            return s->rc = baton__error(BATON_ENOMEM, "baton_space_compact: out of memory");
+        size = baton__record_put(buf, channel, datum, d->id, d->persistent);
+        int rc = baton__wal_append(s->space->log, buf, size, NULL);
+        baton__free(buf);
+        if (rc != 0)
+            return s->rc = rc;
+        s->records++;
+    }
+    for (sp_reg *r = ch->reg_head; r; r = r->next) {
+        if (r->pos != 0)
+            continue;
+        if (!baton__grow_array((void **)&s->consumers, &s->cap_consumers, s->n_consumers + 1,
+                               sizeof *s->consumers))
+            return s->rc = baton__error(BATON_ENOMEM, "baton_space_compact: out of memory");
+        s->consumers[s->n_consumers++] = r->consumer;
+    }
+    return 0;
+}
+
+static int by_stamp(const void *a, const void *b)
+{
+    uint64_t x = (*(sp_consumer *const *)a)->stamp, y = (*(sp_consumer *const *)b)->stamp;
+    return x < y ? -1 : x > y;
+}
+
+/* Writes a snapshot and truncates the log before it; the caller made the state stand still. */
+static int compact_now(baton_space *space, const char *who)
+{
+    static const uint8_t snap = BATON__REC_SNAP;
+    uint64_t begin = 0;
+    int rc = baton__wal_append(space->log, &snap, 1, &begin);
+    if (rc != 0)
+        return rc;
+    snap_state s = {.space = space};
+    (void)sp_table_walk(space->table, snap_channel, &s);
+    rc = s.rc;
+    if (rc == 0 && s.n_consumers > 1)
+        qsort(s.consumers, s.n_consumers, sizeof *s.consumers, by_stamp);
+    for (size_t i = 0; i < s.n_consumers && rc == 0; i++) {
+        sp_consumer *k = s.consumers[i];
+        if (k->reg_record == NULL)
+            rc = encode_reg(k, who, &k->reg_record, &k->reg_size);
+        if (rc == 0)
+            rc = baton__wal_append(space->log, k->reg_record, k->reg_size, NULL);
+        s.records++;
+    }
+    baton__free(s.consumers);
+    uint8_t end[BATON__VARINT_MAX + 1];
+    uint64_t end_seq = 0;
+    if (rc == 0)
+        rc = baton__wal_append(space->log, end, baton__record_snap_end(end, begin), &end_seq);
+    if (rc == 0)
+        rc = baton__wal_wait_durable(space->log, end_seq);
+    if (rc == 0)
+        rc = baton__wal_truncate_before(space->log, begin);
+    if (rc == 0) {
+        space->snapshot_seq = begin;
+        space->snapshot_records = s.records + 2;
+        baton__fetch_add_relaxed(&space->compactions, 1);
+    }
+    return rc;
+}
+
+int baton_space_compact(baton_space *space)
+{
+    if (space == NULL)
+        return baton__error(BATON_EINVAL, "baton_space_compact: NULL space");
+    if (sp_in_continuation(space))
+        return baton__error(BATON_EPERM, "baton_space_compact: called from a continuation");
+    if (space->log == NULL)
+        return 0;
+    sp_pause(space);
+    int rc = compact_now(space, "baton_space_compact");
+    sp_resume(space);
+    return rc;
+}
+
+int sp_maybe_compact(baton_space *space)
+{
+    if (space->log == NULL)
+        return 0;
+    uint64_t next = baton__wal_next_seq(space->log);
+    uint64_t since = next - space->snapshot_seq;
+    uint64_t live = space->snapshot_records;
+    if (since <= live + space->compact_records || since <= 2 * live)
+        return 0;
+    return baton_space_compact(space);
+}
+
+void sp_log_close(baton_space *space)
+{
+    if (space->log != NULL)
+        (void)baton__wal_close(space->log);
+    space->log = NULL;
+}
+
+int baton_space_sync(baton_space *space)
+{
+    if (space == NULL)
+        return baton__error(BATON_EINVAL, "baton_space_sync: NULL space");
+    if (sp_in_continuation(space))
+        return baton__error(BATON_EPERM, "baton_space_sync: called from a continuation");
+    if (space->log == NULL)
+        return 0;
+    uint64_t last = baton__wal_next_seq(space->log) - 1;
+    return last == 0 ? 0 : baton__wal_wait_durable(space->log, last);
+}
+
+/* ---- readers ---- */
+
+int baton_space_get_stats(baton_space *space, baton_space_stats *stats)
+{
+    if (space == NULL || stats == NULL)
+        return baton__error(BATON_EINVAL, "baton_space_get_stats: NULL argument");
+    baton_space_stats s = {0};
+    (void)sp_table_walk(space->table, count_live, &s);
+    if (space->log != NULL) {
+        uint64_t next = baton__wal_next_seq(space->log);
+        uint64_t first = baton__wal_truncated(space->log);
+        s.log_records = next - (first > 1 ? first : 1);
+        s.log_durable = baton__wal_durable(space->log);
+        s.log_appended = next - 1;
+    }
+    s.compactions = baton__load_relaxed(&space->compactions);
+    s.recovered_data = space->recovered_data;
+    s.recovered_consumers = space->recovered_consumers;
+    *stats = s;
+    return 0;
+}
+
+typedef struct visit_state {
+    sp_channel **channels;
+    size_t n, cap;
+    int rc;
+} visit_state;
+
+static int collect_channel(sp_channel *ch, void *arg)
+{
+    visit_state *v = arg;
+    if (ch->data_head == NULL && ch->reg_head == NULL)
+        return 0;
+    if (!baton__grow_array((void **)&v->channels, &v->cap, v->n + 1, sizeof *v->channels))
+        return v->rc = baton__error(BATON_ENOMEM, "baton_space_visit: out of memory");
+    v->channels[v->n++] = ch;
+    return 0;
+}
+
+static int by_channel(const void *a, const void *b)
+{
+    const sp_channel *x = *(sp_channel *const *)a, *y = *(sp_channel *const *)b;
+    return sp_channel_cmp(x->hash, x->enc, x->size, y);
+}
+
+static int visit_consumer(sp_consumer *k, int (*on_consumer)(void *,
+                                                             const baton_space_consumer_info *),
+                          void *ctx)
+{
+    baton_value_view channels[BATON__RECORD_MAX_CHANNELS];
+    const baton_pattern *patterns[BATON__RECORD_MAX_CHANNELS];
+    for (size_t i = 0; i < k->n; i++) {
+        channels[k->caller_index[i]] = (baton_value_view){k->chans[i]->enc, k->chans[i]->size};
+        patterns[k->caller_index[i]] = k->pats[i];
+    }
+    static const uint8_t nil = BATON__TAG_NIL;
+    baton_space_consumer_info info = {
+        .id = k->id,
+        .flags = k->flags,
+        .n_channels = k->n,
+        .channels = channels,
+        .patterns = patterns,
+        .body = k->body.size ? k->body : (baton_value_view){&nil, 1},
+    };
+    return on_consumer(ctx, &info);
+}
+
+int baton_space_visit(baton_space *space,
+                      int (*on_datum)(void *ctx, const baton_space_datum_info *datum),
+                      int (*on_consumer)(void *ctx, const baton_space_consumer_info *consumer),
+                      void *ctx)
+{
+    if (space == NULL)
+        return baton__error(BATON_EINVAL, "baton_space_visit: NULL space");
+    visit_state v = {0};
+    (void)sp_table_walk(space->table, collect_channel, &v);
+    int rc = v.rc;
+    if (rc == 0 && v.n > 1)
+        qsort(v.channels, v.n, sizeof *v.channels, by_channel);
+    snap_state consumers = {.space = space};
+    for (size_t i = 0; i < v.n && rc == 0; i++) {
+        sp_channel *ch = v.channels[i];
+        baton_value_view channel = {ch->enc, ch->size};
+        for (sp_datum *d = ch->data_head; d && rc == 0 && on_datum; d = d->next) {
+            baton_space_datum_info info = {channel, {d->bytes, d->size}, d->id, d->persistent};
+            rc = on_datum(ctx, &info);
+        }
+        for (sp_reg *r = ch->reg_head; r && rc == 0; r = r->next) {
+            if (r->pos != 0)
+                continue;
+            if (!baton__grow_array((void **)&consumers.consumers, &consumers.cap_consumers,
+                                   consumers.n_consumers + 1, sizeof *consumers.consumers))
+                rc = baton__error(BATON_ENOMEM, "baton_space_visit: out of memory");
+            else
+                consumers.consumers[consumers.n_consumers++] = r->consumer;
+        }
+    }
+    if (rc == 0 && consumers.n_consumers > 1)
+        qsort(consumers.consumers, consumers.n_consumers, sizeof *consumers.consumers, by_stamp);
+    for (size_t i = 0; i < consumers.n_consumers && rc == 0 && on_consumer; i++)
+        rc = visit_consumer(consumers.consumers[i], on_consumer, ctx);
+    baton__free(consumers.consumers);
+    baton__free(v.channels);
+    return rc;
+}

@@ -1,0 +1,161 @@
+/*
+ * space_impl.h — what the files of the space core share (internal): channels, data,
+ * consumers, the space itself, and the functions that cross files.
+ *
+ *   space.c          chains, produce, consume, joins, firing, quiesce  (DESIGN there)
+ *   space_table.c    the lock-free channel table
+ *   space_durable.c  the log: recording changes, recovery, compaction, sync, visit and stats
+ */
+#ifndef BATON_SPACE_IMPL_H
+#define BATON_SPACE_IMPL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/queue.h"
+#include "baton/space.h"
+#include "core/waitpoint.h"
+#include "space/wal.h"
+
+typedef struct sp_channel sp_channel;
+typedef struct sp_consumer sp_consumer;
+
+typedef struct sp_datum {
+    struct sp_datum *prev, *next;
+    uint64_t id;
+    bool persistent;
+    size_t size;
+    uint8_t bytes[];
+} sp_datum;
+
+typedef struct sp_reg {
+    struct sp_reg *prev, *next;
+    sp_consumer *consumer;
+    size_t pos;   /* index into the consumer's sorted channels */
+    uint64_t seq; /* the channel's registration sequence number */
+} sp_reg;
+
+struct sp_consumer {
+    uint64_t id;
+    size_t n;
+    unsigned flags;
+    baton_continuation_fn fn;
+    void *ctx;
+    _Atomic size_t refs;
+    bool registered;
+    bool owns_patterns;     /* recovered from the log: the space parsed them */
+    uint64_t stamp;         /* registration order across the space */
+    sp_consumer *free_next; /* destroy's list */
+    uint8_t *reg_record;    /* the REG record, encoded once (NULL without a log) */
+    size_t reg_size;
+    baton_value_view body;  /* points into body_bytes */
+    sp_reg *regs;           /* per sorted position */
+    sp_channel **chans;     /* sorted by (hash, encoding) */
+    const baton_pattern **pats;
+    size_t *caller_index;
+    sp_datum **scratch;
+    uint8_t *body_bytes;
+};
+
+struct sp_channel {
+    uint64_t hash;
+    size_t size;
+    uint8_t *enc;
+    sp_channel *_Atomic collide_next; /* channels with the same 64-bit hash */
+    baton_mpsc_linked *queue;
+    _Atomic size_t pending;
+    sp_channel *work_next;
+    sp_datum *data_head, *data_tail;
+    sp_reg *reg_head, *reg_tail;
+    uint64_t reg_seq;
+    /* Written by the owner only (relaxed stores), read by stats at any time. */
+    _Atomic size_t n_data;
+    _Atomic size_t n_regs;
+};
+
+/* The table: a hash trie of 64-way nodes (space_table.c). */
+typedef struct sp_table_node sp_table_node;
+
+/* Per-slot call counters (see space.c, DESIGN: quiescence). */
+#define SP_CALL_SLOTS 64u
+
+typedef struct sp_call_slot {
+    BATON_CACHELINE_ALIGNED _Atomic uint64_t began;
+    _Atomic uint64_t ended;
+} sp_call_slot;
+
+struct baton_space {
+    baton_pool *pool;
+    sp_table_node *table;
+    _Atomic uint64_t next_name;
+    _Atomic uint64_t next_consumer;
+    _Atomic uint64_t next_datum;
+    _Atomic uint64_t next_stamp;
+    _Atomic int first_error;
+    _Atomic int paused; /* compaction holds new outside calls back */
+    baton__waitpoint idle; /* quiesce and compaction sleep here */
+    sp_call_slot slots[SP_CALL_SLOTS];
+
+    /* Durability (space_durable.c); log is NULL for a space in memory or a read-only view. */
+    baton__wal *log;
+    baton_durability durability;
+    uint64_t compact_records;
+    uint64_t snapshot_records; /* records the last snapshot wrote */
+    uint64_t snapshot_seq;     /* the sequence number of its SNAP */
+    _Atomic uint64_t compactions;
+    uint64_t recovered_data, recovered_consumers;
+};
+
+/* ---- space_table.c ---- */
+
+int sp_table_create(sp_table_node **out);
+/* Calls fn on every channel (in no particular order), then frees the table (not the channels). */
+void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx), void *ctx);
+/* Calls fn on every channel; stops at and returns fn's first non-zero result. Channels are only
+ * ever added, so a walk concurrent with additions sees every channel added before it started. */
+int sp_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx);
+/* Finds the channel whose encoding is v's; with create, adds it when missing. NULL when it is
+ * missing and create is false, or on allocation failure (error set). Lock-free, any thread. */
+sp_channel *sp_channel_get(baton_space *space, baton_value_view v, bool create);
+/* Orders channels by (hash, encoding): the global order joins climb in. */
+int sp_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch);
+
+/* ---- space.c, used by recovery and compaction ---- */
+
+/* A space in memory, checked and allocated; who names the public function for messages. */
+int sp_space_new(const baton_space_config *config, const char *who, baton_space **out);
+void sp_record_error(baton_space *space, int rc);
+void sp_data_append(sp_channel *ch, sp_datum *d);
+void sp_data_remove(sp_channel *ch, sp_datum *d);
+void sp_reg_append(sp_channel *ch, sp_reg *r);
+void sp_unregister(sp_consumer *k);
+void sp_consumer_free(sp_consumer *k);
+/* Allocates a consumer over n channels, sorted into the global order; the patterns are borrowed
+ * (or owned, when owns_patterns is set afterwards). Errors: BATON_EINVAL (the same channel twice;
+ * message names who), BATON_ENOMEM. */
+int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                    baton_pattern *const *patterns, size_t n, unsigned flags,
+                    baton_value_view body, sp_consumer **out);
+/* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery). */
+int sp_settle_all(baton_space *space);
+/* Holds new outside calls back and waits until none is in flight; resume lets them go on. */
+void sp_pause(baton_space *space);
+void sp_resume(baton_space *space);
+/* Whether the calling thread is running a continuation of this space. */
+bool sp_in_continuation(const baton_space *space);
+
+/* ---- space_durable.c, called by the core ---- */
+
+/* Appends a record to the space's log; returns its sequence number, 0 without a log or on
+ * failure (the error is recorded for quiesce). */
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size);
+/* Encodes the consumer's REG record into k->reg_record (no-op without a log). */
+int sp_consumer_encode_reg(baton_space *space, sp_consumer *k, const char *who);
+/* Auto-compaction from quiesce. */
+int sp_maybe_compact(baton_space *space);
+/* Closes the log at destroy. */
+void sp_log_close(baton_space *space);
+
+#endif /* BATON_SPACE_IMPL_H */

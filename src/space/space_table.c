@@ -1,0 +1,233 @@
+/*
+ * space_table.c — the channel table: a lock-free, insert-only hash trie.
+ *
+ * DESIGN
+ *  - Finding a channel is on every operation's path, so it takes no lock. Channels are never
+ *    removed before the space is destroyed, which makes an insert-only structure enough: a trie
+ *    over the channel's 64-bit hash, 6 bits per level, each node 64 atomic slots. A slot is empty,
+ *    a channel, or (low bit set) a child node. Lookup follows slots with acquire loads; an
+ *    insert CASes its channel into the empty slot it reached (release, so the channel's fields
+ *    are visible to whoever loads the slot). When the slot holds another channel, the inserter
+ *    builds a child node holding that channel and CASes the slot from the channel to the child;
+ *    whoever loses a CAS re-reads the slot and goes on, so every thread makes progress and no
+ *    thread waits for another. Two channels whose 64-bit hashes are equal share one slot and a
+ *    list (collide_next), also appended to by CAS.
+ *  - No resizing: the trie grows a level where it is crowded, so a million channels are about
+ *    four loads deep, and nothing is ever moved, so a reader never sees a half-built table.
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/atomic.h"
+#include "core/error.h"
+#include "space/space_impl.h"
+
+#define SP_FANOUT_BITS 6u
+#define SP_FANOUT (1u << SP_FANOUT_BITS)
+
+struct sp_table_node {
+    _Atomic uintptr_t slot[SP_FANOUT];
+};
+
+static bool is_node(uintptr_t s)
+{
+    return (s & 1u) != 0;
+}
+
+static sp_table_node *as_node(uintptr_t s)
+{
+    return (sp_table_node *)(s & ~(uintptr_t)1);
+}
+
+static unsigned slot_index(uint64_t hash, unsigned shift)
+{
+    return (unsigned)(hash >> shift) & (SP_FANOUT - 1);
+}
+
+int sp_table_create(sp_table_node **out)
+{
+    *out = baton__calloc(1, sizeof **out);
+    return *out ? 0 : baton__error(BATON_ENOMEM, "baton_space: out of memory for its table");
+}
+
+int sp_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch)
+{
+    if (hash != ch->hash)
+        return hash < ch->hash ? -1 : 1;
+    size_t common = size < ch->size ? size : ch->size;
+    int c = memcmp(enc, ch->enc, common);
+    if (c != 0)
+        return c;
+    return size == ch->size ? 0 : (size < ch->size ? -1 : 1);
+}
+
+static void channel_free(sp_channel *ch)
+{
+    if (ch == NULL)
+        return;
+    baton_mpsc_linked_destroy(ch->queue);
+    baton__free(ch->enc);
+    baton__free(ch);
+}
+
+static sp_channel *channel_new(uint64_t hash, baton_value_view v)
+{
+    sp_channel *ch = baton__calloc(1, sizeof *ch);
+    if (ch == NULL)
+        return NULL;
+    ch->enc = baton__malloc(v.size);
+    if (ch->enc == NULL || baton_mpsc_linked_create(&ch->queue) != 0) {
+        baton__free(ch->enc);
+        baton__free(ch);
+        return NULL;
+    }
+    memcpy(ch->enc, v.data, v.size);
+    ch->size = v.size;
+    ch->hash = hash;
+    atomic_init(&ch->pending, 0);
+    atomic_init(&ch->collide_next, NULL);
+    atomic_init(&ch->n_data, 0);
+    atomic_init(&ch->n_regs, 0);
+    return ch;
+}
+
+/* Searches the same-hash list that starts at head; with a fresh channel, appends it at the end
+ * when v is not there. Returns the channel found or appended. */
+static sp_channel *collide_find(sp_channel *head, baton_value_view v, sp_channel *fresh)
+{
+    sp_channel *ch = head;
+    for (;;) {
+        if (ch->size == v.size && memcmp(ch->enc, v.data, v.size) == 0)
+            return ch;
+        /* Acquire: pairs with the release CAS below that linked the next channel. */
+        sp_channel *next = atomic_load_explicit(&ch->collide_next, memory_order_acquire);
+        if (next != NULL) {
+            ch = next;
+            continue;
+        }
+        if (fresh == NULL)
+            return NULL;
+        sp_channel *expected = NULL;
+        /* Release: the fresh channel's fields are visible to whoever follows the link. */
+        if (atomic_compare_exchange_strong_explicit(&ch->collide_next, &expected, fresh,
+                                                    memory_order_release, memory_order_acquire))
+            return fresh;
+        ch = expected;
+    }
+}
+
+sp_channel *sp_channel_get(baton_space *space, baton_value_view v, bool create)
+{
+    uint64_t hash = baton_view_hash(v);
+    sp_table_node *node = space->table;
+    unsigned shift = 0;
+    sp_channel *fresh = NULL;
+    sp_table_node *spare = NULL; /* a child built for a CAS that failed, kept for the next try */
+    for (;;) {
+        _Atomic uintptr_t *slot = &node->slot[slot_index(hash, shift)];
+        /* Acquire: pairs with the release CASes that stored a channel or a child here. */
+        uintptr_t s = atomic_load_explicit(slot, memory_order_acquire);
+        if (is_node(s)) {
+            node = as_node(s);
+            shift += SP_FANOUT_BITS;
+            continue;
+        }
+        sp_channel *found = (sp_channel *)s;
+        if (found != NULL && found->hash == hash) {
+            if (create && fresh == NULL && collide_find(found, v, NULL) == NULL) {
+                fresh = channel_new(hash, v);
+                if (fresh == NULL)
+                    goto nomem;
+            }
+            sp_channel *ch = collide_find(found, v, create ? fresh : NULL);
+            if (ch != fresh)
+                channel_free(fresh);
+            baton__free(spare);
+            return ch;
+        }
+        if (!create) {
+            baton__free(spare);
+            return NULL;
+        }
+        if (fresh == NULL && (fresh = channel_new(hash, v)) == NULL)
+            goto nomem;
+        if (found == NULL) {
+            uintptr_t expected = 0;
+            /* Release: the channel is fully built before anyone can load it from the slot. */
+            if (atomic_compare_exchange_strong_explicit(slot, &expected, (uintptr_t)fresh,
+                                                        memory_order_release,
+                                                        memory_order_relaxed)) {
+                baton__free(spare);
+                return fresh;
+            }
+            continue; /* someone filled the slot: look again */
+        }
+        /* Another hash holds the slot: push it one level down. Hashes that differ differ in
+         * some 6-bit group, so this ends by shift 60. */
+        if (spare == NULL && (spare = baton__calloc(1, sizeof *spare)) == NULL)
+            goto nomem;
+        memset(spare, 0, sizeof *spare);
+        atomic_init(&spare->slot[slot_index(found->hash, shift + SP_FANOUT_BITS)], s);
+        uintptr_t expected = s;
+        /* Release: the child and the channel in it are visible to whoever loads the slot. */
+        if (atomic_compare_exchange_strong_explicit(slot, &expected, (uintptr_t)spare | 1u,
+                                                    memory_order_release, memory_order_relaxed))
+            spare = NULL;
+    }
+nomem:
+    channel_free(fresh);
+    baton__free(spare);
+    baton__error(BATON_ENOMEM, "baton_space: out of memory for a channel");
+    return NULL;
+}
+
+static int walk_node(sp_table_node *node, int (*fn)(sp_channel *, void *), void *ctx)
+{
+    for (unsigned i = 0; i < SP_FANOUT; i++) {
+        uintptr_t s = atomic_load_explicit(&node->slot[i], memory_order_acquire);
+        if (s == 0)
+            continue;
+        if (is_node(s)) {
+            int rc = walk_node(as_node(s), fn, ctx);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        for (sp_channel *ch = (sp_channel *)s, *next; ch; ch = next) {
+            next = atomic_load_explicit(&ch->collide_next, memory_order_acquire);
+            int rc = fn(ch, ctx);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int sp_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx)
+{
+    return walk_node(table, fn, ctx);
+}
+
+static void destroy_node(sp_table_node *node, void (*fn)(sp_channel *, void *), void *ctx)
+{
+    for (unsigned i = 0; i < SP_FANOUT; i++) {
+        uintptr_t s = atomic_load_explicit(&node->slot[i], memory_order_relaxed);
+        if (is_node(s)) {
+            destroy_node(as_node(s), fn, ctx);
+            continue;
+        }
+        for (sp_channel *ch = (sp_channel *)s, *next; ch; ch = next) {
+            next = atomic_load_explicit(&ch->collide_next, memory_order_relaxed);
+            if (fn != NULL)
+                fn(ch, ctx);
+            channel_free(ch);
+        }
+    }
+    baton__free(node);
+}
+
+void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx), void *ctx)
+{
+    if (table != NULL)
+        destroy_node(table, fn, ctx);
+}
