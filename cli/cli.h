@@ -30,8 +30,10 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
 int cli_demo(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_space(int argc, char **argv);
 void cli_demo_usage(FILE *out);
 void cli_bench_usage(FILE *out);
+void cli_space_usage(FILE *out);
 
 /* ---- util.c --------------------------------------------------------------------------------- */
 

@@ -22,6 +22,8 @@ static int cli_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"demo", "the sharding study's table: motion serially, on a pool, sharded, with OpenMP",
      cli_demo},
+    {"space", "run a tuplespace script and print the space it leaves (`baton help space`)",
+     cli_space},
     {"bench", "run a benchmark suite against its peers (`baton bench` lists them)", cli_bench},
     {"version", "print the version", cli_version},
     {"help", "print this help, or a command's (`baton help bench`)", cli_help},
@@ -47,6 +49,10 @@ static int cli_help(int argc, char **argv)
     }
     if (strcmp(argv[1], "bench") == 0) {
         cli_bench_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "space") == 0) {
+        cli_space_usage(stdout);
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
