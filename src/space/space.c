@@ -90,159 +90,12 @@
 #include "space/record.h"
 #include "space/space_impl.h"
 
-typedef enum { OP_PRODUCE, OP_SETTLE, OP_CONSUME, OP_REEVAL } sp_op_kind;
-
-/* What an outside SYNC call waits for besides its continuations: the record of its change. */
-typedef struct sp_root sp_root;
-
-typedef struct sp_op {
-    baton_mpsc_node node;
-    sp_op_kind kind;
-    size_t step;
-    sp_consumer *consumer; /* CONSUME, REEVAL */
-    sp_channel *channel;   /* SETTLE, REEVAL: the datum's channel */
-    sp_datum *datum;       /* PRODUCE: owned until stored */
-    uint64_t datum_id;     /* SETTLE, REEVAL */
-    uint64_t after_seq;    /* SETTLE, REEVAL */
-    sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
-    size_t record_size;    /* PRODUCE: the PUT record that follows the op */
-    uint8_t record[];
-} sp_op;
-
-typedef struct sp_fire {
-    struct sp_fire *next;
-    baton_space *space;
-    baton_scope *scope;
-    sp_root *root;
-    uint64_t seq; /* the FIRE record's sequence number (0: none) */
-    baton_continuation_fn fn;
-    void *ctx;
-    baton_match match;
-} sp_fire;
-
-struct sp_root {
-    baton_space *space;
-    baton_scope *scope;
-    sp_fire *_Atomic deferred; /* firings waiting for their record to be durable (a stack) */
-    _Atomic size_t running;    /* firings spawned into the scope and not finished */
-    _Atomic uint64_t ack;      /* the seq of the call's own record, once written */
-    _Atomic int acked;
-    sp_fire *held;             /* the body's own list of deferred firings */
-};
-
-/* One public call's bookkeeping: the channels it owns and must run, the firings it collected. */
-typedef struct sp_call {
-    baton_space *space;
-    sp_channel *work;
-    sp_fire *fires;
-} sp_call;
-
-/* The continuation this thread is running, if any: its scope, pool and root. */
-static _Thread_local baton_scope *sp_tls_scope;
-static _Thread_local baton_pool *sp_tls_pool;
-static _Thread_local sp_root *sp_tls_root;
-
 void sp_record_error(baton_space *space, int rc)
 {
     int expected = 0;
     /* Relaxed is enough: quiesce reads it after the acquire of the call counters. */
     atomic_compare_exchange_strong_explicit(&space->first_error, &expected, rc,
                                             memory_order_relaxed, memory_order_relaxed);
-}
-
-bool sp_in_continuation(const baton_space *space)
-{
-    return sp_tls_scope != NULL && sp_tls_pool == space->pool;
-}
-
-static bool space_sync(const baton_space *space)
-{
-    return space->log != NULL && space->durability == BATON_DURABILITY_SYNC;
-}
-
-/* ---- lists (called by the channel's owner) ---- */
-
-void sp_data_append(sp_channel *ch, sp_datum *d)
-{
-    d->next = NULL;
-    d->prev = ch->data_tail;
-    if (ch->data_tail)
-        ch->data_tail->next = d;
-    else
-        ch->data_head = d;
-    ch->data_tail = d;
-    /* Relaxed store: only the owner writes it; stats read a moment's value. */
-    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-void sp_data_remove(sp_channel *ch, sp_datum *d)
-{
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        ch->data_head = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
-    else
-        ch->data_tail = d->prev;
-    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
-    baton__free(d);
-}
-
-void sp_reg_append(sp_channel *ch, sp_reg *r)
-{
-    r->seq = ++ch->reg_seq;
-    r->next = NULL;
-    r->prev = ch->reg_tail;
-    if (ch->reg_tail)
-        ch->reg_tail->next = r;
-    else
-        ch->reg_head = r;
-    ch->reg_tail = r;
-    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-}
-
-static void reg_remove(sp_channel *ch, sp_reg *r)
-{
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        ch->reg_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        ch->reg_tail = r->prev;
-    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
-}
-
-void sp_consumer_free(sp_consumer *k)
-{
-    if (k->owns_patterns)
-        for (size_t i = 0; i < k->n; i++)
-            baton_pattern_destroy((baton_pattern *)k->pats[i]);
-    baton__free(k->reg_record);
-    baton__free(k->body_bytes);
-    baton__free(k);
-}
-
-static void consumer_unref(sp_consumer *k)
-{
-    /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
-     * other user's accesses happen before the free. */
-    if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
-        sp_consumer_free(k);
-}
-
-void sp_unregister(sp_consumer *k)
-{
-    for (size_t i = 0; i < k->n; i++)
-        reg_remove(k->chans[i], &k->regs[i]);
-    k->registered = false;
-    consumer_unref(k); /* the alive reference */
 }
 
 /* ---- chains ---- */
@@ -290,268 +143,6 @@ static sp_op *op_new(sp_call *call, sp_op_kind kind)
     return op;
 }
 
-/* Tells an outside SYNC call which record holds its change (0: none could be written). */
-static void ack(baton_space *space, sp_root *root, uint64_t seq)
-{
-    if (root == NULL)
-        return;
-    atomic_store_explicit(&root->ack, seq, memory_order_relaxed);
-    /* Release: pairs with the root body's acquire load of acked; ack is written before. */
-    atomic_store_explicit(&root->acked, 1, memory_order_release);
-    baton__waitpoint_notify(baton__wal_progress(space->log), true);
-}
-
-/* ---- firing ---- */
-
-/* Writes the FIRE record of consumer k taking found[i] (NULL: nothing taken there). */
-static uint64_t log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken, bool removed)
-{
-    if (space->log == NULL)
-        return 0;
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
-    for (size_t i = 0; i < k->n; i++)
-        parts[i] = (baton__record_part){
-            .channel = {k->chans[i]->enc, k->chans[i]->size},
-            .datum_id = taken[i] != NULL ? taken[i]->id : 0,
-        };
-    uint8_t stack[512];
-    size_t size = baton__record_fire_size(k->id, parts, k->n);
-    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
-    if (buf == NULL) {
-        sp_record_error(space, BATON_ENOMEM);
-        return 0;
-    }
-    size = baton__record_fire(buf, k->id, removed, parts, k->n);
-    uint64_t seq = sp_log(space, buf, size);
-    if (buf != stack)
-        baton__free(buf);
-    return seq;
-}
-
-static void fire(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
-{
-    size_t n = k->n, binders = 0, bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        binders += baton_pattern_binders(k->pats[i]);
-        bytes += found[i]->size;
-    }
-    size_t size = sizeof(sp_fire) + n * sizeof(baton_value_view) + n * sizeof(baton_value_view *) +
-                  binders * sizeof(baton_value_view) + bytes;
-    sp_fire *f = baton__malloc(size);
-    if (f == NULL) {
-        sp_record_error(call->space, BATON_ENOMEM);
-        return;
-    }
-    baton_value_view *data = (baton_value_view *)(f + 1);
-    const baton_value_view **bindings = (const baton_value_view **)(data + n);
-    baton_value_view *bound = (baton_value_view *)(bindings + n);
-    uint8_t *copy = (uint8_t *)(bound + binders);
-    for (size_t i = 0; i < n; i++) {
-        size_t ci = k->caller_index[i];
-        memcpy(copy, found[i]->bytes, found[i]->size);
-        data[ci] = (baton_value_view){copy, found[i]->size};
-        copy += found[i]->size;
-        bindings[ci] = bound;
-        (void)baton_pattern_match(k->pats[i], data[ci], bound);
-        bound += baton_pattern_binders(k->pats[i]);
-    }
-    f->space = call->space;
-    f->scope = NULL;
-    f->root = NULL;
-    f->seq = seq;
-    f->fn = k->fn;
-    f->ctx = k->ctx;
-    f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
-    f->next = call->fires;
-    call->fires = f;
-}
-
-static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f);
-
-static int fire_task(void *arg)
-{
-    sp_fire *f = arg;
-    baton_scope *saved_scope = sp_tls_scope;
-    baton_pool *saved_pool = sp_tls_pool;
-    sp_root *saved_root = sp_tls_root;
-    sp_root *root = f->root;
-    baton_space *space = f->space;
-    sp_tls_scope = f->scope;
-    sp_tls_pool = space->pool;
-    sp_tls_root = root;
-    int rc = f->fn != NULL ? f->fn(f->ctx, &f->match) : 0;
-    sp_tls_scope = saved_scope;
-    sp_tls_pool = saved_pool;
-    sp_tls_root = saved_root;
-    if (rc != 0)
-        sp_record_error(space, rc);
-    baton__free(f);
-    /* acq_rel: release publishes what this continuation did (and the firings it deferred) to
-     * the root body that sees the count drop; acquire orders the last one's notify after them. */
-    if (root != NULL && baton__fetch_sub_acq_rel(&root->running, 1) == 1)
-        baton__waitpoint_notify(baton__wal_progress(space->log), true); /* only SYNC has roots */
-    return 0;
-}
-
-static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f)
-{
-    f->scope = scope;
-    f->root = root;
-    if (root != NULL)
-        baton__fetch_add_relaxed(&root->running, 1); /* ordered by the spawn that publishes f */
-    int rc = baton_scope_spawn(scope, fire_task, f);
-    if (rc != 0) {
-        sp_record_error(f->space, rc);
-        if (root != NULL)
-            baton__fetch_sub_relaxed(&root->running, 1);
-        baton__free(f);
-    }
-}
-
-/* A firing whose record is not durable yet goes to the root, which spawns it when it is. */
-static bool must_wait(const baton_space *space, const sp_fire *f)
-{
-    return space_sync(space) && f->seq > baton__wal_durable(space->log);
-}
-
-static void defer_fire(sp_root *root, sp_fire *f)
-{
-    sp_fire *head = atomic_load_explicit(&root->deferred, memory_order_relaxed);
-    do {
-        f->next = head;
-        /* Release: the firing's contents are visible to the root body that takes the stack
-         * (acquire exchange in root_take). */
-    } while (!atomic_compare_exchange_weak_explicit(&root->deferred, &head, f,
-                                                    memory_order_release, memory_order_relaxed));
-}
-
-/* The root body's state and its wait (see DESIGN: Continuations). */
-typedef struct root_wait {
-    sp_root *root;
-    uint64_t seen_durable;
-    bool need_ack;
-} root_wait;
-
-static bool root_ready(void *arg)
-{
-    root_wait *w = arg;
-    sp_root *root = w->root;
-    baton__wal *log = root->space->log;
-    /* Acquire loads: pair with the writer's release of durable, fire_task's acq_rel decrement,
-     * defer_fire's release CAS and ack's release store. */
-    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL)
-        return true;
-    if (baton__wal_durable(log) > w->seen_durable && root->held != NULL)
-        return true;
-    if (w->need_ack && atomic_load_explicit(&root->acked, memory_order_acquire) &&
-        atomic_load_explicit(&root->ack, memory_order_relaxed) <= baton__wal_durable(log))
-        return true;
-    return atomic_load_explicit(&root->running, memory_order_acquire) == 0;
-}
-
-/* Spawns the held firings whose records are durable now. */
-static void root_release(sp_root *root)
-{
-    /* Acquire: pairs with defer_fire's release CAS. */
-    sp_fire *taken = atomic_exchange_explicit(&root->deferred, NULL, memory_order_acquire);
-    while (taken != NULL) {
-        sp_fire *next = taken->next;
-        taken->next = root->held;
-        root->held = taken;
-        taken = next;
-    }
-    uint64_t durable = baton__wal_durable(root->space->log);
-    sp_fire **link = &root->held;
-    while (*link != NULL) {
-        sp_fire *f = *link;
-        if (f->seq <= durable || baton__wal_failed(root->space->log)) { /* failed: run anyway */
-            *link = f->next;
-            spawn_fire(root, root->scope, f);
-        } else {
-            link = &f->next;
-        }
-    }
-}
-
-static bool root_done(sp_root *root, bool need_ack)
-{
-    /* Acquire loads as in root_ready. */
-    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL || root->held != NULL)
-        return false;
-    if (atomic_load_explicit(&root->running, memory_order_acquire) != 0)
-        return false;
-    if (!need_ack)
-        return true;
-    if (!atomic_load_explicit(&root->acked, memory_order_acquire))
-        return false;
-    uint64_t seq = atomic_load_explicit(&root->ack, memory_order_relaxed);
-    return seq == 0 || seq <= baton__wal_durable(root->space->log);
-}
-
-typedef struct root_args {
-    sp_call *call;
-    sp_root *root;
-    bool need_ack;
-} root_args;
-
-static int root_body(baton_scope *scope, void *arg)
-{
-    root_args *a = arg;
-    sp_root *root = a->root;
-    root->scope = scope;
-    bool sync = space_sync(root->space);
-    for (sp_fire *f = a->call->fires, *next; f; f = next) {
-        next = f->next;
-        if (must_wait(root->space, f))
-            defer_fire(root, f);
-        else
-            spawn_fire(sync ? root : NULL, scope, f);
-    }
-    a->call->fires = NULL;
-    if (!sync)
-        return 0;
-    baton__wal *log = root->space->log;
-    for (;;) {
-        root_release(root);
-        if (root_done(root, a->need_ack))
-            return 0;
-        if (baton__wal_failed(log) && root->held == NULL &&
-            atomic_load_explicit(&root->running, memory_order_acquire) == 0 &&
-            atomic_load_explicit(&root->deferred, memory_order_acquire) == NULL)
-            return 0;
-        root_wait w = {root, baton__wal_durable(log), a->need_ack};
-        (void)baton__waitpoint_wait(baton__wal_progress(log), root_ready, &w, UINT64_MAX);
-    }
-}
-
-/* Runs the call's firings: into the running continuation's scope, or as a new root. */
-static void dispatch(sp_call *call, sp_root *root, bool need_ack)
-{
-    baton_space *space = call->space;
-    if (sp_in_continuation(space)) {
-        for (sp_fire *f = call->fires, *next; f; f = next) {
-            next = f->next;
-            if (sp_tls_root != NULL && must_wait(space, f))
-                defer_fire(sp_tls_root, f);
-            else
-                spawn_fire(sp_tls_root, sp_tls_scope, f);
-        }
-        call->fires = NULL;
-        return;
-    }
-    if (call->fires == NULL && !need_ack)
-        return;
-    root_args args = {call, root, need_ack};
-    int rc = baton_scope_run(space->pool, root_body, &args);
-    if (rc != 0)
-        sp_record_error(space, rc);
-    for (sp_fire *f = call->fires, *next; f; f = next) { /* left over if the scope failed */
-        next = f->next;
-        baton__free(f);
-    }
-    call->fires = NULL;
-}
-
 /* ---- the operations, run by the owner of the channel(s) ---- */
 
 static sp_datum *find_datum(sp_channel *ch, uint64_t id)
@@ -578,7 +169,7 @@ static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_se
             bool removed = !(k->flags & BATON_CONSUME_PEEK) && !d->persistent;
             bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
             sp_datum *taken = removed ? d : NULL;
-            fire(call, k, &d, log_fire(call->space, k, &taken, gone));
+            sp_fire_collect(call, k, &d, sp_log_fire(call->space, k, &taken, gone));
             if (gone)
                 sp_unregister(k);
             if (removed) {
@@ -632,8 +223,8 @@ static uint64_t top(sp_call *call, sp_op *op)
                 taken[i] = take ? k->scratch[i] : NULL;
             removed = removed || take;
         }
-        seq = log_fire(space, k, taken, gone);
-        fire(call, k, k->scratch, seq);
+        seq = sp_log_fire(space, k, taken, gone);
+        sp_fire_collect(call, k, k->scratch, seq);
         for (i = 0; i < k->n; i++)
             if (!(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent)
                 sp_data_remove(k->chans[i], k->scratch[i]);
@@ -641,7 +232,7 @@ static uint64_t top(sp_call *call, sp_op *op)
             if (k->registered)
                 sp_unregister(k);
             else
-                consumer_unref(k); /* the alive reference of a consumer never registered */
+                sp_consumer_unref(k); /* the alive reference of a consumer never registered */
             alive = false;
             break;
         }
@@ -674,7 +265,7 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
     case OP_PRODUCE: {
         sp_data_append(ch, op->datum);
         uint64_t seq = op->record_size ? sp_log(call->space, op->record, op->record_size) : 0;
-        ack(call->space, op->root, seq);
+        sp_ack(call->space, op->root, seq);
         settle(call, ch, op->datum, 0);
         break;
     }
@@ -693,10 +284,10 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
             return;
         }
         uint64_t seq = top(call, op);
-        ack(call->space, op->root, seq);
+        sp_ack(call->space, op->root, seq);
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
-        consumer_unref(k); /* the record's reference */
+        sp_consumer_unref(k); /* the record's reference */
         baton__free(op);
         return;
     }
@@ -757,7 +348,7 @@ static sp_call_slot *call_begin(baton_space *space)
 static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need_ack)
 {
     run_work(call);
-    dispatch(call, root, need_ack);
+    sp_dispatch(call, root, need_ack);
     if (slot == NULL)
         return;
     /* Release (seq_cst): the call's effects, and its continuations', are visible to the quiesce
@@ -802,7 +393,7 @@ static void call_run(baton_space *space, sp_channel *ch, sp_op *op)
     atomic_init(&root.ack, 0);
     atomic_init(&root.acked, 0);
     sp_call_slot *slot = call_begin(space);
-    bool need_ack = slot != NULL && space_sync(space);
+    bool need_ack = slot != NULL && sp_space_sync(space);
     op->root = need_ack ? &root : NULL;
     push_op(&call, ch, op);
     call_end(&call, slot, &root, need_ack);
@@ -1080,7 +671,7 @@ int baton_space_quiesce(baton_space *space)
 {
     if (space == NULL)
         return baton__error(BATON_EINVAL, "baton_space_quiesce: NULL space");
-    if (sp_tls_scope != NULL)
+    if (sp_in_any_continuation())
         return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
     (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
     int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
@@ -1100,3 +691,4 @@ int baton_space_channel_counts(baton_space *space, baton_value_view channel, siz
     *consumers = ch ? atomic_load_explicit(&ch->n_regs, memory_order_relaxed) : 0;
     return 0;
 }
+

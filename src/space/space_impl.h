@@ -108,6 +108,61 @@ struct baton_space {
     uint64_t recovered_data, recovered_consumers;
 };
 
+
+/* ---- operations, firings and calls (space.c, space_fire.c) ---- */
+
+typedef enum { OP_PRODUCE, OP_SETTLE, OP_CONSUME, OP_REEVAL } sp_op_kind;
+
+/* What an outside SYNC call waits for besides its continuations: the record of its change. */
+typedef struct sp_root sp_root;
+
+typedef struct sp_op {
+    baton_mpsc_node node;
+    sp_op_kind kind;
+    size_t step;
+    sp_consumer *consumer; /* CONSUME, REEVAL */
+    sp_channel *channel;   /* SETTLE, REEVAL: the datum's channel */
+    sp_datum *datum;       /* PRODUCE: owned until stored */
+    uint64_t datum_id;     /* SETTLE, REEVAL */
+    uint64_t after_seq;    /* SETTLE, REEVAL */
+    sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
+    size_t record_size;    /* PRODUCE: the PUT record that follows the op */
+    uint8_t record[];
+} sp_op;
+
+typedef struct sp_fire {
+    struct sp_fire *next;
+    baton_space *space;
+    baton_scope *scope;
+    sp_root *root;
+    uint64_t seq; /* the FIRE record's sequence number (0: none) */
+    baton_continuation_fn fn;
+    void *ctx;
+    baton_match match;
+} sp_fire;
+
+struct sp_root {
+    baton_space *space;
+    baton_scope *scope;
+    sp_fire *_Atomic deferred; /* firings waiting for their record to be durable (a stack) */
+    _Atomic size_t running;    /* firings spawned into the scope and not finished */
+    _Atomic uint64_t ack;      /* the seq of the call's own record, once written */
+    _Atomic int acked;
+    sp_fire *held;             /* the body's own list of deferred firings */
+};
+
+/* One public call's bookkeeping: the channels it owns and must run, the firings it collected. */
+typedef struct sp_call {
+    baton_space *space;
+    sp_channel *work;
+    sp_fire *fires;
+} sp_call;
+/* SYNC: an outside call waits for its record, continuations for their firing's. */
+static inline bool sp_space_sync(const baton_space *space)
+{
+    return space->log != NULL && space->durability == BATON_DURABILITY_SYNC;
+}
+
 /* ---- space_table.c ---- */
 
 int sp_table_create(sp_table_node **out);
@@ -131,6 +186,7 @@ void sp_data_append(sp_channel *ch, sp_datum *d);
 void sp_data_remove(sp_channel *ch, sp_datum *d);
 void sp_reg_append(sp_channel *ch, sp_reg *r);
 void sp_unregister(sp_consumer *k);
+void sp_consumer_unref(sp_consumer *k);
 void sp_consumer_free(sp_consumer *k);
 /* Allocates a consumer over n channels, sorted into the global order; the patterns are borrowed
  * (or owned, when owns_patterns is set afterwards). Errors: BATON_EINVAL (the same channel twice;
@@ -143,8 +199,20 @@ int sp_settle_all(baton_space *space);
 /* Holds new outside calls back and waits until none is in flight; resume lets them go on. */
 void sp_pause(baton_space *space);
 void sp_resume(baton_space *space);
-/* Whether the calling thread is running a continuation of this space. */
+
+/* ---- space_fire.c ---- */
+
+/* Whether the calling thread is running a continuation of this space / of any space. */
 bool sp_in_continuation(const baton_space *space);
+bool sp_in_any_continuation(void);
+/* Tells an outside SYNC call which record holds its change (0: none could be written). */
+void sp_ack(baton_space *space, sp_root *root, uint64_t seq);
+/* Writes the FIRE record of k taking taken[i] (NULL: nothing taken there); returns its seq. */
+uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken, bool removed);
+/* Collects a firing of k on found[] into the call (its data copied), to run at the call's end. */
+void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq);
+/* Runs the call's firings: into the running continuation's scope, or under a new root. */
+void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
 
 /* ---- space_durable.c, called by the core ---- */
 

@@ -1,5 +1,6 @@
 /*
- * space_table.c — the channel table: a lock-free, insert-only hash trie.
+ * space_table.c — channels: the lock-free, insert-only hash trie that finds them, and the lists
+ * of data and registrations each holds (changed only by the channel's owner).
  *
  * DESIGN
  *  - Finding a channel is on every operation's path, so it takes no lock. Channels are never
@@ -230,4 +231,89 @@ void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx
 {
     if (table != NULL)
         destroy_node(table, fn, ctx);
+}
+
+/* ---- lists (called by the channel's owner) ---- */
+
+void sp_data_append(sp_channel *ch, sp_datum *d)
+{
+    d->next = NULL;
+    d->prev = ch->data_tail;
+    if (ch->data_tail)
+        ch->data_tail->next = d;
+    else
+        ch->data_head = d;
+    ch->data_tail = d;
+    /* Relaxed store: only the owner writes it; stats read a moment's value. */
+    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+void sp_data_remove(sp_channel *ch, sp_datum *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        ch->data_head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        ch->data_tail = d->prev;
+    atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+    baton__free(d);
+}
+
+void sp_reg_append(sp_channel *ch, sp_reg *r)
+{
+    r->seq = ++ch->reg_seq;
+    r->next = NULL;
+    r->prev = ch->reg_tail;
+    if (ch->reg_tail)
+        ch->reg_tail->next = r;
+    else
+        ch->reg_head = r;
+    ch->reg_tail = r;
+    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void reg_remove(sp_channel *ch, sp_reg *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        ch->reg_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        ch->reg_tail = r->prev;
+    atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+void sp_consumer_free(sp_consumer *k)
+{
+    if (k->owns_patterns)
+        for (size_t i = 0; i < k->n; i++)
+            baton_pattern_destroy((baton_pattern *)k->pats[i]);
+    baton__free(k->reg_record);
+    baton__free(k->body_bytes);
+    baton__free(k);
+}
+
+void sp_consumer_unref(sp_consumer *k)
+{
+    /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
+     * other user's accesses happen before the free. */
+    if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
+        sp_consumer_free(k);
+}
+
+void sp_unregister(sp_consumer *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        reg_remove(k->chans[i], &k->regs[i]);
+    k->registered = false;
+    sp_consumer_unref(k); /* the alive reference */
 }

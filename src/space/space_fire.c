@@ -1,0 +1,290 @@
+/*
+ * space_fire.c — firings: a consumer's matched data copied for its continuation, the
+ * continuation run as a pool task, and in SYNC mode held back until its record is durable.
+ * See space.c's DESIGN block (Continuations) for the scheme.
+ */
+#include <string.h>
+
+#include "baton/pool.h"
+#include "core/alloc.h"
+#include "core/atomic.h"
+#include "core/error.h"
+#include "space/record.h"
+#include "space/space_impl.h"
+
+/* The continuation this thread is running, if any: its scope, pool and root. */
+static _Thread_local baton_scope *sp_tls_scope;
+static _Thread_local baton_pool *sp_tls_pool;
+static _Thread_local sp_root *sp_tls_root;
+
+bool sp_in_continuation(const baton_space *space)
+{
+    return sp_tls_scope != NULL && sp_tls_pool == space->pool;
+}
+
+bool sp_in_any_continuation(void)
+{
+    return sp_tls_scope != NULL;
+}
+
+/* Tells an outside SYNC call which record holds its change (0: none could be written). */
+void sp_ack(baton_space *space, sp_root *root, uint64_t seq)
+{
+    if (root == NULL)
+        return;
+    atomic_store_explicit(&root->ack, seq, memory_order_relaxed);
+    /* Release: pairs with the root body's acquire load of acked; ack is written before. */
+    atomic_store_explicit(&root->acked, 1, memory_order_release);
+    baton__waitpoint_notify(baton__wal_progress(space->log), true);
+}
+
+/* ---- firing ---- */
+
+/* Writes the FIRE record of consumer k taking found[i] (NULL: nothing taken there). */
+uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken, bool removed)
+{
+    if (space->log == NULL)
+        return 0;
+    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    for (size_t i = 0; i < k->n; i++)
+        parts[i] = (baton__record_part){
+            .channel = {k->chans[i]->enc, k->chans[i]->size},
+            .datum_id = taken[i] != NULL ? taken[i]->id : 0,
+        };
+    uint8_t stack[512];
+    size_t size = baton__record_fire_size(k->id, parts, k->n);
+    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
+    if (buf == NULL) {
+        sp_record_error(space, BATON_ENOMEM);
+        return 0;
+    }
+    size = baton__record_fire(buf, k->id, removed, parts, k->n);
+    uint64_t seq = sp_log(space, buf, size);
+    if (buf != stack)
+        baton__free(buf);
+    return seq;
+}
+
+void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
+{
+    size_t n = k->n, binders = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        binders += baton_pattern_binders(k->pats[i]);
+        bytes += found[i]->size;
+    }
+    size_t size = sizeof(sp_fire) + n * sizeof(baton_value_view) + n * sizeof(baton_value_view *) +
+                  binders * sizeof(baton_value_view) + bytes;
+    sp_fire *f = baton__malloc(size);
+    if (f == NULL) {
+        sp_record_error(call->space, BATON_ENOMEM);
+        return;
+    }
+    baton_value_view *data = (baton_value_view *)(f + 1);
+    const baton_value_view **bindings = (const baton_value_view **)(data + n);
+    baton_value_view *bound = (baton_value_view *)(bindings + n);
+    uint8_t *copy = (uint8_t *)(bound + binders);
+    for (size_t i = 0; i < n; i++) {
+        size_t ci = k->caller_index[i];
+        memcpy(copy, found[i]->bytes, found[i]->size);
+        data[ci] = (baton_value_view){copy, found[i]->size};
+        copy += found[i]->size;
+        bindings[ci] = bound;
+        (void)baton_pattern_match(k->pats[i], data[ci], bound);
+        bound += baton_pattern_binders(k->pats[i]);
+    }
+    f->space = call->space;
+    f->scope = NULL;
+    f->root = NULL;
+    f->seq = seq;
+    f->fn = k->fn;
+    f->ctx = k->ctx;
+    f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
+    f->next = call->fires;
+    call->fires = f;
+}
+
+static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f);
+
+static int fire_task(void *arg)
+{
+    sp_fire *f = arg;
+    baton_scope *saved_scope = sp_tls_scope;
+    baton_pool *saved_pool = sp_tls_pool;
+    sp_root *saved_root = sp_tls_root;
+    sp_root *root = f->root;
+    baton_space *space = f->space;
+    sp_tls_scope = f->scope;
+    sp_tls_pool = space->pool;
+    sp_tls_root = root;
+    int rc = f->fn != NULL ? f->fn(f->ctx, &f->match) : 0;
+    sp_tls_scope = saved_scope;
+    sp_tls_pool = saved_pool;
+    sp_tls_root = saved_root;
+    if (rc != 0)
+        sp_record_error(space, rc);
+    baton__free(f);
+    /* acq_rel: release publishes what this continuation did (and the firings it deferred) to
+     * the root body that sees the count drop; acquire orders the last one's notify after them. */
+    if (root != NULL && baton__fetch_sub_acq_rel(&root->running, 1) == 1)
+        baton__waitpoint_notify(baton__wal_progress(space->log), true); /* only SYNC has roots */
+    return 0;
+}
+
+static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f)
+{
+    f->scope = scope;
+    f->root = root;
+    if (root != NULL)
+        baton__fetch_add_relaxed(&root->running, 1); /* ordered by the spawn that publishes f */
+    int rc = baton_scope_spawn(scope, fire_task, f);
+    if (rc != 0) {
+        sp_record_error(f->space, rc);
+        if (root != NULL)
+            baton__fetch_sub_relaxed(&root->running, 1);
+        baton__free(f);
+    }
+}
+
+/* A firing whose record is not durable yet goes to the root, which spawns it when it is. */
+static bool must_wait(const baton_space *space, const sp_fire *f)
+{
+    return sp_space_sync(space) && f->seq > baton__wal_durable(space->log);
+}
+
+static void defer_fire(sp_root *root, sp_fire *f)
+{
+    sp_fire *head = atomic_load_explicit(&root->deferred, memory_order_relaxed);
+    do {
+        f->next = head;
+        /* Release: the firing's contents are visible to the root body that takes the stack
+         * (acquire exchange in root_take). */
+    } while (!atomic_compare_exchange_weak_explicit(&root->deferred, &head, f,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* The root body's state and its wait (see DESIGN: Continuations). */
+typedef struct root_wait {
+    sp_root *root;
+    uint64_t seen_durable;
+    bool need_ack;
+} root_wait;
+
+static bool root_ready(void *arg)
+{
+    root_wait *w = arg;
+    sp_root *root = w->root;
+    baton__wal *log = root->space->log;
+    /* Acquire loads: pair with the writer's release of durable, fire_task's acq_rel decrement,
+     * defer_fire's release CAS and ack's release store. */
+    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL)
+        return true;
+    if (baton__wal_durable(log) > w->seen_durable && root->held != NULL)
+        return true;
+    if (w->need_ack && atomic_load_explicit(&root->acked, memory_order_acquire) &&
+        atomic_load_explicit(&root->ack, memory_order_relaxed) <= baton__wal_durable(log))
+        return true;
+    return atomic_load_explicit(&root->running, memory_order_acquire) == 0;
+}
+
+/* Spawns the held firings whose records are durable now. */
+static void root_release(sp_root *root)
+{
+    /* Acquire: pairs with defer_fire's release CAS. */
+    sp_fire *taken = atomic_exchange_explicit(&root->deferred, NULL, memory_order_acquire);
+    while (taken != NULL) {
+        sp_fire *next = taken->next;
+        taken->next = root->held;
+        root->held = taken;
+        taken = next;
+    }
+    uint64_t durable = baton__wal_durable(root->space->log);
+    sp_fire **link = &root->held;
+    while (*link != NULL) {
+        sp_fire *f = *link;
+        if (f->seq <= durable || baton__wal_failed(root->space->log)) { /* failed: run anyway */
+            *link = f->next;
+            spawn_fire(root, root->scope, f);
+        } else {
+            link = &f->next;
+        }
+    }
+}
+
+static bool root_done(sp_root *root, bool need_ack)
+{
+    /* Acquire loads as in root_ready. */
+    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL || root->held != NULL)
+        return false;
+    if (atomic_load_explicit(&root->running, memory_order_acquire) != 0)
+        return false;
+    if (!need_ack)
+        return true;
+    if (!atomic_load_explicit(&root->acked, memory_order_acquire))
+        return false;
+    uint64_t seq = atomic_load_explicit(&root->ack, memory_order_relaxed);
+    return seq == 0 || seq <= baton__wal_durable(root->space->log);
+}
+
+typedef struct root_args {
+    sp_call *call;
+    sp_root *root;
+    bool need_ack;
+} root_args;
+
+static int root_body(baton_scope *scope, void *arg)
+{
+    root_args *a = arg;
+    sp_root *root = a->root;
+    root->scope = scope;
+    bool sync = sp_space_sync(root->space);
+    for (sp_fire *f = a->call->fires, *next; f; f = next) {
+        next = f->next;
+        if (must_wait(root->space, f))
+            defer_fire(root, f);
+        else
+            spawn_fire(sync ? root : NULL, scope, f);
+    }
+    a->call->fires = NULL;
+    if (!sync)
+        return 0;
+    baton__wal *log = root->space->log;
+    for (;;) {
+        root_release(root);
+        if (root_done(root, a->need_ack))
+            return 0;
+        if (baton__wal_failed(log) && root->held == NULL &&
+            atomic_load_explicit(&root->running, memory_order_acquire) == 0 &&
+            atomic_load_explicit(&root->deferred, memory_order_acquire) == NULL)
+            return 0;
+        root_wait w = {root, baton__wal_durable(log), a->need_ack};
+        (void)baton__waitpoint_wait(baton__wal_progress(log), root_ready, &w, UINT64_MAX);
+    }
+}
+
+/* Runs the call's firings: into the running continuation's scope, or as a new root. */
+void sp_dispatch(sp_call *call, sp_root *root, bool need_ack)
+{
+    baton_space *space = call->space;
+    if (sp_in_continuation(space)) {
+        for (sp_fire *f = call->fires, *next; f; f = next) {
+            next = f->next;
+            if (sp_tls_root != NULL && must_wait(space, f))
+                defer_fire(sp_tls_root, f);
+            else
+                spawn_fire(sp_tls_root, sp_tls_scope, f);
+        }
+        call->fires = NULL;
+        return;
+    }
+    if (call->fires == NULL && !need_ack)
+        return;
+    root_args args = {call, root, need_ack};
+    int rc = baton_scope_run(space->pool, root_body, &args);
+    if (rc != 0)
+        sp_record_error(space, rc);
+    for (sp_fire *f = call->fires, *next; f; f = next) { /* left over if the scope failed */
+        next = f->next;
+        baton__free(f);
+    }
+    call->fires = NULL;
+}
