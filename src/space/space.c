@@ -153,10 +153,17 @@ static sp_datum *find_datum(sp_channel *ch, uint64_t id)
     return NULL;
 }
 
-/* Walks ch's registrations after after_seq for the stored datum d (see DESIGN: Produce). */
-static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_seq)
+/*
+ * Walks ch's registrations after after_seq for the stored datum d (see DESIGN: Produce). put is
+ * the produce's PUT record when d is new and not logged yet: it is written only if d stays
+ * stored, so a datum a waiting consumer takes at once costs one record (its FIRE, naming no
+ * datum id) instead of two. Returns the seq of the record that accounts for d (0: none).
+ */
+static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_seq,
+                       const sp_op *put)
 {
-    uint64_t id = d->id;
+    uint64_t id = d->id, seq = 0;
+    bool logged = put == NULL || put->record_size == 0;
     baton_value_view v = {d->bytes, d->size};
     for (sp_reg *r = ch->reg_head, *next; r; r = next) {
         next = r->next;
@@ -168,19 +175,24 @@ static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_se
         if (k->n == 1) {
             bool removed = !(k->flags & BATON_CONSUME_PEEK) && !d->persistent;
             bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
-            sp_datum *taken = removed ? d : NULL;
-            sp_fire_collect(call, k, &d, sp_log_fire(call->space, k, &taken, gone));
+            sp_datum *taken = removed && logged ? d : NULL;
+            seq = sp_log_fire(call->space, k, &taken, gone);
+            sp_fire_collect(call, k, &d, seq);
             if (gone)
                 sp_unregister(k);
             if (removed) {
                 sp_data_remove(ch, d);
-                return;
+                return seq;
             }
             continue;
         }
+        /* The re-evaluation names d by id: its PUT must come first. */
+        if (!logged)
+            seq = sp_log(call->space, put->record, put->record_size);
+        logged = true;
         sp_op *op = op_new(call, OP_REEVAL);
         if (op == NULL)
-            return;
+            return seq;
         /* Relaxed: the record's push publishes it; k is kept alive by the reference we hold
          * through its registration. */
         baton__fetch_add_relaxed(&k->refs, 1);
@@ -189,8 +201,11 @@ static void settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_se
         op->datum_id = id;
         op->after_seq = r->seq;
         push_op(call, k->chans[0], op);
-        return;
+        return seq;
     }
+    if (!logged)
+        seq = sp_log(call->space, put->record, put->record_size);
+    return seq;
 }
 
 /* The top of a climb: holding all of k's channels. Returns the seq of the record that holds
@@ -264,15 +279,13 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
     switch (op->kind) {
     case OP_PRODUCE: {
         sp_data_append(ch, op->datum);
-        uint64_t seq = op->record_size ? sp_log(call->space, op->record, op->record_size) : 0;
-        sp_ack(call->space, op->root, seq);
-        settle(call, ch, op->datum, 0);
+        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, op));
         break;
     }
     case OP_SETTLE: {
         sp_datum *d = find_datum(ch, op->datum_id);
         if (d != NULL)
-            settle(call, ch, d, op->after_seq);
+            (void)settle(call, ch, d, op->after_seq, NULL);
         break;
     }
     case OP_CONSUME:

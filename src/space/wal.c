@@ -482,7 +482,13 @@ static void wal_commit_pending(baton__wal *wal, bool flush_all)
 {
     if (wal->n_pending == 0)
         return;
-    qsort(wal->pending, wal->n_pending, sizeof *wal->pending, wal_cmp_seq);
+    /* Appenders mostly push in number order: sort only when they did not. */
+    for (size_t i = 1; i < wal->n_pending; i++) {
+        if (wal->pending[i - 1]->seq > wal->pending[i]->seq) {
+            qsort(wal->pending, wal->n_pending, sizeof *wal->pending, wal_cmp_seq);
+            break;
+        }
+    }
     size_t n = 0;
     uint64_t expect = wal->next_write;
     while (n < wal->n_pending && (flush_all || wal->pending[n]->seq == expect)) {
