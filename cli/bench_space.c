@@ -20,7 +20,8 @@
  *   durable_async                               continuations, each doing P pairs on its own
  *   durable_sync                                channel: in memory (baton_space_create), then on
  *   durable_sync_per_op                         a log (baton_space_open) in ASYNC, SYNC and SYNC
- *                                               with one record per transaction
+ *                                               with one record per transaction (P per case:
+ *                                               see there); extra log_records_per_pair
  * Contenders: baton (a baton pool of W workers: W tasks by baton_parallel_for with grain 1, each
  * looping; the space runs its continuations on the same pool), global_mutex and channel_mutex
  * (W pthreads; the continuation is called directly on the thread whose call fired it) at each
