@@ -448,6 +448,33 @@ int sp_settle_all(baton_space *space)
     return s.rc;
 }
 
+/* ---- ids ---- */
+
+#define SP_ID_BLOCK 256u
+
+/* This thread's blocks of datum and consumer ids, for the space with this serial. */
+static _Thread_local struct {
+    uint64_t serial;
+    uint64_t next[2], end[2];
+} sp_tls_ids;
+
+/* A fresh id from counter, taken in blocks so that threads producing on independent channels
+ * do not share the counter's cache line on every call. Ids are unique, not ordered: order
+ * comes from the channels' lists. */
+static uint64_t take_id(baton_space *space, _Atomic uint64_t *counter, int which)
+{
+    if (sp_tls_ids.serial != space->serial) {
+        sp_tls_ids.serial = space->serial;
+        sp_tls_ids.next[0] = sp_tls_ids.end[0] = sp_tls_ids.next[1] = sp_tls_ids.end[1] = 0;
+    }
+    if (sp_tls_ids.next[which] == sp_tls_ids.end[which]) {
+        uint64_t first = baton__fetch_add_relaxed(counter, SP_ID_BLOCK) + 1;
+        sp_tls_ids.next[which] = first;
+        sp_tls_ids.end[which] = first + SP_ID_BLOCK;
+    }
+    return sp_tls_ids.next[which]++;
+}
+
 /* ---- the API ---- */
 
 int sp_space_new(const baton_space_config *config, const char *who, baton_space **out)
@@ -472,6 +499,8 @@ int sp_space_new(const baton_space_config *config, const char *who, baton_space 
     atomic_init(&space->next_consumer, 0);
     atomic_init(&space->next_datum, 0);
     atomic_init(&space->next_stamp, 0);
+    static _Atomic uint64_t serials;
+    space->serial = baton__fetch_add_relaxed(&serials, 1) + 1;
     atomic_init(&space->first_error, 0);
     atomic_init(&space->paused, 0);
     atomic_init(&space->compactions, 0);
@@ -549,7 +578,7 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     sp_channel *ch = sp_channel_get(space, channel, true);
     if (ch == NULL)
         return BATON_ENOMEM;
-    uint64_t id = baton__fetch_add_relaxed(&space->next_datum, 1) + 1;
+    uint64_t id = take_id(space, &space->next_datum, 0);
     size_t record = space->log != NULL ? baton__record_put_size(channel, datum, id) : 0;
     sp_datum *d = baton__malloc(sizeof *d + datum.size);
     sp_op *op = baton__calloc(1, sizeof *op + record);
@@ -656,7 +685,7 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
         return rc;
     k->fn = fn;
     k->ctx = ctx;
-    k->id = baton__fetch_add_relaxed(&space->next_consumer, 1) + 1;
+    k->id = take_id(space, &space->next_consumer, 1);
     rc = sp_consumer_encode_reg(space, k, who);
     sp_op *op = rc == 0 ? baton__calloc(1, sizeof *op) : NULL;
     if (op == NULL) {

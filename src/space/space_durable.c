@@ -484,8 +484,10 @@ static int snap_channel(sp_channel *ch, void *arg)
 
 static int by_stamp(const void *a, const void *b)
 {
-    uint64_t x = (*(sp_consumer *const *)a)->stamp, y = (*(sp_consumer *const *)b)->stamp;
-    return x < y ? -1 : x > y;
+    const sp_consumer *x = *(sp_consumer *const *)a, *y = *(sp_consumer *const *)b;
+    if (x->stamp != y->stamp)
+        return x->stamp < y->stamp ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /* Writes a snapshot and truncates the log before it; the caller made the state stand still. */

@@ -46,7 +46,7 @@ struct sp_consumer {
     _Atomic size_t refs;
     bool registered;
     bool owns_patterns;     /* recovered from the log: the space parsed them */
-    uint64_t stamp;         /* registration order across the space */
+    uint64_t stamp;         /* registration order across the space  */
     sp_consumer *free_next; /* destroy's list */
     uint8_t *reg_record;    /* the REG record, encoded once (NULL without a log) */
     size_t reg_size;
@@ -93,6 +93,7 @@ struct baton_space {
     _Atomic uint64_t next_consumer;
     _Atomic uint64_t next_datum;
     _Atomic uint64_t next_stamp;
+    uint64_t serial; /* tells this space's thread-local id blocks from another's */
     _Atomic int first_error;
     _Atomic int paused; /* compaction holds new outside calls back */
     baton__waitpoint idle; /* quiesce and compaction sleep here */
