@@ -294,10 +294,12 @@ BATON_API uint64_t baton_space_fresh_name(baton_space *space);
 
 /*
  * Puts datum on channel. Both are copied (the views need only live during the call). A
- * persistent datum stays on the channel after it matches. If a waiting consumer matches, it may
- * fire during the call (its continuation is queued on the pool; from an outside thread the call
- * returns once it and the continuations it started have run, from inside a continuation it
- * returns at once). Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
+ * persistent datum stays on the channel after it matches. The operation runs on the channel's
+ * chain: at once on the calling thread when the channel is idle, else by the thread that owns the
+ * channel now, after the operations before it (the call does not wait for that). Firings run as
+ * pool tasks; a call from an outside thread returns once the continuations of the firings it ran
+ * itself have run, a call from a continuation returns at once. baton_space_quiesce waits for
+ * everything. Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
  */
 BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
                                   baton_value_view datum, bool persistent);

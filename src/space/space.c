@@ -309,12 +309,17 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
     baton__free(op);
 }
 
-static void run_work(sp_call *call)
+/* Runs the chains this call owns. Firings are dispatched after each record, not at the end: a
+ * thread that owns a busy channel may run other threads' records for a long time, and their
+ * continuations must not wait for it to run out of work. */
+static void run_work(sp_call *call, sp_root *root)
 {
     while (call->work != NULL) {
         sp_channel *ch = call->work;
         call->work = ch->work_next;
         run_op(call, ch, pop_op(ch));
+        if (call->fires != NULL && call->work != NULL)
+            sp_dispatch(call, root, false);
     }
 }
 
@@ -360,7 +365,7 @@ static sp_call_slot *call_begin(baton_space *space)
 
 static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need_ack)
 {
-    run_work(call);
+    run_work(call, root);
     sp_dispatch(call, root, need_ack);
     if (slot == NULL)
         return;
