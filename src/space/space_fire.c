@@ -212,10 +212,12 @@ static void root_release(sp_root *root)
 
 static bool root_done(sp_root *root, bool need_ack)
 {
-    /* Acquire loads as in root_ready. */
-    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL || root->held != NULL)
-        return false;
+    /* Acquire loads as in root_ready. running first: a continuation defers its firings before
+     * its decrement, so once running reads 0 every deferral is visible to the load of deferred;
+     * read the other way round, a deferral made between the two loads would be lost. */
     if (atomic_load_explicit(&root->running, memory_order_acquire) != 0)
+        return false;
+    if (atomic_load_explicit(&root->deferred, memory_order_acquire) != NULL || root->held != NULL)
         return false;
     if (!need_ack)
         return true;
