@@ -690,6 +690,17 @@ int baton__wal_replay(const char *dir, int (*fn)(void *ctx, uint64_t seq, const 
         goto out;
     }
     mrc = mdb_dbi_open(txn, "log", 0, &dbi);
+    if (mrc == MDB_NOTFOUND) {
+        /* An environment with nothing in it: a crash between its creation and the log's first
+         * commit. There is nothing to replay, as if there were no file. */
+        MDB_dbi main_dbi;
+        MDB_stat st;
+        if (mdb_dbi_open(txn, NULL, 0, &main_dbi) == 0 && mdb_stat(txn, main_dbi, &st) == 0 &&
+            st.ms_entries == 0) {
+            rc = baton__error(BATON_ENOTFOUND, "%s: %s holds an empty environment", who, dir);
+            goto out;
+        }
+    }
     if (mrc == MDB_NOTFOUND || mrc == MDB_INCOMPATIBLE) {
         rc = baton__error(BATON_EIO, "%s: %s is an LMDB environment but holds no log", who, dir);
         goto out;
