@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "test_util.h"
+#include "space/dir_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,29 +30,7 @@
 
 static void make_tmpdir(char *path, size_t cap)
 {
-    snprintf(path, cap, "/tmp/baton-dur-XXXXXX");
-    assert_non_null(mkdtemp(path));
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d != NULL) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            struct stat st;
-            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(child);
-            else
-                unlink(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
+    make_tmpdir_named(path, cap, "baton-dur");
 }
 
 static unsigned char *read_whole(const char *path, size_t *size)

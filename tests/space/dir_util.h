@@ -1,0 +1,44 @@
+/*
+ * dir_util.h — temporary directories for the tests of the log and the durable space: one made
+ * with mkdtemp under /tmp, and removed with everything in it.
+ */
+#ifndef BATON_TESTS_SPACE_DIR_UTIL_H
+#define BATON_TESTS_SPACE_DIR_UTIL_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+/* A fresh directory /tmp/<prefix>-XXXXXX into path. */
+static inline void make_tmpdir_named(char *path, size_t cap, const char *prefix)
+{
+    snprintf(path, cap, "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(path));
+}
+
+static inline void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char child[1024];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            struct stat st;
+            if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(child);
+            else
+                unlink(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+#endif /* BATON_TESTS_SPACE_DIR_UTIL_H */
