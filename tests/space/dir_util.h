@@ -29,7 +29,9 @@ static inline void remove_tree(const char *path)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            int length = snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            if (length < 0 || (size_t)length >= sizeof child)
+                continue; /* too long to be one of ours */
             struct stat st;
             if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
                 remove_tree(child);
