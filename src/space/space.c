@@ -401,15 +401,21 @@ void sp_resume(baton_space *space)
     baton__waitpoint_notify(&space->idle, true);
 }
 
+static void root_init(sp_root *root, baton_space *space)
+{
+    *root = (sp_root){.space = space};
+    atomic_init(&root->deferred, NULL);
+    atomic_init(&root->running, 0);
+    atomic_init(&root->ack, 0);
+    atomic_init(&root->acked, 0);
+}
+
 /* Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. */
 static void call_run(baton_space *space, sp_channel *ch, sp_op *op)
 {
     sp_call call = {space, NULL, NULL};
-    sp_root root = {.space = space};
-    atomic_init(&root.deferred, NULL);
-    atomic_init(&root.running, 0);
-    atomic_init(&root.ack, 0);
-    atomic_init(&root.acked, 0);
+    sp_root root;
+    root_init(&root, space);
     sp_call_slot *slot = call_begin(space);
     bool need_ack = slot != NULL && sp_space_sync(space);
     op->root = need_ack ? &root : NULL;
@@ -441,11 +447,8 @@ static int settle_channel(sp_channel *ch, void *arg)
 int sp_settle_all(baton_space *space)
 {
     sp_call call = {space, NULL, NULL};
-    sp_root root = {.space = space};
-    atomic_init(&root.deferred, NULL);
-    atomic_init(&root.running, 0);
-    atomic_init(&root.ack, 0);
-    atomic_init(&root.acked, 0);
+    sp_root root;
+    root_init(&root, space);
     sp_call_slot *slot = call_begin(space);
     settle_all s = {&call, 0};
     (void)sp_table_walk(space->table, settle_channel, &s);

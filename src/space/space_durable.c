@@ -446,10 +446,43 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
 
 /* ---- compaction ---- */
 
+/* The waiting consumers of some channels, each once (at its first sorted channel). */
+typedef struct consumer_list {
+    sp_consumer **items;
+    size_t n, cap;
+} consumer_list;
+
+static int list_consumers(consumer_list *list, const sp_channel *ch, const char *who)
+{
+    for (sp_reg *r = ch->reg_head; r; r = r->next) {
+        if (r->pos != 0)
+            continue;
+        if (!baton__grow_array((void **)&list->items, &list->cap, list->n + 1,
+                               sizeof *list->items))
+            return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        list->items[list->n++] = r->consumer;
+    }
+    return 0;
+}
+
+static int by_stamp(const void *a, const void *b)
+{
+    const sp_consumer *x = *(sp_consumer *const *)a, *y = *(sp_consumer *const *)b;
+    if (x->stamp != y->stamp)
+        return x->stamp < y->stamp ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Into registration order. */
+static void sort_consumers(consumer_list *list)
+{
+    if (list->n > 1)
+        qsort(list->items, list->n, sizeof *list->items, by_stamp);
+}
+
 typedef struct snap_state {
     baton_space *space;
-    sp_consumer **consumers;
-    size_t n_consumers, cap_consumers;
+    consumer_list consumers;
     uint64_t records;
     int rc;
 } snap_state;
@@ -471,23 +504,7 @@ static int snap_channel(sp_channel *ch, void *arg)
             return s->rc = rc;
         s->records++;
     }
-    for (sp_reg *r = ch->reg_head; r; r = r->next) {
-        if (r->pos != 0)
-            continue;
-        if (!baton__grow_array((void **)&s->consumers, &s->cap_consumers, s->n_consumers + 1,
-                               sizeof *s->consumers))
-            return s->rc = baton__error(BATON_ENOMEM, "baton_space_compact: out of memory");
-        s->consumers[s->n_consumers++] = r->consumer;
-    }
-    return 0;
-}
-
-static int by_stamp(const void *a, const void *b)
-{
-    const sp_consumer *x = *(sp_consumer *const *)a, *y = *(sp_consumer *const *)b;
-    if (x->stamp != y->stamp)
-        return x->stamp < y->stamp ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    return s->rc = list_consumers(&s->consumers, ch, "baton_space_compact");
 }
 
 /* Writes a snapshot and truncates the log before it; the caller made the state stand still. */
@@ -501,17 +518,16 @@ static int compact_now(baton_space *space, const char *who)
     snap_state s = {.space = space};
     (void)sp_table_walk(space->table, snap_channel, &s);
     rc = s.rc;
-    if (rc == 0 && s.n_consumers > 1)
-        qsort(s.consumers, s.n_consumers, sizeof *s.consumers, by_stamp);
-    for (size_t i = 0; i < s.n_consumers && rc == 0; i++) {
-        sp_consumer *k = s.consumers[i];
+    sort_consumers(&s.consumers);
+    for (size_t i = 0; i < s.consumers.n && rc == 0; i++) {
+        sp_consumer *k = s.consumers.items[i];
         if (k->reg_record == NULL)
             rc = encode_reg(k, who, &k->reg_record, &k->reg_size);
         if (rc == 0)
             rc = baton__wal_append(space->log, k->reg_record, k->reg_size, NULL);
         s.records++;
     }
-    baton__free(s.consumers);
+    baton__free(s.consumers.items);
     uint8_t end[BATON__VARINT_MAX + 1];
     uint64_t end_seq = 0;
     if (rc == 0)
@@ -652,7 +668,7 @@ int baton_space_visit(baton_space *space,
     int rc = v.rc;
     if (rc == 0 && v.n > 1)
         qsort(v.channels, v.n, sizeof *v.channels, by_channel);
-    snap_state consumers = {.space = space};
+    consumer_list consumers = {0};
     for (size_t i = 0; i < v.n && rc == 0; i++) {
         sp_channel *ch = v.channels[i];
         baton_value_view channel = {ch->enc, ch->size};
@@ -660,21 +676,13 @@ int baton_space_visit(baton_space *space,
             baton_space_datum_info info = {channel, {d->bytes, d->size}, d->id, d->persistent};
             rc = on_datum(ctx, &info);
         }
-        for (sp_reg *r = ch->reg_head; r && rc == 0; r = r->next) {
-            if (r->pos != 0)
-                continue;
-            if (!baton__grow_array((void **)&consumers.consumers, &consumers.cap_consumers,
-                                   consumers.n_consumers + 1, sizeof *consumers.consumers))
-                rc = baton__error(BATON_ENOMEM, "baton_space_visit: out of memory");
-            else
-                consumers.consumers[consumers.n_consumers++] = r->consumer;
-        }
+        if (rc == 0)
+            rc = list_consumers(&consumers, ch, "baton_space_visit");
     }
-    if (rc == 0 && consumers.n_consumers > 1)
-        qsort(consumers.consumers, consumers.n_consumers, sizeof *consumers.consumers, by_stamp);
-    for (size_t i = 0; i < consumers.n_consumers && rc == 0 && on_consumer; i++)
-        rc = visit_consumer(consumers.consumers[i], on_consumer, ctx);
-    baton__free(consumers.consumers);
+    sort_consumers(&consumers);
+    for (size_t i = 0; i < consumers.n && rc == 0 && on_consumer; i++)
+        rc = visit_consumer(consumers.items[i], on_consumer, ctx);
+    baton__free(consumers.items);
     baton__free(v.channels);
     return rc;
 }
