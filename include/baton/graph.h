@@ -10,7 +10,8 @@
  *
  * Nodes.
  *   SOURCE    fn(state, out): emits items (at most max_emit per call); returns 0 to be called
- *             again, BATON_GRAPH_END when it is done. Serial: one call at a time.
+ *             again, BATON_GRAPH_END when it is done (it is never called after that).
+ *             Serial: one call at a time.
  *   MAP       fn(ctx, item, out): stateless; runs in parallel on any worker (concurrency limit:
  *             unlimited by default). Emits 0 items (a filter), 1, or up to max_emit.
  *   STATEFUL  fn(state, item, out): one item at a time; owns its state. It runs as an actor: its

@@ -13,6 +13,12 @@
  *    so they form one release sequence: whichever of the two comes second in the count's order
  *    sees the other's change — the ender sees the new records, or the scheduler sees the
  *    decremented count. No run-ready node is left without an activation, and no fence is needed.
+ *  - Spurious activations. The scheduler's check (needs_run) and its increment are two steps:
+ *    between them the node may be scheduled by another thread, run to the end of its work and
+ *    drop the count back, so the increment succeeds (the count is the same, ABA) for a node with
+ *    nothing left to do. Rather than close that window with a lock, every batch re-checks what
+ *    it needs: a consumer finds no input, a blocked node no room, and a source that has ended is
+ *    never called again (calling it would also count its end twice and stop the run early).
  *  - Depth first. Nodes made ready by a batch are scheduled after the activation has requeued
  *    itself, so the worker's next pop (newest first) is the successor: a batch travels down the
  *    pipeline while it is in cache, and the older activations stay at the top of the queue for
@@ -435,6 +441,11 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
     const baton__gnode *node = &run->graph->nodes[index];
     baton__rnode *state = &run->nodes[index];
     baton__worker_stats *stats = &worker->stats[index];
+    /* A spurious activation (see DESIGN): the source ended while it was being scheduled. It is
+     * never called again. Acquire: pairs with the release store of ended below, which an earlier
+     * activation made before the decrement that our scheduler's increment read. */
+    if (baton__load_acquire(&state->ended))
+        return 0;
     uint32_t granted = reserve_outputs(run, node, run->batch);
     uint64_t window_calls = gate_room(run, state) / node->max_emit;
     uint32_t calls = window_calls < granted ? (uint32_t)window_calls : granted;

@@ -186,6 +186,7 @@ typedef struct gu_range_source {
     unsigned per_call;
     uint64_t tag;
     uint64_t calls;    /* plain: a source runs one call at a time (TSan checks the hand-over) */
+    bool ended;        /* it returned BATON_GRAPH_END: another call is a failure */
     atomic_int in_call; /* set while a call runs: two at once is a failure */
 } gu_range_source;
 
@@ -197,13 +198,23 @@ static inline void gu_range_init(gu_range_source *s, uint64_t begin, uint64_t en
     s->per_call = per_call;
     s->tag = tag;
     s->calls = 0;
+    s->ended = false;
     atomic_init(&s->in_call, 0);
+}
+
+/* Between runs of the same graph: the next run may call the source again, from its state. */
+static inline void gu_range_next_run(gu_range_source *s)
+{
+    s->calls = 0;
+    s->ended = false;
 }
 
 static inline int gu_range_source_fn(void *state, baton_emitter *out)
 {
     gu_range_source *s = state;
     BT_CHECK_MSG(atomic_exchange(&s->in_call, 1) == 0, "a source ran two calls at once");
+    BT_CHECK_MSG(!s->ended, "source called again after it returned BATON_GRAPH_END (call %llu)",
+                 (unsigned long long)s->calls + 1);
     s->calls++;
     for (unsigned k = 0; k < s->per_call && s->next < s->end; k++) {
         int rc = baton_emit(out, baton_item_int((int64_t)(s->tag | s->next)));
@@ -213,6 +224,7 @@ static inline int gu_range_source_fn(void *state, baton_emitter *out)
         s->next++;
     }
     bool done = s->next >= s->end;
+    s->ended = done;
     atomic_store(&s->in_call, 0);
     /* The last items go out with END in the same call: graph.h says they still count. */
     return done ? BATON_GRAPH_END : 0;
