@@ -259,8 +259,7 @@ static uint64_t top(sp_call *call, sp_op *op)
         for (size_t i = 0; i < k->n; i++)
             sp_reg_append(k->chans[i], &k->regs[i]);
         k->registered = true;
-        if (k->reg_record != NULL)
-            seq = sp_log(space, k->reg_record, k->reg_size);
+        seq = sp_log_reg(space, k);
     }
     if (op->kind == OP_REEVAL) {
         sp_op *s = op_new(call, OP_SETTLE);
@@ -694,11 +693,10 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     k->fn = fn;
     k->ctx = ctx;
     k->id = take_id(space, &space->next_consumer, 1);
-    rc = sp_consumer_encode_reg(space, k, who);
-    sp_op *op = rc == 0 ? baton__calloc(1, sizeof *op) : NULL;
+    sp_op *op = baton__calloc(1, sizeof *op);
     if (op == NULL) {
         sp_consumer_free(k);
-        return rc != 0 ? rc : baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
     atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
     if (consumer_id != NULL)

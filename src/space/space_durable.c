@@ -104,11 +104,18 @@ static int encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *ou
     return rc;
 }
 
-int sp_consumer_encode_reg(baton_space *space, sp_consumer *k, const char *who)
+uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
 {
     if (space->log == NULL)
         return 0;
-    return encode_reg(k, who, &k->reg_record, &k->reg_size);
+    if (k->reg_record == NULL) {
+        int rc = encode_reg(k, "baton_space_consume", &k->reg_record, &k->reg_size);
+        if (rc != 0) {
+            sp_record_error(space, rc);
+            return 0;
+        }
+    }
+    return sp_log(space, k->reg_record, k->reg_size);
 }
 
 /* ---- recovery ---- */

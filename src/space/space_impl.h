@@ -48,7 +48,7 @@ struct sp_consumer {
     bool owns_patterns;     /* recovered from the log: the space parsed them */
     uint64_t stamp;         /* registration order across the space  */
     sp_consumer *free_next; /* destroy's list */
-    uint8_t *reg_record;    /* the REG record, encoded once (NULL without a log) */
+    uint8_t *reg_record;    /* the REG record once logged (sp_log_reg); NULL before */
     size_t reg_size;
     baton_value_view body;  /* points into body_bytes */
     sp_reg *regs;           /* per sorted position */
@@ -220,8 +220,11 @@ void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
 /* Appends a record to the space's log; returns its sequence number, 0 without a log or on
  * failure (the error is recorded for quiesce). */
 uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size);
-/* Encodes the consumer's REG record into k->reg_record (no-op without a log). */
-int sp_consumer_encode_reg(baton_space *space, sp_consumer *k, const char *who);
+/* Logs consumer k's registration: its REG record, encoded on the first call and kept in
+ * k->reg_record (compaction writes it again). Only a consumer that waits is ever encoded: one
+ * that fires at once costs its FIRE record alone. Returns the seq, 0 without a log or on
+ * failure (recorded for quiesce, as sp_log). */
+uint64_t sp_log_reg(baton_space *space, sp_consumer *k);
 /* Auto-compaction from quiesce. */
 int sp_maybe_compact(baton_space *space);
 /* Closes the log at destroy. */
