@@ -5,8 +5,8 @@
  * DESIGN
  *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
  *    while it holds the channels a change touched, so the log's order agrees with every
- *    channel's order. baton__wal_append never waits on I/O (wal.h): logging costs one copy, one
- *    atomic add and one push per change.
+ *    channel's order. logging costs one atomic add and one copy into the log's ring
+ *    per change, and waits on I/O only when the disk falls a whole ring behind (wal.h).
  *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
  *    log is opened for writing only after): the first pass finds the last complete snapshot
  *    (the SNAP named by the last SNAP_END) and the first SNAP after it, which can only be the

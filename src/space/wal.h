@@ -5,19 +5,20 @@
  *
  * DESIGN
  *  - The log is an LMDB environment (data.mdb, lock.mdb) in the directory the caller names, with
- *    two named databases: "log" (key: the record's 64-bit sequence number, big-endian, written
- *    with MDB_APPEND; value: an 8-byte little-endian XXH3-64 of the payload seeded with the
- *    sequence number, then the payload) and "meta" (the truncation bound, so that numbering
- *    never restarts after everything was compacted away).
- *  - baton__wal_append copies the record into a node, takes the next sequence number and pushes
- *    the node onto an intrusive linked MPSC queue (wait-free). Two appenders can push in the
- *    opposite order of their numbers, so the writer keeps a small reorder set and commits only
- *    the contiguous run of numbers; a gap lasts as long as one appender is preempted between its
- *    number and its push.
- *  - The writer takes everything queued (up to BATON__WAL_BATCH records) into one write
- *    transaction. The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync
- *    itself: after every group in SYNC mode, every sync interval in ASYNC mode. The durable mark
- *    (everything <= it is on disk) moves only after a sync returned.
+ *    two named databases: "log" (one value per group commit, keyed by its first record's 64-bit
+ *    sequence number, big-endian, written with MDB_APPEND; each record inside carries its size
+ *    and an XXH3-64 of its payload seeded with its sequence number: wal_format.h) and "meta"
+ *    (the truncation bound, so that numbering never restarts after everything was compacted
+ *    away).
+ *  - baton__wal_append takes the next sequence number with one atomic add and copies the record
+ *    into the slot of a ring that the number names; the writer thread reads the ring in number
+ *    order and writes each run of published records (up to group_max) as one group in one write
+ *    transaction. Appending never waits on I/O unless the writer has fallen a whole ring (32768
+ *    records) behind: then the appender waits for room (backpressure, not unbounded memory).
+ *    See wal.c's DESIGN block.
+ *  - The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync itself: after
+ *    every group in SYNC mode, every sync interval in ASYNC mode. The durable mark (everything
+ *    <= it is on disk) moves only after a sync returned.
  *  - When the map is full the writer doubles it (mdb_env_set_mapsize) and retries the group.
  *  - LMDB trusts its own pages: a truncated file or a flipped page number makes it read outside
  *    the file (SIGBUS) or the map (SIGSEGV). So before LMDB touches a file, open and replay
@@ -26,7 +27,7 @@
  *    meta names, and every page reachable from it (each page's own number, kind and bounds,
  *    each node's extent, every page number it follows in range and reached once, sub-database
  *    records well formed). This costs one read of the file per open and per replay. Damage
- *    inside a record is caught by its checksum; records skipped by a wrong but well-formed page
+ *    inside a record is caught by its checksum; groups skipped by a wrong but well-formed page
  *    pointer are caught by comparing the count replayed with the count LMDB keeps.
  *  - What cannot be caught: LMDB keeps two meta pages and uses the one with the larger
  *    transaction id. Damage that leaves the older one valid and makes it look newer (a flipped
@@ -86,11 +87,12 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
 
 /*
  * Appends a copy of record[0..size) and stores its sequence number in *seq (may be NULL). Any
- * thread, concurrently; never waits on I/O (one allocation, one atomic add, one wait-free push).
+ * thread, concurrently. One atomic add and a copy into the ring; a record longer than 112 bytes
+ * is copied to the heap first. Waits only when the writer is a whole ring behind (see DESIGN).
  * Numbers are given out in increasing order of the calls' atomic add, without gaps. size 0 is
  * allowed (record may then be NULL). Errors: BATON_EINVAL (NULL wal, NULL record with size > 0),
- * BATON_ENOMEM, BATON_EIO (the writer failed earlier; its message is repeated), BATON_ECLOSED
- * (close has started: a usage error).
+ * BATON_ENOMEM (a long record's copy), BATON_ERANGE (4 GiB or more), BATON_EIO (the writer
+ * failed earlier; its message is repeated), BATON_ECLOSED (close has started: a usage error).
  */
 int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *seq);
 
