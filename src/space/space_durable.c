@@ -5,7 +5,7 @@
  * DESIGN
  *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
  *    while it holds the channels a change touched, so the log's order agrees with every
- *    channel's order. logging costs one atomic add and one copy into the log's ring
+ *    channel's order. Logging costs one atomic add and one copy into the log's ring
  *    per change, and waits on I/O only when the disk falls a whole ring behind (wal.h).
  *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
  *    log is opened for writing only after): the first pass finds the last complete snapshot
