@@ -81,7 +81,8 @@ void cli_bench_usage(FILE *out)
         "  --json          one JSON array on stdout instead of tables (progress stays on stderr)\n"
         "  --quick         smaller sizes and 3 runs: the whole suite in under a minute\n"
         "  --runs N        repetitions of every measurement (default 5, queue 10; quick 3)\n"
-        "  --case NAME     run only that case of the suite (e.g. motion)\n"
+        "  --case NAME     run only that case of the suite (e.g. motion); NAME* runs\n"
+        "                  every case whose name starts with NAME (e.g. 'durable_*')\n"
         "  --workers LIST  comma-separated worker counts (default 1,2; space 1,2,4,8); cases\n"
         "                  that use one count take the largest (pool, store; queue cases fix\n"
         "                  their threads)\n"
@@ -126,7 +127,13 @@ static bool parse_worker_list(const char *text, bench_options *options)
 
 bool bench_case_selected(const bench_options *options, const char *case_name)
 {
-    return options->only_case == NULL || strcmp(options->only_case, case_name) == 0;
+    const char *want = options->only_case;
+    if (want == NULL)
+        return true;
+    size_t n = strlen(want);
+    if (n > 0 && want[n - 1] == '*') /* a prefix: durable_* runs the durable cases together */
+        return strncmp(want, case_name, n - 1) == 0;
+    return strcmp(want, case_name) == 0;
 }
 
 /* Returns 0 to go on, 1 after printing the help, -1 on a usage error. */
