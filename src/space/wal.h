@@ -58,7 +58,9 @@ typedef enum {
     /* Groups are committed without a sync and synced every BATON__WAL_SYNC_INTERVAL_NS (10 ms).
      * Loss window: a crash of the machine (not just of the process) loses the records appended
      * in the last sync interval plus the time the sync itself takes; a crash of the process
-     * alone loses only what was still queued. wait_durable waits for the next timed sync. */
+     * alone loses only what was not yet committed: what was queued, and the group the writer
+     * was letting fill (at most 1 ms of records, wal.c). wait_durable waits for the next timed
+     * sync. */
     BATON__WAL_ASYNC,
     /* The writer commits each group and syncs (mdb_env_sync) before it moves the durable mark:
      * a record is durable once wait_durable returned for it. */
