@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 
 #include "core/alloc.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/os.h"
 #include "core/waitpoint.h"
@@ -94,6 +95,7 @@ struct baton__wal {
     BATON_CACHELINE_ALIGNED _Atomic uint64_t durable;
     _Atomic uint64_t truncated;
     _Atomic uint64_t want_truncate; /* the largest bound asked for */
+    _Atomic uint64_t room_waits;    /* appends that found their slot still taken */
     _Atomic int closing;
     _Atomic int failed;
     char failed_msg[256];
@@ -240,6 +242,7 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
     atomic_init(&wal->durable, 0);
     atomic_init(&wal->truncated, 0);
     atomic_init(&wal->want_truncate, 0);
+    atomic_init(&wal->room_waits, 0);
     atomic_init(&wal->closing, 0);
     atomic_init(&wal->failed, 0);
     baton__waitpoint_init(&wal->work);
@@ -318,8 +321,10 @@ int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t
     uint64_t s = atomic_fetch_add_explicit(&wal->next_seq, 1, memory_order_relaxed);
     uint64_t position = s - wal->base;
     slot_wait w = {slot_at(wal, position), position};
-    if (!slot_free(&w))
+    if (!slot_free(&w)) {
+        baton__fetch_add_relaxed(&wal->room_waits, 1); /* a statistic */
         (void)baton__waitpoint_wait(&wal->room, slot_free, &w, UINT64_MAX);
+    }
     wal_slot *slot = w.slot;
     slot->size = (uint32_t)size;
     slot->on_heap = heap != NULL;
@@ -386,6 +391,11 @@ bool baton__wal_failed(const baton__wal *wal)
 uint64_t baton__wal_next_seq(const baton__wal *wal)
 {
     return atomic_load_explicit(&wal->next_seq, memory_order_relaxed);
+}
+
+uint64_t baton__wal_room_waits(const baton__wal *wal)
+{
+    return baton__load_relaxed(&wal->room_waits);
 }
 
 uint64_t baton__wal_truncated(const baton__wal *wal)

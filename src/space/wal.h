@@ -118,6 +118,8 @@ bool baton__wal_failed(const baton__wal *wal);
 /* The number the next append gets; the truncation bound (records below it are gone). */
 uint64_t baton__wal_next_seq(const baton__wal *wal);
 uint64_t baton__wal_truncated(const baton__wal *wal);
+/* How many appends so far found the ring full and waited for the writer (backpressure). */
+uint64_t baton__wal_room_waits(const baton__wal *wal);
 
 /*
  * Hands every record of the log in dir to fn in sequence order: fn(ctx, seq, data, size). data
