@@ -113,6 +113,19 @@ static wal_slot *slot_at(const baton__wal *wal, uint64_t position)
 
 static void *wal_writer_main(void *arg);
 
+/* Ends a transaction of the writer's own bookkeeping (open, truncation): commits and syncs it
+ * when mrc is 0, else aborts it (txn may be NULL when it never began). Returns the first error. */
+static int commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc)
+{
+    if (mrc != 0) {
+        if (txn != NULL)
+            mdb_txn_abort(txn);
+        return mrc;
+    }
+    mrc = mdb_txn_commit(txn);
+    return mrc == 0 ? mdb_env_sync(wal->env, 1) : mrc;
+}
+
 /* The seq of the last record in the log (0: none), from the last group's key and record count. */
 static int last_seq(MDB_txn *txn, MDB_dbi dbi, const char *who, const char *dir, uint64_t *last)
 {
@@ -178,12 +191,7 @@ static int wal_open_env(baton__wal *wal, const char *dir)
         else if (mrc == MDB_NOTFOUND)
             mrc = 0;
     }
-    if (mrc == 0)
-        mrc = mdb_txn_commit(txn);
-    else if (txn != NULL)
-        mdb_txn_abort(txn);
-    if (mrc == 0)
-        mrc = mdb_env_sync(wal->env, 1);
+    mrc = commit_and_sync(wal, txn, mrc);
     if (mrc != 0) {
         if (mrc == MDB_INCOMPATIBLE)
             return baton__error(BATON_EIO, "%s: %s is an LMDB environment but not a log "
@@ -591,12 +599,7 @@ static void wal_truncate(baton__wal *wal, uint64_t bound)
         MDB_val k = {8, "truncate"}, v = {8, value};
         mrc = mdb_put(txn, wal->meta_dbi, &k, &v, 0);
     }
-    if (mrc == 0)
-        mrc = mdb_txn_commit(txn);
-    else if (txn != NULL)
-        mdb_txn_abort(txn);
-    if (mrc == 0)
-        mrc = mdb_env_sync(wal->env, 1);
+    mrc = commit_and_sync(wal, txn, mrc);
     if (mrc != 0) {
         wal_fail(wal, "truncating the log", mrc);
         return;
