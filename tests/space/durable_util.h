@@ -368,4 +368,21 @@ static inline void populate(session *s, baton_space *space)
 }
 
 
+/* A fresh directory (its path in dir) holding the log of populate()'s space, closed; *before
+ * receives the space's dump. The caller frees the session and before.text. */
+static inline session *populated_log(baton_pool *pool, baton_durability durability, char *dir,
+                                     size_t cap, dump *before)
+{
+    make_tmpdir(dir, cap);
+    session *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    baton_space_config config = space_config(pool, durability, NULL, NULL);
+    baton_space *space = open_ok(&config, dir);
+    populate(s, space);
+    *before = dump_space(space);
+    baton_space_destroy(space);
+    session_free_patterns(s);
+    return s;
+}
+
 #endif /* BATON_TEST_SPACE_DURABLE_UTIL_H */

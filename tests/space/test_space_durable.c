@@ -118,18 +118,12 @@ static void test_revive_errors(void **state)
     (void)state;
     baton_pool *pool = pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    session *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    populate(s, space);
-    dump before = dump_space(space);
-    baton_space_destroy(space);
-    session_free_patterns(s);
+    dump before;
+    session *s = populated_log(pool, BATON_DURABILITY_ASYNC, dir, sizeof dir, &before);
 
     /* No revive function: EINVAL naming one of the waiting consumers. */
-    space = NULL;
+    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space *space = NULL;
     bt_assert_rc(baton_space_open(&config, dir, &space), BATON_EINVAL);
     assert_null(space);
     const char *msg = baton_last_error_message();
@@ -186,15 +180,10 @@ static void test_none_read_only(void **state)
     (void)state;
     baton_pool *pool = pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    session *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    populate(s, space);
-    dump before = dump_space(space);
-    baton_space_destroy(space);
-    session_free_patterns(s);
+    dump before;
+    session *s = populated_log(pool, BATON_DURABILITY_SYNC, dir, sizeof dir, &before);
+    baton_space_config config;
+    baton_space *space;
 
     char path[128];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
