@@ -188,7 +188,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         }
         /* The re-evaluation names d by id: its PUT must come first. */
         if (!logged)
-            seq = sp_log(call->space, put->record, put->record_size);
+            seq = sp_log(call->space, put->record, put->record_size, &ch, 1);
         logged = true;
         sp_op *op = op_new(call, OP_REEVAL);
         if (op == NULL)
@@ -204,7 +204,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         return seq;
     }
     if (!logged)
-        seq = sp_log(call->space, put->record, put->record_size);
+        seq = sp_log(call->space, put->record, put->record_size, &ch, 1);
     return seq;
 }
 

@@ -4,9 +4,10 @@
  *
  * DESIGN
  *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
- *    while it holds the channels a change touched, so the log's order agrees with every
- *    channel's order. Logging costs one atomic add and one copy into the log's ring
- *    per change, and waits on I/O only when the disk falls a whole ring behind (wal.h).
+ *    while it holds the channels a change touched and hands the log their clocks, so the log's
+ *    order agrees with every channel's order. Logging costs a claim of the thread's lane and one
+ *    copy into it per change, and waits on I/O only when the disk falls a whole lane behind
+ *    (wal.h).
  *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
  *    log is opened for writing only after): the first pass finds the last complete snapshot
  *    (the SNAP named by the last SNAP_END) and the first SNAP after it, which can only be the
@@ -44,17 +45,23 @@
 
 /* ---- recording ---- */
 
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size)
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_channel *const *chans,
+                size_t n)
 {
     if (space->log == NULL)
         return 0;
-    uint64_t seq = 0;
-    int rc = baton__wal_append(space->log, record, size, &seq);
+    uint64_t *clocks[BATON__RECORD_MAX_CHANNELS];
+    if (n > BATON__RECORD_MAX_CHANNELS)
+        n = BATON__RECORD_MAX_CHANNELS; /* the record encoders refuse more: never reached */
+    for (size_t i = 0; i < n; i++)
+        clocks[i] = &chans[i]->log_clock;
+    uint64_t ticket = 0;
+    int rc = baton__wal_append_ordered(space->log, record, size, clocks, n, &ticket);
     if (rc != 0) {
         sp_record_error(space, rc);
         return 0;
     }
-    return seq;
+    return ticket;
 }
 
 /* The canonical text of pattern in a fresh heap string (its length in *size). */
@@ -115,7 +122,7 @@ uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
             return 0;
         }
     }
-    return sp_log(space, k->reg_record, k->reg_size);
+    return sp_log(space, k->reg_record, k->reg_size, k->chans, k->n);
 }
 
 /* ---- recovery ---- */
@@ -519,7 +526,9 @@ static int compact_now(baton_space *space, const char *who)
 {
     static const uint8_t snap = BATON__REC_SNAP;
     uint64_t begin = 0;
-    int rc = baton__wal_append(space->log, &snap, 1, &begin);
+    /* Barriers: SNAP goes after every change before the pause, SNAP_END before every change
+     * after it, whatever lanes they took (wal.h); the records between need no clocks. */
+    int rc = baton__wal_append_barrier(space->log, &snap, 1, NULL, &begin);
     if (rc != 0)
         return rc;
     snap_state s = {.space = space};
@@ -536,11 +545,12 @@ static int compact_now(baton_space *space, const char *who)
     }
     baton__free(s.consumers.items);
     uint8_t end[BATON__VARINT_MAX + 1];
-    uint64_t end_seq = 0;
+    uint64_t end_ticket = 0;
     if (rc == 0)
-        rc = baton__wal_append(space->log, end, baton__record_snap_end(end, begin), &end_seq);
+        rc = baton__wal_append_barrier(space->log, end, baton__record_snap_end(end, begin),
+                                       &end_ticket, NULL);
     if (rc == 0)
-        rc = baton__wal_wait_durable(space->log, end_seq);
+        rc = baton__wal_wait_durable(space->log, end_ticket);
     if (rc == 0)
         rc = baton__wal_truncate_before(space->log, begin);
     if (rc == 0) {
@@ -592,8 +602,7 @@ int baton_space_sync(baton_space *space)
         return baton__error(BATON_EPERM, "baton_space_sync: called from a continuation");
     if (space->log == NULL)
         return 0;
-    uint64_t last = baton__wal_next_seq(space->log) - 1;
-    return last == 0 ? 0 : baton__wal_wait_durable(space->log, last);
+    return baton__wal_wait_all(space->log);
 }
 
 /* ---- readers ---- */
@@ -608,7 +617,7 @@ int baton_space_get_stats(baton_space *space, baton_space_stats *stats)
         uint64_t next = baton__wal_next_seq(space->log);
         uint64_t first = baton__wal_truncated(space->log);
         s.log_records = next - (first > 1 ? first : 1);
-        s.log_durable = baton__wal_durable(space->log);
+        s.log_durable = baton__wal_durable_seq(space->log);
         s.log_appended = next - 1;
     }
     s.compactions = baton__load_relaxed(&space->compactions);

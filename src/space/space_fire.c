@@ -59,7 +59,7 @@ uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken,
         return 0;
     }
     size = baton__record_fire(buf, k->id, removed, parts, k->n);
-    uint64_t seq = sp_log(space, buf, size);
+    uint64_t seq = sp_log(space, buf, size, k->chans, k->n);
     if (buf != stack)
         baton__free(buf);
     return seq;

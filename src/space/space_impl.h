@@ -70,6 +70,7 @@ struct sp_channel {
     sp_datum *data_head, *data_tail;
     sp_reg *reg_head, *reg_tail;
     uint64_t reg_seq;
+    uint64_t log_clock; /* the log's ordering clock for this channel (wal.h); owner only */
     /* Written by the owner only (relaxed stores), read by stats at any time. */
     _Atomic size_t n_data;
     _Atomic size_t n_regs;
@@ -217,12 +218,14 @@ void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
 
 /* ---- space_durable.c, called by the core ---- */
 
-/* Appends a record to the space's log; returns its sequence number, 0 without a log or on
- * failure (the error is recorded for quiesce). */
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size);
+/* Appends a record that touches chans[0..n) (all held by the caller) to the space's log; returns
+ * its ticket (durable once baton__wal_durable reaches it), 0 without a log or on failure (the
+ * error is recorded for quiesce). */
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_channel *const *chans,
+                size_t n);
 /* Logs consumer k's registration: its REG record, encoded on the first call and kept in
  * k->reg_record (compaction writes it again). Only a consumer that waits is ever encoded: one
- * that fires at once costs its FIRE record alone. Returns the seq, 0 without a log or on
+ * that fires at once costs its FIRE record alone. Returns the ticket, 0 without a log or on
  * failure (recorded for quiesce, as sp_log). */
 uint64_t sp_log_reg(baton_space *space, sp_consumer *k);
 /* Auto-compaction from quiesce. */

@@ -1,38 +1,50 @@
 /*
- * wal.c — the write-ahead log's appenders and its writer thread (replay: wal_replay.c; the file
- * checks: wal_check.c; the format: wal_format.h).
+ * wal.c — the write-ahead log's appenders, opening, closing and waiting (the writer thread:
+ * wal_writer.c; replay: wal_replay.c; the file checks: wal_check.c; the format: wal_format.h).
  *
  * DESIGN
- *  - The ring. Appenders hand records to the writer through a ring of WAL_RING_SLOTS slots of
- *    128 bytes (a Vyukov bounded queue with one consumer). An append takes its sequence number
- *    with one fetch_add on next_seq; the number is also its position in the ring (seq - base), so
- *    the order of the numbers is the order in which the writer finds the records and nothing is
- *    ever sorted. The appender waits until its slot's turn says the writer has read the slot's
- *    previous record, copies the record in (up to WAL_INLINE bytes; a longer one is copied to the
- *    heap first, before the number is taken, so that a number once taken is always published),
- *    and publishes it by storing turn = position + 1. Per record: one contended atomic add, one
- *    copy, one release store, no allocation, no lock.
- *  - Backpressure. An append waits only when the writer is a whole ring behind (the disk cannot
- *    keep up with the appenders): bounded memory rather than an unbounded queue. The wait sleeps
- *    on the `room` waitpoint, which the writer notifies after freeing slots. No deadlock: the
- *    slot an appender waits for is freed once the writer has read the record a ring earlier,
- *    whose number is smaller than that of every record still unpublished.
- *  - The writer takes the run of published records at its position (at most group_max, and
- *    WAL_GROUP_BYTES) and writes it as one LMDB value (wal_format.h) in one transaction, then
- *    frees the slots. A record whose appender was preempted between its number and its publish
- *    holds the run back until it is published: records are committed in order, without gaps.
- *    In ASYNC mode a group that is not full is given WAL_LINGER_NS to fill (should_linger):
- *    a commit costs about as much for a hundred records as for thousands.
- *    The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync itself: after
- *    every group in SYNC mode, every BATON__WAL_SYNC_INTERVAL_NS in ASYNC mode. The durable mark
- *    moves only after a sync returned. When the map is full it doubles the map and retries.
- *  - The writer owns the environment's write side and its positions. Others talk to it through
- *    atomics, each with a waitpoint: records (work), truncation requests (want_truncate, work),
- *    close (closing, work); it answers through durable, truncated and failed (progress) and by
- *    freeing slots (room).
+ *  - Lanes, not one queue. An earlier log handed every record a number with one atomic add on a
+ *    shared counter and put it in the ring slot that the number named: two cache misses per
+ *    record on lines every appender writes (the counter, the slot the writer had just freed),
+ *    which on two cores cost half the space's throughput. Now each appending thread writes into
+ *    a lane of its own (a byte ring of WAL_LANE_BYTES with a single consumer, the writer), and
+ *    nothing on an append's path is written by another thread in the meantime: per record, a
+ *    compare-and-swap and two stores on the lane's own line, a copy, no allocation, no lock.
+ *  - A lane has one holder at a time: an append claims it by moving `active` from 0 to the
+ *    epoch it read (a thread keeps its lane from one append to the next, so the claim hits its
+ *    own cache) and lets go by storing 0. A thread whose lane is taken claims another or adds
+ *    one (up to WAL_MAX_LANES; beyond, it waits for one to be free).
+ *  - Order. The log must agree with every channel's order: a record written while holding
+ *    channel c comes after every earlier record that touched c, whatever lanes they went to.
+ *    Each record gets a Lamport stamp: one more than the largest of its lane's clock, its
+ *    thread's clock and the clocks of the channels it touches (passed in by the caller, who
+ *    holds those channels), all of which then take the stamp. So stamps grow along each lane,
+ *    each thread and each channel. The
+ *    writer puts records in (epoch, stamp, lane) order, which agrees with both.
+ *  - Epochs make what the writer commits a prefix of that order, closed under it: no record is
+ *    committed while one it follows is still to come (after a crash, replay must never see a
+ *    FIRE whose PUT was lost). An append reads the epoch and tags its record with it; the writer
+ *    closes epoch E by moving the epoch to E + 1 and waiting until no lane is held by an append
+ *    that announced an epoch <= E; then every record tagged <= E is in the lanes, and every
+ *    record that follows one of them on a channel came later, so it read an epoch >= its
+ *    predecessor's. The announcement and the writer's move are a Dekker pair (both seq_cst): the
+ *    append claims the lane with its epoch, then reads the epoch again and tags its record with
+ *    that second reading. Either the writer's move came first and the tag is > E, or the claim
+ *    came first and the writer sees it and waits. A tag is the record's ticket: it is durable
+ *    once its epoch is.
+ *  - Barriers: a record that must come after everything appended before it and before
+ *    everything appended after (the space's snapshot markers) moves the epoch on itself and takes
+ *    stamp 0, first in its new epoch. Its appender waits until the writer has placed it and
+ *    learns its seq (compaction truncates before it).
+ *  - Sequence numbers are given by the writer as it places records, in that order, so the file
+ *    format and replay are those of a single numbered log (wal_format.h).
+ *  - Backpressure. An append waits only when its lane is full (the disk cannot keep up): it
+ *    lets the lane go first (so the writer can close the epoch and free it), then sleeps on
+ *    `room`. Records longer than WAL_LANE_INLINE_MAX are copied to the heap first and the lane
+ *    holds the pointer.
  *  - The writer's failure is sticky: it stores its message in failed_msg, then sets failed
  *    (release); every later append, wait and close repeats the message as BATON_EIO. A failed
- *    writer keeps freeing slots, so that no appender already past its check waits forever.
+ *    writer keeps emptying the lanes, so that no appender already past its check waits forever.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -52,79 +64,9 @@
 #include "core/os.h"
 #include "core/waitpoint.h"
 #include "space/wal_format.h"
-
-#define WAL_RING_SLOTS 32768u /* a power of two: 4 MiB of slots */
-#define WAL_SLOT_SIZE 128u
-#define WAL_INLINE (WAL_SLOT_SIZE - 16u)
-/* The most bytes of records in one group (a record longer than this is a group of its own). */
-#define WAL_GROUP_BYTES ((size_t)8 << 20)
-/* ASYNC: how long the writer lets a group fill before it commits it (should_linger). */
-#define WAL_LINGER_NS UINT64_C(1000000)
-
-typedef struct wal_slot {
-    /* position: free for the appender of that position; position + 1: holds its record. */
-    _Atomic uint64_t turn;
-    uint32_t size;
-    uint32_t on_heap;
-    union {
-        unsigned char bytes[WAL_INLINE];
-        unsigned char *heap;
-    } data;
-} wal_slot;
-
-_Static_assert(sizeof(wal_slot) == WAL_SLOT_SIZE, "a slot is two cache lines");
-
-struct baton__wal {
-    baton__wal_mode mode;
-    size_t group_max; /* the most records per transaction */
-    baton__thread *writer;
-    MDB_env *env;
-    MDB_dbi log_dbi;
-    MDB_dbi meta_dbi;
-    size_t map_size;
-    wal_slot *ring;
-    uint64_t base; /* the seq of position 0 */
-
-    /* The writer's own state. */
-    uint64_t position;   /* the next record to read, seq - base */
-    uint64_t committed;  /* the last committed seq */
-    uint64_t synced;     /* the last synced seq */
-    uint64_t drop_below; /* the truncation bound applied */
-
-    BATON_CACHELINE_ALIGNED _Atomic uint64_t next_seq; /* appenders' fetch_add */
-    BATON_CACHELINE_ALIGNED _Atomic uint64_t durable;
-    _Atomic uint64_t truncated;
-    _Atomic uint64_t want_truncate; /* the largest bound asked for */
-    _Atomic uint64_t room_waits;    /* appends that found their slot still taken */
-    _Atomic int closing;
-    _Atomic int failed;
-    char failed_msg[256];
-    baton__waitpoint work;     /* the writer waits here */
-    baton__waitpoint room;     /* appenders wait here for a slot */
-    baton__waitpoint progress; /* durable, truncated, failed moved */
-};
-
-static wal_slot *slot_at(const baton__wal *wal, uint64_t position)
-{
-    return &wal->ring[position & (WAL_RING_SLOTS - 1)];
-}
+#include "space/wal_impl.h"
 
 /* ---- open ----------------------------------------------------------------------------------- */
-
-static void *wal_writer_main(void *arg);
-
-/* Ends a transaction of the writer's own bookkeeping (open, truncation): commits and syncs it
- * when mrc is 0, else aborts it (txn may be NULL when it never began). Returns the first error. */
-static int commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc)
-{
-    if (mrc != 0) {
-        if (txn != NULL)
-            mdb_txn_abort(txn);
-        return mrc;
-    }
-    mrc = mdb_txn_commit(txn);
-    return mrc == 0 ? mdb_env_sync(wal->env, 1) : mrc;
-}
 
 /* The seq of the last record in the log (0: none), from the last group's key and record count. */
 static int last_seq(MDB_txn *txn, MDB_dbi dbi, const char *who, const char *dir, uint64_t *last)
@@ -191,7 +133,7 @@ static int wal_open_env(baton__wal *wal, const char *dir)
         else if (mrc == MDB_NOTFOUND)
             mrc = 0;
     }
-    mrc = commit_and_sync(wal, txn, mrc);
+    mrc = baton__wal_commit_and_sync(wal, txn, mrc);
     if (mrc != 0) {
         if (mrc == MDB_INCOMPATIBLE)
             return baton__error(BATON_EIO, "%s: %s is an LMDB environment but not a log "
@@ -202,7 +144,7 @@ static int wal_open_env(baton__wal *wal, const char *dir)
     if (next == 0)
         next = 1;
     wal->base = next;
-    atomic_init(&wal->next_seq, next);
+    wal->next_disk = next;
     atomic_init(&wal->durable, next - 1);
     atomic_init(&wal->truncated, bound);
     atomic_init(&wal->want_truncate, bound);
@@ -221,7 +163,15 @@ static void wal_free(baton__wal *wal)
 {
     if (wal->env != NULL)
         mdb_env_close(wal->env);
-    baton__free(wal->ring);
+    unsigned n = atomic_load_explicit(&wal->n_lanes, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        wal_lane *lane = atomic_load_explicit(&wal->lanes[i], memory_order_relaxed);
+        if (lane != NULL) {
+            baton__free(lane->bytes);
+            baton__free(lane);
+        }
+    }
+    baton__free(wal->batch);
     baton__free(wal);
 }
 
@@ -229,6 +179,7 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
                           baton__wal **out)
 {
     const char *who = "baton__wal_open";
+    static _Atomic uint64_t next_id = 1;
     if (out == NULL)
         return baton__error(BATON_EINVAL, "%s: out is NULL", who);
     *out = NULL;
@@ -246,13 +197,27 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
     memset(wal, 0, sizeof *wal);
     wal->mode = mode;
     wal->group_max = group_max;
-    atomic_init(&wal->next_seq, 1);
+    wal->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    wal->base = 1;
+    wal->next_disk = 1;
+    atomic_init(&wal->epoch, 1);
+    atomic_init(&wal->durable_epoch, 0);
     atomic_init(&wal->durable, 0);
     atomic_init(&wal->truncated, 0);
     atomic_init(&wal->want_truncate, 0);
+    atomic_init(&wal->want_epoch, 0);
+    atomic_init(&wal->placed_epoch, 0);
+    for (unsigned i = 0; i < WAL_BARRIER_SLOTS; i++) {
+        atomic_init(&wal->barrier_epoch[i], 0);
+        atomic_init(&wal->barrier_seq[i], 0);
+    }
     atomic_init(&wal->room_waits, 0);
+    atomic_init(&wal->none_count, 0);
     atomic_init(&wal->closing, 0);
     atomic_init(&wal->failed, 0);
+    atomic_init(&wal->n_lanes, 0);
+    for (unsigned i = 0; i < WAL_MAX_LANES; i++)
+        atomic_init(&wal->lanes[i], NULL);
     baton__waitpoint_init(&wal->work);
     baton__waitpoint_init(&wal->room);
     baton__waitpoint_init(&wal->progress);
@@ -261,16 +226,8 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
         return 0;
     }
     int rc = wal_open_env(wal, dir);
-    if (rc == 0) {
-        wal->ring = baton__aligned_alloc(BATON_CACHELINE, WAL_RING_SLOTS * sizeof *wal->ring);
-        if (wal->ring == NULL)
-            rc = baton__error(BATON_ENOMEM, "%s: no memory for the log's ring", who);
-    }
-    if (rc == 0) {
-        for (uint64_t i = 0; i < WAL_RING_SLOTS; i++)
-            atomic_init(&wal->ring[i].turn, i);
-        rc = baton__thread_start(&wal->writer, wal_writer_main, wal, "baton-wal");
-    }
+    if (rc == 0)
+        rc = baton__thread_start(&wal->writer, baton__wal_writer_main, wal, "baton-wal");
     if (rc != 0) {
         wal_free(wal);
         return rc;
@@ -279,35 +236,144 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
     return 0;
 }
 
-/* ---- appenders and waiters ------------------------------------------------------------------ */
+/* ---- lanes ---------------------------------------------------------------------------------- */
+
+/* The lane this thread used last, and the log it belongs to. */
+static _Thread_local struct {
+    uint64_t wal_id;
+    wal_lane *lane;
+} tls_lane;
+
+/* The last stamp this thread gave: its records stay in its order even when it changes lanes. */
+static _Thread_local uint64_t tls_clock;
+
+/* Claims lane for an append that read epoch e. seq_cst: the append's half of the Dekker pair
+ * with close_epoch (wal_writer.c), which moves the epoch on and then reads active; acquire part:
+ * pairs with the previous holder's release of the lane, so its clock and tail are ours. */
+static bool lane_claim(wal_lane *lane, uint64_t e)
+{
+    uint64_t idle = 0;
+    return atomic_compare_exchange_strong_explicit(&lane->active, &idle, e, memory_order_seq_cst,
+                                                   memory_order_relaxed);
+}
+
+static void lane_let_go(wal_lane *lane)
+{
+    /* Release: pairs with the writer's acquire load of active (close_epoch) and the next
+     * holder's claim: the entry and the lane's clock are written before. */
+    atomic_store_explicit(&lane->active, 0, memory_order_release);
+}
+
+/* Adds a lane, already claimed for epoch e; NULL when there is no memory or no room left. */
+static wal_lane *lane_add(baton__wal *wal, uint64_t e)
+{
+    unsigned n = atomic_load_explicit(&wal->n_lanes, memory_order_relaxed);
+    do {
+        if (n >= WAL_MAX_LANES)
+            return NULL;
+    } while (!atomic_compare_exchange_weak_explicit(&wal->n_lanes, &n, n + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    wal_lane *lane = baton__aligned_alloc(BATON_CACHELINE, sizeof *lane);
+    unsigned char *bytes = lane != NULL ? baton__aligned_alloc(BATON_CACHELINE, WAL_LANE_BYTES)
+                                        : NULL;
+    if (bytes == NULL) {
+        /* The slot stays empty (the writer skips NULL lanes); the next lane_add takes another. */
+        baton__free(lane);
+        return NULL;
+    }
+    memset(lane, 0, sizeof *lane);
+    lane->bytes = bytes;
+    atomic_init(&lane->active, e);
+    atomic_init(&lane->tail, 0);
+    atomic_init(&lane->appended, 0);
+    atomic_init(&lane->head, 0);
+    /* seq_cst: the lane is published claimed, before its holder reads the epoch again; a writer
+     * that moved the epoch after that reading finds the lane (close_epoch). */
+    atomic_store_explicit(&wal->lanes[n], lane, memory_order_seq_cst);
+    return lane;
+}
+
+/* A lane claimed for epoch e: this thread's own when free, else any free one, else a new one.
+ * NULL only when no lane is free, none can be added and memory is short (error set). */
+static wal_lane *lane_acquire(baton__wal *wal, uint64_t e)
+{
+    wal_lane *mine = tls_lane.wal_id == wal->id ? tls_lane.lane : NULL;
+    if (mine != NULL && lane_claim(mine, e))
+        return mine;
+    for (unsigned tries = 0;; tries++) {
+        unsigned n = atomic_load_explicit(&wal->n_lanes, memory_order_acquire);
+        for (unsigned i = 0; i < n && i < WAL_MAX_LANES; i++) {
+            wal_lane *lane = atomic_load_explicit(&wal->lanes[i], memory_order_acquire);
+            if (lane != NULL && lane != mine && lane_claim(lane, e)) {
+                tls_lane.wal_id = wal->id;
+                tls_lane.lane = lane;
+                return lane;
+            }
+        }
+        wal_lane *lane = lane_add(wal, e);
+        if (lane != NULL) {
+            tls_lane.wal_id = wal->id;
+            tls_lane.lane = lane;
+            return lane;
+        }
+        if (n < WAL_MAX_LANES && tries > 1000) {
+            (void)baton__error(BATON_ENOMEM, "baton__wal_append: no memory for a lane of %llu bytes",
+                         (unsigned long long)WAL_LANE_BYTES);
+            return NULL;
+        }
+        baton__thread_yield(); /* every lane is held: WAL_MAX_LANES threads append right now */
+        if (mine != NULL && lane_claim(mine, e))
+            return mine;
+    }
+}
+
+typedef struct room_wait {
+    wal_lane *lane;
+    uint64_t end;
+    baton__wal *wal;
+} room_wait;
+
+static bool lane_has_room(void *arg)
+{
+    const room_wait *w = arg;
+    /* Acquire: pairs with the writer's release store of head; it has read the entries. */
+    return atomic_load_explicit(&w->lane->head, memory_order_acquire) + WAL_LANE_BYTES >= w->end ||
+           atomic_load_explicit(&w->wal->failed, memory_order_acquire) != 0;
+}
+
+/* ---- appending ------------------------------------------------------------------------------ */
 
 static int wal_failed_error(const baton__wal *wal, const char *who)
 {
     return baton__error(BATON_EIO, "%s: the log's writer failed: %s", who, wal->failed_msg);
 }
 
-typedef struct slot_wait {
-    wal_slot *slot;
-    uint64_t position;
-} slot_wait;
-
-static bool slot_free(void *arg)
+/* Writes the entry at start of a lane the caller holds: header, then the record or its heap
+ * copy's address. */
+static void put_entry(wal_lane *lane, uint64_t start, const void *record, uint32_t size,
+                      unsigned char *heap, uint64_t epoch, uint64_t stamp)
 {
-    const slot_wait *w = arg;
-    /* Acquire: pairs with the writer's release store that freed the slot, so our copy into it
-     * cannot overtake the writer's read of the record before. */
-    return atomic_load_explicit(&w->slot->turn, memory_order_acquire) == w->position;
+    wal_entry *en = wal_lane_entry(lane, start);
+    en->size = size;
+    en->kind = heap != NULL ? WAL_ENTRY_HEAP : WAL_ENTRY_INLINE;
+    en->epoch = epoch;
+    en->stamp = stamp;
+    if (heap != NULL)
+        memcpy(en + 1, &heap, sizeof heap);
+    else if (size > 0)
+        memcpy(en + 1, record, size);
 }
 
-int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *seq)
+static int append(baton__wal *wal, const void *record, size_t size, uint64_t *const *clocks,
+                  size_t n_clocks, bool barrier, uint64_t *ticket, const char *who)
 {
-    const char *who = "baton__wal_append";
-    if (wal == NULL || (record == NULL && size > 0))
-        return baton__error(BATON_EINVAL, "%s: %s is NULL", who, wal == NULL ? "wal" : "record");
+    if (wal == NULL || (record == NULL && size > 0) || (clocks == NULL && n_clocks > 0))
+        return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
+                            wal == NULL ? "wal" : record == NULL ? "record" : "clocks");
     if (wal->mode == BATON__WAL_NONE) {
-        uint64_t s = atomic_fetch_add_explicit(&wal->next_seq, 1, memory_order_relaxed);
-        if (seq != NULL)
-            *seq = s;
+        uint64_t s = atomic_fetch_add_explicit(&wal->none_count, 1, memory_order_relaxed) + 1;
+        if (ticket != NULL)
+            *ticket = s;
         return 0;
     }
     /* Acquire: pairs with the writer's release store of failed, so failed_msg is complete. */
@@ -318,71 +384,185 @@ int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t
     if (size > WAL_RECORD_MAX - WAL_RECORD_HEADER)
         return baton__error(BATON_ERANGE, "%s: record of %zu bytes is too large", who, size);
     unsigned char *heap = NULL;
-    if (size > WAL_INLINE) {
+    if (size > WAL_LANE_INLINE_MAX) {
         heap = baton__malloc(size);
         if (heap == NULL)
             return baton__error(BATON_ENOMEM, "%s: no memory for a record of %zu bytes", who,
                                 size);
         memcpy(heap, record, size);
     }
-    /* Relaxed: the number only has to be unique; the slot's turn publishes the record. */
-    uint64_t s = atomic_fetch_add_explicit(&wal->next_seq, 1, memory_order_relaxed);
-    uint64_t position = s - wal->base;
-    slot_wait w = {slot_at(wal, position), position};
-    if (!slot_free(&w)) {
-        baton__fetch_add_relaxed(&wal->room_waits, 1); /* a statistic */
-        (void)baton__waitpoint_wait(&wal->room, slot_free, &w, UINT64_MAX);
+    uint64_t body = heap != NULL ? sizeof heap : size;
+    uint64_t need = WAL_ENTRY_HEADER + ((body + 7) & ~(uint64_t)7);
+    for (;;) {
+        /* Relaxed for a plain append: the claim and the second reading below order it. A
+         * barrier's move is seq_cst: see DESIGN, Barriers. */
+        uint64_t e = barrier ? atomic_fetch_add_explicit(&wal->epoch, 1, memory_order_seq_cst) + 1
+                             : atomic_load_explicit(&wal->epoch, memory_order_relaxed);
+        wal_lane *lane = lane_acquire(wal, e);
+        if (lane == NULL) {
+            baton__free(heap);
+            return BATON_ENOMEM; /* lane_acquire set the message */
+        }
+        /* seq_cst: the second reading of the Dekker pair (DESIGN, Epochs). */
+        uint64_t tag = atomic_load_explicit(&wal->epoch, memory_order_seq_cst);
+        if (barrier && tag != e) { /* the writer closed e meanwhile: take a newer epoch */
+            lane_let_go(lane);
+            continue;
+        }
+        uint64_t start = wal_lane_start(lane->end);
+        uint64_t left = WAL_LANE_BYTES - (start & (WAL_LANE_BYTES - 1));
+        uint64_t pad = left < need ? left : 0;
+        uint64_t end = start + pad + need;
+        if (end - lane->head_seen > WAL_LANE_BYTES) {
+            /* Acquire: pairs with the writer's release store of head. */
+            lane->head_seen = atomic_load_explicit(&lane->head, memory_order_acquire);
+            if (end - lane->head_seen > WAL_LANE_BYTES) {
+                lane_let_go(lane);
+                baton__fetch_add_relaxed(&wal->room_waits, 1); /* a statistic */
+                baton__waitpoint_notify(&wal->work, false);
+                room_wait w = {lane, end, wal};
+                (void)baton__waitpoint_wait(&wal->room, lane_has_room, &w, UINT64_MAX);
+                if (atomic_load_explicit(&wal->failed, memory_order_acquire)) {
+                    baton__free(heap);
+                    return wal_failed_error(wal, who);
+                }
+                continue;
+            }
+        }
+        if (pad > 0) {
+            wal_entry *p = wal_lane_entry(lane, start);
+            p->size = 0;
+            p->kind = WAL_ENTRY_PAD;
+            start += pad;
+        }
+        uint64_t stamp = 0;
+        if (!barrier) {
+            stamp = lane->clock > tls_clock ? lane->clock : tls_clock;
+            for (size_t i = 0; i < n_clocks; i++)
+                stamp = *clocks[i] > stamp ? *clocks[i] : stamp;
+            stamp++;
+            for (size_t i = 0; i < n_clocks; i++)
+                *clocks[i] = stamp;
+            lane->clock = stamp;
+            tls_clock = stamp;
+        }
+        put_entry(lane, start, record, (uint32_t)size, heap, barrier ? e : tag, stamp);
+        /* Release: pairs with the writer's acquire load of tail; the entry is written. */
+        lane->end = start + need;
+        atomic_store_explicit(&lane->tail, lane->end, memory_order_release);
+        baton__store_relaxed(&lane->appended, ++lane->count);
+        lane_let_go(lane);
+        baton__waitpoint_notify(&wal->work, false);
+        if (ticket != NULL)
+            *ticket = barrier ? e : tag;
+        return 0;
     }
-    wal_slot *slot = w.slot;
-    slot->size = (uint32_t)size;
-    slot->on_heap = heap != NULL;
-    if (heap != NULL)
-        slot->data.heap = heap;
-    else if (size > 0)
-        memcpy(slot->data.bytes, record, size);
-    /* Release: pairs with the writer's acquire load of turn (slot_ready). */
-    atomic_store_explicit(&slot->turn, position + 1, memory_order_release);
-    baton__waitpoint_notify(&wal->work, false);
-    if (seq != NULL)
-        *seq = s;
-    return 0;
 }
+
+int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *ticket)
+{
+    return append(wal, record, size, NULL, 0, false, ticket, "baton__wal_append");
+}
+
+int baton__wal_append_ordered(baton__wal *wal, const void *record, size_t size,
+                              uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket)
+{
+    return append(wal, record, size, clocks, n_clocks, false, ticket,
+                  "baton__wal_append_ordered");
+}
+
+/* ---- waiting -------------------------------------------------------------------------------- */
 
 typedef struct wal_wait {
     baton__wal *wal;
-    uint64_t seq;
+    uint64_t value;
     _Atomic uint64_t *word;
 } wal_wait;
 
 static bool wal_reached(void *arg)
 {
     const wal_wait *w = arg;
-    /* Acquire: pairs with the writer's release stores of durable/truncated and failed. */
-    return atomic_load_explicit(w->word, memory_order_acquire) >= w->seq ||
+    /* Acquire: pairs with the writer's release stores of durable_epoch, placed_epoch,
+     * truncated and failed. */
+    return atomic_load_explicit(w->word, memory_order_acquire) >= w->value ||
            atomic_load_explicit(&w->wal->failed, memory_order_acquire) != 0;
 }
 
-static int wal_wait_for(baton__wal *wal, _Atomic uint64_t *word, uint64_t seq, const char *who)
+static int wal_wait_for(baton__wal *wal, _Atomic uint64_t *word, uint64_t value, const char *who)
 {
-    wal_wait w = {wal, seq, word};
+    wal_wait w = {wal, value, word};
     baton__waitpoint_wait(&wal->progress, wal_reached, &w, UINT64_MAX);
     /* Acquire: as in wal_reached. */
-    if (atomic_load_explicit(word, memory_order_acquire) >= seq)
+    if (atomic_load_explicit(word, memory_order_acquire) >= value)
         return 0;
     return wal_failed_error(wal, who);
 }
 
-int baton__wal_wait_durable(baton__wal *wal, uint64_t seq)
+/* Asks the writer to close epochs up to e without lingering. */
+static void want_epoch(baton__wal *wal, uint64_t e)
+{
+    uint64_t want = atomic_load_explicit(&wal->want_epoch, memory_order_relaxed);
+    /* Relaxed: a number the writer reads; the notify below wakes it. */
+    while (want < e && !atomic_compare_exchange_weak_explicit(&wal->want_epoch, &want, e,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
+    baton__waitpoint_notify(&wal->work, false);
+}
+
+int baton__wal_append_barrier(baton__wal *wal, const void *record, size_t size,
+                              uint64_t *ticket, uint64_t *seq)
+{
+    const char *who = "baton__wal_append_barrier";
+    uint64_t e = 0;
+    int rc = append(wal, record, size, NULL, 0, true, &e, who);
+    if (rc != 0 || wal->mode == BATON__WAL_NONE) {
+        if (rc == 0 && ticket != NULL)
+            *ticket = e;
+        if (rc == 0 && seq != NULL)
+            *seq = e;
+        return rc;
+    }
+    want_epoch(wal, e);
+    if ((rc = wal_wait_for(wal, &wal->placed_epoch, e, who)) != 0)
+        return rc;
+    unsigned slot = (unsigned)(e % WAL_BARRIER_SLOTS);
+    /* Acquire: pairs with the writer's release store of placed_epoch (wal_reached). */
+    if (atomic_load_explicit(&wal->barrier_epoch[slot], memory_order_acquire) != e)
+        return baton__error(BATON_EBUSY, "%s: more than %u barriers were appended at once", who,
+                            WAL_BARRIER_SLOTS);
+    if (ticket != NULL)
+        *ticket = e;
+    if (seq != NULL)
+        *seq = atomic_load_explicit(&wal->barrier_seq[slot], memory_order_relaxed);
+    return 0;
+}
+
+int baton__wal_wait_durable(baton__wal *wal, uint64_t ticket)
 {
     const char *who = "baton__wal_wait_durable";
     if (wal == NULL)
         return baton__error(BATON_EINVAL, "%s: wal is NULL", who);
     if (wal->mode == BATON__WAL_NONE)
         return 0;
-    if (seq >= atomic_load_explicit(&wal->next_seq, memory_order_relaxed))
-        return baton__error(BATON_EINVAL, "%s: seq %llu was never given out", who,
-                            (unsigned long long)seq);
-    return wal_wait_for(wal, &wal->durable, seq, who);
+    if (ticket > atomic_load_explicit(&wal->epoch, memory_order_relaxed))
+        return baton__error(BATON_EINVAL, "%s: ticket %llu was never given out", who,
+                            (unsigned long long)ticket);
+    /* Acquire: pairs with the writer's release store of durable_epoch. */
+    if (atomic_load_explicit(&wal->durable_epoch, memory_order_acquire) >= ticket)
+        return 0;
+    want_epoch(wal, ticket);
+    return wal_wait_for(wal, &wal->durable_epoch, ticket, who);
+}
+
+int baton__wal_wait_all(baton__wal *wal)
+{
+    if (wal == NULL)
+        return baton__error(BATON_EINVAL, "baton__wal_wait_all: wal is NULL");
+    if (wal->mode == BATON__WAL_NONE)
+        return 0;
+    /* Relaxed: records this thread appended, or saw appended, read this epoch or an older one. */
+    return baton__wal_wait_durable(wal, atomic_load_explicit(&wal->epoch, memory_order_relaxed));
 }
 
 baton__waitpoint *baton__wal_progress(baton__wal *wal)
@@ -392,13 +572,22 @@ baton__waitpoint *baton__wal_progress(baton__wal *wal)
 
 bool baton__wal_failed(const baton__wal *wal)
 {
-    /* Acquire: pairs with wal_fail's release store. */
+    /* Acquire: pairs with baton__wal_fail's release store. */
     return wal->mode != BATON__WAL_NONE && atomic_load_explicit(&wal->failed, memory_order_acquire);
 }
 
 uint64_t baton__wal_next_seq(const baton__wal *wal)
 {
-    return atomic_load_explicit(&wal->next_seq, memory_order_relaxed);
+    if (wal->mode == BATON__WAL_NONE)
+        return baton__load_relaxed(&wal->none_count) + 1;
+    uint64_t n = wal->base;
+    unsigned lanes = atomic_load_explicit(&wal->n_lanes, memory_order_acquire);
+    for (unsigned i = 0; i < lanes && i < WAL_MAX_LANES; i++) {
+        wal_lane *lane = atomic_load_explicit(&wal->lanes[i], memory_order_acquire);
+        if (lane != NULL)
+            n += baton__load_relaxed(&lane->appended);
+    }
+    return n;
 }
 
 uint64_t baton__wal_room_waits(const baton__wal *wal)
@@ -414,9 +603,17 @@ uint64_t baton__wal_truncated(const baton__wal *wal)
 
 uint64_t baton__wal_durable(const baton__wal *wal)
 {
-    if (wal == NULL)
+    if (wal == NULL || wal->mode == BATON__WAL_NONE)
         return 0;
     /* Acquire: pairs with the writer's release store after its sync. */
+    return atomic_load_explicit(&wal->durable_epoch, memory_order_acquire);
+}
+
+uint64_t baton__wal_durable_seq(const baton__wal *wal)
+{
+    if (wal == NULL || wal->mode == BATON__WAL_NONE)
+        return 0;
+    /* Acquire: as in baton__wal_durable. */
     return atomic_load_explicit(&wal->durable, memory_order_acquire);
 }
 
@@ -427,7 +624,7 @@ int baton__wal_truncate_before(baton__wal *wal, uint64_t seq)
         return baton__error(BATON_EINVAL, "%s: wal is NULL", who);
     if (wal->mode == BATON__WAL_NONE)
         return 0;
-    uint64_t next = atomic_load_explicit(&wal->next_seq, memory_order_relaxed);
+    uint64_t next = baton__wal_next_seq(wal);
     if (seq > next)
         seq = next;
     /* Acquire: pairs with the writer's release store of truncated. */
@@ -443,257 +640,6 @@ int baton__wal_truncate_before(baton__wal *wal, uint64_t seq)
     return wal_wait_for(wal, &wal->truncated, seq, who);
 }
 
-/* ---- the writer ----------------------------------------------------------------------------- */
-
-static void wal_fail(baton__wal *wal, const char *what, int mrc)
-{
-    if (atomic_load_explicit(&wal->failed, memory_order_relaxed))
-        return;
-    snprintf(wal->failed_msg, sizeof wal->failed_msg, "%s: %s", what, mdb_strerror(mrc));
-    /* Release: pairs with the acquire loads in append, wal_reached and close: failed_msg is
-     * written before. */
-    atomic_store_explicit(&wal->failed, 1, memory_order_release);
-    baton__waitpoint_notify(&wal->progress, true);
-}
-
-static bool slot_ready(const baton__wal *wal, uint64_t position)
-{
-    /* Acquire: pairs with the appender's release store of turn; the record is there. */
-    return atomic_load_explicit(&slot_at(wal, position)->turn, memory_order_acquire) ==
-           position + 1;
-}
-
-static const unsigned char *slot_bytes(const wal_slot *slot)
-{
-    return slot->on_heap ? slot->data.heap : slot->data.bytes;
-}
-
-/* Frees the slots of n records from the writer's position on and moves past them. */
-static void release_slots(baton__wal *wal, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++, wal->position++) {
-        wal_slot *slot = slot_at(wal, wal->position);
-        if (slot->on_heap)
-            baton__free(slot->data.heap);
-        /* Release: pairs with the acquire in slot_free; our reads of the slot come first. */
-        atomic_store_explicit(&slot->turn, wal->position + WAL_RING_SLOTS, memory_order_release);
-    }
-    baton__waitpoint_notify(&wal->room, true);
-}
-
-/* The published records at the writer's position that make one group: their count, and in
- * *bytes the size of the group's value (records below the truncation bound are left out). */
-static uint64_t gather(baton__wal *wal, size_t *bytes)
-{
-    uint64_t n = 0;
-    *bytes = 0;
-    while (n < wal->group_max && slot_ready(wal, wal->position + n)) {
-        const wal_slot *slot = slot_at(wal, wal->position + n);
-        size_t size = WAL_RECORD_HEADER + slot->size;
-        if (n > 0 && *bytes + size > WAL_GROUP_BYTES)
-            break;
-        if (wal->base + wal->position + n >= wal->drop_below)
-            *bytes += size;
-        n++;
-    }
-    return n;
-}
-
-/* Writes the group of n records at the writer's position (bytes: its value's size) in one
- * transaction, doubling the map while it is full, and frees their slots. */
-static int write_group(baton__wal *wal, uint64_t n, size_t bytes)
-{
-    uint64_t first = wal->base + wal->position;
-    uint64_t skip = first < wal->drop_below ? wal->drop_below - first : 0;
-    if (skip > n)
-        skip = n;
-    if (bytes == 0) {
-        release_slots(wal, n);
-        return 0;
-    }
-    for (;;) {
-        MDB_txn *txn = NULL;
-        int mrc = mdb_txn_begin(wal->env, NULL, 0, &txn);
-        if (mrc != 0)
-            return mrc;
-        unsigned char key[8];
-        wal_put_be64(key, first + skip);
-        MDB_val k = {8, key}, v = {bytes, NULL};
-        mrc = mdb_put(txn, wal->log_dbi, &k, &v, MDB_APPEND | MDB_RESERVE);
-        if (mrc == 0) {
-            unsigned char *out = v.mv_data;
-            for (uint64_t i = skip; i < n; i++) {
-                const wal_slot *slot = slot_at(wal, wal->position + i);
-                wal_record_write(out, first + i, slot_bytes(slot), slot->size);
-                out += WAL_RECORD_HEADER + slot->size;
-            }
-            /* The records are in the transaction's pages now: the slots can go. */
-            release_slots(wal, n);
-            return mdb_txn_commit(txn);
-        }
-        mdb_txn_abort(txn);
-        if (mrc != MDB_MAP_FULL || wal->map_size >= ((size_t)1 << 46))
-            return mrc;
-        /* No transaction is active in this environment now: the writer is its only user. */
-        int grow = mdb_env_set_mapsize(wal->env, wal->map_size * 2);
-        if (grow != 0)
-            return grow;
-        wal->map_size *= 2;
-    }
-}
-
-static void wal_sync(baton__wal *wal)
-{
-    if (wal->committed == wal->synced)
-        return;
-    int mrc = mdb_env_sync(wal->env, 1);
-    if (mrc != 0) {
-        wal_fail(wal, "mdb_env_sync", mrc);
-        return;
-    }
-    wal->synced = wal->committed;
-    /* Release: pairs with the acquire loads in baton__wal_durable and wal_reached. */
-    atomic_store_explicit(&wal->durable, wal->synced, memory_order_release);
-    baton__waitpoint_notify(&wal->progress, true);
-}
-
-/* Deletes every group whose records all lie below bound (the last group's last record is the
- * last committed one; any other's is the next group's key - 1). */
-static int delete_groups_below(baton__wal *wal, MDB_txn *txn, uint64_t bound)
-{
-    MDB_cursor *cur = NULL;
-    int mrc = mdb_cursor_open(txn, wal->log_dbi, &cur);
-    while (mrc == 0) {
-        MDB_val k, v, k2, v2;
-        mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        if (mrc == MDB_NOTFOUND) {
-            mrc = 0;
-            break;
-        }
-        if (mrc != 0 || k.mv_size != 8)
-            break;
-        uint64_t last = wal->committed;
-        int next = mdb_cursor_get(cur, &k2, &v2, MDB_NEXT);
-        if (next == 0 && k2.mv_size == 8)
-            last = wal_get_be64(k2.mv_data) - 1;
-        else if (next != MDB_NOTFOUND)
-            break;
-        if (last >= bound)
-            break;
-        mrc = mdb_del(txn, wal->log_dbi, &k, NULL);
-    }
-    if (cur != NULL)
-        mdb_cursor_close(cur);
-    return mrc;
-}
-
-static void wal_truncate(baton__wal *wal, uint64_t bound)
-{
-    MDB_txn *txn = NULL;
-    int mrc = mdb_txn_begin(wal->env, NULL, 0, &txn);
-    if (mrc == 0)
-        mrc = delete_groups_below(wal, txn, bound);
-    if (mrc == 0) {
-        unsigned char value[8];
-        wal_put_be64(value, bound);
-        MDB_val k = {8, "truncate"}, v = {8, value};
-        mrc = mdb_put(txn, wal->meta_dbi, &k, &v, 0);
-    }
-    mrc = commit_and_sync(wal, txn, mrc);
-    if (mrc != 0) {
-        wal_fail(wal, "truncating the log", mrc);
-        return;
-    }
-    wal->drop_below = bound;
-    /* Release: pairs with the acquire loads in truncate_before and wal_reached. */
-    atomic_store_explicit(&wal->truncated, bound, memory_order_release);
-    baton__waitpoint_notify(&wal->progress, true);
-}
-
-static bool writer_has_work(void *arg)
-{
-    baton__wal *wal = arg;
-    return slot_ready(wal, wal->position) ||
-           atomic_load_explicit(&wal->want_truncate, memory_order_relaxed) > wal->drop_below ||
-           atomic_load_explicit(&wal->closing, memory_order_acquire);
-}
-
-/* Closing and every number given out has been read: appends have stopped (close's contract). */
-static bool drained(const baton__wal *wal)
-{
-    /* Acquire: pairs with close's release store; appends that came before it are visible. */
-    return atomic_load_explicit(&wal->closing, memory_order_acquire) &&
-           wal->base + wal->position == atomic_load_explicit(&wal->next_seq, memory_order_relaxed);
-}
-
-/* ASYNC: whether to let a group that is not full fill for WAL_LINGER_NS first. Nobody waits
- * for an ASYNC commit (durability comes with the timed sync), and a commit costs about as much
- * for a few records as for a full group, so the writer sleeps a little rather than commit a
- * few hundred records at a time; it sleeps without a waitpoint, so appenders wake nobody. */
-static bool should_linger(baton__wal *wal, uint64_t n, size_t bytes)
-{
-    return wal->mode == BATON__WAL_ASYNC && n < wal->group_max && bytes < WAL_GROUP_BYTES / 2 &&
-           !atomic_load_explicit(&wal->closing, memory_order_relaxed) &&
-           atomic_load_explicit(&wal->want_truncate, memory_order_relaxed) <= wal->drop_below;
-}
-
-static void *wal_writer_main(void *arg)
-{
-    baton__wal *wal = arg;
-    uint64_t next_sync = baton__monotonic_ns() + BATON__WAL_SYNC_INTERVAL_NS;
-    bool lingered = false;
-    for (;;) {
-        bool failed = atomic_load_explicit(&wal->failed, memory_order_relaxed) != 0;
-        size_t bytes = 0;
-        uint64_t n = gather(wal, &bytes);
-        if (n > 0 && !lingered && should_linger(wal, n, bytes)) {
-            baton__sleep_ns(WAL_LINGER_NS);
-            lingered = true;
-            continue;
-        }
-        lingered = false;
-        if (n > 0) {
-            if (failed) {
-                release_slots(wal, n);
-                continue;
-            }
-            int mrc = write_group(wal, n, bytes);
-            if (mrc != 0) {
-                wal_fail(wal, "writing a group of records", mrc);
-                continue;
-            }
-            wal->committed = wal->base + wal->position - 1;
-        }
-        if (!failed) {
-            if (wal->mode == BATON__WAL_SYNC) {
-                wal_sync(wal);
-            } else if (wal->committed > wal->synced) {
-                uint64_t now = baton__monotonic_ns();
-                if (now >= next_sync) {
-                    wal_sync(wal);
-                    next_sync = now + BATON__WAL_SYNC_INTERVAL_NS;
-                }
-            } else {
-                next_sync = baton__monotonic_ns() + BATON__WAL_SYNC_INTERVAL_NS;
-            }
-            uint64_t want = atomic_load_explicit(&wal->want_truncate, memory_order_relaxed);
-            if (want > wal->drop_below && !atomic_load_explicit(&wal->failed, memory_order_relaxed))
-                wal_truncate(wal, want);
-        }
-        if (n > 0)
-            continue;
-        if (drained(wal))
-            break;
-        uint64_t deadline = UINT64_MAX;
-        if (!failed && wal->mode == BATON__WAL_ASYNC && wal->committed > wal->synced)
-            deadline = next_sync;
-        (void)baton__waitpoint_wait(&wal->work, writer_has_work, wal, deadline);
-    }
-    if (!atomic_load_explicit(&wal->failed, memory_order_relaxed))
-        wal_sync(wal);
-    return NULL;
-}
-
 int baton__wal_close(baton__wal *wal)
 {
     if (wal == NULL)
@@ -704,7 +650,7 @@ int baton__wal_close(baton__wal *wal)
         atomic_store_explicit(&wal->closing, 1, memory_order_release);
         baton__waitpoint_notify(&wal->work, false);
         baton__thread_join(wal->writer);
-        /* Acquire: pairs with wal_fail's release store (the join orders it too). */
+        /* Acquire: pairs with baton__wal_fail's release store (the join orders it too). */
         if (atomic_load_explicit(&wal->failed, memory_order_acquire))
             rc = wal_failed_error(wal, "baton__wal_close");
     }

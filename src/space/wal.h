@@ -10,12 +10,15 @@
  *    and an XXH3-64 of its payload seeded with its sequence number: wal_format.h) and "meta"
  *    (the truncation bound, so that numbering never restarts after everything was compacted
  *    away).
- *  - baton__wal_append takes the next sequence number with one atomic add and copies the record
- *    into the slot of a ring that the number names; the writer thread reads the ring in number
- *    order and writes each run of published records (up to group_max) as one group in one write
- *    transaction. Appending never waits on I/O unless the writer has fallen a whole ring (32768
- *    records) behind: then the appender waits for room (backpressure, not unbounded memory).
- *    See wal.c's DESIGN block.
+ *  - Appending never takes a lock or a shared counter: each appending thread writes into a lane
+ *    of its own; the writer thread closes epochs, merges the closed records of every lane in an
+ *    order that agrees with every channel's order (Lamport stamps: the caller passes the clocks
+ *    of the channels a record touches), numbers them in that order and writes each run as one
+ *    group in one write transaction. Appending never waits on I/O unless the writer has fallen
+ *    a whole lane behind: then the appender waits for room (backpressure, not unbounded
+ *    memory). See wal.c's and wal_writer.c's DESIGN blocks.
+ *  - An append returns a ticket (its epoch), not a sequence number: numbers are given when the
+ *    writer places records. A ticket is durable once baton__wal_durable() >= it.
  *  - The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync itself: after
  *    every group in SYNC mode, every sync interval in ASYNC mode. The durable mark (everything
  *    <= it is on disk) moves only after a sync returned.
@@ -88,37 +91,67 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
                           baton__wal **out);
 
 /*
- * Appends a copy of record[0..size) and stores its sequence number in *seq (may be NULL). Any
- * thread, concurrently. One atomic add and a copy into the ring; a record longer than 112 bytes
- * is copied to the heap first. Waits only when the writer is a whole ring behind (see DESIGN).
- * Numbers are given out in increasing order of the calls' atomic add, without gaps. size 0 is
- * allowed (record may then be NULL). Errors: BATON_EINVAL (NULL wal, NULL record with size > 0),
- * BATON_ENOMEM (a long record's copy), BATON_ERANGE (4 GiB or more), BATON_EIO (the writer
- * failed earlier; its message is repeated), BATON_ECLOSED (close has started: a usage error).
+ * Appends a copy of record[0..size) and stores its ticket in *ticket (may be NULL): the epoch it
+ * belongs to, > 0, durable once baton__wal_durable() >= it. Any thread, concurrently. The record
+ * goes after every record that this thread appended before; for an order across threads, use
+ * baton__wal_append_ordered. A claim of the thread's lane and a copy into it; a record longer
+ * than WAL_LANE_INLINE_MAX (128 KiB) is copied to the heap first. Waits only when the thread's
+ * lane is full (see DESIGN). size 0 is allowed (record may then be NULL). Errors: BATON_EINVAL
+ * (NULL wal, NULL record with size > 0), BATON_ENOMEM (a long record's copy, a new lane),
+ * BATON_ERANGE (4 GiB or more), BATON_EIO (the writer failed earlier; its message is repeated),
+ * BATON_ECLOSED (close has started: a usage error). NONE mode: tickets count appends from 1.
  */
-int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *seq);
+int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *ticket);
 
 /*
- * Waits until every record numbered <= seq is durable (SYNC: committed and synced; ASYNC: the
- * next timed sync after its commit). Any thread. Returns 0, BATON_EINVAL (NULL wal, seq never
- * given out), BATON_EIO (the writer failed before seq became durable). NONE mode: returns 0 at
- * once.
+ * As baton__wal_append, for a record that touches the n_clocks objects (channels) whose
+ * ordering clocks are *clocks[i]: the log places it after every record appended earlier with
+ * any of those clocks, by any thread. The caller must own those objects (no other thread may
+ * append with the same clock at the same time); a clock starts at 0 and the log alone writes
+ * it. Errors: as baton__wal_append, and BATON_EINVAL for NULL clocks with n_clocks > 0.
  */
-int baton__wal_wait_durable(baton__wal *wal, uint64_t seq);
+int baton__wal_append_ordered(baton__wal *wal, const void *record, size_t size,
+                              uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket);
 
-/* The highest sequence number such that it and every number below it are durable; 0 when none
- * is (and always in NONE mode). Any thread; wait-free. */
+/*
+ * Appends a barrier: a record placed after every record whose append returned before this call
+ * began and before every record whose append begins after it returns. Waits until the writer
+ * has placed it (not until it is durable) and stores its sequence number in *seq and its ticket
+ * in *ticket (either may be NULL). Meant for rare markers (snapshots); at most
+ * WAL_BARRIER_SLOTS (8) at the same time. Errors: as baton__wal_append; BATON_EBUSY (more
+ * barriers at once than that). NONE mode: *seq and *ticket get the append count.
+ */
+int baton__wal_append_barrier(baton__wal *wal, const void *record, size_t size,
+                              uint64_t *ticket, uint64_t *seq);
+
+/*
+ * Waits until every record with a ticket <= ticket is durable (SYNC: committed and synced;
+ * ASYNC: the next timed sync after its commit). Any thread. Returns 0, BATON_EINVAL (NULL wal,
+ * a ticket never given out), BATON_EIO (the writer failed before it became durable). NONE mode:
+ * returns 0 at once.
+ */
+int baton__wal_wait_durable(baton__wal *wal, uint64_t ticket);
+
+/* Waits until every record appended before the call (by any thread, as far as this thread has
+ * seen) is durable. Errors: as baton__wal_wait_durable. */
+int baton__wal_wait_all(baton__wal *wal);
+
+/* The durable ticket: every record with a ticket <= it is durable; 0 when none is (and always
+ * in NONE mode). Any thread; wait-free. */
 uint64_t baton__wal_durable(const baton__wal *wal);
+/* The durable sequence number: it and every number below it are durable (0: none). */
+uint64_t baton__wal_durable_seq(const baton__wal *wal);
 
 /* The waitpoint the writer notifies (all waiters) whenever durable, truncated or failed moves;
  * others may notify it too and wait on it with their own predicates. */
 struct baton__waitpoint *baton__wal_progress(baton__wal *wal);
 /* Whether the writer has failed (sticky). */
 bool baton__wal_failed(const baton__wal *wal);
-/* The number the next append gets; the truncation bound (records below it are gone). */
+/* The number the next record placed gets once everything appended so far is placed (exact
+ * while no append runs); the truncation bound (records below it are gone). */
 uint64_t baton__wal_next_seq(const baton__wal *wal);
 uint64_t baton__wal_truncated(const baton__wal *wal);
-/* How many appends so far found the ring full and waited for the writer (backpressure). */
+/* How many appends so far found their lane full and waited for the writer (backpressure). */
 uint64_t baton__wal_room_waits(const baton__wal *wal);
 
 /*

@@ -62,16 +62,19 @@ static int check_record(void *ctx, uint64_t seq, const void *data, size_t size)
     return 0;
 }
 
+/* Appends the record that replay expects at expect_seq (one appending thread: the records are
+ * numbered in the order appended); returns its ticket. */
 static uint64_t append_gen(baton__wal *wal, uint64_t expect_seq)
 {
     unsigned char rec[64];
     size_t n = gen_record(expect_seq, rec);
-    uint64_t seq = 0;
-    int rc = baton__wal_append(wal, rec, n, &seq);
+    assert_int_equal(baton__wal_next_seq(wal), expect_seq);
+    uint64_t ticket = 0;
+    int rc = baton__wal_append(wal, rec, n, &ticket);
     if (rc != 0)
         fail_msg("append: %s", baton_last_error_message());
-    assert_int_equal(seq, expect_seq);
-    return seq;
+    assert_true(ticket > 0);
+    return ticket;
 }
 
 static void replay_expect(const char *dir, uint64_t first, uint64_t last)
@@ -107,11 +110,15 @@ static void run_mode(baton__wal_mode mode)
     make_tmpdir(dir, sizeof dir);
     baton__wal *wal = open_wal(dir, mode);
     const uint64_t n = 2000;
+    uint64_t last_ticket = 0;
     for (uint64_t s = 1; s <= n; s++) {
-        append_gen(wal, s);
+        uint64_t ticket = append_gen(wal, s);
+        assert_true(ticket >= last_ticket); /* one thread: tickets never go back */
+        last_ticket = ticket;
         if (s % 500 == 0) {
-            assert_int_equal(baton__wal_wait_durable(wal, s), 0);
-            assert_true(baton__wal_durable(wal) >= s);
+            assert_int_equal(baton__wal_wait_durable(wal, ticket), 0);
+            assert_true(baton__wal_durable(wal) >= ticket);
+            assert_true(baton__wal_durable_seq(wal) >= s);
         }
     }
     assert_int_equal(baton__wal_close(wal), 0);
@@ -169,7 +176,8 @@ static void test_bad_arguments(void **state)
     wal = open_wal(dir, BATON__WAL_SYNC);
     assert_int_equal(baton__wal_append(wal, NULL, 3, NULL), BATON_EINVAL);
     assert_int_equal(baton__wal_append(wal, NULL, 0, NULL), 0); /* an empty record */
-    assert_int_equal(baton__wal_wait_durable(wal, 2), BATON_EINVAL); /* never given out */
+    assert_int_equal(baton__wal_append_ordered(wal, "x", 1, NULL, 1, NULL), BATON_EINVAL);
+    assert_int_equal(baton__wal_wait_durable(wal, UINT64_MAX / 2), BATON_EINVAL); /* never given */
     assert_int_equal(baton__wal_wait_durable(wal, 1), 0);
     assert_int_equal(baton__wal_close(wal), 0);
     remove_tree(dir);
@@ -200,15 +208,21 @@ static void test_wait_durable(void **state)
     make_tmpdir(dir, sizeof dir);
     for (int m = 0; m < 2; m++) {
         baton__wal *wal = open_wal(dir, m ? BATON__WAL_ASYNC : BATON__WAL_SYNC);
-        uint64_t base = baton__wal_durable(wal);
+        uint64_t base = baton__wal_next_seq(wal) - 1;
+        assert_int_equal(baton__wal_durable_seq(wal), base);
         for (uint64_t s = base + 1; s <= base + 50; s++) {
-            append_gen(wal, s);
-            assert_int_equal(baton__wal_wait_durable(wal, s), 0);
-            assert_true(baton__wal_durable(wal) >= s);
+            uint64_t ticket = append_gen(wal, s);
+            assert_int_equal(baton__wal_wait_durable(wal, ticket), 0);
+            assert_true(baton__wal_durable(wal) >= ticket);
+            assert_true(baton__wal_durable_seq(wal) >= s);
         }
+        /* wait_all covers what this thread appended, with no ticket at hand. */
+        append_gen(wal, base + 51);
+        assert_int_equal(baton__wal_wait_all(wal), 0);
+        assert_true(baton__wal_durable_seq(wal) >= base + 51);
         assert_int_equal(baton__wal_close(wal), 0);
     }
-    replay_expect(dir, 1, 100);
+    replay_expect(dir, 1, 102);
     remove_tree(dir);
 }
 
@@ -239,10 +253,10 @@ static void *appender_main(void *arg)
     appender *a = arg;
     for (uint32_t i = 0; i < a->n; i++) {
         uint32_t rec[2] = {a->id, i};
-        uint64_t seq;
-        BT_CHECK(baton__wal_append(a->wal, rec, sizeof rec, &seq) == 0);
+        uint64_t ticket;
+        BT_CHECK(baton__wal_append(a->wal, rec, sizeof rec, &ticket) == 0);
         if (i % 1000 == 999)
-            BT_CHECK(baton__wal_wait_durable(a->wal, seq) == 0);
+            BT_CHECK(baton__wal_wait_durable(a->wal, ticket) == 0);
     }
     return NULL;
 }
@@ -362,9 +376,8 @@ static void test_large_records(void **state)
             size_t size = 1000 + (s % 7) * 9000;
             for (size_t i = 0; i < size; i++)
                 buf[i] = (unsigned char)(s * 31 + i);
-            uint64_t seq;
-            assert_int_equal(baton__wal_append(wal, buf, size, &seq), 0);
-            assert_int_equal(seq, s);
+            assert_int_equal(baton__wal_next_seq(wal), s);
+            assert_int_equal(baton__wal_append(wal, buf, size, NULL), 0);
         }
         assert_int_equal(baton__wal_truncate_before(wal, 20 + 60 * (uint64_t)round), 0);
         assert_int_equal(baton__wal_close(wal), 0);
@@ -386,15 +399,15 @@ static void crash_child(const char *dir, int fd)
     baton__wal *wal = NULL;
     if (baton__wal_open(dir, BATON__WAL_SYNC, &wal) != 0)
         _exit(3);
-    uint64_t expect = baton__wal_durable(wal) + 1;
+    uint64_t expect = baton__wal_next_seq(wal);
     for (;;) {
         unsigned char rec[64];
         size_t n = gen_record(expect, rec);
-        uint64_t seq;
-        if (baton__wal_append(wal, rec, n, &seq) != 0 || seq != expect)
+        uint64_t seq = expect, ticket;
+        if (baton__wal_append(wal, rec, n, &ticket) != 0 || baton__wal_next_seq(wal) != seq + 1)
             _exit(4);
         if ((seq & 3) == 0 || seq % 7 == 0) {
-            if (baton__wal_wait_durable(wal, seq) != 0)
+            if (baton__wal_wait_durable(wal, ticket) != 0 || baton__wal_durable_seq(wal) < seq)
                 _exit(5);
             if (write(fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
                 _exit(6);
