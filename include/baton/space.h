@@ -222,9 +222,9 @@ typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
  * baton_space_create keeps nothing.
  *  ASYNC  the default. Every change is appended to the write-ahead log and committed by the
  *         log's writer thread in groups; no call waits on I/O, unless the disk falls so far
- *         behind that the log's ring (32768 changes) is full: then the change waits for room.
- *         Loss window: a crash of the process loses the changes not yet committed (those
- *         queued for the writer and the group it lets fill, about 1 ms), a crash of the
+ *         behind that the calling thread's lane of the log (4 MiB) is full: then the change
+ *         waits for room. Loss window: a crash of the process loses the changes not yet
+ *         committed (those in the lanes, gathered for about 1 ms), a crash of the
  *         machine also those committed in the last sync interval (10 ms).
  *  SYNC   as ASYNC, and a produce or consume called from outside a continuation returns only
  *         once the change it made is committed and synced (group commit: concurrent callers

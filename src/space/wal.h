@@ -95,7 +95,7 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
  * belongs to, > 0, durable once baton__wal_durable() >= it. Any thread, concurrently. The record
  * goes after every record that this thread appended before; for an order across threads, use
  * baton__wal_append_ordered. A claim of the thread's lane and a copy into it; a record longer
- * than WAL_LANE_INLINE_MAX (128 KiB) is copied to the heap first. Waits only when the thread's
+ * than WAL_LANE_INLINE_MAX (512 KiB) is copied to the heap first. Waits only when the thread's
  * lane is full (see DESIGN). size 0 is allowed (record may then be NULL). Errors: BATON_EINVAL
  * (NULL wal, NULL record with size > 0), BATON_ENOMEM (a long record's copy, a new lane),
  * BATON_ERANGE (4 GiB or more), BATON_EIO (the writer failed earlier; its message is repeated),
