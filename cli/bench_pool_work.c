@@ -422,14 +422,6 @@ int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double 
 
 /* ---- idle_cpu ------------------------------------------------------------------------------- */
 
-static double process_cpu_s(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return NAN;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* There is nothing to compute, so nothing to check: the run is correct when the pool could be
  * created and destroyed; its value is the CPU the idle pool burns. */
 int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool *out_correct)
@@ -442,10 +434,10 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     if (cli_bench_pool_create(workers, 0, &pool) != 0)
         return -1;
     cli_sleep_s(ic->settle_s);
-    cpu0 = process_cpu_s();
+    cpu0 = cli_process_cpu_s();
     wall0 = cli_now_s();
     cli_sleep_s(ic->wall_s);
-    cpu1 = process_cpu_s();
+    cpu1 = cli_process_cpu_s();
     wall1 = cli_now_s();
     cli_bench_pool_destroy(pool, &rc);
     if (rc != 0 || isnan(cpu0) || isnan(cpu1)) {

@@ -537,6 +537,22 @@ static void print_verdict(FILE *out, double ratio, double target)
         fprintf(out, " %.3f (%s)\n", ratio, ratio >= target ? "met" : "missed");
 }
 
+/* Where durable_async's CPU goes, per pair (medians): the writer's share and the rest, which
+ * the appends add to the workers. The last figure is a model, not a measurement: none's CPU over
+ * async's without the writer's, the rate async would reach if the writer had a core of its own
+ * and the workers' CPU were all that bounds them. */
+static void print_cpu_split(FILE *out, const bench_record *none, const bench_record *async)
+{
+    double none_cpu = none != NULL ? bench_record_extra(none, "cpu_ns_per_pair") : NAN;
+    double async_cpu = async != NULL ? bench_record_extra(async, "cpu_ns_per_pair") : NAN;
+    double writer = async != NULL ? bench_record_extra(async, "writer_cpu_ns_per_pair") : NAN;
+    if (isnan(none_cpu) || isnan(async_cpu) || isnan(writer) || async_cpu <= writer)
+        return;
+    fprintf(out, "    CPU per pair: none %.0f ns, async %.0f ns (the writer %.0f, the rest %.0f); "
+            "none / async without the writer's (a model: the writer on a core of its own): %.3f\n",
+            none_cpu, async_cpu, writer, async_cpu - writer, none_cpu / (async_cpu - writer));
+}
+
 void bench_space_print_summary(const bench_report *report, FILE *out)
 {
     fprintf(out, "\nspace targets (medians of %u runs; a target counts only correct rows):\n",
@@ -559,6 +575,8 @@ void bench_space_print_summary(const bench_report *report, FILE *out)
                   ratio_of_medians(bench_report_find(report, "durable_async", "baton", 0),
                                    bench_report_find(report, "durable_none", "baton", 0)),
                   TARGET_ASYNC_VS_NONE);
+    print_cpu_split(out, bench_report_find(report, "durable_none", "baton", 0),
+                    bench_report_find(report, "durable_async", "baton", 0));
     fprintf(out, "  durable_sync / durable_sync_per_op pairs per second >= %.0f:",
             TARGET_SYNC_VS_PER_OP);
     print_verdict(out,

@@ -24,7 +24,12 @@
  * directory under $TMPDIR (else /var/tmp) and deletes it afterwards; a note names the
  * filesystem. Checks: every chain took its data in order and did exactly P pairs (256 * P in
  * all), no continuation failed, and no datum and no waiting consumer is left on any channel.
- * Extra: log_records_per_pair (records the log appended, per pair; durable cases).
+ * Extras: log_records_per_pair (records the log appended, per pair; durable cases);
+ * cpu_ns_per_pair (the whole process's CPU time over the timed span, per pair; median of the
+ * runs) and, in the logged cases, writer_cpu_ns_per_pair (the part of it the log's writer thread
+ * used, from baton_space_stats.log_writer_cpu_ns). On a machine whose every core runs a worker,
+ * the writer's CPU comes out of the workers' and the rate falls with the sum; where the writer
+ * has a core to itself, only the rest (the appends, on the workers) slows them.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -54,6 +59,9 @@ typedef struct durable_case {
     uint64_t per_chain; /* P */
     baton_pattern *int_pattern;
     double records_per_pair; /* the last run's, NaN when unknown */
+    double *cpu_ns;          /* per run: the process's CPU time per pair */
+    double *writer_ns;       /* per run: the writer thread's CPU time per pair */
+    unsigned n_cpu, cap_cpu;
 } durable_case;
 
 typedef struct durable_run durable_run;
@@ -186,6 +194,8 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     baton_value_view start;
     char dir[DIR_MAX] = "";
     double t0, t1;
+    double cpu0 = NAN, cpu1 = NAN;
+    uint64_t writer0 = 0;
     bool correct = true;
     int rc, qrc = 0, src = 0;
 
@@ -239,11 +249,15 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     if (rc == 0) {
         uint8_t zero[BENCH_SPACE_ENC_SIZE];
         bench_space_encode_int(zero, 0);
+        if (baton_space_get_stats(run->space, &stats) == 0)
+            writer0 = stats.log_writer_cpu_ns;
+        cpu0 = cli_process_cpu_s();
         t0 = cli_now_s();
         rc = baton_space_produce(run->space, start, enc_view(zero), false);
         qrc = baton_space_quiesce(run->space);
         src = baton_space_sync(run->space);
         t1 = cli_now_s();
+        cpu1 = cli_process_cpu_s();
         *out_value = (double)DURABLE_CHAINS * (double)dc->per_chain / (t1 - t0);
     }
     if (rc != 0)
@@ -263,9 +277,12 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     }
     if (correct && baton_space_get_stats(run->space, &stats) == 0) {
         correct = stats.data == 0 && stats.consumers == 0;
-        dc->records_per_pair = dc->logged ? (double)stats.log_appended /
-                                                ((double)DURABLE_CHAINS * (double)dc->per_chain)
-                                          : NAN;
+        double pairs = (double)DURABLE_CHAINS * (double)dc->per_chain;
+        dc->records_per_pair = dc->logged ? (double)stats.log_appended / pairs : NAN;
+        if (dc->n_cpu < dc->cap_cpu && cpu1 > cpu0) {
+            dc->cpu_ns[dc->n_cpu] = (cpu1 - cpu0) * 1e9 / pairs;
+            dc->writer_ns[dc->n_cpu++] = (double)(stats.log_writer_cpu_ns - writer0) / pairs;
+        }
     }
     *out_correct = correct;
     baton_space_destroy(run->space);
@@ -303,6 +320,9 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
             continue;
         dc->int_pattern = int_pattern;
         dc->records_per_pair = NAN;
+        dc->cpu_ns = calloc(options->runs, sizeof *dc->cpu_ns);
+        dc->writer_ns = calloc(options->runs, sizeof *dc->writer_ns);
+        dc->cap_cpu = dc->cpu_ns != NULL && dc->writer_ns != NULL ? options->runs : 0;
         if (options->quick)
             dc->per_chain = dc->per_chain / 10 > 0 ? dc->per_chain / 10 : 1;
         bench_report_note(report, dc->name,
@@ -316,9 +336,21 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
             return -1;
     }
     bench_run_slots("durable_*", slots, n, options->runs);
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(((durable_case *)slots[i].ctx)->records_per_pair))
-            bench_record_set_extra(slots[i].record, "log_records_per_pair",
-                                   ((durable_case *)slots[i].ctx)->records_per_pair);
+    for (size_t i = 0; i < n; i++) {
+        const durable_case *dc = slots[i].ctx;
+        if (!isnan(dc->records_per_pair))
+            bench_record_set_extra(slots[i].record, "log_records_per_pair", dc->records_per_pair);
+        if (dc->n_cpu > 0) {
+            bench_record_set_extra(slots[i].record, "cpu_ns_per_pair",
+                                   cli_median(dc->cpu_ns, dc->n_cpu));
+            if (dc->logged)
+                bench_record_set_extra(slots[i].record, "writer_cpu_ns_per_pair",
+                                       cli_median(dc->writer_ns, dc->n_cpu));
+        }
+    }
+    for (unsigned i = 0; i < DURABLE_N_CASES; i++) {
+        free(cases[i].cpu_ns);
+        free(cases[i].writer_ns);
+    }
     return 0;
 }

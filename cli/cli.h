@@ -69,6 +69,8 @@ bool cli_stderr_is_tty(void);
 
 /* Median of `n` values (sorted in place); NaN when n is 0. */
 double cli_median(double *values, size_t n);
+/* CPU time the whole process has used, in seconds; NaN when the clock cannot be read. */
+double cli_process_cpu_s(void);
 
 /* ---- bench_report.c: records, statistics, table and JSON --------------------------------- */
 

@@ -45,6 +45,9 @@ uint64_t baton__monotonic_ns(void);
 /* CPU time consumed by the whole process, in nanoseconds. */
 uint64_t baton__process_cpu_ns(void);
 
+/* CPU time the calling thread has used, in nanoseconds (a system call: not for hot paths). */
+uint64_t baton__thread_cpu_ns(void);
+
 /*
  * Process-wide memory barrier (Linux membarrier, private expedited): when it returns, every
  * thread of the process that was running has executed a full memory barrier, and every other one

@@ -154,16 +154,16 @@ static sp_datum *find_datum(sp_channel *ch, uint64_t id)
 }
 
 /*
- * Walks ch's registrations after after_seq for the stored datum d (see DESIGN: Produce). put is
- * the produce's PUT record when d is new and not logged yet: it is written only if d stays
+ * Walks ch's registrations after after_seq for the stored datum d (see DESIGN: Produce). fresh:
+ * d was just produced and its PUT is not logged yet: it is encoded and written only if d stays
  * stored, so a datum a waiting consumer takes at once costs one record (its FIRE, naming no
  * datum id) instead of two. Returns the seq of the record that accounts for d (0: none).
  */
 static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_seq,
-                       const sp_op *put)
+                       bool fresh)
 {
     uint64_t id = d->id, seq = 0;
-    bool logged = put == NULL || put->record_size == 0;
+    bool logged = !fresh || call->space->log == NULL;
     baton_value_view v = {d->bytes, d->size};
     for (sp_reg *r = ch->reg_head, *next; r; r = next) {
         next = r->next;
@@ -188,7 +188,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         }
         /* The re-evaluation names d by id: its PUT must come first. */
         if (!logged)
-            seq = sp_log(call->space, put->record, put->record_size, &ch, 1);
+            seq = sp_log_put(call->space, ch, d);
         logged = true;
         sp_op *op = op_new(call, OP_REEVAL);
         if (op == NULL)
@@ -204,7 +204,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         return seq;
     }
     if (!logged)
-        seq = sp_log(call->space, put->record, put->record_size, &ch, 1);
+        seq = sp_log_put(call->space, ch, d);
     return seq;
 }
 
@@ -278,13 +278,13 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
     switch (op->kind) {
     case OP_PRODUCE: {
         sp_data_append(ch, op->datum);
-        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, op));
+        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, true));
         break;
     }
     case OP_SETTLE: {
         sp_datum *d = find_datum(ch, op->datum_id);
         if (d != NULL)
-            (void)settle(call, ch, d, op->after_seq, NULL);
+            (void)settle(call, ch, d, op->after_seq, false);
         break;
     }
     case OP_CONSUME:
@@ -586,9 +586,8 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     if (ch == NULL)
         return BATON_ENOMEM;
     uint64_t id = take_id(space, &space->next_datum, 0);
-    size_t record = space->log != NULL ? baton__record_put_size(channel, datum, id) : 0;
     sp_datum *d = baton__malloc(sizeof *d + datum.size);
-    sp_op *op = baton__calloc(1, sizeof *op + record);
+    sp_op *op = baton__calloc(1, sizeof *op);
     if (d == NULL || op == NULL) {
         baton__free(d);
         baton__free(op);
@@ -600,8 +599,6 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     d->id = id;
     op->kind = OP_PRODUCE;
     op->datum = d;
-    if (record > 0)
-        op->record_size = baton__record_put(op->record, channel, datum, id, persistent);
     call_run(space, ch, op);
     return 0;
 }

@@ -64,6 +64,26 @@ uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_chann
     return ticket;
 }
 
+uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
+{
+    if (space->log == NULL)
+        return 0;
+    baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
+    uint8_t stack[256];
+    size_t size = baton__record_put_size(channel, datum, d->id);
+    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
+    if (buf == NULL) {
+        sp_record_error(space, baton__error(BATON_ENOMEM, "baton_space_produce: out of memory "
+                                            "for a record of %zu bytes", size));
+        return 0;
+    }
+    size = baton__record_put(buf, channel, datum, d->id, d->persistent);
+    uint64_t ticket = sp_log(space, buf, size, &ch, 1);
+    if (buf != stack)
+        baton__free(buf);
+    return ticket;
+}
+
 /* The canonical text of pattern in a fresh heap string (its length in *size). */
 static char *pattern_text(const baton_pattern *pattern, size_t *size)
 {
@@ -618,6 +638,7 @@ int baton_space_get_stats(baton_space *space, baton_space_stats *stats)
         uint64_t first = baton__wal_truncated(space->log);
         s.log_records = next - (first > 1 ? first : 1);
         s.log_durable = baton__wal_durable_seq(space->log);
+        s.log_writer_cpu_ns = baton__wal_writer_cpu_ns(space->log);
         s.log_appended = next - 1;
     }
     s.compactions = baton__load_relaxed(&space->compactions);

@@ -128,8 +128,6 @@ typedef struct sp_op {
     uint64_t datum_id;     /* SETTLE, REEVAL */
     uint64_t after_seq;    /* SETTLE, REEVAL */
     sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
-    size_t record_size;    /* PRODUCE: the PUT record that follows the op */
-    uint8_t record[];
 } sp_op;
 
 typedef struct sp_fire {
@@ -223,6 +221,10 @@ void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
  * error is recorded for quiesce). */
 uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_channel *const *chans,
                 size_t n);
+/* Logs the PUT of datum d, just stored on ch (held by the caller), encoded here from the two:
+ * a produce whose datum a waiting consumer takes at once is never encoded. Returns the ticket,
+ * 0 without a log or on failure (recorded for quiesce, as sp_log). */
+uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d);
 /* Logs consumer k's registration: its REG record, encoded on the first call and kept in
  * k->reg_record (compaction writes it again). Only a consumer that waits is ever encoded: one
  * that fires at once costs its FIRE record alone. Returns the ticket, 0 without a log or on

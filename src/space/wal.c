@@ -212,6 +212,7 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
         atomic_init(&wal->barrier_seq[i], 0);
     }
     atomic_init(&wal->room_waits, 0);
+    atomic_init(&wal->writer_cpu_ns, 0);
     atomic_init(&wal->none_count, 0);
     atomic_init(&wal->closing, 0);
     atomic_init(&wal->failed, 0);
@@ -593,6 +594,11 @@ uint64_t baton__wal_next_seq(const baton__wal *wal)
 uint64_t baton__wal_room_waits(const baton__wal *wal)
 {
     return baton__load_relaxed(&wal->room_waits);
+}
+
+uint64_t baton__wal_writer_cpu_ns(const baton__wal *wal)
+{
+    return wal != NULL ? atomic_load_explicit(&wal->writer_cpu_ns, memory_order_relaxed) : 0;
 }
 
 uint64_t baton__wal_truncated(const baton__wal *wal)

@@ -101,6 +101,7 @@ struct baton__wal {
     _Atomic uint64_t barrier_epoch[WAL_BARRIER_SLOTS];
     _Atomic uint64_t barrier_seq[WAL_BARRIER_SLOTS];
     _Atomic uint64_t room_waits; /* appends that found their lane full */
+    _Atomic uint64_t writer_cpu_ns; /* the writer thread's CPU time, as of its last batch */
     _Atomic uint64_t none_count; /* NONE mode: appends */
     _Atomic int closing;
     _Atomic int failed;

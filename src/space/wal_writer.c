@@ -462,8 +462,12 @@ void *baton__wal_writer_main(void *arg)
         }
         lingered = false;
         bool batch = pending || epoch_wanted(wal);
-        if (batch)
+        if (batch) {
             write_batch(wal, failed, &synced_epoch);
+            /* Relaxed: a statistic. One system call per batch (hundreds a second at most). */
+            atomic_store_explicit(&wal->writer_cpu_ns, baton__thread_cpu_ns(),
+                                  memory_order_relaxed);
+        }
         failed = atomic_load_explicit(&wal->failed, memory_order_relaxed) != 0;
         if (!failed) {
             if (wal->mode == BATON__WAL_SYNC) {
@@ -492,5 +496,6 @@ void *baton__wal_writer_main(void *arg)
     }
     if (!atomic_load_explicit(&wal->failed, memory_order_relaxed))
         wal_sync(wal, &synced_epoch);
+    atomic_store_explicit(&wal->writer_cpu_ns, baton__thread_cpu_ns(), memory_order_relaxed);
     return NULL;
 }

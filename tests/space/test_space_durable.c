@@ -199,6 +199,7 @@ static void test_none_read_only(void **state)
         baton_space_stats st = stats_of(space);
         assert_int_equal(st.log_records, 0);
         assert_int_equal(st.log_appended, 0);
+        assert_true(st.log_writer_cpu_ns == 0); /* NONE: no writer */
         assert_int_equal(st.recovered_data, 6);
         assert_int_equal(st.recovered_consumers, 5);
         /* Changes live in memory only. */
@@ -307,6 +308,9 @@ static void test_compaction(void **state)
     assert_int_equal(st2.compactions, st.compactions + 1);
     assert_int_equal(st2.log_records, 5);
     assert_true(st2.log_durable >= st2.log_appended);
+    /* The writer has committed batches, so it has used some CPU; the figure only grows. */
+    assert_true(st2.log_writer_cpu_ns > 0);
+    assert_true(st2.log_writer_cpu_ns >= st.log_writer_cpu_ns);
 
     /* Compaction, sync and quiesce from a continuation: EPERM. */
     perm_probe probe = {.space = space};
