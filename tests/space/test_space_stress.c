@@ -648,8 +648,9 @@ static void run_stress(int n_channels, size_t total_ops)
 
 /* The operations of the three stress runs together: 10^6 (scaled) by default, the issue's shape.
  * That takes 11-17 s per worker count in Release on a 2-core machine (1 and 16 workers; the
- * 8-channel run dominates) and far longer under the sanitizers, so the CTest entries pass `--ops N` with a
- * smaller total (tests/CMakeLists.txt); run the binary without it for the full 10^6. */
+ * 8-channel run dominates) and far longer under the sanitizers, so the CTest entries pass
+ * `--ops N` with a smaller total (tests/CMakeLists.txt); run the binary without it for the full
+ * 10^6. */
 static double g_total_ops = 1000000.0;
 
 static size_t stress_ops(void)
