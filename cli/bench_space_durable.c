@@ -294,6 +294,14 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     return rc != 0 ? -1 : 0;
 }
 
+static void free_cpu_samples(durable_case *cases)
+{
+    for (unsigned i = 0; i < DURABLE_N_CASES; i++) {
+        free(cases[i].cpu_ns);
+        free(cases[i].writer_ns);
+    }
+}
+
 int bench_space_durable_run(const bench_options *options, bench_report *report,
                             baton_pattern *int_pattern)
 {
@@ -332,8 +340,10 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
                           dc->logged ? temp_base() : "", dc->logged ? ", on " : "",
                           dc->logged ? filesystem_name(temp_base()) : "");
         if (!bench_slots_add(slots, &n, DURABLE_N_CASES, report, options->runs, &tmpl, "baton",
-                             DURABLE_WORKERS, measure_durable, dc))
+                             DURABLE_WORKERS, measure_durable, dc)) {
+            free_cpu_samples(cases);
             return -1;
+        }
     }
     bench_run_slots("durable_*", slots, n, options->runs);
     for (size_t i = 0; i < n; i++) {
@@ -348,9 +358,6 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
                                        cli_median(dc->writer_ns, dc->n_cpu));
         }
     }
-    for (unsigned i = 0; i < DURABLE_N_CASES; i++) {
-        free(cases[i].cpu_ns);
-        free(cases[i].writer_ns);
-    }
+    free_cpu_samples(cases);
     return 0;
 }

@@ -64,20 +64,35 @@ uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_chann
     return ticket;
 }
 
+/* Encodes the PUT of datum d on ch into stack (cap bytes) or, when it is longer, a heap buffer
+ * (the caller frees it when it is not stack); *size gets its length. NULL when memory is short
+ * (error set, naming who). */
+static uint8_t *encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack, size_t cap,
+                           size_t *size, const char *who)
+{
+    baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
+    size_t need = baton__record_put_size(channel, datum, d->id);
+    uint8_t *buf = need <= cap ? stack : baton__malloc(need);
+    if (buf == NULL) {
+        (void)baton__error(BATON_ENOMEM, "%s: out of memory for a record of %zu bytes", who,
+                           need);
+        return NULL;
+    }
+    *size = baton__record_put(buf, channel, datum, d->id, d->persistent);
+    return buf;
+}
+
 uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
 {
     if (space->log == NULL)
         return 0;
-    baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
     uint8_t stack[256];
-    size_t size = baton__record_put_size(channel, datum, d->id);
-    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
+    size_t size = 0;
+    uint8_t *buf = encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
     if (buf == NULL) {
-        sp_record_error(space, baton__error(BATON_ENOMEM, "baton_space_produce: out of memory "
-                                            "for a record of %zu bytes", size));
+        sp_record_error(space, BATON_ENOMEM);
         return 0;
     }
-    size = baton__record_put(buf, channel, datum, d->id, d->persistent);
     uint64_t ticket = sp_log(space, buf, size, &ch, 1);
     if (buf != stack)
         baton__free(buf);
@@ -524,16 +539,15 @@ typedef struct snap_state {
 static int snap_channel(sp_channel *ch, void *arg)
 {
     snap_state *s = arg;
-    baton_value_view channel = {ch->enc, ch->size};
     for (sp_datum *d = ch->data_head; d; d = d->next) {
-        baton_value_view datum = {d->bytes, d->size};
-        size_t size = baton__record_put_size(channel, datum, d->id);
-        uint8_t *buf = baton__malloc(size);
+        uint8_t stack[256];
+        size_t size = 0;
+        uint8_t *buf = encode_put(ch, d, stack, sizeof stack, &size, "baton_space_compact");
         if (buf == NULL)
-            return s->rc = baton__error(BATON_ENOMEM, "baton_space_compact: out of memory");
-        size = baton__record_put(buf, channel, datum, d->id, d->persistent);
+            return s->rc = BATON_ENOMEM;
         int rc = baton__wal_append(s->space->log, buf, size, NULL);
-        baton__free(buf);
+        if (buf != stack)
+            baton__free(buf);
         if (rc != 0)
             return s->rc = rc;
         s->records++;
