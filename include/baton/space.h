@@ -408,9 +408,10 @@ typedef struct baton_space_stats {
     uint64_t compactions;     /* compactions since the space was opened */
     uint64_t recovered_data;  /* what baton_space_open restored */
     uint64_t recovered_consumers;
-    /* CPU time the log's writer thread has used since the space was opened, in nanoseconds, as
-     * of its last batch (0 without a log): what durability costs besides the appends, which run
-     * on the calling threads. */
+    /* CPU time the log's own threads (its writer, which commits, and its syncer, which waits for
+     * the disk) have used since the space was opened, in nanoseconds, as of the writer's last
+     * batch and the syncer's last sync (0 without a log): what durability costs besides the
+     * appends, which run on the calling threads. */
     uint64_t log_writer_cpu_ns;
 } baton_space_stats;
 

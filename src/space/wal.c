@@ -146,10 +146,11 @@ static int wal_open_env(baton__wal *wal, const char *dir)
     wal->base = next;
     wal->next_disk = next;
     atomic_init(&wal->durable, next - 1);
+    atomic_init(&wal->committed_seq_pub, next - 1);
     atomic_init(&wal->truncated, bound);
     atomic_init(&wal->want_truncate, bound);
     wal->committed = next - 1;
-    wal->synced = next - 1;
+    wal->synced_seq = next - 1;
     wal->drop_below = bound;
     return 0;
 }
@@ -207,19 +208,26 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
     atomic_init(&wal->want_truncate, 0);
     atomic_init(&wal->want_epoch, 0);
     atomic_init(&wal->placed_epoch, 0);
+    atomic_init(&wal->committed_seq_pub, 0);
+    atomic_init(&wal->committed_epoch_pub, 0);
+    atomic_init(&wal->writer_done, 0);
     for (unsigned i = 0; i < WAL_BARRIER_SLOTS; i++) {
         atomic_init(&wal->barrier_epoch[i], 0);
         atomic_init(&wal->barrier_seq[i], 0);
     }
     atomic_init(&wal->room_waits, 0);
     atomic_init(&wal->writer_cpu_ns, 0);
+    atomic_init(&wal->syncer_cpu_ns, 0);
     atomic_init(&wal->none_count, 0);
     atomic_init(&wal->closing, 0);
+    atomic_init(&wal->failing, 0);
     atomic_init(&wal->failed, 0);
     atomic_init(&wal->n_lanes, 0);
     for (unsigned i = 0; i < WAL_MAX_LANES; i++)
         atomic_init(&wal->lanes[i], NULL);
     baton__waitpoint_init(&wal->work);
+    baton__waitpoint_init(&wal->sync_work);
+    baton__waitpoint_init(&wal->sync_timer);
     baton__waitpoint_init(&wal->room);
     baton__waitpoint_init(&wal->progress);
     if (mode == BATON__WAL_NONE) {
@@ -227,8 +235,17 @@ int baton__wal_open_group(const char *dir, baton__wal_mode mode, size_t group_ma
         return 0;
     }
     int rc = wal_open_env(wal, dir);
-    if (rc == 0)
+    if (rc == 0 && mode == BATON__WAL_ASYNC)
+        rc = baton__thread_start(&wal->syncer, baton__wal_syncer_main, wal, "baton-wal-sync");
+    if (rc == 0) {
         rc = baton__thread_start(&wal->writer, baton__wal_writer_main, wal, "baton-wal");
+        if (rc != 0 && wal->syncer != NULL) { /* stop it as the writer would at its end */
+            atomic_store_explicit(&wal->writer_done, 1, memory_order_release);
+            baton__waitpoint_notify(&wal->sync_work, true);
+            baton__waitpoint_notify(&wal->sync_timer, true);
+            baton__thread_join(wal->syncer);
+        }
+    }
     if (rc != 0) {
         wal_free(wal);
         return rc;
@@ -483,7 +500,7 @@ typedef struct wal_wait {
 static bool wal_reached(void *arg)
 {
     const wal_wait *w = arg;
-    /* Acquire: pairs with the writer's release stores of durable_epoch, placed_epoch,
+    /* Acquire: pairs with the release stores of durable_epoch (wal_syncer.c), placed_epoch,
      * truncated and failed. */
     return atomic_load_explicit(w->word, memory_order_acquire) >= w->value ||
            atomic_load_explicit(&w->wal->failed, memory_order_acquire) != 0;
@@ -549,7 +566,7 @@ int baton__wal_wait_durable(baton__wal *wal, uint64_t ticket)
     if (ticket > atomic_load_explicit(&wal->epoch, memory_order_relaxed))
         return baton__error(BATON_EINVAL, "%s: ticket %llu was never given out", who,
                             (unsigned long long)ticket);
-    /* Acquire: pairs with the writer's release store of durable_epoch. */
+    /* Acquire: pairs with the release store (after a sync) of durable_epoch. */
     if (atomic_load_explicit(&wal->durable_epoch, memory_order_acquire) >= ticket)
         return 0;
     want_epoch(wal, ticket);
@@ -598,7 +615,10 @@ uint64_t baton__wal_room_waits(const baton__wal *wal)
 
 uint64_t baton__wal_writer_cpu_ns(const baton__wal *wal)
 {
-    return wal != NULL ? atomic_load_explicit(&wal->writer_cpu_ns, memory_order_relaxed) : 0;
+    if (wal == NULL)
+        return 0;
+    return atomic_load_explicit(&wal->writer_cpu_ns, memory_order_relaxed) +
+           atomic_load_explicit(&wal->syncer_cpu_ns, memory_order_relaxed);
 }
 
 uint64_t baton__wal_truncated(const baton__wal *wal)
@@ -611,7 +631,7 @@ uint64_t baton__wal_durable(const baton__wal *wal)
 {
     if (wal == NULL || wal->mode == BATON__WAL_NONE)
         return 0;
-    /* Acquire: pairs with the writer's release store after its sync. */
+    /* Acquire: pairs with the release store after a sync (wal_syncer.c). */
     return atomic_load_explicit(&wal->durable_epoch, memory_order_acquire);
 }
 
@@ -656,7 +676,9 @@ int baton__wal_close(baton__wal *wal)
         atomic_store_explicit(&wal->closing, 1, memory_order_release);
         baton__waitpoint_notify(&wal->work, false);
         baton__thread_join(wal->writer);
-        /* Acquire: pairs with baton__wal_fail's release store (the join orders it too). */
+        if (wal->syncer != NULL) /* it returns once it synced the writer's last commit */
+            baton__thread_join(wal->syncer);
+        /* Acquire: pairs with baton__wal_fail's release store (the joins order it too). */
         if (atomic_load_explicit(&wal->failed, memory_order_acquire))
             rc = wal_failed_error(wal, "baton__wal_close");
     }

@@ -153,8 +153,9 @@ uint64_t baton__wal_next_seq(const baton__wal *wal);
 uint64_t baton__wal_truncated(const baton__wal *wal);
 /* How many appends so far found their lane full and waited for the writer (backpressure). */
 uint64_t baton__wal_room_waits(const baton__wal *wal);
-/* CPU time the writer thread has used since open, in nanoseconds, as of its last batch (0 in
- * NONE mode). Any thread; wait-free. */
+/* CPU time the log's threads (the writer and the syncer) have used since open, in nanoseconds,
+ * as of the writer's last batch and the syncer's last sync (0 in NONE mode). Any thread;
+ * wait-free. */
 uint64_t baton__wal_writer_cpu_ns(const baton__wal *wal);
 
 /*

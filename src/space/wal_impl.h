@@ -75,6 +75,7 @@ struct baton__wal {
     baton__wal_mode mode;
     size_t group_max; /* the most records per transaction */
     baton__thread *writer;
+    baton__thread *syncer;
     MDB_env *env;
     MDB_dbi log_dbi;
     MDB_dbi meta_dbi;
@@ -84,8 +85,10 @@ struct baton__wal {
     /* The writer's own state. */
     uint64_t next_disk;       /* the seq the next record placed gets */
     uint64_t committed;       /* the last committed seq */
-    uint64_t synced;          /* the last synced seq */
     uint64_t committed_epoch; /* every epoch <= it is committed */
+    /* The syncing thread's own state (the writer's in SYNC mode, the syncer's in ASYNC). */
+    uint64_t synced_seq;   /* the last seq synced */
+    uint64_t synced_epoch; /* the last epoch synced */
     uint64_t drop_below;      /* the truncation bound applied */
     wal_pick *batch;
     size_t batch_cap;
@@ -98,12 +101,19 @@ struct baton__wal {
     _Atomic uint64_t want_truncate; /* the largest bound asked for */
     _Atomic uint64_t want_epoch;    /* the largest epoch a waiter wants durable */
     _Atomic uint64_t placed_epoch;  /* every epoch <= it has its seqs */
+    /* The writer's committed and committed_epoch, published for the syncer after each group
+     * and batch; the syncer's answer is durable and durable_epoch. */
+    _Atomic uint64_t committed_seq_pub;
+    _Atomic uint64_t committed_epoch_pub;
+    _Atomic int writer_done; /* the writer has committed its last group and returned */
     _Atomic uint64_t barrier_epoch[WAL_BARRIER_SLOTS];
     _Atomic uint64_t barrier_seq[WAL_BARRIER_SLOTS];
     _Atomic uint64_t room_waits; /* appends that found their lane full */
     _Atomic uint64_t writer_cpu_ns; /* the writer thread's CPU time, as of its last batch */
+    _Atomic uint64_t syncer_cpu_ns; /* the syncer thread's, as of its last sync */
     _Atomic uint64_t none_count; /* NONE mode: appends */
     _Atomic int closing;
+    _Atomic int failing; /* taken by the first thread to fail, which then writes failed_msg */
     _Atomic int failed;
     char failed_msg[256];
 
@@ -111,9 +121,11 @@ struct baton__wal {
     _Atomic(wal_lane *) lanes[WAL_MAX_LANES];
     uint64_t id; /* tells a thread's cached lane apart from another log's */
 
-    baton__waitpoint work;     /* the writer waits here */
-    baton__waitpoint room;     /* appenders wait here for lane space */
-    baton__waitpoint progress; /* durable, truncated, placed, failed moved */
+    baton__waitpoint work;       /* the writer waits here */
+    baton__waitpoint sync_work;  /* the syncer waits here for a commit to sync */
+    baton__waitpoint sync_timer; /* ASYNC: the syncer lets the interval pass here */
+    baton__waitpoint room;       /* appenders wait here for lane space */
+    baton__waitpoint progress;   /* durable, truncated, placed, failed moved */
 };
 
 /* The position where an entry written at pos really starts (skipping a lane end too short for a
@@ -147,10 +159,15 @@ static inline const unsigned char *wal_entry_payload(const wal_entry *e)
     return body;
 }
 
-/* wal_writer.c: the writer thread; its sticky failure; ends a transaction of the log's own
- * bookkeeping (open, truncation): commits and syncs it when mrc is 0, else aborts it (txn may be
- * NULL when it never began); returns the first error. */
+/* wal_writer.c: the writer thread; its sticky failure (from any of the log's threads); ends a
+ * transaction of the log's own bookkeeping (open, truncation): commits and syncs it when mrc is
+ * 0, else aborts it (txn may be NULL when it never began); returns the first error. */
 void *baton__wal_writer_main(void *arg);
+/* wal_syncer.c: the syncer thread (ASYNC mode); the sync step: syncs when seq (the last
+ * committed seq) is not synced yet, then moves the durable marks to seq and epoch (the last
+ * committed epoch). Only the thread that syncs in the mode calls it. False once the log failed. */
+void *baton__wal_syncer_main(void *arg);
+bool baton__wal_sync_to(baton__wal *wal, uint64_t seq, uint64_t epoch);
 void baton__wal_fail(baton__wal *wal, const char *what, int mrc);
 int baton__wal_commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc);
 

@@ -16,15 +16,18 @@
  *  - In ASYNC mode the writer lets records gather for WAL_LINGER_NS before it closes an epoch:
  *    a commit costs about as much for a hundred records as for thousands. A waiter that wants an
  *    epoch durable (want_epoch), a truncation or close cut the lingering short.
- *  - The environment is opened with MDB_NOSYNC; the writer calls mdb_env_sync itself: after
- *    every group in SYNC mode, every BATON__WAL_SYNC_INTERVAL_NS in ASYNC mode. The durable
- *    marks (durable: a seq; durable_epoch: a ticket) move only after a sync returned. When the
+ *  - The environment is opened with MDB_NOSYNC; syncs are explicit (wal_syncer.c), and the
+ *    durable marks (durable: a seq; durable_epoch: a ticket) move only after a sync returned.
+ *    SYNC mode: the writer syncs after every group itself. ASYNC mode: the writer only commits
+ *    and publishes what it committed after each batch; the syncer thread syncs it every
+ *    BATON__WAL_SYNC_INTERVAL_NS, so that waiting for the disk never stops the commits and the
+ *    freeing of lane space. Truncation commits and syncs in the writer (it is rare). When the
  *    map is full the writer doubles the map and retries.
  *  - The writer owns the environment's write side and its positions. Others talk to it through
  *    atomics, each with a waitpoint: records (lanes' tails, work), truncation requests
  *    (want_truncate), durability requests (want_epoch), close (closing); it answers through
- *    durable, durable_epoch, placed_epoch, truncated and failed (progress) and by freeing lane
- *    space (room).
+ *    placed_epoch, truncated and failed (progress), the published commits (sync_work) and by
+ *    freeing lane space (room).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -57,7 +60,9 @@ int baton__wal_commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc)
 
 void baton__wal_fail(baton__wal *wal, const char *what, int mrc)
 {
-    if (atomic_load_explicit(&wal->failed, memory_order_relaxed))
+    /* The writer and the syncer can fail at the same moment: the first to take `failing`
+     * writes the message. Relaxed: failed's release below publishes it. */
+    if (atomic_exchange_explicit(&wal->failing, 1, memory_order_relaxed))
         return;
     snprintf(wal->failed_msg, sizeof wal->failed_msg, "%s: %s", what, mdb_strerror(mrc));
     /* Release: pairs with the acquire loads in append, wal_reached and close: failed_msg is
@@ -65,6 +70,7 @@ void baton__wal_fail(baton__wal *wal, const char *what, int mrc)
     atomic_store_explicit(&wal->failed, 1, memory_order_release);
     baton__waitpoint_notify(&wal->progress, true);
     baton__waitpoint_notify(&wal->room, true);
+    baton__waitpoint_notify(&wal->sync_work, true);
 }
 
 /* ---- closing an epoch ----------------------------------------------------------------------- */
@@ -291,24 +297,18 @@ static int write_group(baton__wal *wal, const wal_pick *picks, size_t n, uint64_
     }
 }
 
-static void wal_sync(baton__wal *wal, uint64_t *synced_epoch)
+/* SYNC mode: syncs the commits so far. ASYNC mode: hands them to the syncer. */
+static void commits_done(baton__wal *wal)
 {
-    if (wal->committed != wal->synced) {
-        int mrc = mdb_env_sync(wal->env, 1);
-        if (mrc != 0) {
-            baton__wal_fail(wal, "mdb_env_sync", mrc);
-            return;
-        }
-        wal->synced = wal->committed;
-        /* Release: pairs with the acquire loads in baton__wal_durable_seq. */
-        atomic_store_explicit(&wal->durable, wal->synced, memory_order_release);
+    if (wal->mode == BATON__WAL_SYNC) {
+        (void)baton__wal_sync_to(wal, wal->committed, wal->committed_epoch);
+        return;
     }
-    if (*synced_epoch != wal->committed_epoch) {
-        *synced_epoch = wal->committed_epoch;
-        /* Release: pairs with the acquire loads in baton__wal_durable and wal_reached. */
-        atomic_store_explicit(&wal->durable_epoch, *synced_epoch, memory_order_release);
-    }
-    baton__waitpoint_notify(&wal->progress, true);
+    /* Release: pairs with the syncer's acquire loads: the commits came before, so the sync it
+     * starts after reading these covers them. */
+    atomic_store_explicit(&wal->committed_seq_pub, wal->committed, memory_order_release);
+    atomic_store_explicit(&wal->committed_epoch_pub, wal->committed_epoch, memory_order_release);
+    baton__waitpoint_notify(&wal->sync_work, false);
 }
 
 /* Remembers where each barrier of picks[0..n) (seqs first..) went, for its appender. */
@@ -327,7 +327,7 @@ static void note_barriers(baton__wal *wal, const wal_pick *picks, size_t n, uint
 
 /* One batch: closes an epoch, merges, numbers and writes its records (a failed writer drops
  * them), frees their lane space; in SYNC mode syncs after each group. */
-static void write_batch(baton__wal *wal, bool failed, uint64_t *synced_epoch)
+static void write_batch(baton__wal *wal, bool failed)
 {
     uint64_t epoch = close_epoch(wal);
     bool complete = true;
@@ -346,7 +346,7 @@ static void write_batch(baton__wal *wal, bool failed, uint64_t *synced_epoch)
         i += k;
         wal->committed = first + i - 1;
         if (wal->mode == BATON__WAL_SYNC)
-            wal_sync(wal, synced_epoch);
+            commits_done(wal);
     }
     free_heap_records(wal->batch, n);
     release_lanes(wal);
@@ -357,6 +357,7 @@ static void write_batch(baton__wal *wal, bool failed, uint64_t *synced_epoch)
      * barrier slots are written before. */
     atomic_store_explicit(&wal->placed_epoch, complete ? epoch : epoch - 1, memory_order_release);
     baton__waitpoint_notify(&wal->progress, true);
+    commits_done(wal);
 }
 
 /* Deletes every group whose records all lie below bound (the last group's last record is the
@@ -449,8 +450,6 @@ static bool should_linger(baton__wal *wal)
 void *baton__wal_writer_main(void *arg)
 {
     baton__wal *wal = arg;
-    uint64_t next_sync = baton__monotonic_ns() + BATON__WAL_SYNC_INTERVAL_NS;
-    uint64_t synced_epoch = 0;
     bool lingered = false;
     for (;;) {
         bool failed = atomic_load_explicit(&wal->failed, memory_order_relaxed) != 0;
@@ -463,39 +462,26 @@ void *baton__wal_writer_main(void *arg)
         lingered = false;
         bool batch = pending || epoch_wanted(wal);
         if (batch) {
-            write_batch(wal, failed, &synced_epoch);
+            write_batch(wal, failed);
             /* Relaxed: a statistic. One system call per batch (hundreds a second at most). */
             atomic_store_explicit(&wal->writer_cpu_ns, baton__thread_cpu_ns(),
                                   memory_order_relaxed);
         }
-        failed = atomic_load_explicit(&wal->failed, memory_order_relaxed) != 0;
-        if (!failed) {
-            if (wal->mode == BATON__WAL_SYNC) {
-                wal_sync(wal, &synced_epoch);
-            } else if (wal->committed_epoch > synced_epoch) {
-                uint64_t now = baton__monotonic_ns();
-                if (now >= next_sync) {
-                    wal_sync(wal, &synced_epoch);
-                    next_sync = now + BATON__WAL_SYNC_INTERVAL_NS;
-                }
-            } else {
-                next_sync = baton__monotonic_ns() + BATON__WAL_SYNC_INTERVAL_NS;
-            }
-            uint64_t want = atomic_load_explicit(&wal->want_truncate, memory_order_relaxed);
-            if (want > wal->drop_below && !atomic_load_explicit(&wal->failed, memory_order_relaxed))
-                wal_truncate(wal, want);
-        }
+        uint64_t want = atomic_load_explicit(&wal->want_truncate, memory_order_relaxed);
+        if (want > wal->drop_below && !atomic_load_explicit(&wal->failed, memory_order_relaxed))
+            wal_truncate(wal, want);
         if (batch)
             continue;
         if (drained(wal))
             break;
-        uint64_t deadline = UINT64_MAX;
-        if (!failed && wal->mode == BATON__WAL_ASYNC && wal->committed_epoch > synced_epoch)
-            deadline = next_sync;
-        (void)baton__waitpoint_wait(&wal->work, writer_has_work, wal, deadline);
+        (void)baton__waitpoint_wait(&wal->work, writer_has_work, wal, UINT64_MAX);
     }
-    if (!atomic_load_explicit(&wal->failed, memory_order_relaxed))
-        wal_sync(wal, &synced_epoch);
+    if (wal->mode == BATON__WAL_SYNC)
+        commits_done(wal);
     atomic_store_explicit(&wal->writer_cpu_ns, baton__thread_cpu_ns(), memory_order_relaxed);
+    /* Release: pairs with the syncer's acquire load; the last commit is published before. */
+    atomic_store_explicit(&wal->writer_done, 1, memory_order_release);
+    baton__waitpoint_notify(&wal->sync_work, true);
+    baton__waitpoint_notify(&wal->sync_timer, true);
     return NULL;
 }

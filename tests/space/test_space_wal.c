@@ -1,7 +1,7 @@
 /*
  * test_space_wal.c — the space layer's write-ahead log (src/space/wal.h): append and replay in
- * every mode, numbering across reopen, wait_durable, concurrent appenders, truncation, close
- * flushing, crash recovery (a SYNC child killed at random moments: every acknowledged record
+ * every mode, numbering across reopen, wait_durable (also the first one after an ASYNC open),
+ * concurrent appenders, truncation, close flushing, crash recovery (a SYNC child killed at random moments: every acknowledged record
  * survives) and damaged files (truncated, bit-flipped, not LMDB at all), each damaged replay in
  * a forked child so that a crash shows up as a failure of this test and not as a dead binary.
  */
@@ -223,6 +223,29 @@ static void test_wait_durable(void **state)
         assert_int_equal(baton__wal_close(wal), 0);
     }
     replay_expect(dir, 1, 102);
+    remove_tree(dir);
+}
+
+/* ASYNC syncs on a thread of its own (wal_syncer.c). A regression: a syncer that first ran after
+ * the writer had already committed took those commits for synced and never moved the durable
+ * marks, so the first wait_durable after open hung. Every open here races the two threads anew. */
+static void test_async_first_commit_durable(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    const uint64_t rounds = 30;
+    for (uint64_t s = 1; s <= rounds; s++) {
+        baton__wal *wal = open_wal(dir, BATON__WAL_ASYNC);
+        assert_int_equal(baton__wal_durable_seq(wal), s - 1);
+        uint64_t ticket = append_gen(wal, s);
+        assert_int_equal(baton__wal_wait_durable(wal, ticket), 0);
+        assert_true(baton__wal_durable(wal) >= ticket);
+        assert_int_equal(baton__wal_durable_seq(wal), s);
+        assert_true(baton__wal_writer_cpu_ns(wal) > 0); /* the writer's and the syncer's */
+        assert_int_equal(baton__wal_close(wal), 0);
+    }
+    replay_expect(dir, 1, rounds);
     remove_tree(dir);
 }
 
@@ -706,6 +729,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_reopen_continues),
         cmocka_unit_test(test_wait_durable),
+        cmocka_unit_test(test_async_first_commit_durable),
         cmocka_unit_test(test_close_flushes),
         cmocka_unit_test(test_concurrent_appends),
         cmocka_unit_test(test_truncate_before),
