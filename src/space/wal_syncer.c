@@ -11,9 +11,8 @@
  *    only commits, and the syncer waits for the disk in parallel: commits and syncs form a
  *    pipeline, as in the group commit of database logs (PostgreSQL's walwriter, InnoDB's log
  *    flusher).
- *  - What a sync covers. The writer publishes the last committed seq after each group and the
- *    last committed epoch after each batch (release), once mdb_txn_commit has written them to
- *    the file. The syncer reads both (acquire) before it calls fdatasync, which covers every
+ *  - What a sync covers. After each batch the writer publishes the last committed seq and the
+ *    last committed epoch (release), once mdb_txn_commit has written them to the file. The syncer reads both (acquire) before it calls fdatasync, which covers every
  *    write made to the file before the call; once it returns, those two values are durable and
  *    it publishes them as durable and durable_epoch (release) and wakes progress.
  *  - ASYNC mode only. The syncer syncs at most once every BATON__WAL_SYNC_INTERVAL_NS; between
