@@ -31,6 +31,9 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 int cli_demo(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_space(int argc, char **argv);
+/* run.c: `baton run SCENARIO`, `baton run --resume DIR`. */
+int cli_run(int argc, char **argv);
+void cli_run_usage(FILE *out);
 void cli_demo_usage(FILE *out);
 void cli_bench_usage(FILE *out);
 void cli_space_usage(FILE *out);
@@ -220,6 +223,9 @@ int bench_pool_run(const bench_options *options, bench_report *report);
 /* bench_store.c: the motion study and its rewrite-heavy variant; the seed's table and the
  * targets after the tables. The contenders are in bench_store_work.h. */
 int bench_store_run(const bench_options *options, bench_report *report);
+/* bench_engine.c: `baton bench engine`. */
+int bench_engine_run(const bench_options *options, bench_report *report);
+void bench_engine_print_summary(const bench_report *report, FILE *out);
 void bench_store_print_summary(const bench_report *report, FILE *out);
 
 /* ---- bench_queue*.c: the queue suite ------------------------------------------------------- */

@@ -22,6 +22,7 @@ static int cli_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"demo", "the sharding study's table: motion serially, on a pool, sharded, with OpenMP",
      cli_demo},
+    {"run", "run a scenario through the step engine (`baton help run`)", cli_run},
     {"space", "run a tuplespace script and print the space it leaves (`baton help space`)",
      cli_space},
     {"bench", "run a benchmark suite against its peers (`baton bench` lists them)", cli_bench},
@@ -49,6 +50,10 @@ static int cli_help(int argc, char **argv)
     }
     if (strcmp(argv[1], "bench") == 0) {
         cli_bench_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "run") == 0) {
+        cli_run_usage(stdout);
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "space") == 0) {

@@ -11,5 +11,6 @@
 #include "baton/store.h"
 #include "baton/graph.h"
 #include "baton/space.h"
+#include "baton/engine.h"
 
 #endif /* BATON_H */

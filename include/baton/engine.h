@@ -228,6 +228,276 @@ BATON_API baton_partition baton_plan_partition(const baton_plan *plan, size_t i)
  */
 BATON_API int baton_plan_validate(const baton_plan *plan, size_t rows, unsigned workers);
 
+/* ---- the engine: phases, steps, replay ----------------------------------------------------- */
+
+typedef struct baton_engine baton_engine;
+
+/* The most phases an engine runs per step. */
+#define BATON_ENGINE_MAX_PHASES 64u
+/* The longest phase name, in bytes. */
+#define BATON_PHASE_NAME_MAX 63u
+
+/*
+ * A phase's work over rows [begin, end) of the state (partition `partition` of the plan, in
+ * step `step`, counted from 0). It may read any row and must write only rows of its range, and
+ * only the columns its spec declares. Returns 0, or an error (a baton code or any negative int)
+ * that stops the step. Runs on a pool worker or the thread that called step; partitions of one
+ * phase run in parallel, and every partition of a phase finishes before the next phase starts.
+ */
+typedef int (*baton_phase_fn)(baton_state *state, size_t begin, size_t end, size_t partition,
+                              uint64_t step, void *ctx);
+
+enum {
+    /* The phase never returns an error. An engine whose every phase is infallible keeps no
+     * copy of what a step overwrites (see baton_engine_step): a step can then not be undone,
+     * and needs no memory traffic beyond the phases' own. */
+    BATON_PHASE_INFALLIBLE = 1u << 0,
+};
+
+typedef struct baton_phase_spec {
+    const char *name; /* copied; 1..BATON_PHASE_NAME_MAX bytes */
+    baton_phase_fn fn;
+    void *ctx;
+    /* The columns the phase writes (indices), or NULL with n_writes 0: every column. */
+    const size_t *writes;
+    size_t n_writes;
+    unsigned flags; /* BATON_PHASE_* */
+} baton_phase_spec;
+
+typedef enum baton_replay_mode {
+    BATON_REPLAY_OFF = 0,    /* no fingerprints */
+    BATON_REPLAY_RECORD = 1, /* a fingerprint per step, appended to the engine's recording */
+    BATON_REPLAY_VERIFY = 2, /* each step's fingerprint checked against the loaded recording */
+} baton_replay_mode;
+
+typedef enum baton_checkpoint_policy {
+    BATON_CHECKPOINT_DISABLED = 0, /* checkpoints only on demand (baton_engine_checkpoint) */
+    BATON_CHECKPOINT_EVERY = 1,    /* also one after every checkpoint_every-th step */
+} baton_checkpoint_policy;
+
+typedef struct baton_engine_config {
+    size_t struct_size;     /* sizeof(baton_engine_config); fields past it read as 0 */
+    baton_pool *pool;       /* runs the partitions; NULL: every partition on the calling thread */
+    unsigned workers;       /* local workers the plan assigns partitions to (0: the pool's
+                               worker count, or 1 without a pool) */
+    baton_replay_mode replay;
+    baton_checkpoint_policy checkpoint_policy;
+    uint64_t checkpoint_every; /* N: EVERY takes a checkpoint after steps N, 2N, ... (>= 1) */
+    unsigned checkpoint_keep;  /* K: the newest K checkpoints are kept, older ones deleted
+                                  (>= 1 with EVERY; 0 with DISABLED means 1) */
+    const char *checkpoint_dir; /* copied; NULL: checkpoints in memory only, else each is also
+                                   written to a file in this directory (created if missing) */
+    bool checkpoint_sync;       /* fsync each checkpoint file and the directory (survives a
+                                   machine's crash, not only the process's) */
+} baton_engine_config;
+
+/*
+ * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
+ * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
+ * Errors: BATON_EINVAL (NULL state or out, unknown replay mode or checkpoint policy,
+ * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
+ * this library's config; each message names the field and value), BATON_EIO (the checkpoint
+ * directory cannot be created), BATON_ENOMEM.
+ */
+BATON_API int baton_engine_create(const baton_engine_config *config, baton_state *state,
+                                  baton_engine **out);
+
+/* Frees the engine, its state and its recording. NULL is ignored. */
+BATON_API void baton_engine_destroy(baton_engine *engine);
+
+/* The engine's state: add or remove rows and columns through it between steps. */
+BATON_API baton_state *baton_engine_state(baton_engine *engine);
+
+/*
+ * Appends a phase; a step runs the phases in the order they were added. Errors: BATON_EINVAL
+ * (NULL engine, spec or fn, a bad name, a write index out of range, unknown flags),
+ * BATON_EEXIST (a phase of that name exists), BATON_ERANGE (BATON_ENGINE_MAX_PHASES reached),
+ * BATON_ENOMEM.
+ */
+BATON_API int baton_engine_add_phase(baton_engine *engine, const baton_phase_spec *spec);
+
+/*
+ * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
+ * state's rows and the engine's workers at every step, so rows may change between steps; a
+ * plan that no longer fits makes the step fail with that error before any phase runs. NULL
+ * goes back to the single plan. Errors: BATON_EINVAL (NULL engine), BATON_ENOMEM.
+ */
+BATON_API int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan);
+
+/* What one step did. */
+typedef struct baton_step_report {
+    uint64_t step;        /* the step's number (from 0) */
+    uint64_t total_ns;    /* the whole step, fingerprint included */
+    uint64_t fingerprint; /* 0 when replay is off */
+    size_t n_phases;
+    uint64_t phase_ns[BATON_ENGINE_MAX_PHASES]; /* each phase, all partitions, in order */
+} baton_step_report;
+
+/*
+ * Runs one step: validates the plan, then every phase in order, each over every partition in
+ * parallel; then, when replay is on, fingerprints the state and records or verifies it.
+ * When a phase fails, the step stops: the columns the step's phases declared they write are
+ * restored to their values before the step (the engine copies them before a phase first
+ * writes them, unless every phase is BATON_PHASE_INFALLIBLE), the step counter does not move,
+ * and the error is returned with a message naming the phase, the partition and its rows. So a
+ * failed step leaves the state as it was. report (may be NULL) receives the timings.
+ * Replay errors, each naming the step and the values (the step itself stays applied and
+ * counted, so the state that diverged can be inspected):
+ *   BATON_EMISMATCH  verify: the fingerprint differs from the recorded one (divergence);
+ *   BATON_ERANGE     verify: the recording's next entry is for another step (step mismatch);
+ *   BATON_EEOF       verify: the recording has no entry for this step (exhausted).
+ * After a completed step, the policy's checkpoint is taken when due; its errors (those of
+ * baton_engine_checkpoint) are returned with the step applied and counted.
+ * Other errors: BATON_EINVAL (NULL engine), the plan's validation errors, BATON_ENOMEM,
+ * BATON_ECLOSED (the pool is closing). Call from one thread at a time, not from a phase.
+ */
+BATON_API int baton_engine_step(baton_engine *engine, baton_step_report *report);
+
+/*
+ * Runs n steps; stops at the first error (returned). reports (may be NULL) receives one report
+ * per step run (room for n). *out_done (may be NULL) receives the steps completed.
+ */
+BATON_API int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_report *reports,
+                               uint64_t *out_done);
+
+/* The number of the next step (= steps completed since step 0). */
+BATON_API uint64_t baton_engine_current_step(const baton_engine *engine);
+
+/* ---- replay recordings ----------------------------------------------------------------------- */
+
+/* One recorded step. */
+typedef struct baton_replay_entry {
+    uint64_t step;
+    uint64_t fingerprint;
+} baton_replay_entry;
+
+/*
+ * The engine's recording: the entries recorded (RECORD) or loaded (VERIFY), in step order.
+ * *out points into the engine until the next step, load or destroy. Errors: BATON_EINVAL.
+ */
+BATON_API int baton_engine_recording(const baton_engine *engine,
+                                     const baton_replay_entry **out, size_t *out_n);
+
+/*
+ * Saves the recording to path (replaced atomically: written to path.tmp, synced, renamed). The
+ * file: "BATONRPL", a version (4 bytes, 1), the count (8 bytes), the entries (step,
+ * fingerprint: 8 bytes each), then XXH3-64 of every byte before it (8 bytes); integers
+ * little-endian. Errors: BATON_EINVAL, BATON_EIO (naming the path and the system's error).
+ */
+BATON_API int baton_engine_replay_save(const baton_engine *engine, const char *path);
+
+/*
+ * Loads a recording saved by baton_engine_replay_save in place of the engine's; verify starts
+ * from its first entry whose step is >= the current step. Errors: BATON_EINVAL, BATON_EIO (the
+ * file cannot be read, is not a recording, has another version, is truncated or its checksum
+ * does not match: the message says which), BATON_ENOMEM. On error the recording is unchanged.
+ */
+BATON_API int baton_engine_replay_load(baton_engine *engine, const char *path);
+
+/* ---- checkpoints ----------------------------------------------------------------------------- */
+
+/* The longest checkpoint name, in bytes (letters, digits, '_', '.', '-'). */
+#define BATON_CHECKPOINT_NAME_MAX 63u
+
+/*
+ * Takes a checkpoint of the state now (between steps) under `name` (NULL: "manual"): the step
+ * counter, the schema, the ids and every column. It is kept in memory and, with a checkpoint
+ * directory, written to a file there (replaced atomically: a temporary file, renamed); the
+ * oldest checkpoints beyond the newest checkpoint_keep are then deleted, from memory and disk.
+ * Once checkpoint_keep are kept, the new one is written over the oldest's file or buffer (its
+ * pages are in the page cache already), so a write that fails has also lost that oldest one.
+ * The policy's automatic checkpoints are named "auto": the policy takes one when the step
+ * counter reaches a multiple of checkpoint_every (after steps N, 2N, ...), but not after a step
+ * whose replay verification failed. Errors: BATON_EINVAL (NULL engine, a bad
+ * name), BATON_EIO (the file; the message names it and the system's error), BATON_ENOMEM.
+ */
+BATON_API int baton_engine_checkpoint(baton_engine *engine, const char *name);
+
+/*
+ * Restores the most recently taken checkpoint called name (NULL: of any name) kept by this
+ * engine: state and step counter as they were when it was taken. The state handle stays the
+ * same, but its arrays and column names are replaced: pointers taken from it before become
+ * invalid. Checkpoints taken after the restored one are kept. With replay RECORD, recorded
+ * entries for steps at or after the restored step are dropped; with VERIFY, verification goes
+ * on from the restored step. Errors: BATON_EINVAL, BATON_ENOTFOUND (no such checkpoint),
+ * BATON_EIO (its file is damaged or gone), BATON_EMISMATCH (the engine's schema changed since,
+ * e.g. a column was added), BATON_ENOMEM. On error the engine is unchanged.
+ */
+BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
+
+/*
+ * Restores the checkpoint file in dir with the highest step whose integrity check passes
+ * (files that fail it are skipped, and named in the message if none is left): for a process
+ * that starts again after a crash. The file's schema must equal the engine's (the phases refer
+ * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH.
+ * Pointers into the state become invalid, as with baton_engine_restore. When dir is the
+ * engine's own checkpoint directory, its older files count as kept checkpoints from then on
+ * (retention deletes them in turn). Errors: BATON_EINVAL, BATON_ENOTFOUND (dir holds no valid checkpoint), BATON_EMISMATCH
+ * (another schema: the message names the first difference), BATON_EIO, BATON_ENOMEM.
+ */
+BATON_API int baton_engine_resume(baton_engine *engine, const char *dir);
+
+/* One kept checkpoint, newest last. */
+typedef struct baton_checkpoint_info {
+    const char *name; /* points into the engine */
+    uint64_t step;
+    size_t bytes; /* its size in memory (and on disk) */
+} baton_checkpoint_info;
+
+/* The checkpoints kept, oldest first, at most cap of them; *out_n receives how many are kept.
+ * Errors: BATON_EINVAL. */
+BATON_API int baton_engine_checkpoints(const baton_engine *engine, baton_checkpoint_info *out,
+                                       size_t cap, size_t *out_n);
+
+/* ---- the motion rule: the built-in example workload ------------------------------------------ */
+
+/* The motion rule's time step. */
+#define BATON_ENGINE_MOTION_DT 0.01f
+
+/*
+ * A state of `agents` rows for the motion rule: ids 1..agents and the float columns x, y, z,
+ * vx, vy, vz (indices 0..5), positions 0 and velocities in [-1, 1) drawn from seed (the same
+ * seed gives the same state on every machine). Errors: BATON_EINVAL (NULL out), BATON_ENOMEM.
+ */
+BATON_API int baton_engine_motion_state(size_t agents, uint64_t seed, baton_state **out);
+
+/*
+ * Adds the motion rule as the phase "motion" (infallible; writes x, y, z): for every row,
+ * x += vx * DT, y += vy * DT, z += vz * DT, in float arithmetic without contraction. The
+ * engine's state must have the motion state's first six columns. Errors: those of
+ * baton_engine_add_phase; BATON_EMISMATCH (the state lacks the columns; names the first).
+ */
+BATON_API int baton_engine_add_motion(baton_engine *engine);
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+typedef struct baton_phase_metrics {
+    const char *name; /* points into the engine */
+    uint64_t executions;
+    uint64_t total_ns;
+} baton_phase_metrics;
+
+typedef struct baton_engine_metrics {
+    uint64_t current_step;
+    size_t rows;
+    size_t columns;
+    size_t phases;
+    size_t resident_bytes; /* the state's, plus the engine's own buffers */
+    uint64_t steps_completed;
+    uint64_t steps_failed;
+    uint64_t last_step_ns;
+    uint64_t total_step_ns;
+    uint64_t fingerprints_recorded;
+    uint64_t fingerprints_verified;
+    uint64_t checkpoints_created;
+    uint64_t partition_steps; /* partitions run (one per partition per phase per step) */
+    uint64_t partition_rows;  /* rows those runs covered */
+    baton_phase_metrics phase[BATON_ENGINE_MAX_PHASES];
+} baton_engine_metrics;
+
+/* Fills *out. Errors: BATON_EINVAL. Call from the thread that steps the engine. */
+BATON_API int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *out);
+
 #ifdef __cplusplus
 }
 #endif

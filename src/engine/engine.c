@@ -1,0 +1,411 @@
+/*
+ * engine.c — the step engine: phases over the partitions of a plan, steps that apply whole or
+ * not at all, metrics (include/baton/engine.h; replay recordings: replay.c).
+ *
+ * DESIGN
+ *  - A step runs phase after phase; within a phase, every partition is one call of the phase
+ *    over its row range, the partitions spread over the pool by baton_parallel_for (one index
+ *    per partition). The phase's loop runs on the state's own arrays: no partition's rows are
+ *    copied to run it. The parallel_for's return is the barrier between two phases, since a
+ *    phase may read rows that another partition wrote in the phase before.
+ *  - Undo. A step that fails in a phase must leave the state as before the step. Before a phase
+ *    first writes a column in a step, the engine copies that column (the phase's declared
+ *    writes, every column when it declares none) into the column's shadow; a failure copies the
+ *    shadows back. The copy is a full pass over the written columns, so an engine whose every
+ *    phase is BATON_PHASE_INFALLIBLE takes none: its steps cannot fail in a phase. Rows and
+ *    columns change only between steps, so a shadow is sized at the step's start.
+ *  - A phase's failure is reported with the first failing partition (the smallest index among
+ *    those that failed, so the message does not depend on timing).
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/os.h"
+#include "engine/engine_impl.h"
+
+static bool name_ok(const char *name, size_t max)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    return n > 0 && n <= max;
+}
+
+int baton_engine_create(const baton_engine_config *config, baton_state *state,
+                        baton_engine **out)
+{
+    const char *who = "baton_engine_create";
+    if (out == NULL)
+        return baton__error(BATON_EINVAL, "%s: out is NULL", who);
+    *out = NULL;
+    if (state == NULL)
+        return baton__error(BATON_EINVAL, "%s: state is NULL", who);
+    baton_engine_config cfg = {0};
+    if (config != NULL) {
+        if (config->struct_size > sizeof cfg)
+            return baton__error(BATON_EINVAL,
+                                "%s: config struct_size %zu is larger than this library's (%zu)",
+                                who, config->struct_size, sizeof cfg);
+        memcpy(&cfg, config, config->struct_size == 0 ? sizeof cfg : config->struct_size);
+    }
+    if ((unsigned)cfg.replay > BATON_REPLAY_VERIFY)
+        return baton__error(BATON_EINVAL, "%s: unknown replay mode %d", who, (int)cfg.replay);
+    baton_engine *engine = baton__calloc(1, sizeof *engine);
+    if (engine == NULL)
+        return baton__error(BATON_ENOMEM, "%s: no memory for an engine", who);
+    engine->pool = cfg.pool;
+    engine->workers = cfg.workers != 0 ? cfg.workers
+                      : cfg.pool != NULL ? baton_pool_workers(cfg.pool)
+                                         : 1;
+    engine->replay = cfg.replay;
+    int rc = baton__engine_checkpoint_init(engine, &cfg);
+    if (rc != 0) {
+        baton__free(engine);
+        return rc;
+    }
+    engine->state = state;
+    *out = engine;
+    return 0;
+}
+
+void baton_engine_destroy(baton_engine *engine)
+{
+    if (engine == NULL)
+        return;
+    for (size_t i = 0; i < engine->n_phases; i++)
+        baton__free(engine->phases[i].writes);
+    for (size_t i = 0; i < engine->n_shadows; i++)
+        baton__free(engine->shadows[i].bytes);
+    baton__free(engine->shadows);
+    baton__free(engine->recording);
+    baton__engine_checkpoint_fini(engine);
+    baton_plan_destroy(engine->plan);
+    baton_state_destroy(engine->state);
+    baton__free(engine);
+}
+
+baton_state *baton_engine_state(baton_engine *engine)
+{
+    return engine != NULL ? engine->state : NULL;
+}
+
+uint64_t baton_engine_current_step(const baton_engine *engine)
+{
+    return engine != NULL ? engine->step : 0;
+}
+
+int baton_engine_add_phase(baton_engine *engine, const baton_phase_spec *spec)
+{
+    const char *who = "baton_engine_add_phase";
+    if (engine == NULL || spec == NULL || spec->fn == NULL)
+        return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
+                            engine == NULL ? "engine" : spec == NULL ? "spec" : "spec->fn");
+    if (!name_ok(spec->name, BATON_PHASE_NAME_MAX))
+        return baton__error(BATON_EINVAL, "%s: the phase name must be 1 to %u bytes", who,
+                            BATON_PHASE_NAME_MAX);
+    if ((spec->flags & ~(unsigned)BATON_PHASE_INFALLIBLE) != 0)
+        return baton__error(BATON_EINVAL, "%s: phase \"%s\": unknown flags 0x%x", who,
+                            spec->name, spec->flags);
+    if (spec->writes == NULL && spec->n_writes > 0)
+        return baton__error(BATON_EINVAL, "%s: phase \"%s\": writes is NULL with %zu columns",
+                            who, spec->name, spec->n_writes);
+    size_t columns = baton_state_columns(engine->state);
+    for (size_t i = 0; i < spec->n_writes; i++)
+        if (spec->writes[i] >= columns)
+            return baton__error(BATON_EINVAL,
+                                "%s: phase \"%s\": writes[%zu] is column %zu, but the state has "
+                                "%zu columns",
+                                who, spec->name, i, spec->writes[i], columns);
+    for (size_t i = 0; i < engine->n_phases; i++)
+        if (strcmp(engine->phases[i].name, spec->name) == 0)
+            return baton__error(BATON_EEXIST, "%s: a phase named \"%s\" exists (phase %zu)", who,
+                                spec->name, i);
+    if (engine->n_phases == BATON_ENGINE_MAX_PHASES)
+        return baton__error(BATON_ERANGE, "%s: the engine already runs %u phases, the most", who,
+                            BATON_ENGINE_MAX_PHASES);
+    size_t *writes = NULL;
+    if (spec->n_writes > 0) {
+        writes = baton__malloc(spec->n_writes * sizeof *writes);
+        if (writes == NULL)
+            return baton__error(BATON_ENOMEM, "%s: no memory", who);
+        memcpy(writes, spec->writes, spec->n_writes * sizeof *writes);
+    }
+    engine_phase *ph = &engine->phases[engine->n_phases++];
+    memset(ph, 0, sizeof *ph);
+    strcpy(ph->name, spec->name);
+    ph->fn = spec->fn;
+    ph->ctx = spec->ctx;
+    ph->writes = writes;
+    ph->n_writes = spec->n_writes;
+    ph->flags = spec->flags;
+    return 0;
+}
+
+int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan)
+{
+    const char *who = "baton_engine_set_plan";
+    if (engine == NULL)
+        return baton__error(BATON_EINVAL, "%s: engine is NULL", who);
+    baton_plan *copy = NULL;
+    if (plan != NULL) {
+        size_t n = baton_plan_partitions(plan);
+        baton_partition *parts = n > 0 ? baton__malloc(n * sizeof *parts) : NULL;
+        if (n > 0 && parts == NULL)
+            return baton__error(BATON_ENOMEM, "%s: no memory", who);
+        for (size_t i = 0; i < n; i++)
+            parts[i] = baton_plan_partition(plan, i);
+        int rc = baton_plan_create(parts, n, baton_plan_workers(plan), &copy);
+        baton__free(parts);
+        if (rc != 0)
+            return rc;
+    }
+    baton_plan_destroy(engine->plan);
+    engine->plan = copy;
+    return 0;
+}
+
+/* ---- a step ---------------------------------------------------------------------------------- */
+
+static size_t column_bytes(const baton_state *state, size_t column, size_t rows)
+{
+    baton_column_spec spec;
+    if (baton_state_column_info(state, column, &spec) != 0)
+        return 0;
+    return rows * (spec.type == BATON_COLUMN_FLOAT ? sizeof(float) : sizeof(double));
+}
+
+/* Whether any phase can fail (then the step keeps shadows). */
+static bool step_needs_undo(const baton_engine *engine)
+{
+    for (size_t i = 0; i < engine->n_phases; i++)
+        if (!(engine->phases[i].flags & BATON_PHASE_INFALLIBLE))
+            return true;
+    return false;
+}
+
+/* Makes room for a shadow of every column (they may have been added since the last step) and
+ * clears the saved marks. */
+static int shadows_prepare(baton_engine *engine)
+{
+    size_t columns = baton_state_columns(engine->state);
+    if (columns > engine->n_shadows) {
+        engine_shadow *grown = baton__calloc(columns, sizeof *grown);
+        if (grown == NULL)
+            return baton__error(BATON_ENOMEM, "baton_engine_step: no memory for undo buffers");
+        if (engine->n_shadows > 0)
+            memcpy(grown, engine->shadows, engine->n_shadows * sizeof *grown);
+        baton__free(engine->shadows);
+        engine->shadows = grown;
+        engine->n_shadows = columns;
+    }
+    for (size_t c = 0; c < engine->n_shadows; c++)
+        engine->shadows[c].saved = false;
+    return 0;
+}
+
+static int shadow_save(baton_engine *engine, size_t column, size_t rows)
+{
+    engine_shadow *sh = &engine->shadows[column];
+    if (sh->saved)
+        return 0;
+    size_t bytes = column_bytes(engine->state, column, rows);
+    if (bytes > sh->cap_bytes) {
+        void *fresh = baton__aligned_alloc(64, bytes);
+        if (fresh == NULL)
+            return baton__error(BATON_ENOMEM,
+                                "baton_engine_step: no memory for the undo copy of column %zu "
+                                "(%zu bytes)",
+                                column, bytes);
+        baton__free(sh->bytes);
+        sh->bytes = fresh;
+        sh->cap_bytes = bytes;
+    }
+    if (bytes > 0)
+        memcpy(sh->bytes, baton_state_column_data(engine->state, column), bytes);
+    sh->saved = true;
+    return 0;
+}
+
+static void shadows_restore(baton_engine *engine, size_t rows)
+{
+    for (size_t c = 0; c < engine->n_shadows; c++) {
+        engine_shadow *sh = &engine->shadows[c];
+        size_t bytes = column_bytes(engine->state, c, rows);
+        if (sh->saved && bytes > 0)
+            memcpy(baton_state_column_data(engine->state, c), sh->bytes, bytes);
+    }
+}
+
+/* Saves what phase k writes, before it runs. */
+static int save_phase_writes(baton_engine *engine, const engine_phase *ph, size_t rows)
+{
+    size_t n = ph->writes != NULL ? ph->n_writes : baton_state_columns(engine->state);
+    for (size_t i = 0; i < n; i++) {
+        int rc = shadow_save(engine, ph->writes != NULL ? ph->writes[i] : i, rows);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+typedef struct phase_run {
+    baton_engine *engine;
+    const engine_phase *phase;
+    const baton_partition *parts;
+    int *rcs; /* each partition's return, written by the task that ran it */
+} phase_run;
+
+static int run_partitions(size_t begin, size_t end, void *arg)
+{
+    phase_run *run = arg;
+    for (size_t i = begin; i < end; i++) {
+        const baton_partition *p = &run->parts[i];
+        int rc = run->phase->fn(run->engine->state, p->begin, p->end, i, run->engine->step,
+                                run->phase->ctx);
+        run->rcs[i] = rc;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Runs phase k over the n partitions (rcs: room for n); 0 or the failure of the partition with
+ * the smallest index among those that failed (message set). */
+static int run_phase(baton_engine *engine, size_t k, const baton_partition *parts, size_t n,
+                     int *rcs)
+{
+    phase_run run = {engine, &engine->phases[k], parts, rcs};
+    memset(rcs, 0, n * sizeof *rcs);
+    int rc;
+    if (engine->pool != NULL && n > 1)
+        rc = baton_parallel_for(engine->pool, 0, n, 1, run_partitions, &run);
+    else
+        rc = run_partitions(0, n, &run);
+    /* The parallel_for's return orders every task's writes of rcs before these reads. */
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] != 0)
+            return baton__error(rcs[i],
+                                "baton_engine_step: step %llu: phase \"%s\" (phase %zu) failed "
+                                "in partition %zu (rows [%zu, %zu)) with %d (%s)",
+                                (unsigned long long)engine->step, engine->phases[k].name, k, i,
+                                parts[i].begin, parts[i].end, rcs[i], baton_err_name(rcs[i]));
+    return rc; /* the pool's own error (BATON_ECLOSED), message set by it */
+}
+
+int baton_engine_step(baton_engine *engine, baton_step_report *report)
+{
+    if (engine == NULL)
+        return baton__error(BATON_EINVAL, "baton_engine_step: engine is NULL");
+    uint64_t t0 = baton__monotonic_ns();
+    size_t rows = baton_state_rows(engine->state);
+    baton_partition single = {0, rows, 0};
+    const baton_partition *parts = &single;
+    size_t n_parts = 1;
+    int single_rc = 0, *rcs = &single_rc;
+    baton_partition *plan_parts = NULL;
+    if (engine->plan != NULL) {
+        int rc = baton_plan_validate(engine->plan, rows, engine->workers);
+        if (rc != 0)
+            return rc;
+        n_parts = baton_plan_partitions(engine->plan);
+        /* One block per step for the partitions and their returns: a copy, so that a phase
+         * never sees the plan change under it. */
+        plan_parts = baton__malloc(n_parts * (sizeof *plan_parts + sizeof *rcs));
+        if (plan_parts == NULL)
+            return baton__error(BATON_ENOMEM, "baton_engine_step: no memory for %zu partitions",
+                                n_parts);
+        for (size_t i = 0; i < n_parts; i++)
+            plan_parts[i] = baton_plan_partition(engine->plan, i);
+        parts = plan_parts;
+        rcs = (int *)(void *)(plan_parts + n_parts);
+    }
+    bool undo = step_needs_undo(engine);
+    int rc = undo ? shadows_prepare(engine) : 0;
+    baton_step_report local;
+    baton_step_report *rep = report != NULL ? report : &local;
+    rep->step = engine->step;
+    rep->n_phases = engine->n_phases;
+    rep->fingerprint = 0;
+    for (size_t k = 0; k < engine->n_phases && rc == 0; k++) {
+        uint64_t p0 = baton__monotonic_ns();
+        if (undo)
+            rc = save_phase_writes(engine, &engine->phases[k], rows);
+        if (rc == 0)
+            rc = run_phase(engine, k, parts, n_parts, rcs);
+        uint64_t ns = baton__monotonic_ns() - p0;
+        rep->phase_ns[k] = ns;
+        engine->phases[k].executions++;
+        engine->phases[k].total_ns += ns;
+        if (rc == 0) {
+            engine->partition_steps += n_parts;
+            engine->partition_rows += rows;
+        }
+    }
+    baton__free(plan_parts);
+    if (rc != 0) {
+        if (undo)
+            shadows_restore(engine, rows);
+        engine->steps_failed++;
+        return rc;
+    }
+    int replay_rc = 0;
+    if (engine->replay != BATON_REPLAY_OFF)
+        replay_rc = baton__engine_replay_step(engine, &rep->fingerprint);
+    engine->step++;
+    engine->steps_completed++;
+    /* A step that diverged from its recording is not checkpointed: a restart must not resume
+     * from a state known to be wrong. */
+    int checkpoint_rc = replay_rc == 0 ? baton__engine_checkpoint_after_step(engine) : 0;
+    rep->total_ns = baton__monotonic_ns() - t0;
+    engine->last_step_ns = rep->total_ns;
+    engine->total_step_ns += rep->total_ns;
+    return replay_rc != 0 ? replay_rc : checkpoint_rc;
+}
+
+int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_report *reports,
+                     uint64_t *out_done)
+{
+    uint64_t done = 0;
+    int rc = engine == NULL ? baton__error(BATON_EINVAL, "baton_engine_run: engine is NULL") : 0;
+    while (rc == 0 && done < n) {
+        uint64_t before = engine->step;
+        rc = baton_engine_step(engine, reports != NULL ? &reports[done] : NULL);
+        if (engine->step != before)
+            done++;
+    }
+    if (out_done != NULL)
+        *out_done = done;
+    return rc;
+}
+
+int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *out)
+{
+    if (engine == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "baton_engine_get_metrics: %s is NULL",
+                            engine == NULL ? "engine" : "out");
+    memset(out, 0, sizeof *out);
+    out->current_step = engine->step;
+    out->rows = baton_state_rows(engine->state);
+    out->columns = baton_state_columns(engine->state);
+    out->phases = engine->n_phases;
+    out->resident_bytes = baton_state_resident_bytes(engine->state) + sizeof *engine +
+                          engine->recording_cap * sizeof *engine->recording;
+    for (size_t c = 0; c < engine->n_shadows; c++)
+        out->resident_bytes += engine->shadows[c].cap_bytes;
+    for (size_t i = 0; i < engine->n_checkpoints; i++)
+        if (engine->checkpoints[i].bytes != NULL)
+            out->resident_bytes += engine->checkpoints[i].size;
+    out->steps_completed = engine->steps_completed;
+    out->steps_failed = engine->steps_failed;
+    out->last_step_ns = engine->last_step_ns;
+    out->total_step_ns = engine->total_step_ns;
+    out->fingerprints_recorded = engine->fingerprints_recorded;
+    out->fingerprints_verified = engine->fingerprints_verified;
+    out->checkpoints_created = engine->checkpoints_created;
+    out->partition_steps = engine->partition_steps;
+    out->partition_rows = engine->partition_rows;
+    for (size_t k = 0; k < engine->n_phases; k++)
+        out->phase[k] = (baton_phase_metrics){engine->phases[k].name,
+                                              engine->phases[k].executions,
+                                              engine->phases[k].total_ns};
+    return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * engine_impl.h — the step engine's state, shared by engine.c (phases, steps, metrics) and
+ * replay.c (recordings and their files). Internal to src/engine/.
+ */
+#ifndef BATON_ENGINE_IMPL_H
+#define BATON_ENGINE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/engine.h"
+
+typedef struct engine_phase {
+    char name[BATON_PHASE_NAME_MAX + 1];
+    baton_phase_fn fn;
+    void *ctx;
+    size_t *writes; /* NULL: every column */
+    size_t n_writes;
+    unsigned flags;
+    uint64_t executions;
+    uint64_t total_ns;
+} engine_phase;
+
+/* A column's copy from before the step, kept for undo. */
+typedef struct engine_shadow {
+    void *bytes;
+    size_t cap_bytes;
+    bool saved; /* this step's copy is taken */
+} engine_shadow;
+
+/* A kept checkpoint (checkpoint.c). */
+typedef struct engine_checkpoint {
+    char name[BATON_CHECKPOINT_NAME_MAX + 1];
+    uint64_t step;
+    size_t size;          /* its serialized size (the file's, see checkpoint.c) */
+    unsigned char *bytes; /* the serialized checkpoint in memory; NULL when it lives in path */
+    char *path;           /* its file, NULL without a checkpoint directory */
+} engine_checkpoint;
+
+struct baton_engine {
+    baton_pool *pool;
+    unsigned workers;
+    baton_replay_mode replay;
+    baton_state *state;
+    baton_plan *plan; /* NULL: the single plan over every row */
+    engine_phase phases[BATON_ENGINE_MAX_PHASES];
+    size_t n_phases;
+    uint64_t step;
+
+    engine_shadow *shadows; /* one per column, grown as columns are added */
+    size_t n_shadows;
+
+    baton_replay_entry *recording;
+    size_t n_recorded;
+    size_t recording_cap;
+    size_t verify_at; /* VERIFY: the next entry to compare */
+
+    baton_checkpoint_policy checkpoint_policy;
+    uint64_t checkpoint_every;
+    unsigned checkpoint_keep;
+    char *checkpoint_dir; /* NULL: in memory only */
+    bool checkpoint_sync;
+    engine_checkpoint *checkpoints; /* oldest first, at most checkpoint_keep */
+    size_t n_checkpoints;
+
+    uint64_t steps_completed, steps_failed, last_step_ns, total_step_ns;
+    uint64_t fingerprints_recorded, fingerprints_verified, checkpoints_created;
+    uint64_t partition_steps, partition_rows;
+};
+
+/* replay.c: records or verifies the fingerprint of the step just run (engine->step is its
+ * number); *fingerprint receives it. */
+int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint);
+
+/* checkpoint.c: checks the config's checkpoint fields and sets the engine's (creating the
+ * directory); frees the kept checkpoints; after a completed step, takes the policy's
+ * checkpoint when one is due. */
+int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_config *cfg);
+void baton__engine_checkpoint_fini(baton_engine *engine);
+int baton__engine_checkpoint_after_step(baton_engine *engine);
+
+#endif /* BATON_ENGINE_IMPL_H */

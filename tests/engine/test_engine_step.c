@@ -1,0 +1,441 @@
+/*
+ * test_engine_step.c — the step engine (include/baton/engine.h), on a pool of --workers:
+ *  - create and add_phase: every argument error with its code and a message naming the value;
+ *  - steps against a serial oracle: two phases, the second reading rows of other partitions
+ *    that the first wrote (so a missing barrier between phases shows), for plans of 1, 2, 3 and
+ *    7 partitions; reports and metrics count what ran;
+ *  - a failing phase: the error names the phase and the partition with its rows, the state is
+ *    byte for byte the state before the step (also columns an earlier phase of the step had
+ *    written), the step counter does not move, and the next step runs normally;
+ *  - a plan that no longer fits the rows fails the step before any phase runs;
+ *  - replay: record, then verify on a fresh engine with another plan (fingerprints do not depend
+ *    on the partitioning); a perturbed value fails verify at the right step with
+ *    BATON_EMISMATCH; running past the recording is BATON_EEOF; a recording whose next entry is
+ *    another step is BATON_ERANGE; save and load round-trip, and a truncated, damaged, foreign
+ *    or newer-version file is BATON_EIO with a message saying which.
+ */
+#include "test_util.h"
+
+#include <stdarg.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "baton/engine.h"
+
+BT_DEFINE_POOL_GROUP()
+
+#define ROWS 10007u
+#define STEPS 12u
+
+enum { COL_X, COL_Y, COL_N };
+
+static void expect_error(int rc, int expected, ...)
+{
+    bt_assert_rc(rc, expected);
+    const char *msg = baton_last_error_message();
+    va_list ap;
+    va_start(ap, expected);
+    for (const char *frag = va_arg(ap, const char *); frag != NULL;
+         frag = va_arg(ap, const char *))
+        if (strstr(msg, frag) == NULL)
+            fail_msg("message \"%s\" lacks \"%s\"", msg, frag);
+    va_end(ap);
+}
+
+static baton_state *new_state(size_t rows)
+{
+    const baton_column_spec cols[] = {
+        {"x", BATON_COLUMN_DOUBLE}, {"y", BATON_COLUMN_FLOAT}, {"n", BATON_COLUMN_INT64}};
+    baton_state *st = NULL;
+    bt_assert_rc(baton_state_create(cols, 3, &st), 0);
+    uint64_t *ids = malloc(rows * sizeof *ids);
+    assert_non_null(ids);
+    for (size_t i = 0; i < rows; i++)
+        ids[i] = 1000 + 3 * i;
+    bt_assert_rc(baton_state_add_rows(st, ids, rows, NULL), 0);
+    free(ids);
+    double *x = baton_state_double(st, COL_X);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = 0; i < rows; i++) {
+        x[i] = (double)i * 0.5;
+        n[i] = (int64_t)i;
+    }
+    return st;
+}
+
+/* ---- the phases and their oracle ------------------------------------------------------------ */
+
+/* advance: x += 1 + n % 3; n += 1. */
+static int advance(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                   void *ctx)
+{
+    (void)partition;
+    (void)step;
+    (void)ctx;
+    double *x = baton_state_double(st, COL_X);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++) {
+        x[i] += 1.0 + (double)(n[i] % 3);
+        n[i] += 1;
+    }
+    return 0;
+}
+
+/* couple: y = x[i] - x[(i + 1) % rows]: reads a row of the next partition. */
+static int couple(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                  void *ctx)
+{
+    (void)partition;
+    (void)step;
+    (void)ctx;
+    size_t rows = baton_state_rows(st);
+    const double *x = baton_state_double(st, COL_X);
+    float *y = baton_state_float(st, COL_Y);
+    for (size_t i = begin; i < end; i++)
+        y[i] = (float)(x[i] - x[(i + 1) % rows]);
+    return 0;
+}
+
+static void oracle_step(baton_state *st)
+{
+    size_t rows = baton_state_rows(st);
+    advance(st, 0, rows, 0, 0, NULL);
+    couple(st, 0, rows, 0, 0, NULL);
+}
+
+/* fails: fails in the partition that holds row fail_row (after writing its rows), from step
+ * fail_step on. */
+typedef struct fail_plan {
+    size_t fail_row;
+    uint64_t fail_step;
+    int code;
+} fail_plan;
+
+static int fails(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                 void *ctx)
+{
+    (void)partition;
+    const fail_plan *fp = ctx;
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++)
+        n[i] += 100; /* a write the undo must take back */
+    return step >= fp->fail_step && fp->fail_row >= begin && fp->fail_row < end ? fp->code : 0;
+}
+
+static const size_t writes_advance[] = {COL_X, COL_N};
+static const size_t writes_couple[] = {COL_Y};
+
+static baton_engine *new_engine(size_t rows, baton_replay_mode replay, size_t partitions)
+{
+    baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool, .replay = replay};
+    baton_engine *engine = NULL;
+    bt_assert_rc(baton_engine_create(&cfg, new_state(rows), &engine), 0);
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0};
+    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, 0};
+    bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
+    bt_assert_rc(baton_engine_add_phase(engine, &c), 0);
+    if (partitions > 0) {
+        baton_plan *plan = NULL;
+        bt_assert_rc(baton_plan_create_static(rows, partitions, g_workers, &plan), 0);
+        bt_assert_rc(baton_engine_set_plan(engine, plan), 0);
+        baton_plan_destroy(plan);
+    }
+    return engine;
+}
+
+static void assert_states_equal(baton_state *a, baton_state *b)
+{
+    size_t rows = baton_state_rows(a);
+    assert_int_equal(rows, baton_state_rows(b));
+    assert_memory_equal(baton_state_ids(a), baton_state_ids(b), rows * 8);
+    assert_memory_equal(baton_state_double(a, COL_X), baton_state_double(b, COL_X), rows * 8);
+    assert_memory_equal(baton_state_float(a, COL_Y), baton_state_float(b, COL_Y), rows * 4);
+    assert_memory_equal(baton_state_int64(a, COL_N), baton_state_int64(b, COL_N), rows * 8);
+}
+
+/* ---- tests ----------------------------------------------------------------------------------- */
+
+static void test_create_errors(void **state)
+{
+    (void)state;
+    baton_engine *engine = (baton_engine *)(uintptr_t)0x1234;
+    expect_error(baton_engine_create(NULL, NULL, &engine), BATON_EINVAL, "state is NULL", NULL);
+    assert_null(engine);
+    baton_state *st = new_state(4);
+    baton_engine_config cfg = {.struct_size = sizeof cfg, .replay = (baton_replay_mode)7};
+    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "replay mode 7", NULL);
+    cfg.replay = BATON_REPLAY_OFF;
+    cfg.struct_size = sizeof cfg + 8;
+    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "struct_size", NULL);
+    expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
+    bt_assert_rc(baton_engine_create(NULL, st, &engine), 0); /* defaults: no pool, 1 worker */
+
+    baton_phase_spec ok = {"advance", advance, NULL, writes_advance, 2, 0};
+    baton_phase_spec bad = ok;
+    bad.fn = NULL;
+    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "spec->fn", NULL);
+    bad = ok;
+    bad.name = "";
+    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "name", NULL);
+    bad = ok;
+    const size_t out_of_range[] = {0, 3};
+    bad.writes = out_of_range;
+    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "writes[1] is column 3",
+                 "3 columns", NULL);
+    bad = ok;
+    bad.flags = 0x10;
+    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "unknown flags 0x10",
+                 NULL);
+    bt_assert_rc(baton_engine_add_phase(engine, &ok), 0);
+    expect_error(baton_engine_add_phase(engine, &ok), BATON_EEXIST, "\"advance\"", NULL);
+    char name[16];
+    for (unsigned i = 1; i < BATON_ENGINE_MAX_PHASES; i++) {
+        snprintf(name, sizeof name, "p%u", i);
+        baton_phase_spec more = {name, advance, NULL, NULL, 0, BATON_PHASE_INFALLIBLE};
+        bt_assert_rc(baton_engine_add_phase(engine, &more), 0);
+    }
+    baton_phase_spec extra = {"extra", advance, NULL, NULL, 0, 0};
+    expect_error(baton_engine_add_phase(engine, &extra), BATON_ERANGE, "64 phases", NULL);
+    baton_engine_destroy(engine);
+    baton_engine_destroy(NULL);
+}
+
+/* Steps on 1, 2, 3 and 7 partitions equal the oracle's, row for row. */
+static void test_steps_match_oracle(void **state)
+{
+    (void)state;
+    const size_t partitions[] = {0, 1, 2, 3, 7};
+    baton_state *oracle = new_state(ROWS);
+    for (unsigned s = 0; s < STEPS; s++)
+        oracle_step(oracle);
+    for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
+        baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, partitions[k]);
+        baton_step_report reports[STEPS];
+        uint64_t done = 0;
+        bt_assert_rc(baton_engine_run(engine, STEPS, reports, &done), 0);
+        assert_int_equal(done, STEPS);
+        for (unsigned s = 0; s < STEPS; s++) {
+            assert_int_equal(reports[s].step, s);
+            assert_int_equal(reports[s].n_phases, 2);
+            assert_true(reports[s].total_ns >= reports[s].phase_ns[0]);
+        }
+        assert_int_equal(baton_engine_current_step(engine), STEPS);
+        assert_states_equal(baton_engine_state(engine), oracle);
+        baton_engine_metrics m;
+        bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
+        size_t parts = partitions[k] > 0 ? partitions[k] : 1;
+        assert_int_equal(m.steps_completed, STEPS);
+        assert_int_equal(m.steps_failed, 0);
+        assert_int_equal(m.rows, ROWS);
+        assert_int_equal(m.columns, 3);
+        assert_int_equal(m.phases, 2);
+        assert_int_equal(m.partition_steps, (uint64_t)STEPS * 2 * parts);
+        assert_int_equal(m.partition_rows, (uint64_t)STEPS * 2 * ROWS);
+        assert_string_equal(m.phase[1].name, "couple");
+        assert_int_equal(m.phase[1].executions, STEPS);
+        assert_true(m.resident_bytes >= (size_t)ROWS * 20);
+        baton_engine_destroy(engine);
+    }
+    baton_state_destroy(oracle);
+}
+
+/* A failing third phase: the state is as before the step, the counter unchanged. */
+static void test_failed_step_is_undone(void **state)
+{
+    (void)state;
+    const size_t partitions[] = {0, 3, 7};
+    for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
+        baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, partitions[k]);
+        fail_plan fp = {ROWS - 5, 3, BATON_ERANGE};
+        const size_t writes_n[] = {COL_N};
+        baton_phase_spec f = {"check", fails, &fp, writes_n, 1, 0};
+        bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
+        bt_assert_rc(baton_engine_run(engine, 3, NULL, NULL), 0);
+
+        baton_state *before = new_state(ROWS);
+        for (unsigned s = 0; s < 3; s++) {
+            oracle_step(before);
+            int64_t *n = baton_state_int64(before, COL_N);
+            for (size_t i = 0; i < ROWS; i++)
+                n[i] += 100;
+        }
+        assert_states_equal(baton_engine_state(engine), before);
+
+        char rows_text[64];
+        size_t parts = partitions[k] > 0 ? partitions[k] : 1;
+        size_t last = parts - 1;
+        size_t size = ROWS / parts, begin = last * size + (last < ROWS % parts ? last : ROWS % parts);
+        snprintf(rows_text, sizeof rows_text, "partition %zu (rows [%zu, %u))", last, begin,
+                 ROWS);
+        uint64_t done = 99;
+        expect_error(baton_engine_run(engine, 2, NULL, &done), BATON_ERANGE, "step 3",
+                     "phase \"check\"", rows_text, NULL);
+        assert_int_equal(done, 0);
+        assert_int_equal(baton_engine_current_step(engine), 3);
+        assert_states_equal(baton_engine_state(engine), before);
+        baton_engine_metrics m;
+        bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
+        assert_int_equal(m.steps_failed, 1);
+        /* Once the phase stops failing, steps go on from the same state. */
+        fp.fail_step = UINT64_MAX;
+        bt_assert_rc(baton_engine_step(engine, NULL), 0);
+        assert_int_equal(baton_engine_current_step(engine), 4);
+        baton_state_destroy(before);
+        baton_engine_destroy(engine);
+    }
+}
+
+static void test_plan_checked_every_step(void **state)
+{
+    (void)state;
+    baton_engine *engine = new_engine(100, BATON_REPLAY_OFF, 3);
+    bt_assert_rc(baton_engine_step(engine, NULL), 0);
+    const uint64_t more[] = {5000, 5001};
+    bt_assert_rc(baton_state_add_rows(baton_engine_state(engine), more, 2, NULL), 0);
+    expect_error(baton_engine_step(engine, NULL), BATON_EINVAL, "incomplete coverage", NULL);
+    assert_int_equal(baton_engine_current_step(engine), 1);
+    bt_assert_rc(baton_engine_set_plan(engine, NULL), 0); /* back to the single plan */
+    bt_assert_rc(baton_engine_step(engine, NULL), 0);
+    baton_plan *plan = NULL;
+    bt_assert_rc(baton_plan_create_static(102, 2, g_workers + 1, &plan), 0);
+    bt_assert_rc(baton_engine_set_plan(engine, plan), 0);
+    baton_plan_destroy(plan);
+    expect_error(baton_engine_step(engine, NULL), BATON_EMISMATCH, "worker-count mismatch",
+                 NULL);
+    baton_engine_destroy(engine);
+}
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(out, cap, "%s/baton-replay-%ld-%s", dir != NULL && dir[0] ? dir : "/tmp",
+             (long)getpid(), name);
+}
+
+static void test_replay_record_verify(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "rec");
+    baton_engine *rec = new_engine(ROWS, BATON_REPLAY_RECORD, 0);
+    baton_step_report reports[STEPS];
+    bt_assert_rc(baton_engine_run(rec, STEPS, reports, NULL), 0);
+    const baton_replay_entry *entries = NULL;
+    size_t n = 0;
+    bt_assert_rc(baton_engine_recording(rec, &entries, &n), 0);
+    assert_int_equal(n, STEPS);
+    for (unsigned s = 0; s < STEPS; s++) {
+        assert_int_equal(entries[s].step, s);
+        assert_int_equal(entries[s].fingerprint, reports[s].fingerprint);
+    }
+    uint64_t now = 0;
+    bt_assert_rc(baton_state_fingerprint(baton_engine_state(rec), NULL, &now), 0);
+    assert_int_equal(now, entries[STEPS - 1].fingerprint);
+    bt_assert_rc(baton_engine_replay_save(rec, path), 0);
+
+    /* Verify on other plans: the fingerprints do not depend on the partitioning. */
+    const size_t partitions[] = {2, 3, 7};
+    for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
+        baton_engine *ver = new_engine(ROWS, BATON_REPLAY_VERIFY, partitions[k]);
+        bt_assert_rc(baton_engine_replay_load(ver, path), 0);
+        bt_assert_rc(baton_engine_run(ver, STEPS, NULL, NULL), 0);
+        baton_engine_metrics m;
+        bt_assert_rc(baton_engine_get_metrics(ver, &m), 0);
+        assert_int_equal(m.fingerprints_verified, STEPS);
+        /* One step more than recorded: exhausted. */
+        expect_error(baton_engine_step(ver, NULL), BATON_EEOF, "step 12", "holds 12 steps",
+                     NULL);
+        baton_engine_destroy(ver);
+    }
+
+    /* A value perturbed before step 5 fails verify at step 5. */
+    baton_engine *ver = new_engine(ROWS, BATON_REPLAY_VERIFY, 3);
+    bt_assert_rc(baton_engine_replay_load(ver, path), 0);
+    bt_assert_rc(baton_engine_run(ver, 5, NULL, NULL), 0);
+    baton_state_double(baton_engine_state(ver), COL_X)[ROWS / 2] += 1e-9;
+    char want[64];
+    snprintf(want, sizeof want, "recorded 0x%016llx", (unsigned long long)entries[5].fingerprint);
+    expect_error(baton_engine_step(ver, NULL), BATON_EMISMATCH, "divergence at step 5", want,
+                 NULL);
+    baton_engine_destroy(ver);
+    baton_engine_destroy(rec);
+    remove(path);
+}
+
+/* Writes a recording file by the format in engine.h, with the given entries. */
+static void write_recording(const char *path, const baton_replay_entry *e, size_t n,
+                            uint32_t version, size_t cut, bool flip)
+{
+    size_t size = 20 + 16 * n + 8;
+    unsigned char *buf = calloc(1, size);
+    assert_non_null(buf);
+    memcpy(buf, "BATONRPL", 8);
+    memcpy(buf + 8, &version, 4);
+    uint64_t count = n;
+    memcpy(buf + 12, &count, 8);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + 20 + 16 * i, &e[i].step, 8);
+        memcpy(buf + 28 + 16 * i, &e[i].fingerprint, 8);
+    }
+    uint64_t sum = XXH3_64bits(buf, size - 8);
+    memcpy(buf + size - 8, &sum, 8);
+    if (flip)
+        buf[21] ^= 1;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, size - cut, f), size - cut);
+    fclose(f);
+    free(buf);
+}
+
+static void test_replay_files(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "file");
+    baton_engine *ver = new_engine(64, BATON_REPLAY_VERIFY, 0);
+    /* A recording that starts at step 3: step mismatch at step 0. */
+    const baton_replay_entry later[] = {{3, 1}, {4, 2}};
+    write_recording(path, later, 2, 1, 0, false);
+    bt_assert_rc(baton_engine_replay_load(ver, path), 0);
+    expect_error(baton_engine_step(ver, NULL), BATON_ERANGE, "step mismatch", "step 3",
+                 "ran step 0", NULL);
+
+    const baton_replay_entry one[] = {{0, 7}};
+    write_recording(path, one, 1, 2, 0, false);
+    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "version 2", NULL);
+    write_recording(path, one, 1, 1, 3, false);
+    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "truncated", NULL);
+    write_recording(path, one, 1, 1, 0, true);
+    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "checksum", NULL);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("not a recording at all, just text\n", f);
+    fclose(f);
+    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "not a replay recording", NULL);
+    remove(path);
+    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "cannot open", NULL);
+    /* The failed loads left the earlier recording in place. */
+    const baton_replay_entry *e = NULL;
+    size_t n = 0;
+    bt_assert_rc(baton_engine_recording(ver, &e, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(e[0].step, 3);
+    expect_error(baton_engine_replay_save(ver, "/nonexistent-dir/x"), BATON_EIO,
+                 "/nonexistent-dir/x.tmp", NULL);
+    baton_engine_destroy(ver);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_errors),
+        cmocka_unit_test(test_steps_match_oracle),
+        cmocka_unit_test(test_failed_step_is_undone),
+        cmocka_unit_test(test_plan_checked_every_step),
+        cmocka_unit_test(test_replay_record_verify),
+        cmocka_unit_test(test_replay_files),
+    };
+    return cmocka_run_group_tests_name("engine/step", tests, group_setup, group_teardown);
+}
