@@ -31,6 +31,8 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 int cli_demo(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_space(int argc, char **argv);
+/* demo_engine.c: the engine part of `baton demo`; true when every step verified. */
+bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps);
 /* run.c: `baton run SCENARIO`, `baton run --resume DIR`. */
 int cli_run(int argc, char **argv);
 void cli_run_usage(FILE *out);

@@ -17,6 +17,9 @@
  * are the store benchmark's (bench_store_work.c): every parallel row uses W threads. One run
  * each; `baton bench store` repeats them, interleaved, and adds the ordered-map baseline, the
  * other store policies and the bandwidth limit.
+ *
+ * Then the same scenario through the step engine (demo_engine.c): recorded with checkpoints,
+ * resumed from the half-way checkpoint by a new engine and verified to the end.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -277,5 +280,12 @@ int cli_demo(int argc, char **argv)
     ok = print_table(rows, &opts, workers);
     if (!ok)
         cli_errorf("demo: a row failed or its final state differs from the serial one");
-    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+
+    baton_pool *pool = NULL;
+    if (cli_bench_pool_create(workers, 0, &pool) != 0)
+        return CLI_EXIT_FAIL;
+    bool engine_ok = cli_demo_engine(pool, opts.entities, opts.ticks);
+    int prc = 0;
+    cli_bench_pool_destroy(pool, &prc);
+    return ok && engine_ok && prc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
