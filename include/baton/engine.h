@@ -275,6 +275,13 @@ typedef enum baton_checkpoint_policy {
     BATON_CHECKPOINT_EVERY = 1,    /* also one after every checkpoint_every-th step */
 } baton_checkpoint_policy;
 
+/* Where partitions run. */
+typedef enum baton_executor_kind {
+    BATON_EXECUTOR_LOCAL = 0,  /* tasks on the config's pool (or the calling thread) */
+    BATON_EXECUTOR_MPI = 1,    /* one rank per worker (reserved: BATON_ENOSYS in this build) */
+    BATON_EXECUTOR_DEVICE = 2, /* a GPU (reserved: BATON_ENOSYS in this build) */
+} baton_executor_kind;
+
 typedef struct baton_engine_config {
     size_t struct_size;     /* sizeof(baton_engine_config); fields past it read as 0 */
     baton_pool *pool;       /* runs the partitions; NULL: every partition on the calling thread */
@@ -289,12 +296,14 @@ typedef struct baton_engine_config {
                                    written to a file in this directory (created if missing) */
     bool checkpoint_sync;       /* fsync each checkpoint file and the directory (survives a
                                    machine's crash, not only the process's) */
+    baton_executor_kind executor; /* BATON_EXECUTOR_LOCAL (0) */
 } baton_engine_config;
 
 /*
  * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
  * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
- * Errors: BATON_EINVAL (NULL state or out, unknown replay mode or checkpoint policy,
+ * Errors: BATON_ENOSYS (an executor this build does not support: MPI, device), BATON_EINVAL
+ * (NULL state or out, unknown replay mode, checkpoint policy or executor,
  * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
  * this library's config; each message names the field and value), BATON_EIO (the checkpoint
  * directory cannot be created), BATON_ENOMEM.

@@ -49,6 +49,15 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
     }
     if ((unsigned)cfg.replay > BATON_REPLAY_VERIFY)
         return baton__error(BATON_EINVAL, "%s: unknown replay mode %d", who, (int)cfg.replay);
+    if (cfg.executor == BATON_EXECUTOR_DEVICE)
+        return baton__error(BATON_ENOSYS,
+                            "%s: device (GPU) workers are not supported in this build", who);
+    if (cfg.executor == BATON_EXECUTOR_MPI)
+        return baton__error(BATON_ENOSYS, "%s: the MPI executor is not supported in this build",
+                            who);
+    if (cfg.executor != BATON_EXECUTOR_LOCAL)
+        return baton__error(BATON_EINVAL, "%s: unknown executor kind %d", who,
+                            (int)cfg.executor);
     baton_engine *engine = baton__calloc(1, sizeof *engine);
     if (engine == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for an engine", who);

@@ -165,6 +165,14 @@ static void test_create_errors(void **state)
     baton_engine_config cfg = {.struct_size = sizeof cfg, .replay = (baton_replay_mode)7};
     expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "replay mode 7", NULL);
     cfg.replay = BATON_REPLAY_OFF;
+    cfg.executor = BATON_EXECUTOR_DEVICE;
+    expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "device (GPU) workers",
+                 "not supported in this build", NULL);
+    cfg.executor = BATON_EXECUTOR_MPI;
+    expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "MPI", NULL);
+    cfg.executor = (baton_executor_kind)9;
+    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "executor kind 9", NULL);
+    cfg.executor = BATON_EXECUTOR_LOCAL;
     cfg.struct_size = sizeof cfg + 8;
     expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "struct_size", NULL);
     expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
