@@ -544,18 +544,6 @@ int bench_engine_run(const bench_options *options, bench_report *report)
     return rc;
 }
 
-static const bench_record *find_record(const bench_report *report, const char *case_name,
-                                       const char *contender, const char *label)
-{
-    for (size_t i = 0; i < report->n_records; i++) {
-        const bench_record *r = report->records[i];
-        if (strcmp(r->case_name, case_name) == 0 && strcmp(r->contender, contender) == 0 &&
-            (label == NULL || (r->label != NULL && strcmp(r->label, label) == 0)))
-            return r;
-    }
-    return NULL;
-}
-
 static double ratio(const bench_record *a, const bench_record *b)
 {
     if (a == NULL || b == NULL || !a->correct || !b->correct || a->n_samples == 0 ||
@@ -583,20 +571,20 @@ void bench_engine_print_summary(const bench_report *report, FILE *out)
         snprintf(what, sizeof what, "step_motion, %u partition%s: baton / hand_loop time",
                  partition_counts[k], partition_counts[k] > 1 ? "s" : "");
         print_target(out, what,
-                     ratio(find_record(report, "step_motion", "baton", label),
-                           find_record(report, "step_motion", "hand_loop", label)),
+                     ratio(bench_report_find_label(report, "step_motion", "baton", label),
+                           bench_report_find_label(report, "step_motion", "hand_loop", label)),
                      TARGET_STEP_RATIO, true);
     }
     print_target(out, "fingerprint: baton / fnv1a bytes per second",
-                 ratio(find_record(report, "fingerprint", "baton", NULL),
-                       find_record(report, "fingerprint", "fnv1a", NULL)),
+                 ratio(bench_report_find_label(report, "fingerprint", "baton", NULL),
+                       bench_report_find_label(report, "fingerprint", "fnv1a", NULL)),
                  TARGET_FINGERPRINT_RATIO, false);
     print_target(out, "checkpoint_write: baton / memcpy bytes per second",
-                 ratio(find_record(report, "checkpoint_write", "baton", NULL),
-                       find_record(report, "checkpoint_write", "memcpy", NULL)),
+                 ratio(bench_report_find_label(report, "checkpoint_write", "baton", NULL),
+                       bench_report_find_label(report, "checkpoint_write", "memcpy", NULL)),
                  TARGET_CHECKPOINT_RATIO, false);
-    double restore = ratio(find_record(report, "checkpoint_restore", "baton", NULL),
-                           find_record(report, "checkpoint_restore", "memcpy", NULL));
+    double restore = ratio(bench_report_find_label(report, "checkpoint_restore", "baton", NULL),
+                           bench_report_find_label(report, "checkpoint_restore", "memcpy", NULL));
     if (!isnan(restore))
         fprintf(out, "  checkpoint_restore: baton / memcpy bytes per second: %.3f (no target)\n",
                 restore);

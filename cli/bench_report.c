@@ -166,6 +166,18 @@ const bench_record *bench_report_find(const bench_report *report, const char *ca
     return widest;
 }
 
+const bench_record *bench_report_find_label(const bench_report *report, const char *case_name,
+                                            const char *contender, const char *label)
+{
+    for (size_t i = 0; i < report->n_records; i++) {
+        const bench_record *r = report->records[i];
+        if (strcmp(r->case_name, case_name) == 0 && strcmp(r->contender, contender) == 0 &&
+            (label == NULL || (r->label != NULL && strcmp(r->label, label) == 0)))
+            return r;
+    }
+    return NULL;
+}
+
 bool bench_report_all_correct(const bench_report *report)
 {
     for (size_t i = 0; i < report->n_records; i++)

@@ -289,21 +289,10 @@ int bench_store_run(const bench_options *options, bench_report *report)
 
 /* ---- the summary: the seed's table and the targets ------------------------------------------ */
 
-static const bench_record *find_labelled(const bench_report *report, const char *case_name,
-                                         const char *contender, const char *label)
-{
-    for (size_t i = 0; i < report->n_records; i++) {
-        const bench_record *r = report->records[i];
-        if (strcmp(r->case_name, case_name) == 0 && strcmp(r->contender, contender) == 0 &&
-            (label == NULL || (r->label != NULL && strcmp(r->label, label) == 0)))
-            return r;
-    }
-    return NULL;
-}
-
 static void print_motion_summary(const bench_report *report, FILE *out)
 {
-    const bench_record *pfor = find_labelled(report, "motion", "baton_parallel_for", NULL);
+    const bench_record *pfor =
+        bench_report_find_label(report, "motion", "baton_parallel_for", NULL);
     const bench_record *best = NULL;
     double best_fraction = NAN;
     char name[64];
@@ -333,7 +322,7 @@ static void print_motion_summary(const bench_report *report, FILE *out)
     fprintf(out, "  target, baton_sharded >= %.2fx baton_parallel_for:", TARGET_SHARDED_VS_PFOR);
     for (int p = 0; p < N_POLICIES; p++) {
         const char *policy = store_policy_name(policies[p]);
-        const bench_record *r = find_labelled(report, "motion", "baton_sharded", policy);
+        const bench_record *r = bench_report_find_label(report, "motion", "baton_sharded", policy);
         double ratio =
             r != NULL && pfor != NULL ? bench_record_median(r) / bench_record_median(pfor) : NAN;
         fprintf(out, " %s %.3f (%s)%s", policy, ratio,
@@ -350,7 +339,8 @@ static void print_motion_summary(const bench_report *report, FILE *out)
 
 static void print_conflict_summary(const bench_report *report, FILE *out)
 {
-    const bench_record *serial = find_labelled(report, "motion_conflicts", "serial_flat", NULL);
+    const bench_record *serial =
+        bench_report_find_label(report, "motion_conflicts", "serial_flat", NULL);
 
     fprintf(out, "\nmotion_conflicts: rewrites per second, %u ticks (medians)\n",
             summary_info.conflict_ticks);
@@ -369,9 +359,9 @@ static void print_conflict_summary(const bench_report *report, FILE *out)
 
 void bench_store_print_summary(const bench_report *report, FILE *out)
 {
-    if (find_labelled(report, "motion", "serial_flat", NULL) != NULL)
+    if (bench_report_find_label(report, "motion", "serial_flat", NULL) != NULL)
         print_motion_summary(report, out);
-    if (find_labelled(report, "motion_conflicts", "serial_flat", NULL) != NULL)
+    if (bench_report_find_label(report, "motion_conflicts", "serial_flat", NULL) != NULL)
         print_conflict_summary(report, out);
     fflush(out);
 }

@@ -147,6 +147,11 @@ void bench_record_name(const bench_record *record, char *buf, size_t size);
  * such record, the one with the most workers. NULL when the contender has none in that case. */
 const bench_record *bench_report_find(const bench_report *report, const char *case_name,
                                       const char *contender, unsigned workers);
+/* The first record (in the report's order) of `contender` in `case_name` whose label is
+ * `label`; label NULL matches any record of the pair, labelled or not. NULL when none matches.
+ * Unlike bench_report_find, workers play no part. */
+const bench_record *bench_report_find_label(const bench_report *report, const char *case_name,
+                                            const char *contender, const char *label);
 /* True when every record that was attempted is correct. */
 bool bench_report_all_correct(const bench_report *report);
 
