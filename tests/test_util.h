@@ -13,6 +13,8 @@
  *  - a watchdog thread that ends the process with a precise message when something that should
  *    finish does not (a lost wake-up, a deadlock), instead of a silent CTest timeout.
  *  - pool creation helpers that assert success and print the library's detail message if not.
+ *  - return codes: bt_assert_rc checks one; bt_expect_error also checks that the detail message
+ *    names what it should.
  *
  * Every test file includes this header first; it defines _POSIX_C_SOURCE when the file has not
  * asked for more.
@@ -358,6 +360,25 @@ static inline void bt_pool_destroy(baton_pool *pool)
                      bt_rc_, baton_err_name(bt_rc_), bt_expected_,                              \
                      baton_err_name(bt_expected_), baton_last_error_message());                 \
     } while (0)
+
+/*
+ * Asserts rc == expected (as bt_assert_rc) and that baton_last_error_message() contains every
+ * fragment that follows, a NULL-terminated list of strings: bt_expect_error(rc, BATON_EINVAL,
+ * "partition 3", "rows [4, 9)", NULL). Main thread only (cmocka asserts).
+ */
+static inline void bt_expect_error(int rc, int expected, ...) __attribute__((sentinel));
+
+static inline void bt_expect_error(int rc, int expected, ...)
+{
+    bt_assert_rc(rc, expected);
+    const char *msg = baton_last_error_message();
+    va_list ap;
+    va_start(ap, expected);
+    for (const char *frag = va_arg(ap, const char *); frag != NULL; frag = va_arg(ap, const char *))
+        if (strstr(msg, frag) == NULL)
+            fail_msg("message \"%s\" lacks \"%s\"", msg, frag);
+    va_end(ap);
+}
 
 /*
  * BT_DEFINE_POOL_GROUP() defines, in a test file, the globals g_workers (set it from bt_init)

@@ -13,23 +13,7 @@
  */
 #include "test_util.h"
 
-#include <stdarg.h>
-
 #include "baton/engine.h"
-
-/* Asserts rc == expected and that the error message contains every given fragment. */
-static void expect_error(int rc, int expected, ...)
-{
-    bt_assert_rc(rc, expected);
-    const char *msg = baton_last_error_message();
-    va_list ap;
-    va_start(ap, expected);
-    for (const char *frag = va_arg(ap, const char *); frag != NULL;
-         frag = va_arg(ap, const char *))
-        if (strstr(msg, frag) == NULL)
-            fail_msg("message \"%s\" lacks \"%s\"", msg, frag);
-    va_end(ap);
-}
 
 static baton_plan *make_plan(const baton_partition *parts, size_t n, unsigned workers)
 {
@@ -57,7 +41,7 @@ static void test_single(void **state)
         bt_assert_rc(baton_plan_validate(plan, rows[k], 1), 0);
         baton_plan_destroy(plan);
     }
-    expect_error(baton_plan_create_single(5, NULL), BATON_EINVAL, "out", NULL);
+    bt_expect_error(baton_plan_create_single(5, NULL), BATON_EINVAL, "out", NULL);
 }
 
 static void test_static_split(void **state)
@@ -94,22 +78,22 @@ static void test_static_errors(void **state)
 {
     (void)state;
     baton_plan *sentinel = (baton_plan *)(uintptr_t)0x1234, *plan = sentinel;
-    expect_error(baton_plan_create_static(10, 0, 1, &plan), BATON_EINVAL, "zero partitions",
-                 "10 rows", NULL);
+    bt_expect_error(baton_plan_create_static(10, 0, 1, &plan), BATON_EINVAL, "zero partitions",
+                    "10 rows", NULL);
     assert_null(plan);
     plan = sentinel;
-    expect_error(baton_plan_create_static(10, 2, 0, &plan), BATON_EINVAL, "zero workers", NULL);
+    bt_expect_error(baton_plan_create_static(10, 2, 0, &plan), BATON_EINVAL, "zero workers", NULL);
     assert_null(plan);
     plan = sentinel;
-    expect_error(baton_plan_create_static(3, 5, 1, &plan), BATON_EINVAL, "5 partitions",
-                 "3 rows", "partition 3", "empty", NULL);
+    bt_expect_error(baton_plan_create_static(3, 5, 1, &plan), BATON_EINVAL, "5 partitions",
+                    "3 rows", "partition 3", "empty", NULL);
     assert_null(plan);
-    expect_error(baton_plan_create_static(10, 2, 1, NULL), BATON_EINVAL, "out", NULL);
-    expect_error(baton_plan_create_static(SIZE_MAX, (size_t)BATON_PLAN_MAX_PARTITIONS + 1, 1,
-                                          &plan),
-                 BATON_EINVAL, "more than", NULL);
-    expect_error(baton_plan_create(NULL, 3, 1, &plan), BATON_EINVAL, "parts is NULL", NULL);
-    expect_error(baton_plan_create(NULL, 0, 1, NULL), BATON_EINVAL, "out", NULL);
+    bt_expect_error(baton_plan_create_static(10, 2, 1, NULL), BATON_EINVAL, "out", NULL);
+    bt_expect_error(
+        baton_plan_create_static(SIZE_MAX, (size_t)BATON_PLAN_MAX_PARTITIONS + 1, 1, &plan),
+        BATON_EINVAL, "more than", NULL);
+    bt_expect_error(baton_plan_create(NULL, 3, 1, &plan), BATON_EINVAL, "parts is NULL", NULL);
+    bt_expect_error(baton_plan_create(NULL, 0, 1, NULL), BATON_EINVAL, "out", NULL);
 }
 
 /* ---- validation -------------------------------------------------------------------------------- */
@@ -119,9 +103,9 @@ static void test_validate_zero_partitions(void **state)
     (void)state;
     baton_plan *plan = make_plan(NULL, 0, 2);
     assert_int_equal(baton_plan_partitions(plan), 0);
-    expect_error(baton_plan_validate(plan, 10, 2), BATON_EINVAL, "zero partitions", NULL);
+    bt_expect_error(baton_plan_validate(plan, 10, 2), BATON_EINVAL, "zero partitions", NULL);
     baton_plan_destroy(plan);
-    expect_error(baton_plan_validate(NULL, 10, 2), BATON_EINVAL, "NULL", NULL);
+    bt_expect_error(baton_plan_validate(NULL, 10, 2), BATON_EINVAL, "NULL", NULL);
 }
 
 static void test_validate_workers(void **state)
@@ -130,15 +114,15 @@ static void test_validate_workers(void **state)
     const baton_partition parts[] = {{0, 5, 0}, {5, 10, 1}};
     baton_plan *plan = make_plan(parts, 2, 2);
     bt_assert_rc(baton_plan_validate(plan, 10, 2), 0);
-    expect_error(baton_plan_validate(plan, 10, 3), BATON_EMISMATCH, "worker-count mismatch",
-                 "made for 2 workers", "has 3", NULL);
-    expect_error(baton_plan_validate(plan, 10, 0), BATON_EINVAL, "zero workers", NULL);
+    bt_expect_error(baton_plan_validate(plan, 10, 3), BATON_EMISMATCH, "worker-count mismatch",
+                    "made for 2 workers", "has 3", NULL);
+    bt_expect_error(baton_plan_validate(plan, 10, 0), BATON_EINVAL, "zero workers", NULL);
     baton_plan_destroy(plan);
 
     const baton_partition ghost[] = {{0, 4, 0}, {4, 8, 1}, {8, 10, 2}};
     plan = make_plan(ghost, 3, 2);
-    expect_error(baton_plan_validate(plan, 10, 2), BATON_ENOTFOUND, "partition 2",
-                 "rows [8, 10)", "worker 2", "does not exist", NULL);
+    bt_expect_error(baton_plan_validate(plan, 10, 2), BATON_ENOTFOUND, "partition 2",
+                    "rows [8, 10)", "worker 2", "does not exist", NULL);
     baton_plan_destroy(plan);
 }
 
@@ -172,8 +156,8 @@ static void test_validate_ranges(void **state)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         print_message("case: %s\n", cases[k].what);
         baton_plan *plan = make_plan(cases[k].parts, cases[k].n, 1);
-        expect_error(baton_plan_validate(plan, cases[k].rows, 1), cases[k].rc,
-                     cases[k].fragments[0], cases[k].fragments[1], cases[k].fragments[2], NULL);
+        bt_expect_error(baton_plan_validate(plan, cases[k].rows, 1), cases[k].rc,
+                        cases[k].fragments[0], cases[k].fragments[1], cases[k].fragments[2], NULL);
         baton_plan_destroy(plan);
     }
 }
@@ -184,7 +168,7 @@ static void test_validate_order(void **state)
     (void)state;
     const baton_partition parts[] = {{0, 3, 0}, {4, 6, 0}, {6, 10, 9}};
     baton_plan *plan = make_plan(parts, 3, 2);
-    expect_error(baton_plan_validate(plan, 10, 2), BATON_EINVAL, "partition 1", "a gap", NULL);
+    bt_expect_error(baton_plan_validate(plan, 10, 2), BATON_EINVAL, "partition 1", "a gap", NULL);
     baton_plan_destroy(plan);
 }
 
@@ -195,12 +179,12 @@ static void test_empty_state(void **state)
     bt_assert_rc(baton_plan_create_single(0, &plan), 0);
     bt_assert_rc(baton_plan_validate(plan, 0, 1), 0);
     /* The same plan no longer covers a state that has rows. */
-    expect_error(baton_plan_validate(plan, 5, 1), BATON_EINVAL, "partition 0", "empty", NULL);
+    bt_expect_error(baton_plan_validate(plan, 5, 1), BATON_EINVAL, "partition 0", "empty", NULL);
     baton_plan_destroy(plan);
     /* Two empty partitions are not the empty state's plan. */
     const baton_partition parts[] = {{0, 0, 0}, {0, 0, 0}};
     plan = make_plan(parts, 2, 1);
-    expect_error(baton_plan_validate(plan, 0, 1), BATON_EINVAL, "partition 0", "empty", NULL);
+    bt_expect_error(baton_plan_validate(plan, 0, 1), BATON_EINVAL, "partition 0", "empty", NULL);
     baton_plan_destroy(plan);
 }
 

@@ -16,91 +16,25 @@
  */
 #include "test_util.h"
 
-#include <stdarg.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "baton/engine.h"
+#include "engine/engine_test_util.h"
 
 BT_DEFINE_POOL_GROUP()
 
 #define ROWS 10007u
 #define STEPS 12u
 
-enum { COL_X, COL_Y, COL_N };
+/* ---- the oracle and a failing phase --------------------------------------------------------- */
 
-static void expect_error(int rc, int expected, ...)
-{
-    bt_assert_rc(rc, expected);
-    const char *msg = baton_last_error_message();
-    va_list ap;
-    va_start(ap, expected);
-    for (const char *frag = va_arg(ap, const char *); frag != NULL;
-         frag = va_arg(ap, const char *))
-        if (strstr(msg, frag) == NULL)
-            fail_msg("message \"%s\" lacks \"%s\"", msg, frag);
-    va_end(ap);
-}
-
-static baton_state *new_state(size_t rows)
-{
-    const baton_column_spec cols[] = {
-        {"x", BATON_COLUMN_DOUBLE}, {"y", BATON_COLUMN_FLOAT}, {"n", BATON_COLUMN_INT64}};
-    baton_state *st = NULL;
-    bt_assert_rc(baton_state_create(cols, 3, &st), 0);
-    uint64_t *ids = malloc(rows * sizeof *ids);
-    assert_non_null(ids);
-    for (size_t i = 0; i < rows; i++)
-        ids[i] = 1000 + 3 * i;
-    bt_assert_rc(baton_state_add_rows(st, ids, rows, NULL), 0);
-    free(ids);
-    double *x = baton_state_double(st, COL_X);
-    int64_t *n = baton_state_int64(st, COL_N);
-    for (size_t i = 0; i < rows; i++) {
-        x[i] = (double)i * 0.5;
-        n[i] = (int64_t)i;
-    }
-    return st;
-}
-
-/* ---- the phases and their oracle ------------------------------------------------------------ */
-
-/* advance: x += 1 + n % 3; n += 1. */
-static int advance(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
-                   void *ctx)
-{
-    (void)partition;
-    (void)step;
-    (void)ctx;
-    double *x = baton_state_double(st, COL_X);
-    int64_t *n = baton_state_int64(st, COL_N);
-    for (size_t i = begin; i < end; i++) {
-        x[i] += 1.0 + (double)(n[i] % 3);
-        n[i] += 1;
-    }
-    return 0;
-}
-
-/* couple: y = x[i] - x[(i + 1) % rows]: reads a row of the next partition. */
-static int couple(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
-                  void *ctx)
-{
-    (void)partition;
-    (void)step;
-    (void)ctx;
-    size_t rows = baton_state_rows(st);
-    const double *x = baton_state_double(st, COL_X);
-    float *y = baton_state_float(st, COL_Y);
-    for (size_t i = begin; i < end; i++)
-        y[i] = (float)(x[i] - x[(i + 1) % rows]);
-    return 0;
-}
-
-static void oracle_step(baton_state *st)
+/* The serial oracle: step `step` of the two phases (engine_test_util.h) over every row. */
+static void oracle_step(baton_state *st, uint64_t step)
 {
     size_t rows = baton_state_rows(st);
-    advance(st, 0, rows, 0, 0, NULL);
-    couple(st, 0, rows, 0, 0, NULL);
+    advance(st, 0, rows, 0, step, NULL);
+    couple(st, 0, rows, 0, step, NULL);
 }
 
 /* fails: fails in the partition that holds row fail_row (after writing its rows), from step
@@ -122,14 +56,11 @@ static int fails(baton_state *st, size_t begin, size_t end, size_t partition, ui
     return step >= fp->fail_step && fp->fail_row >= begin && fp->fail_row < end ? fp->code : 0;
 }
 
-static const size_t writes_advance[] = {COL_X, COL_N};
-static const size_t writes_couple[] = {COL_Y};
-
 static baton_engine *new_engine(size_t rows, baton_replay_mode replay, size_t partitions)
 {
     baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool, .replay = replay};
     baton_engine *engine = NULL;
-    bt_assert_rc(baton_engine_create(&cfg, new_state(rows), &engine), 0);
+    bt_assert_rc(baton_engine_create(&cfg, new_state(rows, false), &engine), 0);
     baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0};
     baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
@@ -159,43 +90,42 @@ static void test_create_errors(void **state)
 {
     (void)state;
     baton_engine *engine = (baton_engine *)(uintptr_t)0x1234;
-    expect_error(baton_engine_create(NULL, NULL, &engine), BATON_EINVAL, "state is NULL", NULL);
+    bt_expect_error(baton_engine_create(NULL, NULL, &engine), BATON_EINVAL, "state is NULL", NULL);
     assert_null(engine);
-    baton_state *st = new_state(4);
+    baton_state *st = new_state(4, false);
     baton_engine_config cfg = {.struct_size = sizeof cfg, .replay = (baton_replay_mode)7};
-    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "replay mode 7", NULL);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "replay mode 7", NULL);
     cfg.replay = BATON_REPLAY_OFF;
     cfg.executor = BATON_EXECUTOR_DEVICE;
-    expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "device (GPU) workers",
-                 "not supported in this build", NULL);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "device (GPU) workers",
+                    "not supported in this build", NULL);
     cfg.executor = BATON_EXECUTOR_MPI;
-    expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "MPI", NULL);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "MPI", NULL);
     cfg.executor = (baton_executor_kind)9;
-    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "executor kind 9", NULL);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "executor kind 9", NULL);
     cfg.executor = BATON_EXECUTOR_LOCAL;
     cfg.struct_size = sizeof cfg + 8;
-    expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "struct_size", NULL);
-    expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "struct_size", NULL);
+    bt_expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
     bt_assert_rc(baton_engine_create(NULL, st, &engine), 0); /* defaults: no pool, 1 worker */
 
     baton_phase_spec ok = {"advance", advance, NULL, writes_advance, 2, 0};
     baton_phase_spec bad = ok;
     bad.fn = NULL;
-    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "spec->fn", NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "spec->fn", NULL);
     bad = ok;
     bad.name = "";
-    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "name", NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "name", NULL);
     bad = ok;
     const size_t out_of_range[] = {0, 3};
     bad.writes = out_of_range;
-    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "writes[1] is column 3",
-                 "3 columns", NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "writes[1] is column 3",
+                    "3 columns", NULL);
     bad = ok;
     bad.flags = 0x10;
-    expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "unknown flags 0x10",
-                 NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "unknown flags 0x10", NULL);
     bt_assert_rc(baton_engine_add_phase(engine, &ok), 0);
-    expect_error(baton_engine_add_phase(engine, &ok), BATON_EEXIST, "\"advance\"", NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &ok), BATON_EEXIST, "\"advance\"", NULL);
     char name[16];
     for (unsigned i = 1; i < BATON_ENGINE_MAX_PHASES; i++) {
         snprintf(name, sizeof name, "p%u", i);
@@ -203,7 +133,7 @@ static void test_create_errors(void **state)
         bt_assert_rc(baton_engine_add_phase(engine, &more), 0);
     }
     baton_phase_spec extra = {"extra", advance, NULL, NULL, 0, 0};
-    expect_error(baton_engine_add_phase(engine, &extra), BATON_ERANGE, "64 phases", NULL);
+    bt_expect_error(baton_engine_add_phase(engine, &extra), BATON_ERANGE, "64 phases", NULL);
     baton_engine_destroy(engine);
     baton_engine_destroy(NULL);
 }
@@ -213,9 +143,9 @@ static void test_steps_match_oracle(void **state)
 {
     (void)state;
     const size_t partitions[] = {0, 1, 2, 3, 7};
-    baton_state *oracle = new_state(ROWS);
+    baton_state *oracle = new_state(ROWS, false);
     for (unsigned s = 0; s < STEPS; s++)
-        oracle_step(oracle);
+        oracle_step(oracle, s);
     for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
         baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, partitions[k]);
         baton_step_report reports[STEPS];
@@ -260,9 +190,9 @@ static void test_failed_step_is_undone(void **state)
         bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
         bt_assert_rc(baton_engine_run(engine, 3, NULL, NULL), 0);
 
-        baton_state *before = new_state(ROWS);
+        baton_state *before = new_state(ROWS, false);
         for (unsigned s = 0; s < 3; s++) {
-            oracle_step(before);
+            oracle_step(before, s);
             int64_t *n = baton_state_int64(before, COL_N);
             for (size_t i = 0; i < ROWS; i++)
                 n[i] += 100;
@@ -276,8 +206,8 @@ static void test_failed_step_is_undone(void **state)
         snprintf(rows_text, sizeof rows_text, "partition %zu (rows [%zu, %u))", last, begin,
                  ROWS);
         uint64_t done = 99;
-        expect_error(baton_engine_run(engine, 2, NULL, &done), BATON_ERANGE, "step 3",
-                     "phase \"check\"", rows_text, NULL);
+        bt_expect_error(baton_engine_run(engine, 2, NULL, &done), BATON_ERANGE, "step 3",
+                        "phase \"check\"", rows_text, NULL);
         assert_int_equal(done, 0);
         assert_int_equal(baton_engine_current_step(engine), 3);
         assert_states_equal(baton_engine_state(engine), before);
@@ -300,7 +230,7 @@ static void test_plan_checked_every_step(void **state)
     bt_assert_rc(baton_engine_step(engine, NULL), 0);
     const uint64_t more[] = {5000, 5001};
     bt_assert_rc(baton_state_add_rows(baton_engine_state(engine), more, 2, NULL), 0);
-    expect_error(baton_engine_step(engine, NULL), BATON_EINVAL, "incomplete coverage", NULL);
+    bt_expect_error(baton_engine_step(engine, NULL), BATON_EINVAL, "incomplete coverage", NULL);
     assert_int_equal(baton_engine_current_step(engine), 1);
     bt_assert_rc(baton_engine_set_plan(engine, NULL), 0); /* back to the single plan */
     bt_assert_rc(baton_engine_step(engine, NULL), 0);
@@ -308,8 +238,8 @@ static void test_plan_checked_every_step(void **state)
     bt_assert_rc(baton_plan_create_static(102, 2, g_workers + 1, &plan), 0);
     bt_assert_rc(baton_engine_set_plan(engine, plan), 0);
     baton_plan_destroy(plan);
-    expect_error(baton_engine_step(engine, NULL), BATON_EMISMATCH, "worker-count mismatch",
-                 NULL);
+    bt_expect_error(baton_engine_step(engine, NULL), BATON_EMISMATCH, "worker-count mismatch",
+                    NULL);
     baton_engine_destroy(engine);
 }
 
@@ -351,8 +281,8 @@ static void test_replay_record_verify(void **state)
         bt_assert_rc(baton_engine_get_metrics(ver, &m), 0);
         assert_int_equal(m.fingerprints_verified, STEPS);
         /* One step more than recorded: exhausted. */
-        expect_error(baton_engine_step(ver, NULL), BATON_EEOF, "step 12", "holds 12 steps",
-                     NULL);
+        bt_expect_error(baton_engine_step(ver, NULL), BATON_EEOF, "step 12", "holds 12 steps",
+                        NULL);
         baton_engine_destroy(ver);
     }
 
@@ -363,8 +293,8 @@ static void test_replay_record_verify(void **state)
     baton_state_double(baton_engine_state(ver), COL_X)[ROWS / 2] += 1e-9;
     char want[64];
     snprintf(want, sizeof want, "recorded 0x%016llx", (unsigned long long)entries[5].fingerprint);
-    expect_error(baton_engine_step(ver, NULL), BATON_EMISMATCH, "divergence at step 5", want,
-                 NULL);
+    bt_expect_error(baton_engine_step(ver, NULL), BATON_EMISMATCH, "divergence at step 5", want,
+                    NULL);
     baton_engine_destroy(ver);
     baton_engine_destroy(rec);
     remove(path);
@@ -406,31 +336,31 @@ static void test_replay_files(void **state)
     const baton_replay_entry later[] = {{3, 1}, {4, 2}};
     write_recording(path, later, 2, 1, 0, false);
     bt_assert_rc(baton_engine_replay_load(ver, path), 0);
-    expect_error(baton_engine_step(ver, NULL), BATON_ERANGE, "step mismatch", "step 3",
-                 "ran step 0", NULL);
+    bt_expect_error(baton_engine_step(ver, NULL), BATON_ERANGE, "step mismatch", "step 3",
+                    "ran step 0", NULL);
 
     const baton_replay_entry one[] = {{0, 7}};
     write_recording(path, one, 1, 2, 0, false);
-    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "version 2", NULL);
+    bt_expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "version 2", NULL);
     write_recording(path, one, 1, 1, 3, false);
-    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "truncated", NULL);
+    bt_expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "truncated", NULL);
     write_recording(path, one, 1, 1, 0, true);
-    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "checksum", NULL);
+    bt_expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "checksum", NULL);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fputs("not a recording at all, just text\n", f);
     fclose(f);
-    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "not a replay recording", NULL);
+    bt_expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "not a replay recording", NULL);
     remove(path);
-    expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "cannot open", NULL);
+    bt_expect_error(baton_engine_replay_load(ver, path), BATON_EIO, "cannot open", NULL);
     /* The failed loads left the earlier recording in place. */
     const baton_replay_entry *e = NULL;
     size_t n = 0;
     bt_assert_rc(baton_engine_recording(ver, &e, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(e[0].step, 3);
-    expect_error(baton_engine_replay_save(ver, "/nonexistent-dir/x"), BATON_EIO,
-                 "/nonexistent-dir/x.tmp", NULL);
+    bt_expect_error(baton_engine_replay_save(ver, "/nonexistent-dir/x"), BATON_EIO,
+                    "/nonexistent-dir/x.tmp", NULL);
     baton_engine_destroy(ver);
 }
 

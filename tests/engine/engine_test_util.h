@@ -1,0 +1,92 @@
+/*
+ * engine_test_util.h — the workload the step engine's tests share (header-only): a state of three
+ * columns (x double, y float, n int64) and two phases over it, the second reading rows of other
+ * partitions that the first wrote, so that a missing barrier between phases shows. Used by
+ * test_engine_step.c, test_engine_checkpoint.c and test_engine_resume.c.
+ *
+ * build_state uses no cmocka asserts, so that a forked child can build one too; new_state is
+ * the asserting form for the main thread. The functions are static inline so that a test that
+ * does not call one of them compiles without a warning.
+ */
+#ifndef BATON_TESTS_ENGINE_TEST_UTIL_H
+#define BATON_TESTS_ENGINE_TEST_UTIL_H
+
+#include "test_util.h"
+
+#include "baton/engine.h"
+
+enum { COL_X, COL_Y, COL_N };
+
+/* The columns each phase writes, for its baton_phase_spec. */
+static const size_t writes_advance[] = {COL_X, COL_N};
+static const size_t writes_couple[] = {COL_Y};
+
+/* A state of `rows` rows (ids 7, 12, 17, ...; x = row / 4, y = 0, n = 7 * row) into *out, or,
+ * with x_as_float, the same with column x of type float and left 0 (another schema, for
+ * mismatch tests). Returns baton's error code; *out is untouched on failure. */
+static inline int build_state(size_t rows, bool x_as_float, baton_state **out)
+{
+    const baton_column_spec cols[] = {{"x", x_as_float ? BATON_COLUMN_FLOAT : BATON_COLUMN_DOUBLE},
+                                      {"y", BATON_COLUMN_FLOAT},
+                                      {"n", BATON_COLUMN_INT64}};
+    baton_state *st = NULL;
+    uint64_t *ids = malloc((rows + 1) * sizeof *ids);
+    int rc = ids == NULL ? BATON_ENOMEM : baton_state_create(cols, 3, &st);
+    for (size_t i = 0; rc == 0 && i < rows; i++)
+        ids[i] = 7 + 5 * i;
+    if (rc == 0)
+        rc = baton_state_add_rows(st, ids, rows, NULL);
+    free(ids);
+    if (rc != 0) {
+        baton_state_destroy(st);
+        return rc;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        if (!x_as_float)
+            baton_state_double(st, COL_X)[i] = (double)i * 0.25;
+        baton_state_int64(st, COL_N)[i] = (int64_t)(i * 7);
+    }
+    *out = st;
+    return 0;
+}
+
+/* build_state that fails the running test (main thread only) when it does not succeed. */
+static inline baton_state *new_state(size_t rows, bool x_as_float)
+{
+    baton_state *st = NULL;
+    bt_assert_rc(build_state(rows, x_as_float, &st), 0);
+    return st;
+}
+
+/* Phase advance: x += 1 + n % 3 + step % 5 (the step matters, so a wrong counter shows);
+ * n += 1. */
+static inline int advance(baton_state *st, size_t begin, size_t end, size_t partition,
+                          uint64_t step, void *ctx)
+{
+    (void)partition;
+    (void)ctx;
+    double *x = baton_state_double(st, COL_X);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++) {
+        x[i] += 1.0 + (double)(n[i] % 3) + (double)(step % 5);
+        n[i] += 1;
+    }
+    return 0;
+}
+
+/* Phase couple: y = x[i] - x[(i + 1) % rows]: reads a row of the next partition. */
+static inline int couple(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                         void *ctx)
+{
+    (void)partition;
+    (void)step;
+    (void)ctx;
+    size_t rows = baton_state_rows(st);
+    const double *x = baton_state_double(st, COL_X);
+    float *y = baton_state_float(st, COL_Y);
+    for (size_t i = begin; i < end; i++)
+        y[i] = (float)(x[i] - x[(i + 1) % rows]);
+    return 0;
+}
+
+#endif /* BATON_TESTS_ENGINE_TEST_UTIL_H */
