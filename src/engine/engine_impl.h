@@ -33,7 +33,7 @@ typedef struct engine_shadow {
 typedef struct engine_checkpoint {
     char name[BATON_CHECKPOINT_NAME_MAX + 1];
     uint64_t step;
-    size_t size;          /* its serialized size (the file's, see checkpoint.c) */
+    size_t size;          /* its serialized size (the file's, see checkpoint_format.c) */
     unsigned char *bytes; /* the serialized checkpoint in memory; NULL when it lives in path */
     char *path;           /* its file, NULL without a checkpoint directory */
 } engine_checkpoint;

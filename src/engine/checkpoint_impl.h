@@ -1,0 +1,91 @@
+/*
+ * checkpoint_impl.h — the checkpoint format as checkpoint.c (the policy, the kept list, restore
+ * and resume) uses it; checkpoint_format.c implements it and describes the format: encoding a
+ * checkpoint into a file or a memory blob, decoding and checking one, the names of checkpoint
+ * files. Internal to src/engine/.
+ *
+ * Errors follow baton's convention (0 or a BATON_E... code with the message set), except where a
+ * function says that a BATON_EIO leaves the message unset and the reason in `why`: checkpoint.c
+ * words that message itself, naming the checkpoint or the files it skipped.
+ */
+#ifndef BATON_ENGINE_CHECKPOINT_IMPL_H
+#define BATON_ENGINE_CHECKPOINT_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton/engine.h"
+#include "engine/engine_impl.h"
+
+#define CKPT_HEADER 32u /* magic, version, step, rows, columns */
+#define CKPT_SCHEMA_MAX (CKPT_HEADER + BATON_STATE_MAX_COLUMNS * (2u + BATON_COLUMN_NAME_MAX))
+#define CKPT_TAIL_MAX (1u + BATON_CHECKPOINT_NAME_MAX + 8u)
+/* "ckpt-" + 20 digits + "-" + name + ".bck"; the name starts at CKPT_NAME_AT. */
+#define CKPT_FILE_MIN (5u + 20u + 1u + 1u + 4u)
+#define CKPT_NAME_AT 26u
+/* Room for a file name, its terminating 0 included. */
+#define CKPT_FILE_CAP (CKPT_FILE_MIN + BATON_CHECKPOINT_NAME_MAX)
+/* Room for the reason a checkpoint failed the checks. */
+#define CKPT_WHY_MAX 200
+
+/* The small parts of a checkpoint (all but the ids and values) and its size. */
+typedef struct ckpt_layout {
+    unsigned char head[CKPT_SCHEMA_MAX];
+    size_t head_len;
+    unsigned char tail[CKPT_TAIL_MAX]; /* the name's length and bytes, then the checksum */
+    size_t tail_len;                   /* without the checksum */
+    size_t size;
+} ckpt_layout;
+
+/* A decoded checkpoint: a new state, which the caller owns. */
+typedef struct ckpt_loaded {
+    baton_state *state;
+    uint64_t step;
+} ckpt_loaded;
+
+/* Whether name (len bytes, not necessarily 0-terminated) is a valid checkpoint name: 1 to
+ * BATON_CHECKPOINT_NAME_MAX letters, digits, '_', '.', '-'. */
+bool baton__ckpt_name_ok(const char *name, size_t len);
+
+/* Sets and returns BATON_EIO "who: what path: strerror(errno)". */
+int baton__ckpt_io_error(const char *who, const char *what, const char *path);
+
+/* dir + "/" + the file name of (step, name) (baton__malloc'd: the caller frees it), or NULL when
+ * memory ran out. */
+char *baton__ckpt_file_path(const char *dir, uint64_t step, const char *name);
+
+/* Whether fn is a checkpoint file name; *out_step and out_name (room for
+ * BATON_CHECKPOINT_NAME_MAX + 1 bytes) receive what it says. */
+bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_name);
+
+/* Fills *l for a checkpoint of st called name, taken at step; l->size is its size in bytes. */
+void baton__ckpt_layout_build(ckpt_layout *l, const baton_state *st, uint64_t step,
+                              const char *name);
+
+/* Writes the checkpoint that *l describes (baton__ckpt_layout_build of st) into mem, which has
+ * room for l->size bytes. Cannot fail. */
+void baton__ckpt_write_mem(ckpt_layout *l, const baton_state *st, unsigned char *mem);
+
+/* Writes the checkpoint of engine->state that *l describes to path through path.tmp and a
+ * rename (fsyncing file and directory with checkpoint_sync), over old's file when old is not
+ * NULL (recycling; old->path is NULL once its file was taken, whatever the result). BATON_EIO
+ * naming the file or the directory and the system's error, or BATON_ENOMEM; no .tmp file is
+ * left behind. */
+int baton__ckpt_write_file(const baton_engine *engine, const char *who, const char *path,
+                           ckpt_layout *l, engine_checkpoint *old);
+
+/* Decodes and checks the checkpoint of `size` bytes at bytes, or in the file at path. 0 with
+ * *out filled; BATON_EIO with the reason in why (no message set); BATON_ENOMEM with the message
+ * set. */
+int baton__ckpt_decode_mem(const char *who, const unsigned char *bytes, size_t size,
+                           ckpt_loaded *out, char why[CKPT_WHY_MAX]);
+int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
+                          char why[CKPT_WHY_MAX]);
+
+/* 0 when the schemas of file (a decoded checkpoint's state) and engine are equal, else
+ * BATON_EMISMATCH naming `what` and the first difference. */
+int baton__ckpt_schema_check(const char *who, const char *what, const baton_state *file,
+                             const baton_state *engine);
+
+#endif /* BATON_ENGINE_CHECKPOINT_IMPL_H */
