@@ -73,7 +73,7 @@ typedef struct motion_slot {
     char label[8];
 } motion_slot;
 
-/* ---- step_motion ------------------------------------------------------------------------------ */
+/* ---- step_motion ----------------------------------------------------------------------------- */
 
 typedef struct hand_arrays {
     float *p[3];
@@ -182,8 +182,8 @@ static int measure_engine(void *ctx, unsigned workers, double *out_value, bool *
     }
     if (rc != 0)
         cli_report_error(rc, "bench engine: the engine");
-    *out_correct = rc == 0 && done == eb->steps &&
-                   final_state_correct(eb, baton_engine_state(engine));
+    *out_correct =
+        rc == 0 && done == eb->steps && final_state_correct(eb, baton_engine_state(engine));
     baton_engine_destroy(engine);
     return rc != 0 ? -1 : 0;
 }
@@ -228,8 +228,8 @@ static int run_step_motion(const bench_options *options, bench_report *report, e
                              .higher_is_better = false,
                              .label_name = "partitions",
                              .label = ms->label};
-        if (!bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "baton",
-                             workers, measure_engine, ms) ||
+        if (!bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "baton", workers,
+                             measure_engine, ms) ||
             !bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "hand_loop",
                              workers, measure_hand, ms))
             return -1;
@@ -238,7 +238,7 @@ static int run_step_motion(const bench_options *options, bench_report *report, e
     return 0;
 }
 
-/* ---- fingerprint -------------------------------------------------------------------------------- */
+/* ---- fingerprint ----------------------------------------------------------------------------- */
 
 typedef struct fp_bench {
     engine_bench *eb;
@@ -349,7 +349,8 @@ static int run_fingerprint(const bench_options *options, bench_report *report, e
     return 0;
 }
 
-/* ---- checkpoints --------------------------------------------------------------------------------- */
+/* ---- checkpoints
+ * --------------------------------------------------------------------------------- */
 
 typedef struct ckpt_bench {
     engine_bench *eb;
@@ -508,8 +509,8 @@ static int run_checkpoint(const bench_options *options, bench_report *report, en
                              .higher_is_better = true};
         bench_slot slots[2];
         size_t n = 0;
-        if (!bench_slots_add(slots, &n, 2, report, options->runs, &tmpl, "baton", 1,
-                             cases[k].baton, &cb) ||
+        if (!bench_slots_add(slots, &n, 2, report, options->runs, &tmpl, "baton", 1, cases[k].baton,
+                             &cb) ||
             !bench_slots_add(slots, &n, 2, report, options->runs, &tmpl, "memcpy", 1,
                              measure_ckpt_memcpy, &cb)) {
             rc = -1;
@@ -524,7 +525,7 @@ static int run_checkpoint(const bench_options *options, bench_report *report, en
     return rc;
 }
 
-/* ---- the suite ---------------------------------------------------------------------------------- */
+/* ---- the suite ------------------------------------------------------------------------------- */
 
 int bench_engine_run(const bench_options *options, bench_report *report)
 {

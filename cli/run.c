@@ -69,7 +69,7 @@ void cli_run_usage(FILE *out)
           out);
 }
 
-/* ---- the scenario file ------------------------------------------------------------------------ */
+/* ---- the scenario file ----------------------------------------------------------------------- */
 
 static bool parse_u64(const char *text, uint64_t *out)
 {
@@ -112,7 +112,7 @@ static int scenario_key(void *user, const char *section, const char *key, const 
                 return fail_key(sc, section, key, value, "the only rule built in is motion");
             return copy_text(sc->rule, sizeof sc->rule, value);
         }
-        number = strcmp(key, "agents") == 0 ? &sc->agents
+        number = strcmp(key, "agents") == 0  ? &sc->agents
                  : strcmp(key, "steps") == 0 ? &sc->steps
                  : strcmp(key, "seed") == 0  ? &sc->seed
                                              : NULL;
@@ -140,7 +140,7 @@ static int scenario_key(void *user, const char *section, const char *key, const 
             sc->sync = strcmp(value, "true") == 0;
             return 1;
         }
-        number = strcmp(key, "every") == 0 ? &sc->every
+        number = strcmp(key, "every") == 0  ? &sc->every
                  : strcmp(key, "keep") == 0 ? &sc->keep
                                             : NULL;
     } else if (strcmp(section, "replay") == 0) {
@@ -206,7 +206,7 @@ static int load_scenario(const char *path, scenario *sc)
     return 0;
 }
 
-/* ---- running ------------------------------------------------------------------------------------ */
+/* ---- running --------------------------------------------------------------------------------- */
 
 static int report_rc(int rc, const char *what)
 {
@@ -239,11 +239,11 @@ static int build_engine(const scenario *sc, baton_pool *pool, baton_engine **out
     rc = report_rc(baton_engine_add_motion(engine), "baton_engine_add_motion");
     if (rc == 0 && sc->partitions > 0) {
         baton_plan *plan = NULL;
-        unsigned workers = sc->plan_workers > 0 ? (unsigned)sc->plan_workers
-                                                : baton_pool_workers(pool);
-        rc = report_rc(baton_plan_create_static((size_t)sc->agents, (size_t)sc->partitions,
-                                                workers, &plan),
-                       "baton_plan_create_static");
+        unsigned workers =
+            sc->plan_workers > 0 ? (unsigned)sc->plan_workers : baton_pool_workers(pool);
+        rc = report_rc(
+            baton_plan_create_static((size_t)sc->agents, (size_t)sc->partitions, workers, &plan),
+            "baton_plan_create_static");
         if (rc == 0)
             rc = report_rc(baton_engine_set_plan(engine, plan), "baton_engine_set_plan");
         baton_plan_destroy(plan);
@@ -268,16 +268,15 @@ static void print_metrics(const baton_engine_metrics *m, bool json, FILE *out)
                 ", \"steps_failed\": %" PRIu64 ", \"last_step_ns\": %" PRIu64
                 ", \"total_step_ns\": %" PRIu64 ", \"fingerprints_recorded\": %" PRIu64
                 ", \"fingerprints_verified\": %" PRIu64 ", \"checkpoints_created\": %" PRIu64
-                ", \"partition_steps\": %" PRIu64 ", \"partition_rows\": %" PRIu64
-                ", \"phase\": [",
+                ", \"partition_steps\": %" PRIu64 ", \"partition_rows\": %" PRIu64 ", \"phase\": [",
                 m->current_step, m->rows, m->columns, m->phases, m->resident_bytes,
                 m->steps_completed, m->steps_failed, m->last_step_ns, m->total_step_ns,
                 m->fingerprints_recorded, m->fingerprints_verified, m->checkpoints_created,
                 m->partition_steps, m->partition_rows);
         for (size_t k = 0; k < m->phases; k++)
-            fprintf(out, "%s{\"name\": \"%s\", \"executions\": %" PRIu64 ", \"total_ns\": %" PRIu64
-                    "}", k ? ", " : "", m->phase[k].name, m->phase[k].executions,
-                    m->phase[k].total_ns);
+            fprintf(out,
+                    "%s{\"name\": \"%s\", \"executions\": %" PRIu64 ", \"total_ns\": %" PRIu64 "}",
+                    k ? ", " : "", m->phase[k].name, m->phase[k].executions, m->phase[k].total_ns);
         fputs("]}\n", out);
         return;
     }

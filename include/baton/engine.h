@@ -441,8 +441,9 @@ BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
  * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH.
  * Pointers into the state become invalid, as with baton_engine_restore. When dir is the
  * engine's own checkpoint directory, its older files count as kept checkpoints from then on
- * (retention deletes them in turn). Errors: BATON_EINVAL, BATON_ENOTFOUND (dir holds no valid checkpoint), BATON_EMISMATCH
- * (another schema: the message names the first difference), BATON_EIO, BATON_ENOMEM.
+ * (retention deletes them in turn). Errors: BATON_EINVAL, BATON_ENOTFOUND (dir holds no valid
+ * checkpoint), BATON_EMISMATCH (another schema: the message names the first difference),
+ * BATON_EIO, BATON_ENOMEM.
  */
 BATON_API int baton_engine_resume(baton_engine *engine, const char *dir);
 

@@ -94,7 +94,7 @@ int baton_engine_recording(const baton_engine *engine, const baton_replay_entry 
     return 0;
 }
 
-/* ---- the file ---------------------------------------------------------------------------------- */
+/* ---- the file -------------------------------------------------------------------------------- */
 
 static int io_error(const char *who, const char *what, const char *path)
 {
@@ -105,7 +105,8 @@ int baton_engine_replay_save(const baton_engine *engine, const char *path)
 {
     const char *who = "baton_engine_replay_save";
     if (engine == NULL || path == NULL)
-        return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "path");
+        return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
+                            engine == NULL ? "engine" : "path");
     size_t size = REPLAY_HEADER + engine->n_recorded * REPLAY_ENTRY + 8;
     unsigned char *buf = baton__malloc(size);
     if (buf == NULL)
@@ -181,7 +182,8 @@ int baton_engine_replay_load(baton_engine *engine, const char *path)
 {
     const char *who = "baton_engine_replay_load";
     if (engine == NULL || path == NULL)
-        return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "path");
+        return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
+                            engine == NULL ? "engine" : "path");
     unsigned char *buf = NULL;
     size_t size = 0;
     int rc = read_file(who, path, &buf, &size);
@@ -190,19 +192,23 @@ int baton_engine_replay_load(baton_engine *engine, const char *path)
     uint32_t version = 0;
     uint64_t count = 0, sum = 0;
     if (size < REPLAY_HEADER + 8 || memcmp(buf, replay_magic, 8) != 0) {
-        rc = baton__error(BATON_EIO, "%s: %s is not a replay recording (%zu bytes, no BATONRPL "
-                          "header)", who, path, size);
+        rc = baton__error(BATON_EIO,
+                          "%s: %s is not a replay recording (%zu bytes, no BATONRPL "
+                          "header)",
+                          who, path, size);
     } else {
         memcpy(&version, buf + 8, 4);
         memcpy(&count, buf + 12, 8);
         memcpy(&sum, buf + size - 8, 8);
         if (version != REPLAY_VERSION)
-            rc = baton__error(BATON_EIO, "%s: %s has version %u, this library reads %u", who,
-                              path, version, REPLAY_VERSION);
+            rc = baton__error(BATON_EIO, "%s: %s has version %u, this library reads %u", who, path,
+                              version, REPLAY_VERSION);
         else if (count > (size - REPLAY_HEADER - 8) / REPLAY_ENTRY ||
                  size != REPLAY_HEADER + count * REPLAY_ENTRY + 8)
-            rc = baton__error(BATON_EIO, "%s: %s is truncated or too long: %zu bytes for %llu "
-                              "entries", who, path, size, (unsigned long long)count);
+            rc = baton__error(BATON_EIO,
+                              "%s: %s is truncated or too long: %zu bytes for %llu "
+                              "entries",
+                              who, path, size, (unsigned long long)count);
         else if (XXH3_64bits(buf, size - 8) != sum)
             rc = baton__error(BATON_EIO, "%s: %s is damaged: its checksum does not match", who,
                               path);

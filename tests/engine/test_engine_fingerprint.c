@@ -88,8 +88,7 @@ static uint64_t reference_fingerprint(const dataset *d)
     return hash;
 }
 
-/* ---- datasets and states ----------------------------------------------------------------------
- */
+/* ---- datasets and states --------------------------------------------------------------------- */
 
 static const baton_column_spec mixed[] = {
     {"pos.x", BATON_COLUMN_FLOAT}, {"mass", BATON_COLUMN_DOUBLE}, {"count-1", BATON_COLUMN_INT64},

@@ -50,13 +50,12 @@ static void test_static_split(void **state)
     const struct {
         size_t rows, count;
         unsigned workers;
-    } cases[] = {{1, 1, 1},   {10, 1, 1},  {10, 3, 1},   {10, 3, 2},         {10, 10, 4},
-                 {7, 6, 3},   {100, 7, 3}, {1000, 16, 16}, {1000003, 7, 5}, {4096, 2, 1}};
+    } cases[] = {{1, 1, 1}, {10, 1, 1},  {10, 3, 1},     {10, 3, 2},      {10, 10, 4},
+                 {7, 6, 3}, {100, 7, 3}, {1000, 16, 16}, {1000003, 7, 5}, {4096, 2, 1}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         baton_plan *plan = NULL;
-        bt_assert_rc(baton_plan_create_static(cases[k].rows, cases[k].count, cases[k].workers,
-                                              &plan),
-                     0);
+        bt_assert_rc(
+            baton_plan_create_static(cases[k].rows, cases[k].count, cases[k].workers, &plan), 0);
         assert_int_equal(baton_plan_partitions(plan), cases[k].count);
         assert_int_equal(baton_plan_workers(plan), cases[k].workers);
         size_t base = cases[k].rows / cases[k].count, extra = cases[k].rows % cases[k].count;
@@ -96,7 +95,7 @@ static void test_static_errors(void **state)
     bt_expect_error(baton_plan_create(NULL, 0, 1, NULL), BATON_EINVAL, "out", NULL);
 }
 
-/* ---- validation -------------------------------------------------------------------------------- */
+/* ---- validation ------------------------------------------------------------------------------ */
 
 static void test_validate_zero_partitions(void **state)
 {
@@ -136,21 +135,53 @@ static void test_validate_ranges(void **state)
         int rc;
         const char *fragments[3];
     } cases[] = {
-        {"empty", {{0, 4, 0}, {4, 4, 0}, {4, 10, 0}}, 3, 10, BATON_EINVAL,
+        {"empty",
+         {{0, 4, 0}, {4, 4, 0}, {4, 10, 0}},
+         3,
+         10,
+         BATON_EINVAL,
          {"partition 1", "rows [4, 4)", "empty"}},
-        {"reversed", {{0, 6, 0}, {6, 3, 0}, {3, 10, 0}}, 3, 10, BATON_EINVAL,
+        {"reversed",
+         {{0, 6, 0}, {6, 3, 0}, {3, 10, 0}},
+         3,
+         10,
+         BATON_EINVAL,
          {"partition 1", "rows [6, 3)", "empty"}},
-        {"out of bounds", {{0, 5, 0}, {5, 12, 0}}, 2, 10, BATON_ERANGE,
+        {"out of bounds",
+         {{0, 5, 0}, {5, 12, 0}},
+         2,
+         10,
+         BATON_ERANGE,
          {"partition 1", "rows [5, 12)", "10 rows"}},
-        {"gap", {{0, 4, 0}, {5, 10, 0}}, 2, 10, BATON_EINVAL,
+        {"gap",
+         {{0, 4, 0}, {5, 10, 0}},
+         2,
+         10,
+         BATON_EINVAL,
          {"non-contiguous", "partition 1 (rows [5, 10))", "a gap"}},
-        {"overlap", {{0, 6, 0}, {4, 10, 0}}, 2, 10, BATON_EINVAL,
+        {"overlap",
+         {{0, 6, 0}, {4, 10, 0}},
+         2,
+         10,
+         BATON_EINVAL,
          {"non-contiguous", "partition 0 (rows [0, 6))", "an overlap"}},
-        {"late start", {{2, 6, 0}, {6, 10, 0}}, 2, 10, BATON_EINVAL,
+        {"late start",
+         {{2, 6, 0}, {6, 10, 0}},
+         2,
+         10,
+         BATON_EINVAL,
          {"incomplete coverage", "partition 0 (rows [2, 6))", "rows [0, 2)"}},
-        {"early end", {{0, 6, 0}, {6, 9, 0}}, 2, 10, BATON_EINVAL,
+        {"early end",
+         {{0, 6, 0}, {6, 9, 0}},
+         2,
+         10,
+         BATON_EINVAL,
          {"incomplete coverage", "partition, 1 (rows [6, 9))", "rows [9, 10)"}},
-        {"empty single on rows", {{0, 0, 0}}, 1, 10, BATON_EINVAL,
+        {"empty single on rows",
+         {{0, 0, 0}},
+         1,
+         10,
+         BATON_EINVAL,
          {"partition 0", "rows [0, 0)", "empty"}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -207,14 +238,10 @@ int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single),
-        cmocka_unit_test(test_static_split),
-        cmocka_unit_test(test_static_errors),
-        cmocka_unit_test(test_validate_zero_partitions),
-        cmocka_unit_test(test_validate_workers),
-        cmocka_unit_test(test_validate_ranges),
-        cmocka_unit_test(test_validate_order),
-        cmocka_unit_test(test_empty_state),
+        cmocka_unit_test(test_single),           cmocka_unit_test(test_static_split),
+        cmocka_unit_test(test_static_errors),    cmocka_unit_test(test_validate_zero_partitions),
+        cmocka_unit_test(test_validate_workers), cmocka_unit_test(test_validate_ranges),
+        cmocka_unit_test(test_validate_order),   cmocka_unit_test(test_empty_state),
         cmocka_unit_test(test_accessors),
     };
     return cmocka_run_group_tests_name("engine/plan", tests, NULL, NULL);

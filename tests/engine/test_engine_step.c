@@ -202,9 +202,9 @@ static void test_failed_step_is_undone(void **state)
         char rows_text[64];
         size_t parts = partitions[k] > 0 ? partitions[k] : 1;
         size_t last = parts - 1;
-        size_t size = ROWS / parts, begin = last * size + (last < ROWS % parts ? last : ROWS % parts);
-        snprintf(rows_text, sizeof rows_text, "partition %zu (rows [%zu, %u))", last, begin,
-                 ROWS);
+        size_t size = ROWS / parts,
+               begin = last * size + (last < ROWS % parts ? last : ROWS % parts);
+        snprintf(rows_text, sizeof rows_text, "partition %zu (rows [%zu, %u))", last, begin, ROWS);
         uint64_t done = 99;
         bt_expect_error(baton_engine_run(engine, 2, NULL, &done), BATON_ERANGE, "step 3",
                         "phase \"check\"", rows_text, NULL);
