@@ -32,6 +32,10 @@
 #include "baton/engine.h"
 #include "cli.h"
 
+#ifdef BATON_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #define RUN_PATH_MAX 4096
 
 typedef struct scenario {
@@ -52,6 +56,9 @@ typedef struct run_options {
     const char *scenario_path;
     const char *resume_dir;
     bool json;
+    bool mpi;      /* started under mpirun: the MPI executor */
+    int rank;      /* this process's rank (0 without MPI) */
+    unsigned ranks; /* the number of ranks (1 without MPI) */
 } run_options;
 
 void cli_run_usage(FILE *out)
@@ -215,7 +222,8 @@ static int report_rc(int rc, const char *what)
     return rc;
 }
 
-static int build_engine(const scenario *sc, baton_pool *pool, baton_engine **out)
+static int build_engine(const run_options *opt, const scenario *sc, baton_pool *pool,
+                        baton_engine **out)
 {
     baton_state *state = NULL;
     int rc = report_rc(baton_engine_motion_state((size_t)sc->agents, sc->seed, &state),
@@ -230,7 +238,9 @@ static int build_engine(const scenario *sc, baton_pool *pool, baton_engine **out
                                .checkpoint_every = sc->every,
                                .checkpoint_keep = (unsigned)sc->keep,
                                .checkpoint_dir = sc->checkpoint_dir[0] ? sc->checkpoint_dir : NULL,
-                               .checkpoint_sync = sc->sync};
+                               .checkpoint_sync = sc->sync,
+                               .executor = opt->mpi ? BATON_EXECUTOR_MPI
+                                                    : BATON_EXECUTOR_LOCAL};
     baton_engine *engine = NULL;
     if ((rc = report_rc(baton_engine_create(&cfg, state, &engine), "baton_engine_create")) != 0) {
         baton_state_destroy(state);
@@ -239,8 +249,9 @@ static int build_engine(const scenario *sc, baton_pool *pool, baton_engine **out
     rc = report_rc(baton_engine_add_motion(engine), "baton_engine_add_motion");
     if (rc == 0 && sc->partitions > 0) {
         baton_plan *plan = NULL;
-        unsigned workers =
-            sc->plan_workers > 0 ? (unsigned)sc->plan_workers : baton_pool_workers(pool);
+        unsigned workers = opt->mpi                ? opt->ranks
+                           : sc->plan_workers > 0 ? (unsigned)sc->plan_workers
+                                                  : baton_pool_workers(pool);
         rc = report_rc(
             baton_plan_create_static((size_t)sc->agents, (size_t)sc->partitions, workers, &plan),
             "baton_plan_create_static");
@@ -327,12 +338,12 @@ static int run_scenario(const run_options *opt, const scenario *sc)
     if (cli_bench_pool_create((unsigned)sc->workers, 0, &pool) != 0)
         return CLI_EXIT_FAIL;
     baton_engine *engine = NULL;
-    int rc = build_engine(sc, pool, &engine);
-    if (rc == 0 && sc->checkpoint_dir[0] != '\0')
+    int rc = build_engine(opt, sc, pool, &engine);
+    if (rc == 0 && sc->checkpoint_dir[0] != '\0' && opt->rank == 0)
         rc = keep_scenario(opt->scenario_path, sc->checkpoint_dir);
     if (rc == 0 && opt->resume_dir != NULL) {
         rc = report_rc(baton_engine_resume(engine, opt->resume_dir), "baton_engine_resume");
-        if (rc == 0)
+        if (rc == 0 && opt->rank == 0)
             cli_note("run: resumed from %s at step %" PRIu64, opt->resume_dir,
                      baton_engine_current_step(engine));
     }
@@ -341,17 +352,17 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         rc = baton_engine_step(engine, &rep);
         if (rc != 0)
             cli_report_error(rc, "baton_engine_step");
-        else
+        else if (opt->rank == 0)
             cli_progress("run: step %" PRIu64 "/%" PRIu64 " (%.2f ms)", rep.step + 1, sc->steps,
                          (double)rep.total_ns / 1e6);
     }
     cli_progress_clear();
-    if (rc == 0 && sc->replay == BATON_REPLAY_RECORD)
+    if (rc == 0 && sc->replay == BATON_REPLAY_RECORD && opt->rank == 0)
         rc = report_rc(baton_engine_replay_save(engine, sc->replay_file),
                        "baton_engine_replay_save");
     if (engine != NULL) {
-        baton_engine_metrics m;
-        if (baton_engine_get_metrics(engine, &m) == 0)
+        baton_engine_metrics m; /* collective under MPI: every rank asks, rank 0 prints */
+        if (baton_engine_get_metrics(engine, &m) == 0 && opt->rank == 0)
             print_metrics(&m, opt->json, stdout);
         baton_engine_destroy(engine);
     }
@@ -392,5 +403,30 @@ int cli_run(int argc, char **argv)
     scenario sc;
     if (load_scenario(opt.scenario_path, &sc) != 0)
         return CLI_EXIT_USAGE;
-    return run_scenario(&opt, &sc);
+    opt.ranks = 1;
+#ifdef BATON_HAVE_MPI
+    /* Started by Open MPI's mpirun: run the partitions on its ranks. */
+    if (getenv("OMPI_COMM_WORLD_SIZE") != NULL) {
+        int size = 1;
+        if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+            cli_errorf("run: MPI_Init failed");
+            return CLI_EXIT_FAIL;
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &opt.rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        opt.ranks = (unsigned)size;
+        opt.mpi = true;
+    }
+#endif
+    int status = run_scenario(&opt, &sc);
+#ifdef BATON_HAVE_MPI
+    if (opt.mpi) {
+        /* One rank's failure is the run's: the exit status of mpirun is the worst. */
+        int worst = status;
+        MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Finalize();
+        status = worst;
+    }
+#endif
+    return status;
 }

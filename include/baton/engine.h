@@ -275,11 +275,27 @@ typedef enum baton_checkpoint_policy {
     BATON_CHECKPOINT_EVERY = 1,    /* also one after every checkpoint_every-th step */
 } baton_checkpoint_policy;
 
-/* Where partitions run. */
+/*
+ * Where partitions run.
+ *  LOCAL   each partition a task on the config's pool (or the calling thread), on the state's
+ *          own arrays.
+ *  MPI     worker w is rank w of MPI_COMM_WORLD (the caller has called MPI_Init; workers 0 or
+ *          the rank count). Every rank creates the same state and the same engine and calls
+ *          every engine function in the same order: steps, get_metrics, checkpoint, restore and
+ *          resume are collective. A rank runs its own partitions only, so a partition's rows
+ *          are changed by one rank for the whole run; after each phase the ranks agree on
+ *          failure (all restore, all return the error), fingerprints combine every rank's chunk
+ *          hashes (equal to a single process's), metrics are summed, and each rank checkpoints
+ *          into checkpoint_dir/rank-R and resumes from it (BATON_EMISMATCH if the ranks would
+ *          resume different steps). Limits of this version: every rank keeps a whole copy of
+ *          the state (the other ranks' rows unused), and a phase may read only rows of its own
+ *          partition. BATON_ENOSYS in a build without MPI.
+ *  DEVICE  a GPU: reserved, BATON_ENOSYS in this build.
+ */
 typedef enum baton_executor_kind {
-    BATON_EXECUTOR_LOCAL = 0,  /* tasks on the config's pool (or the calling thread) */
-    BATON_EXECUTOR_MPI = 1,    /* one rank per worker (reserved: BATON_ENOSYS in this build) */
-    BATON_EXECUTOR_DEVICE = 2, /* a GPU (reserved: BATON_ENOSYS in this build) */
+    BATON_EXECUTOR_LOCAL = 0,
+    BATON_EXECUTOR_MPI = 1,
+    BATON_EXECUTOR_DEVICE = 2,
 } baton_executor_kind;
 
 typedef struct baton_engine_config {
@@ -302,8 +318,9 @@ typedef struct baton_engine_config {
 /*
  * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
  * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
- * Errors: BATON_ENOSYS (an executor this build does not support: MPI, device), BATON_EINVAL
- * (NULL state or out, unknown replay mode, checkpoint policy or executor,
+ * Errors: BATON_ENOSYS (an executor this build does not support: device; MPI without MPI),
+ * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy or executor, MPI
+ * executor before MPI_Init or with workers other than the rank count,
  * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
  * this library's config; each message names the field and value), BATON_EIO (the checkpoint
  * directory cannot be created), BATON_ENOMEM.

@@ -65,6 +65,21 @@ static bool make_dirs(char *dir)
     return S_ISDIR(sb.st_mode);
 }
 
+/* A fresh copy of dir, or under the MPI executor of dir/rank-R: every rank writes and reads
+ * checkpoints of its own partitions' state, in a directory of its own. */
+static char *rank_dir(const baton_engine *engine, const char *dir)
+{
+    size_t len = strlen(dir), cap = len + 32;
+    char *out = baton__malloc(cap);
+    if (out == NULL)
+        return NULL;
+    if (engine->mpi != NULL)
+        snprintf(out, cap, "%s/rank-%u", dir, engine->rank);
+    else
+        memcpy(out, dir, len + 1);
+    return out;
+}
+
 int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_config *cfg)
 {
     const char *who = "baton_engine_create";
@@ -85,10 +100,10 @@ int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_confi
     size_t len = strlen(cfg->checkpoint_dir);
     if (len == 0)
         return baton__error(BATON_EINVAL, "%s: checkpoint_dir is empty (NULL: no files)", who);
-    char *dir = baton__malloc(len + 1);
+    char *dir = rank_dir(engine, cfg->checkpoint_dir);
     if (dir == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for checkpoint_dir", who);
-    memcpy(dir, cfg->checkpoint_dir, len + 1);
+    len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/') /* "d/" would name files "d//ckpt-..." */
         dir[--len] = '\0';
     if (!make_dirs(dir)) {
@@ -382,9 +397,15 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
         return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "dir");
     ckpt_file *names = NULL;
     size_t n = 0, used = 0;
+    char *own = rank_dir(engine, dir); /* under MPI, this rank's directory in dir */
+    if (own == NULL)
+        return baton__error(BATON_ENOMEM, "%s: no memory", who);
+    dir = own;
     int rc = list_dir(who, dir, &names, &n);
-    if (rc != 0)
+    if (rc != 0) {
+        baton__free(own);
         return rc;
+    }
     size_t cap = strlen(dir) + 1 + CKPT_FILE_CAP;
     char *path = baton__malloc(cap), skipped[400] = "", why[CKPT_WHY_MAX];
     rc = path == NULL ? baton__error(BATON_ENOMEM, "%s: no memory", who) : BATON_ENOTFOUND;
@@ -414,6 +435,11 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
                           dir, n, n == 1 ? "" : "s", skipped);
     baton__free(path);
     baton__free(names);
+    baton__free(own);
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL)
+        rc = baton__engine_mpi_agree_resume(engine, rc);
+#endif
     return rc;
 }
 

@@ -52,10 +52,14 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
     if (cfg.executor == BATON_EXECUTOR_DEVICE)
         return baton__error(BATON_ENOSYS,
                             "%s: device (GPU) workers are not supported in this build", who);
+#ifndef BATON_HAVE_MPI
     if (cfg.executor == BATON_EXECUTOR_MPI)
-        return baton__error(BATON_ENOSYS, "%s: the MPI executor is not supported in this build",
+        return baton__error(BATON_ENOSYS,
+                            "%s: the MPI executor is not supported in this build (built "
+                            "without MPI)",
                             who);
-    if (cfg.executor != BATON_EXECUTOR_LOCAL)
+#endif
+    if (cfg.executor != BATON_EXECUTOR_LOCAL && cfg.executor != BATON_EXECUTOR_MPI)
         return baton__error(BATON_EINVAL, "%s: unknown executor kind %d", who,
                             (int)cfg.executor);
     baton_engine *engine = baton__calloc(1, sizeof *engine);
@@ -66,8 +70,17 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
                       : cfg.pool != NULL ? baton_pool_workers(cfg.pool)
                                          : 1;
     engine->replay = cfg.replay;
-    int rc = baton__engine_checkpoint_init(engine, &cfg);
+    int rc = 0;
+#ifdef BATON_HAVE_MPI
+    if (cfg.executor == BATON_EXECUTOR_MPI)
+        rc = baton__engine_mpi_init(engine, cfg.workers);
+#endif
+    if (rc == 0)
+        rc = baton__engine_checkpoint_init(engine, &cfg);
     if (rc != 0) {
+#ifdef BATON_HAVE_MPI
+        baton__engine_mpi_fini(engine);
+#endif
         baton__free(engine);
         return rc;
     }
@@ -87,6 +100,9 @@ void baton_engine_destroy(baton_engine *engine)
     baton__free(engine->shadows);
     baton__free(engine->recording);
     baton__engine_checkpoint_fini(engine);
+#ifdef BATON_HAVE_MPI
+    baton__engine_mpi_fini(engine);
+#endif
     baton_plan_destroy(engine->plan);
     baton_state_destroy(engine->state);
     baton__free(engine);
@@ -268,6 +284,8 @@ static int run_partitions(size_t begin, size_t end, void *arg)
     phase_run *run = arg;
     for (size_t i = begin; i < end; i++) {
         const baton_partition *p = &run->parts[i];
+        if (run->engine->mpi != NULL && p->worker != run->engine->rank)
+            continue; /* another rank's partition */
         int rc = run->phase->fn(run->engine->state, p->begin, p->end, i, run->engine->step,
                                 run->phase->ctx);
         run->rcs[i] = rc;
@@ -290,13 +308,22 @@ static int run_phase(baton_engine *engine, size_t k, const baton_partition *part
     else
         rc = run_partitions(0, n, &run);
     /* The parallel_for's return orders every task's writes of rcs before these reads. */
-    for (size_t i = 0; i < n; i++)
+    size_t failed = SIZE_MAX;
+    for (size_t i = 0; i < n && failed == SIZE_MAX; i++)
         if (rcs[i] != 0)
-            return baton__error(rcs[i],
-                                "baton_engine_step: step %llu: phase \"%s\" (phase %zu) failed "
-                                "in partition %zu (rows [%zu, %zu)) with %d (%s)",
-                                (unsigned long long)engine->step, engine->phases[k].name, k, i,
-                                parts[i].begin, parts[i].end, rcs[i], baton_err_name(rcs[i]));
+            failed = i;
+    if (failed != SIZE_MAX)
+        rc = rcs[failed];
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) /* every rank learns the same failure, and returns it */
+        (void)baton__engine_mpi_agree(engine, parts, n, &failed, &rc);
+#endif
+    if (failed != SIZE_MAX)
+        return baton__error(rc,
+                            "baton_engine_step: step %llu: phase \"%s\" (phase %zu) failed "
+                            "in partition %zu (rows [%zu, %zu)) with %d (%s)",
+                            (unsigned long long)engine->step, engine->phases[k].name, k, failed,
+                            parts[failed].begin, parts[failed].end, rc, baton_err_name(rc));
     return rc; /* the pool's own error (BATON_ECLOSED), message set by it */
 }
 
@@ -334,23 +361,36 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     rep->step = engine->step;
     rep->n_phases = engine->n_phases;
     rep->fingerprint = 0;
+    /* What this process runs of each phase: every partition, or under MPI its rank's. */
+    uint64_t own_parts = 0, own_rows = 0;
+    for (size_t i = 0; i < n_parts; i++)
+        if (engine->mpi == NULL || parts[i].worker == engine->rank) {
+            own_parts++;
+            own_rows += parts[i].end - parts[i].begin;
+        }
     for (size_t k = 0; k < engine->n_phases && rc == 0; k++) {
         uint64_t p0 = baton__monotonic_ns();
         if (undo)
             rc = save_phase_writes(engine, &engine->phases[k], rows);
-        if (rc == 0)
+        if (rc == 0) {
             rc = run_phase(engine, k, parts, n_parts, rcs);
+        } else if (engine->mpi != NULL) {
+#ifdef BATON_HAVE_MPI
+            size_t none = SIZE_MAX; /* the other ranks must not wait for this one in vain */
+            (void)baton__engine_mpi_agree(engine, parts, n_parts, &none, &rc);
+#endif
+        }
         uint64_t ns = baton__monotonic_ns() - p0;
         rep->phase_ns[k] = ns;
         engine->phases[k].executions++;
         engine->phases[k].total_ns += ns;
         if (rc == 0) {
-            engine->partition_steps += n_parts;
-            engine->partition_rows += rows;
+            engine->partition_steps += own_parts;
+            engine->partition_rows += own_rows;
         }
     }
-    baton__free(plan_parts);
     if (rc != 0) {
+        baton__free(plan_parts);
         if (undo)
             shadows_restore(engine, rows);
         engine->steps_failed++;
@@ -358,7 +398,8 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     }
     int replay_rc = 0;
     if (engine->replay != BATON_REPLAY_OFF)
-        replay_rc = baton__engine_replay_step(engine, &rep->fingerprint);
+        replay_rc = baton__engine_replay_step(engine, parts, n_parts, &rep->fingerprint);
+    baton__free(plan_parts);
     engine->step++;
     engine->steps_completed++;
     /* A step that diverged from its recording is not checkpointed: a restart must not resume
@@ -412,6 +453,14 @@ int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *o
     out->checkpoints_created = engine->checkpoints_created;
     out->partition_steps = engine->partition_steps;
     out->partition_rows = engine->partition_rows;
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) { /* every rank ran its own partitions: the sums are the run's */
+        uint64_t sums[2] = {out->partition_steps, out->partition_rows};
+        baton__engine_mpi_sum(engine, sums, 2);
+        out->partition_steps = sums[0];
+        out->partition_rows = sums[1];
+    }
+#endif
     for (size_t k = 0; k < engine->n_phases; k++)
         out->phase[k] = (baton_phase_metrics){engine->phases[k].name,
                                               engine->phases[k].executions,

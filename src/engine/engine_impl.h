@@ -38,9 +38,13 @@ typedef struct engine_checkpoint {
     char *path;           /* its file, NULL without a checkpoint directory */
 } engine_checkpoint;
 
+typedef struct engine_mpi engine_mpi;
+
 struct baton_engine {
     baton_pool *pool;
     unsigned workers;
+    engine_mpi *mpi; /* the MPI executor's (mpi.c); NULL: local */
+    unsigned rank;   /* this process's rank under MPI, else 0 */
     baton_replay_mode replay;
     baton_state *state;
     baton_plan *plan; /* NULL: the single plan over every row */
@@ -70,8 +74,27 @@ struct baton_engine {
 };
 
 /* replay.c: records or verifies the fingerprint of the step just run (engine->step is its
- * number); *fingerprint receives it. */
-int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint);
+ * number; parts: the step's n partitions, for the MPI executor); *fingerprint receives it. */
+int baton__engine_replay_step(baton_engine *engine, const baton_partition *parts, size_t n,
+                              uint64_t *fingerprint);
+
+#ifdef BATON_HAVE_MPI
+/* mpi.c: the MPI executor. init: the ranks of MPI_COMM_WORLD as the workers (workers: the
+ * config's, 0 or the rank count); agree: every rank learns the smallest failing partition
+ * (*inout_failed, SIZE_MAX: none) or a rank's pool failure, and its code (*inout_rc), and
+ * returns it; fingerprint: the state's fingerprint from the ranks' partitions (collective);
+ * sum: sums values across the ranks, in place (collective). */
+int baton__engine_mpi_init(baton_engine *engine, unsigned workers);
+void baton__engine_mpi_fini(baton_engine *engine);
+int baton__engine_mpi_agree(baton_engine *engine, const baton_partition *parts, size_t n,
+                            size_t *inout_failed, int *inout_rc);
+int baton__engine_mpi_fingerprint(baton_engine *engine, const baton_partition *parts, size_t n,
+                                  uint64_t *out);
+void baton__engine_mpi_sum(const baton_engine *engine, uint64_t *values, size_t n);
+/* After each rank resumed (rc: its result): every rank's result, or BATON_EMISMATCH when the
+ * ranks resumed different steps (collective). */
+int baton__engine_mpi_agree_resume(baton_engine *engine, int rc);
+#endif
 
 /* checkpoint.c: checks the config's checkpoint fields and sets the engine's (creating the
  * directory); frees the kept checkpoints; after a completed step, takes the policy's

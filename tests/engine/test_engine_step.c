@@ -99,8 +99,12 @@ static void test_create_errors(void **state)
     cfg.executor = BATON_EXECUTOR_DEVICE;
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "device (GPU) workers",
                     "not supported in this build", NULL);
+    /* Without MPI in the build: BATON_ENOSYS; with it, this test never called MPI_Init. */
     cfg.executor = BATON_EXECUTOR_MPI;
-    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_ENOSYS, "MPI", NULL);
+    int mpi_rc = baton_engine_create(&cfg, st, &engine);
+    assert_true(mpi_rc == BATON_ENOSYS || mpi_rc == BATON_EINVAL);
+    assert_non_null(strstr(baton_last_error_message(), "MPI"));
+    assert_null(engine);
     cfg.executor = (baton_executor_kind)9;
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "executor kind 9", NULL);
     cfg.executor = BATON_EXECUTOR_LOCAL;
