@@ -20,6 +20,11 @@ fail() {
 }
 root=""
 [ "$(id -u)" -eq 0 ] && root="--allow-run-as-root" # containers and CI run as root
+# One machine: launch the ranks locally, without the ssh that Open MPI otherwise insists on
+# finding even for local ranks (CI machines have none), and without the single-copy transport
+# that containers' ptrace rules refuse.
+export OMPI_MCA_plm=isolated
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi() {
     # shellcheck disable=SC2086 # $root is empty or one word
     "$mpiexec" --oversubscribe $root -np 3 "$baton" run "$@" >"$tmp/out" 2>"$tmp/err"
