@@ -61,7 +61,7 @@ static const bench_suite suites[] = {
      .summary = "the step engine: the motion rule over 1M rows for 100 steps on 1, 2 and 4 "
                 "partitions (step_motion) vs a hand-written loop; the state's fingerprint "
                 "(fingerprint) vs the seed's byte-at-a-time FNV-1a; checkpoint write and restore "
-                "vs memcpy",
+                "vs memcpy; the scenario on 1, 2 and 4 MPI ranks (mpi_step)",
      .run = bench_engine_run,
      .print_summary = bench_engine_print_summary},
 };

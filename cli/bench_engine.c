@@ -26,6 +26,8 @@
  * (baton's computed on the calling thread, fnv1a's computed once before the runs); after the
  * timed checkpoints, a step and a restore must bring back the state of the last one, and every
  * restore the fingerprint it was taken with; memcpy's copy must equal its source.
+ *   mpi_step            time (s)            (bench_engine_mpi.c) the motion scenario on 1, 2, 4
+ *                                           MPI ranks, label "ranks"
  * Targets (2 cores): baton <= 1.05x hand_loop's time at every partition count; fingerprint
  * >= 10x fnv1a's bytes per second; checkpoint_write >= 0.5x memcpy's bytes per second.
  */
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #include "baton/engine.h"
+#include "bench_engine.h"
 #include "cli.h"
 
 #define SUITE "engine"
@@ -48,7 +51,6 @@
 #define MOTION_STEPS 100u
 #define QUICK_ROWS 200000u
 #define QUICK_STEPS 20u
-#define MOTION_SEED 42u
 #define MAX_SLOTS 8
 #define TARGET_STEP_RATIO 1.05
 #define TARGET_FINGERPRINT_RATIO 10.0
@@ -119,7 +121,7 @@ static hand_arrays arrays_of(baton_state *state, unsigned partitions)
 
 static int fresh_state(const engine_bench *eb, baton_state **out)
 {
-    int rc = baton_engine_motion_state(eb->rows, MOTION_SEED, out);
+    int rc = baton_engine_motion_state(eb->rows, BENCH_ENGINE_SEED, out);
     if (rc != 0)
         cli_report_error(rc, "bench engine: baton_engine_motion_state");
     return rc;
@@ -561,6 +563,8 @@ int bench_engine_run(const bench_options *options, bench_report *report)
     if (rc == 0 && (bench_case_selected(options, "checkpoint_write") ||
                     bench_case_selected(options, "checkpoint_restore")))
         rc = run_checkpoint(options, report, &eb);
+    if (rc == 0 && bench_case_selected(options, "mpi_step"))
+        rc = bench_engine_mpi_run(options, report, eb.pool, eb.rows, eb.steps);
     cli_bench_pool_destroy(eb.pool, &rc);
     return rc;
 }
@@ -609,5 +613,14 @@ void bench_engine_print_summary(const bench_report *report, FILE *out)
     if (!isnan(restore))
         fprintf(out, "  checkpoint_restore: baton / memcpy bytes per second: %.3f (no target)\n",
                 restore);
+    for (unsigned ranks = 2; ranks <= 4; ranks *= 2) {
+        char label_n[8];
+        snprintf(label_n, sizeof label_n, "%u", ranks);
+        double speedup = ratio(bench_report_find_label(report, "mpi_step", "baton", "1"),
+                               bench_report_find_label(report, "mpi_step", "baton", label_n));
+        if (!isnan(speedup))
+            fprintf(out, "  mpi_step: time on 1 rank / on %u ranks: %.3f (no target)\n", ranks,
+                    speedup);
+    }
     fflush(out);
 }
