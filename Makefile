@@ -56,6 +56,7 @@ bench: deps-bench
 	$(BUILD)/cli/baton bench store $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench graph $(BENCH_ARGS)
 	$(BUILD)/cli/baton bench space $(BENCH_ARGS)
+	$(BUILD)/cli/baton bench engine $(BENCH_ARGS)
 
 # The libFuzzer targets (clang, ASan), each for FUZZ_SECONDS; what they find stays in
 # build-fuzz/corpus/<target> for the next run. A crash leaves its input in the working directory.
