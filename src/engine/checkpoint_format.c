@@ -29,9 +29,11 @@
  *    straight from the state's arrays in pieces of CKPT_PIECE bytes, each hashed (XXH3's
  *    streaming API) just before it is written, so the write's copy into the page cache reads
  *    what the hash has just brought into cache: the arrays leave memory once, and nothing is
- *    copied into an intermediate buffer. Only the metadata stays in memory (bytes NULL, path
- *    set); a restore reads the file. Without a directory the same writer fills one heap blob,
- *    so that one decoder reads both.
+ *    copied into an intermediate buffer. With a pool, a file is written by the calling thread
+ *    while a worker hashes the same bytes (emit_parallel): the kernel's copy, not the hash,
+ *    bounds the write, and the two overlap. Only the metadata stays in memory (bytes NULL,
+ *    path set); a restore reads the file. Without a directory the same writer fills one heap
+ *    blob, so that one decoder reads both.
  *  - Reading never trusts the bytes: the header's counts, types and name lengths are checked,
  *    and the size they imply must equal the file's before `rows` sizes any allocation; the
  *    schema goes through baton_state_create and the ids through baton_state_add_rows, whose
@@ -214,6 +216,63 @@ static bool emit(ckpt_sink *s, ckpt_layout *l, const baton_state *st)
     return sink_out(s, l->tail, l->tail_len + 8);
 }
 
+/* emit on two threads: the calling thread writes while a pool worker hashes the same bytes
+ * (the kernel's copy into the page cache, not the hash, bounds a file's write, and on two cores
+ * the two overlap instead of adding up). */
+typedef struct emit_job {
+    ckpt_sink *sink;
+    ckpt_layout *layout;
+    const baton_state *st;
+    bool ok;
+    int err; /* errno of a failed write, read back on the calling thread */
+    uint64_t sum;
+} emit_job;
+
+static int write_body(void *ctx)
+{
+    emit_job *j = ctx;
+    const baton_state *st = j->st;
+    j->ok = sink_out(j->sink, j->layout->head, j->layout->head_len) &&
+            sink_out(j->sink, (const unsigned char *)st->ids, st->rows * sizeof *st->ids);
+    for (size_t c = 0; c < st->n_columns && j->ok; c++)
+        j->ok = sink_out(j->sink, st->columns[c]->values, st->rows * st->columns[c]->width);
+    j->err = j->ok ? 0 : errno;
+    return 0;
+}
+
+static int hash_body(void *ctx)
+{
+    emit_job *j = ctx;
+    const baton_state *st = j->st;
+    XXH3_state_t xxh;
+    memset(&xxh, 0, sizeof xxh); /* a state on the stack must start zeroed (xxhash.h) */
+    XXH3_64bits_reset(&xxh);
+    XXH3_64bits_update(&xxh, j->layout->head, j->layout->head_len);
+    XXH3_64bits_update(&xxh, st->ids, st->rows * sizeof *st->ids);
+    for (size_t c = 0; c < st->n_columns; c++)
+        XXH3_64bits_update(&xxh, st->columns[c]->values, st->rows * st->columns[c]->width);
+    XXH3_64bits_update(&xxh, j->layout->tail, j->layout->tail_len);
+    j->sum = (uint64_t)XXH3_64bits_digest(&xxh);
+    return 0;
+}
+
+/* emit's result with the writing and the hashing in parallel on pool; false with errno set. */
+static bool emit_parallel(baton_pool *pool, ckpt_sink *s, ckpt_layout *l, const baton_state *st)
+{
+    emit_job job = {s, l, st, false, 0, 0};
+    /* The calling thread runs A (the writes), so a failed write's errno is its own. */
+    if (baton_join(pool, write_body, &job, hash_body, &job) != 0) {
+        errno = EIO;
+        return false;
+    }
+    if (!job.ok) {
+        errno = job.err;
+        return false;
+    }
+    memcpy(l->tail + l->tail_len, &job.sum, 8);
+    return sink_out(s, l->tail, l->tail_len + 8);
+}
+
 void baton__ckpt_write_mem(ckpt_layout *l, const baton_state *st, unsigned char *mem)
 {
     ckpt_sink sink = {.fd = -1, .mem = mem};
@@ -239,7 +298,9 @@ int baton__ckpt_write_file(const baton_engine *engine, const char *who, const ch
     ckpt_sink sink = {.fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
     if (sink.fd < 0)
         rc = baton__ckpt_io_error(who, "cannot create", tmp);
-    else if (!emit(&sink, l, engine->state) || ftruncate(sink.fd, (off_t)l->size) != 0)
+    else if (!(engine->pool != NULL ? emit_parallel(engine->pool, &sink, l, engine->state)
+                                    : emit(&sink, l, engine->state)) ||
+             ftruncate(sink.fd, (off_t)l->size) != 0)
         rc = baton__ckpt_io_error(who, "cannot write", tmp);
     else if (engine->checkpoint_sync && fsync(sink.fd) != 0)
         rc = baton__ckpt_io_error(who, "cannot fsync", tmp);
