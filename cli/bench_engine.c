@@ -33,7 +33,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -445,28 +444,9 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
     return 0;
 }
 
-/* Deletes the bench's checkpoint directory (plain files only). */
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    char path[DIR_MAX + 256];
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        (void)unlink(path);
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 static int ckpt_setup(engine_bench *eb, ckpt_bench *cb)
 {
-    const char *base = getenv("TMPDIR");
-    base = base != NULL && base[0] != '\0' ? base : "/var/tmp";
+    const char *base = cli_temp_base();
     if ((size_t)snprintf(cb->dir, sizeof cb->dir, "%s/baton-bench-engine-XXXXXX", base) >=
             sizeof cb->dir ||
         mkdtemp(cb->dir) == NULL) {
@@ -543,7 +523,7 @@ static int run_checkpoint(const bench_options *options, bench_report *report, en
     baton_engine_destroy(cb.engine);
     free(cb.buffer);
     if (cb.dir[0] != '\0')
-        remove_dir(cb.dir);
+        (void)cli_remove_tree(cb.dir);
     return rc;
 }
 

@@ -161,8 +161,7 @@ int bench_engine_mpi_run(const bench_options *options, bench_report *report, bat
     mb.rows = rows;
     mb.steps = steps;
     ssize_t len = readlink("/proc/self/exe", mb.self, sizeof mb.self - 1);
-    const char *base = getenv("TMPDIR");
-    base = base != NULL && base[0] != '\0' ? base : "/var/tmp";
+    const char *base = cli_temp_base();
     if (len <= 0 || (size_t)snprintf(mb.dir, sizeof mb.dir, "%s/baton-bench-mpi-XXXXXX", base) >=
                         sizeof mb.dir ||
         mkdtemp(mb.dir) == NULL) {

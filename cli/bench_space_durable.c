@@ -33,7 +33,6 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -127,39 +126,6 @@ static int starter_fired(void *ctx, const baton_match *match)
 
 /* ---- directories ---- */
 
-static const char *temp_base(void)
-{
-    const char *env = getenv("TMPDIR");
-    return env != NULL && env[0] != '\0' ? env : "/var/tmp";
-}
-
-/* Deletes dir and everything under it (the log's files; no links are followed). */
-static int remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[DIR_MAX];
-    int rc = 0;
-
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) {
-            rc = -1;
-            continue;
-        }
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rc |= remove_tree(path);
-        else if (unlink(path) != 0)
-            rc = -1;
-    }
-    closedir(d);
-    return rmdir(dir) != 0 ? -1 : rc;
-}
-
 /* The filesystem type of `path` in words ("ext4/ext3/ext2", "tmpfs", ...). */
 static const char *filesystem_name(const char *path)
 {
@@ -214,10 +180,10 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     if (dc->logged) {
         config.durability = dc->durability;
         config.log_group_max = dc->log_group_max;
-        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", temp_base()) >=
+        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", cli_temp_base()) >=
                 sizeof dir ||
             mkdtemp(dir) == NULL) {
-            cli_errorf("bench space: cannot make a directory under %s: %s", temp_base(),
+            cli_errorf("bench space: cannot make a directory under %s: %s", cli_temp_base(),
                        strerror(errno));
             rc = 0;
             cli_bench_pool_destroy(pool, &rc);
@@ -231,7 +197,7 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     if (rc != 0) {
         cli_report_error(rc, dc->logged ? "baton_space_open" : "baton_space_create");
         if (dir[0] != '\0')
-            (void)remove_tree(dir);
+            (void)cli_remove_tree(dir);
         cli_bench_pool_destroy(pool, &rc);
         free(run);
         return -1;
@@ -286,7 +252,7 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     }
     *out_correct = correct;
     baton_space_destroy(run->space);
-    if (dir[0] != '\0' && remove_tree(dir) != 0)
+    if (dir[0] != '\0' && cli_remove_tree(dir) != 0)
         cli_note("bench space: could not delete %s entirely", dir);
     free(run);
     rc = 0;
@@ -337,8 +303,8 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
                           "%u chains x %llu pairs, driven from continuations, on %u workers%s%s%s%s",
                           DURABLE_CHAINS, (unsigned long long)dc->per_chain, DURABLE_WORKERS,
                           dc->logged ? "; the log in a fresh directory under " : "",
-                          dc->logged ? temp_base() : "", dc->logged ? ", on " : "",
-                          dc->logged ? filesystem_name(temp_base()) : "");
+                          dc->logged ? cli_temp_base() : "", dc->logged ? ", on " : "",
+                          dc->logged ? filesystem_name(cli_temp_base()) : "");
         if (!bench_slots_add(slots, &n, DURABLE_N_CASES, report, options->runs, &tmpl, "baton",
                              DURABLE_WORKERS, measure_durable, dc)) {
             free_cpu_samples(cases);

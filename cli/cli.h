@@ -76,6 +76,11 @@ bool cli_stderr_is_tty(void);
 double cli_median(double *values, size_t n);
 /* CPU time the whole process has used, in seconds; NaN when the clock cannot be read. */
 double cli_process_cpu_s(void);
+/* Where benchmarks and the demo make their scratch directories: $TMPDIR, else /var/tmp (a disk,
+ * where /tmp may be memory). */
+const char *cli_temp_base(void);
+/* Deletes dir and everything under it (links are not followed); 0, or -1 when something stayed. */
+int cli_remove_tree(const char *dir);
 
 /* ---- bench_report.c: records, statistics, table and JSON --------------------------------- */
 

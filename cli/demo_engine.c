@@ -25,23 +25,6 @@
 #define DEMO_PARTITIONS 4u
 #define DEMO_DIR_MAX 4096
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    char path[DEMO_DIR_MAX + 256];
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            (void)unlink(path);
-        }
-    }
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 static int make_engine(baton_pool *pool, size_t agents, baton_replay_mode replay, const char *dir,
                        uint64_t every, baton_engine **out)
 {
@@ -98,8 +81,7 @@ static int run_to(baton_engine *engine, uint64_t to, const char *what, double *o
 bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
 {
     char dir[DEMO_DIR_MAX];
-    const char *base = getenv("TMPDIR");
-    base = base != NULL && base[0] != '\0' ? base : "/var/tmp";
+    const char *base = cli_temp_base();
     if ((size_t)snprintf(dir, sizeof dir, "%s/baton-demo-XXXXXX", base) >= sizeof dir ||
         mkdtemp(dir) == NULL) {
         cli_errorf("demo: cannot make a directory under %s: %s", base, strerror(errno));
@@ -169,6 +151,6 @@ bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
     }
     baton_engine_destroy(rec);
     baton_engine_destroy(ver);
-    remove_dir(dir);
+    (void)cli_remove_tree(dir);
     return ok;
 }

@@ -7,11 +7,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,4 +202,36 @@ void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc)
         if (*inout_rc == 0)
             *inout_rc = rc;
     }
+}
+
+const char *cli_temp_base(void)
+{
+    const char *env = getenv("TMPDIR");
+    return env != NULL && env[0] != '\0' ? env : "/var/tmp";
+}
+
+int cli_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    int rc = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path) {
+            rc = -1;
+            continue;
+        }
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            rc |= cli_remove_tree(path);
+        else if (unlink(path) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rmdir(dir) != 0 ? -1 : rc;
 }
