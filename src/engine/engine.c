@@ -316,7 +316,7 @@ static int run_phase(baton_engine *engine, size_t k, const baton_partition *part
         rc = rcs[failed];
 #ifdef BATON_HAVE_MPI
     if (engine->mpi != NULL) /* every rank learns the same failure, and returns it */
-        (void)baton__engine_mpi_agree(engine, parts, n, &failed, &rc);
+        (void)baton__engine_mpi_agree(engine, &failed, &rc);
 #endif
     if (failed != SIZE_MAX)
         return baton__error(rc,
@@ -325,6 +325,21 @@ static int run_phase(baton_engine *engine, size_t k, const baton_partition *part
                             (unsigned long long)engine->step, engine->phases[k].name, k, failed,
                             parts[failed].begin, parts[failed].end, rc, baton_err_name(rc));
     return rc; /* the pool's own error (BATON_ECLOSED), message set by it */
+}
+
+/* A step that fails on this process before its first phase (memory). Under MPI the other ranks
+ * wait in the first phase's agreement: take part in it with the failure, so that all of them
+ * stop the step with it. */
+static int fail_before_phases(baton_engine *engine, int rc)
+{
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL && engine->n_phases > 0) {
+        size_t none = SIZE_MAX;
+        (void)baton__engine_mpi_agree(engine, &none, &rc);
+    }
+#endif
+    engine->steps_failed++;
+    return rc;
 }
 
 int baton_engine_step(baton_engine *engine, baton_step_report *report)
@@ -347,8 +362,10 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
          * never sees the plan change under it. */
         plan_parts = baton__malloc(n_parts * (sizeof *plan_parts + sizeof *rcs));
         if (plan_parts == NULL)
-            return baton__error(BATON_ENOMEM, "baton_engine_step: no memory for %zu partitions",
-                                n_parts);
+            return fail_before_phases(engine, baton__error(BATON_ENOMEM,
+                                                           "baton_engine_step: no memory for %zu "
+                                                           "partitions",
+                                                           n_parts));
         for (size_t i = 0; i < n_parts; i++)
             plan_parts[i] = baton_plan_partition(engine->plan, i);
         parts = plan_parts;
@@ -356,6 +373,10 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     }
     bool undo = step_needs_undo(engine);
     int rc = undo ? shadows_prepare(engine) : 0;
+    if (rc != 0) {
+        baton__free(plan_parts);
+        return fail_before_phases(engine, rc);
+    }
     baton_step_report local;
     baton_step_report *rep = report != NULL ? report : &local;
     rep->step = engine->step;
@@ -377,17 +398,13 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
         } else if (engine->mpi != NULL) {
 #ifdef BATON_HAVE_MPI
             size_t none = SIZE_MAX; /* the other ranks must not wait for this one in vain */
-            (void)baton__engine_mpi_agree(engine, parts, n_parts, &none, &rc);
+            (void)baton__engine_mpi_agree(engine, &none, &rc);
 #endif
         }
         uint64_t ns = baton__monotonic_ns() - p0;
         rep->phase_ns[k] = ns;
         engine->phases[k].executions++;
         engine->phases[k].total_ns += ns;
-        if (rc == 0) {
-            engine->partition_steps += own_parts;
-            engine->partition_rows += own_rows;
-        }
     }
     if (rc != 0) {
         baton__free(plan_parts);
@@ -402,6 +419,9 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     baton__free(plan_parts);
     engine->step++;
     engine->steps_completed++;
+    /* Counted once the step completed: an undone step's partitions did not happen. */
+    engine->partition_steps += own_parts * engine->n_phases;
+    engine->partition_rows += own_rows * engine->n_phases;
     /* A step that diverged from its recording is not checkpointed: a restart must not resume
      * from a state known to be wrong. */
     int checkpoint_rc = replay_rc == 0 ? baton__engine_checkpoint_after_step(engine) : 0;

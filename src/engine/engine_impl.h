@@ -81,13 +81,12 @@ int baton__engine_replay_step(baton_engine *engine, const baton_partition *parts
 #ifdef BATON_HAVE_MPI
 /* mpi.c: the MPI executor. init: the ranks of MPI_COMM_WORLD as the workers (workers: the
  * config's, 0 or the rank count); agree: every rank learns the smallest failing partition
- * (*inout_failed, SIZE_MAX: none) or a rank's pool failure, and its code (*inout_rc), and
- * returns it; fingerprint: the state's fingerprint from the ranks' partitions (collective);
+ * (*inout_failed, SIZE_MAX: none) or a rank's failure outside the partitions (*inout_failed
+ * SIZE_MAX, *inout_rc not 0), and its code (*inout_rc), and returns it; fingerprint: the state's fingerprint from the ranks' partitions (collective);
  * sum: sums values across the ranks, in place (collective). */
 int baton__engine_mpi_init(baton_engine *engine, unsigned workers);
 void baton__engine_mpi_fini(baton_engine *engine);
-int baton__engine_mpi_agree(baton_engine *engine, const baton_partition *parts, size_t n,
-                            size_t *inout_failed, int *inout_rc);
+int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc);
 int baton__engine_mpi_fingerprint(baton_engine *engine, const baton_partition *parts, size_t n,
                                   uint64_t *out);
 void baton__engine_mpi_sum(const baton_engine *engine, uint64_t *values, size_t n);

@@ -22,6 +22,7 @@
  *  - The communicator is a duplicate of MPI_COMM_WORLD, so the engine's messages never match
  *    the application's.
  */
+#include <limits.h>
 #include <mpi.h>
 #include <string.h>
 
@@ -72,28 +73,30 @@ void baton__engine_mpi_fini(baton_engine *engine)
     engine->mpi = NULL;
 }
 
-int baton__engine_mpi_agree(baton_engine *engine, const baton_partition *parts, size_t n,
-                            size_t *inout_failed, int *inout_rc)
+/* MINLOC keys: a failing partition's index, or these (the same on every rank). */
+#define AGREE_NO_PARTITION (LONG_MAX - 1) /* a failure outside any partition: memory, the pool */
+#define AGREE_NONE LONG_MAX
+
+int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc)
 {
-    /* MINLOC over (failing partition, rank): n stands for "this rank's pool failed". */
     struct {
         long part;
         int rank;
-    } mine = {*inout_failed != SIZE_MAX ? (long)*inout_failed : (long)n + 1, (int)engine->rank},
+    } mine = {*inout_failed != SIZE_MAX ? (long)*inout_failed
+              : *inout_rc != 0          ? AGREE_NO_PARTITION
+                                        : AGREE_NONE,
+              (int)engine->rank},
       first;
-    if (*inout_failed == SIZE_MAX && *inout_rc != 0)
-        mine.part = (long)n;
     MPI_Allreduce(&mine, &first, 1, MPI_LONG_INT, MPI_MINLOC, engine->mpi->comm);
-    if (first.part > (long)n) {
+    if (first.part == AGREE_NONE) {
         *inout_failed = SIZE_MAX;
         *inout_rc = 0;
         return 0;
     }
     int rc = *inout_rc;
     MPI_Bcast(&rc, 1, MPI_INT, first.rank, engine->mpi->comm);
-    *inout_failed = first.part < (long)n ? (size_t)first.part : SIZE_MAX;
+    *inout_failed = first.part != AGREE_NO_PARTITION ? (size_t)first.part : SIZE_MAX;
     *inout_rc = rc;
-    (void)parts;
     return rc;
 }
 
