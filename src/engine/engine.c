@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/os.h"
 #include "engine/engine_impl.h"
+#include "engine/state_impl.h"
 
 static bool name_ok(const char *name, size_t max)
 {
@@ -192,10 +193,7 @@ int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan)
 
 static size_t column_bytes(const baton_state *state, size_t column, size_t rows)
 {
-    baton_column_spec spec;
-    if (baton_state_column_info(state, column, &spec) != 0)
-        return 0;
-    return rows * (spec.type == BATON_COLUMN_FLOAT ? sizeof(float) : sizeof(double));
+    return rows * state->columns[column]->width;
 }
 
 /* Whether any phase can fail (then the step keeps shadows). */

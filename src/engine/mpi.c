@@ -29,6 +29,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "engine/engine_impl.h"
+#include "engine/state_impl.h"
 
 struct engine_mpi {
     MPI_Comm comm;
@@ -114,13 +115,6 @@ static size_t owner_index(const baton_partition *parts, size_t n, size_t row)
     return lo;
 }
 
-static size_t element_size(baton_state *state, size_t column)
-{
-    baton_column_spec spec;
-    (void)baton_state_column_info(state, column, &spec);
-    return spec.type == BATON_COLUMN_FLOAT ? sizeof(float) : sizeof(double);
-}
-
 /* Moves every piece of a chunk that another rank owns to the chunk's designated rank. */
 static int gather_split_chunks(baton_engine *engine, const baton_partition *parts, size_t n,
                                size_t rows)
@@ -146,8 +140,8 @@ static int gather_split_chunks(baton_engine *engine, const baton_partition *part
         for (size_t col = 0; col < columns; col++, tag = (tag + 1) % 32767) {
             if (owner == designated)
                 continue;
-            size_t esize = element_size(engine->state, col);
-            unsigned char *data = baton_state_column_data(engine->state, col);
+            size_t esize = engine->state->columns[col]->width;
+            unsigned char *data = engine->state->columns[col]->values;
             unsigned char *at = data + parts[p].begin * esize;
             int count = (int)((piece_end - parts[p].begin) * esize);
             if (engine->rank == owner)

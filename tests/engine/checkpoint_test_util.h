@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "baton/engine.h"
+#include "dir_util.h"
 #include "engine/engine_test_util.h"
 
 BT_DEFINE_POOL_GROUP()
@@ -127,30 +128,6 @@ static inline void make_tmp_dir(char *out, size_t cap)
     const char *base = getenv("TMPDIR");
     snprintf(out, cap, "%s/baton-ckpt-XXXXXX", base != NULL && base[0] ? base : "/tmp");
     assert_non_null(mkdtemp(out));
-}
-
-static inline void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        /* A path too long to build is skipped (the tests' paths are short); checking the
-         * length is also what keeps gcc's -Wformat-truncation quiet at -O3. */
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
-            continue;
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 static inline int compare_names(const void *a, const void *b)

@@ -9,7 +9,7 @@
 #define BATON_TEST_SPACE_DURABLE_UTIL_H
 
 #include "test_util.h"
-#include "space/dir_util.h"
+#include "dir_util.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>

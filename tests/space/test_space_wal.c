@@ -7,7 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "test_util.h"
-#include "space/dir_util.h"
+#include "dir_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>

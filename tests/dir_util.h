@@ -1,9 +1,10 @@
 /*
- * dir_util.h — temporary directories for the tests of the log and the durable space: one made
- * with mkdtemp under /tmp, and removed with everything in it.
+ * dir_util.h — temporary directories for the tests that write files (the log, the durable space,
+ * the engine's checkpoints): one made with mkdtemp under /tmp, and removed with everything in it
+ * (remove_tree asserts nothing, so a forked child may call it too).
  */
-#ifndef BATON_TESTS_SPACE_DIR_UTIL_H
-#define BATON_TESTS_SPACE_DIR_UTIL_H
+#ifndef BATON_TESTS_DIR_UTIL_H
+#define BATON_TESTS_DIR_UTIL_H
 
 #include <dirent.h>
 #include <stdio.h>
@@ -43,4 +44,4 @@ static inline void remove_tree(const char *path)
     rmdir(path);
 }
 
-#endif /* BATON_TESTS_SPACE_DIR_UTIL_H */
+#endif /* BATON_TESTS_DIR_UTIL_H */
