@@ -240,7 +240,8 @@ typedef struct baton_engine baton_engine;
 /*
  * A phase's work over rows [begin, end) of the state (partition `partition` of the plan, in
  * step `step`, counted from 0). It may read any row and must write only rows of its range, and
- * only the columns its spec declares. Returns 0, or an error (a baton code or any negative int)
+ * only the columns its spec declares. (Under the MPI executor the state is the rank's share of
+ * the rows, which begin and end index, and "any row" is any of the rank's rows.) Returns 0, or an error (a baton code or any negative int)
  * that stops the step. Runs on a pool worker or the thread that called step; partitions of one
  * phase run in parallel, and every partition of a phase finishes before the next phase starts.
  */
@@ -280,16 +281,23 @@ typedef enum baton_checkpoint_policy {
  *  LOCAL   each partition a task on the config's pool (or the calling thread), on the state's
  *          own arrays.
  *  MPI     worker w is rank w of MPI_COMM_WORLD (the caller has called MPI_Init; workers 0 or
- *          the rank count). Every rank creates the same state and the same engine and calls
- *          every engine function in the same order: steps, get_metrics, checkpoint, restore and
- *          resume are collective. A rank runs its own partitions only, so a partition's rows
- *          are changed by one rank for the whole run; after each phase the ranks agree on
- *          failure (all restore, all return the error), fingerprints combine every rank's chunk
- *          hashes (equal to a single process's), metrics are summed, and each rank checkpoints
- *          into checkpoint_dir/rank-R and resumes from it (BATON_EMISMATCH if the ranks would
- *          resume different steps). Limits of this version: every rank keeps a whole copy of
- *          the state (the other ranks' rows unused), and a phase may read only rows of its own
- *          partition. BATON_ENOSYS in a build without MPI.
+ *          the rank count). Every rank creates its engine the same way and calls every engine
+ *          function in the same order: steps, set_plan, get_metrics, checkpoint, restore and
+ *          resume are collective. The state is distributed: from the first step on, each rank's
+ *          state holds only the rows of its own partitions (the plan's partitions of worker
+ *          `rank`, in row order), so a rank's memory is its share of the rows. What a rank
+ *          passes to baton_engine_create is set by mpi_rows (baton_mpi_rows). A phase runs on
+ *          its rank's state: its begin and end index that rank's rows (the partition's rows in
+ *          the global state are baton_plan_partition(plan, partition)), and it may read only
+ *          its rank's rows. A step that runs under another plan than the last one first moves
+ *          the rows whose owner changes to their new rank. After each phase the ranks agree on
+ *          failure (all undo, all return the same error); fingerprints combine every rank's
+ *          chunk hashes and equal a single process's over the global state; metrics are the
+ *          run's (rows, partitions and resident bytes summed over the ranks); each rank
+ *          checkpoints its rows, and where they lie, into checkpoint_dir/rank-R, and restores
+ *          or resumes only when every rank can (BATON_EMISMATCH if the ranks would resume
+ *          different steps or placements). Once distributed, the rows may not be added or
+ *          removed (BATON_EPERM at the next step). BATON_ENOSYS in a build without MPI.
  *  DEVICE  a GPU: reserved, BATON_ENOSYS in this build.
  */
 typedef enum baton_executor_kind {
@@ -297,6 +305,20 @@ typedef enum baton_executor_kind {
     BATON_EXECUTOR_MPI = 1,
     BATON_EXECUTOR_DEVICE = 2,
 } baton_executor_kind;
+
+/*
+ * What the state each rank hands to baton_engine_create holds, under the MPI executor.
+ *  REPLICATED  the whole state, the same on every rank (the simple way in: every rank builds
+ *              it); the first step keeps each rank's own partitions' rows and frees the rest.
+ *  OWNED       only the rows of the rank's own partitions under the plan of the first step,
+ *              in row order (the way to a state larger than one machine: no rank ever holds
+ *              more than its share). The first step checks that every rank holds as many rows
+ *              as its partitions cover (BATON_EMISMATCH naming the rank otherwise).
+ */
+typedef enum baton_mpi_rows {
+    BATON_MPI_ROWS_REPLICATED = 0,
+    BATON_MPI_ROWS_OWNED = 1,
+} baton_mpi_rows;
 
 typedef struct baton_engine_config {
     size_t struct_size;     /* sizeof(baton_engine_config); fields past it read as 0 */
@@ -313,14 +335,15 @@ typedef struct baton_engine_config {
     bool checkpoint_sync;       /* fsync each checkpoint file and the directory (survives a
                                    machine's crash, not only the process's) */
     baton_executor_kind executor; /* BATON_EXECUTOR_LOCAL (0) */
+    baton_mpi_rows mpi_rows;      /* MPI executor: what each rank's state holds at create */
 } baton_engine_config;
 
 /*
  * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
  * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
  * Errors: BATON_ENOSYS (an executor this build does not support: device; MPI without MPI),
- * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy or executor, MPI
- * executor before MPI_Init or with workers other than the rank count,
+ * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy, executor or
+ * mpi_rows, MPI executor before MPI_Init or with workers other than the rank count,
  * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
  * this library's config; each message names the field and value), BATON_EIO (the checkpoint
  * directory cannot be created), BATON_ENOMEM.
@@ -487,6 +510,17 @@ BATON_API int baton_engine_checkpoints(const baton_engine *engine, baton_checkpo
  * seed gives the same state on every machine). Errors: BATON_EINVAL (NULL out), BATON_ENOMEM.
  */
 BATON_API int baton_engine_motion_state(size_t agents, uint64_t seed, baton_state **out);
+
+/*
+ * Appends rows [begin, end) of the motion state of `agents` agents drawn from seed (the rows
+ * baton_engine_motion_state would hold there, ids begin + 1 .. end) to state, which has the
+ * motion state's columns: so that under the MPI executor with BATON_MPI_ROWS_OWNED a rank can
+ * build only its partitions' rows, calling this once per partition in row order. Errors:
+ * BATON_EINVAL (NULL state, end < begin or end > agents), BATON_EMISMATCH (the state lacks the
+ * columns), those of baton_state_add_rows (an id already there). On error nothing is added.
+ */
+BATON_API int baton_engine_motion_add_rows(baton_state *state, size_t agents, uint64_t seed,
+                                           size_t begin, size_t end);
 
 /*
  * Adds the motion rule as the phase "motion" (infallible; writes x, y, z): for every row,

@@ -199,10 +199,11 @@ static int take(baton_engine *engine, const char *who, const char *name)
     engine_checkpoint cp = {.step = engine->step}, *old = recyclable(engine, name);
     strcpy(cp.name, name);
     int rc = 0;
-    if (l == NULL || grown == NULL) {
+    if (l != NULL)
+        l->placement = NULL;
+    if (l == NULL || grown == NULL || !baton__ckpt_layout_build(l, engine, name)) {
         rc = baton__error(BATON_ENOMEM, "%s: no memory for checkpoint \"%s\"", who, name);
     } else {
-        baton__ckpt_layout_build(l, engine->state, engine->step, name);
         cp.size = l->size;
         if (engine->checkpoint_dir != NULL) {
             cp.path = baton__ckpt_file_path(engine->checkpoint_dir, engine->step, name);
@@ -229,7 +230,7 @@ static int take(baton_engine *engine, const char *who, const char *name)
         if (old != NULL && old->path == NULL && old->bytes == NULL)
             drop_oldest(engine, 1); /* its recycled file went with the failed write */
     }
-    baton__free(l);
+    baton__ckpt_layout_free(l);
     return rc;
 }
 
@@ -258,14 +259,50 @@ int baton__engine_checkpoint_after_step(baton_engine *engine)
 
 /* ---- restore -------------------------------------------------------------------------------- */
 
-/* Swaps the loaded state in and moves the step counter and the replay cursor. Cannot fail. */
-static void install(baton_engine *engine, ckpt_loaded *ld)
+/* Whether a loaded checkpoint fits this engine beyond its schema: a distributed one (a
+ * placement) only an MPI engine of as many ranks, whose share of the rows it holds; then its
+ * partitions' offsets, into *out_local (NULL without a placement). */
+static int check_placement(const baton_engine *engine, const char *who, const char *what,
+                           const ckpt_loaded *ld, size_t **out_local)
+{
+    *out_local = NULL;
+    if (ld->n_placement == 0)
+        return 0;
+    if (engine->mpi == NULL)
+        return baton__error(BATON_EMISMATCH,
+                            "%s: %s holds one MPI rank's share of a distributed state, not a "
+                            "state this (local) engine can run",
+                            who, what);
+    size_t own = 0;
+    for (size_t i = 0; i < ld->n_placement; i++) {
+        if (ld->placement[i].worker >= engine->workers)
+            return baton__error(BATON_EMISMATCH,
+                                "%s: %s places partition %zu on rank %u, but there are %u ranks",
+                                who, what, i, ld->placement[i].worker, engine->workers);
+        if (ld->placement[i].worker == engine->rank)
+            own += ld->placement[i].end - ld->placement[i].begin;
+    }
+    if (own != baton_state_rows(ld->state))
+        return baton__error(BATON_EMISMATCH,
+                            "%s: %s holds %zu rows where its placement gives rank %u %zu (another "
+                            "rank's file?)",
+                            who, what, baton_state_rows(ld->state), engine->rank, own);
+    *out_local = baton__placement_offsets(ld->placement, ld->n_placement);
+    if (*out_local == NULL)
+        return baton__error(BATON_ENOMEM, "%s: no memory for the placement", who);
+    return 0;
+}
+
+/* Swaps the loaded state in (with its placement and offsets `local`, taken over) and moves
+ * the step counter and the replay cursor. Cannot fail. */
+static void install(baton_engine *engine, ckpt_loaded *ld, size_t *local)
 {
     baton_state old = *engine->state;
     *engine->state = *ld->state;
-    *ld->state = old;
-    baton_state_destroy(ld->state); /* the old contents */
-    ld->state = NULL;
+    *ld->state = old; /* the old contents, freed with ld */
+    baton__engine_adopt_placement(engine, ld->placement, local, ld->n_placement);
+    ld->placement = NULL;
+    ld->n_placement = 0;
     engine->step = ld->step;
     size_t n = 0;
     if (engine->replay == BATON_REPLAY_RECORD) {
@@ -280,33 +317,59 @@ static void install(baton_engine *engine, ckpt_loaded *ld)
     }
 }
 
+/* Under MPI, every rank's result of a restore or resume (rc: this rank's, with the step and
+ * placement it would install): the lowest failing rank's error, or 0 when all can install. */
+static int agree_install(baton_engine *engine, int rc, const ckpt_loaded *ld)
+{
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL)
+        return baton__engine_mpi_agree_resume(engine, rc, rc == 0 ? ld->step : 0,
+                                              rc == 0 ? ld->placement_hash : 0);
+#else
+    (void)engine;
+    (void)ld;
+#endif
+    return rc;
+}
+
 int baton_engine_restore(baton_engine *engine, const char *name)
 {
     const char *who = "baton_engine_restore";
     if (engine == NULL)
         return baton__error(BATON_EINVAL, "%s: engine is NULL", who);
+    int rc = 0;
     if (name != NULL && !baton__ckpt_name_ok(name, strlen(name)))
-        return baton__error(BATON_EINVAL, "%s: bad checkpoint name \"%.*s\"", who, 80, name);
+        rc = baton__error(BATON_EINVAL, "%s: bad checkpoint name \"%.*s\"", who, 80, name);
     const engine_checkpoint *cp = NULL;
-    for (size_t i = engine->n_checkpoints; i-- > 0 && cp == NULL;)
+    for (size_t i = engine->n_checkpoints; rc == 0 && i-- > 0 && cp == NULL;)
         if (name == NULL || strcmp(engine->checkpoints[i].name, name) == 0)
             cp = &engine->checkpoints[i];
-    if (cp == NULL)
-        return baton__error(BATON_ENOTFOUND, "%s: no checkpoint%s%s%s (%zu kept)", who,
-                            name != NULL ? " named \"" : "", name != NULL ? name : "",
-                            name != NULL ? "\"" : "", engine->n_checkpoints);
+    if (rc == 0 && cp == NULL)
+        rc = baton__error(BATON_ENOTFOUND, "%s: no checkpoint%s%s%s (%zu kept)", who,
+                          name != NULL ? " named \"" : "", name != NULL ? name : "",
+                          name != NULL ? "\"" : "", engine->n_checkpoints);
     char what[BATON_CHECKPOINT_NAME_MAX + 64], why[CKPT_WHY_MAX];
-    snprintf(what, sizeof what, "checkpoint \"%s\" of step %llu", cp->name,
-             (unsigned long long)cp->step);
     ckpt_loaded ld = {0};
-    int rc = cp->bytes != NULL ? baton__ckpt_decode_mem(who, cp->bytes, cp->size, &ld, why)
+    size_t *local = NULL;
+    if (rc == 0) {
+        snprintf(what, sizeof what, "checkpoint \"%s\" of step %llu", cp->name,
+                 (unsigned long long)cp->step);
+        rc = cp->bytes != NULL ? baton__ckpt_decode_mem(who, cp->bytes, cp->size, &ld, why)
                                : baton__ckpt_load_file(who, cp->path, &ld, why);
-    if (rc == BATON_EIO)
-        return baton__error(BATON_EIO, "%s: %s (%s): %s", who, what,
-                            cp->path != NULL ? cp->path : "in memory", why);
-    if (rc == 0 && (rc = baton__ckpt_schema_check(who, what, ld.state, engine->state)) == 0)
-        install(engine, &ld);
-    baton_state_destroy(ld.state);
+        if (rc == BATON_EIO)
+            rc = baton__error(BATON_EIO, "%s: %s (%s): %s", who, what,
+                              cp->path != NULL ? cp->path : "in memory", why);
+    }
+    if (rc == 0)
+        rc = baton__ckpt_schema_check(who, what, ld.state, engine->state);
+    if (rc == 0)
+        rc = check_placement(engine, who, what, &ld, &local);
+    if ((rc = agree_install(engine, rc, &ld)) == 0) {
+        install(engine, &ld, local);
+        local = NULL;
+    }
+    baton__free(local);
+    baton__ckpt_loaded_free(&ld);
     return rc;
 }
 
@@ -396,50 +459,53 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
     if (engine == NULL || dir == NULL)
         return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "dir");
     ckpt_file *names = NULL;
-    size_t n = 0, used = 0;
-    char *own = rank_dir(engine, dir); /* under MPI, this rank's directory in dir */
-    if (own == NULL)
-        return baton__error(BATON_ENOMEM, "%s: no memory", who);
-    dir = own;
-    int rc = list_dir(who, dir, &names, &n);
-    if (rc != 0) {
-        baton__free(own);
-        return rc;
-    }
-    size_t cap = strlen(dir) + 1 + CKPT_FILE_CAP;
-    char *path = baton__malloc(cap), skipped[400] = "", why[CKPT_WHY_MAX];
-    rc = path == NULL ? baton__error(BATON_ENOMEM, "%s: no memory", who) : BATON_ENOTFOUND;
+    size_t n = 0, used = 0, found = 0, size = 0, *local = NULL;
+    ckpt_loaded ld = {0};
+    char *own = rank_dir(engine, dir), *path = NULL; /* under MPI, this rank's directory */
+    char skipped[400] = "", why[CKPT_WHY_MAX];
+    int rc = own == NULL ? baton__error(BATON_ENOMEM, "%s: no memory", who)
+                         : list_dir(who, own, &names, &n);
+    size_t cap = own != NULL ? strlen(own) + 1 + CKPT_FILE_CAP : 0;
+    if (rc == 0)
+        rc = (path = baton__malloc(cap)) == NULL ? baton__error(BATON_ENOMEM, "%s: no memory", who)
+                                                 : BATON_ENOTFOUND;
+    /* Newest first: the first file that passes every check is the one. */
     for (size_t i = 0; i < n && rc == BATON_ENOTFOUND; i++) {
-        snprintf(path, cap, "%s/%s", dir, names[i]);
-        ckpt_loaded ld = {0};
+        snprintf(path, cap, "%s/%s", own, names[i]);
         int lrc = baton__ckpt_load_file(who, path, &ld, why);
-        struct stat sb;
         if (lrc == BATON_EIO && used < sizeof skipped) /* skipped, and named if none is valid */
             used += (size_t)snprintf(skipped + used, sizeof skipped - used, "%s%s (%s)",
                                      used > 0 ? ", " : "", names[i], why);
         else if (lrc != BATON_EIO)
             rc = lrc != 0 ? lrc : baton__ckpt_schema_check(who, path, ld.state, engine->state);
+        if (lrc == 0 && rc == 0)
+            rc = check_placement(engine, who, path, &ld, &local);
+        struct stat sb;
         if (lrc == 0 && rc == 0) {
-            size_t size = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
-            install(engine, &ld);
-            if (same_dir(engine->checkpoint_dir, dir))
-                adopt(engine, names, i, n, size); /* bookkeeping: resumed either way */
+            found = i;
+            size = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+        } else {
+            baton__ckpt_loaded_free(&ld);
         }
-        baton_state_destroy(ld.state);
     }
     if (rc == BATON_ENOTFOUND && n == 0)
-        rc = baton__error(BATON_ENOTFOUND, "%s: %s holds no checkpoint file", who, dir);
+        rc = baton__error(BATON_ENOTFOUND, "%s: %s holds no checkpoint file", who, own);
     else if (rc == BATON_ENOTFOUND)
         rc = baton__error(BATON_ENOTFOUND,
                           "%s: %s holds no valid checkpoint: %zu file%s failed the check: %s", who,
-                          dir, n, n == 1 ? "" : "s", skipped);
+                          own, n, n == 1 ? "" : "s", skipped);
+    /* Under MPI every rank installs, or none does. */
+    if ((rc = agree_install(engine, rc, &ld)) == 0) {
+        install(engine, &ld, local);
+        local = NULL;
+        if (same_dir(engine->checkpoint_dir, own))
+            adopt(engine, names, found, n, size); /* bookkeeping: resumed either way */
+    }
+    baton__ckpt_loaded_free(&ld);
+    baton__free(local);
     baton__free(path);
     baton__free(names);
     baton__free(own);
-#ifdef BATON_HAVE_MPI
-    if (engine->mpi != NULL)
-        rc = baton__engine_mpi_agree_resume(engine, rc);
-#endif
     return rc;
 }
 

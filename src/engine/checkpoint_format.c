@@ -7,7 +7,7 @@
  * FORMAT (one format for the memory blob and the file; integers little-endian)
  *
  *     "BATONCKP"                          8 bytes
- *     version                             4 bytes, 1
+ *     version                             4 bytes, 2 (1: no placement; read too)
  *     step                                8 bytes, the engine's step counter when taken
  *     rows                                8 bytes
  *     columns                             4 bytes, at most BATON_STATE_MAX_COLUMNS
@@ -16,6 +16,10 @@
  *     ids                                 rows x 8 bytes, in row order
  *     each column's values, in index      rows x 4 bytes (float) or 8 (double, int64), as stored
  *     order
+ *     placement (version 2)               partitions (8 bytes), then per partition its begin,
+ *                                         end and worker (8 bytes each): under the MPI executor,
+ *                                         the global rows of every rank's partitions, of which
+ *                                         the file holds one rank's; 0 partitions otherwise
  *     checkpoint name                     1 byte length (1..BATON_CHECKPOINT_NAME_MAX), bytes
  *     XXH3-64 of every byte before it     8 bytes
  *
@@ -48,6 +52,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +78,7 @@
 #endif
 
 static const char ckpt_magic[8] = {'B', 'A', 'T', 'O', 'N', 'C', 'K', 'P'};
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 /* Bytes hashed then written (or read then hashed) at a time: small enough to stay in L2 between
  * the two passes, large enough that a syscall per piece costs nothing next to its copy (64 KiB
  * to 1 MiB measured on a 2-core EPYC with 1 MiB of L2 per core: 512 KiB was best). */
@@ -129,11 +135,11 @@ bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_n
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-void baton__ckpt_layout_build(ckpt_layout *l, const baton_state *st, uint64_t step,
-                              const char *name)
+bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name)
 {
+    const baton_state *st = engine->state;
     uint32_t version = CKPT_VERSION, columns = (uint32_t)st->n_columns;
-    uint64_t rows = st->rows;
+    uint64_t rows = st->rows, step = engine->step, parts = engine->n_placement;
     memcpy(l->head, ckpt_magic, 8);
     memcpy(l->head + 8, &version, 4);
     memcpy(l->head + 12, &step, 8);
@@ -149,11 +155,36 @@ void baton__ckpt_layout_build(ckpt_layout *l, const baton_state *st, uint64_t st
         data += st->rows * col->width;
     }
     l->head_len = at;
+    l->placement_len = 8 + engine->n_placement * CKPT_PART_BYTES;
+    l->placement = baton__malloc(l->placement_len);
+    if (l->placement == NULL)
+        return false;
+    memcpy(l->placement, &parts, 8);
+    for (size_t i = 0; i < engine->n_placement; i++) {
+        const baton_partition *p = &engine->placement[i];
+        uint64_t v[3] = {p->begin, p->end, p->worker};
+        memcpy(l->placement + 8 + i * CKPT_PART_BYTES, v, CKPT_PART_BYTES);
+    }
     size_t name_len = strlen(name);
     l->tail[0] = (unsigned char)name_len;
     memcpy(l->tail + 1, name, name_len);
     l->tail_len = 1 + name_len;
-    l->size = l->head_len + data + l->tail_len + 8;
+    l->size = l->head_len + data + l->placement_len + l->tail_len + 8;
+    return true;
+}
+
+void baton__ckpt_layout_free(ckpt_layout *l)
+{
+    if (l != NULL)
+        baton__free(l->placement);
+    baton__free(l);
+}
+
+void baton__ckpt_loaded_free(ckpt_loaded *ld)
+{
+    baton_state_destroy(ld->state);
+    baton__free(ld->placement);
+    *ld = (ckpt_loaded){0};
 }
 
 /* Where the bytes go: fd >= 0, or the blob at mem. */
@@ -209,6 +240,8 @@ static bool emit(ckpt_sink *s, ckpt_layout *l, const baton_state *st)
     for (size_t c = 0; c < st->n_columns; c++)
         if (!sink_put(s, st->columns[c]->values, st->rows * st->columns[c]->width))
             return false;
+    if (!sink_put(s, l->placement, l->placement_len))
+        return false;
     /* The name is hashed, then written with the checksum in one call. */
     XXH3_64bits_update(&s->xxh, l->tail, l->tail_len);
     uint64_t sum = (uint64_t)XXH3_64bits_digest(&s->xxh);
@@ -236,6 +269,7 @@ static int write_body(void *ctx)
             sink_out(j->sink, (const unsigned char *)st->ids, st->rows * sizeof *st->ids);
     for (size_t c = 0; c < st->n_columns && j->ok; c++)
         j->ok = sink_out(j->sink, st->columns[c]->values, st->rows * st->columns[c]->width);
+    j->ok = j->ok && sink_out(j->sink, j->layout->placement, j->layout->placement_len);
     j->err = j->ok ? 0 : errno;
     return 0;
 }
@@ -251,6 +285,7 @@ static int hash_body(void *ctx)
     XXH3_64bits_update(&xxh, st->ids, st->rows * sizeof *st->ids);
     for (size_t c = 0; c < st->n_columns; c++)
         XXH3_64bits_update(&xxh, st->columns[c]->values, st->rows * st->columns[c]->width);
+    XXH3_64bits_update(&xxh, j->layout->placement, j->layout->placement_len);
     XXH3_64bits_update(&xxh, j->layout->tail, j->layout->tail_len);
     j->sum = (uint64_t)XXH3_64bits_digest(&xxh);
     return 0;
@@ -361,6 +396,43 @@ static int src_read(ckpt_source *s, void *dst, size_t len, bool hash)
     return 0;
 }
 
+/* Reads and checks a placement of n partitions (contiguous from row 0, none empty but the one
+ * partition of no rows) into out. Returns as decode. */
+static int read_placement(const char *who, ckpt_source *s, size_t n, ckpt_loaded *out,
+                          char why[CKPT_WHY_MAX])
+{
+    unsigned char *bytes = baton__malloc(n * CKPT_PART_BYTES);
+    out->placement = baton__malloc(n * sizeof *out->placement);
+    int r = -3;
+    if (bytes == NULL || out->placement == NULL) {
+        baton__free(bytes);
+        return baton__error(BATON_ENOMEM, "%s: no memory for a placement of %zu partitions", who,
+                            n);
+    }
+    if ((r = src_read(s, bytes, n * CKPT_PART_BYTES, true)) != 0)
+        snprintf(why, CKPT_WHY_MAX, "%s", r == -1 ? strerror(errno) : "truncated in the placement");
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        uint64_t v[3];
+        memcpy(v, bytes + i * CKPT_PART_BYTES, CKPT_PART_BYTES);
+        uint64_t begin_want = i == 0 ? 0 : out->placement[i - 1].end;
+        if (v[0] != begin_want || v[1] < v[0] || (v[1] == v[0] && n > 1) || v[1] > SIZE_MAX ||
+            v[2] > UINT_MAX) {
+            snprintf(why, CKPT_WHY_MAX, "placement partition %zu: rows [%llu, %llu) on worker %llu",
+                     i, (unsigned long long)v[0], (unsigned long long)v[1],
+                     (unsigned long long)v[2]);
+            r = -3;
+            break;
+        }
+        out->placement[i] = (baton_partition){(size_t)v[0], (size_t)v[1], (unsigned)v[2]};
+    }
+    if (r == 0) {
+        out->n_placement = n;
+        out->placement_hash = (uint64_t)XXH3_64bits(bytes, n * CKPT_PART_BYTES);
+    }
+    baton__free(bytes);
+    return r == 0 ? 0 : BATON_EIO;
+}
+
 typedef struct ckpt_schema {
     baton_column_spec spec[BATON_STATE_MAX_COLUMNS];
     char names[BATON_STATE_MAX_COLUMNS][BATON_COLUMN_NAME_MAX + 1];
@@ -406,8 +478,8 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     memcpy(&columns, head + 28, 4);
     if (memcmp(head, ckpt_magic, 8) != 0)
         FAIL("not a checkpoint (no BATONCKP header)");
-    if (version != CKPT_VERSION)
-        FAIL("version %u, this library reads %u", version, CKPT_VERSION);
+    if (version != 1 && version != CKPT_VERSION)
+        FAIL("version %u, this library reads 1 to %u", version, CKPT_VERSION);
     if (columns > BATON_STATE_MAX_COLUMNS)
         FAIL("%u columns (at most %u)", columns, BATON_STATE_MAX_COLUMNS);
     size_t at = CKPT_HEADER, row_bytes = sizeof *ids;
@@ -425,14 +497,15 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
         row_bytes += td[0] == BATON_COLUMN_FLOAT ? 4 : 8;
         at += 2u + td[1];
     }
-    /* The rest is rows * row_bytes, then 2..64 bytes of name, then the checksum: checked
-     * before `rows` sizes any allocation. */
-    size_t rest = size - at;
-    if (rest < 2 + 8 || rows > (rest - 2 - 8) / row_bytes ||
-        rest - rows * row_bytes > CKPT_TAIL_MAX)
+    /* The rest is rows * row_bytes, then (version 2) the placement, then 2..64 bytes of name,
+     * then the checksum: checked before `rows` sizes any allocation. */
+    size_t rest = size - at, count_len = version >= 2 ? 8 : 0;
+    if (rest < count_len + 2 + 8 || rows > (rest - count_len - 2 - 8) / row_bytes ||
+        (version == 1 && rest - rows * row_bytes > CKPT_TAIL_MAX))
         FAIL("truncated or too long: %zu bytes for %llu rows of %zu bytes", size,
              (unsigned long long)rows, row_bytes);
-    size_t tail = rest - (size_t)rows * row_bytes; /* name length byte, name, checksum */
+    /* The placement (version 2), the name's length byte, the name, the checksum. */
+    size_t tail = rest - (size_t)rows * row_bytes;
     rc = baton_state_create(schema->spec, columns, &st);
     if (rc != 0 && rc != BATON_ENOMEM)
         FAIL("bad schema: %s", baton_last_error_message());
@@ -451,6 +524,17 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     }
     for (size_t c = 0; c < columns; c++)
         READ(st->columns[c]->values, (size_t)rows * st->columns[c]->width, true);
+    if (version >= 2) {
+        uint64_t parts;
+        READ(&parts, 8, true);
+        tail -= 8;
+        if (parts > (tail - 2 - 8) / CKPT_PART_BYTES ||
+            tail - parts * CKPT_PART_BYTES > CKPT_TAIL_MAX)
+            FAIL("a placement of %llu partitions in %zu bytes", (unsigned long long)parts, tail);
+        tail -= (size_t)parts * CKPT_PART_BYTES;
+        if (parts > 0 && (rc = read_placement(who, s, (size_t)parts, out, why)) != 0)
+            goto out;
+    }
     READ(t, tail, false);
     uint64_t sum;
     memcpy(&sum, t + tail - 8, 8);
@@ -464,6 +548,11 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     out->state = st;
     st = NULL;
 out:
+    if (rc != 0) {
+        baton__free(out->placement);
+        out->placement = NULL;
+        out->n_placement = 0;
+    }
     baton_state_destroy(st);
     baton__free(ids);
     baton__free(schema);

@@ -29,20 +29,32 @@
 /* Room for the reason a checkpoint failed the checks. */
 #define CKPT_WHY_MAX 200
 
-/* The small parts of a checkpoint (all but the ids and values) and its size. */
+/* The bytes of one partition of a placement: begin, end, worker (8 bytes each). */
+#define CKPT_PART_BYTES 24u
+
+/* The small parts of a checkpoint (all but the ids and values), its placement and its size. */
 typedef struct ckpt_layout {
     unsigned char head[CKPT_SCHEMA_MAX];
     size_t head_len;
+    unsigned char *placement; /* its count (8 bytes) and partitions, encoded */
+    size_t placement_len;
     unsigned char tail[CKPT_TAIL_MAX]; /* the name's length and bytes, then the checksum */
     size_t tail_len;                   /* without the checksum */
     size_t size;
 } ckpt_layout;
 
-/* A decoded checkpoint: a new state, which the caller owns. */
+/* A decoded checkpoint: a new state and the placement it was taken under (n_placement 0: a
+ * local engine's, or an MPI engine's before its first step), which the caller owns (free with
+ * baton__ckpt_loaded_free). placement_hash identifies the placement. */
 typedef struct ckpt_loaded {
     baton_state *state;
     uint64_t step;
+    baton_partition *placement;
+    size_t n_placement;
+    uint64_t placement_hash;
 } ckpt_loaded;
+
+void baton__ckpt_loaded_free(ckpt_loaded *ld);
 
 /* Whether name (len bytes, not necessarily 0-terminated) is a valid checkpoint name: 1 to
  * BATON_CHECKPOINT_NAME_MAX letters, digits, '_', '.', '-'. */
@@ -59,9 +71,10 @@ char *baton__ckpt_file_path(const char *dir, uint64_t step, const char *name);
  * BATON_CHECKPOINT_NAME_MAX + 1 bytes) receive what it says. */
 bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_name);
 
-/* Fills *l for a checkpoint of st called name, taken at step; l->size is its size in bytes. */
-void baton__ckpt_layout_build(ckpt_layout *l, const baton_state *st, uint64_t step,
-                              const char *name);
+/* Fills *l for a checkpoint of engine's state called name, taken now; l->size is its size in
+ * bytes. false when memory ran out (for the placement); free with baton__ckpt_layout_free. */
+bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name);
+void baton__ckpt_layout_free(ckpt_layout *l);
 
 /* Writes the checkpoint that *l describes (baton__ckpt_layout_build of st) into mem, which has
  * room for l->size bytes. Cannot fail. */

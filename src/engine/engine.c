@@ -63,6 +63,8 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
     if (cfg.executor != BATON_EXECUTOR_LOCAL && cfg.executor != BATON_EXECUTOR_MPI)
         return baton__error(BATON_EINVAL, "%s: unknown executor kind %d", who,
                             (int)cfg.executor);
+    if ((unsigned)cfg.mpi_rows > BATON_MPI_ROWS_OWNED)
+        return baton__error(BATON_EINVAL, "%s: unknown mpi_rows %d", who, (int)cfg.mpi_rows);
     baton_engine *engine = baton__calloc(1, sizeof *engine);
     if (engine == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for an engine", who);
@@ -71,6 +73,7 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
                       : cfg.pool != NULL ? baton_pool_workers(cfg.pool)
                                          : 1;
     engine->replay = cfg.replay;
+    engine->mpi_rows = cfg.mpi_rows;
     int rc = 0;
 #ifdef BATON_HAVE_MPI
     if (cfg.executor == BATON_EXECUTOR_MPI)
@@ -105,8 +108,40 @@ void baton_engine_destroy(baton_engine *engine)
     baton__engine_mpi_fini(engine);
 #endif
     baton_plan_destroy(engine->plan);
+    baton__free(engine->placement);
+    baton__free(engine->placement_local);
     baton_state_destroy(engine->state);
     baton__free(engine);
+}
+
+size_t *baton__placement_offsets(const baton_partition *parts, size_t n)
+{
+    unsigned workers = 0;
+    for (size_t i = 0; i < n; i++)
+        if (parts[i].worker >= workers)
+            workers = parts[i].worker + 1;
+    size_t *out = baton__malloc((n > 0 ? n : 1) * sizeof *out);
+    size_t *next = baton__calloc(workers > 0 ? workers : 1, sizeof *next);
+    for (size_t i = 0; out != NULL && next != NULL && i < n; i++) {
+        out[i] = next[parts[i].worker];
+        next[parts[i].worker] += parts[i].end - parts[i].begin;
+    }
+    if (next == NULL) {
+        baton__free(out);
+        out = NULL;
+    }
+    baton__free(next);
+    return out;
+}
+
+void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts, size_t *local,
+                                   size_t n)
+{
+    baton__free(engine->placement);
+    baton__free(engine->placement_local);
+    engine->placement = parts;
+    engine->placement_local = local;
+    engine->n_placement = n;
 }
 
 baton_state *baton_engine_state(baton_engine *engine)
@@ -282,9 +317,14 @@ static int run_partitions(size_t begin, size_t end, void *arg)
     phase_run *run = arg;
     for (size_t i = begin; i < end; i++) {
         const baton_partition *p = &run->parts[i];
-        if (run->engine->mpi != NULL && p->worker != run->engine->rank)
-            continue; /* another rank's partition */
-        int rc = run->phase->fn(run->engine->state, p->begin, p->end, i, run->engine->step,
+        size_t first = p->begin, last = p->end;
+        if (run->engine->mpi != NULL) { /* its rank's rows, where they lie in its state */
+            if (p->worker != run->engine->rank)
+                continue;
+            first = run->engine->placement_local[i];
+            last = first + (p->end - p->begin);
+        }
+        int rc = run->phase->fn(run->engine->state, first, last, i, run->engine->step,
                                 run->phase->ctx);
         run->rcs[i] = rc;
         if (rc != 0)
@@ -350,29 +390,53 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     const baton_partition *parts = &single;
     size_t n_parts = 1;
     int single_rc = 0, *rcs = &single_rc;
-    baton_partition *plan_parts = NULL;
-    if (engine->plan != NULL) {
+    void *block = NULL; /* the step's partitions and their returns, when they are many */
+    if (engine->mpi != NULL) {
+#ifdef BATON_HAVE_MPI
+        /* The rows go where the plan puts them; the placement is then the plan's. */
+        int rc = baton__engine_mpi_prepare(engine);
+        if (rc != 0) {
+            engine->steps_failed++;
+            return rc;
+        }
+        rows = baton_state_rows(engine->state);
+        parts = engine->placement;
+        n_parts = engine->n_placement;
+        block = baton__malloc(n_parts * sizeof *rcs);
+        rc = block == NULL ? baton__error(BATON_ENOMEM,
+                                          "baton_engine_step: no memory for %zu partitions",
+                                          n_parts)
+                           : 0;
+        if ((rc = baton__engine_mpi_agree_status(engine, rc)) != 0) {
+            baton__free(block);
+            engine->steps_failed++;
+            return rc;
+        }
+        rcs = block;
+#endif
+    } else if (engine->plan != NULL) {
         int rc = baton_plan_validate(engine->plan, rows, engine->workers);
         if (rc != 0)
             return rc;
         n_parts = baton_plan_partitions(engine->plan);
         /* One block per step for the partitions and their returns: a copy, so that a phase
          * never sees the plan change under it. */
-        plan_parts = baton__malloc(n_parts * (sizeof *plan_parts + sizeof *rcs));
-        if (plan_parts == NULL)
+        baton_partition *copy = baton__malloc(n_parts * (sizeof *copy + sizeof *rcs));
+        if (copy == NULL)
             return fail_before_phases(engine, baton__error(BATON_ENOMEM,
                                                            "baton_engine_step: no memory for %zu "
                                                            "partitions",
                                                            n_parts));
         for (size_t i = 0; i < n_parts; i++)
-            plan_parts[i] = baton_plan_partition(engine->plan, i);
-        parts = plan_parts;
-        rcs = (int *)(void *)(plan_parts + n_parts);
+            copy[i] = baton_plan_partition(engine->plan, i);
+        parts = copy;
+        rcs = (int *)(void *)(copy + n_parts);
+        block = copy;
     }
     bool undo = step_needs_undo(engine);
     int rc = undo ? shadows_prepare(engine) : 0;
     if (rc != 0) {
-        baton__free(plan_parts);
+        baton__free(block);
         return fail_before_phases(engine, rc);
     }
     baton_step_report local;
@@ -405,7 +469,7 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
         engine->phases[k].total_ns += ns;
     }
     if (rc != 0) {
-        baton__free(plan_parts);
+        baton__free(block);
         if (undo)
             shadows_restore(engine, rows);
         engine->steps_failed++;
@@ -413,8 +477,8 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
     }
     int replay_rc = 0;
     if (engine->replay != BATON_REPLAY_OFF)
-        replay_rc = baton__engine_replay_step(engine, parts, n_parts, &rep->fingerprint);
-    baton__free(plan_parts);
+        replay_rc = baton__engine_replay_step(engine, &rep->fingerprint);
+    baton__free(block);
     engine->step++;
     engine->steps_completed++;
     /* Counted once the step completed: an undone step's partitions did not happen. */
@@ -453,6 +517,10 @@ int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *o
     memset(out, 0, sizeof *out);
     out->current_step = engine->step;
     out->rows = baton_state_rows(engine->state);
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL)
+        out->rows = baton__engine_mpi_global_rows(engine);
+#endif
     out->columns = baton_state_columns(engine->state);
     out->phases = engine->n_phases;
     out->resident_bytes = baton_state_resident_bytes(engine->state) + sizeof *engine +
@@ -472,11 +540,12 @@ int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *o
     out->partition_steps = engine->partition_steps;
     out->partition_rows = engine->partition_rows;
 #ifdef BATON_HAVE_MPI
-    if (engine->mpi != NULL) { /* every rank ran its own partitions: the sums are the run's */
-        uint64_t sums[2] = {out->partition_steps, out->partition_rows};
-        baton__engine_mpi_sum(engine, sums, 2);
+    if (engine->mpi != NULL) { /* each rank ran, and holds, its own share: the sums are the run's */
+        uint64_t sums[3] = {out->partition_steps, out->partition_rows, out->resident_bytes};
+        baton__engine_mpi_sum(engine, sums, 3);
         out->partition_steps = sums[0];
         out->partition_rows = sums[1];
+        out->resident_bytes = (size_t)sums[2];
     }
 #endif
     for (size_t k = 0; k < engine->n_phases; k++)

@@ -45,6 +45,14 @@ struct baton_engine {
     unsigned workers;
     engine_mpi *mpi; /* the MPI executor's (mpi.c); NULL: local */
     unsigned rank;   /* this process's rank under MPI, else 0 */
+    baton_mpi_rows mpi_rows;
+    /* Under MPI, where the rows lie: the partitions of the plan the rows were last distributed
+     * by, in row order, and each one's first row in its rank's state (placement_local). Every
+     * rank holds the same placement. n_placement 0: not distributed yet (the states are as
+     * created: whole copies, or OWNED shares). */
+    baton_partition *placement;
+    size_t *placement_local;
+    size_t n_placement;
     baton_replay_mode replay;
     baton_state *state;
     baton_plan *plan; /* NULL: the single plan over every row */
@@ -74,25 +82,44 @@ struct baton_engine {
 };
 
 /* replay.c: records or verifies the fingerprint of the step just run (engine->step is its
- * number; parts: the step's n partitions, for the MPI executor); *fingerprint receives it. */
-int baton__engine_replay_step(baton_engine *engine, const baton_partition *parts, size_t n,
-                              uint64_t *fingerprint);
+ * number); *fingerprint receives it. */
+int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint);
+
+/* engine.c: placement_offsets: each of the n partitions' first row in its worker's state, a
+ * new array (NULL when memory ran out); adopt_placement: makes parts and local (n each, both
+ * baton__malloc'd, taken over; NULL with n 0: not distributed) the engine's placement. */
+size_t *baton__placement_offsets(const baton_partition *parts, size_t n);
+void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts, size_t *local,
+                                   size_t n);
 
 #ifdef BATON_HAVE_MPI
-/* mpi.c: the MPI executor. init: the ranks of MPI_COMM_WORLD as the workers (workers: the
- * config's, 0 or the rank count); agree: every rank learns the smallest failing partition
- * (*inout_failed, SIZE_MAX: none) or a rank's failure outside the partitions (*inout_failed
- * SIZE_MAX, *inout_rc not 0), and its code (*inout_rc), and returns it; fingerprint: the state's fingerprint from the ranks' partitions (collective);
- * sum: sums values across the ranks, in place (collective). */
+/*
+ * mpi.c: the MPI executor (collective calls: every rank makes them, in the same order).
+ *  init, fini     the ranks of MPI_COMM_WORLD as the workers (workers: the config's, 0 or the
+ *                 rank count);
+ *  prepare        at a step's start: checks the rows and the plan and moves the rows to where
+ *                 the plan puts them (engine->placement is then the plan's); every rank
+ *                 returns the same result;
+ *  agree          after a phase: every rank learns the smallest failing partition
+ *                 (*inout_failed, SIZE_MAX: none) or a rank's failure outside the partitions
+ *                 (*inout_failed SIZE_MAX, *inout_rc not 0), and its code, and returns it;
+ *  agree_status   every rank returns the lowest failing rank's rc and message (0: none failed);
+ *  fingerprint    the global state's fingerprint from every rank's rows;
+ *  sum            sums values across the ranks, in place;
+ *  global_rows    the rows of the global state (engine->state holds this rank's);
+ *  agree_resume   after each rank found what it would resume (rc, step, placement hash): 0
+ *                 when every rank can resume the same step and placement, else the error.
+ */
 int baton__engine_mpi_init(baton_engine *engine, unsigned workers);
 void baton__engine_mpi_fini(baton_engine *engine);
+int baton__engine_mpi_prepare(baton_engine *engine);
 int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc);
-int baton__engine_mpi_fingerprint(baton_engine *engine, const baton_partition *parts, size_t n,
-                                  uint64_t *out);
+int baton__engine_mpi_agree_status(baton_engine *engine, int rc);
+int baton__engine_mpi_fingerprint(baton_engine *engine, uint64_t *out);
 void baton__engine_mpi_sum(const baton_engine *engine, uint64_t *values, size_t n);
-/* After each rank resumed (rc: its result): every rank's result, or BATON_EMISMATCH when the
- * ranks resumed different steps (collective). */
-int baton__engine_mpi_agree_resume(baton_engine *engine, int rc);
+size_t baton__engine_mpi_global_rows(const baton_engine *engine);
+int baton__engine_mpi_agree_resume(baton_engine *engine, int rc, uint64_t step,
+                                   uint64_t placement_hash);
 #endif
 
 /* checkpoint.c: checks the config's checkpoint fields and sets the engine's (creating the

@@ -44,23 +44,40 @@ static size_t chunks_of(size_t rows)
     return rows / CHUNK_ROWS + (rows % CHUNK_ROWS != 0);
 }
 
-static uint64_t hash_chunk(const baton_state *state, size_t chunk, XXH3_state_t *xxh)
+/* The hash of a chunk `chunk` of `count` rows that starts at this state's row `row`. */
+static uint64_t hash_chunk(const baton_state *state, size_t chunk, size_t row, size_t count,
+                           XXH3_state_t *xxh)
 {
-    size_t begin = chunk * CHUNK_ROWS;
-    size_t count = state->rows - begin < CHUNK_ROWS ? state->rows - begin : CHUNK_ROWS;
     XXH3_64bits_reset_withSeed(xxh, (XXH64_hash_t)chunk);
-    XXH3_64bits_update(xxh, state->ids + begin, count * sizeof *state->ids);
+    XXH3_64bits_update(xxh, state->ids + row, count * sizeof *state->ids);
     for (size_t c = 0; c < state->n_columns; c++) {
         const baton__column *column = state->columns[c];
         XXH3_64bits_update(xxh, column->header, column->name_len + 2);
-        XXH3_64bits_update(xxh, column->values + begin * column->width, count * column->width);
+        XXH3_64bits_update(xxh, column->values + row * column->width, count * column->width);
     }
     return (uint64_t)XXH3_64bits_digest(xxh);
+}
+
+uint64_t baton__fingerprint_chunk(const baton_state *schema, const uint64_t *ids,
+                                  unsigned char *const *values, size_t count, size_t chunk)
+{
+    XXH3_state_t xxh;
+    memset(&xxh, 0, sizeof xxh); /* a state on the stack must start zeroed (see hash_chunks) */
+    XXH3_64bits_reset_withSeed(&xxh, (XXH64_hash_t)chunk);
+    XXH3_64bits_update(&xxh, ids, count * sizeof *ids);
+    for (size_t c = 0; c < schema->n_columns; c++) {
+        const baton__column *column = schema->columns[c];
+        XXH3_64bits_update(&xxh, column->header, column->name_len + 2);
+        XXH3_64bits_update(&xxh, values[c], count * column->width);
+    }
+    return (uint64_t)XXH3_64bits_digest(&xxh);
 }
 
 typedef struct chunk_job {
     const baton_state *state;
     size_t first_chunk; /* out[0] is this chunk's hash */
+    size_t first_row;   /* the state's row where first_chunk begins */
+    size_t rows;        /* the rows of the whole (global) state, which end the last chunk */
     uint64_t *out;
 } chunk_job;
 
@@ -72,16 +89,22 @@ static int hash_chunks(size_t begin, size_t end, void *ctx)
     /* A reset with a seed compares it with the state's previous seed to skip rebuilding the
      * secret, so a state on the stack must start zeroed (xxhash.h: XXH3_INITSTATE). */
     memset(&xxh, 0, sizeof xxh);
-    for (size_t c = begin; c < end; c++)
-        job->out[c - job->first_chunk] = hash_chunk(job->state, c, &xxh);
+    for (size_t c = begin; c < end; c++) {
+        size_t at = c * CHUNK_ROWS, count = job->rows - at < CHUNK_ROWS ? job->rows - at : CHUNK_ROWS;
+        job->out[c - job->first_chunk] =
+            hash_chunk(job->state, c, job->first_row + (c - job->first_chunk) * CHUNK_ROWS, count,
+                       &xxh);
+    }
     return 0;
 }
 
-/* Writes the hashes of chunks [first, last) to out[0 ..), on pool when it is not NULL. */
+/* Writes the hashes of chunks [first, last) of a state of `rows` rows, chunk `first` beginning
+ * at state's row first_row, to out[0 ..), on pool when it is not NULL. */
 static int hash_chunk_range(const char *who, const baton_state *state, baton_pool *pool,
-                            size_t first, size_t last, uint64_t *out)
+                            size_t first_row, size_t first, size_t last, size_t rows,
+                            uint64_t *out)
 {
-    chunk_job job = {state, first, out};
+    chunk_job job = {state, first, first_row, rows, out};
     if (pool == NULL)
         return hash_chunks(first, last, &job);
     /* Grain 0: a few pieces per worker, split further only when stolen; a chunk is at least
@@ -94,6 +117,12 @@ static int hash_chunk_range(const char *who, const baton_state *state, baton_poo
                             last, cause);
     }
     return 0;
+}
+
+int baton__state_hash_chunks_at(const baton_state *state, baton_pool *pool, size_t first_row,
+                                size_t first, size_t last, size_t rows, uint64_t *out)
+{
+    return hash_chunk_range("baton_engine_step", state, pool, first_row, first, last, rows, out);
 }
 
 uint64_t baton_fingerprint_combine(const uint64_t *chunk_hashes, size_t k, uint64_t rows)
@@ -118,7 +147,7 @@ int baton_state_fingerprint(const baton_state *state, baton_pool *pool, uint64_t
     if (hashes == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for the hashes of %zu chunks (%zu rows)",
                             who, k, state->rows);
-    int rc = hash_chunk_range(who, state, pool, 0, k, hashes);
+    int rc = hash_chunk_range(who, state, pool, 0, 0, k, state->rows, hashes);
     if (rc == 0)
         *out = baton_fingerprint_combine(hashes, k, state->rows);
     baton__free(hashes);
@@ -150,5 +179,6 @@ int baton_state_chunk_hashes(const baton_state *state, baton_pool *pool, size_t 
         return 0; /* no chunk to write, so out may be NULL */
     if (out == NULL)
         return baton__error(BATON_EINVAL, "%s: out is NULL for rows %zu to %zu", who, begin, end);
-    return hash_chunk_range(who, state, pool, begin / CHUNK_ROWS, chunks_of(end), out);
+    return hash_chunk_range(who, state, pool, begin, begin / CHUNK_ROWS, chunks_of(end),
+                            state->rows, out);
 }

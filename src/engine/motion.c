@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "baton/engine.h"
+#include "core/alloc.h"
 #include "core/error.h"
 
 enum { MOTION_X, MOTION_Y, MOTION_Z, MOTION_VX, MOTION_VY, MOTION_VZ, MOTION_COLUMNS };
@@ -34,6 +35,60 @@ static float unit_float(uint64_t *s)
     return (float)bits / (float)(1 << 23);
 }
 
+/* The stream position of row i's velocity on axis `axis` (0..2): baton_engine_motion_state draws
+ * every vx, then every vy, then every vz, one value per row, and splitmix64's state after k
+ * draws is seed + k * its increment, so any row's values can be drawn without the ones before. */
+static uint64_t stream_at(uint64_t seed, size_t agents, int axis, size_t row)
+{
+    return seed + ((uint64_t)axis * agents + row) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+/* Whether the state's first columns are the motion state's; sets the error if not. */
+static int check_columns(const char *who, const baton_state *state)
+{
+    for (size_t c = 0; c < MOTION_COLUMNS; c++) {
+        baton_column_spec have;
+        if (baton_state_column_info(state, c, &have) != 0 ||
+            strcmp(have.name, motion_columns[c].name) != 0 || have.type != BATON_COLUMN_FLOAT)
+            return baton__error(BATON_EMISMATCH,
+                                "%s: the state's column %zu is not \"%s\" (float), which the "
+                                "motion rule needs",
+                                who, c, motion_columns[c].name);
+    }
+    return 0;
+}
+
+int baton_engine_motion_add_rows(baton_state *state, size_t agents, uint64_t seed, size_t begin,
+                                 size_t end)
+{
+    const char *who = "baton_engine_motion_add_rows";
+    if (state == NULL)
+        return baton__error(BATON_EINVAL, "%s: state is NULL", who);
+    if (end < begin || end > agents)
+        return baton__error(BATON_EINVAL, "%s: rows [%zu, %zu) of a motion state of %zu agents",
+                            who, begin, end, agents);
+    int rc = check_columns(who, state);
+    size_t first = baton_state_rows(state), n = end - begin;
+    /* One add_rows for all of them: it adds all or nothing. */
+    uint64_t *ids = rc == 0 && n > 0 ? baton__malloc(n * sizeof *ids) : NULL;
+    if (rc == 0 && n > 0 && ids == NULL)
+        rc = baton__error(BATON_ENOMEM, "%s: no memory for %zu ids", who, n);
+    for (size_t i = 0; ids != NULL && i < n; i++)
+        ids[i] = begin + i + 1;
+    if (rc == 0 && n > 0)
+        rc = baton_state_add_rows(state, ids, n, NULL);
+    baton__free(ids);
+    if (rc != 0)
+        return rc;
+    for (int axis = 0; axis < 3; axis++) {
+        float *v = baton_state_float(state, (size_t)(MOTION_VX + axis)) + first;
+        uint64_t s = stream_at(seed, agents, axis, begin);
+        for (size_t i = 0; i < n; i++)
+            v[i] = unit_float(&s);
+    }
+    return 0;
+}
+
 int baton_engine_motion_state(size_t agents, uint64_t seed, baton_state **out)
 {
     if (out == NULL)
@@ -41,23 +96,11 @@ int baton_engine_motion_state(size_t agents, uint64_t seed, baton_state **out)
     *out = NULL;
     baton_state *state = NULL;
     int rc = baton_state_create(motion_columns, MOTION_COLUMNS, &state);
-    const size_t batch = 4096;
-    uint64_t ids[4096];
-    for (size_t done = 0; rc == 0 && done < agents; done += batch) {
-        size_t n = agents - done < batch ? agents - done : batch;
-        for (size_t i = 0; i < n; i++)
-            ids[i] = done + i + 1;
-        rc = baton_state_add_rows(state, ids, n, NULL);
-    }
+    if (rc == 0)
+        rc = baton_engine_motion_add_rows(state, agents, seed, 0, agents);
     if (rc != 0) {
         baton_state_destroy(state);
         return rc;
-    }
-    uint64_t s = seed;
-    for (int c = MOTION_VX; c <= MOTION_VZ; c++) {
-        float *v = baton_state_float(state, (size_t)c);
-        for (size_t i = 0; i < agents; i++)
-            v[i] = unit_float(&s);
     }
     *out = state;
     return 0;
@@ -86,16 +129,9 @@ int baton_engine_add_motion(baton_engine *engine)
     const char *who = "baton_engine_add_motion";
     if (engine == NULL)
         return baton__error(BATON_EINVAL, "%s: engine is NULL", who);
-    baton_state *state = baton_engine_state(engine);
-    for (size_t c = 0; c < MOTION_COLUMNS; c++) {
-        baton_column_spec have;
-        if (baton_state_column_info(state, c, &have) != 0 ||
-            strcmp(have.name, motion_columns[c].name) != 0 || have.type != BATON_COLUMN_FLOAT)
-            return baton__error(BATON_EMISMATCH,
-                                "%s: the state's column %zu is not \"%s\" (float), which the "
-                                "motion rule needs",
-                                who, c, motion_columns[c].name);
-    }
+    int rc = check_columns(who, baton_engine_state(engine));
+    if (rc != 0)
+        return rc;
     static const size_t writes[] = {MOTION_X, MOTION_Y, MOTION_Z};
     baton_phase_spec spec = {"motion", motion_phase, NULL, writes, 3, BATON_PHASE_INFALLIBLE};
     return baton_engine_add_phase(engine, &spec);

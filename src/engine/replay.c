@@ -75,16 +75,13 @@ static int verify(baton_engine *engine, uint64_t fingerprint)
     return 0;
 }
 
-int baton__engine_replay_step(baton_engine *engine, const baton_partition *parts, size_t n,
-                              uint64_t *fingerprint)
+int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint)
 {
 #ifdef BATON_HAVE_MPI
-    int rc = engine->mpi != NULL ? baton__engine_mpi_fingerprint(engine, parts, n, fingerprint)
+    int rc = engine->mpi != NULL ? baton__engine_mpi_fingerprint(engine, fingerprint)
                                  : baton_state_fingerprint(engine->state, engine->pool,
                                                            fingerprint);
 #else
-    (void)parts;
-    (void)n;
     int rc = baton_state_fingerprint(engine->state, engine->pool, fingerprint);
 #endif
     if (rc != 0)

@@ -1,6 +1,6 @@
 /*
  * state_impl.h — the inside of a baton_state (engine.h), shared by state.c, which owns and
- * changes it, and fingerprint.c, which only reads the arrays.
+ * changes it, and the engine's files, which read and write the arrays.
  *
  * Invariants between calls (state.c keeps them):
  *  - rows <= capacity; ids and every column's values have room for `capacity` rows and hold
@@ -49,5 +49,17 @@ struct baton_state {
     baton__id_slot *index; /* open addressing, linear probing; NULL while index_slots is 0 */
     size_t index_slots;    /* 0 or a power of two */
 };
+
+/*
+ * fingerprint.c, for executors that hold a part of the rows (mpi.c). hash_chunks_at: the hashes
+ * of chunks [first, last) of a state of `rows` rows (the global state's), whose rows lie
+ * contiguous in `state` from its row first_row on, to out[0 ..), on pool (NULL: the caller);
+ * errors as baton_state_chunk_hashes. fingerprint_chunk: the hash of chunk `chunk` of `count`
+ * rows given as arrays (ids, and values[c] for column c of schema's columns).
+ */
+int baton__state_hash_chunks_at(const baton_state *state, baton_pool *pool, size_t first_row,
+                                size_t first, size_t last, size_t rows, uint64_t *out);
+uint64_t baton__fingerprint_chunk(const baton_state *schema, const uint64_t *ids,
+                                  unsigned char *const *values, size_t count, size_t chunk);
 
 #endif /* BATON_ENGINE_STATE_IMPL_H */

@@ -27,7 +27,8 @@
 /* The size of a checkpoint of ROWS rows of this test's schema called name (the format). */
 static size_t expected_size(size_t rows, const char *name)
 {
-    return 32 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 1 + strlen(name) + 8;
+    /* header, schema, rows, an empty placement (its count), the name, the checksum */
+    return 32 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */

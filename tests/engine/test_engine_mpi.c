@@ -1,12 +1,22 @@
 /*
  * test_engine_mpi.c — the engine's MPI executor, run by CTest under `mpirun --oversubscribe -np 3`
- * (tests/cli/run_mpi_test.sh), every rank running this program:
- *  - each step's fingerprint on 6 partitions over the ranks (not aligned to fingerprint chunks)
- *    equals that of the same engine run locally, in one process, on every rank;
+ * (tests/cli/run_mpi_test.sh), every rank running this program, each step compared with the same
+ * engine run locally, in one process, on every rank:
+ *  - REPLICATED: each rank creates the whole state; from the first step on it holds only its
+ *    partitions' rows (6 partitions round-robin, not aligned to fingerprint chunks: its ids are
+ *    exactly theirs, in row order), and each step's fingerprint equals the local run's;
  *  - a phase that fails in partition 4 (rank 1's) makes the step fail on every rank with the
- *    same code and a message naming partition 4, every rank's arrays are as before the step and
+ *    same code and a message naming partition 4, every rank's rows are as before the step and
  *    the step counter stays; the next steps agree with the local run again;
- *  - the metrics are summed over the ranks.
+ *  - a new plan (4 partitions, other ranks, other bounds) moves the rows to their new ranks at
+ *    the next step, and the fingerprints go on agreeing;
+ *  - a checkpoint taken under the first plan and restored under the second brings the rows,
+ *    and where they lie, back; the steps after it agree with the local engine's after its
+ *    restore;
+ *  - metrics: the global row count, partitions summed over the ranks;
+ *  - rows added once distributed fail the next step with BATON_EPERM on every rank;
+ *  - OWNED: each rank creates only its share and the run agrees with the local one; a rank
+ *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
 #include "engine_test_util.h"
@@ -45,13 +55,46 @@ static int check_phase(baton_state *st, size_t begin, size_t end, size_t partiti
     return fs->armed && partition == fs->partition ? BATON_ERANGE : 0;
 }
 
-static baton_engine *make_engine(baton_executor_kind executor, unsigned ranks, fail_switch *fs)
+/* The second plan: 4 partitions over the 3 ranks, bounds unlike the first plan's. */
+static baton_plan *second_plan(void)
+{
+    const baton_partition parts[] = {
+        {0, 2500, 2}, {2500, 2501, 0}, {2501, 9000, 1}, {9000, ROWS, 0}};
+    baton_plan *plan = NULL;
+    CHECK(baton_plan_create(parts, 4, 3, &plan) == 0, "plan");
+    return plan;
+}
+
+/* Rank `rank`'s share of the whole state under plan: its partitions' rows, in row order. */
+static baton_state *own_share(const baton_plan *plan, unsigned rank)
 {
     baton_state *st = NULL;
     CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+    uint64_t *others = malloc(ROWS * sizeof *others);
+    size_t n = 0;
+    CHECK(others != NULL, "memory");
+    for (size_t i = 0; i < baton_plan_partitions(plan); i++) {
+        baton_partition p = baton_plan_partition(plan, i);
+        for (size_t r = p.begin; p.worker != rank && r < p.end; r++)
+            others[n++] = baton_state_ids(st)[r];
+    }
+    CHECK(baton_state_remove_rows(st, others, n) == 0, "remove_rows");
+    free(others);
+    return st;
+}
+
+static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows rows,
+                                 const baton_plan *plan, fail_switch *fs)
+{
+    baton_state *st = NULL;
+    if (rows == BATON_MPI_ROWS_OWNED)
+        st = own_share(plan, (unsigned)g_rank);
+    else
+        CHECK(build_state(ROWS, false, &st) == 0, "build_state");
     baton_engine_config cfg = {.struct_size = sizeof cfg,
                                .replay = BATON_REPLAY_RECORD,
-                               .executor = executor};
+                               .executor = executor,
+                               .mpi_rows = rows};
     baton_engine *engine = NULL;
     int rc = baton_engine_create(&cfg, st, &engine);
     CHECK(rc == 0, "baton_engine_create: %s", baton_last_error_message());
@@ -60,12 +103,8 @@ static baton_engine *make_engine(baton_executor_kind executor, unsigned ranks, f
     baton_phase_spec c = {"check", check_phase, fs, writes_n, 1, 0};
     CHECK(baton_engine_add_phase(engine, &a) == 0 && baton_engine_add_phase(engine, &c) == 0,
           "add_phase: %s", baton_last_error_message());
-    if (executor == BATON_EXECUTOR_MPI) {
-        baton_plan *plan = NULL;
-        CHECK(baton_plan_create_static(ROWS, PARTITIONS, ranks, &plan) == 0, "plan");
+    if (executor == BATON_EXECUTOR_MPI)
         CHECK(baton_engine_set_plan(engine, plan) == 0, "set_plan");
-        baton_plan_destroy(plan);
-    }
     return engine;
 }
 
@@ -85,26 +124,69 @@ static void step_both(baton_engine *local, baton_engine *mpi, unsigned n)
     }
 }
 
-int main(int argc, char **argv)
+/* The rank's state holds exactly its partitions' rows under plan, as the local state has them. */
+static void check_share(baton_engine *local, baton_engine *mpi, const baton_plan *plan)
 {
-    MPI_Init(&argc, &argv);
-    int size = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    CHECK(size == 3, "run with 3 ranks, not %d", size);
+    baton_state *ls = baton_engine_state(local), *ms = baton_engine_state(mpi);
+    size_t at = 0;
+    for (size_t i = 0; i < baton_plan_partitions(plan); i++) {
+        baton_partition p = baton_plan_partition(plan, i);
+        if (p.worker != (unsigned)g_rank)
+            continue;
+        size_t n = p.end - p.begin;
+        CHECK(at + n <= baton_state_rows(ms), "rank holds %zu rows, fewer than its partitions",
+              baton_state_rows(ms));
+        CHECK(memcmp(baton_state_ids(ms) + at, baton_state_ids(ls) + p.begin, n * 8) == 0 &&
+                  memcmp(baton_state_double(ms, COL_X) + at,
+                         baton_state_double(ls, COL_X) + p.begin, n * 8) == 0 &&
+                  memcmp(baton_state_int64(ms, COL_N) + at, baton_state_int64(ls, COL_N) + p.begin,
+                         n * 8) == 0,
+              "partition %zu's rows differ from the local run's", i);
+        at += n;
+    }
+    CHECK(at == baton_state_rows(ms), "rank holds %zu rows, its partitions %zu",
+          baton_state_rows(ms), at);
+}
 
+/* A copy of the rank's rows (x and n), to compare after a failed step. */
+typedef struct share_copy {
+    size_t rows;
+    double *x;
+    int64_t *n;
+} share_copy;
+
+static share_copy share_take(baton_engine *mpi)
+{
+    baton_state *st = baton_engine_state(mpi);
+    share_copy c = {baton_state_rows(st), NULL, NULL};
+    c.x = malloc((c.rows + 1) * sizeof *c.x);
+    c.n = malloc((c.rows + 1) * sizeof *c.n);
+    CHECK(c.x != NULL && c.n != NULL, "memory");
+    memcpy(c.x, baton_state_double(st, COL_X), c.rows * sizeof *c.x);
+    memcpy(c.n, baton_state_int64(st, COL_N), c.rows * sizeof *c.n);
+    return c;
+}
+
+static bool share_same(baton_engine *mpi, const share_copy *c)
+{
+    baton_state *st = baton_engine_state(mpi);
+    return baton_state_rows(st) == c->rows &&
+           memcmp(c->x, baton_state_double(st, COL_X), c->rows * sizeof *c->x) == 0 &&
+           memcmp(c->n, baton_state_int64(st, COL_N), c->rows * sizeof *c->n) == 0;
+}
+
+static void test_replicated(void)
+{
+    baton_plan *first = NULL, *second = second_plan();
+    CHECK(baton_plan_create_static(ROWS, PARTITIONS, 3, &first) == 0, "plan");
     fail_switch local_fs = {false, 4}, mpi_fs = {false, 4};
-    baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 1, &local_fs);
-    baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, (unsigned)size, &mpi_fs);
+    baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_REPLICATED, first, &mpi_fs);
     step_both(local, mpi, 3);
+    check_share(local, mpi, first);
 
     /* Partition 4 is rank 1's (round-robin): every rank must fail the step, and undo it. */
-    baton_state *st = baton_engine_state(mpi);
-    double *x_before = malloc(ROWS * sizeof *x_before);
-    int64_t *n_before = malloc(ROWS * sizeof *n_before);
-    CHECK(x_before != NULL && n_before != NULL, "memory");
-    memcpy(x_before, baton_state_double(st, COL_X), ROWS * sizeof *x_before);
-    memcpy(n_before, baton_state_int64(st, COL_N), ROWS * sizeof *n_before);
+    share_copy before = share_take(mpi);
     mpi_fs.armed = true;
     int rc = baton_engine_step(mpi, NULL);
     CHECK(rc == BATON_ERANGE, "the failing step returned %d", rc);
@@ -112,27 +194,87 @@ int main(int argc, char **argv)
               strstr(baton_last_error_message(), "\"check\"") != NULL,
           "message: %s", baton_last_error_message());
     CHECK(baton_engine_current_step(mpi) == 3, "step counter moved");
-    CHECK(memcmp(x_before, baton_state_double(st, COL_X), ROWS * sizeof *x_before) == 0 &&
-              memcmp(n_before, baton_state_int64(st, COL_N), ROWS * sizeof *n_before) == 0,
-          "the failed step was not undone");
+    CHECK(share_same(mpi, &before), "the failed step was not undone");
     mpi_fs.armed = false;
+    free(before.x);
+    free(before.n);
     step_both(local, mpi, 2);
+
+    /* A checkpoint under the first plan; then the second plan moves rows. */
+    CHECK(baton_engine_checkpoint(local, "first") == 0 && baton_engine_checkpoint(mpi, "first") == 0,
+          "checkpoint: %s", baton_last_error_message());
+    CHECK(baton_engine_set_plan(mpi, second) == 0, "set_plan");
+    step_both(local, mpi, 3);
+    check_share(local, mpi, second);
 
     baton_engine_metrics m;
     CHECK(baton_engine_get_metrics(mpi, &m) == 0, "metrics");
-    CHECK(m.partition_steps == 5u * 2u * PARTITIONS && m.partition_rows == 5u * 2u * ROWS,
+    CHECK(m.rows == ROWS, "metrics: %zu rows", m.rows);
+    CHECK(m.partition_steps == 2u * (5u * PARTITIONS + 3u * 4u) &&
+              m.partition_rows == 2u * 8u * ROWS,
           "summed metrics: %llu partition steps over %llu rows",
           (unsigned long long)m.partition_steps, (unsigned long long)m.partition_rows);
-    CHECK(m.steps_failed == 1 && m.steps_completed == 5, "steps: %llu completed, %llu failed",
+    CHECK(m.steps_failed == 1 && m.steps_completed == 8, "steps: %llu completed, %llu failed",
           (unsigned long long)m.steps_completed, (unsigned long long)m.steps_failed);
 
-    free(x_before);
-    free(n_before);
+    /* Back to the checkpoint: the first plan's placement with it; the plan set is the second,
+     * so the next step moves the rows again. */
+    CHECK(baton_engine_restore(local, "first") == 0 && baton_engine_restore(mpi, "first") == 0,
+          "restore: %s", baton_last_error_message());
+    check_share(local, mpi, first);
+    step_both(local, mpi, 2);
+    check_share(local, mpi, second);
+
+    /* Rows added once distributed: every rank refuses the step. */
+    const uint64_t extra_id = 1;
+    if (g_rank == 2)
+        CHECK(baton_state_add_rows(baton_engine_state(mpi), &extra_id, 1, NULL) == 0, "add");
+    rc = baton_engine_step(mpi, NULL);
+    CHECK(rc == BATON_EPERM && strstr(baton_last_error_message(), "rank 2") != NULL,
+          "a step after adding rows returned %d: %s", rc, baton_last_error_message());
+
     baton_engine_destroy(mpi);
     baton_engine_destroy(local);
+    baton_plan_destroy(first);
+    baton_plan_destroy(second);
+}
+
+static void test_owned(void)
+{
+    baton_plan *plan = second_plan();
+    fail_switch local_fs = {false, 0}, mpi_fs = {false, 0};
+    baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_OWNED, plan, &mpi_fs);
+    step_both(local, mpi, 3);
+    check_share(local, mpi, plan);
+    baton_engine_destroy(mpi);
+
+    /* Shares for another plan: rank 0's does not fit this one's. */
+    baton_plan *other = NULL;
+    CHECK(baton_plan_create_static(ROWS, PARTITIONS, 3, &other) == 0, "plan");
+    baton_engine *wrong = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_OWNED, other, &mpi_fs);
+    CHECK(baton_engine_set_plan(wrong, plan) == 0, "set_plan");
+    int rc = baton_engine_step(wrong, NULL);
+    CHECK(rc == BATON_EMISMATCH && strstr(baton_last_error_message(), "rank 0 holds") != NULL,
+          "a step over misfit shares returned %d: %s", rc, baton_last_error_message());
+    baton_engine_destroy(wrong);
+    baton_engine_destroy(local);
+    baton_plan_destroy(other);
+    baton_plan_destroy(plan);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int size = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    CHECK(size == 3, "run with 3 ranks, not %d", size);
+    test_replicated();
+    test_owned();
     if (g_rank == 0)
-        printf("engine mpi: 3 ranks, %u partitions: fingerprints, failure and undo agree\n",
-               PARTITIONS);
+        printf("engine mpi: 3 ranks: distributed rows, fingerprints, failure and undo, plan "
+               "changes, restore and OWNED shares agree with a local run\n");
     MPI_Finalize();
     return 0;
 }

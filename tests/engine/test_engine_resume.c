@@ -24,7 +24,7 @@
 /* ---- damaged files ----------------------------------------------------------------------- */
 
 typedef enum damage { TRUNCATE, FLIP, MAGIC, VERSION } damage;
-static const char *const damage_names[] = {"truncated", "checksum", "BATONCKP", "version 2"};
+static const char *const damage_names[] = {"truncated", "checksum", "BATONCKP", "version 3"};
 
 /* Damages a checkpoint file in one way; VERSION keeps the checksum right, so that the version
  * check itself is what rejects it. */
@@ -45,7 +45,7 @@ static void damage_file(const char *path, damage how)
     } else if (how == MAGIC) {
         buf[3] = 'X';
     } else {
-        uint32_t version = 2;
+        uint32_t version = 3;
         memcpy(buf + 8, &version, 4);
         uint64_t sum = XXH3_64bits(buf, size - 8);
         memcpy(buf + size - 8, &sum, 8);

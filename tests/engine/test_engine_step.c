@@ -108,6 +108,9 @@ static void test_create_errors(void **state)
     cfg.executor = (baton_executor_kind)9;
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "executor kind 9", NULL);
     cfg.executor = BATON_EXECUTOR_LOCAL;
+    cfg.mpi_rows = (baton_mpi_rows)5;
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "mpi_rows 5", NULL);
+    cfg.mpi_rows = BATON_MPI_ROWS_REPLICATED;
     cfg.struct_size = sizeof cfg + 8;
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "struct_size", NULL);
     bt_expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
@@ -368,6 +371,61 @@ static void test_replay_files(void **state)
     baton_engine_destroy(ver);
 }
 
+/* splitmix64, as the motion rule's documented stream (motion.c) draws it. */
+static float reference_velocity(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+    return (float)((int64_t)(z >> 40) - (INT64_C(1) << 23)) / (float)(1 << 23);
+}
+
+/* The motion state draws every vx, then every vy, then every vz from one stream; any range of
+ * its rows, appended piece by piece, equals the whole state's rows there. */
+static void test_motion_rows(void **state)
+{
+    (void)state;
+    enum { AGENTS = 5000 };
+    const uint64_t seed = 42;
+    baton_state *whole = NULL, *pieces = NULL;
+    bt_assert_rc(baton_engine_motion_state(AGENTS, seed, &whole), 0);
+    uint64_t s = seed;
+    for (size_t c = 3; c < 6; c++)
+        for (size_t i = 0; i < AGENTS; i++)
+            assert_true(baton_state_float(whole, c)[i] == reference_velocity(&s));
+    bt_assert_rc(baton_engine_motion_state(0, seed, &pieces), 0);
+    const size_t cuts[] = {0, 1, 4096, 4097, 4999, AGENTS};
+    /* In another order than the rows': pieces 2.., then 0 and 1, to show each is drawn alone. */
+    for (size_t k = 2; k < 5; k++)
+        bt_assert_rc(baton_engine_motion_add_rows(pieces, AGENTS, seed, cuts[k], cuts[k + 1]), 0);
+    bt_assert_rc(baton_engine_motion_add_rows(pieces, AGENTS, seed, cuts[0], cuts[2]), 0);
+    assert_int_equal(baton_state_rows(pieces), AGENTS);
+    for (size_t c = 0; c < 6; c++) {
+        const float *w = baton_state_float(whole, c), *p = baton_state_float(pieces, c);
+        for (size_t i = 0; i < AGENTS; i++) {
+            size_t at = i < cuts[2] ? AGENTS - cuts[2] + i : i - cuts[2];
+            assert_true(w[i] == p[at]);
+            assert_int_equal(baton_state_ids(pieces)[at], i + 1);
+        }
+    }
+    bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 10, 9), BATON_EINVAL,
+                    "rows [10, 9)", "5000 agents", NULL);
+    bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 0, AGENTS + 1),
+                    BATON_EINVAL, "5001", NULL);
+    bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 7, 8), BATON_EEXIST, "8",
+                    NULL);
+    assert_int_equal(baton_state_rows(pieces), AGENTS);
+    baton_state *other = new_state(3, false);
+    bt_expect_error(baton_engine_motion_add_rows(other, AGENTS, seed, 0, 1), BATON_EMISMATCH,
+                    "column 0", NULL);
+    bt_expect_error(baton_engine_motion_add_rows(NULL, AGENTS, seed, 0, 1), BATON_EINVAL,
+                    "state is NULL", NULL);
+    baton_state_destroy(other);
+    baton_state_destroy(pieces);
+    baton_state_destroy(whole);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 2);
@@ -378,6 +436,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_plan_checked_every_step),
         cmocka_unit_test(test_replay_record_verify),
         cmocka_unit_test(test_replay_files),
+        cmocka_unit_test(test_motion_rows),
     };
     return cmocka_run_group_tests_name("engine/step", tests, group_setup, group_teardown);
 }
