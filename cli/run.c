@@ -222,14 +222,48 @@ static int report_rc(int rc, const char *what)
     return rc;
 }
 
+/* The motion state this process holds: the whole state, or under MPI only its rank's share
+ * (the partitions plan gives it; without a plan, rank 0's single partition), so that no rank
+ * ever holds more than its share (BATON_MPI_ROWS_OWNED). */
+static int build_state(const run_options *opt, const scenario *sc, const baton_plan *plan,
+                       baton_state **out)
+{
+    size_t agents = (size_t)sc->agents;
+    if (!opt->mpi)
+        return report_rc(baton_engine_motion_state(agents, sc->seed, out),
+                         "baton_engine_motion_state");
+    int rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
+    size_t n = plan != NULL ? baton_plan_partitions(plan) : 1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        baton_partition p = plan != NULL ? baton_plan_partition(plan, i)
+                                         : (baton_partition){0, agents, 0};
+        if (p.worker == (unsigned)opt->rank)
+            rc = report_rc(baton_engine_motion_add_rows(*out, agents, sc->seed, p.begin, p.end),
+                           "baton_engine_motion_add_rows");
+    }
+    if (rc != 0) {
+        baton_state_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static int build_engine(const run_options *opt, const scenario *sc, baton_pool *pool,
                         baton_engine **out)
 {
+    baton_plan *plan = NULL;
+    int rc = 0;
+    if (sc->partitions > 0) {
+        unsigned workers = opt->mpi                ? opt->ranks
+                           : sc->plan_workers > 0 ? (unsigned)sc->plan_workers
+                                                  : baton_pool_workers(pool);
+        rc = report_rc(
+            baton_plan_create_static((size_t)sc->agents, (size_t)sc->partitions, workers, &plan),
+            "baton_plan_create_static");
+    }
     baton_state *state = NULL;
-    int rc = report_rc(baton_engine_motion_state((size_t)sc->agents, sc->seed, &state),
-                       "baton_engine_motion_state");
-    if (rc != 0)
-        return rc;
+    if (rc == 0)
+        rc = build_state(opt, sc, plan, &state);
     baton_engine_config cfg = {.struct_size = sizeof cfg,
                                .pool = pool,
                                .workers = (unsigned)sc->plan_workers,
@@ -239,26 +273,17 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
                                .checkpoint_keep = (unsigned)sc->keep,
                                .checkpoint_dir = sc->checkpoint_dir[0] ? sc->checkpoint_dir : NULL,
                                .checkpoint_sync = sc->sync,
-                               .executor = opt->mpi ? BATON_EXECUTOR_MPI
-                                                    : BATON_EXECUTOR_LOCAL};
+                               .executor = opt->mpi ? BATON_EXECUTOR_MPI : BATON_EXECUTOR_LOCAL,
+                               .mpi_rows = BATON_MPI_ROWS_OWNED};
     baton_engine *engine = NULL;
-    if ((rc = report_rc(baton_engine_create(&cfg, state, &engine), "baton_engine_create")) != 0) {
+    if (rc == 0 &&
+        (rc = report_rc(baton_engine_create(&cfg, state, &engine), "baton_engine_create")) != 0)
         baton_state_destroy(state);
-        return rc;
-    }
-    rc = report_rc(baton_engine_add_motion(engine), "baton_engine_add_motion");
-    if (rc == 0 && sc->partitions > 0) {
-        baton_plan *plan = NULL;
-        unsigned workers = opt->mpi                ? opt->ranks
-                           : sc->plan_workers > 0 ? (unsigned)sc->plan_workers
-                                                  : baton_pool_workers(pool);
-        rc = report_rc(
-            baton_plan_create_static((size_t)sc->agents, (size_t)sc->partitions, workers, &plan),
-            "baton_plan_create_static");
-        if (rc == 0)
-            rc = report_rc(baton_engine_set_plan(engine, plan), "baton_engine_set_plan");
-        baton_plan_destroy(plan);
-    }
+    if (rc == 0)
+        rc = report_rc(baton_engine_add_motion(engine), "baton_engine_add_motion");
+    if (rc == 0 && plan != NULL)
+        rc = report_rc(baton_engine_set_plan(engine, plan), "baton_engine_set_plan");
+    baton_plan_destroy(plan);
     if (rc == 0 && sc->replay == BATON_REPLAY_VERIFY)
         rc = report_rc(baton_engine_replay_load(engine, sc->replay_file),
                        "baton_engine_replay_load");
