@@ -12,6 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A hint that the cache line at p is about to be written (nothing where the compiler has no
+ * such builtin): for loops whose misses are independent, so that a batch of them overlaps. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BATON__PREFETCH_WRITE(p) __builtin_prefetch((p), 1)
+#else
+#define BATON__PREFETCH_WRITE(p) ((void)(p))
+#endif
+
 /*
  * Blocks while *addr == expected, until woken by baton__futex_wake on the same address, a timeout
  * (timeout_ns > 0; 0 waits forever) or a spurious wake-up. Returns 0 when woken or when *addr

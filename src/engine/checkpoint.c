@@ -145,7 +145,7 @@ static void drop_oldest(baton_engine *engine, size_t drop)
         /* A file that cannot be deleted is left behind: the checkpoint just taken is fine, so
          * that is no error of the call. */
         if (engine->checkpoints[i].path != NULL)
-            (void)unlink(engine->checkpoints[i].path);
+            baton__ckpt_unlink(engine->checkpoints[i].path);
         entry_free(&engine->checkpoints[i]);
     }
     memmove(engine->checkpoints, engine->checkpoints + drop,
@@ -219,7 +219,7 @@ static int take(baton_engine *engine, const char *who, const char *name)
         else if (cp.path != NULL)
             rc = baton__ckpt_write_file(engine, who, cp.path, l, old);
         else
-            baton__ckpt_write_mem(l, engine->state, cp.bytes); /* into memory: cannot fail */
+            baton__ckpt_write_mem(l, cp.bytes); /* into memory: cannot fail */
     }
     if (rc == 0) {
         keep_entry(engine, grown, &cp);

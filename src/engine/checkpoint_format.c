@@ -1,16 +1,17 @@
 /*
- * checkpoint_format.c — the checkpoint format (checkpoint_impl.h): a checkpoint written into a
- * file or a memory blob straight from a state's arrays, read back into a new state with every
- * check, and the names of checkpoint files. What is taken when, kept, restored and resumed:
- * checkpoint.c.
+ * checkpoint_format.c — the checkpoint format (checkpoint_impl.h): a checkpoint read back from a
+ * file (and its part) or a memory blob into a new state with every check, and the names of
+ * checkpoint files. Writing one: checkpoint_write.c. What is taken when, kept, restored and
+ * resumed: checkpoint.c.
  *
- * FORMAT (one format for the memory blob and the file; integers little-endian)
+ * FORMAT (integers little-endian). A checkpoint is one stream of bytes:
  *
  *     "BATONCKP"                          8 bytes
- *     version                             4 bytes, 2 (1: no placement; read too)
+ *     version                             4 bytes, 2 (1: no parts field, no placement; read too)
  *     step                                8 bytes, the engine's step counter when taken
  *     rows                                8 bytes
  *     columns                             4 bytes, at most BATON_STATE_MAX_COLUMNS
+ *     parts (version 2)                   4 bytes, 1 or 2: the files the stream is cut into
  *     per column: type (1 byte: 1 float, 2 double, 3 int64), name length (1 byte, 1..63),
  *                 the name's bytes
  *     ids                                 rows x 8 bytes, in row order
@@ -21,32 +22,25 @@
  *                                         the global rows of every rank's partitions, of which
  *                                         the file holds one rank's; 0 partitions otherwise
  *     checkpoint name                     1 byte length (1..BATON_CHECKPOINT_NAME_MAX), bytes
- *     XXH3-64 of every byte before it     8 bytes
  *
- * In a checkpoint directory the file is called "ckpt-%020llu-%s.bck" (step, name): zero-padded,
- * so that names sort in step order, the newest last. It is written to that name plus ".tmp"
- * and renamed, so a file of that name is always complete; with checkpoint_sync the file is
- * fsynced before the rename and the directory after it.
+ * In one part (a memory blob, or a file "ckpt-%020llu-%s.bck"), the stream is followed by its
+ * XXH3-64 (8 bytes). In two parts, the main file holds the stream's first bytes, then the
+ * part's checksum (8 bytes), then XXH3-64 of every byte of the main file before it (8 bytes);
+ * the part, the main file's name plus CKPT_PART_SUFFIX, holds the rest of the stream, then its
+ * XXH3-64 (8 bytes). The file names are zero-padded (step, name), so that they sort in step
+ * order, the newest last. Each file is written to its name plus ".tmp" and renamed, the part
+ * first, so a main file of that name is always complete, and so is its part; with
+ * checkpoint_sync the files are fsynced before the renames and the directory after them.
  *
  * DESIGN
- *  - Writing is the hot path (a benchmark holds it to memcpy bandwidth): the file is written
- *    straight from the state's arrays in pieces of CKPT_PIECE bytes, each hashed (XXH3's
- *    streaming API) just before it is written, so the write's copy into the page cache reads
- *    what the hash has just brought into cache: the arrays leave memory once, and nothing is
- *    copied into an intermediate buffer. With a pool, a file is written by the calling thread
- *    while a worker hashes the same bytes (emit_parallel): the kernel's copy, not the hash,
- *    bounds the write, and the two overlap. Only the metadata stays in memory (bytes NULL,
- *    path set); a restore reads the file. Without a directory the same writer fills one heap
- *    blob, so that one decoder reads both.
  *  - Reading never trusts the bytes: the header's counts, types and name lengths are checked,
- *    and the size they imply must equal the file's before `rows` sizes any allocation; the
+ *    and the size they imply must equal the files' before `rows` sizes any allocation; the
  *    schema goes through baton_state_create and the ids through baton_state_add_rows, whose
- *    checks (names, duplicates) then count as damage; the checksum covers everything. The
+ *    checks (names, duplicates) then count as damage; the checksums cover everything, and the
+ *    main file's covers the part's, so a part left by another checkpoint never passes. The
  *    columns are read straight into a new baton_state, handed back only when all of that
- *    passed, so that checkpoint.c can check the schema before it touches the engine.
- *  - Recycling (when, and why it pays: checkpoint.c): a write given the oldest checkpoint's
- *    entry renames that file to its own .tmp name, writes over it in place (no O_TRUNC) and
- *    then cuts it to size.
+ *    passed, so that checkpoint.c can check the schema before it touches the engine. Only the
+ *    metadata of a checkpoint in a file stays in memory; a restore reads the file.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -77,8 +71,7 @@
 #error "checkpoint_format.c assumes a little-endian host"
 #endif
 
-static const char ckpt_magic[8] = {'B', 'A', 'T', 'O', 'N', 'C', 'K', 'P'};
-#define CKPT_VERSION 2u
+const char ckpt_magic_bytes[8] = {'B', 'A', 'T', 'O', 'N', 'C', 'K', 'P'};
 /* Bytes hashed then written (or read then hashed) at a time: small enough to stay in L2 between
  * the two passes, large enough that a syscall per piece costs nothing next to its copy (64 KiB
  * to 1 MiB measured on a 2-core EPYC with 1 MiB of L2 per core: 512 KiB was best). */
@@ -133,53 +126,6 @@ bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_n
     return true;
 }
 
-/* ---- writing ------------------------------------------------------------------------------ */
-
-bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name)
-{
-    const baton_state *st = engine->state;
-    uint32_t version = CKPT_VERSION, columns = (uint32_t)st->n_columns;
-    uint64_t rows = st->rows, step = engine->step, parts = engine->n_placement;
-    memcpy(l->head, ckpt_magic, 8);
-    memcpy(l->head + 8, &version, 4);
-    memcpy(l->head + 12, &step, 8);
-    memcpy(l->head + 20, &rows, 8);
-    memcpy(l->head + 28, &columns, 4);
-    size_t at = CKPT_HEADER, data = st->rows * sizeof *st->ids;
-    for (size_t c = 0; c < st->n_columns; c++) {
-        const baton__column *col = st->columns[c];
-        l->head[at++] = (unsigned char)col->type;
-        l->head[at++] = (unsigned char)col->name_len;
-        memcpy(l->head + at, col->header, col->name_len);
-        at += col->name_len;
-        data += st->rows * col->width;
-    }
-    l->head_len = at;
-    l->placement_len = 8 + engine->n_placement * CKPT_PART_BYTES;
-    l->placement = baton__malloc(l->placement_len);
-    if (l->placement == NULL)
-        return false;
-    memcpy(l->placement, &parts, 8);
-    for (size_t i = 0; i < engine->n_placement; i++) {
-        const baton_partition *p = &engine->placement[i];
-        uint64_t v[3] = {p->begin, p->end, p->worker};
-        memcpy(l->placement + 8 + i * CKPT_PART_BYTES, v, CKPT_PART_BYTES);
-    }
-    size_t name_len = strlen(name);
-    l->tail[0] = (unsigned char)name_len;
-    memcpy(l->tail + 1, name, name_len);
-    l->tail_len = 1 + name_len;
-    l->size = l->head_len + data + l->placement_len + l->tail_len + 8;
-    return true;
-}
-
-void baton__ckpt_layout_free(ckpt_layout *l)
-{
-    if (l != NULL)
-        baton__free(l->placement);
-    baton__free(l);
-}
-
 void baton__ckpt_loaded_free(ckpt_loaded *ld)
 {
     baton_state_destroy(ld->state);
@@ -187,196 +133,77 @@ void baton__ckpt_loaded_free(ckpt_loaded *ld)
     *ld = (ckpt_loaded){0};
 }
 
-/* Where the bytes go: fd >= 0, or the blob at mem. */
-typedef struct ckpt_sink {
-    XXH3_state_t xxh;
-    int fd;
-    unsigned char *mem;
-} ckpt_sink;
-
-/* Writes len bytes (not hashed); false with errno set when a write failed. */
-static bool sink_out(ckpt_sink *s, const unsigned char *p, size_t len)
-{
-    if (s->fd < 0) {
-        memcpy(s->mem, p, len);
-        s->mem += len;
-        return true;
-    }
-    while (len > 0) {
-        ssize_t n = write(s->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0)
-            errno = EIO; /* no progress and no error: do not spin */
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Hashes and writes len bytes, a piece at a time (see DESIGN). */
-static bool sink_put(ckpt_sink *s, const void *data, size_t len)
-{
-    for (const unsigned char *p = data; len > 0;) {
-        size_t n = len < CKPT_PIECE ? len : CKPT_PIECE;
-        XXH3_64bits_update(&s->xxh, p, n);
-        if (!sink_out(s, p, n))
-            return false;
-        p += n;
-        len -= n;
-    }
-    return true;
-}
-
-/* The whole checkpoint into the sink; false with errno set when a write failed. */
-static bool emit(ckpt_sink *s, ckpt_layout *l, const baton_state *st)
-{
-    memset(&s->xxh, 0, sizeof s->xxh); /* a state on the stack must start zeroed (xxhash.h) */
-    XXH3_64bits_reset(&s->xxh);
-    if (!sink_put(s, l->head, l->head_len) || !sink_put(s, st->ids, st->rows * sizeof *st->ids))
-        return false;
-    for (size_t c = 0; c < st->n_columns; c++)
-        if (!sink_put(s, st->columns[c]->values, st->rows * st->columns[c]->width))
-            return false;
-    if (!sink_put(s, l->placement, l->placement_len))
-        return false;
-    /* The name is hashed, then written with the checksum in one call. */
-    XXH3_64bits_update(&s->xxh, l->tail, l->tail_len);
-    uint64_t sum = (uint64_t)XXH3_64bits_digest(&s->xxh);
-    memcpy(l->tail + l->tail_len, &sum, 8);
-    return sink_out(s, l->tail, l->tail_len + 8);
-}
-
-/* emit on two threads: the calling thread writes while a pool worker hashes the same bytes
- * (the kernel's copy into the page cache, not the hash, bounds a file's write, and on two cores
- * the two overlap instead of adding up). */
-typedef struct emit_job {
-    ckpt_sink *sink;
-    ckpt_layout *layout;
-    const baton_state *st;
-    bool ok;
-    int err; /* errno of a failed write, read back on the calling thread */
-    uint64_t sum;
-} emit_job;
-
-static int write_body(void *ctx)
-{
-    emit_job *j = ctx;
-    const baton_state *st = j->st;
-    j->ok = sink_out(j->sink, j->layout->head, j->layout->head_len) &&
-            sink_out(j->sink, (const unsigned char *)st->ids, st->rows * sizeof *st->ids);
-    for (size_t c = 0; c < st->n_columns && j->ok; c++)
-        j->ok = sink_out(j->sink, st->columns[c]->values, st->rows * st->columns[c]->width);
-    j->ok = j->ok && sink_out(j->sink, j->layout->placement, j->layout->placement_len);
-    j->err = j->ok ? 0 : errno;
-    return 0;
-}
-
-static int hash_body(void *ctx)
-{
-    emit_job *j = ctx;
-    const baton_state *st = j->st;
-    XXH3_state_t xxh;
-    memset(&xxh, 0, sizeof xxh); /* a state on the stack must start zeroed (xxhash.h) */
-    XXH3_64bits_reset(&xxh);
-    XXH3_64bits_update(&xxh, j->layout->head, j->layout->head_len);
-    XXH3_64bits_update(&xxh, st->ids, st->rows * sizeof *st->ids);
-    for (size_t c = 0; c < st->n_columns; c++)
-        XXH3_64bits_update(&xxh, st->columns[c]->values, st->rows * st->columns[c]->width);
-    XXH3_64bits_update(&xxh, j->layout->placement, j->layout->placement_len);
-    XXH3_64bits_update(&xxh, j->layout->tail, j->layout->tail_len);
-    j->sum = (uint64_t)XXH3_64bits_digest(&xxh);
-    return 0;
-}
-
-/* emit's result with the writing and the hashing in parallel on pool; false with errno set. */
-static bool emit_parallel(baton_pool *pool, ckpt_sink *s, ckpt_layout *l, const baton_state *st)
-{
-    emit_job job = {s, l, st, false, 0, 0};
-    /* The calling thread runs A (the writes), so a failed write's errno is its own. */
-    if (baton_join(pool, write_body, &job, hash_body, &job) != 0) {
-        errno = EIO;
-        return false;
-    }
-    if (!job.ok) {
-        errno = job.err;
-        return false;
-    }
-    memcpy(l->tail + l->tail_len, &job.sum, 8);
-    return sink_out(s, l->tail, l->tail_len + 8);
-}
-
-void baton__ckpt_write_mem(ckpt_layout *l, const baton_state *st, unsigned char *mem)
-{
-    ckpt_sink sink = {.fd = -1, .mem = mem};
-    (void)emit(&sink, l, st); /* into memory: cannot fail */
-}
-
-/* Through path.tmp (see FORMAT), over old's file when old is not NULL (recycling, see DESIGN). */
-int baton__ckpt_write_file(const baton_engine *engine, const char *who, const char *path,
-                           ckpt_layout *l, engine_checkpoint *old)
-{
-    size_t len = strlen(path);
-    char *tmp = baton__malloc(len + 5);
-    if (tmp == NULL)
-        return baton__error(BATON_ENOMEM, "%s: no memory", who);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    if (old != NULL && old->path != NULL && rename(old->path, tmp) == 0) {
-        baton__free(old->path);
-        old->path = NULL;
-    }
-    /* No O_TRUNC: a recycled file is written over, then cut to size. */
-    int rc = 0;
-    ckpt_sink sink = {.fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
-    if (sink.fd < 0)
-        rc = baton__ckpt_io_error(who, "cannot create", tmp);
-    else if (!(engine->pool != NULL ? emit_parallel(engine->pool, &sink, l, engine->state)
-                                    : emit(&sink, l, engine->state)) ||
-             ftruncate(sink.fd, (off_t)l->size) != 0)
-        rc = baton__ckpt_io_error(who, "cannot write", tmp);
-    else if (engine->checkpoint_sync && fsync(sink.fd) != 0)
-        rc = baton__ckpt_io_error(who, "cannot fsync", tmp);
-    if (sink.fd >= 0 && close(sink.fd) != 0 && rc == 0)
-        rc = baton__ckpt_io_error(who, "cannot close", tmp);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = baton__ckpt_io_error(who, "cannot rename the new checkpoint to", path);
-    if (rc != 0)
-        (void)unlink(tmp); /* also a recycled file that could not be opened */
-    baton__free(tmp);
-    if (rc != 0 || !engine->checkpoint_sync)
-        return rc;
-    /* On failure here the file stays: it is complete, only not known to be durable, and it
-     * may have replaced a kept checkpoint of the same key, whose entry must keep a file. */
-    int dfd = open(engine->checkpoint_dir, O_RDONLY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        rc = baton__ckpt_io_error(who, "cannot fsync the directory", engine->checkpoint_dir);
-    if (dfd >= 0)
-        close(dfd);
-    return rc;
-}
-
 /* ---- reading -------------------------------------------------------------------------------- */
 
-/* Where the bytes come from: the blob at mem (left bytes), or fd. */
+/* Bytes read (or hashed after reading) at a time: hashed while still in cache. */
+#define CKPT_PIECE ((size_t)512 << 10)
+
+/* Where the bytes come from: the blob at mem (left bytes), or fd. A checkpoint in two parts
+ * reads main_left more bytes of the stream from the main file, checks its trailer and goes on
+ * in the part (part_fd). */
 typedef struct ckpt_source {
     XXH3_state_t xxh;
     const unsigned char *mem;
     size_t left;
     int fd;
+    const char *path;   /* the main file's, to find its part */
+    size_t main_left;   /* SIZE_MAX: one part */
+    int part_fd;        /* -1: not open */
+    uint64_t part_sum;  /* the part's checksum as the main file's trailer records it */
 } ckpt_source;
 
+/* src_read's returns besides 0. */
+enum { SRC_ERRNO = -1, SRC_SHORT = -2, SRC_MAIN_DAMAGED = -3 };
+
+/* Reads len bytes (not hashed) from the current file. */
+static int src_read_raw(int fd, unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t got = read(fd, p, len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? SRC_ERRNO : SRC_SHORT;
+        p += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/* At the end of the main file's stream: its trailer must match what was hashed; then the
+ * stream goes on in the part, with a hash of its own. */
+static int src_next_part(ckpt_source *s)
+{
+    uint64_t trailer[2];
+    int r = src_read_raw(s->fd, (unsigned char *)trailer, sizeof trailer);
+    if (r != 0)
+        return r;
+    XXH3_64bits_update(&s->xxh, &trailer[0], 8);
+    if ((uint64_t)XXH3_64bits_digest(&s->xxh) != trailer[1])
+        return SRC_MAIN_DAMAGED;
+    s->part_sum = trailer[0];
+    XXH3_64bits_reset(&s->xxh);
+    s->fd = s->part_fd;
+    s->main_left = SIZE_MAX;
+    return 0;
+}
+
 /* Reads len bytes into dst, hashing them when `hash`, a piece at a time (hashed while still in
- * cache). -1 with errno on a read error, -2 when the source ends first. */
+ * cache). One of SRC_* when the bytes cannot be had (errno set with SRC_ERRNO). */
 static int src_read(ckpt_source *s, void *dst, size_t len, bool hash)
 {
     for (unsigned char *p = dst; len > 0;) {
         size_t n = len < CKPT_PIECE ? len : CKPT_PIECE;
+        if (s->main_left == 0) {
+            int r = src_next_part(s);
+            if (r != 0)
+                return r;
+        }
+        if (s->main_left < n)
+            n = s->main_left;
         if (s->fd < 0) {
             if (s->left < n)
-                return -2;
+                return SRC_SHORT;
             memcpy(p, s->mem, n);
             s->mem += n;
             s->left -= n;
@@ -385,14 +212,51 @@ static int src_read(ckpt_source *s, void *dst, size_t len, bool hash)
             if (got < 0 && errno == EINTR)
                 continue;
             if (got <= 0)
-                return got < 0 ? -1 : -2;
+                return got < 0 ? SRC_ERRNO : SRC_SHORT;
             n = (size_t)got;
         }
+        if (s->main_left != SIZE_MAX)
+            s->main_left -= n;
         if (hash)
             XXH3_64bits_update(&s->xxh, p, n);
         p += n;
         len -= n;
     }
+    return 0;
+}
+
+/* For a checkpoint in two parts whose main file is `size` bytes and of which `consumed` were
+ * read: opens the part and sets *inout_size to the stream's bytes plus 8 (as if one part).
+ * 0, BATON_EIO with the reason in why, or BATON_ENOMEM (message set). */
+static int src_open_part(ckpt_source *s, size_t consumed, size_t *inout_size,
+                         char why[CKPT_WHY_MAX])
+{
+    if (s->path == NULL) {
+        snprintf(why, CKPT_WHY_MAX, "a checkpoint in memory claims two parts");
+        return BATON_EIO;
+    }
+    size_t len = strlen(s->path);
+    char *part = baton__malloc(len + sizeof CKPT_PART_SUFFIX);
+    if (part == NULL)
+        return baton__error(BATON_ENOMEM, "no memory for a checkpoint's path");
+    memcpy(part, s->path, len);
+    memcpy(part + len, CKPT_PART_SUFFIX, sizeof CKPT_PART_SUFFIX);
+    struct stat sb;
+    s->part_fd = open(part, O_RDONLY | O_CLOEXEC);
+    bool opened = s->part_fd >= 0 && fstat(s->part_fd, &sb) == 0;
+    if (!opened)
+        snprintf(why, CKPT_WHY_MAX, "its part %s: %s", part, strerror(errno));
+    baton__free(part);
+    if (!opened)
+        return BATON_EIO;
+    size_t main_size = *inout_size, part_size = (size_t)sb.st_size;
+    if (main_size < consumed + 16 || part_size < 8) {
+        snprintf(why, CKPT_WHY_MAX, "truncated: %zu bytes and a part of %zu", main_size,
+                 part_size);
+        return BATON_EIO;
+    }
+    s->main_left = main_size - 16 - consumed;
+    *inout_size = main_size - 16 + part_size;
     return 0;
 }
 
@@ -410,7 +274,10 @@ static int read_placement(const char *who, ckpt_source *s, size_t n, ckpt_loaded
                             n);
     }
     if ((r = src_read(s, bytes, n * CKPT_PART_BYTES, true)) != 0)
-        snprintf(why, CKPT_WHY_MAX, "%s", r == -1 ? strerror(errno) : "truncated in the placement");
+        snprintf(why, CKPT_WHY_MAX, "%s",
+                 r == SRC_ERRNO          ? strerror(errno)
+                 : r == SRC_MAIN_DAMAGED ? "damaged: the main file's checksum does not match"
+                                         : "truncated in the placement");
     for (size_t i = 0; r == 0 && i < n; i++) {
         uint64_t v[3];
         memcpy(v, bytes + i * CKPT_PART_BYTES, CKPT_PART_BYTES);
@@ -456,8 +323,10 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     } while (0)
 #define READ(dst, len, hash)                                                                       \
     do {                                                                                           \
-        if ((r = src_read(s, (dst), (len), (hash))) == -1)                                         \
+        if ((r = src_read(s, (dst), (len), (hash))) == SRC_ERRNO)                                  \
             FAIL("read error: %s", strerror(errno));                                               \
+        if (r == SRC_MAIN_DAMAGED)                                                                 \
+            FAIL("damaged: the main file's checksum does not match");                              \
         if (r != 0)                                                                                \
             FAIL("truncated while reading (the file changed?)");                                   \
     } while (0)
@@ -469,20 +338,29 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     }
     if (size < CKPT_HEADER + 2 + 8)
         FAIL("truncated: %zu bytes", size);
-    READ(head, CKPT_HEADER, true);
-    uint32_t version, columns;
+    READ(head, CKPT_HEADER_V1, true);
+    uint32_t version, columns, parts = 1;
     uint64_t rows;
     memcpy(&version, head + 8, 4);
     memcpy(&out->step, head + 12, 8);
     memcpy(&rows, head + 20, 8);
     memcpy(&columns, head + 28, 4);
-    if (memcmp(head, ckpt_magic, 8) != 0)
+    if (memcmp(head, ckpt_magic_bytes, 8) != 0)
         FAIL("not a checkpoint (no BATONCKP header)");
     if (version != 1 && version != CKPT_VERSION)
         FAIL("version %u, this library reads 1 to %u", version, CKPT_VERSION);
+    size_t at = CKPT_HEADER_V1, row_bytes = sizeof *ids;
+    if (version >= 2) {
+        READ(head + at, 4, true);
+        memcpy(&parts, head + at, 4);
+        at += 4;
+    }
+    if (parts != 1 && parts != 2)
+        FAIL("%u parts (1 or 2)", parts);
+    if (parts == 2 && (rc = src_open_part(s, at, &size, why)) != 0)
+        goto out;
     if (columns > BATON_STATE_MAX_COLUMNS)
         FAIL("%u columns (at most %u)", columns, BATON_STATE_MAX_COLUMNS);
-    size_t at = CKPT_HEADER, row_bytes = sizeof *ids;
     for (uint32_t c = 0; c < columns; c++) {
         unsigned char td[2];
         if (at + 2 > size)
@@ -525,14 +403,14 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     for (size_t c = 0; c < columns; c++)
         READ(st->columns[c]->values, (size_t)rows * st->columns[c]->width, true);
     if (version >= 2) {
-        uint64_t parts;
-        READ(&parts, 8, true);
+        uint64_t placed;
+        READ(&placed, 8, true);
         tail -= 8;
-        if (parts > (tail - 2 - 8) / CKPT_PART_BYTES ||
-            tail - parts * CKPT_PART_BYTES > CKPT_TAIL_MAX)
-            FAIL("a placement of %llu partitions in %zu bytes", (unsigned long long)parts, tail);
-        tail -= (size_t)parts * CKPT_PART_BYTES;
-        if (parts > 0 && (rc = read_placement(who, s, (size_t)parts, out, why)) != 0)
+        if (placed > (tail - 2 - 8) / CKPT_PART_BYTES ||
+            tail - placed * CKPT_PART_BYTES > CKPT_TAIL_MAX)
+            FAIL("a placement of %llu partitions in %zu bytes", (unsigned long long)placed, tail);
+        tail -= (size_t)placed * CKPT_PART_BYTES;
+        if (placed > 0 && (rc = read_placement(who, s, (size_t)placed, out, why)) != 0)
             goto out;
     }
     READ(t, tail, false);
@@ -540,7 +418,9 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     memcpy(&sum, t + tail - 8, 8);
     XXH3_64bits_update(&s->xxh, t, tail - 8);
     if ((uint64_t)XXH3_64bits_digest(&s->xxh) != sum)
-        FAIL("damaged: its checksum does not match");
+        FAIL("damaged: %s checksum does not match", parts == 2 ? "its part's" : "its");
+    if (parts == 2 && (s->main_left != SIZE_MAX || sum != s->part_sum))
+        FAIL("its part is not the one its main file was written with");
     if (t[0] + 1u + 8u != tail || !baton__ckpt_name_ok((const char *)t + 1, t[0]))
         FAIL("a name of %u bytes in %zu bytes", t[0], tail - 9);
 #undef READ
@@ -562,14 +442,18 @@ out:
 int baton__ckpt_decode_mem(const char *who, const unsigned char *bytes, size_t size,
                            ckpt_loaded *out, char why[CKPT_WHY_MAX])
 {
-    ckpt_source s = {.mem = bytes, .left = size, .fd = -1};
+    ckpt_source s = {.mem = bytes, .left = size, .fd = -1, .main_left = SIZE_MAX, .part_fd = -1};
     return decode(who, &s, size, out, why);
 }
 
 int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
                           char why[CKPT_WHY_MAX])
 {
-    ckpt_source s = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    ckpt_source s = {.fd = open(path, O_RDONLY | O_CLOEXEC),
+                     .path = path,
+                     .main_left = SIZE_MAX,
+                     .part_fd = -1};
+    int main_fd = s.fd; /* s.fd moves to the part's */
     struct stat sb;
     int rc = BATON_EIO;
     if (s.fd < 0)
@@ -578,8 +462,10 @@ int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
         snprintf(why, CKPT_WHY_MAX, "cannot stat: %s", strerror(errno));
     else
         rc = decode(who, &s, (size_t)sb.st_size, out, why);
-    if (s.fd >= 0)
-        close(s.fd);
+    if (main_fd >= 0)
+        close(main_fd);
+    if (s.part_fd >= 0)
+        close(s.part_fd);
     return rc;
 }
 

@@ -1,8 +1,8 @@
 /*
  * checkpoint_impl.h — the checkpoint format as checkpoint.c (the policy, the kept list, restore
- * and resume) uses it; checkpoint_format.c implements it and describes the format: encoding a
- * checkpoint into a file or a memory blob, decoding and checking one, the names of checkpoint
- * files. Internal to src/engine/.
+ * and resume) uses it; checkpoint_format.c describes the format and implements decoding and
+ * checking one and the names of checkpoint files, checkpoint_write.c encoding one into files or
+ * a memory blob. Internal to src/engine/.
  *
  * Errors follow baton's convention (0 or a BATON_E... code with the message set), except where a
  * function says that a BATON_EIO leaves the message unset and the reason in `why`: checkpoint.c
@@ -18,7 +18,11 @@
 #include "baton/engine.h"
 #include "engine/engine_impl.h"
 
-#define CKPT_HEADER 32u /* magic, version, step, rows, columns */
+#define CKPT_VERSION 2u
+#define CKPT_HEADER 36u    /* magic, version, step, rows, columns, parts */
+#define CKPT_HEADER_V1 32u /* version 1: no parts */
+/* What a checkpoint's second file (its part) adds to the main file's name. */
+#define CKPT_PART_SUFFIX ".part"
 #define CKPT_SCHEMA_MAX (CKPT_HEADER + BATON_STATE_MAX_COLUMNS * (2u + BATON_COLUMN_NAME_MAX))
 #define CKPT_TAIL_MAX (1u + BATON_CHECKPOINT_NAME_MAX + 8u)
 /* "ckpt-" + 20 digits + "-" + name + ".bck"; the name starts at CKPT_NAME_AT. */
@@ -32,15 +36,33 @@
 /* The bytes of one partition of a placement: begin, end, worker (8 bytes each). */
 #define CKPT_PART_BYTES 24u
 
-/* The small parts of a checkpoint (all but the ids and values), its placement and its size. */
+/* "BATONCKP", a checkpoint's first bytes. */
+extern const char ckpt_magic_bytes[8];
+
+/* A piece of a checkpoint's stream: an array of the state, or a part of the layout. */
+typedef struct ckpt_segment {
+    const unsigned char *at;
+    size_t len;
+} ckpt_segment;
+
+/* The header, the ids, every column, the placement, the name. */
+#define CKPT_SEGMENTS_MAX (4u + BATON_STATE_MAX_COLUMNS)
+
+/* A checkpoint about to be written: its small parts (all but the ids and values), the stream
+ * of all its bytes as segments, and how it is cut into files. */
 typedef struct ckpt_layout {
     unsigned char head[CKPT_SCHEMA_MAX];
     size_t head_len;
     unsigned char *placement; /* its count (8 bytes) and partitions, encoded */
     size_t placement_len;
-    unsigned char tail[CKPT_TAIL_MAX]; /* the name's length and bytes, then the checksum */
-    size_t tail_len;                   /* without the checksum */
-    size_t size;
+    unsigned char tail[CKPT_TAIL_MAX]; /* the name's length and bytes */
+    size_t tail_len;
+    ckpt_segment segment[CKPT_SEGMENTS_MAX];
+    size_t n_segments;
+    size_t stream_len; /* every segment's bytes: all but the checksums */
+    unsigned parts;    /* 1, or 2: the main file holds [0, split), the part the rest */
+    size_t split;
+    size_t size; /* the bytes of every file together */
 } ckpt_layout;
 
 /* A decoded checkpoint: a new state and the placement it was taken under (n_placement 0: a
@@ -71,20 +93,25 @@ char *baton__ckpt_file_path(const char *dir, uint64_t step, const char *name);
  * BATON_CHECKPOINT_NAME_MAX + 1 bytes) receive what it says. */
 bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_name);
 
-/* Fills *l for a checkpoint of engine's state called name, taken now; l->size is its size in
- * bytes. false when memory ran out (for the placement); free with baton__ckpt_layout_free. */
+/* checkpoint_write.c. Fills *l (a malloc'd layout) for a checkpoint of engine's state called
+ * name, taken now: in two parts when it goes to a file, is large and the engine has a pool of
+ * two or more workers. false when memory ran out (for the placement); free with
+ * baton__ckpt_layout_free, which takes NULL too. */
 bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name);
 void baton__ckpt_layout_free(ckpt_layout *l);
 
-/* Writes the checkpoint that *l describes (baton__ckpt_layout_build of st) into mem, which has
- * room for l->size bytes. Cannot fail. */
-void baton__ckpt_write_mem(ckpt_layout *l, const baton_state *st, unsigned char *mem);
+/* Writes the checkpoint that *l describes (of one part: no directory) into mem, which has room
+ * for l->size bytes. Cannot fail. */
+void baton__ckpt_write_mem(ckpt_layout *l, unsigned char *mem);
 
-/* Writes the checkpoint of engine->state that *l describes to path through path.tmp and a
- * rename (fsyncing file and directory with checkpoint_sync), over old's file when old is not
- * NULL (recycling; old->path is NULL once its file was taken, whatever the result). BATON_EIO
- * naming the file or the directory and the system's error, or BATON_ENOMEM; no .tmp file is
- * left behind. */
+/* Deletes the checkpoint file at path and its part, if any (errors ignored: see drop_oldest). */
+void baton__ckpt_unlink(const char *path);
+
+/* Writes the checkpoint of engine->state that *l describes to path (and its part) through .tmp
+ * files and renames (fsyncing files and directory with checkpoint_sync), over old's files when
+ * old is not NULL (recycling; old->path is NULL once its files were taken, whatever the
+ * result). BATON_EIO naming the file or the directory and the system's error, or
+ * BATON_ENOMEM; no .tmp file is left behind. */
 int baton__ckpt_write_file(const baton_engine *engine, const char *who, const char *path,
                            ckpt_layout *l, engine_checkpoint *old);
 

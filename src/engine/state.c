@@ -28,6 +28,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/os.h"
 #include "engine/state_impl.h"
 
 /* Rows the arrays have room for after the first add; capacity doubles from here. */
@@ -404,6 +405,31 @@ void *baton_state_column_data(baton_state *state, size_t index)
 
 /* ---- adding rows -------------------------------------------------------------------------- */
 
+/* Inserts ids[0 .. n) as rows first_row .. into an index that holds none of them, a batch at
+ * a time with the batch's home slots prefetched (a large index is a cache miss per id, and
+ * the misses of a batch overlap). Stops at an id already there (twice in ids): false, with
+ * *out_dup its position in ids and *out_first the row of its first occurrence. */
+static bool insert_ids(baton__id_slot *slots, size_t mask, const uint64_t *ids, size_t n,
+                       size_t first_row, size_t *out_dup, size_t *out_first)
+{
+    enum { BATCH = 16 };
+    for (size_t b = 0; b < n; b += BATCH) {
+        size_t end = n - b < BATCH ? n : b + BATCH;
+        for (size_t i = b; i < end; i++)
+            BATON__PREFETCH_WRITE(&slots[home_slot(ids[i], mask)]);
+        for (size_t i = b; i < end; i++) {
+            size_t slot = probe(slots, mask, ids[i]);
+            if (slots[slot].row_plus_one != 0) {
+                *out_dup = i;
+                *out_first = slots[slot].row_plus_one - 1;
+                return false;
+            }
+            slots[slot] = (baton__id_slot){ids[i], first_row + i + 1};
+        }
+    }
+    return true;
+}
+
 /* Checks that no id of ids[] is in the state or twice in ids[]; the first problem in ids order
  * is reported. */
 static int check_new_ids(const baton_state *state, const uint64_t *ids, size_t n)
@@ -451,7 +477,9 @@ int baton_state_add_rows(baton_state *state, const uint64_t *ids, size_t n, size
             *out_first_row = state->rows;
         return 0;
     }
-    int rc = check_new_ids(state, ids, n);
+    /* Into an empty state, the ids are checked for duplicates as they go into the index. */
+    bool empty = state->rows == 0;
+    int rc = empty ? 0 : check_new_ids(state, ids, n);
     if (rc != 0)
         return rc;
 
@@ -477,13 +505,26 @@ int baton_state_add_rows(baton_state *state, const uint64_t *ids, size_t n, size
         slots = wanted_slots;
         ok = (fresh_index = baton__calloc(slots, sizeof *fresh_index)) != NULL;
     }
+    size_t dup = 0, first = 0;
     if (!ok) {
+        rc = baton__error(BATON_ENOMEM, "%s: no memory for %zu + %zu rows of %zu columns", who,
+                          rows, n, state->n_columns);
+    } else if (empty) {
+        baton__id_slot *into = fresh_index != NULL ? fresh_index : state->index;
+        if (!insert_ids(into, slots - 1, ids, n, 0, &dup, &first)) {
+            /* The index held no live entry: emptied again, it is as it was. */
+            memset(into, 0, slots * sizeof *into);
+            rc = baton__error(BATON_EEXIST,
+                              "%s: id %" PRIu64 " is twice in ids (ids[%zu] and ids[%zu])", who,
+                              ids[dup], first, dup);
+        }
+    }
+    if (rc != 0) {
         baton__free(fresh_ids);
         for (size_t c = 0; c < state->n_columns; c++)
             baton__free(fresh_values[c]);
         baton__free(fresh_index);
-        return baton__error(BATON_ENOMEM, "%s: no memory for %zu + %zu rows of %zu columns", who,
-                            rows, n, state->n_columns);
+        return rc;
     }
 
     if (fresh_ids != NULL) {
@@ -514,9 +555,8 @@ int baton_state_add_rows(baton_state *state, const uint64_t *ids, size_t n, size
         state->index = fresh_index;
         state->index_slots = slots;
     }
-    for (size_t i = 0; i < n; i++)
-        state->index[probe(state->index, slots - 1, ids[i])] =
-            (baton__id_slot){ids[i], rows + i + 1};
+    if (!empty) /* checked by check_new_ids: no id is there yet */
+        (void)insert_ids(state->index, slots - 1, ids, n, rows, &dup, &first);
     state->rows = rows + n;
     if (out_first_row != NULL)
         *out_first_row = rows;

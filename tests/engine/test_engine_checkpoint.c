@@ -11,7 +11,9 @@
  *  - retention with policy EVERY keeps exactly K, in memory and on disk;
  *  - another schema is BATON_EMISMATCH naming the first difference;
  *  - failed allocations at every point of checkpoint and restore leave the engine unchanged;
- *  - a write that fails (the file size limit) names the file and leaves no .tmp behind.
+ *  - a write that fails (the file size limit) names the file and leaves no .tmp behind;
+ *  - a large checkpoint on two or more workers is two files, and restores, recycles, and is
+ *    checked (a damaged, missing or foreign part) as one.
  */
 #include "test_util.h"
 
@@ -28,7 +30,7 @@
 static size_t expected_size(size_t rows, const char *name)
 {
     /* header, schema, rows, an empty placement (its count), the name, the checksum */
-    return 32 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
+    return 36 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -397,6 +399,110 @@ static void test_write_failure(void **state)
     remove_tree(dir);
 }
 
+/* The bytes of the file at path (malloc'd), its size in *out_size. */
+static unsigned char *read_file(const char *path, size_t *out_size)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    unsigned char *buf = malloc((size_t)sb.st_size + 1);
+    FILE *f = fopen(path, "rb");
+    assert_true(buf != NULL && f != NULL);
+    assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
+    fclose(f);
+    *out_size = (size_t)sb.st_size;
+    return buf;
+}
+
+/* Restoring checkpoint `name` fails with BATON_EIO, its message containing `why`; the state
+ * stays as it was. */
+static void expect_restore_eio(baton_engine *engine, const char *name, const char *why)
+{
+    snap before = snap_take(engine);
+    bt_expect_error(baton_engine_restore(engine, name), BATON_EIO, name, why, NULL);
+    snap_check(&before, engine);
+    free(before.bytes);
+}
+
+/* A large checkpoint on a pool of two or more workers is written as two files (the main one and
+ * its ".part"), each by its own thread: both restore to the state byte for byte, recycling
+ * reuses both files, retention deletes both; a damaged part, a missing one and the part of
+ * another checkpoint are each found and named. */
+static void test_two_parts(void **state)
+{
+    (void)state;
+    enum { BIG = 200000 }; /* 28 bytes a row: 5.6 MB, above the size that is split */
+    baton_pool *pool = g_pool;
+    if (g_workers < 2) {
+        baton_pool_config pc = bt_pool_config(2, 0, 0);
+        bt_assert_rc(baton_pool_create(&pc, &pool), 0);
+    }
+    char dir[512], path[3][700], part[3][720], names[8][128];
+    make_tmp_dir(dir, sizeof dir);
+    baton_engine_config cfg = {.struct_size = sizeof cfg,
+                               .pool = pool,
+                               .checkpoint_keep = 2,
+                               .checkpoint_dir = dir};
+    baton_engine *engine = NULL;
+    baton_state *st = new_state(BIG, false);
+    bt_assert_rc(baton_engine_create(&cfg, st, &engine), 0);
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE};
+    bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
+    const char *const names3[] = {"one", "two", "three"};
+    for (int i = 0; i < 3; i++) {
+        ckpt_path(path[i], sizeof path[i], dir, (uint64_t)i + 1, names3[i]);
+        strcpy(part[i], path[i]); /* room: 700 + ".part" */
+        strcat(part[i], ".part");
+    }
+
+    run_steps(engine, 1);
+    snap one = snap_take(engine);
+    bt_assert_rc(baton_engine_checkpoint(engine, "one"), 0);
+    struct stat sm, sp;
+    assert_int_equal(stat(path[0], &sm), 0);
+    assert_int_equal(stat(part[0], &sp), 0);
+    baton_checkpoint_info info[2];
+    size_t n = 0;
+    bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
+    assert_int_equal((size_t)(sm.st_size + sp.st_size), info[0].bytes);
+    assert_int_equal(info[0].bytes, expected_size(BIG, "one") + 16); /* two more checksums */
+    assert_true(sm.st_size > (off_t)(2u << 20) && sp.st_size > (off_t)(2u << 20));
+    run_steps(engine, 1);
+    bt_assert_rc(baton_engine_checkpoint(engine, "two"), 0);
+    snap two = snap_take(engine);
+    run_steps(engine, 1);
+    bt_assert_rc(baton_engine_restore(engine, "one"), 0);
+    snap_check(&one, engine);
+    /* The third writes over the oldest's two files; retention leaves two checkpoints, four files. */
+    run_steps(engine, 2);
+    bt_assert_rc(baton_engine_checkpoint(engine, "three"), 0);
+    assert_int_equal(list_files(dir, names, 8), 2);
+    assert_true(stat(path[0], &sm) != 0 && stat(part[0], &sp) != 0);
+    assert_true(stat(part[1], &sp) == 0 && stat(part[2], &sp) == 0);
+    bt_assert_rc(baton_engine_restore(engine, "two"), 0);
+    snap_check(&two, engine);
+
+    /* Three's part in place of two's: each checks out alone, but not together. */
+    size_t size2 = 0, size3 = 0;
+    unsigned char *part2 = read_file(part[1], &size2), *part3 = read_file(part[2], &size3);
+    write_whole(part[1], part3, size3);
+    expect_restore_eio(engine, "two", "not the one its main file was written with");
+    part2[size2 / 2] ^= 0x40; /* damaged */
+    write_whole(part[1], part2, size2);
+    expect_restore_eio(engine, "two", "its part's checksum does not match");
+    assert_int_equal(unlink(part[1]), 0);
+    expect_restore_eio(engine, "two", ".part");
+    bt_assert_rc(baton_engine_restore(engine, "three"), 0);
+
+    baton_engine_destroy(engine);
+    if (pool != g_pool)
+        baton_pool_destroy(pool);
+    free(part2);
+    free(part3);
+    free(one.bytes);
+    free(two.bytes);
+    remove_tree(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 2);
@@ -409,6 +515,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_schema_mismatch),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_write_failure),
+        cmocka_unit_test(test_two_parts),
     };
     return cmocka_run_group_tests_name("engine/checkpoint", tests, group_setup, group_teardown);
 }

@@ -416,6 +416,18 @@ static void test_add_rows_errors(void **unused)
     EXPECT_ERROR(baton_state_add_rows(state, many, n, NULL), BATON_EEXIST, "id 1099511627779 ",
                  last, "ids[3]");
     model_check(snap, state, true);
+    /* The same into an empty state (checked as the index is built), fresh or emptied. */
+    baton_state *empty = filled_state(0);
+    for (int round = 0; round < 2; round++) {
+        EXPECT_ERROR(baton_state_add_rows(empty, many, n, NULL), BATON_EEXIST,
+                     "id 1099511627779 ", last, "ids[3]");
+        assert_int_equal(baton_state_rows(empty), 0);
+        bt_assert_rc(baton_state_add_rows(empty, many, n - 1, NULL), 0);
+        bt_assert_rc(baton_state_find(empty, many[n - 2], &first), 0);
+        assert_int_equal(first, n - 2);
+        bt_assert_rc(baton_state_remove_rows(empty, many, n - 1), 0);
+    }
+    baton_state_destroy(empty);
     /* An id of the state at the very end of a long list. */
     many[n - 1] = 399;
     EXPECT_ERROR(baton_state_add_rows(state, many, n, NULL), BATON_EEXIST, "id 399", "row 299",
