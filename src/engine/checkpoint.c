@@ -23,7 +23,8 @@
  *    the file of the newer one.
  *  - resume() on the engine's own checkpoint directory adopts the checkpoint files there that
  *    are not newer than the one it restored, so that retention goes on deleting the oldest
- *    across crashes and restarts instead of leaving them on disk forever.
+ *    across crashes and restarts instead of leaving them on disk forever, and deletes what a
+ *    crash left unfinished there (.tmp files, a part without its main file).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -446,6 +447,41 @@ static void adopt(baton_engine *engine, ckpt_file *names, size_t from, size_t n,
     retain(engine);
 }
 
+/* Deletes what a crash leaves in the engine's own directory: unfinished writes (checkpoint
+ * names plus ".tmp") and parts whose main file is gone (the crash came between the part's
+ * rename and the main file's). Best effort: what cannot be listed or deleted stays, ignored
+ * by every reader as before. */
+static void sweep_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    size_t dir_len = strlen(dir), suffix = strlen(CKPT_PART_SUFFIX);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        bool tmp = n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0;
+        bool part = n > suffix && strcmp(e->d_name + n - suffix, CKPT_PART_SUFFIX) == 0;
+        if (strncmp(e->d_name, "ckpt-", 5) != 0 || (!tmp && !part))
+            continue;
+        char *path = baton__malloc(dir_len + 1 + n + 1);
+        if (path == NULL)
+            break;
+        snprintf(path, dir_len + 1 + n + 1, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (tmp) {
+            (void)unlink(path);
+        } else {
+            path[dir_len + 1 + n - suffix] = '\0'; /* its main file */
+            if (stat(path, &sb) != 0 && errno == ENOENT) {
+                path[dir_len + 1 + n - suffix] = CKPT_PART_SUFFIX[0];
+                (void)unlink(path);
+            }
+        }
+        baton__free(path);
+    }
+    closedir(d);
+}
+
 static bool same_dir(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -498,8 +534,10 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
     if ((rc = agree_install(engine, rc, &ld)) == 0) {
         install(engine, &ld, local);
         local = NULL;
-        if (same_dir(engine->checkpoint_dir, own))
-            adopt(engine, names, found, n, size); /* bookkeeping: resumed either way */
+        if (same_dir(engine->checkpoint_dir, own)) { /* bookkeeping: resumed either way */
+            adopt(engine, names, found, n, size);
+            sweep_leftovers(own);
+        }
     }
     baton__ckpt_loaded_free(&ld);
     baton__free(local);

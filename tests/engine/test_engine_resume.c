@@ -3,7 +3,9 @@
  * on a pool of --workers (checkpoints within one process: test_engine_checkpoint.c):
  *  - resume in a fresh engine from a directory, then VERIFY to the end against the recording
  *    of an uninterrupted run; the files of the crashed run are adopted, so retention still
- *    holds on disk; other files and unfinished .tmp writes in the directory are ignored;
+ *    holds on disk; other files in the directory are ignored, unfinished .tmp writes and
+ *    orphaned parts swept;
+ *  - a file of the format's version 1 resumes;
  *  - damaged files (truncated, a flipped byte, wrong magic, wrong version) are skipped, and
  *    when none is valid resume fails naming them; an empty or missing directory; restore of a
  *    kept checkpoint whose file was damaged or deleted fails and leaves the engine unchanged;
@@ -111,7 +113,15 @@ static void test_resume(void **state)
     write_whole(path, (const unsigned char *)"x", 1);
     snprintf(path, sizeof path, "%s/ckpt-00000000000000000099-auto.bck.tmp", ckdir);
     write_whole(path, (const unsigned char *)"partial", 7);
+    char orphan[800];
+    snprintf(orphan, sizeof orphan, "%s/ckpt-00000000000000000098-auto.bck.part", ckdir);
+    write_whole(orphan, (const unsigned char *)"part", 4);
     assert_int_equal(resume_and_verify(ckdir, rec, 3), 12);
+    /* Resuming in its own directory swept what the crash left unfinished, and nothing else. */
+    struct stat sb;
+    assert_true(stat(path, &sb) != 0 && stat(orphan, &sb) != 0);
+    snprintf(path, sizeof path, "%s/scenario.ini", ckdir);
+    assert_int_equal(stat(path, &sb), 0);
     remove_tree(ckdir);
 
     for (damage how = TRUNCATE; how <= VERSION; how++) {
@@ -168,6 +178,47 @@ static void test_resume(void **state)
     remove_tree(dir);
 }
 
+/* A file of format version 1 (no parts field in the header, no placement) still resumes: the
+ * newest checkpoint of a run rewritten as version 1, then verified to the end. */
+static void test_version_1_file(void **state)
+{
+    (void)state;
+    char dir[512], rec[600], ckdir[600], path[800];
+    record_whole_run(dir, rec, ckdir);
+    checkpointed_run(ckdir, 12, 1); /* one file: step 12 */
+    ckpt_path(path, sizeof path, ckdir, 12, "auto");
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    size_t size = (size_t)sb.st_size;
+    unsigned char *v2 = malloc(size), *v1 = malloc(size);
+    FILE *f = fopen(path, "rb");
+    assert_true(v2 != NULL && v1 != NULL && f != NULL);
+    assert_int_equal(fread(v2, 1, size, f), size);
+    fclose(f);
+    /* v2: header (36 bytes: the parts field at 32), ..., placement count (8), name, checksum. */
+    const size_t name_at = size - 8 - (1 + 4), count_at = name_at - 8;
+    uint32_t parts = 0, one = 1;
+    uint64_t count = 1;
+    memcpy(&parts, v2 + 32, 4);
+    memcpy(&count, v2 + count_at, 8);
+    assert_true(parts == 1 && count == 0);
+    size_t n = 0;
+    memcpy(v1, v2, 32);
+    memcpy(v1 + 8, &one, 4);
+    n = 32;
+    memcpy(v1 + n, v2 + 36, count_at - 36);
+    n += count_at - 36;
+    memcpy(v1 + n, v2 + name_at, 1 + 4);
+    n += 1 + 4;
+    uint64_t sum = XXH3_64bits(v1, n);
+    memcpy(v1 + n, &sum, 8);
+    write_whole(path, v1, n + 8);
+    assert_int_equal(resume_and_verify(ckdir, rec, 1), 12);
+    free(v1);
+    free(v2);
+    remove_tree(dir);
+}
+
 /* ---- kill and resume --------------------------------------------------------------------- */
 
 /* The child: the same run, checkpointing every 4 steps into dir, slowly (so that it is killed
@@ -221,6 +272,7 @@ int main(int argc, char **argv)
     g_workers = bt_init(argc, argv, 2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_version_1_file),
         cmocka_unit_test(test_kill_and_resume),
     };
     return cmocka_run_group_tests_name("engine/resume", tests, group_setup, group_teardown);
