@@ -369,7 +369,9 @@ BATON_API int baton_engine_add_phase(baton_engine *engine, const baton_phase_spe
  * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
  * state's rows and the engine's workers at every step, so rows may change between steps; a
  * plan that no longer fits makes the step fail with that error before any phase runs. NULL
- * goes back to the single plan. Errors: BATON_EINVAL (NULL engine), BATON_ENOMEM.
+ * goes back to the single plan. Under the MPI executor (collective) the plan's rows count the
+ * global state, and the next step first moves the rows whose rank the new plan changes. Errors:
+ * BATON_EINVAL (NULL engine), BATON_ENOMEM.
  */
 BATON_API int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan);
 
