@@ -147,8 +147,7 @@ BATON_API size_t baton_state_resident_bytes(const baton_state *state);
  * and the result does not depend on how. Reads the state; call it when no phase writes it.
  * Errors: BATON_EINVAL (NULL state or out), BATON_ENOMEM, BATON_ECLOSED (pool closing).
  */
-BATON_API int baton_state_fingerprint(const baton_state *state, baton_pool *pool,
-                                      uint64_t *out);
+BATON_API int baton_state_fingerprint(const baton_state *state, baton_pool *pool, uint64_t *out);
 
 /*
  * The hash h_c of each chunk that lies wholly inside rows [begin, end) and of no other, written
@@ -160,8 +159,7 @@ BATON_API int baton_state_chunk_hashes(const baton_state *state, baton_pool *poo
                                        size_t end, uint64_t *out);
 
 /* The fingerprint from the chunk hashes of a state of `rows` rows (k = chunks of rows). */
-BATON_API uint64_t baton_fingerprint_combine(const uint64_t *chunk_hashes, size_t k,
-                                             uint64_t rows);
+BATON_API uint64_t baton_fingerprint_combine(const uint64_t *chunk_hashes, size_t k, uint64_t rows);
 
 /* ---- partition plans ----------------------------------------------------------------------- */
 
@@ -241,9 +239,10 @@ typedef struct baton_engine baton_engine;
  * A phase's work over rows [begin, end) of the state (partition `partition` of the plan, in
  * step `step`, counted from 0). It may read any row and must write only rows of its range, and
  * only the columns its spec declares. (Under the MPI executor the state is the rank's share of
- * the rows, which begin and end index, and "any row" is any of the rank's rows.) Returns 0, or an error (a baton code or any negative int)
- * that stops the step. Runs on a pool worker or the thread that called step; partitions of one
- * phase run in parallel, and every partition of a phase finishes before the next phase starts.
+ * the rows, which begin and end index, and "any row" is any of the rank's rows.) Returns 0, or an
+ * error (a baton code or any negative int) that stops the step. Runs on a pool worker or the thread
+ * that called step; partitions of one phase run in parallel, and every partition of a phase
+ * finishes before the next phase starts.
  */
 typedef int (*baton_phase_fn)(baton_state *state, size_t begin, size_t end, size_t partition,
                               uint64_t step, void *ctx);
@@ -263,7 +262,23 @@ typedef struct baton_phase_spec {
     const size_t *writes;
     size_t n_writes;
     unsigned flags; /* BATON_PHASE_* */
+    /* Rows on each side of its partition that the phase reads besides its own, in columns it
+     * does not write (0: none; needs writes declared). Under the MPI executor they may be on
+     * another rank: a phase reads them through baton_engine_halo, which works under every
+     * executor, and the engine brings them over before the phase runs. */
+    size_t halo_rows;
 } baton_phase_spec;
+
+/* The rows next to a partition, for one column: rows [begin - n_before, begin) of the global
+ * state at before and rows [end, end + n_after) at after, each in row order (typed as the
+ * column: float, double or int64), as the phases before this one left them. n_before and
+ * n_after are the phase's halo_rows, or fewer at the state's first and last rows. */
+typedef struct baton_halo {
+    const void *before;
+    size_t n_before;
+    const void *after;
+    size_t n_after;
+} baton_halo;
 
 typedef enum baton_replay_mode {
     BATON_REPLAY_OFF = 0,    /* no fingerprints */
@@ -288,11 +303,11 @@ typedef enum baton_checkpoint_policy {
  *          `rank`, in row order), so a rank's memory is its share of the rows. What a rank
  *          passes to baton_engine_create is set by mpi_rows (baton_mpi_rows). A phase runs on
  *          its rank's state: its begin and end index that rank's rows (the partition's rows in
- *          the global state are baton_plan_partition(plan, partition)), and it may read only
- *          its rank's rows. A step that runs under another plan than the last one first moves
- *          the rows whose owner changes to their new rank. After each phase the ranks agree on
- *          failure (all undo, all return the same error); fingerprints combine every rank's
- *          chunk hashes and equal a single process's over the global state; metrics are the
+ *          the global state are baton_plan_partition(plan, partition)), and it may read its
+ *          rank's rows and, through baton_engine_halo, its halo rows. A step that runs under
+ * another plan than the last one first moves the rows whose owner changes to their new rank. After
+ * each phase the ranks agree on failure (all undo, all return the same error); fingerprints combine
+ * every rank's chunk hashes and equal a single process's over the global state; metrics are the
  *          run's (rows, partitions and resident bytes summed over the ranks); each rank
  *          checkpoints its rows, and where they lie, into checkpoint_dir/rank-R, and restores
  *          or resumes only when every rank can (BATON_EMISMATCH if the ranks would resume
@@ -321,19 +336,19 @@ typedef enum baton_mpi_rows {
 } baton_mpi_rows;
 
 typedef struct baton_engine_config {
-    size_t struct_size;     /* sizeof(baton_engine_config); fields past it read as 0 */
-    baton_pool *pool;       /* runs the partitions; NULL: every partition on the calling thread */
-    unsigned workers;       /* local workers the plan assigns partitions to (0: the pool's
-                               worker count, or 1 without a pool) */
+    size_t struct_size; /* sizeof(baton_engine_config); fields past it read as 0 */
+    baton_pool *pool;   /* runs the partitions; NULL: every partition on the calling thread */
+    unsigned workers;   /* local workers the plan assigns partitions to (0: the pool's
+                           worker count, or 1 without a pool) */
     baton_replay_mode replay;
     baton_checkpoint_policy checkpoint_policy;
-    uint64_t checkpoint_every; /* N: EVERY takes a checkpoint after steps N, 2N, ... (>= 1) */
-    unsigned checkpoint_keep;  /* K: the newest K checkpoints are kept, older ones deleted
-                                  (>= 1 with EVERY; 0 with DISABLED means 1) */
-    const char *checkpoint_dir; /* copied; NULL: checkpoints in memory only, else each is also
-                                   written to a file in this directory (created if missing) */
-    bool checkpoint_sync;       /* fsync each checkpoint file and the directory (survives a
-                                   machine's crash, not only the process's) */
+    uint64_t checkpoint_every;    /* N: EVERY takes a checkpoint after steps N, 2N, ... (>= 1) */
+    unsigned checkpoint_keep;     /* K: the newest K checkpoints are kept, older ones deleted
+                                     (>= 1 with EVERY; 0 with DISABLED means 1) */
+    const char *checkpoint_dir;   /* copied; NULL: checkpoints in memory only, else each is also
+                                     written to a file in this directory (created if missing) */
+    bool checkpoint_sync;         /* fsync each checkpoint file and the directory (survives a
+                                     machine's crash, not only the process's) */
     baton_executor_kind executor; /* BATON_EXECUTOR_LOCAL (0) */
     baton_mpi_rows mpi_rows;      /* MPI executor: what each rank's state holds at create */
 } baton_engine_config;
@@ -359,11 +374,25 @@ BATON_API baton_state *baton_engine_state(baton_engine *engine);
 
 /*
  * Appends a phase; a step runs the phases in the order they were added. Errors: BATON_EINVAL
- * (NULL engine, spec or fn, a bad name, a write index out of range, unknown flags),
+ * (NULL engine, spec or fn, a bad name, a write index out of range, unknown flags, halo_rows
+ * without declared writes),
  * BATON_EEXIST (a phase of that name exists), BATON_ERANGE (BATON_ENGINE_MAX_PHASES reached),
  * BATON_ENOMEM.
  */
 BATON_API int baton_engine_add_phase(baton_engine *engine, const baton_phase_spec *spec);
+
+/*
+ * From a phase that declared halo_rows: the rows next to partition `partition` (the one the
+ * phase was called for, or another of this rank's) in column `column`, which the phase must
+ * not write. Locally they point into the state's arrays; under the MPI executor into copies
+ * the engine made before the phase (from other ranks where they live there), valid until the
+ * phase ends. Thread-safe: the phase's calls on every partition may ask at once.
+ * Errors: BATON_EINVAL (NULL engine or out; a column the running phase writes), BATON_EPERM
+ * (no phase is running), BATON_ERANGE (a column or partition out of range, or another rank's
+ * partition).
+ */
+BATON_API int baton_engine_halo(const baton_engine *engine, size_t partition, size_t column,
+                                baton_halo *out);
 
 /*
  * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
@@ -426,8 +455,8 @@ typedef struct baton_replay_entry {
  * The engine's recording: the entries recorded (RECORD) or loaded (VERIFY), in step order.
  * *out points into the engine until the next step, load or destroy. Errors: BATON_EINVAL.
  */
-BATON_API int baton_engine_recording(const baton_engine *engine,
-                                     const baton_replay_entry **out, size_t *out_n);
+BATON_API int baton_engine_recording(const baton_engine *engine, const baton_replay_entry **out,
+                                     size_t *out_n);
 
 /*
  * Saves the recording to path (replaced atomically: written to path.tmp, synced, renamed). The

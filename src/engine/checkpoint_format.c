@@ -146,10 +146,10 @@ typedef struct ckpt_source {
     const unsigned char *mem;
     size_t left;
     int fd;
-    const char *path;   /* the main file's, to find its part */
-    size_t main_left;   /* SIZE_MAX: one part */
-    int part_fd;        /* -1: not open */
-    uint64_t part_sum;  /* the part's checksum as the main file's trailer records it */
+    const char *path;  /* the main file's, to find its part */
+    size_t main_left;  /* SIZE_MAX: one part */
+    int part_fd;       /* -1: not open */
+    uint64_t part_sum; /* the part's checksum as the main file's trailer records it */
 } ckpt_source;
 
 /* src_read's returns besides 0. */
@@ -251,8 +251,7 @@ static int src_open_part(ckpt_source *s, size_t consumed, size_t *inout_size,
         return BATON_EIO;
     size_t main_size = *inout_size, part_size = (size_t)sb.st_size;
     if (main_size < consumed + 16 || part_size < 8) {
-        snprintf(why, CKPT_WHY_MAX, "truncated: %zu bytes and a part of %zu", main_size,
-                 part_size);
+        snprintf(why, CKPT_WHY_MAX, "truncated: %zu bytes and a part of %zu", main_size, part_size);
         return BATON_EIO;
     }
     s->main_left = main_size - 16 - consumed;
@@ -449,10 +448,8 @@ int baton__ckpt_decode_mem(const char *who, const unsigned char *bytes, size_t s
 int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
                           char why[CKPT_WHY_MAX])
 {
-    ckpt_source s = {.fd = open(path, O_RDONLY | O_CLOEXEC),
-                     .path = path,
-                     .main_left = SIZE_MAX,
-                     .part_fd = -1};
+    ckpt_source s = {
+        .fd = open(path, O_RDONLY | O_CLOEXEC), .path = path, .main_left = SIZE_MAX, .part_fd = -1};
     int main_fd = s.fd; /* s.fd moves to the part's */
     struct stat sb;
     int rc = BATON_EIO;

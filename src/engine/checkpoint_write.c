@@ -355,7 +355,7 @@ int baton__ckpt_write_file(const baton_engine *engine, const char *who, const ch
         ckpt_sink main, part;
         sink_init(&main, f[0].fd, NULL);
         sink_init(&part, f[1].fd, NULL);
-        bool ok = n == 2               ? emit_parts(engine->pool, &main, &part, l)
+        bool ok = n == 2                 ? emit_parts(engine->pool, &main, &part, l)
                   : engine->pool != NULL ? emit_parallel(engine->pool, &main, l)
                                          : emit(&main, l);
         if (!ok)

@@ -31,8 +31,7 @@ static bool name_ok(const char *name, size_t max)
     return n > 0 && n <= max;
 }
 
-int baton_engine_create(const baton_engine_config *config, baton_state *state,
-                        baton_engine **out)
+int baton_engine_create(const baton_engine_config *config, baton_state *state, baton_engine **out)
 {
     const char *who = "baton_engine_create";
     if (out == NULL)
@@ -61,19 +60,19 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state,
                             who);
 #endif
     if (cfg.executor != BATON_EXECUTOR_LOCAL && cfg.executor != BATON_EXECUTOR_MPI)
-        return baton__error(BATON_EINVAL, "%s: unknown executor kind %d", who,
-                            (int)cfg.executor);
+        return baton__error(BATON_EINVAL, "%s: unknown executor kind %d", who, (int)cfg.executor);
     if ((unsigned)cfg.mpi_rows > BATON_MPI_ROWS_OWNED)
         return baton__error(BATON_EINVAL, "%s: unknown mpi_rows %d", who, (int)cfg.mpi_rows);
     baton_engine *engine = baton__calloc(1, sizeof *engine);
     if (engine == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for an engine", who);
     engine->pool = cfg.pool;
-    engine->workers = cfg.workers != 0 ? cfg.workers
+    engine->workers = cfg.workers != 0   ? cfg.workers
                       : cfg.pool != NULL ? baton_pool_workers(cfg.pool)
                                          : 1;
     engine->replay = cfg.replay;
     engine->mpi_rows = cfg.mpi_rows;
+    engine->running_phase = SIZE_MAX;
     int rc = 0;
 #ifdef BATON_HAVE_MPI
     if (cfg.executor == BATON_EXECUTOR_MPI)
@@ -110,6 +109,8 @@ void baton_engine_destroy(baton_engine *engine)
     baton_plan_destroy(engine->plan);
     baton__free(engine->placement);
     baton__free(engine->placement_local);
+    baton__free(engine->halo);
+    baton__free(engine->halo_at);
     baton_state_destroy(engine->state);
     baton__free(engine);
 }
@@ -159,16 +160,23 @@ int baton_engine_add_phase(baton_engine *engine, const baton_phase_spec *spec)
     const char *who = "baton_engine_add_phase";
     if (engine == NULL || spec == NULL || spec->fn == NULL)
         return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
-                            engine == NULL ? "engine" : spec == NULL ? "spec" : "spec->fn");
+                            engine == NULL ? "engine"
+                            : spec == NULL ? "spec"
+                                           : "spec->fn");
     if (!name_ok(spec->name, BATON_PHASE_NAME_MAX))
         return baton__error(BATON_EINVAL, "%s: the phase name must be 1 to %u bytes", who,
                             BATON_PHASE_NAME_MAX);
     if ((spec->flags & ~(unsigned)BATON_PHASE_INFALLIBLE) != 0)
-        return baton__error(BATON_EINVAL, "%s: phase \"%s\": unknown flags 0x%x", who,
-                            spec->name, spec->flags);
+        return baton__error(BATON_EINVAL, "%s: phase \"%s\": unknown flags 0x%x", who, spec->name,
+                            spec->flags);
     if (spec->writes == NULL && spec->n_writes > 0)
-        return baton__error(BATON_EINVAL, "%s: phase \"%s\": writes is NULL with %zu columns",
-                            who, spec->name, spec->n_writes);
+        return baton__error(BATON_EINVAL, "%s: phase \"%s\": writes is NULL with %zu columns", who,
+                            spec->name, spec->n_writes);
+    if (spec->halo_rows > 0 && spec->writes == NULL)
+        return baton__error(BATON_EINVAL,
+                            "%s: phase \"%s\": halo_rows %zu without declared writes (it may "
+                            "read the halo of the columns it does not write)",
+                            who, spec->name, spec->halo_rows);
     size_t columns = baton_state_columns(engine->state);
     for (size_t i = 0; i < spec->n_writes; i++)
         if (spec->writes[i] >= columns)
@@ -198,6 +206,7 @@ int baton_engine_add_phase(baton_engine *engine, const baton_phase_spec *spec)
     ph->writes = writes;
     ph->n_writes = spec->n_writes;
     ph->flags = spec->flags;
+    ph->halo_rows = spec->halo_rows;
     return 0;
 }
 
@@ -221,6 +230,51 @@ int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan)
     }
     baton_plan_destroy(engine->plan);
     engine->plan = copy;
+    return 0;
+}
+
+/* ---- halo rows --------------------------------------------------------------------------------
+ */
+
+int baton_engine_halo(const baton_engine *engine, size_t partition, size_t column, baton_halo *out)
+{
+    const char *who = "baton_engine_halo";
+    if (engine == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "out");
+    size_t k = engine->running_phase;
+    if (k == SIZE_MAX)
+        return baton__error(BATON_EPERM, "%s: no phase is running (call it from a phase)", who);
+    const engine_phase *ph = &engine->phases[k];
+    const baton_state *st = engine->state;
+    if (column >= st->n_columns)
+        return baton__error(BATON_ERANGE, "%s: column %zu, but the state has %zu columns", who,
+                            column, st->n_columns);
+    for (size_t i = 0; i < ph->n_writes; i++)
+        if (ph->writes[i] == column)
+            return baton__error(BATON_EINVAL,
+                                "%s: phase \"%s\" writes column %zu, so its rows next to a "
+                                "partition are being written as it reads them",
+                                who, ph->name, column);
+    if (partition >= engine->n_step_parts)
+        return baton__error(BATON_ERANGE, "%s: partition %zu, but the step has %zu", who, partition,
+                            engine->n_step_parts);
+    baton_partition p = engine->step_parts[partition];
+    size_t rows = engine->step_parts[engine->n_step_parts - 1].end, h = ph->halo_rows;
+    size_t n_before = p.begin < h ? p.begin : h, n_after = rows - p.end < h ? rows - p.end : h;
+    size_t width = st->columns[column]->width;
+    if (engine->mpi == NULL) {
+        const unsigned char *values = st->columns[column]->values;
+        *out = (baton_halo){values + (p.begin - n_before) * width, n_before, values + p.end * width,
+                            n_after};
+        return 0;
+    }
+    if (p.worker != engine->rank)
+        return baton__error(BATON_ERANGE, "%s: partition %zu is rank %u's, not this rank's (%u)",
+                            who, partition, p.worker, engine->rank);
+    /* The block's rows: halo_rows before (the nearest last), then halo_rows after. */
+    const unsigned char *at = engine->halo + engine->halo_at[partition] + engine->column_at[column];
+    *out = (baton_halo){at + (engine->halo_rows - n_before) * width, n_before,
+                        at + engine->halo_rows * width, n_after};
     return 0;
 }
 
@@ -324,8 +378,8 @@ static int run_partitions(size_t begin, size_t end, void *arg)
             first = run->engine->placement_local[i];
             last = first + (p->end - p->begin);
         }
-        int rc = run->phase->fn(run->engine->state, first, last, i, run->engine->step,
-                                run->phase->ctx);
+        int rc =
+            run->phase->fn(run->engine->state, first, last, i, run->engine->step, run->phase->ctx);
         run->rcs[i] = rc;
         if (rc != 0)
             return rc;
@@ -403,10 +457,10 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
         parts = engine->placement;
         n_parts = engine->n_placement;
         block = baton__malloc(n_parts * sizeof *rcs);
-        rc = block == NULL ? baton__error(BATON_ENOMEM,
-                                          "baton_engine_step: no memory for %zu partitions",
-                                          n_parts)
-                           : 0;
+        rc = block == NULL
+                 ? baton__error(BATON_ENOMEM, "baton_engine_step: no memory for %zu partitions",
+                                n_parts)
+                 : 0;
         if ((rc = baton__engine_mpi_agree_status(engine, rc)) != 0) {
             baton__free(block);
             engine->steps_failed++;
@@ -451,13 +505,25 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
             own_parts++;
             own_rows += parts[i].end - parts[i].begin;
         }
+    engine->step_parts = parts;
+    engine->n_step_parts = n_parts;
     for (size_t k = 0; k < engine->n_phases && rc == 0; k++) {
         uint64_t p0 = baton__monotonic_ns();
-        if (undo)
+        int halo_rc = 0;
+#ifdef BATON_HAVE_MPI
+        /* The neighbours' rows, from wherever they live: agreed, so every rank goes on or
+         * stops here alike. */
+        if (engine->mpi != NULL && engine->phases[k].halo_rows > 0)
+            halo_rc = baton__engine_mpi_halo(engine, engine->phases[k].halo_rows);
+#endif
+        rc = halo_rc;
+        if (rc == 0 && undo)
             rc = save_phase_writes(engine, &engine->phases[k], rows);
         if (rc == 0) {
+            engine->running_phase = k;
             rc = run_phase(engine, k, parts, n_parts, rcs);
-        } else if (engine->mpi != NULL) {
+            engine->running_phase = SIZE_MAX;
+        } else if (engine->mpi != NULL && halo_rc == 0) { /* the save failed, here alone */
 #ifdef BATON_HAVE_MPI
             size_t none = SIZE_MAX; /* the other ranks must not wait for this one in vain */
             (void)baton__engine_mpi_agree(engine, &none, &rc);
@@ -549,8 +615,7 @@ int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *o
     }
 #endif
     for (size_t k = 0; k < engine->n_phases; k++)
-        out->phase[k] = (baton_phase_metrics){engine->phases[k].name,
-                                              engine->phases[k].executions,
+        out->phase[k] = (baton_phase_metrics){engine->phases[k].name, engine->phases[k].executions,
                                               engine->phases[k].total_ns};
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct engine_phase {
     size_t *writes; /* NULL: every column */
     size_t n_writes;
     unsigned flags;
+    size_t halo_rows;
     uint64_t executions;
     uint64_t total_ns;
 } engine_phase;
@@ -53,6 +54,20 @@ struct baton_engine {
     baton_partition *placement;
     size_t *placement_local;
     size_t n_placement;
+    /* During a step, for baton_engine_halo: the phase running (SIZE_MAX: none) and the step's
+     * partitions. */
+    size_t running_phase;
+    const baton_partition *step_parts;
+    size_t n_step_parts;
+    /* Under MPI, the running phase's halo rows of this rank's partitions (mpi.c): a block per
+     * partition (halo_at[i], SIZE_MAX: another rank's), holding per column (at column_at[c])
+     * halo_rows rows before the partition, then halo_rows after it. */
+    unsigned char *halo;
+    size_t halo_cap;
+    size_t *halo_at;
+    size_t halo_at_cap;
+    size_t halo_rows;
+    size_t column_at[BATON_STATE_MAX_COLUMNS];
     baton_replay_mode replay;
     baton_state *state;
     baton_plan *plan; /* NULL: the single plan over every row */
@@ -104,6 +119,8 @@ void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts,
  *                 (*inout_failed, SIZE_MAX: none) or a rank's failure outside the partitions
  *                 (*inout_failed SIZE_MAX, *inout_rc not 0), and its code, and returns it;
  *  agree_status   every rank returns the lowest failing rank's rc and message (0: none failed);
+ *  halo           before a phase of halo_rows > 0: fills engine->halo for this rank's
+ *                 partitions (every rank returns the same result);
  *  fingerprint    the global state's fingerprint from every rank's rows;
  *  sum            sums values across the ranks, in place;
  *  global_rows    the rows of the global state (engine->state holds this rank's);
@@ -115,6 +132,7 @@ void baton__engine_mpi_fini(baton_engine *engine);
 int baton__engine_mpi_prepare(baton_engine *engine);
 int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc);
 int baton__engine_mpi_agree_status(baton_engine *engine, int rc);
+int baton__engine_mpi_halo(baton_engine *engine, size_t halo_rows);
 int baton__engine_mpi_fingerprint(baton_engine *engine, uint64_t *out);
 void baton__engine_mpi_sum(const baton_engine *engine, uint64_t *values, size_t n);
 size_t baton__engine_mpi_global_rows(const baton_engine *engine);

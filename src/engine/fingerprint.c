@@ -90,10 +90,10 @@ static int hash_chunks(size_t begin, size_t end, void *ctx)
      * secret, so a state on the stack must start zeroed (xxhash.h: XXH3_INITSTATE). */
     memset(&xxh, 0, sizeof xxh);
     for (size_t c = begin; c < end; c++) {
-        size_t at = c * CHUNK_ROWS, count = job->rows - at < CHUNK_ROWS ? job->rows - at : CHUNK_ROWS;
-        job->out[c - job->first_chunk] =
-            hash_chunk(job->state, c, job->first_row + (c - job->first_chunk) * CHUNK_ROWS, count,
-                       &xxh);
+        size_t at = c * CHUNK_ROWS,
+               count = job->rows - at < CHUNK_ROWS ? job->rows - at : CHUNK_ROWS;
+        job->out[c - job->first_chunk] = hash_chunk(
+            job->state, c, job->first_row + (c - job->first_chunk) * CHUNK_ROWS, count, &xxh);
     }
     return 0;
 }
@@ -101,8 +101,7 @@ static int hash_chunks(size_t begin, size_t end, void *ctx)
 /* Writes the hashes of chunks [first, last) of a state of `rows` rows, chunk `first` beginning
  * at state's row first_row, to out[0 ..), on pool when it is not NULL. */
 static int hash_chunk_range(const char *who, const baton_state *state, baton_pool *pool,
-                            size_t first_row, size_t first, size_t last, size_t rows,
-                            uint64_t *out)
+                            size_t first_row, size_t first, size_t last, size_t rows, uint64_t *out)
 {
     chunk_job job = {state, first, first_row, rows, out};
     if (pool == NULL)

@@ -133,6 +133,6 @@ int baton_engine_add_motion(baton_engine *engine)
     if (rc != 0)
         return rc;
     static const size_t writes[] = {MOTION_X, MOTION_Y, MOTION_Z};
-    baton_phase_spec spec = {"motion", motion_phase, NULL, writes, 3, BATON_PHASE_INFALLIBLE};
+    baton_phase_spec spec = {"motion", motion_phase, NULL, writes, 3, BATON_PHASE_INFALLIBLE, 0};
     return baton_engine_add_phase(engine, &spec);
 }

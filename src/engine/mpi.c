@@ -59,8 +59,8 @@ int baton__engine_mpi_init(baton_engine *engine, unsigned workers)
     int initialized = 0, size = 0, rank = 0;
     MPI_Initialized(&initialized);
     if (!initialized)
-        return baton__error(BATON_EINVAL,
-                            "%s: the MPI executor needs MPI_Init to have been called", who);
+        return baton__error(BATON_EINVAL, "%s: the MPI executor needs MPI_Init to have been called",
+                            who);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     if (workers != 0 && workers != (unsigned)size)
@@ -447,6 +447,100 @@ int baton__engine_mpi_prepare(baton_engine *engine)
     return rc;
 }
 
+/* ---- halo rows ------------------------------------------------------------------------------ */
+
+/* Rows [a, z) of partition q, which lie in partition p's halo (before it: side 0; after: 1):
+ * copied, sent or received as this rank owns p, q or both; or, with list NULL, counted. */
+static size_t halo_piece(baton_engine *engine, request_list *list, size_t p, size_t q, size_t a,
+                         size_t z, int side)
+{
+    const baton_partition *parts = engine->placement;
+    baton_state *st = engine->state;
+    unsigned me = engine->rank, op = parts[p].worker, oq = parts[q].worker;
+    if (op != me && oq != me)
+        return 0;
+    if (list == NULL)
+        return (op == me) != (oq == me) ? st->n_columns : 0;
+    /* Where row a goes in p's block: before it, the nearest rows last; after it, from 0. */
+    size_t slot = side == 0 ? engine->halo_rows - (parts[p].begin - a)
+                            : engine->halo_rows + (a - parts[p].end);
+    for (size_t c = 0; c < st->n_columns; c++) {
+        size_t w = st->columns[c]->width, len = (z - a) * w;
+        unsigned char *src =
+            st->columns[c]->values + (engine->placement_local[q] + (a - parts[q].begin)) * w;
+        unsigned char *dst =
+            op == me ? engine->halo + engine->halo_at[p] + engine->column_at[c] + slot * w : NULL;
+        if (op == me && oq == me)
+            memcpy(dst, src, len);
+        else if (oq == me)
+            post(engine, list, true, src, len, op, (int)c);
+        else
+            post(engine, list, false, dst, len, oq, (int)c);
+    }
+    return 0;
+}
+
+/* Walks every piece of every partition's halo (the rows within h of it, in the partitions next
+ * to it), in the same order on every rank: with list NULL it counts the messages this rank
+ * will post; else it posts them, and copies what stays on this rank. */
+static size_t halo_walk(baton_engine *engine, size_t h, request_list *list)
+{
+    const baton_partition *parts = engine->placement;
+    size_t n = engine->n_placement, rows = parts[n - 1].end, messages = 0;
+    for (size_t p = 0; p < n; p++) {
+        size_t begin = parts[p].begin, end = parts[p].end;
+        size_t lo = begin - (begin < h ? begin : h), hi = end + (rows - end < h ? rows - end : h);
+        for (size_t q = p; q-- > 0 && parts[q].end > lo;) /* before it, walking back */
+            messages += halo_piece(engine, list, p, q, parts[q].begin > lo ? parts[q].begin : lo,
+                                   parts[q].end, 0);
+        for (size_t q = p + 1; q < n && parts[q].begin < hi; q++) /* after it */
+            messages += halo_piece(engine, list, p, q, parts[q].begin,
+                                   parts[q].end < hi ? parts[q].end : hi, 1);
+    }
+    return messages;
+}
+
+int baton__engine_mpi_halo(baton_engine *engine, size_t halo_rows)
+{
+    const char *who = "baton_engine_step";
+    baton_state *st = engine->state;
+    size_t n = engine->n_placement, rows = engine->placement[n - 1].end;
+    size_t h = halo_rows < rows ? halo_rows : rows, row_bytes = 0;
+    for (size_t c = 0; c < st->n_columns; c++) {
+        engine->column_at[c] = 2 * h * row_bytes;
+        row_bytes += st->columns[c]->width;
+    }
+    size_t block = 2 * h * row_bytes, need = 0, messages = halo_walk(engine, h, NULL);
+    request_list list = {0};
+    int rc = 0;
+    bool ok = n <= engine->halo_at_cap ||
+              baton__grow_array((void **)&engine->halo_at, &engine->halo_at_cap, n,
+                                sizeof *engine->halo_at);
+    for (size_t p = 0; ok && p < n; p++) {
+        engine->halo_at[p] = engine->placement[p].worker == engine->rank ? need : SIZE_MAX;
+        need += engine->placement[p].worker == engine->rank ? block : 0;
+    }
+    if (ok && need > engine->halo_cap) {
+        unsigned char *grown = baton__malloc(need);
+        if ((ok = grown != NULL)) {
+            baton__free(engine->halo);
+            engine->halo = grown;
+            engine->halo_cap = need;
+        }
+    }
+    if (!ok || !request_room(&list, messages))
+        rc = baton__error(BATON_ENOMEM, "%s: no memory for the halo of %zu rows (%zu bytes)", who,
+                          h, need);
+    if ((rc = baton__engine_mpi_agree_status(engine, rc)) == 0) {
+        /* column_at was set for this h: the blocks hold h rows each side. */
+        engine->halo_rows = h;
+        (void)halo_walk(engine, h, &list);
+        wait_all(&list);
+    }
+    baton__free(list.at);
+    return rc;
+}
+
 /* ---- fingerprints --------------------------------------------------------------------------- */
 
 /* A chunk assembled from its pieces on the rank designated to hash it. */
@@ -560,8 +654,8 @@ int baton__engine_mpi_fingerprint(baton_engine *engine, uint64_t *out)
         !request_room(&recvs, requests))
         rc = baton__error(BATON_ENOMEM, "%s: no memory to fingerprint %zu chunks", who, k);
     if ((rc = baton__engine_mpi_agree_status(engine, rc)) == 0)
-        rc = baton__engine_mpi_agree_status(engine,
-                                            hash_own_chunks(engine, rows, mine, &s, &sends, &recvs));
+        rc = baton__engine_mpi_agree_status(
+            engine, hash_own_chunks(engine, rows, mine, &s, &sends, &recvs));
     if (rc == 0) {
         MPI_Allreduce(MPI_IN_PLACE, mine, (int)k, MPI_UINT64_T, MPI_SUM, engine->mpi->comm);
         *out = baton_fingerprint_combine(mine, k, rows);

@@ -24,8 +24,8 @@ struct baton_plan {
 static int plan_alloc(size_t n, unsigned workers, const char *who, baton_plan **out)
 {
     if (n > BATON_PLAN_MAX_PARTITIONS)
-        return baton__error(BATON_EINVAL, "%s: %zu partitions, more than the %u a plan holds",
-                            who, n, BATON_PLAN_MAX_PARTITIONS);
+        return baton__error(BATON_EINVAL, "%s: %zu partitions, more than the %u a plan holds", who,
+                            n, BATON_PLAN_MAX_PARTITIONS);
     baton_plan *plan = baton__malloc(sizeof *plan + n * sizeof plan->parts[0]);
     if (plan == NULL)
         return baton__error(BATON_ENOMEM, "%s: no memory for a plan of %zu partitions", who, n);
@@ -54,8 +54,7 @@ int baton_plan_create_static(size_t rows, size_t count, unsigned workers, baton_
         return baton__error(BATON_EINVAL, "%s: out is NULL", who);
     *out = NULL;
     if (count == 0)
-        return baton__error(BATON_EINVAL, "%s: zero partitions (count 0) for %zu rows", who,
-                            rows);
+        return baton__error(BATON_EINVAL, "%s: zero partitions (count 0) for %zu rows", who, rows);
     if (workers == 0)
         return baton__error(BATON_EINVAL, "%s: zero workers for %zu partitions", who, count);
     if (count > rows)
@@ -161,8 +160,7 @@ int baton_plan_validate(const baton_plan *plan, size_t rows, unsigned workers)
     if (plan == NULL)
         return baton__error(BATON_EINVAL, "%s: plan is NULL", who);
     if (plan->n == 0)
-        return baton__error(BATON_EINVAL, "%s: the plan has zero partitions (%zu rows)", who,
-                            rows);
+        return baton__error(BATON_EINVAL, "%s: the plan has zero partitions (%zu rows)", who, rows);
     if (workers == 0)
         return baton__error(BATON_EINVAL, "%s: zero workers to run the plan", who);
     if (plan->workers != workers)
@@ -180,7 +178,7 @@ int baton_plan_validate(const baton_plan *plan, size_t rows, unsigned workers)
         return baton__error(BATON_EINVAL,
                             "%s: incomplete coverage: the last partition, %zu (rows [%zu, %zu)), "
                             "ends at row %zu, not %zu (rows [%zu, %zu) are in no partition)",
-                            who, plan->n - 1, last->begin, last->end, last->end, rows,
-                            last->end, rows);
+                            who, plan->n - 1, last->begin, last->end, last->end, rows, last->end,
+                            rows);
     return 0;
 }

@@ -78,9 +78,9 @@ static int verify(baton_engine *engine, uint64_t fingerprint)
 int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint)
 {
 #ifdef BATON_HAVE_MPI
-    int rc = engine->mpi != NULL ? baton__engine_mpi_fingerprint(engine, fingerprint)
-                                 : baton_state_fingerprint(engine->state, engine->pool,
-                                                           fingerprint);
+    int rc = engine->mpi != NULL
+                 ? baton__engine_mpi_fingerprint(engine, fingerprint)
+                 : baton_state_fingerprint(engine->state, engine->pool, fingerprint);
 #else
     int rc = baton_state_fingerprint(engine->state, engine->pool, fingerprint);
 #endif

@@ -33,14 +33,14 @@ BT_DEFINE_POOL_GROUP()
 static inline baton_engine_config config(baton_replay_mode replay, const char *dir, uint64_t every,
                                          unsigned keep)
 {
-    return (baton_engine_config){
-        .struct_size = sizeof(baton_engine_config),
-        .pool = g_pool,
-        .replay = replay,
-        .checkpoint_policy = every > 0 ? BATON_CHECKPOINT_EVERY : BATON_CHECKPOINT_DISABLED,
-        .checkpoint_every = every,
-        .checkpoint_keep = keep,
-        .checkpoint_dir = dir};
+    return (baton_engine_config){.struct_size = sizeof(baton_engine_config),
+                                 .pool = g_pool,
+                                 .replay = replay,
+                                 .checkpoint_policy =
+                                     every > 0 ? BATON_CHECKPOINT_EVERY : BATON_CHECKPOINT_DISABLED,
+                                 .checkpoint_every = every,
+                                 .checkpoint_keep = keep,
+                                 .checkpoint_dir = dir};
 }
 
 /* The test's engine over ROWS rows, without cmocka's asserts (the forked child builds one);
@@ -50,8 +50,8 @@ static inline int build_engine(const baton_engine_config *cfg, baton_engine **ou
     baton_state *st = NULL;
     baton_engine *engine = NULL;
     baton_plan *plan = NULL;
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE};
-    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, BATON_PHASE_INFALLIBLE};
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE, 0};
+    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, BATON_PHASE_INFALLIBLE, 0};
     int rc = build_state(ROWS, false, &st);
     if (rc == 0 && (rc = baton_engine_create(cfg, st, &engine)) != 0)
         baton_state_destroy(st);

@@ -89,4 +89,39 @@ static inline int couple(baton_state *st, size_t begin, size_t end, size_t parti
     return 0;
 }
 
+/* Phase smooth (halo 2, writes y): y = the sum of x over rows i - 2 .. i + 2 of the global
+ * state (rows past its ends count 0), the rows outside the partition read through
+ * baton_engine_halo, so that it runs alike under every executor. ctx: the engine's handle's
+ * address (the handle exists only once the engine does). */
+#define SMOOTH_HALO 2u
+static const size_t writes_smooth[] = {COL_Y};
+
+static inline int smooth(baton_state *st, size_t begin, size_t end, size_t partition,
+                         uint64_t step, void *ctx)
+{
+    (void)step;
+    baton_engine *const *engine = ctx;
+    baton_halo h;
+    int rc = baton_engine_halo(*engine, partition, COL_X, &h);
+    if (rc != 0)
+        return rc;
+    const double *x = baton_state_double(st, COL_X), *before = h.before, *after = h.after;
+    float *y = baton_state_float(st, COL_Y);
+    for (size_t i = begin; i < end; i++) {
+        double sum = 0;
+        for (size_t j = i - (i - begin < SMOOTH_HALO ? i - begin : SMOOTH_HALO); j < i; j++)
+            sum += x[j];
+        for (size_t back = SMOOTH_HALO - (i - begin < SMOOTH_HALO ? i - begin : SMOOTH_HALO);
+             back > 0; back--)
+            sum += back <= h.n_before ? before[h.n_before - back] : 0;
+        for (size_t j = i; j <= i + SMOOTH_HALO && j < end; j++)
+            sum += x[j];
+        for (size_t fwd = end > i + SMOOTH_HALO ? SMOOTH_HALO + 1 : end - i; fwd <= SMOOTH_HALO;
+             fwd++)
+            sum += fwd - (end - i) < h.n_after ? after[fwd - (end - i)] : 0;
+        y[i] = (float)sum;
+    }
+    return 0;
+}
+
 #endif /* BATON_TESTS_ENGINE_TEST_UTIL_H */

@@ -438,14 +438,12 @@ static void test_two_parts(void **state)
     }
     char dir[512], path[3][700], part[3][720], names[8][128];
     make_tmp_dir(dir, sizeof dir);
-    baton_engine_config cfg = {.struct_size = sizeof cfg,
-                               .pool = pool,
-                               .checkpoint_keep = 2,
-                               .checkpoint_dir = dir};
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .pool = pool, .checkpoint_keep = 2, .checkpoint_dir = dir};
     baton_engine *engine = NULL;
     baton_state *st = new_state(BIG, false);
     bt_assert_rc(baton_engine_create(&cfg, st, &engine), 0);
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE};
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
     const char *const names3[] = {"one", "two", "three"};
     for (int i = 0; i < 3; i++) {
@@ -472,7 +470,8 @@ static void test_two_parts(void **state)
     run_steps(engine, 1);
     bt_assert_rc(baton_engine_restore(engine, "one"), 0);
     snap_check(&one, engine);
-    /* The third writes over the oldest's two files; retention leaves two checkpoints, four files. */
+    /* The third writes over the oldest's two files; retention leaves two checkpoints, four files.
+     */
     run_steps(engine, 2);
     bt_assert_rc(baton_engine_checkpoint(engine, "three"), 0);
     assert_int_equal(list_files(dir, names, 8), 2);
@@ -507,14 +506,10 @@ int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_restore),
-        cmocka_unit_test(test_rows_change),
-        cmocka_unit_test(test_restore_then_continue),
-        cmocka_unit_test(test_retention),
-        cmocka_unit_test(test_schema_mismatch),
-        cmocka_unit_test(test_alloc_failures),
-        cmocka_unit_test(test_write_failure),
+        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_restore),
+        cmocka_unit_test(test_rows_change),    cmocka_unit_test(test_restore_then_continue),
+        cmocka_unit_test(test_retention),      cmocka_unit_test(test_schema_mismatch),
+        cmocka_unit_test(test_alloc_failures), cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_two_parts),
     };
     return cmocka_run_group_tests_name("engine/checkpoint", tests, group_setup, group_teardown);

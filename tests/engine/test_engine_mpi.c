@@ -4,7 +4,8 @@
  * engine run locally, in one process, on every rank:
  *  - REPLICATED: each rank creates the whole state; from the first step on it holds only its
  *    partitions' rows (6 partitions round-robin, not aligned to fingerprint chunks: its ids are
- *    exactly theirs, in row order), and each step's fingerprint equals the local run's;
+ *    exactly theirs, in row order), and each step's fingerprint equals the local run's, with a
+ *    phase that reads 2 rows past its partition (halo rows, from other ranks);
  *  - a phase that fails in partition 4 (rank 1's) makes the step fail on every rank with the
  *    same code and a message naming partition 4, every rank's rows are as before the step and
  *    the step counter stays; the next steps agree with the local run again;
@@ -27,15 +28,18 @@
 #define PARTITIONS 6u
 
 static int g_rank;
+/* The engines' handles, where the smooth phase finds its engine (see engine_test_util.h). */
+static baton_engine *g_engines[8];
+static size_t g_n_engines;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "rank %d: FAIL at line %d: ", g_rank, __LINE__);                      \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fprintf(stderr, "\n");                                                                \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                         \
-        }                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "rank %d: FAIL at line %d: ", g_rank, __LINE__);                       \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
+        }                                                                                          \
     } while (0)
 
 typedef struct fail_switch {
@@ -98,11 +102,16 @@ static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows ro
     baton_engine *engine = NULL;
     int rc = baton_engine_create(&cfg, st, &engine);
     CHECK(rc == 0, "baton_engine_create: %s", baton_last_error_message());
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0};
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
     const size_t writes_n[] = {COL_N};
-    baton_phase_spec c = {"check", check_phase, fs, writes_n, 1, 0};
-    CHECK(baton_engine_add_phase(engine, &a) == 0 && baton_engine_add_phase(engine, &c) == 0,
+    baton_phase_spec c = {"check", check_phase, fs, writes_n, 1, 0, 0};
+    /* Reads x 2 rows past its partition: under MPI, often another rank's rows. */
+    baton_engine **handle = &g_engines[g_n_engines++];
+    baton_phase_spec sm = {"smooth", smooth, handle, writes_smooth, 1, 0, SMOOTH_HALO};
+    CHECK(baton_engine_add_phase(engine, &a) == 0 && baton_engine_add_phase(engine, &c) == 0 &&
+              baton_engine_add_phase(engine, &sm) == 0,
           "add_phase: %s", baton_last_error_message());
+    *handle = engine;
     if (executor == BATON_EXECUTOR_MPI)
         CHECK(baton_engine_set_plan(engine, plan) == 0, "set_plan");
     return engine;
@@ -118,9 +127,8 @@ static void step_both(baton_engine *local, baton_engine *mpi, unsigned n)
         CHECK(lr.step == mr.step, "steps %llu and %llu", (unsigned long long)lr.step,
               (unsigned long long)mr.step);
         CHECK(lr.fingerprint == mr.fingerprint && lr.fingerprint != 0,
-              "step %llu: local fingerprint 0x%016llx, MPI 0x%016llx",
-              (unsigned long long)lr.step, (unsigned long long)lr.fingerprint,
-              (unsigned long long)mr.fingerprint);
+              "step %llu: local fingerprint 0x%016llx, MPI 0x%016llx", (unsigned long long)lr.step,
+              (unsigned long long)lr.fingerprint, (unsigned long long)mr.fingerprint);
     }
 }
 
@@ -201,7 +209,8 @@ static void test_replicated(void)
     step_both(local, mpi, 2);
 
     /* A checkpoint under the first plan; then the second plan moves rows. */
-    CHECK(baton_engine_checkpoint(local, "first") == 0 && baton_engine_checkpoint(mpi, "first") == 0,
+    CHECK(baton_engine_checkpoint(local, "first") == 0 &&
+              baton_engine_checkpoint(mpi, "first") == 0,
           "checkpoint: %s", baton_last_error_message());
     CHECK(baton_engine_set_plan(mpi, second) == 0, "set_plan");
     step_both(local, mpi, 3);
@@ -210,8 +219,8 @@ static void test_replicated(void)
     baton_engine_metrics m;
     CHECK(baton_engine_get_metrics(mpi, &m) == 0, "metrics");
     CHECK(m.rows == ROWS, "metrics: %zu rows", m.rows);
-    CHECK(m.partition_steps == 2u * (5u * PARTITIONS + 3u * 4u) &&
-              m.partition_rows == 2u * 8u * ROWS,
+    CHECK(m.partition_steps == 3u * (5u * PARTITIONS + 3u * 4u) &&
+              m.partition_rows == 3u * 8u * ROWS,
           "summed metrics: %llu partition steps over %llu rows",
           (unsigned long long)m.partition_steps, (unsigned long long)m.partition_rows);
     CHECK(m.steps_failed == 1 && m.steps_completed == 8, "steps: %llu completed, %llu failed",

@@ -419,8 +419,8 @@ static void test_add_rows_errors(void **unused)
     /* The same into an empty state (checked as the index is built), fresh or emptied. */
     baton_state *empty = filled_state(0);
     for (int round = 0; round < 2; round++) {
-        EXPECT_ERROR(baton_state_add_rows(empty, many, n, NULL), BATON_EEXIST,
-                     "id 1099511627779 ", last, "ids[3]");
+        EXPECT_ERROR(baton_state_add_rows(empty, many, n, NULL), BATON_EEXIST, "id 1099511627779 ",
+                     last, "ids[3]");
         assert_int_equal(baton_state_rows(empty), 0);
         bt_assert_rc(baton_state_add_rows(empty, many, n - 1, NULL), 0);
         bt_assert_rc(baton_state_find(empty, many[n - 2], &first), 0);

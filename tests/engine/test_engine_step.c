@@ -12,7 +12,10 @@
  *    on the partitioning); a perturbed value fails verify at the right step with
  *    BATON_EMISMATCH; running past the recording is BATON_EEOF; a recording whose next entry is
  *    another step is BATON_ERANGE; save and load round-trip, and a truncated, damaged, foreign
- *    or newer-version file is BATON_EIO with a message saying which.
+ *    or newer-version file is BATON_EIO with a message saying which;
+ *  - the motion state's rows drawn by range equal the whole state's;
+ *  - halo rows: a phase reading 2 rows each side through baton_engine_halo equals a loop over
+ *    the whole array on 1 to ROWS partitions; the API's errors.
  */
 #include "test_util.h"
 
@@ -61,8 +64,8 @@ static baton_engine *new_engine(size_t rows, baton_replay_mode replay, size_t pa
     baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool, .replay = replay};
     baton_engine *engine = NULL;
     bt_assert_rc(baton_engine_create(&cfg, new_state(rows, false), &engine), 0);
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0};
-    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, 0};
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
+    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, 0, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
     bt_assert_rc(baton_engine_add_phase(engine, &c), 0);
     if (partitions > 0) {
@@ -116,7 +119,7 @@ static void test_create_errors(void **state)
     bt_expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
     bt_assert_rc(baton_engine_create(NULL, st, &engine), 0); /* defaults: no pool, 1 worker */
 
-    baton_phase_spec ok = {"advance", advance, NULL, writes_advance, 2, 0};
+    baton_phase_spec ok = {"advance", advance, NULL, writes_advance, 2, 0, 0};
     baton_phase_spec bad = ok;
     bad.fn = NULL;
     bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "spec->fn", NULL);
@@ -136,10 +139,10 @@ static void test_create_errors(void **state)
     char name[16];
     for (unsigned i = 1; i < BATON_ENGINE_MAX_PHASES; i++) {
         snprintf(name, sizeof name, "p%u", i);
-        baton_phase_spec more = {name, advance, NULL, NULL, 0, BATON_PHASE_INFALLIBLE};
+        baton_phase_spec more = {name, advance, NULL, NULL, 0, BATON_PHASE_INFALLIBLE, 0};
         bt_assert_rc(baton_engine_add_phase(engine, &more), 0);
     }
-    baton_phase_spec extra = {"extra", advance, NULL, NULL, 0, 0};
+    baton_phase_spec extra = {"extra", advance, NULL, NULL, 0, 0, 0};
     bt_expect_error(baton_engine_add_phase(engine, &extra), BATON_ERANGE, "64 phases", NULL);
     baton_engine_destroy(engine);
     baton_engine_destroy(NULL);
@@ -193,7 +196,7 @@ static void test_failed_step_is_undone(void **state)
         baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, partitions[k]);
         fail_plan fp = {ROWS - 5, 3, BATON_ERANGE};
         const size_t writes_n[] = {COL_N};
-        baton_phase_spec f = {"check", fails, &fp, writes_n, 1, 0};
+        baton_phase_spec f = {"check", fails, &fp, writes_n, 1, 0, 0};
         bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
         bt_assert_rc(baton_engine_run(engine, 3, NULL, NULL), 0);
 
@@ -371,6 +374,78 @@ static void test_replay_files(void **state)
     baton_engine_destroy(ver);
 }
 
+/* What the halo test's phase saw of baton_engine_halo's errors, inside a phase. */
+typedef struct halo_probe {
+    baton_engine *engine;
+    int written, bad_column, bad_partition;
+} halo_probe;
+
+static int probe_halo(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                      void *ctx)
+{
+    (void)st, (void)begin, (void)end, (void)step;
+    halo_probe *hp = ctx;
+    baton_halo h;
+    if (partition == 0) { /* one partition asks: the answers land in one place */
+        hp->written = baton_engine_halo(hp->engine, 0, COL_Y, &h);
+        hp->bad_column = baton_engine_halo(hp->engine, 0, 3, &h);
+        hp->bad_partition = baton_engine_halo(hp->engine, 99, COL_X, &h);
+    }
+    return 0;
+}
+
+/* A phase that reads 2 rows each side of its partition through baton_engine_halo computes, on
+ * 1, 2, 3 and 7 partitions, what a loop over the whole array does; the API's errors. */
+static void test_halo(void **state)
+{
+    (void)state;
+    const size_t partitions[] = {0, 1, 2, 3, 7, ROWS};
+    baton_state *oracle = new_state(ROWS, false);
+    const double *x = baton_state_double(oracle, COL_X);
+    for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
+        baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool};
+        baton_engine *engine = NULL;
+        bt_assert_rc(baton_engine_create(&cfg, new_state(ROWS, false), &engine), 0);
+        baton_phase_spec sm = {"smooth", smooth, &engine, writes_smooth, 1, 0, SMOOTH_HALO};
+        bt_assert_rc(baton_engine_add_phase(engine, &sm), 0);
+        if (partitions[k] > 0) {
+            baton_plan *plan = NULL;
+            bt_assert_rc(baton_plan_create_static(ROWS, partitions[k], g_workers, &plan), 0);
+            bt_assert_rc(baton_engine_set_plan(engine, plan), 0);
+            baton_plan_destroy(plan);
+        }
+        bt_assert_rc(baton_engine_step(engine, NULL), 0);
+        const float *y = baton_state_float(baton_engine_state(engine), COL_Y);
+        for (size_t i = 0; i < ROWS; i++) {
+            double sum = 0;
+            for (size_t j = i >= SMOOTH_HALO ? i - SMOOTH_HALO : 0; j <= i + SMOOTH_HALO && j < ROWS;
+                 j++)
+                sum += x[j];
+            assert_true(y[i] == (float)sum);
+        }
+        baton_engine_destroy(engine);
+    }
+    baton_state_destroy(oracle);
+
+    baton_engine *engine = NULL;
+    bt_assert_rc(baton_engine_create(NULL, new_state(10, false), &engine), 0);
+    baton_halo h;
+    bt_expect_error(baton_engine_halo(engine, 0, COL_X, &h), BATON_EPERM, "no phase is running",
+                    NULL);
+    bt_expect_error(baton_engine_halo(NULL, 0, COL_X, &h), BATON_EINVAL, "engine", NULL);
+    baton_phase_spec all = {"all", smooth, &engine, NULL, 0, 0, 1};
+    bt_expect_error(baton_engine_add_phase(engine, &all), BATON_EINVAL, "halo_rows 1",
+                    "declared writes", NULL);
+    halo_probe hp = {engine, 0, 0, 0};
+    baton_phase_spec pr = {"probe", probe_halo, &hp, writes_smooth, 1, 0, 1};
+    bt_assert_rc(baton_engine_add_phase(engine, &pr), 0);
+    bt_assert_rc(baton_engine_step(engine, NULL), 0);
+    assert_int_equal(hp.written, BATON_EINVAL);
+    assert_int_equal(hp.bad_column, BATON_ERANGE);
+    assert_int_equal(hp.bad_partition, BATON_ERANGE);
+    baton_engine_destroy(engine);
+}
+
 /* splitmix64, as the motion rule's documented stream (motion.c) draws it. */
 static float reference_velocity(uint64_t *s)
 {
@@ -411,8 +486,8 @@ static void test_motion_rows(void **state)
     }
     bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 10, 9), BATON_EINVAL,
                     "rows [10, 9)", "5000 agents", NULL);
-    bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 0, AGENTS + 1),
-                    BATON_EINVAL, "5001", NULL);
+    bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 0, AGENTS + 1), BATON_EINVAL,
+                    "5001", NULL);
     bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 7, 8), BATON_EEXIST, "8",
                     NULL);
     assert_int_equal(baton_state_rows(pieces), AGENTS);
@@ -437,6 +512,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_record_verify),
         cmocka_unit_test(test_replay_files),
         cmocka_unit_test(test_motion_rows),
+        cmocka_unit_test(test_halo),
     };
     return cmocka_run_group_tests_name("engine/step", tests, group_setup, group_teardown);
 }
