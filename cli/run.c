@@ -56,8 +56,8 @@ typedef struct run_options {
     const char *scenario_path;
     const char *resume_dir;
     bool json;
-    bool mpi;      /* started under mpirun: the MPI executor */
-    int rank;      /* this process's rank (0 without MPI) */
+    bool mpi;       /* started under mpirun: the MPI executor */
+    int rank;       /* this process's rank (0 without MPI) */
     unsigned ranks; /* the number of ranks (1 without MPI) */
 } run_options;
 
@@ -235,8 +235,8 @@ static int build_state(const run_options *opt, const scenario *sc, const baton_p
     int rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
     size_t n = plan != NULL ? baton_plan_partitions(plan) : 1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        baton_partition p = plan != NULL ? baton_plan_partition(plan, i)
-                                         : (baton_partition){0, agents, 0};
+        baton_partition p =
+            plan != NULL ? baton_plan_partition(plan, i) : (baton_partition){0, agents, 0};
         if (p.worker == (unsigned)opt->rank)
             rc = report_rc(baton_engine_motion_add_rows(*out, agents, sc->seed, p.begin, p.end),
                            "baton_engine_motion_add_rows");
@@ -254,7 +254,7 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
     baton_plan *plan = NULL;
     int rc = 0;
     if (sc->partitions > 0) {
-        unsigned workers = opt->mpi                ? opt->ranks
+        unsigned workers = opt->mpi               ? opt->ranks
                            : sc->plan_workers > 0 ? (unsigned)sc->plan_workers
                                                   : baton_pool_workers(pool);
         rc = report_rc(
