@@ -30,6 +30,11 @@
  *    wait is for a chunk no later than the sender's, so no rank waits on one that waits on
  *    it). The chunk hashes are then summed across ranks (each chunk has one nonzero
  *    contributor), so every rank combines the same list into the same fingerprint.
+ *  - Halo rows. Before a phase that reads rows next to its partitions, every rank walks the
+ *    same list of pieces (for each partition, the parts of its neighbours within halo_rows of
+ *    it) and sends the pieces it owns to the ranks of the partitions that read them, which
+ *    receive them into a block per partition; pieces whose reader and owner are one rank are
+ *    copied. The blocks live in the engine, grown as needed, not reallocated per step.
  *  - The communicator is a duplicate of MPI_COMM_WORLD, so the engine's messages never match
  *    the application's. Messages are split at 1 GiB (MPI counts are ints); between two ranks,
  *    messages of one tag match in the order they were posted, which both sides walk alike.
@@ -225,20 +230,28 @@ static size_t requests_for(size_t pieces, size_t rows, size_t row_bytes, size_t 
     return pieces * arrays + rows * row_bytes / MESSAGE_MAX + arrays;
 }
 
-/* Posts a send (or a receive) of len bytes at buf to (from) peer, split at MESSAGE_MAX, into
- * the room request_room made. */
-static void post(baton_engine *engine, request_list *list, bool send, void *buf, size_t len,
-                 unsigned peer, int tag)
+/* Posts a send of len bytes at buf to peer, split at MESSAGE_MAX, into the room request_room
+ * made. */
+static void post_send(baton_engine *engine, request_list *list, const void *buf, size_t len,
+                      unsigned peer, int tag)
 {
-    for (unsigned char *p = buf; len > 0;) {
-        size_t n = len < MESSAGE_MAX ? len : MESSAGE_MAX;
-        MPI_Request *r = &list->at[list->n++];
-        if (send)
-            MPI_Isend(p, (int)n, MPI_BYTE, (int)peer, tag, engine->mpi->comm, r);
-        else
-            MPI_Irecv(p, (int)n, MPI_BYTE, (int)peer, tag, engine->mpi->comm, r);
-        p += n;
-        len -= n;
+    for (size_t at = 0; at < len;) {
+        size_t n = len - at < MESSAGE_MAX ? len - at : MESSAGE_MAX;
+        MPI_Isend((const unsigned char *)buf + at, (int)n, MPI_BYTE, (int)peer, tag,
+                  engine->mpi->comm, &list->at[list->n++]);
+        at += n;
+    }
+}
+
+/* The matching receive into buf, split alike. */
+static void post_recv(baton_engine *engine, request_list *list, void *buf, size_t len,
+                      unsigned peer, int tag)
+{
+    for (size_t at = 0; at < len;) {
+        size_t n = len - at < MESSAGE_MAX ? len - at : MESSAGE_MAX;
+        MPI_Irecv((unsigned char *)buf + at, (int)n, MPI_BYTE, (int)peer, tag, engine->mpi->comm,
+                  &list->at[list->n++]);
+        at += n;
     }
 }
 
@@ -271,14 +284,13 @@ static void move_array(baton_engine *engine, const move_plan *m, request_list *l
             unsigned from = m->replicated ? me : o->worker, to = p->worker;
             size_t at_src = m->replicated ? a : m->old_local[i] + (a - o->begin);
             size_t at_dst = m->new_local[j] + (a - p->begin), len = (b - a) * width;
+            /* Replicated, the rank a row goes to has a copy of its own: nothing travels. */
             if (from == me && to == me)
                 memcpy(dst + at_dst * width, src + at_src * width, len);
-            else if (m->replicated)
-                ; /* the rank it goes to has a copy of its own */
-            else if (from == me)
-                post(engine, list, true, (void *)(src + at_src * width), len, to, tag);
-            else if (to == me)
-                post(engine, list, false, dst + at_dst * width, len, from, tag);
+            else if (from == me && !m->replicated)
+                post_send(engine, list, src + at_src * width, len, to, tag);
+            else if (to == me && !m->replicated)
+                post_recv(engine, list, dst + at_dst * width, len, from, tag);
         }
         i += o->end <= b;
         j += p->end <= b;
@@ -473,9 +485,9 @@ static size_t halo_piece(baton_engine *engine, request_list *list, size_t p, siz
         if (op == me && oq == me)
             memcpy(dst, src, len);
         else if (oq == me)
-            post(engine, list, true, src, len, op, (int)c);
+            post_send(engine, list, src, len, op, (int)c);
         else
-            post(engine, list, false, dst, len, oq, (int)c);
+            post_recv(engine, list, dst, len, oq, (int)c);
     }
     return 0;
 }
@@ -590,9 +602,9 @@ static void move_split_chunk(baton_engine *engine, size_t p0, size_t cb, size_t 
             if (owner == me && designated == me)
                 memcpy(chunk + (a - cb) * width, mine + local * width, rows * width);
             else if (owner == me)
-                post(engine, sends, true, mine + local * width, rows * width, designated, (int)c);
+                post_send(engine, sends, mine + local * width, rows * width, designated, (int)c);
             else
-                post(engine, recvs, false, chunk + (a - cb) * width, rows * width, owner, (int)c);
+                post_recv(engine, recvs, chunk + (a - cb) * width, rows * width, owner, (int)c);
         }
     }
 }
