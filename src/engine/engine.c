@@ -233,8 +233,7 @@ int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan)
     return 0;
 }
 
-/* ---- halo rows --------------------------------------------------------------------------------
- */
+/* ---- halo rows ------------------------------------------------------------------------------- */
 
 int baton_engine_halo(const baton_engine *engine, size_t partition, size_t column, baton_halo *out)
 {
