@@ -421,9 +421,9 @@ static int list_dir(const char *who, const char *dir, ckpt_file **out, size_t *o
     return 0;
 }
 
-/* Makes names[from ..] (newest first, the one restored first, of `size` bytes) the engine's
- * kept checkpoints, oldest first, then applies retention. On ENOMEM the list stays. */
-static void adopt(baton_engine *engine, ckpt_file *names, size_t from, size_t n, size_t size)
+/* Makes names[from ..] (newest first, the one restored first) the engine's kept checkpoints,
+ * oldest first, then applies retention. On ENOMEM the list stays. */
+static void adopt(baton_engine *engine, ckpt_file *names, size_t from, size_t n)
 {
     size_t count = n - from;
     engine_checkpoint *list = baton__calloc(count, sizeof *list);
@@ -431,9 +431,8 @@ static void adopt(baton_engine *engine, ckpt_file *names, size_t from, size_t n,
         engine_checkpoint *cp = &list[count - 1 - i];
         (void)baton__ckpt_parse_file_name(names[from + i], &cp->step, cp->name);
         cp->path = baton__ckpt_file_path(engine->checkpoint_dir, cp->step, cp->name);
-        struct stat sb;
-        if (i == 0 || (cp->path != NULL && stat(cp->path, &sb) == 0))
-            cp->size = i == 0 ? size : (size_t)sb.st_size;
+        if (cp->path != NULL)
+            cp->size = baton__ckpt_files_size(cp->path);
         if (cp->path == NULL) {
             list_free(list, count);
             list = NULL;
@@ -495,7 +494,7 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
     if (engine == NULL || dir == NULL)
         return baton__error(BATON_EINVAL, "%s: %s is NULL", who, engine == NULL ? "engine" : "dir");
     ckpt_file *names = NULL;
-    size_t n = 0, used = 0, found = 0, size = 0, *local = NULL;
+    size_t n = 0, used = 0, found = 0, *local = NULL;
     ckpt_loaded ld = {0};
     char *own = rank_dir(engine, dir), *path = NULL; /* under MPI, this rank's directory */
     char skipped[400] = "", why[CKPT_WHY_MAX];
@@ -516,13 +515,10 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
             rc = lrc != 0 ? lrc : baton__ckpt_schema_check(who, path, ld.state, engine->state);
         if (lrc == 0 && rc == 0)
             rc = check_placement(engine, who, path, &ld, &local);
-        struct stat sb;
-        if (lrc == 0 && rc == 0) {
+        if (lrc == 0 && rc == 0)
             found = i;
-            size = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
-        } else {
+        else
             baton__ckpt_loaded_free(&ld);
-        }
     }
     if (rc == BATON_ENOTFOUND && n == 0)
         rc = baton__error(BATON_ENOTFOUND, "%s: %s holds no checkpoint file", who, own);
@@ -535,7 +531,7 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
         install(engine, &ld, local);
         local = NULL;
         if (same_dir(engine->checkpoint_dir, own)) { /* bookkeeping: resumed either way */
-            adopt(engine, names, found, n, size);
+            adopt(engine, names, found, n);
             sweep_leftovers(own);
         }
     }

@@ -107,6 +107,9 @@ void baton__ckpt_write_mem(ckpt_layout *l, unsigned char *mem);
 /* Deletes the checkpoint file at path and its part, if any (errors ignored: see drop_oldest). */
 void baton__ckpt_unlink(const char *path);
 
+/* The bytes of the checkpoint file at path and of its part, if any (0: no such file). */
+size_t baton__ckpt_files_size(const char *path);
+
 /* Writes the checkpoint of engine->state that *l describes to path (and its part) through .tmp
  * files and renames (fsyncing files and directory with checkpoint_sync), over old's files when
  * old is not NULL (recycling; old->path is NULL once its files were taken, whatever the

@@ -305,6 +305,19 @@ void baton__ckpt_unlink(const char *path)
     baton__free(part);
 }
 
+size_t baton__ckpt_files_size(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 0;
+    size_t size = (size_t)sb.st_size;
+    char *part = with_suffix(path, CKPT_PART_SUFFIX);
+    if (part != NULL && stat(part, &sb) == 0)
+        size += (size_t)sb.st_size;
+    baton__free(part);
+    return size;
+}
+
 /* One file being written: its .tmp name, final name and descriptor. */
 typedef struct out_file {
     char *tmp, *path;

@@ -491,8 +491,18 @@ static void test_two_parts(void **state)
     assert_int_equal(unlink(part[1]), 0);
     expect_restore_eio(engine, "two", ".part");
     bt_assert_rc(baton_engine_restore(engine, "three"), 0);
-
+    snap three = snap_take(engine);
     baton_engine_destroy(engine);
+
+    /* A new engine resumes from both files, and counts both in the checkpoint's size. */
+    bt_assert_rc(baton_engine_create(&cfg, new_state(BIG, false), &engine), 0);
+    bt_assert_rc(baton_engine_resume(engine, dir), 0);
+    snap_check(&three, engine);
+    bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(info[1].bytes, expected_size(BIG, "three") + 16);
+    baton_engine_destroy(engine);
+    free(three.bytes);
     if (pool != g_pool)
         baton_pool_destroy(pool);
     free(part2);
