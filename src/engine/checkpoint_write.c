@@ -255,8 +255,10 @@ static bool emit_parallel(baton_pool *pool, ckpt_sink *s, const ckpt_layout *l)
 
 /* The main file's bytes [0, split) into main and the part's [split, stream_len) into part, one
  * thread each; then the part's checksum after its bytes, and the main file's trailer: the
- * part's checksum and XXH3 of the main file's bytes before it (the stream's part and that). */
-static bool emit_parts(baton_pool *pool, ckpt_sink *main, ckpt_sink *part, const ckpt_layout *l)
+ * part's checksum and XXH3 of the main file's bytes before it (the stream's part and that).
+ * false with errno set and *out_failed the file (0 main, 1 part) when a write failed. */
+static bool emit_parts(baton_pool *pool, ckpt_sink *main, ckpt_sink *part, const ckpt_layout *l,
+                       size_t *out_failed)
 {
     emit_job a = {main, l, 0, l->split, false, 0}, b = {part, l, l->split, l->stream_len, false, 0};
     if (baton_join(pool, part_job, &a, part_job, &b) != 0) {
@@ -265,14 +267,18 @@ static bool emit_parts(baton_pool *pool, ckpt_sink *main, ckpt_sink *part, const
     }
     if (!a.ok || !b.ok) {
         errno = !a.ok ? a.err : b.err;
+        *out_failed = !a.ok ? 0 : 1;
         return false;
     }
     uint64_t trailer[2];
     trailer[0] = (uint64_t)XXH3_64bits_digest(&part->xxh);
     XXH3_64bits_update(&main->xxh, trailer, 8);
     trailer[1] = (uint64_t)XXH3_64bits_digest(&main->xxh);
-    return sink_out(part, (const unsigned char *)trailer, 8) &&
-           sink_out(main, (const unsigned char *)trailer, 16);
+    if (!sink_out(part, (const unsigned char *)trailer, 8)) {
+        *out_failed = 1;
+        return false;
+    }
+    return sink_out(main, (const unsigned char *)trailer, 16);
 }
 
 void baton__ckpt_write_mem(ckpt_layout *l, unsigned char *mem)
@@ -368,17 +374,19 @@ int baton__ckpt_write_file(const baton_engine *engine, const char *who, const ch
         ckpt_sink main, part;
         sink_init(&main, f[0].fd, NULL);
         sink_init(&part, f[1].fd, NULL);
-        bool ok = n == 2                 ? emit_parts(engine->pool, &main, &part, l)
+        size_t failed = 0; /* the file whose write failed */
+        bool ok = n == 2                 ? emit_parts(engine->pool, &main, &part, l, &failed)
                   : engine->pool != NULL ? emit_parallel(engine->pool, &main, l)
                                          : emit(&main, l);
         if (!ok)
-            rc = baton__ckpt_io_error(who, "cannot write", f[0].tmp);
+            rc = baton__ckpt_io_error(who, "cannot write", f[failed].tmp);
     }
     for (size_t i = 0; i < n; i++)
         if (f[i].fd >= 0)
             rc = file_finish(engine, who, &f[i], rc);
     /* The part first: once the main file has its name, its part has its own. */
-    if (rc == 0 && n == 2 && rename(f[1].tmp, f[1].path) != 0)
+    bool part_renamed = false;
+    if (rc == 0 && n == 2 && !(part_renamed = rename(f[1].tmp, f[1].path) == 0))
         rc = baton__ckpt_io_error(who, "cannot rename the new checkpoint's part to", f[1].path);
     if (rc == 0 && rename(f[0].tmp, path) != 0)
         rc = baton__ckpt_io_error(who, "cannot rename the new checkpoint to", path);
@@ -391,7 +399,7 @@ int baton__ckpt_write_file(const baton_engine *engine, const char *who, const ch
     for (size_t i = 0; rc != 0 && i < n; i++)
         if (f[i].tmp != NULL)
             (void)unlink(f[i].tmp); /* also a recycled file that could not be opened */
-    if (rc != 0 && n == 2 && f[1].path != NULL)
+    if (rc != 0 && part_renamed)
         (void)unlink(f[1].path); /* renamed, but its main file was not */
     for (size_t i = 0; i < 2; i++) {
         baton__free(f[i].tmp);

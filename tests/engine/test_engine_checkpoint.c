@@ -12,11 +12,13 @@
  *  - another schema is BATON_EMISMATCH naming the first difference;
  *  - failed allocations at every point of checkpoint and restore leave the engine unchanged;
  *  - a write that fails (the file size limit) names the file and leaves no .tmp behind;
- *  - a large checkpoint on two or more workers is two files, and restores, recycles, and is
- *    checked (a damaged, missing or foreign part) as one.
+ *  - a large checkpoint on two or more workers is two files, and restores, recycles, resumes,
+ *    fails to write (nothing left behind) and is checked (a damaged, missing or foreign part)
+ *    as one.
  */
 #include "test_util.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -501,6 +503,32 @@ static void test_two_parts(void **state)
     bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(info[1].bytes, expected_size(BIG, "three") + 16);
+
+    /* Both writers fail (the file size limit): EIO naming a .tmp file; neither file, nor the
+     * recycled oldest ("two"), is left; "three" still restores. */
+    struct rlimit saved, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small = saved;
+    small.rlim_cur = 4096;
+    signal(SIGXFSZ, SIG_IGN); /* the writes fail with EFBIG instead */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    int rc = baton_engine_checkpoint(engine, "four");
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    bt_expect_error(rc, BATON_EIO, "cannot write", ".tmp", strerror(EFBIG), NULL);
+    bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(info[0].name, "three");
+    assert_int_equal(list_files(dir, names, 8), 1);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t files = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        files += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 2); /* three's main file and part */
+    bt_assert_rc(baton_engine_restore(engine, "three"), 0);
+    snap_check(&three, engine);
     baton_engine_destroy(engine);
     free(three.bytes);
     if (pool != g_pool)
