@@ -161,6 +161,20 @@ static inline void ckpt_path(char *out, size_t cap, const char *dir, uint64_t st
              (unsigned long long)step, name);
 }
 
+/* The bytes of the file at path (malloc'd: the caller frees them), its size in *out_size. */
+static inline unsigned char *read_whole(const char *path, size_t *out_size)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    unsigned char *buf = malloc((size_t)sb.st_size + 1);
+    FILE *f = fopen(path, "rb");
+    assert_true(buf != NULL && f != NULL);
+    assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
+    fclose(f);
+    *out_size = (size_t)sb.st_size;
+    return buf;
+}
+
 static inline void write_whole(const char *path, const unsigned char *buf, size_t size)
 {
     FILE *f = fopen(path, "wb");

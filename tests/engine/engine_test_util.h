@@ -96,8 +96,8 @@ static inline int couple(baton_state *st, size_t begin, size_t end, size_t parti
 #define SMOOTH_HALO 2u
 static const size_t writes_smooth[] = {COL_Y};
 
-static inline int smooth(baton_state *st, size_t begin, size_t end, size_t partition,
-                         uint64_t step, void *ctx)
+static inline int smooth(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                         void *ctx)
 {
     (void)step;
     baton_engine *const *engine = ctx;

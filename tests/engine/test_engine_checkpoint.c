@@ -401,20 +401,6 @@ static void test_write_failure(void **state)
     remove_tree(dir);
 }
 
-/* The bytes of the file at path (malloc'd), its size in *out_size. */
-static unsigned char *read_file(const char *path, size_t *out_size)
-{
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    unsigned char *buf = malloc((size_t)sb.st_size + 1);
-    FILE *f = fopen(path, "rb");
-    assert_true(buf != NULL && f != NULL);
-    assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
-    fclose(f);
-    *out_size = (size_t)sb.st_size;
-    return buf;
-}
-
 /* Restoring checkpoint `name` fails with BATON_EIO, its message containing `why`; the state
  * stays as it was. */
 static void expect_restore_eio(baton_engine *engine, const char *name, const char *why)
@@ -484,7 +470,7 @@ static void test_two_parts(void **state)
 
     /* Three's part in place of two's: each checks out alone, but not together. */
     size_t size2 = 0, size3 = 0;
-    unsigned char *part2 = read_file(part[1], &size2), *part3 = read_file(part[2], &size3);
+    unsigned char *part2 = read_whole(part[1], &size2), *part3 = read_whole(part[2], &size3);
     write_whole(part[1], part3, size3);
     expect_restore_eio(engine, "two", "not the one its main file was written with");
     part2[size2 / 2] ^= 0x40; /* damaged */

@@ -32,14 +32,8 @@ static const char *const damage_names[] = {"truncated", "checksum", "BATONCKP", 
  * check itself is what rejects it. */
 static void damage_file(const char *path, damage how)
 {
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    size_t size = (size_t)sb.st_size;
-    unsigned char *buf = malloc(size);
-    FILE *f = fopen(path, "rb");
-    assert_true(buf != NULL && f != NULL);
-    assert_int_equal(fread(buf, 1, size, f), size);
-    fclose(f);
+    size_t size = 0;
+    unsigned char *buf = read_whole(path, &size);
     if (how == TRUNCATE) {
         size -= 1000;
     } else if (how == FLIP) {
@@ -187,14 +181,9 @@ static void test_version_1_file(void **state)
     record_whole_run(dir, rec, ckdir);
     checkpointed_run(ckdir, 12, 1); /* one file: step 12 */
     ckpt_path(path, sizeof path, ckdir, 12, "auto");
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    size_t size = (size_t)sb.st_size;
-    unsigned char *v2 = malloc(size), *v1 = malloc(size);
-    FILE *f = fopen(path, "rb");
-    assert_true(v2 != NULL && v1 != NULL && f != NULL);
-    assert_int_equal(fread(v2, 1, size, f), size);
-    fclose(f);
+    size_t size = 0;
+    unsigned char *v2 = read_whole(path, &size), *v1 = malloc(size);
+    assert_non_null(v1);
     /* v2: header (36 bytes: the parts field at 32), ..., placement count (8), name, checksum. */
     const size_t name_at = size - 8 - (1 + 4), count_at = name_at - 8;
     uint32_t parts = 0, one = 1;

@@ -418,8 +418,8 @@ static void test_halo(void **state)
         const float *y = baton_state_float(baton_engine_state(engine), COL_Y);
         for (size_t i = 0; i < ROWS; i++) {
             double sum = 0;
-            for (size_t j = i >= SMOOTH_HALO ? i - SMOOTH_HALO : 0; j <= i + SMOOTH_HALO && j < ROWS;
-                 j++)
+            for (size_t j = i >= SMOOTH_HALO ? i - SMOOTH_HALO : 0;
+                 j <= i + SMOOTH_HALO && j < ROWS; j++)
                 sum += x[j];
             assert_true(y[i] == (float)sum);
         }
