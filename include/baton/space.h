@@ -316,8 +316,13 @@ BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
  * outlive the consumer (until it fired, if not persistent, or until baton_space_destroy). ctx is
  * the caller's. The order in which the channels are listed does not change which data are chosen.
  * *consumer_id (may be NULL) receives the consumer's id. Like produce, it may fire at once.
- * Errors: BATON_EINVAL (NULL space, channels, patterns or fn; n == 0; a malformed channel; the
- * same channel twice; unknown flags), BATON_ENOMEM.
+ * A join may have any number of channels, with the same guarantees at every width (one global
+ * order, oldest match first, the log): there is no limit but memory. Errors: BATON_EINVAL (NULL space, channels, patterns or
+ * fn; n == 0; a malformed channel; the same channel twice: "channel I is listed twice", I the
+ * later index; unknown flags), BATON_ENOMEM (also for an n whose consumer could not be addressed:
+ * "a join of N channels needs more memory than can be addressed", refused before channels[] and
+ * patterns[] are read). On an error nothing is registered, fn never runs and *consumer_id is left
+ * as it was.
  */
 BATON_API int baton_space_consume(baton_space *space, const baton_value_view *channels,
                                   baton_pattern *const *patterns, size_t n,

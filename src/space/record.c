@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "baton/space.h"
+#include "core/alloc.h"
 #include "core/error.h"
 #include "space/internal.h"
 #include "space/record.h"
@@ -94,16 +95,26 @@ static int read_value(cursor *c, const char *what, baton_value_view *out)
     return 0;
 }
 
-static int read_count(cursor *c, size_t *out)
+/* A count of channel entries, and room for them in parts. Each entry takes at least two bytes
+ * (a value and a varint), so a count above half the bytes left is damage, refused before the
+ * room is allocated. */
+static int read_count(cursor *c, baton__record_parts *parts, size_t *out)
 {
     size_t at = c->pos;
     uint64_t n = 0;
     int rc = read_varint(c, "channel count", &n);
     if (rc != 0)
         return rc;
-    if (n < 1 || n > BATON__RECORD_MAX_CHANNELS)
-        return baton__error(BATON_EINVAL, "%s: offset %zu: channel count %llu is not in 1..%u",
-                            c->who, at, (unsigned long long)n, BATON__RECORD_MAX_CHANNELS);
+    size_t most = (c->size - c->pos) / 2;
+    if (n < 1 || n > most)
+        return baton__error(BATON_EINVAL, "%s: offset %zu: channel count %llu is not in 1..%zu "
+                            "(what the %zu bytes left can hold)", c->who, at,
+                            (unsigned long long)n, most, c->size - c->pos);
+    if (!baton__grow_array((void **)&parts->items, &parts->cap, (size_t)n, sizeof *parts->items))
+        return baton__error(BATON_ENOMEM, "%s: offset %zu: out of memory for %llu channel "
+                            "entries", c->who, at, (unsigned long long)n);
+    /* Parts carry no stale fields from an earlier record: a FIRE part has no pattern. */
+    memset(parts->items, 0, (size_t)n * sizeof *parts->items);
     *out = (size_t)n;
     return 0;
 }
@@ -150,13 +161,14 @@ static int decode_put(cursor *c, baton__record *out)
     return rc;
 }
 
-static int decode_fire(cursor *c, baton__record *out)
+static int decode_fire(cursor *c, baton__record *out, baton__record_parts *parts)
 {
     int rc = read_id(c, "consumer id", &out->consumer_id);
     if (rc == 0)
         rc = read_flag(c, "removed", &out->removed);
     if (rc == 0)
-        rc = read_count(c, &out->n_parts);
+        rc = read_count(c, parts, &out->n_parts);
+    out->parts = parts->items;
     for (size_t i = 0; rc == 0 && i < out->n_parts; i++) {
         rc = read_value(c, "channel", &out->parts[i].channel);
         if (rc == 0)
@@ -165,7 +177,7 @@ static int decode_fire(cursor *c, baton__record *out)
     return rc;
 }
 
-static int decode_reg(cursor *c, baton__record *out)
+static int decode_reg(cursor *c, baton__record *out, baton__record_parts *parts)
 {
     int rc = read_id(c, "consumer id", &out->consumer_id);
     if (rc != 0)
@@ -179,7 +191,8 @@ static int decode_reg(cursor *c, baton__record *out)
         return baton__error(BATON_EINVAL, "%s: offset %zu: flags 0x%llx has unknown bits", c->who,
                             at, (unsigned long long)flags);
     out->flags = (unsigned)flags;
-    rc = read_count(c, &out->n_parts);
+    rc = read_count(c, parts, &out->n_parts);
+    out->parts = parts->items;
     for (size_t i = 0; rc == 0 && i < out->n_parts; i++) {
         rc = read_value(c, "channel", &out->parts[i].channel);
         if (rc == 0)
@@ -190,13 +203,17 @@ static int decode_reg(cursor *c, baton__record *out)
     return rc;
 }
 
+void baton__record_parts_free(baton__record_parts *parts)
+{
+    baton__free(parts->items);
+    parts->items = NULL;
+    parts->cap = 0;
+}
+
 int baton__record_decode(const char *who, const uint8_t *data, size_t size, baton__record *out,
-                         baton__record_part *parts)
+                         baton__record_parts *parts)
 {
     memset(out, 0, sizeof *out);
-    out->parts = parts;
-    /* Parts carry no stale fields from an earlier record: a FIRE part has no pattern. */
-    memset(parts, 0, BATON__RECORD_MAX_CHANNELS * sizeof *parts);
     cursor c = {who, data, size, 0};
     if (size == 0)
         return truncated(&c, "record kind");
@@ -208,10 +225,10 @@ int baton__record_decode(const char *who, const uint8_t *data, size_t size, bato
         rc = decode_put(&c, out);
         break;
     case BATON__REC_FIRE:
-        rc = decode_fire(&c, out);
+        rc = decode_fire(&c, out, parts);
         break;
     case BATON__REC_REG:
-        rc = decode_reg(&c, out);
+        rc = decode_reg(&c, out, parts);
         break;
     case BATON__REC_SNAP:
         rc = 0;
@@ -257,26 +274,46 @@ size_t baton__record_put(uint8_t *out, baton_value_view channel, baton_value_vie
     return n;
 }
 
-size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n)
+size_t baton__record_fire_head_size(uint64_t consumer_id, size_t n)
 {
-    size_t total = 1 + baton__varint_size(consumer_id) + 1 + baton__varint_size(n);
-    for (size_t i = 0; i < n; i++)
-        total += parts[i].channel.size + baton__varint_size(parts[i].datum_id);
-    return total;
+    return 1 + baton__varint_size(consumer_id) + 1 + baton__varint_size(n);
 }
 
-size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
-                          const baton__record_part *parts, size_t n)
+size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed, size_t n)
 {
     size_t w = 0;
     out[w++] = BATON__REC_FIRE;
     w += baton__varint_write(out + w, consumer_id);
     out[w++] = removed ? 1 : 0;
     w += baton__varint_write(out + w, n);
-    for (size_t i = 0; i < n; i++) {
-        w += put_bytes(out + w, parts[i].channel.data, parts[i].channel.size);
-        w += baton__varint_write(out + w, parts[i].datum_id);
-    }
+    return w;
+}
+
+size_t baton__record_fire_part_size(baton_value_view channel, uint64_t datum_id)
+{
+    return channel.size + baton__varint_size(datum_id);
+}
+
+size_t baton__record_fire_part(uint8_t *out, baton_value_view channel, uint64_t datum_id)
+{
+    size_t w = put_bytes(out, channel.data, channel.size);
+    return w + baton__varint_write(out + w, datum_id);
+}
+
+size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n)
+{
+    size_t total = baton__record_fire_head_size(consumer_id, n);
+    for (size_t i = 0; i < n; i++)
+        total += baton__record_fire_part_size(parts[i].channel, parts[i].datum_id);
+    return total;
+}
+
+size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
+                          const baton__record_part *parts, size_t n)
+{
+    size_t w = baton__record_fire_head(out, consumer_id, removed, n);
+    for (size_t i = 0; i < n; i++)
+        w += baton__record_fire_part(out + w, parts[i].channel, parts[i].datum_id);
     return w;
 }
 

@@ -15,12 +15,15 @@
  *    PUT       0x01  channel (value), datum id (varint > 0), persistent (one byte 0 or 1),
  *                    datum (value)
  *    FIRE      0x02  consumer id (varint > 0), removed (one byte 0 or 1: the consumer is gone),
- *                    n (varint, 1..BATON__RECORD_MAX_CHANNELS), then n times: channel (value),
- *                    datum id (varint; 0 when the datum was never stored or was not taken)
+ *                    n (varint >= 1), then n times: channel (value), datum id (varint; 0 when
+ *                    the datum was never stored or was not taken)
  *    REG       0x03  consumer id (varint > 0), flags (varint, BATON_CONSUME_* bits only),
- *                    n (varint, 1..BATON__RECORD_MAX_CHANNELS), then n times in the consume's
- *                    order: channel (value), pattern text (varint length, bytes; must parse),
- *                    then body (value)
+ *                    n (varint >= 1), then n times in the consume's order: channel (value),
+ *                    pattern text (varint length, bytes; must parse), then body (value)
+ *
+ *    A join may have any number of channels, so n has no bound of its own; every entry takes at
+ *    least two bytes, so a decoder refuses an n above half the bytes left before it allocates
+ *    room for the entries (a damaged count cannot make it allocate more than the record's size).
  *    SNAP      0x04  a snapshot begins here (no fields)
  *    SNAP_END  0x05  begin (varint > 0): the sequence number of the SNAP record this completes
  *
@@ -36,9 +39,6 @@
 #include <stdint.h>
 
 #include "baton/space.h"
-
-/* The most channels in one join that the log accepts. */
-#define BATON__RECORD_MAX_CHANNELS 64u
 
 typedef enum {
     BATON__REC_PUT = 0x01,
@@ -56,9 +56,19 @@ typedef struct baton__record_part {
     size_t pattern_size;
 } baton__record_part;
 
+/* Room for a decoded record's channel entries, which the decoder grows to the record's count:
+ * start it zeroed, reuse it for every record (it only grows), free it with
+ * baton__record_parts_free. */
+typedef struct baton__record_parts {
+    baton__record_part *items;
+    size_t cap;
+} baton__record_parts;
+
+void baton__record_parts_free(baton__record_parts *parts);
+
 /*
  * A decoded record. Its views and pattern pointers point into the bytes it was decoded from;
- * parts points to the caller's array (room for BATON__RECORD_MAX_CHANNELS).
+ * parts points into the caller's baton__record_parts (valid until it is grown or freed).
  */
 typedef struct baton__record {
     baton__record_kind kind;
@@ -76,15 +86,16 @@ typedef struct baton__record {
 } baton__record;
 
 /*
- * Decodes data[0..size) into *out, using parts (BATON__RECORD_MAX_CHANNELS entries) for its
- * channel entries. Never reads outside data[0..size), never allocates except to check a REG's
- * pattern text (which it parses and frees). Returns 0, BATON_EINVAL with a message "<who>: offset
- * N: ..." naming the first fault (unknown kind, truncated or non-canonical varint, a malformed
- * value, an id of 0, a flag byte other than 0 or 1, n out of range, a pattern that does not
- * parse, trailing bytes), or BATON_ENOMEM.
+ * Decodes data[0..size) into *out, using parts for its channel entries (grown when the record has
+ * more than parts->cap; at most size / 2 entries). Never reads outside data[0..size), never
+ * allocates except to grow parts and to check a REG's pattern text (which it parses and frees).
+ * Returns 0, BATON_EINVAL with a message "<who>: offset N: ..." naming the first fault (unknown
+ * kind, truncated or non-canonical varint, a malformed value, an id of 0, a flag byte other than
+ * 0 or 1, a count of 0 or above what the bytes left can hold, a pattern that does not parse,
+ * trailing bytes), or BATON_ENOMEM.
  */
 int baton__record_decode(const char *who, const uint8_t *data, size_t size, baton__record *out,
-                         baton__record_part *parts);
+                         baton__record_parts *parts);
 
 /*
  * The encoders write into out (room for the size the matching _size function returns) and
@@ -97,6 +108,14 @@ size_t baton__record_put(uint8_t *out, baton_value_view channel, baton_value_vie
 size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n);
 size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
                           const baton__record_part *parts, size_t n);
+
+/* FIRE a part at a time: the head (kind, consumer id, removed, n), then n parts. The space writes
+ * a join's FIRE this way from its consumer's channels, with no array of parts that would bound
+ * or allocate per width; baton__record_fire is the same over an array. */
+size_t baton__record_fire_head_size(uint64_t consumer_id, size_t n);
+size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed, size_t n);
+size_t baton__record_fire_part_size(baton_value_view channel, uint64_t datum_id);
+size_t baton__record_fire_part(uint8_t *out, baton_value_view channel, uint64_t datum_id);
 
 /* REG: parts[i].channel and parts[i].pattern / pattern_size. */
 size_t baton__record_reg_size(uint64_t consumer_id, unsigned flags,

@@ -55,7 +55,11 @@
  *    persistent data) — the space is stable.
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
- *    for being alive or registered, one per record that names it).
+ *    for being alive or registered, one per record that names it). A join may have any number
+ *    of channels: all it needs per channel (registration, sorted channel, pattern, caller's
+ *    index, scratch slot, log clock) is in the consumer's one block, allocated when it is made
+ *    (registration, not the per-item path), so a firing needs no array sized by the width besides
+ *    the copy of its data that every firing makes, and nothing bounds n but memory.
  *  - The log. Every change is recorded by the thread that holds the channels it changed, while
  *    it holds them (space_durable.c, record.h): PUT when a datum is stored, FIRE when a consumer
  *    fires (the data it took, whether it is gone), REG when a consumer registers. So the log's
@@ -80,6 +84,7 @@
  */
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "baton/pool.h"
@@ -175,8 +180,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         if (k->n == 1) {
             bool removed = !(k->flags & BATON_CONSUME_PEEK) && !d->persistent;
             bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
-            sp_datum *taken = removed && logged ? d : NULL;
-            seq = sp_log_fire(call->space, k, &taken, gone);
+            seq = sp_log_fire(call->space, k, &d, gone, logged);
             sp_fire_collect(call, k, &d, seq);
             if (gone)
                 sp_unregister(k);
@@ -230,15 +234,11 @@ static uint64_t top(sp_call *call, sp_op *op)
         if (i < k->n)
             break;
         bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
-        sp_datum *taken[BATON__RECORD_MAX_CHANNELS];
         bool removed = false;
-        for (i = 0; i < k->n; i++) {
-            bool take = !(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent;
-            if (i < BATON__RECORD_MAX_CHANNELS)
-                taken[i] = take ? k->scratch[i] : NULL;
-            removed = removed || take;
-        }
-        seq = sp_log_fire(space, k, taken, gone);
+        for (i = 0; i < k->n && !removed; i++)
+            removed = !(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent;
+        /* Every datum found here is logged: a fresh one's PUT precedes its re-evaluation. */
+        seq = sp_log_fire(space, k, k->scratch, gone, true);
         sp_fire_collect(call, k, k->scratch, seq);
         for (i = 0; i < k->n; i++)
             if (!(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent)
@@ -603,20 +603,49 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     return 0;
 }
 
+/* A consumer's bytes per channel: everything a join of any width needs per channel lives in the
+ * consumer's one block, allocated when it is made (a consume, or replay), never when it fires. */
+#define SP_CONSUMER_PER_CHANNEL                                                                  \
+    (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +          \
+     sizeof(sp_datum *) + sizeof(uint64_t *))
+
+/* Whether a consumer of n channels has a size that size_t can hold. */
+static bool consumer_fits(size_t n)
+{
+    return n <= (SIZE_MAX - sizeof(sp_consumer)) / SP_CONSUMER_PER_CHANNEL;
+}
+
+/* A channel of a consume and its place in the caller's list, sorted by channel then place. */
+typedef struct sp_sort_entry {
+    sp_channel *ch;
+    size_t index;
+} sp_sort_entry;
+
+#define SP_SORT_INLINE 16u
+
+static int by_channel_then_index(const void *a, const void *b)
+{
+    const sp_sort_entry *x = a, *y = b;
+    if (x->ch != y->ch)
+        return sp_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
                     baton_pattern *const *patterns, size_t n, unsigned flags,
                     baton_value_view body, sp_consumer **out)
 {
-    size_t per = sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +
-                 sizeof(sp_datum *);
-    sp_consumer *k = baton__calloc(1, sizeof *k + n * per);
+    sp_consumer *k = consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
+                                      : NULL;
     if (k == NULL)
-        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            n);
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);
     k->pats = (const baton_pattern **)(k->chans + n);
     k->caller_index = (size_t *)(k->pats + n);
     k->scratch = (sp_datum **)(k->caller_index + n);
+    k->clocks = (uint64_t **)(k->scratch + n);
     k->n = n;
     k->flags = flags;
     if (body.size > 0) {
@@ -628,31 +657,45 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
         memcpy(k->body_bytes, body.data, body.size);
         k->body = (baton_value_view){k->body_bytes, body.size};
     }
-    /* Insertion sort of the caller's channels by (hash, encoding). */
+    /* The caller's channels sorted by (hash, encoding), the order joins climb in. A wide join's
+     * sort entries come from the heap: this runs when a consumer is made, not when it fires. */
+    sp_sort_entry inline_entries[SP_SORT_INLINE];
+    sp_sort_entry *entries = n <= SP_SORT_INLINE ? inline_entries
+                                                 : baton__malloc(n * sizeof *entries);
+    if (entries == NULL) {
+        sp_consumer_free(k);
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            n);
+    }
     for (size_t i = 0; i < n; i++) {
-        sp_channel *ch = sp_channel_get(space, channels[i], true);
-        if (ch == NULL) {
+        entries[i] = (sp_sort_entry){sp_channel_get(space, channels[i], true), i};
+        if (entries[i].ch == NULL) {
+            if (entries != inline_entries)
+                baton__free(entries);
             sp_consumer_free(k);
             return BATON_ENOMEM;
         }
-        size_t j = i;
-        while (j > 0 && sp_channel_cmp(ch->hash, ch->enc, ch->size, k->chans[j - 1]) < 0) {
-            k->chans[j] = k->chans[j - 1];
-            k->pats[j] = k->pats[j - 1];
-            k->caller_index[j] = k->caller_index[j - 1];
-            j--;
-        }
-        if (j > 0 && k->chans[j - 1] == ch) {
-            sp_consumer_free(k);
-            return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, i);
-        }
-        k->chans[j] = ch;
-        k->pats[j] = patterns[i];
-        k->caller_index[j] = i;
+    }
+    if (n > 1)
+        qsort(entries, n, sizeof *entries, by_channel_then_index);
+    size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
+    for (size_t j = 0; j < n; j++) {
+        k->chans[j] = entries[j].ch;
+        k->pats[j] = patterns[entries[j].index];
+        k->caller_index[j] = entries[j].index;
+        if (j > 0 && k->chans[j - 1] == k->chans[j] && entries[j].index < twice)
+            twice = entries[j].index;
+    }
+    if (entries != inline_entries)
+        baton__free(entries);
+    if (twice != SIZE_MAX) {
+        sp_consumer_free(k);
+        return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, twice);
     }
     for (size_t i = 0; i < n; i++) {
         k->regs[i].consumer = k;
         k->regs[i].pos = i;
+        k->clocks[i] = &k->chans[i]->log_clock;
     }
     *out = k;
     return 0;
@@ -670,9 +713,11 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
         return baton__error(BATON_EINVAL, "%s: NULL argument or no channels", who);
     if (flags & ~(unsigned)(BATON_CONSUME_PERSISTENT | BATON_CONSUME_PEEK))
         return baton__error(BATON_EINVAL, "%s: unknown flags 0x%x", who, flags);
-    if (n > BATON__RECORD_MAX_CHANNELS)
-        return baton__error(BATON_EINVAL, "%s: %zu channels, more than the %u a join may have",
-                            who, n, BATON__RECORD_MAX_CHANNELS);
+    /* A join may have any number of channels; only one whose consumer could not be addressed is
+     * refused, before channels[] and patterns[] are read. */
+    if (!consumer_fits(n))
+        return baton__error(BATON_ENOMEM, "%s: a join of %zu channels needs more memory than "
+                            "can be addressed", who, n);
     if (body.size == 0)
         body = (baton_value_view){sp_nil_encoding, sizeof sp_nil_encoding};
     else if (!baton__view_valid(body))

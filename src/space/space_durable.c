@@ -45,16 +45,11 @@
 
 /* ---- recording ---- */
 
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_channel *const *chans,
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
                 size_t n)
 {
     if (space->log == NULL)
         return 0;
-    uint64_t *clocks[BATON__RECORD_MAX_CHANNELS];
-    if (n > BATON__RECORD_MAX_CHANNELS)
-        n = BATON__RECORD_MAX_CHANNELS; /* the record encoders refuse more: never reached */
-    for (size_t i = 0; i < n; i++)
-        clocks[i] = &chans[i]->log_clock;
     uint64_t ticket = 0;
     int rc = baton__wal_append_ordered(space->log, record, size, clocks, n, &ticket);
     if (rc != 0) {
@@ -93,7 +88,8 @@ uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
         sp_record_error(space, BATON_ENOMEM);
         return 0;
     }
-    uint64_t ticket = sp_log(space, buf, size, &ch, 1);
+    uint64_t *clock = &ch->log_clock;
+    uint64_t ticket = sp_log(space, buf, size, &clock, 1);
     if (buf != stack)
         baton__free(buf);
     return ticket;
@@ -116,9 +112,14 @@ static char *pattern_text(const baton_pattern *pattern, size_t *size)
     return text;
 }
 
+/* A consumer's REG, encoded once when it first waits (registration, not a firing: its parts
+ * come from the heap, whatever the join's width). */
 static int encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
 {
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    baton__record_part *parts = baton__calloc(k->n, sizeof *parts);
+    if (parts == NULL)
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            k->n);
     int rc = 0;
     size_t made = 0;
     for (size_t i = 0; i < k->n; i++, made++) {
@@ -142,6 +143,7 @@ static int encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *ou
     }
     for (size_t i = 0; i < made; i++)
         baton__free((char *)parts[k->caller_index[i]].pattern);
+    baton__free(parts);
     *out = buf;
     return rc;
 }
@@ -157,7 +159,7 @@ uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
             return 0;
         }
     }
-    return sp_log(space, k->reg_record, k->reg_size, k->chans, k->n);
+    return sp_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
 }
 
 /* ---- recovery ---- */
@@ -169,7 +171,7 @@ typedef struct replay_state {
     uint64_t last_end_begin, first_snap_after;
     uint64_t max_datum, max_consumer, max_name;
     uint64_t applied;
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    baton__record_parts parts; /* grown to the widest record */
 } replay_state;
 
 static int scan_pass(void *ctx, uint64_t seq, const void *data, size_t size)
@@ -180,7 +182,7 @@ static int scan_pass(void *ctx, uint64_t seq, const void *data, size_t size)
     uint8_t kind = ((const uint8_t *)data)[0];
     if (kind == BATON__REC_SNAP_END) {
         baton__record r;
-        int rc = baton__record_decode(st->who, data, size, &r, st->parts);
+        int rc = baton__record_decode(st->who, data, size, &r, &st->parts);
         if (rc != 0)
             return baton__error(BATON_EIO, "%s: log record %llu: %s", st->who,
                                 (unsigned long long)seq, baton_last_error_message());
@@ -266,10 +268,13 @@ static int apply_fire(replay_state *st, const baton__record *r)
 
 static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *data, size_t size)
 {
-    baton_value_view channels[BATON__RECORD_MAX_CHANNELS] = {{0}};
-    baton_pattern *patterns[BATON__RECORD_MAX_CHANNELS] = {0};
+    baton_value_view *channels = baton__calloc(r->n_parts, sizeof *channels);
+    baton_pattern **patterns = baton__calloc(r->n_parts, sizeof *patterns);
     int rc = 0;
     size_t parsed = 0;
+    if (channels == NULL || patterns == NULL)
+        rc = baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels",
+                          st->who, r->n_parts);
     for (; parsed < r->n_parts && rc == 0; parsed++) {
         channels[parsed] = r->parts[parsed].channel;
         if (replay_channel(st, channels[parsed]) == NULL)
@@ -293,8 +298,12 @@ static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *da
     if (rc != 0) {
         for (size_t i = 0; i < parsed; i++)
             baton_pattern_destroy(patterns[i]);
+        baton__free(channels);
+        baton__free(patterns);
         return rc;
     }
+    baton__free(channels);
+    baton__free(patterns);
     k->owns_patterns = true;
     memcpy(k->reg_record, data, size);
     k->reg_size = size;
@@ -314,7 +323,7 @@ static int apply_pass(void *ctx, uint64_t seq, const void *data, size_t size)
     if (seq < st->begin || seq >= st->stop)
         return 0;
     baton__record r;
-    int rc = baton__record_decode(st->who, data, size, &r, st->parts);
+    int rc = baton__record_decode(st->who, data, size, &r, &st->parts);
     if (rc == BATON_ENOMEM)
         return rc;
     if (rc != 0)
@@ -385,6 +394,7 @@ static int recover(baton_space *space, const baton_space_config *config, const c
     int rc = baton__wal_replay(dir, scan_pass, st, &last_good);
     bool damaged = rc == BATON_EIO;
     if (rc == BATON_ENOTFOUND) {
+        baton__record_parts_free(&st->parts);
         baton__free(st);
         return 0;
     }
@@ -423,6 +433,7 @@ static int recover(baton_space *space, const baton_space_config *config, const c
                          (unsigned long long)last_good, damage);
     }
 out:
+    baton__record_parts_free(&st->parts);
     baton__free(st);
     return rc;
 }
@@ -685,12 +696,23 @@ static int by_channel(const void *a, const void *b)
     return sp_channel_cmp(x->hash, x->enc, x->size, y);
 }
 
+/* The arrays a visit hands out per consumer, grown to the widest consumer it reports. */
+typedef struct visit_arrays {
+    baton_value_view *channels;
+    const baton_pattern **patterns;
+    size_t cap, cap_patterns;
+} visit_arrays;
+
 static int visit_consumer(sp_consumer *k, int (*on_consumer)(void *,
                                                              const baton_space_consumer_info *),
-                          void *ctx)
+                          void *ctx, visit_arrays *a)
 {
-    baton_value_view channels[BATON__RECORD_MAX_CHANNELS];
-    const baton_pattern *patterns[BATON__RECORD_MAX_CHANNELS];
+    if (!baton__grow_array((void **)&a->channels, &a->cap, k->n, sizeof *a->channels) ||
+        !baton__grow_array((void **)&a->patterns, &a->cap_patterns, k->n, sizeof *a->patterns))
+        return baton__error(BATON_ENOMEM, "baton_space_visit: out of memory for a consumer of "
+                            "%zu channels", k->n);
+    baton_value_view *channels = a->channels;
+    const baton_pattern **patterns = a->patterns;
     for (size_t i = 0; i < k->n; i++) {
         channels[k->caller_index[i]] = (baton_value_view){k->chans[i]->enc, k->chans[i]->size};
         patterns[k->caller_index[i]] = k->pats[i];
@@ -731,8 +753,11 @@ int baton_space_visit(baton_space *space,
             rc = list_consumers(&consumers, ch, "baton_space_visit");
     }
     sort_consumers(&consumers);
+    visit_arrays arrays = {0};
     for (size_t i = 0; i < consumers.n && rc == 0 && on_consumer; i++)
-        rc = visit_consumer(consumers.items[i], on_consumer, ctx);
+        rc = visit_consumer(consumers.items[i], on_consumer, ctx, &arrays);
+    baton__free(arrays.channels);
+    baton__free(arrays.patterns);
     baton__free(consumers.items);
     baton__free(v.channels);
     return rc;

@@ -56,6 +56,7 @@ struct sp_consumer {
     const baton_pattern **pats;
     size_t *caller_index;
     sp_datum **scratch;
+    uint64_t **clocks;      /* per sorted position: &chans[i]->log_clock, what its records order by */
     uint8_t *body_bytes;
 };
 
@@ -207,8 +208,12 @@ bool sp_in_continuation(const baton_space *space);
 bool sp_in_any_continuation(void);
 /* Tells an outside SYNC call which record holds its change (0: none could be written). */
 void sp_ack(baton_space *space, sp_root *root, uint64_t seq);
-/* Writes the FIRE record of k taking taken[i] (NULL: nothing taken there); returns its seq. */
-uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *taken, bool removed);
+/* Writes the FIRE record of k matching found[i] at its sorted channel i; removed: k is gone.
+ * The record names found[i] when k takes it (neither k peeks nor the datum is persistent) and,
+ * with logged false, only then if its PUT is in the log: a datum taken as it is produced is never
+ * logged, so its FIRE names id 0. Returns the record's seq. */
+uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found, bool removed,
+                     bool logged);
 /* Collects a firing of k on found[] into the call (its data copied), to run at the call's end. */
 void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq);
 /* Runs the call's firings: into the running continuation's scope, or under a new root. */
@@ -216,10 +221,11 @@ void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
 
 /* ---- space_durable.c, called by the core ---- */
 
-/* Appends a record that touches chans[0..n) (all held by the caller) to the space's log; returns
+/* Appends a record that touches the channels whose log clocks are *clocks[0..n) (all held by the
+ * caller) to the space's log; returns
  * its ticket (durable once baton__wal_durable reaches it), 0 without a log or on failure (the
  * error is recorded for quiesce). */
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, sp_channel *const *chans,
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
                 size_t n);
 /* Logs the PUT of datum d, just stored on ch (held by the caller), encoded here from the two:
  * a produce whose datum a waiting consumer takes at once is never encoded. Returns the ticket,

@@ -1,14 +1,16 @@
 /*
  * test_space_record.c — the log's records (src/space/record.h), on one thread:
  *  - the exact bytes of a sample record of each kind, and the _size functions agree with them;
- *  - encode -> decode -> encode round trips of every kind with 1, 2, 7 and 64 channels, both
+ *  - encode -> decode -> encode round trips of every kind with 1, 2, 7, 64, 65, 100 and 1000
+ *    channels (a join has any width), decoded into one reused, growing baton__record_parts, both
  *    values of each flag, ids from 1 to UINT64_MAX and several bodies; decoded views point into
- *    the input;
+ *    the input; FIRE written a part at a time gives the same bytes;
  *  - every truncation and every single bit flip of each sample is either refused with
  *    BATON_EINVAL and a "<who>: offset N: " message, or decodes to a record that encodes back to
  *    the same bytes (under ASan this also shows that the decoder reads nothing outside its input);
  *  - each documented fault is reported at its offset: unknown kind, an id of 0, a flag byte of 2,
- *    n = 0 and n = 65, unknown REG flags, pattern text that does not parse, a malformed value,
+ *    n = 0, n one above what the bytes left can hold (and that n minus one accepted), a huge n
+ *    refused before anything is allocated for it, unknown REG flags, pattern text that does not parse, a malformed value,
  *    trailing bytes, non-canonical varints, empty input.
  */
 #include "test_util.h"
@@ -61,7 +63,7 @@ static bool inside(baton_value_view view, const uint8_t *data, size_t size)
 
 /* Decodes data, which must be accepted, and checks that it encodes back to itself. */
 static void decode_ok(const uint8_t *data, size_t size, baton__record *r,
-                      baton__record_part *parts)
+                      baton__record_parts *parts)
 {
     int rc = baton__record_decode(WHO, data, size, r, parts);
     if (rc != 0)
@@ -76,8 +78,9 @@ static void decode_ok(const uint8_t *data, size_t size, baton__record *r,
 static void decode_fails(const uint8_t *data, size_t size, size_t offset, const char *what)
 {
     baton__record r;
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
-    int rc = baton__record_decode(WHO, data, size, &r, parts);
+    baton__record_parts parts = {0};
+    int rc = baton__record_decode(WHO, data, size, &r, &parts);
+    baton__record_parts_free(&parts);
     if (rc != BATON_EINVAL)
         fail_msg("expected BATON_EINVAL for %s, got %s", what, baton_err_name(rc));
     char prefix[64];
@@ -152,26 +155,26 @@ static void test_sample_bytes(void **state)
 
     /* And each sample decodes to the fields it was made from. */
     baton__record r;
-    baton__record_part dparts[BATON__RECORD_MAX_CHANNELS];
-    decode_ok(sample_put, sizeof sample_put, &r, dparts);
+    baton__record_parts dparts = {0};
+    decode_ok(sample_put, sizeof sample_put, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_PUT);
     assert_true(baton_view_equal(r.channel, baton_value_as_view(c)));
     assert_true(baton_view_equal(r.datum, baton_value_as_view(d)));
     assert_int_equal(r.datum_id, 5);
     assert_true(r.persistent);
 
-    decode_ok(sample_fire, sizeof sample_fire, &r, dparts);
+    decode_ok(sample_fire, sizeof sample_fire, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_FIRE);
     assert_int_equal(r.consumer_id, 300);
     assert_true(r.removed);
     assert_int_equal(r.n_parts, 2);
-    assert_ptr_equal(r.parts, dparts);
+    assert_ptr_equal(r.parts, dparts.items);
     assert_true(baton_view_equal(r.parts[1].channel, baton_value_as_view(b)));
     assert_int_equal(r.parts[0].datum_id, 7);
     assert_int_equal(r.parts[1].datum_id, 0);
     assert_int_equal(r.parts[0].pattern_size, 0);
 
-    decode_ok(sample_reg, sizeof sample_reg, &r, dparts);
+    decode_ok(sample_reg, sizeof sample_reg, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_REG);
     assert_int_equal(r.consumer_id, 9);
     assert_int_equal(r.flags, flags);
@@ -180,17 +183,18 @@ static void test_sample_bytes(void **state)
     assert_ptr_equal(r.parts[0].pattern, (const char *)sample_reg + 8);
     assert_true(baton_view_equal(r.body, baton_value_as_view(nil)));
 
-    decode_ok(sample_reg2, sizeof sample_reg2, &r, dparts);
+    decode_ok(sample_reg2, sizeof sample_reg2, &r, &dparts);
     assert_int_equal(r.consumer_id, 129);
     assert_int_equal(r.flags, 0);
     assert_int_equal(r.n_parts, 2);
     assert_memory_equal(r.parts[1].pattern, "Int", 3);
 
-    decode_ok(sample_snap, sizeof sample_snap, &r, dparts);
+    decode_ok(sample_snap, sizeof sample_snap, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_SNAP);
-    decode_ok(sample_snap_end, sizeof sample_snap_end, &r, dparts);
+    decode_ok(sample_snap_end, sizeof sample_snap_end, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_SNAP_END);
     assert_int_equal(r.snap_begin, 128);
+    baton__record_parts_free(&dparts);
 
     baton_value_destroy(a);
     baton_value_destroy(b);
@@ -220,7 +224,7 @@ static void test_round_trips(void **state)
         values[i] = V(value_texts[i]);
     static uint8_t buf[BUF_MAX];
     baton__record r;
-    baton__record_part dparts[BATON__RECORD_MAX_CHANNELS];
+    baton__record_parts dparts = {0};
 
     for (size_t i = 0; i < N_IDS; i++) {
         for (int flag = 0; flag < 2; flag++) {
@@ -228,20 +232,23 @@ static void test_round_trips(void **state)
             baton_value_view datum = baton_value_as_view(values[(i + 3) % N_VALUES]);
             size_t size = baton__record_put(buf, ch, datum, ids[i], flag);
             assert_int_equal(size, baton__record_put_size(ch, datum, ids[i]));
-            decode_ok(buf, size, &r, dparts);
+            decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.datum_id, ids[i]);
             assert_int_equal(r.persistent, flag);
             assert_true(inside(r.channel, buf, size) && inside(r.datum, buf, size));
             assert_true(baton_view_equal(r.channel, ch) && baton_view_equal(r.datum, datum));
 
             size = baton__record_snap_end(buf, ids[i]);
-            decode_ok(buf, size, &r, dparts);
+            decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.snap_begin, ids[i]);
         }
     }
 
-    static const size_t counts[] = {1, 2, 7, BATON__RECORD_MAX_CHANNELS};
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    static const size_t counts[] = {1, 2, 7, 64, 65, 100, 1000, 3};
+    enum { MOST = 1000 };
+    baton__record_part *parts = calloc(MOST, sizeof *parts);
+    baton__record_part *fire_parts = calloc(MOST, sizeof *fire_parts);
+    assert_true(parts != NULL && fire_parts != NULL);
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
         size_t n = counts[k];
         for (size_t i = 0; i < n; i++) {
@@ -253,12 +260,22 @@ static void test_round_trips(void **state)
         for (int flag = 0; flag < 2; flag++) {
             uint64_t consumer = ids[(k + (size_t)flag) % N_IDS];
             /* FIRE parts carry no pattern: hide it so the decoded empty pattern compares. */
-            baton__record_part fire_parts[BATON__RECORD_MAX_CHANNELS];
             for (size_t i = 0; i < n; i++)
                 fire_parts[i] = (baton__record_part){parts[i].channel, parts[i].datum_id, NULL, 0};
             size_t size = baton__record_fire(buf, consumer, flag, fire_parts, n);
             assert_int_equal(size, baton__record_fire_size(consumer, fire_parts, n));
-            decode_ok(buf, size, &r, dparts);
+            /* The same FIRE a part at a time, as the space writes a join's. */
+            static uint8_t parted[BUF_MAX];
+            size_t psize = baton__record_fire_head_size(consumer, n);
+            size_t w = baton__record_fire_head(parted, consumer, flag, n);
+            for (size_t i = 0; i < n; i++) {
+                psize += baton__record_fire_part_size(parts[i].channel, parts[i].datum_id);
+                w += baton__record_fire_part(parted + w, parts[i].channel, parts[i].datum_id);
+            }
+            assert_int_equal(psize, size);
+            assert_int_equal(w, size);
+            assert_memory_equal(parted, buf, size);
+            decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.kind, BATON__REC_FIRE);
             assert_int_equal(r.consumer_id, consumer);
             assert_int_equal(r.removed, flag);
@@ -273,7 +290,7 @@ static void test_round_trips(void **state)
                 baton_value_view body = baton_value_as_view(values[(k + flags) % N_VALUES]);
                 size = baton__record_reg(buf, consumer, flags, parts, n, body);
                 assert_int_equal(size, baton__record_reg_size(consumer, flags, parts, n, body));
-                decode_ok(buf, size, &r, dparts);
+                decode_ok(buf, size, &r, &dparts);
                 assert_int_equal(r.kind, BATON__REC_REG);
                 assert_int_equal(r.flags, flags);
                 assert_int_equal(r.n_parts, n);
@@ -289,6 +306,10 @@ static void test_round_trips(void **state)
             }
         }
     }
+    assert_true(dparts.cap >= MOST);
+    baton__record_parts_free(&dparts);
+    free(parts);
+    free(fire_parts);
     for (size_t i = 0; i < N_VALUES; i++)
         baton_value_destroy(values[i]);
 }
@@ -297,13 +318,13 @@ static void test_round_trips(void **state)
 static void check_mutant(const uint8_t *data, size_t size)
 {
     baton__record r;
-    baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
+    baton__record_parts parts = {0};
     /* A copy of exactly the mutant's size, so that ASan sees any read past its end. */
     uint8_t *copy = malloc(size > 0 ? size : 1);
     assert_non_null(copy);
     if (size > 0)
         memcpy(copy, data, size);
-    int rc = baton__record_decode(WHO, copy, size, &r, parts);
+    int rc = baton__record_decode(WHO, copy, size, &r, &parts);
     if (rc == 0) {
         static uint8_t again[BUF_MAX];
         size_t n = encode_again(&r, again);
@@ -314,6 +335,7 @@ static void check_mutant(const uint8_t *data, size_t size)
         assert_true(strncmp(baton_last_error_message(), WHO ": offset ", strlen(WHO ": offset ")) ==
                     0);
     }
+    baton__record_parts_free(&parts);
     free(copy);
 }
 
@@ -326,8 +348,9 @@ static void test_truncations_and_bit_flips(void **state)
         for (size_t len = 0; len < sm->size; len++) {
             /* A strict prefix of a record is never a record. */
             baton__record r;
-            baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
-            assert_int_equal(baton__record_decode(WHO, sm->data, len, &r, parts), BATON_EINVAL);
+            baton__record_parts parts = {0};
+            assert_int_equal(baton__record_decode(WHO, sm->data, len, &r, &parts), BATON_EINVAL);
+            baton__record_parts_free(&parts);
             check_mutant(sm->data, len);
         }
         for (size_t bit = 0; bit < sm->size * 8; bit++) {
@@ -361,18 +384,32 @@ static void test_errors(void **state)
     static const uint8_t fire_flag2[] = {0x02, 0x01, 0x02, 0x01, 0x00, 0x00};
     decode_fails(fire_flag2, sizeof fire_flag2, 2, "removed byte is 0x02");
 
-    /* n out of range, in both kinds that have it. */
+    /* n out of range, in both kinds that have it: 0, or more entries than the bytes left can
+     * hold (each takes at least two), which is refused before room for them is allocated. */
     static const uint8_t fire_n0[] = {0x02, 0x01, 0x00, 0x00};
-    decode_fails(fire_n0, sizeof fire_n0, 3, "channel count 0 is not in 1..64");
+    decode_fails(fire_n0, sizeof fire_n0, 3, "channel count 0 is not in 1..0");
+    static const uint8_t fire_n3[] = {0x02, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00};
+    decode_fails(fire_n3, sizeof fire_n3, 3,
+                 "channel count 3 is not in 1..2 (what the 5 bytes left can hold)");
+    static const uint8_t fire_n2[] = {0x02, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00};
+    baton__record r;
+    baton__record_parts parts = {0};
+    decode_ok(fire_n2, sizeof fire_n2, &r, &parts);
+    assert_int_equal(r.n_parts, 2);
+    baton__record_parts_free(&parts);
     static const uint8_t fire_n65[] = {0x02, 0x01, 0x00, 0x41, 0x00, 0x00};
-    decode_fails(fire_n65, sizeof fire_n65, 3, "channel count 65 is not in 1..64");
+    decode_fails(fire_n65, sizeof fire_n65, 3, "channel count 65 is not in 1..1");
     static const uint8_t reg_n0[] = {0x03, 0x01, 0x00, 0x00, 0x00};
     decode_fails(reg_n0, sizeof reg_n0, 3, "channel count 0");
     static const uint8_t reg_n65[] = {0x03, 0x01, 0x00, 0x41, 0x00, 0x01, 'x', 0x00};
     decode_fails(reg_n65, sizeof reg_n65, 3, "channel count 65");
-    /* A huge count is refused as out of range, not read as truncation. */
+    /* A huge count is refused as out of range, not read as truncation, and allocates nothing:
+     * under ASan an attempt to allocate 2^63 entries would be reported. */
     static const uint8_t fire_nbig[] = {0x02, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f};
     decode_fails(fire_nbig, sizeof fire_nbig, 3, "channel count 4294967295");
+    static const uint8_t fire_nhuge[] = {0x02, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0x7f, 0x00, 0x00};
+    decode_fails(fire_nhuge, sizeof fire_nhuge, 3, "channel count 9223372036854775807");
 
     /* REG flags other than BATON_CONSUME_*. */
     static const uint8_t reg_flags4[] = {0x03, 0x01, 0x04, 0x01, 0x00, 0x01, 'x', 0x00};
