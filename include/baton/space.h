@@ -317,8 +317,9 @@ BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
  * the caller's. The order in which the channels are listed does not change which data are chosen.
  * *consumer_id (may be NULL) receives the consumer's id. Like produce, it may fire at once.
  * A join may have any number of channels, with the same guarantees at every width (one global
- * order, oldest match first, the log): there is no limit but memory. Errors: BATON_EINVAL (NULL space, channels, patterns or
- * fn; n == 0; a malformed channel; the same channel twice: "channel I is listed twice", I the
+ * order, oldest match first, the log): there is no limit but memory. Errors: BATON_EINVAL (NULL
+ * space, channels, patterns or fn; n == 0; a NULL pattern: "pattern I is NULL"; a malformed
+ * channel: "channel I is malformed"; the same channel twice: "channel I is listed twice", I the
  * later index; unknown flags), BATON_ENOMEM (also for an n whose consumer could not be addressed:
  * "a join of N channels needs more memory than can be addressed", refused before channels[] and
  * patterns[] are read). On an error nothing is registered, fn never runs and *consumer_id is left
@@ -333,12 +334,13 @@ BATON_API int baton_space_consume(baton_space *space, const baton_value_view *ch
  * Waits until no operation and no continuation of the space is in flight (operations started by
  * other threads meanwhile are waited for too). Returns 0 or the first error a continuation
  * returned (or that a firing hit, such as BATON_ENOMEM), and clears it. Do not call it from a
- * continuation (BATON_EPERM).
+ * continuation (BATON_EPERM). BATON_EINVAL for a NULL space.
  */
 BATON_API int baton_space_quiesce(baton_space *space);
 
 /* The numbers of stored data and waiting consumers on channel (0 and 0 for a channel never used).
- * Call it when the space is quiescent. Errors: BATON_EINVAL. */
+ * Call it when the space is quiescent. Errors: BATON_EINVAL (NULL space, data or consumers; a
+ * malformed channel). */
 BATON_API int baton_space_channel_counts(baton_space *space, baton_value_view channel,
                                          size_t *data, size_t *consumers);
 
@@ -346,7 +348,8 @@ BATON_API int baton_space_channel_counts(baton_space *space, baton_value_view ch
  * As baton_space_consume, and body (any value; copied) is kept with the consumer: the log
  * records it, and recovery hands it to the revive function to rebuild the continuation (a
  * script's continuation text, the name of a registered handler...). baton_space_visit reports
- * it. baton_space_consume is this with body nil.
+ * it. baton_space_consume is this with body nil (as is an empty view). Errors: as
+ * baton_space_consume, and BATON_EINVAL for a malformed body ("malformed body").
  */
 BATON_API int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
                                        baton_pattern *const *patterns, size_t n,

@@ -1,0 +1,316 @@
+/*
+ * test_space_contract.c — promises of include/baton/space.h about consume, produce, quiesce and
+ * fresh names that no other test checked, each written from the header's wording:
+ *  - every error baton_space_consume(_body) lists (NULL space, channels, patterns or fn; a NULL
+ *    pattern; n == 0; a malformed channel; a malformed body; the same channel twice; unknown
+ *    flags) and baton_space_produce lists (NULL space, a malformed channel or datum), each with
+ *    its message, each leaving the space as it was: nothing registered or stored, the
+ *    continuation never run, *consumer_id untouched;
+ *  - baton_space_channel_counts and baton_space_quiesce refuse NULL arguments with BATON_EINVAL;
+ *  - produce copies the channel and the datum, consume copies the channels: views of buffers the
+ *    caller overwrites and frees right after the call;
+ *  - quiesce returns the first error a continuation returned, then clears it;
+ *  - fresh names count from 1 and never repeat, also from several threads at once;
+ *  - a consumer made with an empty body view has the body nil, as one made by consume.
+ */
+#include "test_util.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+
+#include "baton/space.h"
+#include "space/space_util.h"
+
+BT_DEFINE_POOL_GROUP()
+
+static baton_space *space_new(void)
+{
+    baton_space *space = NULL;
+    baton_space_config config = {.struct_size = sizeof config, .pool = g_pool};
+    bt_assert_rc(baton_space_create(&config, &space), 0);
+    return space;
+}
+
+static atomic_int g_never_ran;
+
+static int never_fn(void *ctx, const baton_match *match)
+{
+    (void)ctx;
+    (void)match;
+    atomic_fetch_add(&g_never_ran, 1);
+    return 0;
+}
+
+/* rc is BATON_EINVAL and the message contains what. */
+static void expect_einval(int rc, const char *what)
+{
+    if (rc != BATON_EINVAL)
+        fail_msg("expected BATON_EINVAL (%s), got %s", what, baton_err_name(rc));
+    if (strstr(baton_last_error_message(), what) == NULL)
+        fail_msg("message \"%s\" does not say \"%s\"", baton_last_error_message(), what);
+}
+
+static void test_consume_produce_errors(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    baton_pattern *any = P("_");
+    baton_value *a = V("@1"), *b = V("@2"), *datum = V("5");
+    baton_value_view views[2] = {baton_value_as_view(a), baton_value_as_view(b)};
+    baton_pattern *pats[2] = {any, any};
+    baton_pattern *null_pat[2] = {any, NULL};
+    /* An int whose 8 bytes are missing. */
+    baton_value_view bad = {(const uint8_t *)"\x03\x00", 2};
+    baton_value_view bad_second[2] = {views[0], bad};
+    baton_value_view twice[2] = {views[1], views[1]};
+    uint64_t id = 99;
+
+    expect_einval(baton_space_consume(NULL, views, pats, 2, never_fn, NULL, 0, &id), "NULL");
+    expect_einval(baton_space_consume(space, NULL, pats, 2, never_fn, NULL, 0, &id), "NULL");
+    expect_einval(baton_space_consume(space, views, NULL, 2, never_fn, NULL, 0, &id), "NULL");
+    expect_einval(baton_space_consume(space, views, pats, 2, NULL, NULL, 0, &id), "NULL");
+    expect_einval(baton_space_consume(space, views, pats, 0, never_fn, NULL, 0, &id),
+                  "no channels");
+    expect_einval(baton_space_consume(space, views, null_pat, 2, never_fn, NULL, 0, &id),
+                  "pattern 1 is NULL");
+    expect_einval(baton_space_consume(space, bad_second, pats, 2, never_fn, NULL, 0, &id),
+                  "channel 1 is malformed");
+    expect_einval(baton_space_consume(space, twice, pats, 2, never_fn, NULL, 0, &id),
+                  "channel 1 is listed twice");
+    expect_einval(baton_space_consume(space, views, pats, 2, never_fn, NULL, 4, &id),
+                  "unknown flags 0x4");
+    expect_einval(baton_space_consume_body(space, views, pats, 2, never_fn, NULL, 0, bad, &id),
+                  "malformed body");
+    assert_int_equal(id, 99);
+
+    expect_einval(baton_space_produce(NULL, views[0], baton_value_as_view(datum), false), "NULL");
+    expect_einval(baton_space_produce(space, bad, baton_value_as_view(datum), false),
+                  "malformed channel");
+    expect_einval(baton_space_produce(space, views[0], bad, false), "malformed datum");
+
+    size_t d = 7, k = 7;
+    expect_einval(baton_space_channel_counts(NULL, views[0], &d, &k), "bad argument");
+    expect_einval(baton_space_channel_counts(space, bad, &d, &k), "bad argument");
+    expect_einval(baton_space_channel_counts(space, views[0], NULL, &k), "bad argument");
+    expect_einval(baton_space_channel_counts(space, views[0], &d, NULL), "bad argument");
+    expect_einval(baton_space_quiesce(NULL), "NULL space");
+
+    /* Nothing was registered or stored: a datum on each channel stays, no continuation ran. */
+    bt_assert_rc(baton_space_produce(space, views[0], baton_value_as_view(datum), false), 0);
+    bt_assert_rc(baton_space_produce(space, views[1], baton_value_as_view(datum), false), 0);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    for (int i = 0; i < 2; i++) {
+        bt_assert_rc(baton_space_channel_counts(space, views[i], &d, &k), 0);
+        assert_int_equal(d, 1);
+        assert_int_equal(k, 0);
+    }
+    assert_int_equal(atomic_load(&g_never_ran), 0);
+    baton_space_destroy(space);
+    baton_value_destroy(a);
+    baton_value_destroy(b);
+    baton_value_destroy(datum);
+    baton_pattern_destroy(any);
+}
+
+/* A heap copy of a value's encoding, which the test scribbles over and frees after the call. */
+static baton_value_view heap_view(const char *text)
+{
+    baton_value *v = V(text);
+    baton_value_view view = baton_value_as_view(v);
+    uint8_t *copy = malloc(view.size);
+    assert_non_null(copy);
+    memcpy(copy, view.data, view.size);
+    baton_value_destroy(v);
+    return (baton_value_view){copy, view.size};
+}
+
+static void scribble_free(baton_value_view view)
+{
+    memset((void *)view.data, 0xff, view.size);
+    free((void *)view.data);
+}
+
+typedef struct seen {
+    atomic_int fired;
+    char data[2][64];
+} seen;
+
+static int seen_fn(void *ctx, const baton_match *match)
+{
+    seen *s = ctx;
+    for (size_t i = 0; i < match->n_channels && i < 2; i++) {
+        size_t length = 0;
+        BT_CHECK(baton_value_print(match->data[i], s->data[i], sizeof s->data[i], &length) == 0);
+    }
+    atomic_fetch_add(&s->fired, 1);
+    return 0;
+}
+
+static void test_views_copied(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    baton_pattern *any = P("_");
+    baton_pattern *pats[2] = {any, any};
+    /* produce copies its channel and datum. */
+    baton_value_view channel = heap_view("(\"c\", 1)"), datum = heap_view("(\"kept\", 42)");
+    bt_assert_rc(baton_space_produce(space, channel, datum, false), 0);
+    scribble_free(channel);
+    scribble_free(datum);
+    /* consume copies its channels: the join waits on ("c", 1) and ("c", 2) as they were. */
+    baton_value_view joined[2] = {heap_view("(\"c\", 2)"), heap_view("(\"c\", 1)")};
+    seen s;
+    memset(&s, 0, sizeof s);
+    bt_assert_rc(baton_space_consume(space, joined, pats, 2, seen_fn, &s, 0, NULL), 0);
+    scribble_free(joined[0]);
+    scribble_free(joined[1]);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    assert_int_equal(atomic_load(&s.fired), 0);
+    baton_value *c2 = V("(\"c\", 2)"), *two = V("2");
+    bt_assert_rc(baton_space_produce(space, baton_value_as_view(c2), baton_value_as_view(two),
+                                     false),
+                 0);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    assert_int_equal(atomic_load(&s.fired), 1);
+    assert_string_equal(s.data[0], "2");
+    assert_string_equal(s.data[1], "(\"kept\", 42)");
+    bt_assert_no_thread_failures();
+    baton_value_destroy(c2);
+    baton_value_destroy(two);
+    baton_space_destroy(space);
+    baton_pattern_destroy(any);
+}
+
+static int fail_io(void *ctx, const baton_match *match)
+{
+    (void)ctx;
+    (void)match;
+    return BATON_EIO;
+}
+
+static int fail_range(void *ctx, const baton_match *match)
+{
+    (void)ctx;
+    (void)match;
+    return BATON_ERANGE;
+}
+
+/* "A non-zero return is remembered and reported by baton_space_quiesce (the first one)", and
+ * quiesce "clears it". One outside caller: each produce returns after the continuation it fired,
+ * so the EIO is first. */
+static void test_quiesce_first_error(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    baton_pattern *any = P("_");
+    baton_value *c = V("@1"), *d = V("nil");
+    baton_value_view cv = baton_value_as_view(c);
+    bt_assert_rc(baton_space_consume(space, &cv, &any, 1, fail_io, NULL, 0, NULL), 0);
+    bt_assert_rc(baton_space_consume(space, &cv, &any, 1, fail_range, NULL, 0, NULL), 0);
+    bt_assert_rc(baton_space_produce(space, cv, baton_value_as_view(d), false), 0);
+    bt_assert_rc(baton_space_produce(space, cv, baton_value_as_view(d), false), 0);
+    int rc = baton_space_quiesce(space);
+    assert_int_equal(rc, BATON_EIO);
+    assert_non_null(strstr(baton_last_error_message(), "BATON_EIO"));
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    baton_value_destroy(c);
+    baton_value_destroy(d);
+    baton_space_destroy(space);
+    baton_pattern_destroy(any);
+}
+
+typedef struct body_kinds {
+    uint64_t ids[2];
+    int kinds[2];
+} body_kinds;
+
+static int body_kind_fn(void *ctx, const baton_space_consumer_info *info)
+{
+    body_kinds *b = ctx;
+    for (int i = 0; i < 2; i++)
+        if (info->id == b->ids[i])
+            b->kinds[i] = (int)baton_view_kind(info->body);
+    return 0;
+}
+
+/* "baton_space_consume is this with body nil (as is an empty view)": visit reports nil for a
+ * consumer made either way. */
+static void test_empty_body(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    baton_pattern *any = P("_");
+    baton_value *c = V("@1");
+    baton_value_view cv = baton_value_as_view(c);
+    body_kinds b = {{0, 0}, {-1, -1}};
+    bt_assert_rc(baton_space_consume(space, &cv, &any, 1, never_fn, NULL, 0, &b.ids[0]), 0);
+    bt_assert_rc(baton_space_consume_body(space, &cv, &any, 1, never_fn, NULL, 0,
+                                          (baton_value_view){NULL, 0}, &b.ids[1]),
+                 0);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    bt_assert_rc(baton_space_visit(space, NULL, body_kind_fn, &b), 0);
+    assert_int_equal(b.kinds[0], BATON_VALUE_NIL);
+    assert_int_equal(b.kinds[1], BATON_VALUE_NIL);
+    baton_value_destroy(c);
+    baton_space_destroy(space);
+    baton_pattern_destroy(any);
+}
+
+enum { NAME_THREADS = 4, NAMES_PER_THREAD = 2000 };
+
+typedef struct names_arg {
+    baton_space *space;
+    uint64_t *out;
+} names_arg;
+
+static void *names_main(void *arg)
+{
+    names_arg *a = arg;
+    for (int i = 0; i < NAMES_PER_THREAD; i++)
+        a->out[i] = baton_space_fresh_name(a->space);
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "A name id never returned before by this space (an atomic counter starting at 1)." */
+static void test_fresh_names(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    assert_int_equal(baton_space_fresh_name(space), 1);
+    assert_int_equal(baton_space_fresh_name(space), 2);
+    uint64_t *names = calloc(NAME_THREADS * NAMES_PER_THREAD, sizeof *names);
+    assert_non_null(names);
+    pthread_t threads[NAME_THREADS];
+    names_arg args[NAME_THREADS];
+    for (int t = 0; t < NAME_THREADS; t++) {
+        args[t] = (names_arg){space, names + t * NAMES_PER_THREAD};
+        assert_int_equal(pthread_create(&threads[t], NULL, names_main, &args[t]), 0);
+    }
+    for (int t = 0; t < NAME_THREADS; t++)
+        pthread_join(threads[t], NULL);
+    qsort(names, NAME_THREADS * NAMES_PER_THREAD, sizeof *names, cmp_u64);
+    /* Exactly 3 .. 2 + threads * names: each once. */
+    for (size_t i = 0; i < NAME_THREADS * NAMES_PER_THREAD; i++)
+        assert_int_equal(names[i], i + 3);
+    free(names);
+    baton_space_destroy(space);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 4);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_consume_produce_errors),
+        cmocka_unit_test(test_views_copied),
+        cmocka_unit_test(test_quiesce_first_error),
+        cmocka_unit_test(test_fresh_names),
+        cmocka_unit_test(test_empty_body),
+    };
+    return cmocka_run_group_tests_name("space/contract", tests, group_setup, group_teardown);
+}
