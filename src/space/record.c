@@ -107,12 +107,14 @@ static int read_count(cursor *c, baton__record_parts *parts, size_t *out)
         return rc;
     size_t most = (c->size - c->pos) / 2;
     if (n < 1 || n > most)
-        return baton__error(BATON_EINVAL, "%s: offset %zu: channel count %llu is not in 1..%zu "
-                            "(what the %zu bytes left can hold)", c->who, at,
-                            (unsigned long long)n, most, c->size - c->pos);
+        return baton__error(BATON_EINVAL,
+                            "%s: offset %zu: channel count %llu is not in 1..%zu "
+                            "(what the %zu bytes left can hold)",
+                            c->who, at, (unsigned long long)n, most, c->size - c->pos);
     if (!baton__grow_array((void **)&parts->items, &parts->cap, (size_t)n, sizeof *parts->items))
-        return baton__error(BATON_ENOMEM, "%s: offset %zu: out of memory for %llu channel "
-                            "entries", c->who, at, (unsigned long long)n);
+        return baton__error(BATON_ENOMEM,
+                            "%s: offset %zu: out of memory for %llu channel entries", c->who,
+                            at, (unsigned long long)n);
     /* Parts carry no stale fields from an earlier record: a FIRE part has no pattern. */
     memset(parts->items, 0, (size_t)n * sizeof *parts->items);
     *out = (size_t)n;

@@ -605,8 +605,8 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
 
 /* A consumer's bytes per channel: everything a join of any width needs per channel lives in the
  * consumer's one block, allocated when it is made (a consume, or replay), never when it fires. */
-#define SP_CONSUMER_PER_CHANNEL                                                                  \
-    (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +          \
+#define SP_CONSUMER_PER_CHANNEL                                                                    \
+    (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +            \
      sizeof(sp_datum *) + sizeof(uint64_t *))
 
 /* Whether a consumer of n channels has a size that size_t can hold. */
@@ -635,8 +635,8 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
                     baton_pattern *const *patterns, size_t n, unsigned flags,
                     baton_value_view body, sp_consumer **out)
 {
-    sp_consumer *k = consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
-                                      : NULL;
+    sp_consumer *k =
+        consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL) : NULL;
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
@@ -660,8 +660,8 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
     /* The caller's channels sorted by (hash, encoding), the order joins climb in. A wide join's
      * sort entries come from the heap: this runs when a consumer is made, not when it fires. */
     sp_sort_entry inline_entries[SP_SORT_INLINE];
-    sp_sort_entry *entries = n <= SP_SORT_INLINE ? inline_entries
-                                                 : baton__malloc(n * sizeof *entries);
+    sp_sort_entry *entries =
+        n <= SP_SORT_INLINE ? inline_entries : baton__malloc(n * sizeof *entries);
     if (entries == NULL) {
         sp_consumer_free(k);
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
@@ -716,8 +716,9 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     /* A join may have any number of channels; only one whose consumer could not be addressed is
      * refused, before channels[] and patterns[] are read. */
     if (!consumer_fits(n))
-        return baton__error(BATON_ENOMEM, "%s: a join of %zu channels needs more memory than "
-                            "can be addressed", who, n);
+        return baton__error(BATON_ENOMEM,
+                            "%s: a join of %zu channels needs more memory than can be addressed",
+                            who, n);
     if (body.size == 0)
         body = (baton_value_view){sp_nil_encoding, sizeof sp_nil_encoding};
     else if (!baton__view_valid(body))

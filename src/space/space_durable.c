@@ -273,8 +273,8 @@ static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *da
     int rc = 0;
     size_t parsed = 0;
     if (channels == NULL || patterns == NULL)
-        rc = baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels",
-                          st->who, r->n_parts);
+        rc = baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", st->who,
+                          r->n_parts);
     for (; parsed < r->n_parts && rc == 0; parsed++) {
         channels[parsed] = r->parts[parsed].channel;
         if (replay_channel(st, channels[parsed]) == NULL)
@@ -703,14 +703,15 @@ typedef struct visit_arrays {
     size_t cap, cap_patterns;
 } visit_arrays;
 
-static int visit_consumer(sp_consumer *k, int (*on_consumer)(void *,
-                                                             const baton_space_consumer_info *),
-                          void *ctx, visit_arrays *a)
+static int visit_consumer(sp_consumer *k,
+                          int (*on_consumer)(void *, const baton_space_consumer_info *), void *ctx,
+                          visit_arrays *a)
 {
     if (!baton__grow_array((void **)&a->channels, &a->cap, k->n, sizeof *a->channels) ||
         !baton__grow_array((void **)&a->patterns, &a->cap_patterns, k->n, sizeof *a->patterns))
-        return baton__error(BATON_ENOMEM, "baton_space_visit: out of memory for a consumer of "
-                            "%zu channels", k->n);
+        return baton__error(BATON_ENOMEM,
+                            "baton_space_visit: out of memory for a consumer of %zu channels",
+                            k->n);
     baton_value_view *channels = a->channels;
     const baton_pattern **patterns = a->patterns;
     for (size_t i = 0; i < k->n; i++) {

@@ -59,9 +59,9 @@ uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
     uint8_t stack[512];
     size_t size = baton__record_fire_head_size(k->id, k->n);
     for (size_t i = 0; i < k->n; i++)
-        size += baton__record_fire_part_size((baton_value_view){k->chans[i]->enc,
-                                                                k->chans[i]->size},
-                                             fire_datum_id(k, found[i], logged));
+        size +=
+            baton__record_fire_part_size((baton_value_view){k->chans[i]->enc, k->chans[i]->size},
+                                         fire_datum_id(k, found[i], logged));
     uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
     if (buf == NULL) {
         sp_record_error(space, BATON_ENOMEM);
@@ -69,8 +69,8 @@ uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
     }
     size_t w = baton__record_fire_head(buf, k->id, removed, k->n);
     for (size_t i = 0; i < k->n; i++)
-        w += baton__record_fire_part(buf + w, (baton_value_view){k->chans[i]->enc,
-                                                                 k->chans[i]->size},
+        w += baton__record_fire_part(buf + w,
+                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
                                      fire_datum_id(k, found[i], logged));
     uint64_t seq = sp_log(space, buf, w, k->clocks, k->n);
     if (buf != stack)

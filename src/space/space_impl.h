@@ -56,7 +56,7 @@ struct sp_consumer {
     const baton_pattern **pats;
     size_t *caller_index;
     sp_datum **scratch;
-    uint64_t **clocks;      /* per sorted position: &chans[i]->log_clock, what its records order by */
+    uint64_t **clocks; /* per sorted position: &chans[i]->log_clock, what its records order by */
     uint8_t *body_bytes;
 };
 

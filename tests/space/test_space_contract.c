@@ -167,9 +167,8 @@ static void test_views_copied(void **state)
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal(atomic_load(&s.fired), 0);
     baton_value *c2 = V("(\"c\", 2)"), *two = V("2");
-    bt_assert_rc(baton_space_produce(space, baton_value_as_view(c2), baton_value_as_view(two),
-                                     false),
-                 0);
+    bt_assert_rc(
+        baton_space_produce(space, baton_value_as_view(c2), baton_value_as_view(two), false), 0);
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal(atomic_load(&s.fired), 1);
     assert_string_equal(s.data[0], "2");

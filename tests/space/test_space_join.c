@@ -166,8 +166,7 @@ static void seen_check(const seen_join *s, int64_t serial)
             (i % 2 == 0 && s->bound[i] != serial))
             fail_msg("width %zu, listed channel %zu: got (%" PRId64 ", %" PRId64 ") bound %" PRId64
                      ", expected (%d, %" PRId64 ")",
-                     s->width, i, s->channel[i], s->serial[i], s->bound[i], s->listed[i],
-                     serial);
+                     s->width, i, s->channel[i], s->serial[i], s->bound[i], s->listed[i], serial);
     }
 }
 
@@ -204,8 +203,8 @@ static void check_counts(baton_space *space, const chans *c, size_t n, size_t da
         size_t d = 0, k = 0;
         bt_assert_rc(baton_space_channel_counts(space, c->views[i], &d, &k), 0);
         if (d != data || k != consumers)
-            fail_msg("channel %zu holds %zu data and %zu consumers, expected %zu and %zu", i, d,
-                     k, data, consumers);
+            fail_msg("channel %zu holds %zu data and %zu consumers, expected %zu and %zu", i, d, k,
+                     data, consumers);
     }
 }
 
@@ -318,9 +317,8 @@ static void test_wide_persistent_and_peek(void **state)
             views[i] = c.views[listed[i]];
             pats[i] = two[i % 2];
         }
-        bt_assert_rc(baton_space_consume(space, views, pats, n, seen_fn, peek, BATON_CONSUME_PEEK,
-                                         NULL),
-                     0);
+        bt_assert_rc(
+            baton_space_consume(space, views, pats, n, seen_fn, peek, BATON_CONSUME_PEEK, NULL), 0);
         bt_assert_rc(baton_space_quiesce(space), 0);
         seen_check(peek, 7);
         check_counts(space, &c, n, 1, 0); /* peeked: still there */
@@ -393,8 +391,10 @@ static int c_fire(void *ctx, const baton_match *match)
         int64_t channel = -1, serial = -1;
         if (!read_datum(match->data[i], &channel, &serial) || channel != j->listed[i] ||
             serial < 0 || serial >= r->per_channel[channel]) {
-            BT_CHECK_MSG(false, "join %zu, listed %zu: datum (%" PRId64 ", %" PRId64
-                         ") is not from channel %d", x->join, i, channel, serial, j->listed[i]);
+            BT_CHECK_MSG(false,
+                         "join %zu, listed %zu: datum (%" PRId64 ", %" PRId64
+                         ") is not from channel %d",
+                         x->join, i, channel, serial, j->listed[i]);
             continue;
         }
         int before = atomic_fetch_add(&r->delivered[channel][serial], 1);
@@ -438,8 +438,8 @@ static void *c_main(void *arg)
                 views[i] = r->c->views[j->listed[i]];
                 pats[i] = r->any;
             }
-            BT_CHECK(baton_space_consume(r->space, views, pats, j->width, c_fire, &g_ctx[join],
-                                         0, NULL) == 0);
+            BT_CHECK(baton_space_consume(r->space, views, pats, j->width, c_fire, &g_ctx[join], 0,
+                                         NULL) == 0);
         }
         free(views);
         free(pats);
@@ -558,7 +558,8 @@ static void test_concurrent(void **state)
     uint64_t seed = bt_now_ns();
     size_t rounds = bt_scaled(3, 1), n_joins = 10;
     printf("# concurrent: %zu rounds of %zu joins, %d caller threads, %u workers, seed %" PRIu64
-           "\n", rounds, n_joins, C_THREADS, g_workers, seed);
+           "\n",
+           rounds, n_joins, C_THREADS, g_workers, seed);
     bt_rng rng = bt_rng_seed(seed);
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);

@@ -99,7 +99,7 @@ typedef struct model {
     m_reg **regs;      /* oldest first */
     size_t *n_regs, *cap_regs;
     uint64_t *reg_seq;
-    int *found; /* m_top's scratch: a datum per channel */
+    int *found;      /* m_top's scratch: a datum per channel */
     m_firing *fires; /* this call's firings */
     size_t n_fires, cap_fires;
 } model;
@@ -568,9 +568,9 @@ static void m_consume(model *m, baton_space *space, baton_value_builder *b, bato
                      0);
         baton_value_destroy(body);
     } else {
-        bt_assert_rc(baton_space_consume(space, views, pats, (size_t)c->n, m_record_fn, ctx,
-                                         c->flags, &id),
-                     0);
+        bt_assert_rc(
+            baton_space_consume(space, views, pats, (size_t)c->n, m_record_fn, ctx, c->flags, &id),
+            0);
     }
     free(views);
     free(pats);
@@ -678,8 +678,8 @@ static void m_run(const m_params *p)
                 fill = -1;
         } else if (bt_rng_below(&rng, 100) < 50) {
             bool persistent = bt_rng_below(&rng, 100) < 3;
-            int tag = persistent && bt_rng_below(&rng, 2) ? PERSISTENT_TAG
-                                                           : (int)bt_rng_below(&rng, 4);
+            int tag =
+                persistent && bt_rng_below(&rng, 2) ? PERSISTENT_TAG : (int)bt_rng_below(&rng, 4);
             m_produce(&m, space, b, channels, (int)n_data++,
                       (int)bt_rng_below(&rng, (uint64_t)p->n_channels), tag, persistent);
         } else {
@@ -699,7 +699,8 @@ static void m_run(const m_params *p)
     for (size_t k = 0; k < n_made; k++)
         wide_fired += m.consumers[k].n > 64 && !m.consumers[k].registered;
     printf("# %s: %zu data, %zu consumers, %zu firings (%zu joins over 64 channels done); left "
-           "%zu data\n", p->name, n_data, n_made, total_firings, wide_fired, left);
+           "%zu data\n",
+           p->name, n_data, n_made, total_firings, wide_fired, left);
     baton_value_builder_destroy(b);
     for (int c = 0; c < p->n_channels; c++) {
         baton_value_destroy(channels[c]);

@@ -10,8 +10,8 @@
  *    the same bytes (under ASan this also shows that the decoder reads nothing outside its input);
  *  - each documented fault is reported at its offset: unknown kind, an id of 0, a flag byte of 2,
  *    n = 0, n one above what the bytes left can hold (and that n minus one accepted), a huge n
- *    refused before anything is allocated for it, unknown REG flags, pattern text that does not parse, a malformed value,
- *    trailing bytes, non-canonical varints, empty input.
+ *    refused before anything is allocated for it, unknown REG flags, pattern text that does not
+ *    parse, a malformed value, trailing bytes, non-canonical varints, empty input.
  */
 #include "test_util.h"
 
@@ -407,8 +407,8 @@ static void test_errors(void **state)
      * under ASan an attempt to allocate 2^63 entries would be reported. */
     static const uint8_t fire_nbig[] = {0x02, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0x0f};
     decode_fails(fire_nbig, sizeof fire_nbig, 3, "channel count 4294967295");
-    static const uint8_t fire_nhuge[] = {0x02, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                         0xff, 0xff, 0xff, 0x7f, 0x00, 0x00};
+    static const uint8_t fire_nhuge[] = {0x02, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x00};
     decode_fails(fire_nhuge, sizeof fire_nhuge, 3, "channel count 9223372036854775807");
 
     /* REG flags other than BATON_CONSUME_*. */
