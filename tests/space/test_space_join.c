@@ -11,10 +11,7 @@
  *    they produce exactly the data the joins need, in random interleavings, on 1..16 workers:
  *    no deadlock (a watchdog), every join fires exactly once with one datum from each of its
  *    channels in its listed order, every datum is delivered exactly once, the space ends empty.
- *  - durable: a 100- and a 1000-channel join waiting in a log come back at reopen (channels,
- *    patterns, body), also through a compaction, and fire when their last datum comes; a fired
- *    65-channel join's FIRE record removes its data at replay; the fired join is gone after
- *    the next reopen.
+ *  - durable joins of 65, 100 and 1000 channels are in test_space_join_durable.c.
  *  - too wide: a count whose consumer could not be addressed fails with BATON_ENOMEM, naming the
  *    count, before the channel array is read; the same channel twice in a wide join fails with
  *    BATON_EINVAL naming the later place; neither registers anything or touches *consumer_id.
@@ -23,90 +20,15 @@
 
 #include <stdint.h>
 
-#include "space/durable_util.h"
+#include "space/join_util.h"
 #include "space/stress_util.h"
 
-/* ---- helpers ---- */
-
-/* The channel ("j", i) and the datum (i, serial): a datum names its own channel. */
-static baton_value *chan_value(baton_value_builder *b, int64_t i)
+static baton_space_stats stats_now(baton_space *space)
 {
-    baton_value *v = NULL;
-    bool ok = baton_value_begin_tuple(b) == 0 && baton_value_add_string(b, "j", 1) == 0 &&
-              baton_value_add_int(b, i) == 0 && baton_value_end(b) == 0 &&
-              baton_value_finish(b, &v) == 0;
-    BT_CHECK(ok);
-    return v;
-}
-
-static baton_value *datum_value(baton_value_builder *b, int64_t channel, int64_t serial)
-{
-    baton_value *v = NULL;
-    bool ok = baton_value_begin_tuple(b) == 0 && baton_value_add_int(b, channel) == 0 &&
-              baton_value_add_int(b, serial) == 0 && baton_value_end(b) == 0 &&
-              baton_value_finish(b, &v) == 0;
-    BT_CHECK(ok);
-    return v;
-}
-
-/* Reads a datum (channel, serial); false when it has another shape. */
-static bool read_datum(baton_value_view v, int64_t *channel, int64_t *serial)
-{
-    if (baton_view_kind(v) != BATON_VALUE_TUPLE || baton_view_count(v) != 2)
-        return false;
-    baton_value_view a = baton_view_element(v, 0), b = baton_view_element(v, 1);
-    if (baton_view_kind(a) != BATON_VALUE_INT || baton_view_kind(b) != BATON_VALUE_INT)
-        return false;
-    *channel = baton_view_int(a);
-    *serial = baton_view_int(b);
-    return true;
-}
-
-static void shuffle(int *items, size_t n, bt_rng *rng)
-{
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)bt_rng_below(rng, i);
-        int t = items[i - 1];
-        items[i - 1] = items[j];
-        items[j] = t;
-    }
-}
-
-/* The channels 0..n_channels as values, made once per test. */
-typedef struct chans {
-    size_t n;
-    baton_value **values;
-    baton_value_view *views;
-} chans;
-
-static chans chans_make(baton_value_builder *b, size_t n)
-{
-    chans c = {n, calloc(n, sizeof *c.values), calloc(n, sizeof *c.views)};
-    assert_true(c.values != NULL && c.views != NULL);
-    for (size_t i = 0; i < n; i++) {
-        c.values[i] = chan_value(b, (int64_t)i);
-        assert_non_null(c.values[i]);
-        c.views[i] = baton_value_as_view(c.values[i]);
-    }
-    return c;
-}
-
-static void chans_free(chans *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        baton_value_destroy(c->values[i]);
-    free(c->values);
-    free(c->views);
-}
-
-static void produce_datum(baton_space *space, baton_value_builder *b, const chans *c, int channel,
-                          int64_t serial, bool persistent)
-{
-    baton_value *d = datum_value(b, channel, serial);
-    assert_non_null(d);
-    bt_assert_rc(baton_space_produce(space, c->views[channel], baton_value_as_view(d), persistent),
-                 0);
-    baton_value_destroy(d);
+    baton_space_stats stats;
+    memset(&stats, 0, sizeof stats);
+    bt_assert_rc(baton_space_get_stats(space, &stats), 0);
+    return stats;
 }
 
 /* ---- widths ---- */
@@ -575,156 +497,6 @@ static void test_concurrent(void **state)
     baton_value_builder_destroy(b);
 }
 
-/* ---- durable ---- */
-
-/* Registers a join over channels first..first+n listed in reverse, patterns alternating, with a
- * body; returns its id. */
-static uint64_t durable_join(baton_space *space, const chans *c, int first, size_t n,
-                             baton_pattern *const *two, const char *body, kslot *slot)
-{
-    baton_value_view *views = calloc(n, sizeof *views);
-    baton_pattern **pats = calloc(n, sizeof *pats);
-    assert_true(views != NULL && pats != NULL);
-    for (size_t i = 0; i < n; i++) {
-        views[i] = c->views[first + (int)(n - 1 - i)];
-        pats[i] = two[i % 2];
-    }
-    baton_value *b = V(body);
-    uint64_t id = 0;
-    bt_assert_rc(baton_space_consume_body(space, views, pats, n, slot_fn, slot, 0,
-                                          baton_value_as_view(b), &id),
-                 0);
-    baton_value_destroy(b);
-    free(views);
-    free(pats);
-    return id;
-}
-
-/* The waiting consumer id as visit reports it: channels in listed order with their patterns. */
-typedef struct wide_visit {
-    uint64_t id;
-    int first;
-    size_t n;
-    bool found, same;
-} wide_visit;
-
-static int wide_visit_fn(void *ctx, const baton_space_consumer_info *info)
-{
-    wide_visit *w = ctx;
-    if (info->id != w->id)
-        return 0;
-    w->found = true;
-    w->same = info->n_channels == w->n;
-    for (size_t i = 0; w->same && i < w->n; i++) {
-        baton_value_view ch = baton_view_element(info->channels[i], 1);
-        char text[32];
-        size_t length = 0;
-        w->same = baton_view_int(ch) == w->first + (int64_t)(w->n - 1 - i) &&
-                  baton_pattern_print(info->patterns[i], text, sizeof text, &length) == 0 &&
-                  strcmp(text, i % 2 == 0 ? "(_, x)" : "(_, Int)") == 0;
-    }
-    return 0;
-}
-
-static void expect_waiting(baton_space *space, uint64_t id, int first, size_t n)
-{
-    wide_visit w = {id, first, n, false, false};
-    bt_assert_rc(baton_space_visit(space, NULL, wide_visit_fn, &w), 0);
-    assert_true(w.found);
-    assert_true(w.same);
-}
-
-static void test_durable(void **state)
-{
-    (void)state;
-    enum { WIDE = 100, WIDER = 1000, FIRED = 65 };
-    char dir[256];
-    make_tmpdir(dir, sizeof dir);
-    baton_pool *pool = pool_new(g_workers);
-    baton_value_builder *b = NULL;
-    bt_assert_rc(baton_value_builder_create(&b), 0);
-    /* Channels 0..99: the 100-join; 100..1099: the 1000-join; 1100..1164: the fired 65-join. */
-    chans c = chans_make(b, WIDE + WIDER + FIRED);
-    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
-    kslot live[3];
-    memset(live, 0, sizeof live);
-    reviver *rv = reviver_new();
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, rv);
-
-    baton_space *space = open_ok(&config, dir);
-    uint64_t wide = durable_join(space, &c, 0, WIDE, two, "\"wide\"", &live[0]);
-    uint64_t wider = durable_join(space, &c, WIDE, WIDER, two, "\"wider\"", &live[1]);
-    /* Every channel but the first listed (the highest) of each waiting join gets its datum. */
-    for (int i = 0; i < WIDE - 1; i++)
-        produce_datum(space, b, &c, i, 0, false);
-    for (int i = WIDE; i < WIDE + WIDER - 1; i++)
-        produce_datum(space, b, &c, i, 0, false);
-    /* The 65-join fires at once: its FIRE names 65 data, which replay must remove. */
-    for (int i = WIDE + WIDER; i < WIDE + WIDER + FIRED; i++)
-        produce_datum(space, b, &c, i, 0, false);
-    (void)durable_join(space, &c, WIDE + WIDER, FIRED, two, "\"fired\"", &live[2]);
-    bt_assert_rc(baton_space_quiesce(space), 0);
-    assert_int_equal(atomic_load(&live[2].fired), 1);
-    assert_int_equal(atomic_load(&live[0].fired) + atomic_load(&live[1].fired), 0);
-    dump before = dump_space(space);
-    bt_assert_rc(baton_space_sync(space), 0);
-    baton_space_destroy(space);
-
-    /* Reopen: both waiting joins are back, with their channels, patterns and bodies. */
-    space = open_ok(&config, dir);
-    dump after = dump_space(space);
-    assert_string_equal(before.text, after.text);
-    assert_int_equal(after.n_consumers, 2);
-    assert_int_equal(after.n_data, WIDE - 1 + WIDER - 1);
-    assert_string_equal(revived(rv, wide)->body, "\"wide\"");
-    assert_string_equal(revived(rv, wider)->body, "\"wider\"");
-    expect_waiting(space, wide, 0, WIDE);
-    expect_waiting(space, wider, WIDE, WIDER);
-    /* Through a compaction: the snapshot writes their REG records again. */
-    bt_assert_rc(baton_space_compact(space), 0);
-    free(after.text);
-    baton_space_destroy(space);
-
-    rv->n = 0;
-    space = open_ok(&config, dir);
-    after = dump_space(space);
-    assert_string_equal(before.text, after.text);
-    kslot *k1 = revived(rv, wide), *k2 = revived(rv, wider);
-    /* The last datum of each: the revived continuations fire once each. */
-    produce_datum(space, b, &c, WIDE - 1, 0, false);
-    produce_datum(space, b, &c, WIDE + WIDER - 1, 0, false);
-    bt_assert_rc(baton_space_quiesce(space), 0);
-    assert_int_equal(atomic_load(&k1->fired), 1);
-    assert_int_equal(atomic_load(&k2->fired), 1);
-    /* slot_fn keeps the first four listed data: the first listed is the highest channel. */
-    char expect[64];
-    snprintf(expect, sizeof expect, "(%d, 0)", WIDE - 1);
-    assert_string_equal(k1->last[0], expect);
-    snprintf(expect, sizeof expect, "(%d, 0)", WIDE + WIDER - 1);
-    assert_string_equal(k2->last[0], expect);
-    free(after.text);
-    bt_assert_rc(baton_space_sync(space), 0);
-    baton_space_destroy(space);
-
-    /* Their FIRE records: the next reopen has neither them nor their data. */
-    rv->n = 0;
-    space = open_ok(&config, dir);
-    baton_space_stats s = stats_of(space);
-    assert_int_equal(s.consumers, 0);
-    assert_int_equal(s.data, 0);
-    assert_int_equal(rv->n, 0);
-    baton_space_destroy(space);
-
-    free(before.text);
-    free(rv);
-    baton_pattern_destroy(two[0]);
-    baton_pattern_destroy(two[1]);
-    chans_free(&c);
-    baton_value_builder_destroy(b);
-    bt_assert_rc(baton_pool_destroy(pool), 0);
-    remove_tree(dir);
-}
-
 /* ---- too wide ---- */
 
 static int never_fn(void *ctx, const baton_match *match)
@@ -758,7 +530,7 @@ static void test_too_wide(void **state)
         assert_int_equal(id, 77);
     }
     bt_assert_rc(baton_space_quiesce(space), 0);
-    baton_space_stats stats = stats_of(space);
+    baton_space_stats stats = stats_now(space);
     assert_int_equal(stats.consumers, 0);
     baton_space_destroy(space);
     baton_pattern_destroy(any);
@@ -804,7 +576,7 @@ static void test_listed_twice(void **state)
     produce_datum(space, b, &c, 3, 0, false);
     bt_assert_rc(baton_space_quiesce(space), 0);
     bt_assert_no_thread_failures();
-    baton_space_stats stats = stats_of(space);
+    baton_space_stats stats = stats_now(space);
     assert_int_equal(stats.consumers, 0);
     assert_int_equal(stats.data, 2);
     baton_space_destroy(space);
@@ -820,7 +592,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_widths),
         cmocka_unit_test(test_wide_persistent_and_peek),
         cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_durable),
         cmocka_unit_test(test_too_wide),
         cmocka_unit_test(test_listed_twice),
     };

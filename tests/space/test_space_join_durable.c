@@ -1,0 +1,173 @@
+/*
+ * test_space_join_durable.c — wide joins through the log (space.h: "the log records joins of any
+ * width"; baton_space_open restores "the waiting consumers (by id, with their patterns, flags
+ * and bodies)"): a 100- and a 1000-channel join waiting in a log come back at reopen (channels in
+ * their listed order, patterns, body), also through a compaction, and fire when their last datum
+ * comes; a fired 65-channel join's FIRE record removes its 65 data at replay; the joins that fired
+ * after a reopen are gone, with their data, at the next one.
+ */
+#include "test_util.h"
+
+#include "space/durable_util.h"
+#include "space/join_util.h"
+
+static unsigned g_workers;
+
+/* ---- durable ---- */
+
+/* Registers a join over channels first..first+n listed in reverse, patterns alternating, with a
+ * body; returns its id. */
+static uint64_t durable_join(baton_space *space, const chans *c, int first, size_t n,
+                             baton_pattern *const *two, const char *body, kslot *slot)
+{
+    baton_value_view *views = calloc(n, sizeof *views);
+    baton_pattern **pats = calloc(n, sizeof *pats);
+    assert_true(views != NULL && pats != NULL);
+    for (size_t i = 0; i < n; i++) {
+        views[i] = c->views[first + (int)(n - 1 - i)];
+        pats[i] = two[i % 2];
+    }
+    baton_value *b = V(body);
+    uint64_t id = 0;
+    bt_assert_rc(baton_space_consume_body(space, views, pats, n, slot_fn, slot, 0,
+                                          baton_value_as_view(b), &id),
+                 0);
+    baton_value_destroy(b);
+    free(views);
+    free(pats);
+    return id;
+}
+
+/* The waiting consumer id as visit reports it: channels in listed order with their patterns. */
+typedef struct wide_visit {
+    uint64_t id;
+    int first;
+    size_t n;
+    bool found, same;
+} wide_visit;
+
+static int wide_visit_fn(void *ctx, const baton_space_consumer_info *info)
+{
+    wide_visit *w = ctx;
+    if (info->id != w->id)
+        return 0;
+    w->found = true;
+    w->same = info->n_channels == w->n;
+    for (size_t i = 0; w->same && i < w->n; i++) {
+        baton_value_view ch = baton_view_element(info->channels[i], 1);
+        char text[32];
+        size_t length = 0;
+        w->same = baton_view_int(ch) == w->first + (int64_t)(w->n - 1 - i) &&
+                  baton_pattern_print(info->patterns[i], text, sizeof text, &length) == 0 &&
+                  strcmp(text, i % 2 == 0 ? "(_, x)" : "(_, Int)") == 0;
+    }
+    return 0;
+}
+
+static void expect_waiting(baton_space *space, uint64_t id, int first, size_t n)
+{
+    wide_visit w = {id, first, n, false, false};
+    bt_assert_rc(baton_space_visit(space, NULL, wide_visit_fn, &w), 0);
+    assert_true(w.found);
+    assert_true(w.same);
+}
+
+static void test_durable(void **state)
+{
+    (void)state;
+    enum { WIDE = 100, WIDER = 1000, FIRED = 65 };
+    char dir[256];
+    make_tmpdir(dir, sizeof dir);
+    baton_pool *pool = pool_new(g_workers);
+    baton_value_builder *b = NULL;
+    bt_assert_rc(baton_value_builder_create(&b), 0);
+    /* Channels 0..99: the 100-join; 100..1099: the 1000-join; 1100..1164: the fired 65-join. */
+    chans c = chans_make(b, WIDE + WIDER + FIRED);
+    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
+    kslot live[3];
+    memset(live, 0, sizeof live);
+    reviver *rv = reviver_new();
+    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, rv);
+
+    baton_space *space = open_ok(&config, dir);
+    uint64_t wide = durable_join(space, &c, 0, WIDE, two, "\"wide\"", &live[0]);
+    uint64_t wider = durable_join(space, &c, WIDE, WIDER, two, "\"wider\"", &live[1]);
+    /* Every channel but the first listed (the highest) of each waiting join gets its datum. */
+    for (int i = 0; i < WIDE - 1; i++)
+        produce_datum(space, b, &c, i, 0, false);
+    for (int i = WIDE; i < WIDE + WIDER - 1; i++)
+        produce_datum(space, b, &c, i, 0, false);
+    /* The 65-join fires at once: its FIRE names 65 data, which replay must remove. */
+    for (int i = WIDE + WIDER; i < WIDE + WIDER + FIRED; i++)
+        produce_datum(space, b, &c, i, 0, false);
+    (void)durable_join(space, &c, WIDE + WIDER, FIRED, two, "\"fired\"", &live[2]);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    assert_int_equal(atomic_load(&live[2].fired), 1);
+    assert_int_equal(atomic_load(&live[0].fired) + atomic_load(&live[1].fired), 0);
+    dump before = dump_space(space);
+    bt_assert_rc(baton_space_sync(space), 0);
+    baton_space_destroy(space);
+
+    /* Reopen: both waiting joins are back, with their channels, patterns and bodies. */
+    space = open_ok(&config, dir);
+    dump after = dump_space(space);
+    assert_string_equal(before.text, after.text);
+    assert_int_equal(after.n_consumers, 2);
+    assert_int_equal(after.n_data, WIDE - 1 + WIDER - 1);
+    assert_string_equal(revived(rv, wide)->body, "\"wide\"");
+    assert_string_equal(revived(rv, wider)->body, "\"wider\"");
+    expect_waiting(space, wide, 0, WIDE);
+    expect_waiting(space, wider, WIDE, WIDER);
+    /* Through a compaction: the snapshot writes their REG records again. */
+    bt_assert_rc(baton_space_compact(space), 0);
+    free(after.text);
+    baton_space_destroy(space);
+
+    rv->n = 0;
+    space = open_ok(&config, dir);
+    after = dump_space(space);
+    assert_string_equal(before.text, after.text);
+    kslot *k1 = revived(rv, wide), *k2 = revived(rv, wider);
+    /* The last datum of each: the revived continuations fire once each. */
+    produce_datum(space, b, &c, WIDE - 1, 0, false);
+    produce_datum(space, b, &c, WIDE + WIDER - 1, 0, false);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    assert_int_equal(atomic_load(&k1->fired), 1);
+    assert_int_equal(atomic_load(&k2->fired), 1);
+    /* slot_fn keeps the first four listed data: the first listed is the highest channel. */
+    char expect[64];
+    snprintf(expect, sizeof expect, "(%d, 0)", WIDE - 1);
+    assert_string_equal(k1->last[0], expect);
+    snprintf(expect, sizeof expect, "(%d, 0)", WIDE + WIDER - 1);
+    assert_string_equal(k2->last[0], expect);
+    free(after.text);
+    bt_assert_rc(baton_space_sync(space), 0);
+    baton_space_destroy(space);
+
+    /* Their FIRE records: the next reopen has neither them nor their data. */
+    rv->n = 0;
+    space = open_ok(&config, dir);
+    baton_space_stats s = stats_of(space);
+    assert_int_equal(s.consumers, 0);
+    assert_int_equal(s.data, 0);
+    assert_int_equal(rv->n, 0);
+    baton_space_destroy(space);
+
+    free(before.text);
+    free(rv);
+    baton_pattern_destroy(two[0]);
+    baton_pattern_destroy(two[1]);
+    chans_free(&c);
+    baton_value_builder_destroy(b);
+    bt_assert_rc(baton_pool_destroy(pool), 0);
+    remove_tree(dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durable),
+    };
+    return cmocka_run_group_tests_name("space/join_durable", tests, NULL, NULL);
+}
