@@ -14,12 +14,14 @@
  *  - durable joins of 65, 100 and 1000 channels are in test_space_join_durable.c.
  *  - too wide: a count whose consumer could not be addressed fails with BATON_ENOMEM, naming the
  *    count, before the channel array is read; the same channel twice in a wide join fails with
- *    BATON_EINVAL naming the later place; neither registers anything or touches *consumer_id.
+ *    BATON_EINVAL naming the later place; an allocation failure while a 1000-channel join is
+ *    made is BATON_ENOMEM; none of them registers anything or touches *consumer_id.
  */
 #include "test_util.h"
 
 #include <stdint.h>
 
+#include "core/alloc.h"
 #include "space/join_util.h"
 #include "space/stress_util.h"
 
@@ -585,6 +587,62 @@ static void test_listed_twice(void **state)
     baton_value_builder_destroy(b);
 }
 
+/* Allocation failures while a 1000-channel join is made: BATON_ENOMEM, nothing registered and
+ * *consumer_id untouched each time (ASan: nothing leaked), until enough allocations are allowed;
+ * then the one join that was made fires once. */
+static void test_wide_out_of_memory(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    baton_value_builder *b = NULL;
+    bt_assert_rc(baton_value_builder_create(&b), 0);
+    chans c = chans_make(b, N);
+    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
+    int *listed = calloc(N, sizeof *listed);
+    assert_non_null(listed);
+    for (int i = 0; i < N; i++)
+        listed[i] = N - 1 - i;
+    baton_value_view *views = calloc(N, sizeof *views);
+    baton_pattern **pats = calloc(N, sizeof *pats);
+    assert_true(views != NULL && pats != NULL);
+    for (int i = 0; i < N; i++) {
+        views[i] = c.views[listed[i]];
+        pats[i] = two[i % 2];
+    }
+    seen_join *s = seen_new(N, listed);
+    baton_space *space = space_new();
+    long failures = 0;
+    for (long n = 0;; n++) {
+        uint64_t id = 77;
+        baton__alloc_fail_after(n);
+        int rc = baton_space_consume(space, views, pats, N, seen_fn, s, 0, &id);
+        baton__alloc_fail_after(-1);
+        if (rc == 0)
+            break;
+        if (rc != BATON_ENOMEM)
+            fail_msg("allocation %ld failing: %s: %s", n, baton_err_name(rc),
+                     baton_last_error_message());
+        assert_int_equal(id, 77);
+        assert_int_equal(stats_now(space).consumers, 0);
+        failures++;
+    }
+    assert_true(failures > 0);
+    assert_int_equal(stats_now(space).consumers, 1);
+    for (int i = 0; i < N; i++)
+        produce_datum(space, b, &c, i, 4, false);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    seen_check(s, 4);
+    baton_space_destroy(space);
+    seen_free(s);
+    free(views);
+    free(pats);
+    free(listed);
+    baton_pattern_destroy(two[0]);
+    baton_pattern_destroy(two[1]);
+    chans_free(&c);
+    baton_value_builder_destroy(b);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -594,6 +652,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_too_wide),
         cmocka_unit_test(test_listed_twice),
+        cmocka_unit_test(test_wide_out_of_memory),
     };
     return cmocka_run_group_tests_name("space/join", tests, group_setup, group_teardown);
 }
