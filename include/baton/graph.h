@@ -241,11 +241,11 @@ BATON_API int baton_graph_connect_path(baton_graph *graph, const int *nodes, siz
 
 /*
  * Runs the graph on pool until every source has ended and every item has been consumed, or until
- * a node fails. It may be called from a task of the same pool. Checks the graph first: BATON_EINVAL when it has no source, a node other than a
- * source has no predecessor, a node other than a sink has no successor, a by-reference fanout
- * sits in a graph with a release function, or an ordered sink is not fed by exactly one path from
- * one source through nodes that each emit at most one item per item (the message says which
- * node and why).
+ * a node fails. It may be called from a task of the same pool. Checks the graph first:
+ * BATON_EINVAL when it has no source, a node other than a source has no predecessor, a node
+ * other than a sink has no successor, a by-reference fanout sits in a graph with a release
+ * function, or an ordered sink is not fed by exactly one path from one source through nodes that
+ * each emit at most one item per item (the message says which node and why).
  *
  * The first negative result of any node function is returned; every other node stops at its next
  * batch, no source is polled again, and every item the graph holds is released. Items a node

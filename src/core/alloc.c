@@ -6,8 +6,9 @@
  * synchronisation because the contract is "install it while no other baton call runs" (libuv's
  * uv_replace_allocator has the same rule). A count of live blocks lets baton_set_allocator refuse
  * a switch that would free one allocator's memory with the other (one relaxed atomic per
- * allocation and free: baton allocates at set-up, never per item). The fault-injection counter is an atomic so that a
- * test may read it from any thread, but it is meant for single-threaded set-up code.
+ * allocation and free: baton allocates at set-up, never per item). The fault-injection counter
+ * is an atomic so that a test may read it from any thread, but it is meant for single-threaded
+ * set-up code.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
