@@ -7,8 +7,8 @@
  *
  *  - two sinks behind one fanout: the one with the higher priority consumes every item before
  *    the other does, whichever was added or connected first;
- *  - a serial sink and a parallel map behind one fanout, equal priority: the sink takes every item
- *    first; with a higher priority the map does;
+ *  - a serial sink (or a stateful node) and a parallel map behind one fanout, equal priority: the
+ *    serial node takes every item first; with a higher priority the map does;
  *  - a source feeding a sink: with equal priority the source is not polled again while the sink
  *    has items, beyond one batch; with a higher priority it runs ahead.
  */
@@ -136,7 +136,8 @@ static void test_priority_runs_first(void **state)
     run_two_sinks(INT32_MIN, INT32_MAX);
 }
 
-static void run_serial_vs_parallel(int map_priority, bool map_edge_first)
+/* The serial node is a sink, or a stateful node (followed by a sink). */
+static void run_serial_vs_parallel(int map_priority, bool map_edge_first, bool stateful)
 {
     uint64_t n = bt_scaled(3000, 400);
     atomic_ullong clock;
@@ -155,7 +156,10 @@ static void run_serial_vs_parallel(int map_priority, bool map_edge_first)
     cfg.priority = map_priority;
     int map = gu_add(g, &cfg);
     int after_map = gu_sink(g, "after map", drop_sink, NULL);
-    int serial = gu_sink(g, "serial sink", log_sink, &s);
+    int serial = stateful ? gu_stateful(g, "stateful", log_map, &s, 1)
+                          : gu_sink(g, "serial sink", log_sink, &s);
+    if (stateful)
+        gu_connect(g, serial, gu_sink(g, "after stateful", drop_sink, NULL), 0);
     gu_connect(g, src, fan, 0);
     /* Both orders of the fanout's edges, so that the order they are scheduled in cannot pass
      * for the rank. */
@@ -164,9 +168,9 @@ static void run_serial_vs_parallel(int map_priority, bool map_edge_first)
     gu_connect(g, map, after_map, 0);
     gu_run_ok(g, g_one, "serial and parallel");
     if (map_priority > 0)
-        assert_first(&m, &s, "map of higher priority before a serial sink");
+        assert_first(&m, &s, "map of higher priority before a serial node");
     else
-        assert_first(&s, &m, "serial sink before a parallel map of the same priority");
+        assert_first(&s, &m, "serial node before a parallel map of the same priority");
     free(m.tick);
     free(s.tick);
     baton_graph_destroy(g);
@@ -175,10 +179,12 @@ static void run_serial_vs_parallel(int map_priority, bool map_edge_first)
 static void test_serial_before_parallel(void **state)
 {
     (void)state;
-    run_serial_vs_parallel(0, true);
-    run_serial_vs_parallel(0, false);
-    run_serial_vs_parallel(1, true);
-    run_serial_vs_parallel(1, false);
+    for (int stateful = 0; stateful < 2; stateful++) {
+        run_serial_vs_parallel(0, true, stateful);
+        run_serial_vs_parallel(0, false, stateful);
+        run_serial_vs_parallel(1, true, stateful);
+        run_serial_vs_parallel(1, false, stateful);
+    }
 }
 
 typedef struct ahead_probe {
