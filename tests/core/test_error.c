@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include <limits.h>
+#include <stddef.h>
 
 #include "core/error.h"
 
@@ -295,6 +296,29 @@ static void test_other_thread_failure_does_not_leak(void **state)
     assert_null(strstr(baton_last_error_message(), "9999"));
 }
 
+/* core.h: BATON_CACHELINE_ALIGNED gives a member a cache line of its own; BATON__ERRNO_LAST is
+ * below every code of the table (the enum and the table agree). */
+typedef struct two_lines {
+    BATON_CACHELINE_ALIGNED int first;
+    BATON_CACHELINE_ALIGNED int second;
+} two_lines;
+_Static_assert(BATON_CACHELINE == 64, "BATON_CACHELINE");
+_Static_assert(_Alignof(two_lines) == BATON_CACHELINE, "aligned to a line");
+_Static_assert(offsetof(two_lines, second) == BATON_CACHELINE, "a line apart");
+_Static_assert(sizeof(two_lines) == 2 * BATON_CACHELINE, "a line each");
+
+static void test_last_code_below_table(void **state)
+{
+    (void)state;
+    int lowest = 0;
+    for (size_t i = 0; i < N_CODES; i++)
+        if (codes[i].value < lowest)
+            lowest = codes[i].value;
+    assert_int_equal(BATON__ERRNO_LAST, lowest - 1);
+    /* The codes are dense: every value from -1 to the lowest is a code. */
+    assert_int_equal((int)N_CODES, -lowest);
+}
+
 /* core.h: a message is at most 511 bytes; a longer one is cut and ends with "...". */
 static void test_long_message_is_cut(void **state)
 {
@@ -351,6 +375,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_next_failure_replaces_message),
         cmocka_unit_test(test_last_error_is_per_thread),
         cmocka_unit_test(test_other_thread_failure_does_not_leak),
+        cmocka_unit_test(test_last_code_below_table),
         cmocka_unit_test(test_long_message_is_cut),
         cmocka_unit_test(test_message_may_quote_itself),
     };
