@@ -203,8 +203,8 @@ BATON_API void baton_graph_destroy(baton_graph *graph);
  * that the kind does not use, concurrency other than 1 for SOURCE or STATEFUL, BATON_NODE_ORDERED
  * on a node that is not a SINK or with concurrency above 1, max_emit above BATON_GRAPH_MAX_EMIT on
  * a node that emits, an input policy that is not one, BATON_INPUT_REJECT on a SOURCE, a name that
- * is empty, longer than 63 bytes, already used, or of the form "node<N>" (decimal digits) for an
- * N other than this node's id (so that the nodes added without a name always have their names),
+ * is empty, longer than 63 bytes, already used, or "node" followed by decimal digits other than
+ * this node's own default name "node<id>" (so that nodes added without a name always get theirs),
  * unknown flags, struct_size too large or too small), BATON_ERANGE (more than
  * BATON_GRAPH_MAX_NODES nodes), BATON_EPERM (the graph has run), BATON_ENOMEM. On error the graph
  * is unchanged.
