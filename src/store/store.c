@@ -181,7 +181,6 @@ int baton_store_insert(baton_store *store, uint64_t id, const void *payload, siz
     if (rc != 0)
         return baton__error(rc, "baton_store_insert: shard %u is full (%u entities)",
                             baton_store_shard_of(store, id), shard->count);
-    shard->generation++;
     store->count++;
     return 0;
 }
@@ -202,7 +201,6 @@ int baton_store_remove(baton_store *store, uint64_t id)
         return baton__error(BATON_ENOTFOUND, "baton_store_remove: no entity with id %" PRIu64
                             " (0x%016" PRIx64 ")", id, id);
     baton__shard_remove_at(store, shard, pos);
-    shard->generation++;
     store->count--;
     return 0;
 }
