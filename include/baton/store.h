@@ -166,8 +166,9 @@ BATON_API int baton_store_remove(baton_store *store, uint64_t id);
 
 /*
  * Packs the store: every shard's entities go into one block of memory, shard after shard in
- * shard order, each shard's payloads directly after the previous shard's (with at most 63 bytes
- * between them, to keep each shard's first payload aligned to 64 bytes). A pass over all shards
+ * shard order, each shard's payloads directly after the previous non-empty shard's (with at most
+ * 63 bytes between the end of one and the start of the next, to keep each shard's first payload
+ * aligned to 64 bytes), for any payload size. A pass over all shards
  * then streams through memory like a pass over one flat array. Call it after loading: shards
  * grown one insert at a time live in separate allocations, and on the machine of
  * docs/benchmarks.md updating 256 such shards is 10-20% slower than updating them packed (4096
