@@ -82,7 +82,10 @@ typedef enum baton_store_policy {
     /* Pool tasks, one per worker. Task i starts on the i-th of n contiguous blocks of shards,
      * taking its next shard nobody has taken yet (one atomic increment per shard), then helps
      * with what is left of the other blocks: the load balances itself when shards differ in
-     * cost, and each thread still streams through memory of its own. */
+     * cost, and each thread still streams through memory of its own. (The first phase of a
+     * tick, which only looks footprint ids up, keeps each task to its own block, as STATIC
+     * does: so each task's buffers see the same claims in identical ticks, and a tick in
+     * steady state allocates nothing; see docs/store.md.) */
     BATON_STORE_DYNAMIC = 0,
     /* Pool tasks, one per worker; task i processes the i-th of n contiguous blocks of shards,
      * shards [i * shards / n, (i + 1) * shards / n). */

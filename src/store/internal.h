@@ -218,9 +218,12 @@ static inline baton__shard *baton__shard_for(const baton_store *store, uint64_t 
 
 /* phase.c */
 /* Runs fn(store, lane, shard, arg) once for every shard under the store's policy, each shard on
- * one lane; returns when all are done. Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
+ * one lane; returns when all are done. With fixed_blocks, DYNAMIC's lanes take STATIC's blocks
+ * (no helping), so that which lane handles which shard does not depend on timing: the claim
+ * phase, whose lane buffers then hold the same claims in every identical tick and stop growing.
+ * Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
 typedef void (*baton__shard_fn)(baton_store *store, unsigned lane, unsigned shard, void *arg);
-int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg);
+int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg, bool fixed_blocks);
 /* The number of lanes baton__store_each_shard uses under the current policy (starting the
  * dedicated executors if needed). Returns 0 or BATON_ETHREAD. */
 int baton__store_lane_count(baton_store *store, unsigned *out_lanes);

@@ -414,7 +414,10 @@ int baton_store_tick(baton_store *store, baton_tick_report *report,
             store->lanes[l].claims[t].count = 0;
     }
     for (size_t p = 0; p < sizeof phases / sizeof phases[0]; p++) {
-        rc = baton__store_each_shard(store, phases[p], NULL);
+        /* The claim phase is the only one that can grow a buffer (a lane's claims for a
+         * shard); on fixed blocks each lane sees the same shards every tick, so identical ticks
+         * stop allocating once the buffers have grown. The phases that run rules stay dynamic. */
+        rc = baton__store_each_shard(store, phases[p], NULL, p == 0);
         if (rc != 0) {
             /* Only the pool shutting down under us gets here; a phase either ran on every
              * shard or on none, and the merge is the last, so before it nothing changed. */
