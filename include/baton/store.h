@@ -149,7 +149,7 @@ BATON_API unsigned baton_store_shard_of(const baton_store *store, uint64_t id);
 
 /*
  * Changes the policy used by later calls of baton_store_update_all and baton_store_tick.
- * Errors: BATON_EINVAL (NULL store, unknown policy).
+ * Errors: BATON_EINVAL (NULL store, unknown policy, or called during a tick).
  */
 BATON_API int baton_store_set_policy(baton_store *store, baton_store_policy policy);
 
@@ -162,8 +162,9 @@ BATON_API int baton_store_set_policy(baton_store *store, baton_store_policy poli
 BATON_API int baton_store_insert(baton_store *store, uint64_t id, const void *payload, size_t size);
 
 /*
- * Removes entity `id`. Errors: BATON_EINVAL (NULL store), BATON_ENOTFOUND (no such id). Queued
- * rewrites that name it fail with BATON_ENOTFOUND when their tick comes.
+ * Removes entity `id`. Errors: BATON_EINVAL (NULL store, or called during a tick), BATON_ENOTFOUND
+ * (no such id). Queued rewrites that name it fail with BATON_ENOTFOUND when their tick comes, even
+ * if an entity with the same id was inserted since: that is another entity.
  */
 BATON_API int baton_store_remove(baton_store *store, uint64_t id);
 
@@ -193,8 +194,8 @@ BATON_API int baton_store_get(const baton_store *store, uint64_t id, void *out, 
 
 /*
  * Stores in *payload a pointer to entity `id`'s payload inside the store, for reading or writing
- * in place. The pointer stays valid until the next insert, remove or tick. Errors: BATON_EINVAL
- * (NULL argument), BATON_ENOTFOUND (*payload is then NULL).
+ * in place. The pointer stays valid until the next insert, remove, compact or tick. Errors:
+ * BATON_EINVAL (NULL argument), BATON_ENOTFOUND (*payload is then NULL).
  */
 BATON_API int baton_store_lookup(baton_store *store, uint64_t id, void **payload);
 

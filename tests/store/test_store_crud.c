@@ -3,8 +3,8 @@
  *  - create: every bad config value (NULL config or out, payload_size 0 and too large,
  *    shard_bits, executors, flags, policy and conflict out of range, struct_size too large) is
  *    BATON_EINVAL, hands out no store, and the detail message names the offending field or value;
- *    zero fields mean defaults (256 shards), the limits themselves are accepted, and fields
- *    past a shorter struct_size are not read;
+ *    zero fields mean defaults (256 shards, BATON_STORE_DEFER: a loser stays queued), the
+ *    limits themselves are accepted, and fields past a shorter struct_size are not read;
  *  - insert / remove / get / lookup / contains: a duplicate insert is BATON_EEXIST and leaves the
  *    stored payload and the count as they were; a missing id is BATON_ENOTFOUND for remove, get
  *    and lookup (which then stores NULL); a payload size other than the store's is BATON_EINVAL
@@ -133,6 +133,60 @@ static void test_create_defaults_and_limits(void **state)
         assert_int_equal(baton_store_shards(store), 2);
         baton_store_destroy(store);
     }
+}
+
+/* The zeroed config's conflict policy is BATON_STORE_DEFER: a loser stays queued, with its key. */
+static int rule_bump(baton_rewrite_ctx *rc, void *ctx)
+{
+    void *p = NULL;
+    (void)ctx;
+    if (baton_rewrite_write(rc, 1, &p) != 0)
+        return BATON_EINVAL;
+    ((unsigned char *)p)[0]++;
+    return 0;
+}
+
+static void record_outcome(const baton_rewrite_outcome *outcome, void *ctx)
+{
+    *(baton_rewrite_outcome *)ctx = *outcome;
+}
+
+static void test_default_config_defers(void **state)
+{
+    (void)state;
+    baton_store_config config;
+    memset(&config, 0, sizeof config);
+    config.payload_size = 1;
+    baton_store *store = st_create_config(&config);
+    unsigned char value = 5;
+    bt_assert_rc(baton_store_insert(store, 1, &value, 1), 0);
+    uint32_t rule = 9;
+    bt_assert_rc(baton_store_add_rule(store, rule_bump, NULL, &rule), 0);
+    assert_int_equal(rule, 0);
+    const uint64_t one[] = {1};
+    baton_rewrite rw = {rule, 0, 0, NULL, 0, one, 1};
+    uint64_t seq0 = 9, seq1 = 9;
+    bt_assert_rc(baton_store_submit(store, &rw, &seq0), 0);
+    bt_assert_rc(baton_store_submit(store, &rw, &seq1), 0);
+    assert_int_equal(seq0, 0);
+    assert_int_equal(seq1, 1);
+    baton_rewrite_outcome out;
+    memset(&out, 0, sizeof out);
+    baton_tick_report report;
+    bt_assert_rc(baton_store_tick(store, &report, record_outcome, &out), 0);
+    assert_int_equal(report.committed, 1);
+    assert_int_equal(report.deferred, 1);
+    assert_int_equal(report.rejected, 0);
+    assert_int_equal(out.seq, 1);
+    bt_assert_rc(out.status, BATON_ECONFLICT);
+    assert_true(out.deferred);
+    assert_int_equal(baton_store_pending(store), 1);
+    bt_assert_rc(baton_store_tick(store, &report, NULL, NULL), 0);
+    assert_int_equal(report.tick, 1);
+    assert_int_equal(report.committed, 1);
+    bt_assert_rc(baton_store_get(store, 1, &value, 1), 0);
+    assert_int_equal(value, 7);
+    baton_store_destroy(store);
 }
 
 static void test_set_policy(void **state)
@@ -584,6 +638,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_create_defaults_and_limits),
+        cmocka_unit_test(test_default_config_defers),
         cmocka_unit_test(test_set_policy),
         cmocka_unit_test(test_entity_errors),
         cmocka_unit_test(test_model_random_ops),

@@ -10,6 +10,8 @@
  *    calling thread; STATIC's task i takes the i-th contiguous block of shards (so a block's
  *    shards share a thread within one call); DEDICATED's executor i owns block i for the store's
  *    life (the same thread for a shard across calls, at most n threads);
+ *  - set_policy takes effect from the next call (DEDICATED off the calling thread, DYNAMIC and
+ *    STATIC without a pool on it, switching back and forth);
  *  - errors: fn failing on some shards returns the error of the lowest-numbered failing shard,
  *    and every shard is still processed;
  *  - baton_motion_update through update_all equals baton_motion_step run serially over a flat
@@ -220,6 +222,36 @@ static void test_update_each_policy(void **state)
         free(had);
         baton_store_destroy(store);
     }
+}
+
+/* baton_store_set_policy "changes the policy used by later calls": without a pool, DYNAMIC and
+ * STATIC run every shard on the calling thread and DEDICATED on executors, none of them the
+ * caller; switching back and forth shows each time. */
+static void test_set_policy_takes_effect(void **state)
+{
+    (void)state;
+    const mode m = {"switching", BATON_STORE_STATIC, false, 2, 0};
+    baton_store *store = mode_store(&m, UP, 8);
+    size_t n = 2000;
+    fill(store, n);
+    update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+    assert_non_null(u.seen);
+    const baton_store_policy order[] = {BATON_STORE_STATIC, BATON_STORE_DEDICATED,
+                                        BATON_STORE_DYNAMIC, BATON_STORE_DEDICATED,
+                                        BATON_STORE_STATIC};
+    for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
+        bt_assert_rc(baton_store_set_policy(store, order[r]), 0);
+        bt_assert_rc(run_counted(store, &u), 0);
+        check_counters(store, n, r + 1);
+        bool dedicated = order[r] == BATON_STORE_DEDICATED;
+        for (unsigned s = 0; s < 256; s++)
+            if (atomic_load(&u.seen[s].calls) != 0 &&
+                pthread_equal(u.seen[s].thread, pthread_self()) == dedicated)
+                fail_msg("round %zu, policy %d: shard %u ran %s the calling thread", r,
+                         (int)order[r], s, dedicated ? "on" : "off");
+    }
+    free(u.seen);
+    baton_store_destroy(store);
 }
 
 static void test_update_errors(void **state)
@@ -556,6 +588,7 @@ int main(int argc, char **argv)
     g_workers = bt_init(argc, argv, 4);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_update_each_policy),
+        cmocka_unit_test(test_set_policy_takes_effect),
         cmocka_unit_test(test_update_errors),
         cmocka_unit_test(test_update_empty_and_null),
         cmocka_unit_test(test_motion_kernel_reference),
