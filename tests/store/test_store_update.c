@@ -12,6 +12,7 @@
  *    life (the same thread for a shard across calls, at most n threads);
  *  - set_policy takes effect from the next call (DEDICATED off the calling thread, DYNAMIC and
  *    STATIC without a pool on it, switching back and forth);
+ *  - under DEDICATED a rewrite's rule runs on the executor that owns its scope's shard;
  *  - errors: fn failing on some shards returns the error of the lowest-numbered failing shard,
  *    and every shard is still processed;
  *  - baton_motion_update through update_all equals baton_motion_step run serially over a flat
@@ -249,6 +250,54 @@ static void test_set_policy_takes_effect(void **state)
                 pthread_equal(u.seen[s].thread, pthread_self()) == dedicated)
                 fail_msg("round %zu, policy %d: shard %u ran %s the calling thread", r,
                          (int)order[r], s, dedicated ? "on" : "off");
+    }
+    free(u.seen);
+    baton_store_destroy(store);
+}
+
+/* store.h: a tick runs each winner's rule "on the owner of its scope's shard", and DEDICATED's
+ * executor owns its shards for the store's life: the rule of a rewrite scoped to s runs on the
+ * thread that update_all's fn met for shard_of(s). */
+enum { OWNER_REWRITES = 200 };
+static pthread_t g_rule_thread[OWNER_REWRITES];
+
+static int rule_where(baton_rewrite_ctx *rc, void *ctx)
+{
+    (void)ctx;
+    uint64_t seq = baton_rewrite_seq(rc);
+    g_rule_thread[seq % OWNER_REWRITES] = pthread_self();
+    return 0;
+}
+
+static void test_rules_run_on_owner(void **state)
+{
+    (void)state;
+    const mode m = {"dedicated", BATON_STORE_DEDICATED, true, 0, 0};
+    baton_store *store = mode_store(&m, UP, 8);
+    fill(store, 1000);
+    update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+    assert_non_null(u.seen);
+    uint32_t rule = 0;
+    bt_assert_rc(baton_store_add_rule(store, rule_where, NULL, &rule), 0);
+    for (int round = 0; round < 3; round++) {
+        bt_assert_rc(run_counted(store, &u), 0);
+        for (uint64_t i = 0; i < OWNER_REWRITES; i++) {
+            uint64_t scope = entity_id(i * 5); /* scopes whose shards hold entities */
+            baton_rewrite rw = {rule, scope, 0, NULL, 0, NULL, 0};
+            bt_assert_rc(baton_store_submit(store, &rw, NULL), 0);
+        }
+        baton_tick_report report;
+        bt_assert_rc(baton_store_tick(store, &report, NULL, NULL), 0);
+        assert_int_equal(report.committed, OWNER_REWRITES);
+        for (uint64_t i = 0; i < OWNER_REWRITES; i++) {
+            unsigned s = baton_store_shard_of(store, entity_id(i * 5));
+            assert_int_not_equal(atomic_load(&u.seen[s].calls), 0);
+            uint64_t seq = (uint64_t)round * OWNER_REWRITES + i;
+            if (!pthread_equal(g_rule_thread[seq % OWNER_REWRITES], u.seen[s].thread))
+                fail_msg("round %d: the rule of seq %llu (scope in shard %u) ran on another "
+                         "thread than shard %u's executor", round, (unsigned long long)seq, s,
+                         s);
+        }
     }
     free(u.seen);
     baton_store_destroy(store);
@@ -589,6 +638,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_update_each_policy),
         cmocka_unit_test(test_set_policy_takes_effect),
+        cmocka_unit_test(test_rules_run_on_owner),
         cmocka_unit_test(test_update_errors),
         cmocka_unit_test(test_update_empty_and_null),
         cmocka_unit_test(test_motion_kernel_reference),
