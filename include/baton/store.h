@@ -177,7 +177,8 @@ BATON_API int baton_store_remove(baton_store *store, uint64_t id);
  * grown one insert at a time live in separate allocations, and on the machine of
  * docs/benchmarks.md updating 256 such shards is 10-20% slower than updating them packed (4096
  * shards: three times slower); holes between the shards cost as much, so packing leaves no room
- * to grow: the next insert into a shard moves that shard to memory of its own. Pointers from
+ * to grow: an insert that makes a shard larger than it was when packed moves that shard to memory
+ * of its own (the other shards stay packed). Pointers from
  * baton_store_lookup are invalidated. Errors: BATON_EINVAL (NULL store, or during a tick),
  * BATON_ENOMEM (the store is left as it was; it needs a copy of the ids and payloads).
  */

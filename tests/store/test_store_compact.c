@@ -7,9 +7,11 @@
  *    shards, one entity in some shards, several in others, empty shards between;
  *  - the state is unchanged (every payload, the count, each shard's size, the fingerprint), and
  *    a second compaction, and one of an empty store, change nothing either;
- *  - "packing leaves no room to grow: the next insert into a shard moves that shard to memory
- *    of its own": after an insert into shard s, s's payloads are no longer where they were,
- *    while every other shard's are; after removes, compaction packs the smaller shards again;
+ *  - "packing leaves no room to grow: an insert that makes a shard larger than it was when
+ *    packed moves that shard to memory of its own (the other shards stay packed)": after such
+ *    an insert into shard s (also after a remove and an insert that refilled it), s's payloads
+ *    are no longer where they were, while every other shard's are; after removes, compaction
+ *    packs the smaller shards again;
  *  - errors: a NULL store and a call from a tick's outcome callback are BATON_EINVAL and change
  *    nothing.
  */
@@ -205,6 +207,25 @@ static void test_grow_after_compact(void **state)
         assert_int_equal(after.count[0], before.count[0] + 1);
         for (unsigned s = 1; s < 16; s++)
             assert_ptr_equal(after.first[s], before.first[s]);
+        /* Shard 2, after a remove: the insert that only refills it may stay, the one that
+         * makes it larger than when packed moves it. */
+        assert_true(before.count[2] >= 2);
+        bt_assert_rc(baton_store_remove(store, before.last_id[2]), 0);
+        for (size_t i = 0; i < m.n; i++)
+            if (m.ids[i] == before.last_id[2])
+                m.ids[i] = m.ids[--m.n];
+        for (int k = 0; k < 2; k++) {
+            id++;
+            while (baton_store_shard_of(store, id) != 2)
+                id++;
+            insert_model(store, &m, id, size);
+        }
+        read_layout(store, &after);
+        assert_int_equal(after.count[2], before.count[2] + 1);
+        assert_true(after.first[2] != before.first[2]);
+        for (unsigned s = 3; s < 16; s++)
+            assert_ptr_equal(after.first[s], before.first[s]);
+        check_state(store, &m, size);
         /* An empty shard (1) grows into memory of its own too. */
         id = 100000;
         while (baton_store_shard_of(store, id) != 1)
