@@ -84,8 +84,8 @@ typedef struct mode {
 
 static void steady_state(const mode *m, unsigned bits, unsigned ticks)
 {
-    baton_store_config config = st_config(PAYLOAD, bits, 0, m->with_pool ? g_pool : NULL,
-                                          m->policy, BATON_STORE_DEFER, m->executors);
+    baton_store_config config = st_config(PAYLOAD, bits, 0, m->with_pool ? g_pool : NULL, m->policy,
+                                          BATON_STORE_DEFER, m->executors);
     baton_store *store = st_create_config(&config);
     uint32_t rule = 0;
     unsigned char p[PAYLOAD] = {0};
@@ -110,12 +110,12 @@ static void steady_state(const mode *m, unsigned bits, unsigned ticks)
             continue;
         if (calls1 != calls0)
             fail_msg("%s, %u shards, %u workers: the submits before tick %u allocated %llu "
-                     "times (%llu bytes)", m->name, 1u << bits, g_workers, t, calls1 - calls0,
-                     bytes1 - bytes0);
+                     "times (%llu bytes)",
+                     m->name, 1u << bits, g_workers, t, calls1 - calls0, bytes1 - bytes0);
         if (calls2 != calls1)
             fail_msg("%s, %u shards, %u workers: tick %u (after %d warm-up ticks) allocated "
-                     "%llu times (%llu bytes)", m->name, 1u << bits, g_workers, t, WARMUP,
-                     calls2 - calls1, bytes2 - bytes1);
+                     "%llu times (%llu bytes)",
+                     m->name, 1u << bits, g_workers, t, WARMUP, calls2 - calls1, bytes2 - bytes1);
     }
     /* Every write landed: id i was written once per tick. */
     for (uint64_t i = 0; i < REWRITES; i += 97) {

@@ -65,7 +65,8 @@ static void check_packed(baton_store *store, size_t size)
             continue;
         if (((uintptr_t)l.first[s] & 63) != 0)
             fail_msg("payload size %zu, %u shards: shard %u's first payload at %p is not "
-                     "aligned to 64 bytes", size, shards, s, (const void *)l.first[s]);
+                     "aligned to 64 bytes",
+                     size, shards, s, (const void *)l.first[s]);
         /* The last payload of the shard is where lookup says it is. */
         void *last = NULL;
         bt_assert_rc(baton_store_lookup(store, l.last_id[s], &last), 0);

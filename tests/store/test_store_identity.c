@@ -48,8 +48,8 @@ static void write_and_read(const sc_mode *mode, unsigned bits)
     sc_entity(&sc, X, 10);
     sc_entity(&sc, Y, 20);
     sc_entity(&sc, Z, 30);
-    sc_submit(&sc, 0, X, NULL, IDS(X), 0);      /* seq0: writes X */
-    sc_submit(&sc, 0, Y, IDS(Y), IDS(Z), 0);    /* seq1: reads Y, writes Z */
+    sc_submit(&sc, 0, X, NULL, IDS(X), 0);   /* seq0: writes X */
+    sc_submit(&sc, 0, Y, IDS(Y), IDS(Z), 0); /* seq1: reads Y, writes Z */
     reinsert(&sc, X, 50);
     reinsert(&sc, Y, 60);
     sc_tick(&sc, NULL, 0);
@@ -61,7 +61,7 @@ static void write_and_read(const sc_mode *mode, unsigned bits)
     sc_expect(&sc, Z, 30, 0);
     assert_int_equal(baton_store_pending(sc.store), 0);
     /* The new entities are ordinary: a rewrite naming them now runs. */
-    sc_submit(&sc, 0, X, IDS(Y), IDS(X), 0);    /* seq2 */
+    sc_submit(&sc, 0, X, IDS(Y), IDS(X), 0); /* seq2 */
     sc_tick(&sc, IDS(2), 1);
     sc_report(&sc, 1, 1, 1, 0, 0, 0, 1);
     sc_expect(&sc, X, 50 + 60 + 1, 3);
@@ -75,9 +75,9 @@ static void deferred(const sc_mode *mode, unsigned bits)
     sc_open(&sc, mode, bits, BATON_STORE_DEFER, 1);
     sc_entity(&sc, X, 10);
     sc_entity(&sc, Y, 20);
-    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);      /* seq0: writes X, wins */
-    sc_submit(&sc, 0, 2, IDS(Y), IDS(X), 0);    /* seq1: writes X, loses, deferred */
-    sc_submit(&sc, 0, 3, IDS(X), IDS(Y), 0);    /* seq2: reads X, loses to seq0, deferred */
+    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);   /* seq0: writes X, wins */
+    sc_submit(&sc, 0, 2, IDS(Y), IDS(X), 0); /* seq1: writes X, loses, deferred */
+    sc_submit(&sc, 0, 3, IDS(X), IDS(Y), 0); /* seq2: reads X, loses to seq0, deferred */
     sc_tick(&sc, IDS(0), 1);
     sc_report(&sc, 0, 3, 1, 2, 0, 0, 1);
     sc_outcome(&sc, 0, 1, BATON_ECONFLICT, true, X, 0);
@@ -101,10 +101,10 @@ static void same_window(const sc_mode *mode, unsigned bits)
     sc_open(&sc, mode, bits, BATON_STORE_DEFER, 1);
     sc_entity(&sc, X, 10);
     sc_entity(&sc, Y, 20);
-    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);      /* seq0: the old X; smallest key */
-    sc_submit(&sc, 0, 1, IDS(X), IDS(Y), 0);    /* seq1: reads the old X */
+    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);   /* seq0: the old X; smallest key */
+    sc_submit(&sc, 0, 1, IDS(X), IDS(Y), 0); /* seq1: reads the old X */
     reinsert(&sc, X, 40);
-    sc_submit(&sc, 0, 2, IDS(Y), IDS(X), 0);    /* seq2: writes the new X */
+    sc_submit(&sc, 0, 2, IDS(Y), IDS(X), 0); /* seq2: writes the new X */
     /* seq0 and seq1 fail and take no part in conflicts: seq2 would lose to seq0 (X) and to
      * seq1 (Y), but runs. */
     sc_tick(&sc, IDS(2), 1);
@@ -164,10 +164,10 @@ static void neighbours_move(const sc_mode *mode, unsigned bits)
     sc_entity(&sc, X, 10);
     for (size_t k = OTHERS / 2; k < OTHERS; k++)
         sc_entity(&sc, others[k], 100 + k);
-    sc_submit(&sc, 0, 1, NULL, IDS(X), 0);          /* seq0: wins */
-    sc_submit(&sc, 0, 2, NULL, IDS(X), 0);          /* seq1: deferred */
+    sc_submit(&sc, 0, 1, NULL, IDS(X), 0); /* seq0: wins */
+    sc_submit(&sc, 0, 2, NULL, IDS(X), 0); /* seq1: deferred */
     sc_entity(&sc, Z, 30);
-    sc_submit(&sc, 0, 3, IDS(X), IDS(Z), 0);        /* seq2: reads X, deferred */
+    sc_submit(&sc, 0, 3, IDS(X), IDS(Z), 0); /* seq2: reads X, deferred */
     /* Removing the shard-mates in front of X moves it (swap with the last); putting them back
      * changes the shard again. */
     for (size_t k = 0; k < OTHERS / 2; k++)
@@ -232,10 +232,8 @@ int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_write_and_read),
-        cmocka_unit_test(test_deferred),
-        cmocka_unit_test(test_same_window),
-        cmocka_unit_test(test_many_times),
+        cmocka_unit_test(test_write_and_read),  cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_same_window),     cmocka_unit_test(test_many_times),
         cmocka_unit_test(test_neighbours_move),
     };
     return cmocka_run_group_tests_name("store/identity", tests, group_setup, group_teardown);
