@@ -8,7 +8,8 @@
  *
  *   [workload]   rule = motion (the built-in rule; the only one), agents = N (1000000),
  *                steps = N (100), seed = N (42)
- *   [plan]       partitions = N (0: the single plan), workers = N (0: the pool's)
+ *   [plan]       partitions = N (0: the engine's default plan: the single plan, or under mpirun
+ *                one partition per rank), workers = N (0: the pool's)
  *   [checkpoint] policy = disabled | every (disabled), every = N, keep = K (1), dir = PATH,
  *                sync = true | false (false)
  *   [replay]     mode = off | record | verify (off), file = PATH (record: written at the end;
@@ -68,7 +69,8 @@ void cli_run_usage(FILE *out)
           "  Runs the scenario (an INI file: [workload] rule, agents, steps, seed; [plan]\n"
           "  partitions, workers; [checkpoint] policy, every, keep, dir, sync; [replay] mode,\n"
           "  file; [run] workers) through the step engine, with a progress line, then prints\n"
-          "  the engine's metrics.\n"
+          "  the engine's metrics. Without [plan] partitions the engine's default plan runs:\n"
+          "  one partition, or under mpirun one partition per rank.\n"
           "  --resume DIR  continue from the newest valid checkpoint in DIR (the scenario\n"
           "                defaults to DIR/scenario.ini, which a run with a checkpoint dir\n"
           "                leaves there)\n"
@@ -223,8 +225,9 @@ static int report_rc(int rc, const char *what)
 }
 
 /* The motion state this process holds: the whole state, or under MPI only its rank's share
- * (the partitions plan gives it; without a plan, rank 0's single partition), so that no rank
- * ever holds more than its share (BATON_MPI_ROWS_OWNED). */
+ * (the partitions plan gives it; without a plan, those of the engine's default plan, one
+ * partition per rank), so that no rank ever holds more than its share
+ * (BATON_MPI_ROWS_OWNED). */
 static int build_state(const run_options *opt, const scenario *sc, const baton_plan *plan,
                        baton_state **out)
 {
@@ -232,15 +235,21 @@ static int build_state(const run_options *opt, const scenario *sc, const baton_p
     if (!opt->mpi)
         return report_rc(baton_engine_motion_state(agents, sc->seed, out),
                          "baton_engine_motion_state");
-    int rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
-    size_t n = plan != NULL ? baton_plan_partitions(plan) : 1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        baton_partition p =
-            plan != NULL ? baton_plan_partition(plan, i) : (baton_partition){0, agents, 0};
+    baton_plan *per_rank = NULL;
+    int rc = plan != NULL ? 0
+                          : report_rc(baton_plan_create_per_worker(agents, opt->ranks, &per_rank),
+                                      "baton_plan_create_per_worker");
+    if (rc == 0)
+        rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
+    if (plan == NULL)
+        plan = per_rank;
+    for (size_t i = 0; rc == 0 && i < baton_plan_partitions(plan); i++) {
+        baton_partition p = baton_plan_partition(plan, i);
         if (p.worker == (unsigned)opt->rank)
             rc = report_rc(baton_engine_motion_add_rows(*out, agents, sc->seed, p.begin, p.end),
                            "baton_engine_motion_add_rows");
     }
+    baton_plan_destroy(per_rank);
     if (rc != 0) {
         baton_state_destroy(*out);
         *out = NULL;

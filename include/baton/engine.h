@@ -192,6 +192,16 @@ BATON_API int baton_plan_create_static(size_t rows, size_t count, unsigned worke
                                        baton_plan **out);
 
 /*
+ * A plan of one partition per worker, for `workers` workers: baton_plan_create_static(rows,
+ * workers, workers) (partition i on worker i, sizes differing by at most one); with fewer rows
+ * than workers, one partition of one row on each of workers 0 .. rows - 1 (a partition is never
+ * empty), and for rows 0 the one empty partition [0, 0) on worker 0. With workers 1 it is the
+ * single plan. It is the MPI executor's default plan (see baton_engine_create). Errors:
+ * BATON_EINVAL (NULL out, workers 0), BATON_ENOMEM.
+ */
+BATON_API int baton_plan_create_per_worker(size_t rows, unsigned workers, baton_plan **out);
+
+/*
  * A plan from the caller's partitions (copied), for `workers` workers, as given: it is checked
  * only by baton_plan_validate. Errors: BATON_EINVAL (NULL out, NULL parts with n > 0,
  * n > BATON_PLAN_MAX_PARTITIONS), BATON_ENOMEM.
@@ -355,7 +365,10 @@ typedef struct baton_engine_config {
 
 /*
  * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
- * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
+ * on error the caller keeps it). The plan starts as the default plan, which fits any worker or
+ * rank count: locally the single plan (every row in one partition, run on the thread that
+ * steps), under the MPI executor one partition per rank (baton_plan_create_per_worker over the
+ * global row count and the rank count, made afresh at each step). The step counter starts at 0.
  * Errors: BATON_ENOSYS (an executor this build does not support: device; MPI without MPI),
  * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy, executor or
  * mpi_rows, MPI executor before MPI_Init or with workers other than the rank count,
@@ -398,7 +411,7 @@ BATON_API int baton_engine_halo(const baton_engine *engine, size_t partition, si
  * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
  * state's rows and the engine's workers at every step, so rows may change between steps; a
  * plan that no longer fits makes the step fail with that error before any phase runs. NULL
- * goes back to the single plan. Under the MPI executor (collective) the plan's rows count the
+ * goes back to the default plan (see baton_engine_create). Under the MPI executor (collective) the plan's rows count the
  * global state, and the next step first moves the rows whose rank the new plan changes. Errors:
  * BATON_EINVAL (NULL engine), BATON_ENOMEM.
  */

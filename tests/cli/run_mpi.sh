@@ -7,7 +7,9 @@
 #   3. the newest checkpoint of every rank is deleted, and `mpirun ... baton run --resume DIR`
 #      goes on from step 20, verifying steps 20..29;
 #   4. the newest checkpoint of one rank only is deleted: the ranks would resume different
-#      steps, which must fail (exit status 1) with a message saying so.
+#      steps, which must fail (exit status 1) with a message saying so;
+#   5. a scenario without [plan] (the engine's default plan: one partition per rank) verifies
+#      the same recording under `mpirun -np 2` and `-np 3`.
 set -u
 baton=$1
 mpiexec=$2
@@ -27,17 +29,19 @@ export OMPI_MCA_plm=isolated
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi() {
     # shellcheck disable=SC2086 # $root is empty or one word
-    "$mpiexec" --oversubscribe $root -np 3 "$baton" run "$@" >"$tmp/out" 2>"$tmp/err"
+    "$mpiexec" --oversubscribe $root -np "${np:-3}" "$baton" run "$@" >"$tmp/out" 2>"$tmp/err"
 }
-# scenario FILE MODE PARTITIONS
+# scenario FILE MODE PARTITIONS (empty: no [plan] section)
 scenario() {
+    plan=""
+    [ -n "$3" ] && plan="[plan]
+partitions = $3"
     cat >"$1" <<SCENARIO
 [workload]
 agents = 50000
 steps = 30
 seed = 11
-[plan]
-partitions = $3
+$plan
 [checkpoint]
 policy = every
 every = 10
@@ -70,4 +74,12 @@ grep -q "10 verified" "$tmp/out" || fail "not 10 steps verified after resuming"
 rm -f "$tmp"/ckpt/rank-1/ckpt-00000000000000000030-auto.bck
 mpi --resume "$tmp/ckpt" && fail "resuming ranks at different steps succeeded"
 grep -q "different steps (20 to 30)" "$tmp/err" || fail "no message about the ranks' steps"
+for np in 2 3; do
+    rm -rf "$tmp/ckpt"
+    scenario "$tmp/default.ini" verify ""
+    mpi "$tmp/default.ini" || fail "mpirun -np $np: the default plan's run failed"
+    grep -q "30 verified" "$tmp/out" || fail "-np $np: not 30 steps verified: $(cat "$tmp/out")"
+    grep -q "partitions: $((30 * np)) partition steps over 1500000 rows" "$tmp/out" ||
+        fail "-np $np: not one partition per rank: $(cat "$tmp/out")"
+done
 exit 0

@@ -17,7 +17,10 @@
  *  - metrics: the global row count, partitions summed over the ranks;
  *  - rows added once distributed fail the next step with BATON_EPERM on every rank;
  *  - OWNED: each rank creates only its share and the run agrees with the local one; a rank
- *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank.
+ *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank;
+ *  - no plan set: the default plan (one partition per rank) agrees with the local run, each
+ *    rank holding its partition's rows (REPLICATED and OWNED, and after set_plan(NULL)), also
+ *    with fewer rows than ranks and with none.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
 #include "engine_test_util.h"
@@ -29,7 +32,7 @@
 
 static int g_rank;
 /* The engines' handles, where the smooth phase finds its engine (see engine_test_util.h). */
-static baton_engine *g_engines[8];
+static baton_engine *g_engines[16];
 static size_t g_n_engines;
 
 #define CHECK(cond, ...)                                                                           \
@@ -272,6 +275,74 @@ static void test_owned(void)
     baton_plan_destroy(plan);
 }
 
+/* An engine of `rows` rows and the advance phase only, with no plan set. */
+static baton_engine *small_engine(baton_executor_kind executor, size_t rows)
+{
+    baton_state *st = NULL;
+    CHECK(build_state(rows, false, &st) == 0, "build_state");
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .replay = BATON_REPLAY_RECORD, .executor = executor};
+    baton_engine *engine = NULL;
+    CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s", baton_last_error_message());
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
+    CHECK(baton_engine_add_phase(engine, &a) == 0, "add_phase: %s", baton_last_error_message());
+    return engine;
+}
+
+/* No plan set: the default plan (one partition per rank) runs on any rank count, each rank
+ * holding its partition's rows, and agrees with a local run; set_plan(NULL) goes back to it;
+ * OWNED shares of that plan run with no plan set (as `baton run` builds them); fewer rows than
+ * ranks, and no rows, run too. */
+static void test_default_plan(void)
+{
+    int size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    baton_plan *per_rank = NULL, *second = second_plan();
+    CHECK(baton_plan_create_per_worker(ROWS, (unsigned)size, &per_rank) == 0, "plan");
+    fail_switch local_fs = {false, 0}, mpi_fs = {false, 0};
+    baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_REPLICATED, NULL, &mpi_fs);
+    step_both(local, mpi, 3);
+    check_share(local, mpi, per_rank);
+    CHECK(baton_engine_set_plan(mpi, second) == 0, "set_plan");
+    step_both(local, mpi, 1);
+    check_share(local, mpi, second);
+    CHECK(baton_engine_set_plan(mpi, NULL) == 0, "set_plan(NULL)");
+    step_both(local, mpi, 2);
+    check_share(local, mpi, per_rank);
+    baton_engine_destroy(mpi);
+    baton_engine_destroy(local);
+
+    local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_OWNED, per_rank, &mpi_fs);
+    CHECK(baton_engine_set_plan(mpi, NULL) == 0, "set_plan(NULL)");
+    step_both(local, mpi, 3);
+    check_share(local, mpi, per_rank);
+    baton_engine_destroy(mpi);
+    baton_engine_destroy(local);
+
+    const size_t few[] = {2, 1, 0};
+    for (size_t k = 0; k < sizeof few / sizeof few[0]; k++) {
+        local = small_engine(BATON_EXECUTOR_LOCAL, few[k]);
+        mpi = small_engine(BATON_EXECUTOR_MPI, few[k]);
+        for (unsigned i = 0; i < 3; i++) {
+            baton_step_report lr, mr;
+            CHECK(baton_engine_step(local, &lr) == 0, "local step: %s", baton_last_error_message());
+            CHECK(baton_engine_step(mpi, &mr) == 0, "%zu rows: mpi step: %s", few[k],
+                  baton_last_error_message());
+            CHECK(lr.fingerprint == mr.fingerprint, "%zu rows: step %u: fingerprints differ",
+                  few[k], i);
+        }
+        size_t mine = (size_t)g_rank < few[k] ? 1 : 0;
+        CHECK(baton_state_rows(baton_engine_state(mpi)) == mine, "%zu rows: rank holds %zu", few[k],
+              baton_state_rows(baton_engine_state(mpi)));
+        baton_engine_destroy(mpi);
+        baton_engine_destroy(local);
+    }
+    baton_plan_destroy(second);
+    baton_plan_destroy(per_rank);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -281,6 +352,7 @@ int main(int argc, char **argv)
     CHECK(size == 3, "run with 3 ranks, not %d", size);
     test_replicated();
     test_owned();
+    test_default_plan();
     if (g_rank == 0)
         printf("engine mpi: 3 ranks: distributed rows, fingerprints, failure and undo, plan "
                "changes, restore and OWNED shares agree with a local run\n");
