@@ -433,7 +433,11 @@ typedef struct baton_step_report {
  * restored to their values before the step (the engine copies them before a phase first
  * writes them, unless every phase is BATON_PHASE_INFALLIBLE), the step counter does not move,
  * and the error is returned with a message naming the phase, the partition and its rows. So a
- * failed step leaves the state as it was. report (may be NULL) receives the timings.
+ * failed step leaves the state as it was. When several partitions fail, the step returns the
+ * code of the one with the smallest index, and names it: a failure never keeps a partition below
+ * it from running (only those above the smallest failure seen so far may be skipped), so the
+ * error, its partition and its message are the same in every run, whatever the timing, locally
+ * and under MPI (where the ranks agree on the smallest over all of them). report (may be NULL) receives the timings.
  * Replay errors, each naming the step and the values (the step itself stays applied and
  * counted, so the state that diverged can be inspected):
  *   BATON_EMISMATCH  verify: the fingerprint differs from the recorded one (divergence);

@@ -14,12 +14,16 @@
  *    shadows back. The copy is a full pass over the written columns, so an engine whose every
  *    phase is BATON_PHASE_INFALLIBLE takes none: its steps cannot fail in a phase. Rows and
  *    columns change only between steps, so a shadow is sized at the step's start.
- *  - A phase's failure is reported with the first failing partition (the smallest index among
- *    those that failed, so the message does not depend on timing).
+ *  - A phase's failure is reported with the smallest failing partition. A failure cancels
+ *    none of the partitions below it (only those above the smallest failure seen so far are
+ *    skipped), so every partition up to the smallest failing one runs in every run: the error,
+ *    its partition and its message do not depend on timing (under MPI the ranks then agree on
+ *    the smallest over all of them).
  */
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/os.h"
 #include "engine/engine_impl.h"
@@ -363,12 +367,28 @@ typedef struct phase_run {
     const engine_phase *phase;
     const baton_partition *parts;
     int *rcs; /* each partition's return, written by the task that ran it */
+    /* The smallest partition seen failing so far (SIZE_MAX: none): the partitions after it
+     * need not run, since the step reports the smallest failing one. Only ever lowered to a
+     * partition that failed, so every partition below the smallest failing one runs. Relaxed:
+     * it only saves work; the result is read from rcs after the parallel_for's barrier. */
+    _Atomic size_t first_failed;
 } phase_run;
 
+static void lower_first_failed(phase_run *run, size_t i)
+{
+    size_t seen = baton__load_relaxed(&run->first_failed);
+    while (i < seen && !baton__cas_weak_relaxed(&run->first_failed, &seen, i)) {
+    }
+}
+
+/* Never returns an error, so that the parallel_for cancels no partition: which ones fail is
+ * in rcs. */
 static int run_partitions(size_t begin, size_t end, void *arg)
 {
     phase_run *run = arg;
     for (size_t i = begin; i < end; i++) {
+        if (baton__load_relaxed(&run->first_failed) < i)
+            continue; /* a smaller partition failed: this one cannot be the step's error */
         const baton_partition *p = &run->parts[i];
         size_t first = p->begin, last = p->end;
         if (run->engine->mpi != NULL) { /* its rank's rows, where they lie in its state */
@@ -381,7 +401,7 @@ static int run_partitions(size_t begin, size_t end, void *arg)
             run->phase->fn(run->engine->state, first, last, i, run->engine->step, run->phase->ctx);
         run->rcs[i] = rc;
         if (rc != 0)
-            return rc;
+            lower_first_failed(run, i);
     }
     return 0;
 }
@@ -391,7 +411,7 @@ static int run_partitions(size_t begin, size_t end, void *arg)
 static int run_phase(baton_engine *engine, size_t k, const baton_partition *parts, size_t n,
                      int *rcs)
 {
-    phase_run run = {engine, &engine->phases[k], parts, rcs};
+    phase_run run = {engine, &engine->phases[k], parts, rcs, SIZE_MAX};
     memset(rcs, 0, n * sizeof *rcs);
     int rc;
     if (engine->pool != NULL && n > 1)

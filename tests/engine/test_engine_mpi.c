@@ -20,7 +20,9 @@
  *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank;
  *  - no plan set: the default plan (one partition per rank) agrees with the local run, each
  *    rank holding its partition's rows (REPLICATED and OWNED, and after set_plan(NULL)), also
- *    with fewer rows than ranks and with none.
+ *    with fewer rows than ranks and with none;
+ *  - several failing partitions on one rank or on several, each rank's partitions on a pool:
+ *    every run returns the smallest one's code and the same message naming it, on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
 #include "engine_test_util.h"
@@ -343,6 +345,84 @@ static void test_default_plan(void)
     baton_plan_destroy(per_rank);
 }
 
+/* fails_in: fails in each partition whose flag is set, with a code naming it; partition
+ * wait_in first waits (bounded) for partition wait_for to have returned, the schedule that
+ * used to let a larger failure cancel a smaller partition before it started. */
+#define FAIL_PARTS 48u
+
+typedef struct fail_set {
+    bool fail[FAIL_PARTS];
+    size_t wait_in, wait_for;
+    baton_pool *pool;
+    atomic_int returned;
+} fail_set;
+
+static int fails_in(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                    void *ctx)
+{
+    (void)step;
+    fail_set *fs = ctx;
+    if (partition == fs->wait_in)
+        (void)bt_wait_flag_nudging(fs->pool, &fs->returned, 2000);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++)
+        n[i] += 100;
+    int rc = fs->fail[partition] ? -(1000 + (int)partition) : 0;
+    if (partition == fs->wait_for)
+        atomic_store(&fs->returned, 1);
+    return rc;
+}
+
+/* Several failing partitions on several ranks, each rank's partitions on a pool of 4: every
+ * rank returns the smallest one's code and the same message, in every run. */
+static void test_failure_names_smallest(void)
+{
+    baton_pool_config pc = bt_pool_config(4, 0, 0);
+    baton_pool *pool = NULL;
+    CHECK(baton_pool_create(&pc, &pool) == 0, "pool");
+    baton_plan *plan = NULL;
+    CHECK(baton_plan_create_static(ROWS, FAIL_PARTS, 3, &plan) == 0, "plan");
+    /* {smallest, other, wait_in}: partition 4 and 40 are rank 1's, as is 1; 2 is rank 2's and
+     * 3 rank 0's; SIZE_MAX in other: every partition fails. */
+    const size_t cases[][3] = {
+        {4, 40, 1}, {2, 3, SIZE_MAX}, {0, FAIL_PARTS - 1, SIZE_MAX}, {0, SIZE_MAX, SIZE_MAX}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fail_set fs = {.wait_in = cases[k][2], .wait_for = cases[k][1], .pool = pool};
+        for (size_t i = 0; i < FAIL_PARTS; i++)
+            fs.fail[i] = cases[k][1] == SIZE_MAX || i == cases[k][0] || i == cases[k][1];
+        baton_state *st = NULL;
+        CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+        baton_engine_config cfg = {
+            .struct_size = sizeof cfg, .pool = pool, .executor = BATON_EXECUTOR_MPI};
+        baton_engine *engine = NULL;
+        CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s",
+              baton_last_error_message());
+        const size_t writes_n[] = {COL_N};
+        baton_phase_spec f = {"check", fails_in, &fs, writes_n, 1, 0, 0};
+        CHECK(baton_engine_add_phase(engine, &f) == 0 && baton_engine_set_plan(engine, plan) == 0,
+              "setup: %s", baton_last_error_message());
+        baton_partition p = baton_plan_partition(plan, cases[k][0]);
+        char names[96], first[512] = "";
+        snprintf(names, sizeof names, "partition %zu (rows [%zu, %zu))", cases[k][0], p.begin,
+                 p.end);
+        for (unsigned r = 0; r < 10; r++) {
+            atomic_store(&fs.returned, 0);
+            int rc = baton_engine_step(engine, NULL);
+            CHECK(rc == -(1000 + (int)cases[k][0]) &&
+                      strstr(baton_last_error_message(), names) != NULL,
+                  "case %zu, run %u: %d: %s", k, r, rc, baton_last_error_message());
+            if (r == 0)
+                snprintf(first, sizeof first, "%s", baton_last_error_message());
+            CHECK(strcmp(first, baton_last_error_message()) == 0, "message \"%s\", then \"%s\"",
+                  first, baton_last_error_message());
+            CHECK(baton_engine_current_step(engine) == 0, "the step counter moved");
+        }
+        baton_engine_destroy(engine);
+    }
+    baton_plan_destroy(plan);
+    CHECK(baton_pool_destroy(pool) == 0, "pool_destroy");
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -353,6 +433,7 @@ int main(int argc, char **argv)
     test_replicated();
     test_owned();
     test_default_plan();
+    test_failure_names_smallest();
     if (g_rank == 0)
         printf("engine mpi: 3 ranks: distributed rows, fingerprints, failure and undo, plan "
                "changes, restore and OWNED shares agree with a local run\n");
