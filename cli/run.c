@@ -20,7 +20,11 @@
  * (scenario.ini), so that `baton run --resume DIR` needs nothing else: it reads DIR/scenario.ini
  * (or the SCENARIO given), restores the newest valid checkpoint in DIR (state and step counter)
  * and goes on until `steps` steps are done. Relative paths in a scenario are relative to the
- * current directory.
+ * current directory. Checkpoints carry the scenario's identity, "rule=R agents=N seed=S" (what
+ * makes the states; not the steps, nor the plan): a run, fresh or resumed, whose checkpoint
+ * directory (or --resume DIR) holds another scenario's checkpoints, or checkpoints of no
+ * identity, stops before its first step with a message naming the directory and both
+ * identities, and leaves it as it was.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -74,6 +78,10 @@ void cli_run_usage(FILE *out)
           "  --resume DIR  continue from the newest valid checkpoint in DIR (the scenario\n"
           "                defaults to DIR/scenario.ini, which a run with a checkpoint dir\n"
           "                leaves there)\n"
+          "  Checkpoints carry the scenario (rule, agents, seed): a run refuses a checkpoint\n"
+          "  directory holding another scenario's checkpoints, naming both. Files: DIR/ckpt-\n"
+          "  <step, 20 digits>-<name>.bck (name: auto, or the one given), a large one's second\n"
+          "  half in <file>.part; <file>.tmp while being written; under mpirun in DIR/rank-R.\n"
           "  --json        print the metrics as one JSON object\n",
           out);
 }
@@ -273,6 +281,12 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
     baton_state *state = NULL;
     if (rc == 0)
         rc = build_state(opt, sc, plan, &state);
+    /* What makes the run's states: checkpoints of another scenario are refused, not mixed. The
+     * steps are not part of it (a longer run of one scenario goes on from a shorter one's
+     * checkpoints), nor is the plan (the state does not depend on it). */
+    char identity[BATON_CHECKPOINT_IDENTITY_MAX + 1];
+    snprintf(identity, sizeof identity, "rule=%s agents=%" PRIu64 " seed=%" PRIu64, sc->rule,
+             sc->agents, sc->seed);
     baton_engine_config cfg = {.struct_size = sizeof cfg,
                                .pool = pool,
                                .workers = (unsigned)sc->plan_workers,
@@ -283,7 +297,8 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
                                .checkpoint_dir = sc->checkpoint_dir[0] ? sc->checkpoint_dir : NULL,
                                .checkpoint_sync = sc->sync,
                                .executor = opt->mpi ? BATON_EXECUTOR_MPI : BATON_EXECUTOR_LOCAL,
-                               .mpi_rows = BATON_MPI_ROWS_OWNED};
+                               .mpi_rows = BATON_MPI_ROWS_OWNED,
+                               .checkpoint_identity = identity};
     baton_engine *engine = NULL;
     if (rc == 0 &&
         (rc = report_rc(baton_engine_create(&cfg, state, &engine), "baton_engine_create")) != 0)

@@ -345,6 +345,9 @@ typedef enum baton_mpi_rows {
     BATON_MPI_ROWS_OWNED = 1,
 } baton_mpi_rows;
 
+/* The longest checkpoint identity (baton_engine_config.checkpoint_identity), in bytes. */
+#define BATON_CHECKPOINT_IDENTITY_MAX 255u
+
 typedef struct baton_engine_config {
     size_t struct_size; /* sizeof(baton_engine_config); fields past it read as 0 */
     baton_pool *pool;   /* runs the partitions; NULL: every partition on the calling thread */
@@ -361,6 +364,12 @@ typedef struct baton_engine_config {
                                      machine's crash, not only the process's) */
     baton_executor_kind executor; /* BATON_EXECUTOR_LOCAL (0) */
     baton_mpi_rows mpi_rows;      /* MPI executor: what each rank's state holds at create */
+    /* What run the checkpoints belong to (copied; NULL or "": none): an opaque string of 1 to
+     * BATON_CHECKPOINT_IDENTITY_MAX printable ASCII characters (' ' to '~'), e.g. a hash or a
+     * description of what makes the run's states (`baton run` uses "rule=motion agents=N
+     * seed=S"). Every checkpoint the engine takes carries it; with one set, the engine refuses
+     * another run's checkpoints (see baton_engine_create, restore and resume). */
+    const char *checkpoint_identity;
 } baton_engine_config;
 
 /*
@@ -372,9 +381,14 @@ typedef struct baton_engine_config {
  * Errors: BATON_ENOSYS (an executor this build does not support: device; MPI without MPI),
  * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy, executor or
  * mpi_rows, MPI executor before MPI_Init or with workers other than the rank count,
- * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
- * this library's config; each message names the field and value), BATON_EIO (the checkpoint
- * directory cannot be created), BATON_ENOMEM.
+ * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, a checkpoint_identity
+ * too long or with a character other than ' ' to '~', struct_size larger than this library's
+ * config; each message names the field and value), BATON_EIO (the checkpoint directory cannot
+ * be created), BATON_EMISMATCH (checkpoint_identity is set and the checkpoint directory
+ * already holds a checkpoint file of another identity, or of none: another run's; the message
+ * names the directory, the file and both identities; under MPI every rank fails alike, each
+ * checking its own directory), BATON_ENOMEM. A directory that holds checkpoints of the same
+ * identity is accepted: they are the same run's, and a resume may restore them.
  */
 BATON_API int baton_engine_create(const baton_engine_config *config, baton_state *state,
                                   baton_engine **out);
@@ -498,7 +512,7 @@ BATON_API int baton_engine_replay_load(baton_engine *engine, const char *path);
 
 /*
  * Takes a checkpoint of the state now (between steps) under `name` (NULL: "manual"): the step
- * counter, the schema, the ids and every column. It is kept in memory and, with a checkpoint
+ * counter, the schema, the ids, every column and the engine's checkpoint_identity. It is kept in memory and, with a checkpoint
  * directory, written to a file there (replaced atomically: a temporary file, renamed); the
  * oldest checkpoints beyond the newest checkpoint_keep are then deleted, from memory and disk.
  * Once checkpoint_keep are kept, the new one is written over the oldest's file or buffer (its
@@ -518,7 +532,9 @@ BATON_API int baton_engine_checkpoint(baton_engine *engine, const char *name);
  * entries for steps at or after the restored step are dropped; with VERIFY, verification goes
  * on from the restored step. Errors: BATON_EINVAL, BATON_ENOTFOUND (no such checkpoint),
  * BATON_EIO (its file is damaged or gone), BATON_EMISMATCH (the engine's schema changed since,
- * e.g. a column was added), BATON_ENOMEM. On error the engine is unchanged.
+ * e.g. a column was added; or the engine has a checkpoint_identity and the checkpoint, a file
+ * a resume adopted, carries another or none: the message names the directory and both),
+ * BATON_ENOMEM. On error the engine is unchanged.
  */
 BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
 
@@ -526,11 +542,15 @@ BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
  * Restores the checkpoint file in dir with the highest step whose integrity check passes
  * (files that fail it are skipped, and named in the message if none is left): for a process
  * that starts again after a crash. The file's schema must equal the engine's (the phases refer
- * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH.
+ * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH,
+ * and so does, for an engine with a checkpoint_identity, a valid file that carries another
+ * identity or none (a file of format version 1 or 2, or of an engine without one): another
+ * run's checkpoints are never mixed into this one. An engine without an identity checks none.
  * Pointers into the state become invalid, as with baton_engine_restore. When dir is the
  * engine's own checkpoint directory, its older files count as kept checkpoints from then on
  * (retention deletes them in turn). Errors: BATON_EINVAL, BATON_ENOTFOUND (dir holds no valid
- * checkpoint), BATON_EMISMATCH (another schema: the message names the first difference),
+ * checkpoint), BATON_EMISMATCH (another schema: the message names the first difference; or
+ * another identity: the message names the directory, the file and both identities),
  * BATON_EIO, BATON_ENOMEM.
  */
 BATON_API int baton_engine_resume(baton_engine *engine, const char *dir);

@@ -82,9 +82,18 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state, b
     if (cfg.executor == BATON_EXECUTOR_MPI)
         rc = baton__engine_mpi_init(engine, cfg.workers);
 #endif
+    bool checkpoints = false;
     if (rc == 0)
-        rc = baton__engine_checkpoint_init(engine, &cfg);
+        checkpoints = (rc = baton__engine_checkpoint_init(engine, &cfg)) == 0;
+    if (rc == 0)
+        rc = baton__engine_checkpoint_check_dir(engine);
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) /* every rank creates its engine, or none does */
+        rc = baton__engine_mpi_agree_status(engine, rc);
+#endif
     if (rc != 0) {
+        if (checkpoints)
+            baton__engine_checkpoint_fini(engine);
 #ifdef BATON_HAVE_MPI
         baton__engine_mpi_fini(engine);
 #endif

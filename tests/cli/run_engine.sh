@@ -5,6 +5,8 @@
 #                  on 7 partitions verifies all 40 steps against the file (--json)
 #   resume         --resume DIR after the newest checkpoint was deleted: restarts at step 30
 #                  from the scenario kept in DIR and verifies steps 30..39
+#   identity       a seed-2 scenario refuses the checkpoint directory of a seed-1 run (fresh and
+#                  --resume), naming it and both scenarios, and leaves it as it was
 #   errors         an unknown key, an unknown mode and verify without a file: exit status 2,
 #                  the message naming the line and the value; a replay file of another run:
 #                  exit status 1, a divergence at step 0
@@ -18,14 +20,14 @@ fail() {
     [ -f "$tmp/stderr" ] && cat "$tmp/stderr" >&2
     exit 1
 }
-# scenario FILE MODE PARTITIONS [SEED]: a 20,000-agent, 40-step motion run.
+# scenario FILE MODE PARTITIONS [SEED] [STEPS]: a 20,000-agent motion run (40 steps).
 scenario() {
     cat >"$1" <<SCENARIO
 ; written by run_engine.sh
 [workload]
 rule = motion
 agents = 20000
-steps = 40
+steps = ${5:-40}
 seed = ${4:-7}
 
 [plan]
@@ -104,6 +106,26 @@ errors)
     scenario "$tmp/ver.ini" verify 1 8
     expect 1 "$tmp/ver.ini"
     contains "$tmp/stderr" "divergence at step 0"
+    ;;
+identity)
+    # A seed-1 run leaves its checkpoints (steps 30 and 40) and scenario in DIR; a seed-2,
+    # 15-step scenario with the same DIR must neither resume them nor write next to them.
+    scenario "$tmp/s1.ini" off 1 1 40
+    expect 0 "$tmp/s1.ini"
+    scenario "$tmp/s2.ini" off 1 2 15
+    expect 1 "$tmp/s2.ini"
+    contains "$tmp/stderr" "$tmp/ckpt"
+    contains "$tmp/stderr" '"rule=motion agents=20000 seed=1"'
+    contains "$tmp/stderr" '"rule=motion agents=20000 seed=2"'
+    cmp -s "$tmp/s1.ini" "$tmp/ckpt/scenario.ini" || fail "the kept scenario was replaced"
+    n=$(ls "$tmp/ckpt" | grep -c '\.bck$')
+    [ "$n" -eq 2 ] || fail "$n checkpoint files, not the first run's 2: $(ls "$tmp/ckpt")"
+    expect 1 "$tmp/s2.ini" --resume "$tmp/ckpt"
+    contains "$tmp/stderr" '"rule=motion agents=20000 seed=1"'
+    contains "$tmp/stderr" '"rule=motion agents=20000 seed=2"'
+    # The run's own scenario still resumes (at its last step: nothing left to run).
+    expect 0 --resume "$tmp/ckpt"
+    contains "$tmp/stderr" "resumed from $tmp/ckpt at step 40"
     ;;
 *)
     fail "unknown case"

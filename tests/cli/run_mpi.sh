@@ -9,7 +9,9 @@
 #   4. the newest checkpoint of one rank only is deleted: the ranks would resume different
 #      steps, which must fail (exit status 1) with a message saying so;
 #   5. a scenario without [plan] (the engine's default plan: one partition per rank) verifies
-#      the same recording under `mpirun -np 2` and `-np 3`.
+#      the same recording under `mpirun -np 2` and `-np 3`;
+#   6. a scenario of another seed refuses the checkpoint directory of step 5's run, on every
+#      rank, naming both scenarios.
 set -u
 baton=$1
 mpiexec=$2
@@ -82,4 +84,9 @@ for np in 2 3; do
     grep -q "partitions: $((30 * np)) partition steps over 1500000 rows" "$tmp/out" ||
         fail "-np $np: not one partition per rank: $(cat "$tmp/out")"
 done
+sed 's/^seed = 11/seed = 12/' "$tmp/default.ini" >"$tmp/seed12.ini"
+mpi "$tmp/seed12.ini" && fail "a seed-12 run used the seed-11 run's checkpoint directory"
+grep -q '"rule=motion agents=50000 seed=11"' "$tmp/err" &&
+    grep -q '"rule=motion agents=50000 seed=12"' "$tmp/err" ||
+    fail "no message naming both scenarios: $(cat "$tmp/err")"
 exit 0

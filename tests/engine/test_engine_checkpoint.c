@@ -31,8 +31,9 @@
 /* The size of a checkpoint of ROWS rows of this test's schema called name (the format). */
 static size_t expected_size(size_t rows, const char *name)
 {
-    /* header, schema, rows, an empty placement (its count), the name, the checksum */
-    return 36 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
+    /* header, no identity (its length), schema, rows, an empty placement (its count), the
+     * name, the checksum */
+    return 36 + 1 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -61,6 +62,29 @@ static void test_config_errors(void **state)
         cfg.checkpoint_dir = bad[i].dir;
         bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, bad[i].message, NULL);
     }
+
+    /* checkpoint_identity: at most BATON_CHECKPOINT_IDENTITY_MAX printable ASCII bytes. */
+    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
+    char long_id[BATON_CHECKPOINT_IDENTITY_MAX + 2];
+    memset(long_id, 'i', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    cfg.checkpoint_identity = long_id;
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
+                    "256 bytes", NULL);
+    cfg.checkpoint_identity = "tab\there";
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
+                    "0x09 at 3", NULL);
+    assert_null(engine);
+    long_id[BATON_CHECKPOINT_IDENTITY_MAX] = '\0'; /* 255 bytes, and "": fine */
+    const char *fine[] = {long_id, "", " ~"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        cfg.checkpoint_identity = fine[i];
+        bt_assert_rc(baton_engine_create(&cfg, new_state(10, false), &engine), 0);
+        bt_assert_rc(baton_engine_checkpoint(engine, NULL), 0);
+        bt_assert_rc(baton_engine_restore(engine, NULL), 0);
+        baton_engine_destroy(engine);
+    }
+    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
 
     /* A directory that cannot be created: a regular file, and below one. */
     char dir[512], below[600];
