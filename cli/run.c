@@ -25,6 +25,10 @@
  * directory (or --resume DIR) holds another scenario's checkpoints, or checkpoints of no
  * identity, stops before its first step with a message naming the directory and both
  * identities, and leaves it as it was.
+ *
+ * The metrics printed at the end include the fingerprint of the final state
+ * (baton_engine_fingerprint; with --json "fingerprint": "0x..."), the same for any plan, worker
+ * or rank count, so that two runs compare without a replay file.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -82,7 +86,8 @@ void cli_run_usage(FILE *out)
           "  directory holding another scenario's checkpoints, naming both. Files: DIR/ckpt-\n"
           "  <step, 20 digits>-<name>.bck (name: auto, or the one given), a large one's second\n"
           "  half in <file>.part; <file>.tmp while being written; under mpirun in DIR/rank-R.\n"
-          "  --json        print the metrics as one JSON object\n",
+          "  --json        print the metrics as one JSON object (with \"fingerprint\", the\n"
+          "                final state's, as a hex string)\n",
           out);
 }
 
@@ -319,17 +324,18 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
     return 0;
 }
 
-static void print_metrics(const baton_engine_metrics *m, bool json, FILE *out)
+static void print_metrics(const baton_engine_metrics *m, uint64_t fingerprint, bool json, FILE *out)
 {
     if (json) {
         fprintf(out,
-                "{\"current_step\": %" PRIu64 ", \"rows\": %zu, \"columns\": %zu, "
+                "{\"current_step\": %" PRIu64 ", \"fingerprint\": \"0x%016" PRIx64
+                "\", \"rows\": %zu, \"columns\": %zu, "
                 "\"phases\": %zu, \"resident_bytes\": %zu, \"steps_completed\": %" PRIu64
                 ", \"steps_failed\": %" PRIu64 ", \"last_step_ns\": %" PRIu64
                 ", \"total_step_ns\": %" PRIu64 ", \"fingerprints_recorded\": %" PRIu64
                 ", \"fingerprints_verified\": %" PRIu64 ", \"checkpoints_created\": %" PRIu64
                 ", \"partition_steps\": %" PRIu64 ", \"partition_rows\": %" PRIu64 ", \"phase\": [",
-                m->current_step, m->rows, m->columns, m->phases, m->resident_bytes,
+                m->current_step, fingerprint, m->rows, m->columns, m->phases, m->resident_bytes,
                 m->steps_completed, m->steps_failed, m->last_step_ns, m->total_step_ns,
                 m->fingerprints_recorded, m->fingerprints_verified, m->checkpoints_created,
                 m->partition_steps, m->partition_rows);
@@ -343,6 +349,7 @@ static void print_metrics(const baton_engine_metrics *m, bool json, FILE *out)
     fprintf(out, "step %" PRIu64 ": %zu rows, %zu columns, %zu phases, %.1f MiB resident\n",
             m->current_step, m->rows, m->columns, m->phases,
             (double)m->resident_bytes / (1024.0 * 1024.0));
+    fprintf(out, "fingerprint: 0x%016" PRIx64 "\n", fingerprint);
     fprintf(out, "steps: %" PRIu64 " completed, %" PRIu64 " failed; last %.3f ms, total %.3f s\n",
             m->steps_completed, m->steps_failed, (double)m->last_step_ns / 1e6,
             (double)m->total_step_ns / 1e9);
@@ -410,9 +417,16 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         rc = report_rc(baton_engine_replay_save(engine, sc->replay_file),
                        "baton_engine_replay_save");
     if (engine != NULL) {
-        baton_engine_metrics m; /* collective under MPI: every rank asks, rank 0 prints */
-        if (baton_engine_get_metrics(engine, &m) == 0 && opt->rank == 0)
-            print_metrics(&m, opt->json, stdout);
+        /* Both collective under MPI: every rank asks, rank 0 prints. The fingerprint is the
+         * final state's, to compare two runs without reading a replay file. */
+        baton_engine_metrics m;
+        uint64_t fingerprint = 0;
+        int frc =
+            report_rc(baton_engine_fingerprint(engine, &fingerprint), "baton_engine_fingerprint");
+        if (rc == 0)
+            rc = frc;
+        if (baton_engine_get_metrics(engine, &m) == 0 && frc == 0 && opt->rank == 0)
+            print_metrics(&m, fingerprint, opt->json, stdout);
         baton_engine_destroy(engine);
     }
     int prc = 0;

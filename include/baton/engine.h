@@ -474,6 +474,16 @@ BATON_API int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_repo
 /* The number of the next step (= steps completed since step 0). */
 BATON_API uint64_t baton_engine_current_step(const baton_engine *engine);
 
+/*
+ * The fingerprint of the engine's state now (baton_state_fingerprint's, hashed on the engine's
+ * pool), whatever the replay mode: the value a step with replay on reports for the state it
+ * leaves. Under the MPI executor it is the global state's, equal to a single process's
+ * (collective; like a step's start, it first puts the rows where the plan says, if they are
+ * not there yet). Between steps, from the thread that steps. Errors: BATON_EINVAL (NULL engine
+ * or out), BATON_ENOMEM, BATON_ECLOSED (the pool is closing); under MPI, a step's plan errors.
+ */
+BATON_API int baton_engine_fingerprint(baton_engine *engine, uint64_t *out);
+
 /* ---- replay recordings ----------------------------------------------------------------------- */
 
 /* One recorded step. */

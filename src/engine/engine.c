@@ -603,6 +603,20 @@ int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_report *report
     return rc;
 }
 
+int baton_engine_fingerprint(baton_engine *engine, uint64_t *out)
+{
+    if (engine == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "baton_engine_fingerprint: %s is NULL",
+                            engine == NULL ? "engine" : "out");
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) { /* the hash walks the placement: make it the plan's first */
+        int rc = baton__engine_mpi_prepare(engine);
+        return rc != 0 ? rc : baton__engine_mpi_fingerprint(engine, out);
+    }
+#endif
+    return baton_state_fingerprint(engine->state, engine->pool, out);
+}
+
 int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *out)
 {
     if (engine == NULL || out == NULL)

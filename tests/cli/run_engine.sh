@@ -2,7 +2,8 @@
 # run_engine.sh BATON CASE — one `baton run` test case (CTest runs each):
 #   record_verify  a run records a replay file and checkpoints (every 10 steps, keep 2): exactly
 #                  2 checkpoint files and the scenario are left in the directory; a second run
-#                  on 7 partitions verifies all 40 steps against the file (--json)
+#                  on 7 partitions verifies all 40 steps against the file (--json); both print
+#                  the final fingerprint, the file's last
 #   resume         --resume DIR after the newest checkpoint was deleted: restarts at step 30
 #                  from the scenario kept in DIR and verifies steps 30..39
 #   identity       a seed-2 scenario refuses the checkpoint directory of a seed-1 run (fresh and
@@ -58,6 +59,12 @@ expect() {
 contains() {
     grep -q -- "$2" "$1" || fail "$1 lacks '$2': $(cat "$1")"
 }
+# last_fingerprint FILE: the last entry's fingerprint of a replay file, as 0x + 16 hex digits
+# (the entries end 8 bytes before the file's end: step, then fingerprint, little-endian).
+last_fingerprint() {
+    size=$(wc -c <"$1")
+    echo "0x$(od -An -tx8 -j $((size - 16)) -N 8 "$1" | tr -d ' \n')"
+}
 
 case $case in
 record_verify)
@@ -69,11 +76,15 @@ record_verify)
     n=$(ls "$tmp/ckpt" | grep -c '\.bck$')
     [ "$n" -eq 2 ] || fail "$n checkpoint files kept, not 2: $(ls "$tmp/ckpt")"
     cmp -s "$tmp/rec.ini" "$tmp/ckpt/scenario.ini" || fail "the scenario was not kept"
+    final=$(last_fingerprint "$tmp/replay.bin")
+    contains "$tmp/out" "fingerprint: $final"
     rm -rf "$tmp/ckpt"
     scenario "$tmp/ver.ini" verify 7
     expect 0 "$tmp/ver.ini" --json
     contains "$tmp/out" '"fingerprints_verified": 40'
     contains "$tmp/out" '"steps_completed": 40'
+    # The final state's fingerprint: the recording's last, on 7 partitions as on 3.
+    contains "$tmp/out" "\"fingerprint\": \"$final\""
     ;;
 resume)
     scenario "$tmp/rec.ini" record 1

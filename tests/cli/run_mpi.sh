@@ -83,6 +83,10 @@ for np in 2 3; do
     grep -q "30 verified" "$tmp/out" || fail "-np $np: not 30 steps verified: $(cat "$tmp/out")"
     grep -q "partitions: $((30 * np)) partition steps over 1500000 rows" "$tmp/out" ||
         fail "-np $np: not one partition per rank: $(cat "$tmp/out")"
+    # The final fingerprint, computed across the ranks: the recording's last.
+    size=$(wc -c <"$tmp/replay.bin")
+    want="0x$(od -An -tx8 -j $((size - 16)) -N 8 "$tmp/replay.bin" | tr -d ' \n')"
+    grep -q "fingerprint: $want" "$tmp/out" || fail "-np $np: not the final fingerprint $want"
 done
 sed 's/^seed = 11/seed = 12/' "$tmp/default.ini" >"$tmp/seed12.ini"
 mpi "$tmp/seed12.ini" && fail "a seed-12 run used the seed-11 run's checkpoint directory"

@@ -20,7 +20,8 @@
  *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank;
  *  - no plan set: the default plan (one partition per rank) agrees with the local run, each
  *    rank holding its partition's rows (REPLICATED and OWNED, and after set_plan(NULL)), also
- *    with fewer rows than ranks and with none;
+ *    with fewer rows than ranks and with none; baton_engine_fingerprint equals the local
+ *    engine's, also before the first step;
  *  - several failing partitions on one rank or on several, each rank's partitions on a pool:
  *    every run returns the smallest one's code and the same message naming it, on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
@@ -120,6 +121,16 @@ static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows ro
     if (executor == BATON_EXECUTOR_MPI)
         CHECK(baton_engine_set_plan(engine, plan) == 0, "set_plan");
     return engine;
+}
+
+/* baton_engine_fingerprint agrees on both engines (under MPI: the global state's). */
+static void fingerprints_agree(baton_engine *local, baton_engine *mpi)
+{
+    uint64_t lf = 0, mf = 0;
+    CHECK(baton_engine_fingerprint(local, &lf) == 0, "local: %s", baton_last_error_message());
+    CHECK(baton_engine_fingerprint(mpi, &mf) == 0, "mpi: %s", baton_last_error_message());
+    CHECK(lf == mf && lf != 0, "baton_engine_fingerprint: local 0x%016llx, MPI 0x%016llx",
+          (unsigned long long)lf, (unsigned long long)mf);
 }
 
 /* Steps both engines n times; every step's fingerprints must agree. */
@@ -304,8 +315,11 @@ static void test_default_plan(void)
     fail_switch local_fs = {false, 0}, mpi_fs = {false, 0};
     baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
     baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_REPLICATED, NULL, &mpi_fs);
+    fingerprints_agree(local, mpi); /* before the first step: distributes the rows first */
+    check_share(local, mpi, per_rank);
     step_both(local, mpi, 3);
     check_share(local, mpi, per_rank);
+    fingerprints_agree(local, mpi);
     CHECK(baton_engine_set_plan(mpi, second) == 0, "set_plan");
     step_both(local, mpi, 1);
     check_share(local, mpi, second);
@@ -318,6 +332,7 @@ static void test_default_plan(void)
     local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
     mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_OWNED, per_rank, &mpi_fs);
     CHECK(baton_engine_set_plan(mpi, NULL) == 0, "set_plan(NULL)");
+    fingerprints_agree(local, mpi);
     step_both(local, mpi, 3);
     check_share(local, mpi, per_rank);
     baton_engine_destroy(mpi);

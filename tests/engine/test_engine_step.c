@@ -15,6 +15,7 @@
  *    BATON_EMISMATCH; running past the recording is BATON_EEOF; a recording whose next entry is
  *    another step is BATON_ERANGE; save and load round-trip, and a truncated, damaged, foreign
  *    or newer-version file is BATON_EIO with a message saying which;
+ *  - baton_engine_fingerprint: the state's now, the last step's with replay on or off;
  *  - the motion state's rows drawn by range equal the whole state's;
  *  - halo rows: a phase reading 2 rows each side through baton_engine_halo equals a loop over
  *    the whole array on 1 to ROWS partitions; the API's errors.
@@ -357,6 +358,21 @@ static void test_replay_record_verify(void **state)
     uint64_t now = 0;
     bt_assert_rc(baton_state_fingerprint(baton_engine_state(rec), NULL, &now), 0);
     assert_int_equal(now, entries[STEPS - 1].fingerprint);
+    /* baton_engine_fingerprint: the state's now, as the last step reported it. */
+    uint64_t engine_fp = 0;
+    bt_assert_rc(baton_engine_fingerprint(rec, &engine_fp), 0);
+    assert_int_equal(engine_fp, entries[STEPS - 1].fingerprint);
+    bt_expect_error(baton_engine_fingerprint(NULL, &engine_fp), BATON_EINVAL, "engine", NULL);
+    bt_expect_error(baton_engine_fingerprint(rec, NULL), BATON_EINVAL, "out", NULL);
+    /* With replay off too, on a plan of 7 partitions. */
+    baton_engine *off = new_engine(ROWS, BATON_REPLAY_OFF, 7);
+    bt_assert_rc(baton_engine_fingerprint(off, &engine_fp), 0);
+    bt_assert_rc(baton_state_fingerprint(baton_engine_state(off), NULL, &now), 0);
+    assert_int_equal(engine_fp, now);
+    bt_assert_rc(baton_engine_run(off, STEPS, NULL, NULL), 0);
+    bt_assert_rc(baton_engine_fingerprint(off, &engine_fp), 0);
+    assert_int_equal(engine_fp, entries[STEPS - 1].fingerprint);
+    baton_engine_destroy(off);
     bt_assert_rc(baton_engine_replay_save(rec, path), 0);
 
     /* Verify on other plans: the fingerprints do not depend on the partitioning. */
