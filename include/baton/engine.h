@@ -425,9 +425,9 @@ BATON_API int baton_engine_halo(const baton_engine *engine, size_t partition, si
  * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
  * state's rows and the engine's workers at every step, so rows may change between steps; a
  * plan that no longer fits makes the step fail with that error before any phase runs. NULL
- * goes back to the default plan (see baton_engine_create). Under the MPI executor (collective) the plan's rows count the
- * global state, and the next step first moves the rows whose rank the new plan changes. Errors:
- * BATON_EINVAL (NULL engine), BATON_ENOMEM.
+ * goes back to the default plan (see baton_engine_create). Under the MPI executor (collective) the
+ * plan's rows count the global state, and the next step first moves the rows whose rank the new
+ * plan changes. Errors: BATON_EINVAL (NULL engine), BATON_ENOMEM.
  */
 BATON_API int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan);
 
@@ -451,7 +451,8 @@ typedef struct baton_step_report {
  * code of the one with the smallest index, and names it: a failure never keeps a partition below
  * it from running (only those above the smallest failure seen so far may be skipped), so the
  * error, its partition and its message are the same in every run, whatever the timing, locally
- * and under MPI (where the ranks agree on the smallest over all of them). report (may be NULL) receives the timings.
+ * and under MPI (where the ranks agree on the smallest over all of them). report (may be NULL)
+ * receives the timings.
  * Replay errors, each naming the step and the values (the step itself stays applied and
  * counted, so the state that diverged can be inspected):
  *   BATON_EMISMATCH  verify: the fingerprint differs from the recorded one (divergence);
@@ -517,20 +518,33 @@ BATON_API int baton_engine_replay_load(baton_engine *engine, const char *path);
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
 
+/*
+ * Files. With a checkpoint_dir (under the MPI executor, each rank's checkpoint_dir/rank-R),
+ * checkpoint (step, name) is the file "ckpt-SSSSSSSSSSSSSSSSSSSS-NAME.bck", the step in 20
+ * zero-padded decimal digits, so that the names sort in step order. A large checkpoint (4 MiB
+ * or more) of an engine on a pool of two or more workers is written in two files, that one and
+ * the rest of it in "ckpt-...-NAME.bck.part" (the main file's checksum covers the part's). Each
+ * file is written as its name plus ".tmp" and renamed (the part first), so a file of a
+ * checkpoint's name is complete. baton_engine_resume reads only "ckpt-*.bck" files (and their
+ * parts); in the engine's own directory it deletes ".tmp" files and parts without their main
+ * file, which only a crash leaves. Other files in the directory are left alone. The format is
+ * described in src/engine/checkpoint_format.c.
+ */
+
 /* The longest checkpoint name, in bytes (letters, digits, '_', '.', '-'). */
 #define BATON_CHECKPOINT_NAME_MAX 63u
 
 /*
  * Takes a checkpoint of the state now (between steps) under `name` (NULL: "manual"): the step
- * counter, the schema, the ids, every column and the engine's checkpoint_identity. It is kept in memory and, with a checkpoint
- * directory, written to a file there (replaced atomically: a temporary file, renamed); the
- * oldest checkpoints beyond the newest checkpoint_keep are then deleted, from memory and disk.
- * Once checkpoint_keep are kept, the new one is written over the oldest's file or buffer (its
- * pages are in the page cache already), so a write that fails has also lost that oldest one.
- * The policy's automatic checkpoints are named "auto": the policy takes one when the step
- * counter reaches a multiple of checkpoint_every (after steps N, 2N, ...), but not after a step
- * whose replay verification failed. Errors: BATON_EINVAL (NULL engine, a bad
- * name), BATON_EIO (the file; the message names it and the system's error), BATON_ENOMEM.
+ * counter, the schema, the ids, every column and the engine's checkpoint_identity. It is kept in
+ * memory and, with a checkpoint directory, written to a file there (replaced atomically: a
+ * temporary file, renamed); the oldest checkpoints beyond the newest checkpoint_keep are then
+ * deleted, from memory and disk. Once checkpoint_keep are kept, the new one is written over the
+ * oldest's file or buffer (its pages are in the page cache already), so a write that fails has also
+ * lost that oldest one. The policy's automatic checkpoints are named "auto": the policy takes one
+ * when the step counter reaches a multiple of checkpoint_every (after steps N, 2N, ...), but not
+ * after a step whose replay verification failed. Errors: BATON_EINVAL (NULL engine, a bad name),
+ * BATON_EIO (the file; the message names it and the system's error), BATON_ENOMEM.
  */
 BATON_API int baton_engine_checkpoint(baton_engine *engine, const char *name);
 
@@ -565,11 +579,17 @@ BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
  */
 BATON_API int baton_engine_resume(baton_engine *engine, const char *dir);
 
-/* One kept checkpoint, newest last. */
+/*
+ * One kept checkpoint, newest last. name and path point into the engine, valid until the
+ * checkpoint is no longer kept (retention, a resume in the engine's directory) or the engine
+ * is destroyed. The struct has no struct_size: path was added after bytes, so a program built
+ * against a header without it must be rebuilt (the library's major version is 0).
+ */
 typedef struct baton_checkpoint_info {
-    const char *name; /* points into the engine */
+    const char *name;
     uint64_t step;
-    size_t bytes; /* its size in memory (and on disk) */
+    size_t bytes;     /* its size: in memory, or on disk (its file, and its part if it has one) */
+    const char *path; /* its file (see "Files" above), NULL for a checkpoint kept in memory */
 } baton_checkpoint_info;
 
 /* The checkpoints kept, oldest first, at most cap of them; *out_n receives how many are kept.

@@ -604,7 +604,7 @@ int baton_engine_checkpoints(const baton_engine *engine, baton_checkpoint_info *
                                             : "out");
     for (size_t i = 0; i < engine->n_checkpoints && i < cap; i++)
         out[i] = (baton_checkpoint_info){engine->checkpoints[i].name, engine->checkpoints[i].step,
-                                         engine->checkpoints[i].size};
+                                         engine->checkpoints[i].size, engine->checkpoints[i].path};
     *out_n = engine->n_checkpoints;
     return 0;
 }

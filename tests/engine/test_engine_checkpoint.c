@@ -167,6 +167,16 @@ static void test_restore(void **state)
             struct stat sb;
             assert_int_equal(stat(want, &sb), 0);
             assert_int_equal((size_t)sb.st_size, info[0].bytes);
+            /* info's path names the file, which exists. */
+            assert_non_null(info[0].path);
+            assert_string_equal(info[0].path, want);
+            ckpt_path(want, sizeof want, dir, 7, "manual");
+            assert_non_null(info[1].path);
+            assert_string_equal(info[1].path, want);
+            assert_int_equal(stat(info[1].path, &sb), 0);
+            assert_int_equal((size_t)sb.st_size, info[1].bytes);
+        } else {
+            assert_true(info[0].path == NULL && info[1].path == NULL);
         }
 
         bt_assert_rc(baton_engine_restore(engine, "three"), 0);
@@ -474,6 +484,8 @@ static void test_two_parts(void **state)
     size_t n = 0;
     bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
     assert_int_equal((size_t)(sm.st_size + sp.st_size), info[0].bytes);
+    assert_non_null(info[0].path); /* the main file; its part is path + ".part" */
+    assert_string_equal(info[0].path, path[0]);
     assert_int_equal(info[0].bytes, expected_size(BIG, "one") + 16); /* two more checksums */
     assert_true(sm.st_size > (off_t)(2u << 20) && sp.st_size > (off_t)(2u << 20));
     run_steps(engine, 1);

@@ -88,6 +88,19 @@ static uint64_t resume_and_verify(const char *dir, const char *recording, unsign
     if (baton_engine_resume(engine, dir) != 0)
         fail_msg("baton_engine_resume: %s", baton_last_error_message());
     uint64_t at = baton_engine_current_step(engine);
+    /* The adopted files are kept checkpoints, each with its path in dir. */
+    baton_checkpoint_info info[16];
+    size_t kept = 0;
+    bt_assert_rc(baton_engine_checkpoints(engine, info, 16, &kept), 0);
+    assert_true(kept >= 1 && kept <= keep && info[kept - 1].step == at);
+    for (size_t i = 0; i < kept; i++) {
+        char want[800];
+        struct stat sb;
+        ckpt_path(want, sizeof want, dir, info[i].step, info[i].name);
+        assert_non_null(info[i].path);
+        assert_string_equal(info[i].path, want);
+        assert_int_equal(stat(info[i].path, &sb), 0);
+    }
     run_steps(engine, TOTAL - at);
     baton_engine_metrics m;
     bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
