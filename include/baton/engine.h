@@ -641,9 +641,11 @@ typedef struct baton_engine_metrics {
     size_t rows;
     size_t columns;
     size_t phases;
-    size_t resident_bytes; /* the state's, plus the engine's own buffers */
-    uint64_t steps_completed;
-    uint64_t steps_failed;
+    size_t resident_bytes;    /* the state's, plus the engine's own buffers */
+    uint64_t steps_completed; /* steps applied (also those whose verification or checkpoint then
+                                 failed) */
+    uint64_t steps_failed;    /* steps that failed and were not applied (a plan that does not
+                                 fit, a failing phase, memory) */
     uint64_t last_step_ns;
     uint64_t total_step_ns;
     uint64_t fingerprints_recorded;

@@ -498,8 +498,10 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
 #endif
     } else if (engine->plan != NULL) {
         int rc = baton_plan_validate(engine->plan, rows, engine->workers);
-        if (rc != 0)
+        if (rc != 0) {
+            engine->steps_failed++; /* as under MPI, where prepare fails it */
             return rc;
+        }
         n_parts = baton_plan_partitions(engine->plan);
         /* One block per step for the partitions and their returns: a copy, so that a phase
          * never sees the plan change under it. */
