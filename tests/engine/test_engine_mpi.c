@@ -23,7 +23,8 @@
  *    with fewer rows than ranks and with none; baton_engine_fingerprint equals the local
  *    engine's, also before the first step;
  *  - several failing partitions on one rank or on several, each rank's partitions on a pool:
- *    every run returns the smallest one's code and the same message naming it, on every rank.
+ *    every run returns the smallest one's code and the same message naming it, on every rank;
+ *  - create with workers other than the rank count: BATON_EINVAL naming both, on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
 #include "engine_test_util.h"
@@ -438,6 +439,25 @@ static void test_failure_names_smallest(void)
     CHECK(baton_pool_destroy(pool) == 0, "pool_destroy");
 }
 
+/* Create: workers other than the rank count is BATON_EINVAL naming both, on every rank; the
+ * rank count, or 0, is fine. */
+static void test_create_workers(void)
+{
+    baton_state *st = NULL;
+    CHECK(build_state(10, false, &st) == 0, "build_state");
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .executor = BATON_EXECUTOR_MPI, .workers = 2};
+    baton_engine *engine = NULL;
+    int rc = baton_engine_create(&cfg, st, &engine);
+    CHECK(rc == BATON_EINVAL && engine == NULL &&
+              strstr(baton_last_error_message(), "workers 2") != NULL &&
+              strstr(baton_last_error_message(), "3 ranks") != NULL,
+          "create with workers 2 on 3 ranks: %d: %s", rc, baton_last_error_message());
+    cfg.workers = 3;
+    CHECK(baton_engine_create(&cfg, st, &engine) == 0, "workers 3: %s", baton_last_error_message());
+    baton_engine_destroy(engine);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -449,6 +469,7 @@ int main(int argc, char **argv)
     test_owned();
     test_default_plan();
     test_failure_names_smallest();
+    test_create_workers();
     if (g_rank == 0)
         printf("engine mpi: 3 ranks: distributed rows, fingerprints, failure and undo, plan "
                "changes, restore and OWNED shares agree with a local run\n");
