@@ -61,9 +61,9 @@ static void test_struct_size(void **state)
     baton_engine_config cfg = pool_config(BATON_REPLAY_OFF);
     cfg.checkpoint_identity = "bad\tidentity"; /* refused when seen */
     baton_engine *engine = NULL;
-    bt_expect_error(baton_engine_create(&cfg, new_state(4, false), &engine), BATON_EINVAL,
-                    "checkpoint_identity", NULL);
     baton_state *st = new_state(4, false);
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
+                    NULL);
     cfg.struct_size = offsetof(baton_engine_config, checkpoint_identity); /* an older caller */
     bt_assert_rc(baton_engine_create(&cfg, st, &engine), 0);
     baton_engine_destroy(engine);
