@@ -25,6 +25,13 @@
  *    are not newer than the one it restored, so that retention goes on deleting the oldest
  *    across crashes and restarts instead of leaving them on disk forever, and deletes what a
  *    crash left unfinished there (.tmp files, a part without its main file).
+ *  - Identity. A checkpoint directory outlives the run that filled it, and the next run in it
+ *    may be another scenario's: resuming its files would mix two runs without an error (the
+ *    schema is the same). Every checkpoint carries the engine's checkpoint_identity, and an
+ *    engine with one refuses a file of another (or none) at restore and resume, and a
+ *    directory holding one at create (reading only each file's header), so that it neither
+ *    mixes runs nor writes its checkpoints among another run's. Refusing, rather than
+ *    deleting the other run's files to start clean, keeps data the caller may still want.
  */
 #define _POSIX_C_SOURCE 200809L
 
