@@ -349,7 +349,8 @@ typedef enum baton_mpi_rows {
 #define BATON_CHECKPOINT_IDENTITY_MAX 255u
 
 typedef struct baton_engine_config {
-    size_t struct_size; /* sizeof(baton_engine_config); fields past it read as 0 */
+    size_t struct_size; /* sizeof(baton_engine_config), or 0 for this header's size; fields
+                           past it read as 0 */
     baton_pool *pool;   /* runs the partitions; NULL: every partition on the calling thread */
     unsigned workers;   /* local workers the plan assigns partitions to (0: the pool's
                            worker count, or 1 without a pool) */

@@ -3,8 +3,8 @@
  * not check, each written from the header's wording, on a pool of --workers:
  *  - config struct_size: fields past it read as 0 (an invalid checkpoint_identity past it is
  *    not seen), 0 means this header's size;
- *  - the default plan: locally one partition of every row, whatever the pool's workers, and
- *    set_plan(NULL) goes back to it;
+ *  - the default plan: locally one partition of every row, run on the thread that steps,
+ *    whatever the pool's workers, and set_plan(NULL) goes back to it;
  *  - metrics: a step refused by its plan counts as failed, as a step whose phase failed does;
  *    partitions of failed steps are not counted; a checkpoint kept in memory counts in
  *    resident_bytes; an engine of infallible phases keeps no undo copies;
@@ -79,6 +79,7 @@ static void test_struct_size(void **state)
 typedef struct seen {
     atomic_uint calls;
     size_t begin, end; /* partition 0's call */
+    pthread_t thread;  /* the thread that made it */
 } seen;
 
 static int record_range(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
@@ -91,6 +92,7 @@ static int record_range(baton_state *st, size_t begin, size_t end, size_t partit
     if (partition == 0) { /* one writer under any plan */
         s->begin = begin;
         s->end = end;
+        s->thread = pthread_self();
     }
     return 0;
 }
@@ -101,6 +103,7 @@ static void expect_single(baton_engine *engine, seen *s, size_t rows)
     bt_assert_rc(baton_engine_step(engine, NULL), 0);
     assert_int_equal(atomic_load(&s->calls), 1);
     assert_true(s->begin == 0 && s->end == rows);
+    assert_true(pthread_equal(s->thread, pthread_self())); /* run on the thread that steps */
 }
 
 static void test_default_plan(void **state)
