@@ -10,16 +10,30 @@
  *    (wal.h).
  *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
  *    log is opened for writing only after): the first pass finds the last complete snapshot
- *    (the SNAP named by the last SNAP_END) and the first SNAP after it, which can only be the
- *    start of a snapshot a crash cut short (compaction holds every other call back); the second
- *    pass applies the records between the two to an empty space. Applying needs no matching:
- *    PUT appends a datum to its channel, FIRE removes the data it names by id and, if the
- *    consumer is gone, its registrations, REG registers a consumer (its patterns parsed from
- *    their text, owned by the space). Consumers get their continuations back from the revive
- *    hook only once the whole log is applied, so a consumer that fired later is never revived.
- *    Then the log is opened, a fresh snapshot is written (which also drops the cut-short one)
- *    and the space is settled: the log's tail may end between a datum being stored and the join
- *    it matches being re-evaluated.
+ *    (the SNAP named by the last SNAP_END); the second pass applies every record from it on to
+ *    an empty space. Applying needs no matching: PUT appends a datum to its channel, FIRE
+ *    removes the data it names by id and, if the consumer is gone, its registrations, REG
+ *    registers a consumer (its patterns parsed from their text, owned by the space). A SNAP
+ *    after the one replay starts from opens a snapshot that a crash cut short (compaction holds
+ *    every other call back, so nothing but the snapshot follows it in that run): its PUT and REG
+ *    records copy data and consumers already applied, and are told apart from the records of
+ *    later runs by their ids, which are no larger than the largest applied before that SNAP
+ *    (later runs take fresh ids above every id in the log). Consumers get their continuations
+ *    back from the revive hook only once the whole log is applied, so a consumer that fired
+ *    later is never revived.
+ *  - Then the space is settled: the log's tail may end between a datum being stored and the
+ *    consumers it matches taking their turn at it. A match that would take a datum or end a
+ *    consumer cannot be left over from a finished call, so it fires. A turn that takes nothing
+ *    (a persistent consumer over a persistent datum, a persistent peek) leaves the same state
+ *    whether or not it was taken; the log tells: such a turn is recorded as SEEN (record.h).
+ *    Replay owes a persistent consumer a turn at a datum stored while it waited (PUT after its
+ *    REG, the pattern matches, the turn would take nothing) until a SEEN pays it (a SEEN that
+ *    comes before its PUT, which a datum's first walk writes, pays it in advance); a consumer
+ *    registered after the datum looked at it itself. The settling fires only what is owed
+ *    (space->owed), so a reopen fires nothing that fired before, and an open that finds nothing
+ *    owed and nothing to take writes nothing: reading a directory leaves its log as it was.
+ *  - The log is opened without writing to it; only a salvage starts a fresh log, with a
+ *    snapshot of what was recovered.
  *  - Ids: fresh names, datum and consumer ids continue above the largest found in the log (names
  *    are looked for inside every channel and datum).
  *  - Compaction writes SNAP, a PUT per stored datum, a REG per waiting consumer in registration
@@ -166,9 +180,14 @@ typedef struct replay_state {
     baton_space *space;
     const char *who;
     uint64_t begin, stop; /* pass 2 applies begin <= seq < stop */
-    uint64_t last_end_begin, first_snap_after;
+    uint64_t last_end_begin;
     uint64_t max_datum, max_consumer, max_name;
+    /* Inside a snapshot cut short: its records copy ids up to these (see DESIGN). */
+    uint64_t copied_datum, copied_consumer;
     uint64_t applied;
+    size_t persistent_consumers; /* registered so far: PUT looks for owed turns only if any */
+    sp_pairs owed;               /* turns owed (moved to space->owed at the end) */
+    sp_pairs paid;               /* SEENs read before their datum's PUT */
     baton__record_part parts[BATON__RECORD_MAX_CHANNELS];
 } replay_state;
 
@@ -185,10 +204,8 @@ static int scan_pass(void *ctx, uint64_t seq, const void *data, size_t size)
             return baton__error(BATON_EIO, "%s: log record %llu: %s", st->who,
                                 (unsigned long long)seq, baton_last_error_message());
         st->last_end_begin = r.snap_begin;
-        st->first_snap_after = 0;
-    } else if (kind == BATON__REC_SNAP && st->first_snap_after == 0) {
-        st->first_snap_after = seq;
     }
+    (void)seq;
     return 0;
 }
 
@@ -220,8 +237,29 @@ static sp_channel *replay_channel(replay_state *st, baton_value_view v)
     return sp_channel_get(st->space, v, true);
 }
 
+/* The persistent consumers waiting on ch that d owes a turn that takes nothing (see DESIGN). */
+static int owe_turns(replay_state *st, sp_channel *ch, const sp_datum *d)
+{
+    baton_value_view v = {d->bytes, d->size};
+    for (sp_reg *reg = ch->reg_head; reg; reg = reg->next) {
+        sp_consumer *k = reg->consumer;
+        if (!(k->flags & BATON_CONSUME_PERSISTENT) ||
+            !((k->flags & BATON_CONSUME_PEEK) || d->persistent) ||
+            !baton_pattern_match(k->pats[reg->pos], v, NULL))
+            continue;
+        if (sp_pairs_remove(&st->paid, k->id, d->id))
+            continue;
+        int rc = sp_pairs_add(&st->owed, k->id, d->id);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int apply_put(replay_state *st, const baton__record *r)
 {
+    if (r->datum_id <= st->copied_datum)
+        return 0; /* a cut-short snapshot's copy */
     sp_channel *ch = replay_channel(st, r->channel);
     sp_datum *d = ch != NULL ? baton__malloc(sizeof *d + r->datum.size) : NULL;
     if (d == NULL)
@@ -234,7 +272,15 @@ static int apply_put(replay_state *st, const baton__record *r)
     uint64_t name = max_name_in(r->datum);
     st->max_name = name > st->max_name ? name : st->max_name;
     st->max_datum = r->datum_id > st->max_datum ? r->datum_id : st->max_datum;
-    return 0;
+    return st->persistent_consumers > 0 ? owe_turns(st, ch, d) : 0;
+}
+
+static int apply_seen(replay_state *st, const baton__record *r)
+{
+    st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
+    if (sp_pairs_remove(&st->owed, r->consumer_id, r->datum_id))
+        return 0;
+    return sp_pairs_add(&st->paid, r->consumer_id, r->datum_id);
 }
 
 static int apply_fire(replay_state *st, const baton__record *r)
@@ -266,6 +312,8 @@ static int apply_fire(replay_state *st, const baton__record *r)
 
 static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *data, size_t size)
 {
+    if (r->consumer_id <= st->copied_consumer)
+        return 0; /* a cut-short snapshot's copy */
     baton_value_view channels[BATON__RECORD_MAX_CHANNELS] = {{0}};
     baton_pattern *patterns[BATON__RECORD_MAX_CHANNELS] = {0};
     int rc = 0;
@@ -305,6 +353,7 @@ static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *da
     for (size_t i = 0; i < k->n; i++)
         sp_reg_append(k->chans[i], &k->regs[i]);
     st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
+    st->persistent_consumers += (k->flags & BATON_CONSUME_PERSISTENT) != 0;
     return 0;
 }
 
@@ -328,6 +377,14 @@ static int apply_pass(void *ctx, uint64_t seq, const void *data, size_t size)
         return apply_fire(st, &r);
     case BATON__REC_REG:
         return apply_reg(st, &r, data, size);
+    case BATON__REC_SEEN:
+        return apply_seen(st, &r);
+    case BATON__REC_SNAP:
+        if (seq != st->begin) { /* a snapshot cut short: see DESIGN */
+            st->copied_datum = st->max_datum;
+            st->copied_consumer = st->max_consumer;
+        }
+        return 0;
     default:
         return 0;
     }
@@ -373,8 +430,10 @@ static int set_aside(const char *who, const char *dir, uint64_t last_good)
     return 0;
 }
 
+/* Replays dir into space; *salvaged tells that the log was damaged and what came before the
+ * damage was recovered (the damaged file is moved aside: a fresh log must start). */
 static int recover(baton_space *space, const baton_space_config *config, const char *dir,
-                   const char *who)
+                   const char *who, bool *salvaged)
 {
     replay_state *st = baton__calloc(1, sizeof *st);
     if (st == NULL)
@@ -400,7 +459,7 @@ static int recover(baton_space *space, const baton_space_config *config, const c
         goto out;
     }
     st->begin = st->last_end_begin;
-    st->stop = st->first_snap_after != 0 ? st->first_snap_after : UINT64_MAX;
+    st->stop = UINT64_MAX;
     if (damaged && st->stop > last_good + 1)
         st->stop = last_good + 1;
     uint64_t applied_upto = 0;
@@ -418,11 +477,20 @@ static int recover(baton_space *space, const baton_space_config *config, const c
     atomic_store_explicit(&space->next_name, st->max_name, memory_order_relaxed);
     if (damaged) {
         rc = set_aside(who, dir, last_good);
-        if (rc == 0)
+        if (rc == 0) {
+            *salvaged = true;
             baton__error(BATON_EIO, "%s: salvaged %llu records before the damage: %s", who,
                          (unsigned long long)last_good, damage);
+        }
+    }
+    if (rc == 0) {
+        space->snapshot_seq = st->last_end_begin; /* what auto-compaction counts from */
+        space->owed = st->owed;
+        st->owed = (sp_pairs){0};
     }
 out:
+    sp_pairs_free(&st->owed);
+    sp_pairs_free(&st->paid);
     baton__free(st);
     return rc;
 }
@@ -462,7 +530,15 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
         baton_space_destroy(space);
         return baton__error(BATON_EIO, "%s: cannot create the directory %s", who, dir);
     }
-    rc = recover(space, &cfg, dir, who);
+    baton__test_crash_point("dir");
+    rc = sp_dir_lock(who, dir, cfg.durability == BATON_DURABILITY_NONE, &space->dir_lock);
+    if (rc != 0) {
+        baton_space_destroy(space);
+        return rc;
+    }
+    baton__test_crash_point("lock");
+    bool salvaged = false;
+    rc = recover(space, &cfg, dir, who, &salvaged);
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
@@ -471,6 +547,7 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
     (void)sp_table_walk(space->table, count_live, &live);
     space->recovered_data = live.data;
     space->recovered_consumers = live.consumers;
+    space->snapshot_records = live.data + live.consumers;
     space->durability = cfg.durability;
     space->compact_records = cfg.compact_records ? cfg.compact_records
                                                  : SP_DEFAULT_COMPACT_RECORDS;
@@ -479,12 +556,14 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
                                                                        : BATON__WAL_ASYNC;
         rc = baton__wal_open_group(dir, mode, cfg.log_group_max ? cfg.log_group_max
                                                                 : BATON__WAL_BATCH, &space->log);
-        if (rc == 0)
+        baton__test_crash_point("log");
+        if (rc == 0 && salvaged) /* the fresh log starts with what was recovered */
             rc = compact_now(space, who);
     }
     /* A read-only view shows the log as it is: nothing fires in it. */
     if (rc == 0 && cfg.durability != BATON_DURABILITY_NONE)
         rc = sp_settle_all(space);
+    sp_pairs_free(&space->owed); /* the settling's alone: read-only until here */
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
@@ -626,6 +705,19 @@ void sp_log_close(baton_space *space)
     if (space->log != NULL)
         (void)baton__wal_close(space->log);
     space->log = NULL;
+    sp_pairs_free(&space->owed);
+    sp_dir_unlock(space->dir_lock); /* after the log is closed: the next open may begin */
+    space->dir_lock = -1;
+}
+
+uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id,
+                     sp_channel *const *chans, size_t n)
+{
+    if (space->log == NULL)
+        return 0;
+    uint8_t buf[BATON__RECORD_SEEN_MAX];
+    size_t size = baton__record_seen(buf, k->id, datum_id);
+    return sp_log(space, buf, size, chans, n);
 }
 
 int baton_space_sync(baton_space *space)

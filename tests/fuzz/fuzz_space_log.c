@@ -70,6 +70,9 @@ static void check_views(const baton__record *r, const uint8_t *data, size_t size
     case BATON__REC_SNAP_END:
         ok = r->snap_begin > 0;
         break;
+    case BATON__REC_SEEN:
+        ok = r->consumer_id > 0 && r->datum_id > 0;
+        break;
     default:
         ok = false;
     }
@@ -95,6 +98,9 @@ static uint8_t *encode(const baton__record *r, size_t *out_size)
     case BATON__REC_SNAP:
         expected = 1;
         break;
+    case BATON__REC_SEEN:
+        expected = BATON__RECORD_SEEN_MAX;
+        break;
     default:
         expected = 1 + 10; /* SNAP_END: the kind and a varint */
         break;
@@ -116,6 +122,10 @@ static uint8_t *encode(const baton__record *r, size_t *out_size)
     case BATON__REC_SNAP:
         out[0] = BATON__REC_SNAP;
         written = 1;
+        break;
+    case BATON__REC_SEEN:
+        written = baton__record_seen(out, r->consumer_id, r->datum_id);
+        expected = written;
         break;
     default:
         written = baton__record_snap_end(out, r->snap_begin);

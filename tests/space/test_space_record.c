@@ -47,6 +47,10 @@ static size_t encode_again(const baton__record *r, uint8_t *out)
         written = baton__record_snap_end(out, r->snap_begin);
         expected = written;
         break;
+    case BATON__REC_SEEN:
+        written = baton__record_seen(out, r->consumer_id, r->datum_id);
+        expected = written;
+        break;
     default:
         fail_msg("decoded an unknown kind %d", (int)r->kind);
     }
@@ -104,6 +108,8 @@ static const uint8_t sample_reg2[] = {0x03, 0x81, 0x01, 0x00, 0x02, 0x04, 0x01, 
 static const uint8_t sample_snap[] = {0x04};
 /* SNAP_END of the SNAP at sequence number 128. */
 static const uint8_t sample_snap_end[] = {0x05, 0x80, 0x01};
+/* SEEN: consumer 300 took its turn at datum 7. */
+static const uint8_t sample_seen[] = {0x06, 0xac, 0x02, 0x07};
 
 typedef struct sample {
     const uint8_t *data;
@@ -114,6 +120,7 @@ static const sample samples[] = {
     {sample_put, sizeof sample_put},   {sample_fire, sizeof sample_fire},
     {sample_reg, sizeof sample_reg},   {sample_reg2, sizeof sample_reg2},
     {sample_snap, sizeof sample_snap}, {sample_snap_end, sizeof sample_snap_end},
+    {sample_seen, sizeof sample_seen},
 };
 
 /* ---- tests ------------------------------------------------------------------------------------ */
@@ -149,6 +156,9 @@ static void test_sample_bytes(void **state)
 
     assert_int_equal(baton__record_snap_end(out, 128), sizeof sample_snap_end);
     assert_memory_equal(out, sample_snap_end, sizeof sample_snap_end);
+    assert_int_equal(baton__record_seen(out, 300, 7), sizeof sample_seen);
+    assert_memory_equal(out, sample_seen, sizeof sample_seen);
+    assert_true(baton__record_seen(out, UINT64_MAX, UINT64_MAX) <= BATON__RECORD_SEEN_MAX);
 
     /* And each sample decodes to the fields it was made from. */
     baton__record r;
@@ -191,6 +201,10 @@ static void test_sample_bytes(void **state)
     decode_ok(sample_snap_end, sizeof sample_snap_end, &r, dparts);
     assert_int_equal(r.kind, BATON__REC_SNAP_END);
     assert_int_equal(r.snap_begin, 128);
+    decode_ok(sample_seen, sizeof sample_seen, &r, dparts);
+    assert_int_equal(r.kind, BATON__REC_SEEN);
+    assert_int_equal(r.consumer_id, 300);
+    assert_int_equal(r.datum_id, 7);
 
     baton_value_destroy(a);
     baton_value_destroy(b);
@@ -343,7 +357,7 @@ static void test_errors(void **state)
     (void)state;
     decode_fails(NULL, 0, 0, "record kind");
     decode_fails((const uint8_t *)"\x00", 1, 0, "unknown record kind 0x00");
-    decode_fails((const uint8_t *)"\x06", 1, 0, "unknown record kind 0x06");
+    decode_fails((const uint8_t *)"\x07", 1, 0, "unknown record kind 0x07");
     decode_fails((const uint8_t *)"\xff\x01", 2, 0, "unknown record kind 0xff");
 
     /* Ids of 0. */
@@ -354,6 +368,10 @@ static void test_errors(void **state)
     static const uint8_t reg_id0[] = {0x03, 0x00, 0x00, 0x01, 0x00, 0x01, 'x', 0x00};
     decode_fails(reg_id0, sizeof reg_id0, 1, "consumer id is 0");
     decode_fails((const uint8_t *)"\x05\x00", 2, 1, "snapshot begin is 0");
+    decode_fails((const uint8_t *)"\x06\x00\x01", 3, 1, "consumer id is 0");
+    decode_fails((const uint8_t *)"\x06\x01\x00", 3, 2, "datum id is 0");
+    decode_fails((const uint8_t *)"\x06\x01", 2, 2, "input ends before the datum id");
+    decode_fails((const uint8_t *)"\x06\x01\x01\x00", 4, 3, "trailing");
 
     /* Flag bytes of 2. */
     static const uint8_t put_flag2[] = {0x01, 0x04, 0x01, 'c', 0x05, 0x02, 0x00};
