@@ -343,19 +343,25 @@ static void test_identity(void **state)
 
 /* ---- kill and resume --------------------------------------------------------------------- */
 
-/* The child: the same run, checkpointing every 4 steps into dir, slowly (so that it is killed
- * in the middle), on no pool (a forked child has only this thread). Never returns. */
-static void child_run(const char *dir)
+/* The child: the same run, checkpointing every 4 steps into dir, on no pool (a forked child has
+ * only this thread); after each step it writes the step's number to ack_fd. After the last step
+ * it waits on hold_fd, which the parent never writes: it dies by the parent's kill, never ends
+ * first. Never returns. */
+static void child_run(const char *dir, int ack_fd, int hold_fd)
 {
     baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 4, 2);
     cfg.pool = NULL;
     baton_engine *engine = NULL;
     if (build_engine(&cfg, &engine) != 0)
         _exit(10);
-    for (unsigned s = 0; s < TOTAL; s++) {
+    for (uint32_t s = 1; s <= TOTAL; s++) {
         if (baton_engine_step(engine, NULL) != 0)
             _exit(11);
-        bt_sleep_ms(10);
+        if (write(ack_fd, &s, sizeof s) != (ssize_t)sizeof s)
+            _exit(12);
+    }
+    char byte;
+    while (read(hold_fd, &byte, 1) != 0) {
     }
     _exit(0);
 }
@@ -366,16 +372,32 @@ static void test_kill_and_resume(void **state)
     char dir[512], rec[600], ckdir[600], names[8][128];
     record_whole_run(dir, rec, ckdir);
     assert_int_equal(mkdir(ckdir, 0700), 0);
+    int acks[2], hold[2];
+    assert_int_equal(pipe(acks), 0);
+    assert_int_equal(pipe(hold), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        child_run(ckdir);
-    /* Wait for its first checkpoint, then a little more, so that the kill lands anywhere. */
-    uint64_t t0 = bt_now_ns();
-    while (list_files(ckdir, names, 8) == 0 && bt_now_ns() - t0 < 20000000000ull)
-        bt_sleep_ms(1);
-    bt_sleep_ms(7 + (unsigned)(t0 % 53));
+    if (pid == 0) {
+        close(acks[0]);
+        close(hold[1]);
+        child_run(ckdir, acks[1], hold[0]);
+    }
+    close(acks[1]);
+    close(hold[0]);
+    /* Killed right after the parent has read the child's k-th step (k >= 4: the first
+     * checkpoint, taken inside step 4, is on disk), so the kill lands in step k + 1 or later,
+     * wherever the child is by then, and never depends on how fast the machine is. */
+    uint32_t k = 4 + (uint32_t)(bt_now_ns() % (TOTAL - 3)), step = 0;
+    while (step < k) {
+        uint32_t s = 0;
+        if (read(acks[0], &s, sizeof s) != (ssize_t)sizeof s)
+            fail_msg("the child stopped after step %u", step);
+        assert_int_equal(s, step + 1);
+        step = s;
+    }
     assert_int_equal(kill(pid, SIGKILL), 0);
+    close(acks[0]);
+    close(hold[1]);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFSIGNALED(status))
@@ -384,8 +406,9 @@ static void test_kill_and_resume(void **state)
     assert_true(files >= 1);
     uint64_t at = resume_and_verify(ckdir, rec, 2);
     assert_true(at >= 4 && at % 4 == 0);
-    printf("# killed the child after %zu checkpoint files; resumed at step %llu\n", files,
-           (unsigned long long)at);
+    assert_true(at >= k - k % 4 && at <= TOTAL);
+    printf("# killed the child after step %u (%zu checkpoint files); resumed at step %llu\n", k,
+           files, (unsigned long long)at);
     remove_tree(dir);
 }
 
