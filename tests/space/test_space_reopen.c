@@ -10,7 +10,9 @@
  *     BATON_EBUSY naming the directory, the first handle goes on producing and syncing, and the
  *     lock goes with the handle, also when its process is killed;
  *  3. a crash at each named step of creating a space (BATON_SPACE_TEST_CRASH) leaves a directory
- *     that opens, as an empty space, and then keeps what is produced in it.
+ *     that opens, as an empty space, and then keeps what is produced in it;
+ *  4. bad arguments fail with BATON_EINVAL, leave *out and the directory as they were; automatic
+ *     compaction counts what a reopened log holds.
  */
 #define _GNU_SOURCE
 #include "test_util.h"
@@ -516,6 +518,85 @@ static void test_crash_during_creation(void **state)
     }
 }
 
+/* ---- 4. the rest of baton_space_open's contract --------------------------------------------- */
+
+/* Bad arguments: BATON_EINVAL, *out untouched, and the directory is left unlocked. */
+static void test_open_argument_errors(void **state)
+{
+    (void)state;
+    baton_pool *pool = pool_new(1);
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    baton_space_config good = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space_config bad[4] = {good, good, good, good};
+    bad[0].durability = (baton_durability)3;
+    bad[1].log_group_max = BATON__WAL_BATCH + 1;
+    bad[2].struct_size = sizeof good + 8;
+    bad[3].pool = NULL;
+    baton_space *const untouched = (baton_space *)&good;
+    for (int i = 0; i < 4; i++) {
+        baton_space *space = untouched;
+        bt_assert_rc(baton_space_open(&bad[i], dir, &space), BATON_EINVAL);
+        assert_ptr_equal(space, untouched);
+    }
+    baton_space *space = untouched;
+    bt_assert_rc(baton_space_open(&good, NULL, &space), BATON_EINVAL);
+    bt_assert_rc(baton_space_open(NULL, dir, &space), BATON_EINVAL);
+    assert_ptr_equal(space, untouched);
+    space = open_ok(&good, dir);
+    baton_space_destroy(space);
+    remove_tree(dir);
+    bt_pool_destroy(pool);
+}
+
+/* Automatic compaction counts the records a reopened log already holds beyond its live state
+ * (an open no longer writes a snapshot of its own). */
+static void test_auto_compaction_after_reopen(void **state)
+{
+    (void)state;
+    baton_pool *pool = pool_new(2);
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    config.compact_records = 100000;
+    baton_space *space = open_ok(&config, dir);
+    baton_pattern *any = P("_");
+    baton_value *c = V("@1");
+    baton_value_view cv = baton_value_as_view(c);
+    kslot slot;
+    memset(&slot, 0, sizeof slot);
+    for (int i = 0; i < 60; i++) { /* 60 consumers registered, then 60 data taking them: 120 */
+        bt_assert_rc(baton_space_consume(space, &cv, &any, 1, slot_fn, &slot, 0, NULL), 0);
+    }
+    for (int i = 0; i < 60; i++)
+        put(space, "@1", "1", false);
+    put(space, "@1", "\"kept\"", false);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    assert_int_equal(atomic_load(&slot.fired), 60);
+    assert_int_equal(stats_of(space).compactions, 0);
+    baton_space_destroy(space);
+
+    config.compact_records = 50;
+    space = open_ok(&config, dir);
+    baton_space_stats st = stats_of(space);
+    assert_int_equal(st.compactions, 0);
+    assert_true(st.log_records > 100);
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    st = stats_of(space);
+    assert_int_equal(st.compactions, 1);
+    assert_true(st.log_records <= 3); /* SNAP, the one datum, SNAP_END */
+    baton_space_destroy(space);
+    space = open_ok(&config, dir);
+    dump d = dump_space(space);
+    assert_string_equal(d.text, "D @1 <- \"kept\" #61\n");
+    free(d.text);
+    baton_space_destroy(space);
+    baton_pattern_destroy(any);
+    baton_value_destroy(c);
+    remove_tree(dir);
+    bt_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +607,8 @@ int main(void)
         cmocka_unit_test(test_second_open_in_process),
         cmocka_unit_test(test_second_open_in_other_process),
         cmocka_unit_test(test_crash_during_creation),
+        cmocka_unit_test(test_open_argument_errors),
+        cmocka_unit_test(test_auto_compaction_after_reopen),
     };
     return cmocka_run_group_tests_name("space/reopen", tests, NULL, NULL);
 }
