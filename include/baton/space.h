@@ -289,10 +289,10 @@ BATON_API int baton_space_create(const baton_space_config *config, baton_space *
  * One space per directory: the space holds a lock on dir (dir/space.lock) until
  * baton_space_destroy, or until its process dies; read-only views (NONE) share it with each
  * other only. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability,
- * log_group_max above 4096, consumers in the log but no revive function), BATON_EIO (the log is damaged and salvage is off,
- * or it cannot be read or written: the message names the file and the record), BATON_EBUSY (dir
- * is open in another space, of this process or another; the message names dir), the revive
- * function's error. On error *out is left as it was.
+ * log_group_max above 4096, consumers in the log but no revive function), BATON_EIO (the log is
+ * damaged and salvage is off, or it cannot be read or written: the message names the file and
+ * the record), BATON_EBUSY (dir is open in another space, of this process or another; the
+ * message names dir), the revive function's error. On error *out is left as it was.
  */
 BATON_API int baton_space_open(const baton_space_config *config, const char *dir,
                                baton_space **out);

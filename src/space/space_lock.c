@@ -14,10 +14,10 @@
  *  - A view opens the lock file read-only when it exists and creates it only when it does not
  *    (a directory written by an older version); in a directory it may not write to, it goes on
  *    without the lock, since nothing it does can hurt a writer.
- *  - Crash points: BATON_SPACE_TEST_CRASH=<name> in the environment makes baton__test_crash_point(name)
- *    kill the process with SIGKILL, so that a test can stop an open at each step of creating a
- *    space and check that the directory still opens. Read at each call; the points are on the
- *    open path only, never on a per-item path.
+ *  - Crash points: BATON_SPACE_TEST_CRASH=<name> in the environment makes
+ *    baton__test_crash_point(name) kill the process with SIGKILL, so that a test can stop an
+ *    open at each step of creating a space and check that the directory still opens. Read at
+ *    each call; the points are on the open path only, never on a per-item path.
  */
 #define _GNU_SOURCE
 
