@@ -4,7 +4,10 @@
  *
  *   space.c          chains, produce, consume, joins, firing, quiesce  (DESIGN there)
  *   space_table.c    the lock-free channel table
- *   space_durable.c  the log: recording changes, recovery, compaction, sync, visit and stats
+ *   space_durable.c  the log: recording changes, opening, compaction, sync, visit and stats
+ *   space_recover.c  replaying a log into a space, and the turns it owes
+ *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
+ *   space_lock.c     one space per directory (its lock), and the open's crash points
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H
@@ -177,6 +180,15 @@ static inline bool sp_space_sync(const baton_space *space)
 {
     return space->log != NULL && space->durability == BATON_DURABILITY_SYNC;
 }
+
+/* ---- space_recover.c ---- */
+
+/* Replays the log in dir into space (fresh, empty), revives its consumers and leaves the turns
+ * the log owes in space->owed; *salvaged tells that the log was damaged and what came before the
+ * damage was recovered (the damaged file is moved aside: a fresh log must start). Errors: as
+ * baton_space_open's, who prefixes the message. */
+int sp_recover(baton_space *space, const baton_space_config *config, const char *dir,
+               const char *who, bool *salvaged);
 
 /* ---- space_lock.c ---- */
 
