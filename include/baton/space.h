@@ -287,8 +287,8 @@ BATON_API int baton_space_create(const baton_space_config *config, baton_space *
  * point while a directory is created leaves one that opens, as an empty space. Fresh names,
  * datum and consumer ids continue above those in the log.
  * One space per directory: the space holds a lock on dir (dir/space.lock) until
- * baton_space_destroy, or until its process dies; read-only views (NONE) share it with each
- * other only. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability,
+ * baton_space_destroy, or until its process dies (a child forked meanwhile shares the lock
+ * until it exits or execs); read-only views (NONE) share it with each other only. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability,
  * log_group_max above 4096, consumers in the log but no revive function), BATON_EIO (the log is
  * damaged and salvage is off, or it cannot be read or written: the message names the file and
  * the record), BATON_EBUSY (dir is open in another space, of this process or another; the
