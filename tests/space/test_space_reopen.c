@@ -8,7 +8,8 @@
  *     crash cut short, followed by later records, restores every datum once;
  *  2. one space per directory: a second open, in this process or another, fails with
  *     BATON_EBUSY naming the directory, the first handle goes on producing and syncing, and the
- *     lock goes with the handle, also when its process is killed;
+ *     lock goes with the handle, also when its process is killed (a child forked meanwhile
+ *     shares it until it exits);
  *  3. a crash at each named step of creating a space (BATON_SPACE_TEST_CRASH) leaves a directory
  *     that opens, as an empty space, and then keeps what is produced in it;
  *  4. bad arguments fail with BATON_EINVAL, leave *out and the directory as they were; automatic
@@ -471,6 +472,40 @@ static void test_second_open_in_other_process(void **state)
     bt_pool_destroy(pool);
 }
 
+/* A child forked while the space is open shares its lock: after the parent closes the space the
+ * directory stays locked until the child exits (the child starts no thread). */
+static void test_forked_child_shares_the_lock(void **state)
+{
+    (void)state;
+    baton_pool *pool = pool_new(1);
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space *space = open_ok(&config, dir);
+    int cmd[2];
+    assert_int_equal(pipe(cmd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(cmd[1]);
+        char byte;
+        while (read(cmd[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+    }
+    close(cmd[0]);
+    baton_space_destroy(space);
+    expect_busy(&config, dir);
+    close(cmd[1]); /* the child reads end of file and exits */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    space = open_ok(&config, dir);
+    baton_space_destroy(space);
+    remove_tree(dir);
+    bt_pool_destroy(pool);
+}
+
 /* ---- 3. a crash while a space is created ---------------------------------------------------- */
 
 /* The steps of creating a space, in order (space_durable.c, space_lock.c, wal.c). */
@@ -622,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_cut_short_snapshot_then_more),
         cmocka_unit_test(test_second_open_in_process),
         cmocka_unit_test(test_second_open_in_other_process),
+        cmocka_unit_test(test_forked_child_shares_the_lock),
         cmocka_unit_test(test_crash_during_creation),
         cmocka_unit_test(test_open_argument_errors),
         cmocka_unit_test(test_auto_compaction_after_reopen),
