@@ -8,7 +8,8 @@
  *
  *   [workload]   rule = motion (the built-in rule; the only one), agents = N (1000000),
  *                steps = N (100), seed = N (42)
- *   [plan]       partitions = N (0: the single plan), workers = N (0: the pool's)
+ *   [plan]       partitions = N (0: the engine's default plan: the single plan, or under mpirun
+ *                one partition per rank), workers = N (0: the pool's)
  *   [checkpoint] policy = disabled | every (disabled), every = N, keep = K (1), dir = PATH,
  *                sync = true | false (false)
  *   [replay]     mode = off | record | verify (off), file = PATH (record: written at the end;
@@ -19,7 +20,15 @@
  * (scenario.ini), so that `baton run --resume DIR` needs nothing else: it reads DIR/scenario.ini
  * (or the SCENARIO given), restores the newest valid checkpoint in DIR (state and step counter)
  * and goes on until `steps` steps are done. Relative paths in a scenario are relative to the
- * current directory.
+ * current directory. Checkpoints carry the scenario's identity, "rule=R agents=N seed=S" (what
+ * makes the states; not the steps, nor the plan): a run, fresh or resumed, whose checkpoint
+ * directory (or --resume DIR) holds another scenario's checkpoints, or checkpoints of no
+ * identity, stops before its first step with a message naming the directory and both
+ * identities, and leaves it as it was.
+ *
+ * The metrics printed at the end include the fingerprint of the final state
+ * (baton_engine_fingerprint; with --json "fingerprint": "0x..."), the same for any plan, worker
+ * or rank count, so that two runs compare without a replay file.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -68,11 +77,17 @@ void cli_run_usage(FILE *out)
           "  Runs the scenario (an INI file: [workload] rule, agents, steps, seed; [plan]\n"
           "  partitions, workers; [checkpoint] policy, every, keep, dir, sync; [replay] mode,\n"
           "  file; [run] workers) through the step engine, with a progress line, then prints\n"
-          "  the engine's metrics.\n"
+          "  the engine's metrics. Without [plan] partitions the engine's default plan runs:\n"
+          "  one partition, or under mpirun one partition per rank.\n"
           "  --resume DIR  continue from the newest valid checkpoint in DIR (the scenario\n"
           "                defaults to DIR/scenario.ini, which a run with a checkpoint dir\n"
           "                leaves there)\n"
-          "  --json        print the metrics as one JSON object\n",
+          "  Checkpoints carry the scenario (rule, agents, seed): a run refuses a checkpoint\n"
+          "  directory holding another scenario's checkpoints, naming both. Files: DIR/ckpt-\n"
+          "  <step, 20 digits>-<name>.bck (name: auto, or the one given), a large one's second\n"
+          "  half in <file>.part; <file>.tmp while being written; under mpirun in DIR/rank-R.\n"
+          "  --json        print the metrics as one JSON object (with \"fingerprint\", the\n"
+          "                final state's, as a hex string)\n",
           out);
 }
 
@@ -223,8 +238,9 @@ static int report_rc(int rc, const char *what)
 }
 
 /* The motion state this process holds: the whole state, or under MPI only its rank's share
- * (the partitions plan gives it; without a plan, rank 0's single partition), so that no rank
- * ever holds more than its share (BATON_MPI_ROWS_OWNED). */
+ * (the partitions plan gives it; without a plan, those of the engine's default plan, one
+ * partition per rank), so that no rank ever holds more than its share
+ * (BATON_MPI_ROWS_OWNED). */
 static int build_state(const run_options *opt, const scenario *sc, const baton_plan *plan,
                        baton_state **out)
 {
@@ -232,15 +248,21 @@ static int build_state(const run_options *opt, const scenario *sc, const baton_p
     if (!opt->mpi)
         return report_rc(baton_engine_motion_state(agents, sc->seed, out),
                          "baton_engine_motion_state");
-    int rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
-    size_t n = plan != NULL ? baton_plan_partitions(plan) : 1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        baton_partition p =
-            plan != NULL ? baton_plan_partition(plan, i) : (baton_partition){0, agents, 0};
+    baton_plan *per_rank = NULL;
+    int rc = plan != NULL ? 0
+                          : report_rc(baton_plan_create_per_worker(agents, opt->ranks, &per_rank),
+                                      "baton_plan_create_per_worker");
+    if (rc == 0)
+        rc = report_rc(baton_engine_motion_state(0, sc->seed, out), "baton_engine_motion_state");
+    if (plan == NULL)
+        plan = per_rank;
+    for (size_t i = 0; rc == 0 && i < baton_plan_partitions(plan); i++) {
+        baton_partition p = baton_plan_partition(plan, i);
         if (p.worker == (unsigned)opt->rank)
             rc = report_rc(baton_engine_motion_add_rows(*out, agents, sc->seed, p.begin, p.end),
                            "baton_engine_motion_add_rows");
     }
+    baton_plan_destroy(per_rank);
     if (rc != 0) {
         baton_state_destroy(*out);
         *out = NULL;
@@ -264,6 +286,12 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
     baton_state *state = NULL;
     if (rc == 0)
         rc = build_state(opt, sc, plan, &state);
+    /* What makes the run's states: checkpoints of another scenario are refused, not mixed. The
+     * steps are not part of it (a longer run of one scenario goes on from a shorter one's
+     * checkpoints), nor is the plan (the state does not depend on it). */
+    char identity[BATON_CHECKPOINT_IDENTITY_MAX + 1];
+    snprintf(identity, sizeof identity, "rule=%s agents=%" PRIu64 " seed=%" PRIu64, sc->rule,
+             sc->agents, sc->seed);
     baton_engine_config cfg = {.struct_size = sizeof cfg,
                                .pool = pool,
                                .workers = (unsigned)sc->plan_workers,
@@ -274,7 +302,8 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
                                .checkpoint_dir = sc->checkpoint_dir[0] ? sc->checkpoint_dir : NULL,
                                .checkpoint_sync = sc->sync,
                                .executor = opt->mpi ? BATON_EXECUTOR_MPI : BATON_EXECUTOR_LOCAL,
-                               .mpi_rows = BATON_MPI_ROWS_OWNED};
+                               .mpi_rows = BATON_MPI_ROWS_OWNED,
+                               .checkpoint_identity = identity};
     baton_engine *engine = NULL;
     if (rc == 0 &&
         (rc = report_rc(baton_engine_create(&cfg, state, &engine), "baton_engine_create")) != 0)
@@ -295,17 +324,18 @@ static int build_engine(const run_options *opt, const scenario *sc, baton_pool *
     return 0;
 }
 
-static void print_metrics(const baton_engine_metrics *m, bool json, FILE *out)
+static void print_metrics(const baton_engine_metrics *m, uint64_t fingerprint, bool json, FILE *out)
 {
     if (json) {
         fprintf(out,
-                "{\"current_step\": %" PRIu64 ", \"rows\": %zu, \"columns\": %zu, "
+                "{\"current_step\": %" PRIu64 ", \"fingerprint\": \"0x%016" PRIx64
+                "\", \"rows\": %zu, \"columns\": %zu, "
                 "\"phases\": %zu, \"resident_bytes\": %zu, \"steps_completed\": %" PRIu64
                 ", \"steps_failed\": %" PRIu64 ", \"last_step_ns\": %" PRIu64
                 ", \"total_step_ns\": %" PRIu64 ", \"fingerprints_recorded\": %" PRIu64
                 ", \"fingerprints_verified\": %" PRIu64 ", \"checkpoints_created\": %" PRIu64
                 ", \"partition_steps\": %" PRIu64 ", \"partition_rows\": %" PRIu64 ", \"phase\": [",
-                m->current_step, m->rows, m->columns, m->phases, m->resident_bytes,
+                m->current_step, fingerprint, m->rows, m->columns, m->phases, m->resident_bytes,
                 m->steps_completed, m->steps_failed, m->last_step_ns, m->total_step_ns,
                 m->fingerprints_recorded, m->fingerprints_verified, m->checkpoints_created,
                 m->partition_steps, m->partition_rows);
@@ -319,6 +349,7 @@ static void print_metrics(const baton_engine_metrics *m, bool json, FILE *out)
     fprintf(out, "step %" PRIu64 ": %zu rows, %zu columns, %zu phases, %.1f MiB resident\n",
             m->current_step, m->rows, m->columns, m->phases,
             (double)m->resident_bytes / (1024.0 * 1024.0));
+    fprintf(out, "fingerprint: 0x%016" PRIx64 "\n", fingerprint);
     fprintf(out, "steps: %" PRIu64 " completed, %" PRIu64 " failed; last %.3f ms, total %.3f s\n",
             m->steps_completed, m->steps_failed, (double)m->last_step_ns / 1e6,
             (double)m->total_step_ns / 1e9);
@@ -386,9 +417,16 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         rc = report_rc(baton_engine_replay_save(engine, sc->replay_file),
                        "baton_engine_replay_save");
     if (engine != NULL) {
-        baton_engine_metrics m; /* collective under MPI: every rank asks, rank 0 prints */
-        if (baton_engine_get_metrics(engine, &m) == 0 && opt->rank == 0)
-            print_metrics(&m, opt->json, stdout);
+        /* Both collective under MPI: every rank asks, rank 0 prints. The fingerprint is the
+         * final state's, to compare two runs without reading a replay file. */
+        baton_engine_metrics m;
+        uint64_t fingerprint = 0;
+        int frc =
+            report_rc(baton_engine_fingerprint(engine, &fingerprint), "baton_engine_fingerprint");
+        if (rc == 0)
+            rc = frc;
+        if (baton_engine_get_metrics(engine, &m) == 0 && frc == 0 && opt->rank == 0)
+            print_metrics(&m, fingerprint, opt->json, stdout);
         baton_engine_destroy(engine);
     }
     int prc = 0;

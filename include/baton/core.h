@@ -77,7 +77,8 @@ BATON_API const char *baton_err_name(int err);
  * Returns the detail message of the last error a baton call reported on the calling thread,
  * e.g. "baton_pool_create: n_workers = 5000 exceeds BATON_POOL_MAX_WORKERS (1024)". The string
  * is owned by the thread and stays valid until its next failing baton call; it is "" when the
- * thread has seen no error. Successful calls leave it unchanged. Thread-safe (thread-local).
+ * thread has seen no error. Successful calls leave it unchanged. It is at most 511 bytes: a longer
+ * message is cut and ends with "...". Thread-safe (thread-local).
  */
 BATON_API const char *baton_last_error_message(void);
 
@@ -108,10 +109,12 @@ static inline uint64_t baton_mix64(uint64_t x)
 }
 
 /*
- * The allocator baton uses for everything it allocates (pools, deques, task slabs).
+ * The allocator baton uses for everything it allocates (pools, deques, task slabs, graphs, stores,
+ * spaces, engines; not what the libraries it uses allocate: hwloc, LMDB, MPI use their own).
  * `aligned_alloc` must return memory aligned to `alignment` (a power of two, at most 4096) that
- * `free` accepts. Give all three, or none (all NULL) for the C library's functions: mixing them
- * would free one allocator's memory with the other.
+ * `free` accepts; baton asks only for sizes that are multiples of the alignment, so C11's
+ * aligned_alloc may be given as it is. Give all three, or none (all NULL) for the C library's
+ * functions: mixing them would free one allocator's memory with the other.
  */
 typedef struct baton_allocator {
     void *(*malloc)(size_t size);
@@ -120,12 +123,13 @@ typedef struct baton_allocator {
 } baton_allocator;
 
 /*
- * Replaces the allocator. Call once, before any other baton call, from one thread: memory
- * already allocated is freed with the allocator that was current when it was allocated only if
- * that is still the one installed, so switching later leaks or corrupts. Passing NULL restores
- * the C library's functions, and so does a struct whose three fields are all NULL. Returns 0, or
- * BATON_EINVAL when some but not all of the three functions are given (the allocator in use is
- * then left as it was). Not thread-safe.
+ * Replaces the allocator. Call it before baton allocates anything (before the first create call),
+ * or later at a time when baton holds no memory (every handle destroyed). Passing NULL restores
+ * the C library's functions, and so does a struct whose three fields are all NULL. Returns 0;
+ * BATON_EINVAL when some but not all of the three functions are given; BATON_EBUSY while blocks
+ * baton allocated with the allocator in use are not yet freed (they must be freed by the
+ * allocator that made them; the message gives their number). On error the allocator in use is
+ * left as it was. Not thread-safe: no other baton call may run while it does.
  */
 BATON_API int baton_set_allocator(const baton_allocator *allocator);
 

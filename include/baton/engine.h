@@ -192,6 +192,16 @@ BATON_API int baton_plan_create_static(size_t rows, size_t count, unsigned worke
                                        baton_plan **out);
 
 /*
+ * A plan of one partition per worker, for `workers` workers: baton_plan_create_static(rows,
+ * workers, workers) (partition i on worker i, sizes differing by at most one); with fewer rows
+ * than workers, one partition of one row on each of workers 0 .. rows - 1 (a partition is never
+ * empty), and for rows 0 the one empty partition [0, 0) on worker 0. With workers 1 it is the
+ * single plan. It is the MPI executor's default plan (see baton_engine_create). Errors:
+ * BATON_EINVAL (NULL out, workers 0), BATON_ENOMEM.
+ */
+BATON_API int baton_plan_create_per_worker(size_t rows, unsigned workers, baton_plan **out);
+
+/*
  * A plan from the caller's partitions (copied), for `workers` workers, as given: it is checked
  * only by baton_plan_validate. Errors: BATON_EINVAL (NULL out, NULL parts with n > 0,
  * n > BATON_PLAN_MAX_PARTITIONS), BATON_ENOMEM.
@@ -335,8 +345,12 @@ typedef enum baton_mpi_rows {
     BATON_MPI_ROWS_OWNED = 1,
 } baton_mpi_rows;
 
+/* The longest checkpoint identity (baton_engine_config.checkpoint_identity), in bytes. */
+#define BATON_CHECKPOINT_IDENTITY_MAX 255u
+
 typedef struct baton_engine_config {
-    size_t struct_size; /* sizeof(baton_engine_config); fields past it read as 0 */
+    size_t struct_size; /* sizeof(baton_engine_config), or 0 for this header's size; fields
+                           past it read as 0 */
     baton_pool *pool;   /* runs the partitions; NULL: every partition on the calling thread */
     unsigned workers;   /* local workers the plan assigns partitions to (0: the pool's
                            worker count, or 1 without a pool) */
@@ -351,17 +365,31 @@ typedef struct baton_engine_config {
                                      machine's crash, not only the process's) */
     baton_executor_kind executor; /* BATON_EXECUTOR_LOCAL (0) */
     baton_mpi_rows mpi_rows;      /* MPI executor: what each rank's state holds at create */
+    /* What run the checkpoints belong to (copied; NULL or "": none): an opaque string of 1 to
+     * BATON_CHECKPOINT_IDENTITY_MAX printable ASCII characters (' ' to '~'), e.g. a hash or a
+     * description of what makes the run's states (`baton run` uses "rule=motion agents=N
+     * seed=S"). Every checkpoint the engine takes carries it; with one set, the engine refuses
+     * another run's checkpoints (see baton_engine_create, restore and resume). */
+    const char *checkpoint_identity;
 } baton_engine_config;
 
 /*
  * Creates an engine over `state`, which it owns from then on (baton_engine_destroy frees it;
- * on error the caller keeps it). The plan starts as the single plan; the step counter at 0.
+ * on error the caller keeps it). The plan starts as the default plan, which fits any worker or
+ * rank count: locally the single plan (every row in one partition, run on the thread that
+ * steps), under the MPI executor one partition per rank (baton_plan_create_per_worker over the
+ * global row count and the rank count, made afresh at each step). The step counter starts at 0.
  * Errors: BATON_ENOSYS (an executor this build does not support: device; MPI without MPI),
  * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy, executor or
  * mpi_rows, MPI executor before MPI_Init or with workers other than the rank count,
- * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, struct_size larger than
- * this library's config; each message names the field and value), BATON_EIO (the checkpoint
- * directory cannot be created), BATON_ENOMEM.
+ * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, a checkpoint_identity
+ * too long or with a character other than ' ' to '~', struct_size larger than this library's
+ * config; each message names the field and value), BATON_EIO (the checkpoint directory cannot
+ * be created), BATON_EMISMATCH (checkpoint_identity is set and the checkpoint directory
+ * already holds a checkpoint file of another identity, or of none: another run's; the message
+ * names the directory, the file and both identities; under MPI every rank fails alike, each
+ * checking its own directory), BATON_ENOMEM. A directory that holds checkpoints of the same
+ * identity is accepted: they are the same run's, and a resume may restore them.
  */
 BATON_API int baton_engine_create(const baton_engine_config *config, baton_state *state,
                                   baton_engine **out);
@@ -398,9 +426,9 @@ BATON_API int baton_engine_halo(const baton_engine *engine, size_t partition, si
  * Uses a copy of plan from the next step on. It is validated (baton_plan_validate) against the
  * state's rows and the engine's workers at every step, so rows may change between steps; a
  * plan that no longer fits makes the step fail with that error before any phase runs. NULL
- * goes back to the single plan. Under the MPI executor (collective) the plan's rows count the
- * global state, and the next step first moves the rows whose rank the new plan changes. Errors:
- * BATON_EINVAL (NULL engine), BATON_ENOMEM.
+ * goes back to the default plan (see baton_engine_create). Under the MPI executor (collective) the
+ * plan's rows count the global state, and the next step first moves the rows whose rank the new
+ * plan changes. Errors: BATON_EINVAL (NULL engine), BATON_ENOMEM.
  */
 BATON_API int baton_engine_set_plan(baton_engine *engine, const baton_plan *plan);
 
@@ -420,7 +448,12 @@ typedef struct baton_step_report {
  * restored to their values before the step (the engine copies them before a phase first
  * writes them, unless every phase is BATON_PHASE_INFALLIBLE), the step counter does not move,
  * and the error is returned with a message naming the phase, the partition and its rows. So a
- * failed step leaves the state as it was. report (may be NULL) receives the timings.
+ * failed step leaves the state as it was. When several partitions fail, the step returns the
+ * code of the one with the smallest index, and names it: a failure never keeps a partition below
+ * it from running (only those above the smallest failure seen so far may be skipped), so the
+ * error, its partition and its message are the same in every run, whatever the timing, locally
+ * and under MPI (where the ranks agree on the smallest over all of them). report (may be NULL)
+ * receives the timings.
  * Replay errors, each naming the step and the values (the step itself stays applied and
  * counted, so the state that diverged can be inspected):
  *   BATON_EMISMATCH  verify: the fingerprint differs from the recorded one (divergence);
@@ -442,6 +475,16 @@ BATON_API int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_repo
 
 /* The number of the next step (= steps completed since step 0). */
 BATON_API uint64_t baton_engine_current_step(const baton_engine *engine);
+
+/*
+ * The fingerprint of the engine's state now (baton_state_fingerprint's, hashed on the engine's
+ * pool), whatever the replay mode: the value a step with replay on reports for the state it
+ * leaves. Under the MPI executor it is the global state's, equal to a single process's
+ * (collective; like a step's start, it first puts the rows where the plan says, if they are
+ * not there yet). Between steps, from the thread that steps. Errors: BATON_EINVAL (NULL engine
+ * or out), BATON_ENOMEM, BATON_ECLOSED (the pool is closing); under MPI, a step's plan errors.
+ */
+BATON_API int baton_engine_fingerprint(baton_engine *engine, uint64_t *out);
 
 /* ---- replay recordings ----------------------------------------------------------------------- */
 
@@ -476,20 +519,33 @@ BATON_API int baton_engine_replay_load(baton_engine *engine, const char *path);
 
 /* ---- checkpoints ----------------------------------------------------------------------------- */
 
+/*
+ * Files. With a checkpoint_dir (under the MPI executor, each rank's checkpoint_dir/rank-R),
+ * checkpoint (step, name) is the file "ckpt-SSSSSSSSSSSSSSSSSSSS-NAME.bck", the step in 20
+ * zero-padded decimal digits, so that the names sort in step order. A large checkpoint (4 MiB
+ * or more) of an engine on a pool of two or more workers is written in two files, that one and
+ * the rest of it in "ckpt-...-NAME.bck.part" (the main file's checksum covers the part's). Each
+ * file is written as its name plus ".tmp" and renamed (the part first), so a file of a
+ * checkpoint's name is complete. baton_engine_resume reads only "ckpt-*.bck" files (and their
+ * parts); in the engine's own directory it deletes ".tmp" files and parts without their main
+ * file, which only a crash leaves. Other files in the directory are left alone. The format is
+ * described in src/engine/checkpoint_format.c.
+ */
+
 /* The longest checkpoint name, in bytes (letters, digits, '_', '.', '-'). */
 #define BATON_CHECKPOINT_NAME_MAX 63u
 
 /*
  * Takes a checkpoint of the state now (between steps) under `name` (NULL: "manual"): the step
- * counter, the schema, the ids and every column. It is kept in memory and, with a checkpoint
- * directory, written to a file there (replaced atomically: a temporary file, renamed); the
- * oldest checkpoints beyond the newest checkpoint_keep are then deleted, from memory and disk.
- * Once checkpoint_keep are kept, the new one is written over the oldest's file or buffer (its
- * pages are in the page cache already), so a write that fails has also lost that oldest one.
- * The policy's automatic checkpoints are named "auto": the policy takes one when the step
- * counter reaches a multiple of checkpoint_every (after steps N, 2N, ...), but not after a step
- * whose replay verification failed. Errors: BATON_EINVAL (NULL engine, a bad
- * name), BATON_EIO (the file; the message names it and the system's error), BATON_ENOMEM.
+ * counter, the schema, the ids, every column and the engine's checkpoint_identity. It is kept in
+ * memory and, with a checkpoint directory, written to a file there (replaced atomically: a
+ * temporary file, renamed); the oldest checkpoints beyond the newest checkpoint_keep are then
+ * deleted, from memory and disk. Once checkpoint_keep are kept, the new one is written over the
+ * oldest's file or buffer (its pages are in the page cache already), so a write that fails has also
+ * lost that oldest one. The policy's automatic checkpoints are named "auto": the policy takes one
+ * when the step counter reaches a multiple of checkpoint_every (after steps N, 2N, ...), but not
+ * after a step whose replay verification failed. Errors: BATON_EINVAL (NULL engine, a bad name),
+ * BATON_EIO (the file; the message names it and the system's error), BATON_ENOMEM.
  */
 BATON_API int baton_engine_checkpoint(baton_engine *engine, const char *name);
 
@@ -501,7 +557,9 @@ BATON_API int baton_engine_checkpoint(baton_engine *engine, const char *name);
  * entries for steps at or after the restored step are dropped; with VERIFY, verification goes
  * on from the restored step. Errors: BATON_EINVAL, BATON_ENOTFOUND (no such checkpoint),
  * BATON_EIO (its file is damaged or gone), BATON_EMISMATCH (the engine's schema changed since,
- * e.g. a column was added), BATON_ENOMEM. On error the engine is unchanged.
+ * e.g. a column was added; or the engine has a checkpoint_identity and the checkpoint, a file
+ * a resume adopted, carries another or none: the message names the directory and both),
+ * BATON_ENOMEM. On error the engine is unchanged.
  */
 BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
 
@@ -509,20 +567,30 @@ BATON_API int baton_engine_restore(baton_engine *engine, const char *name);
  * Restores the checkpoint file in dir with the highest step whose integrity check passes
  * (files that fail it are skipped, and named in the message if none is left): for a process
  * that starts again after a crash. The file's schema must equal the engine's (the phases refer
- * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH.
+ * to columns by index); a valid file of another schema stops the search with BATON_EMISMATCH,
+ * and so does, for an engine with a checkpoint_identity, a valid file that carries another
+ * identity or none (a file of format version 1 or 2, or of an engine without one): another
+ * run's checkpoints are never mixed into this one. An engine without an identity checks none.
  * Pointers into the state become invalid, as with baton_engine_restore. When dir is the
  * engine's own checkpoint directory, its older files count as kept checkpoints from then on
  * (retention deletes them in turn). Errors: BATON_EINVAL, BATON_ENOTFOUND (dir holds no valid
- * checkpoint), BATON_EMISMATCH (another schema: the message names the first difference),
+ * checkpoint), BATON_EMISMATCH (another schema: the message names the first difference; or
+ * another identity: the message names the directory, the file and both identities),
  * BATON_EIO, BATON_ENOMEM.
  */
 BATON_API int baton_engine_resume(baton_engine *engine, const char *dir);
 
-/* One kept checkpoint, newest last. */
+/*
+ * One kept checkpoint, newest last. name and path point into the engine, valid until the
+ * checkpoint is no longer kept (retention, a resume in the engine's directory) or the engine
+ * is destroyed. The struct has no struct_size: path was added after bytes, so a program built
+ * against a header without it must be rebuilt (the library's major version is 0).
+ */
 typedef struct baton_checkpoint_info {
-    const char *name; /* points into the engine */
+    const char *name;
     uint64_t step;
-    size_t bytes; /* its size in memory (and on disk) */
+    size_t bytes;     /* its size: in memory, or on disk (its file, and its part if it has one) */
+    const char *path; /* its file (see "Files" above), NULL for a checkpoint kept in memory */
 } baton_checkpoint_info;
 
 /* The checkpoints kept, oldest first, at most cap of them; *out_n receives how many are kept.
@@ -574,9 +642,11 @@ typedef struct baton_engine_metrics {
     size_t rows;
     size_t columns;
     size_t phases;
-    size_t resident_bytes; /* the state's, plus the engine's own buffers */
-    uint64_t steps_completed;
-    uint64_t steps_failed;
+    size_t resident_bytes;    /* the state's, plus the engine's own buffers */
+    uint64_t steps_completed; /* steps applied (also those whose verification or checkpoint then
+                                 failed) */
+    uint64_t steps_failed;    /* steps that failed and were not applied (a plan that does not
+                                 fit, a failing phase, memory) */
     uint64_t last_step_ns;
     uint64_t total_step_ns;
     uint64_t fingerprints_recorded;

@@ -108,13 +108,20 @@ typedef struct baton_emitter baton_emitter;
 #define BATON_GRAPH_MAX_BATCH 1024u
 #define BATON_GRAPH_MAX_EMIT 1024u
 
+/*
+ * Node functions. A negative result is an error of the caller's choosing: it cancels the run and
+ * baton_graph_run returns it. Any other result than the ones listed (a positive value; from a
+ * map, stateful node or sink, BATON_GRAPH_END too) is not an error code: it cancels the run,
+ * which returns BATON_EINVAL with a message naming the node and the value.
+ */
 /* Returns 0 to be called again, BATON_GRAPH_END when done, or a negative error (cancels the run). */
 typedef int (*baton_source_fn)(void *state, baton_emitter *out);
 /* MAP and STATEFUL: owns item; returns 0 or a negative error (cancels the run). */
 typedef int (*baton_map_fn)(void *ctx, baton_item item, baton_emitter *out);
 /* SINK: owns item; returns 0 or a negative error (cancels the run). */
 typedef int (*baton_sink_fn)(void *state, baton_item item);
-/* FANOUT: makes *copy from item (item stays with the graph); 0 or a negative error. */
+/* FANOUT: makes *copy from item (item stays with the graph); 0 or a negative error (cancels the
+ * run). */
 typedef int (*baton_copy_fn)(void *ctx, baton_item item, baton_item *copy);
 /* Frees an item the graph holds when the run is cancelled or a fanout's copy is refused. */
 typedef void (*baton_release_fn)(void *ctx, baton_item item);
@@ -136,6 +143,12 @@ typedef enum baton_input_policy {
 /* Node flags. */
 #define BATON_NODE_ORDERED 0x1u /* SINK only: deliver in source order (see baton_graph_add) */
 
+/*
+ * Configuration structs start with struct_size: sizeof the struct the caller was compiled with,
+ * or 0 for this version's. A smaller size (an older caller's struct) is read only that far, and
+ * the fields past it take their defaults; a size above this version's, or too small to hold
+ * struct_size itself (1 to sizeof(size_t) - 1), is BATON_EINVAL. A zeroed struct means defaults.
+ */
 typedef struct baton_graph_config {
     size_t struct_size;         /* sizeof(baton_graph_config); 0 means "this version's" */
     size_t edge_capacity;       /* capacity of edges connected with capacity 0; 0: 1024 */
@@ -147,7 +160,8 @@ typedef struct baton_graph_config {
 typedef struct baton_node_config {
     size_t struct_size;         /* sizeof(baton_node_config); 0 means "this version's" */
     baton_node_kind kind;
-    const char *name;           /* copied; NULL names it "node<id>"; at most 63 bytes */
+    const char *name;           /* copied; 1 to 63 bytes; NULL names it "node<id>", a form no
+                                   other node may take (see baton_graph_add) */
     baton_source_fn source;     /* SOURCE */
     baton_map_fn map;           /* MAP, STATEFUL */
     baton_sink_fn sink;         /* SINK */
@@ -155,9 +169,11 @@ typedef struct baton_node_config {
     void *ctx;                  /* passed to the function: the node's state or context */
     unsigned concurrency;       /* 0: the kind's default (1 for SOURCE, STATEFUL and SINK,
                                    unlimited otherwise); SOURCE and STATEFUL must be 1 */
-    baton_input_policy input;
+    baton_input_policy input;   /* BATON_INPUT_QUEUE (default); REJECT not for a SOURCE */
     int priority;               /* higher runs first; default 0 */
-    unsigned max_emit;          /* most items one call emits; 0: 1 (FANOUT: ignored) */
+    unsigned max_emit;          /* most items one call of a SOURCE, MAP or STATEFUL emits; 0: 1.
+                                   Ignored for FANOUT, MERGE and SINK (one item per item, or
+                                   none) */
     unsigned flags;             /* BATON_NODE_ORDERED */
 } baton_node_config;
 
@@ -173,8 +189,8 @@ typedef struct baton_node_stats {
 
 /*
  * Creates an empty graph; config may be NULL (defaults). Errors: BATON_EINVAL (NULL out,
- * struct_size too large, batch above BATON_GRAPH_MAX_BATCH, edge_capacity above
- * BATON_GRAPH_MAX_CAPACITY), BATON_ENOMEM.
+ * struct_size too large or too small (see above), batch above BATON_GRAPH_MAX_BATCH, edge_capacity
+ * above BATON_GRAPH_MAX_CAPACITY), BATON_ENOMEM.
  */
 BATON_API int baton_graph_create(const baton_graph_config *config, baton_graph **out);
 
@@ -185,8 +201,11 @@ BATON_API void baton_graph_destroy(baton_graph *graph);
  * Adds a node; returns its id (0, 1, 2, ... in order of adding) or a negative error:
  * BATON_EINVAL (NULL graph or config, unknown kind, the kind's function missing, a function given
  * that the kind does not use, concurrency other than 1 for SOURCE or STATEFUL, BATON_NODE_ORDERED
- * on a node that is not a SINK or with concurrency above 1, max_emit above BATON_GRAPH_MAX_EMIT,
- * name too long or already used, unknown flags, struct_size too large), BATON_ERANGE (more than
+ * on a node that is not a SINK or with concurrency above 1, max_emit above BATON_GRAPH_MAX_EMIT on
+ * a node that emits, an input policy that is not one, BATON_INPUT_REJECT on a SOURCE, a name that
+ * is empty, longer than 63 bytes, already used, or "node" followed by decimal digits other than
+ * this node's own default name "node<id>" (so that nodes added without a name always get theirs),
+ * unknown flags, struct_size too large or too small), BATON_ERANGE (more than
  * BATON_GRAPH_MAX_NODES nodes), BATON_EPERM (the graph has run), BATON_ENOMEM. On error the graph
  * is unchanged.
  */
@@ -216,20 +235,23 @@ BATON_API int baton_graph_sink(baton_graph *graph, const char *name, baton_sink_
 BATON_API int baton_graph_connect(baton_graph *graph, int from, int to, size_t capacity);
 
 /* Connects nodes[0] -> nodes[1] -> ... -> nodes[n-1] with default capacities. Stops at the first
- * error and returns it; the edges made before it stay. */
+ * error and returns it; the edges made before it stay. n of 0 or 1 makes no edge and returns 0;
+ * NULL nodes with n above 0 is BATON_EINVAL. */
 BATON_API int baton_graph_connect_path(baton_graph *graph, const int *nodes, size_t n);
 
 /*
  * Runs the graph on pool until every source has ended and every item has been consumed, or until
- * a node fails. Checks the graph first: BATON_EINVAL when it has no source, a node other than a
- * source has no predecessor, a node other than a sink has no successor, a by-reference fanout
- * sits in a graph with a release function, or an ordered sink is not fed by exactly one path from
- * one source through nodes that each emit at most one item per item (the message says which
- * node and why).
+ * a node fails. It may be called from a task of the same pool. Checks the graph first:
+ * BATON_EINVAL when it has no source, a node other than a source has no predecessor, a node
+ * other than a sink has no successor, a by-reference fanout sits in a graph with a release
+ * function, or an ordered sink is not fed by exactly one path from one source through nodes that
+ * each emit at most one item per item (the message says which node and why).
  *
  * The first negative result of any node function is returned; every other node stops at its next
  * batch, no source is polled again, and every item the graph holds is released. Items a node
- * function holds when it fails are its own to release. Returns 0 when the run completed.
+ * function holds when it fails are its own to release. baton_last_error_message() on the calling
+ * thread names the node and the value its function returned. Returns 0 when the run completed
+ * (and leaves the calling thread's message as it was).
  * Other errors: BATON_EINVAL (NULL graph or pool), BATON_EBUSY (the graph is already running),
  * BATON_ENOMEM (the run's rings, allocated once per run), BATON_ECLOSED (the pool is closing).
  *

@@ -231,7 +231,8 @@ typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
  *         share one sync). Calls made by continuations never wait (a worker never blocks on
  *         I/O); baton_space_sync waits for them.
  *  NONE   replays the directory's log into memory and then writes nothing more: a read-only
- *         view of what the log holds (the files are not modified).
+ *         view of what the log holds (the files are not modified; dir/space.lock is created
+         only when missing).
  */
 typedef enum baton_durability {
     BATON_DURABILITY_ASYNC = 0,
@@ -277,18 +278,29 @@ BATON_API int baton_space_create(const baton_space_config *config, baton_space *
  * Opens the durable space kept in directory dir (created when missing, with a fresh log):
  * replays its log (the last snapshot, then every change after it) to restore the stored data, in
  * their order, and the waiting consumers (by id, with their patterns, flags and bodies; revived
- * through config->revive), then settles what the log's tail left unsettled (a datum and a
- * consumer that match fire). Fresh names, datum and consumer ids continue above those in the
- * log. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability, consumers
- * in the log but no revive function), BATON_EIO (the log is damaged and salvage is off, or it
- * cannot be read or written: the message names the file and the record), BATON_EBUSY (the log
- * is open in another space of this process), the revive function's error.
+ * through config->revive), then settles what the log's tail left unsettled: a match that would
+ * take a datum or end a consumer fires, and a persistent consumer fires at a datum without taking
+ * it (persistent over persistent, or a persistent peek) only where the log shows that turn was
+ * not yet taken. So reopening restores exactly the state the space had, and a firing recorded
+ * in the log never runs again (ASYNC: see its loss window). An open that finds nothing to settle
+ * writes nothing to the log (only creating a directory, or a salvage, writes). A crash at any
+ * point while a directory is created leaves one that opens, as an empty space. Fresh names,
+ * datum and consumer ids continue above those in the log.
+ * One space per directory: the space holds a lock on dir (dir/space.lock) until
+ * baton_space_destroy, or until its process dies (a child forked meanwhile shares the lock
+ * until it exits or execs); read-only views (NONE) share it with each other only. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability,
+ * log_group_max above 4096, consumers in the log but no revive function), BATON_EIO (the log is
+ * damaged and salvage is off, or it cannot be read or written: the message names the file and
+ * the record), BATON_EBUSY (dir is open in another space, of this process or another; the
+ * message names dir), the revive function's error. On error *out is left as it was.
  */
 BATON_API int baton_space_open(const baton_space_config *config, const char *dir,
                                baton_space **out);
 
-/* Frees the space, its stored data and its waiting consumers (their continuations never run).
- * Call it after baton_space_quiesce, with no operation in flight. NULL is ignored. */
+/* Frees the space, its stored data and its waiting consumers (their continuations never run);
+ * a durable space writes and syncs what it logged, closes its log and releases its directory
+ * (a later open of it succeeds). Call it after baton_space_quiesce, with no operation in flight.
+ * NULL is ignored. */
 BATON_API void baton_space_destroy(baton_space *space);
 
 /* A name id never returned before by this space (an atomic counter starting at 1). Any thread. */
@@ -411,7 +423,9 @@ typedef struct baton_space_stats {
     size_t data;              /* stored data */
     size_t consumers;         /* waiting consumers */
     uint64_t log_records;     /* records in the log now (0 without a log) */
-    uint64_t log_appended;    /* records appended since the space was opened */
+    uint64_t log_appended;    /* the sequence number of the last record appended (0: none;
+                               * numbering goes on across reopens and compactions, so it
+                               * compares with log_durable) */
     uint64_t log_durable;     /* the durable mark: the last sequence number committed and synced */
     uint64_t compactions;     /* compactions since the space was opened */
     uint64_t recovered_data;  /* what baton_space_open restored */

@@ -82,7 +82,10 @@ typedef enum baton_store_policy {
     /* Pool tasks, one per worker. Task i starts on the i-th of n contiguous blocks of shards,
      * taking its next shard nobody has taken yet (one atomic increment per shard), then helps
      * with what is left of the other blocks: the load balances itself when shards differ in
-     * cost, and each thread still streams through memory of its own. */
+     * cost, and each thread still streams through memory of its own. (The first phase of a
+     * tick, which only looks footprint ids up, keeps each task to its own block, as STATIC
+     * does: so each task's buffers see the same claims in identical ticks, and a tick in
+     * steady state allocates nothing; see docs/store.md.) */
     BATON_STORE_DYNAMIC = 0,
     /* Pool tasks, one per worker; task i processes the i-th of n contiguous blocks of shards,
      * shards [i * shards / n, (i + 1) * shards / n). */
@@ -146,7 +149,7 @@ BATON_API unsigned baton_store_shard_of(const baton_store *store, uint64_t id);
 
 /*
  * Changes the policy used by later calls of baton_store_update_all and baton_store_tick.
- * Errors: BATON_EINVAL (NULL store, unknown policy).
+ * Errors: BATON_EINVAL (NULL store, unknown policy, or called during a tick).
  */
 BATON_API int baton_store_set_policy(baton_store *store, baton_store_policy policy);
 
@@ -159,20 +162,23 @@ BATON_API int baton_store_set_policy(baton_store *store, baton_store_policy poli
 BATON_API int baton_store_insert(baton_store *store, uint64_t id, const void *payload, size_t size);
 
 /*
- * Removes entity `id`. Errors: BATON_EINVAL (NULL store), BATON_ENOTFOUND (no such id). Queued
- * rewrites that name it fail with BATON_ENOTFOUND when their tick comes.
+ * Removes entity `id`. Errors: BATON_EINVAL (NULL store, or called during a tick), BATON_ENOTFOUND
+ * (no such id). Queued rewrites that name it fail with BATON_ENOTFOUND when their tick comes, even
+ * if an entity with the same id was inserted since: that is another entity.
  */
 BATON_API int baton_store_remove(baton_store *store, uint64_t id);
 
 /*
  * Packs the store: every shard's entities go into one block of memory, shard after shard in
- * shard order, each shard's payloads directly after the previous shard's (with at most 63 bytes
- * between them, to keep each shard's first payload aligned to 64 bytes). A pass over all shards
+ * shard order, each shard's payloads directly after the previous non-empty shard's (with at most
+ * 63 bytes between the end of one and the start of the next, to keep each shard's first payload
+ * aligned to 64 bytes), for any payload size. A pass over all shards
  * then streams through memory like a pass over one flat array. Call it after loading: shards
  * grown one insert at a time live in separate allocations, and on the machine of
  * docs/benchmarks.md updating 256 such shards is 10-20% slower than updating them packed (4096
  * shards: three times slower); holes between the shards cost as much, so packing leaves no room
- * to grow: the next insert into a shard moves that shard to memory of its own. Pointers from
+ * to grow: an insert that makes a shard larger than it was when packed moves that shard to memory
+ * of its own (the other shards stay packed). Pointers from
  * baton_store_lookup are invalidated. Errors: BATON_EINVAL (NULL store, or during a tick),
  * BATON_ENOMEM (the store is left as it was; it needs a copy of the ids and payloads).
  */
@@ -189,8 +195,8 @@ BATON_API int baton_store_get(const baton_store *store, uint64_t id, void *out, 
 
 /*
  * Stores in *payload a pointer to entity `id`'s payload inside the store, for reading or writing
- * in place. The pointer stays valid until the next insert, remove or tick. Errors: BATON_EINVAL
- * (NULL argument), BATON_ENOTFOUND (*payload is then NULL).
+ * in place. The pointer stays valid until the next insert, remove, compact or tick. Errors:
+ * BATON_EINVAL (NULL argument), BATON_ENOTFOUND (*payload is then NULL).
  */
 BATON_API int baton_store_lookup(baton_store *store, uint64_t id, void **payload);
 

@@ -3,9 +3,12 @@
  * allocator (baton_set_allocator) and tests can inject allocation failures.
  *
  * DESIGN: the allocator is a plain struct copied at install time; it is read without
- * synchronisation because the contract is "install once, before anything else" (libuv's
- * uv_replace_allocator has the same rule). The fault-injection counter is an atomic so that a
- * test may read it from any thread, but it is meant for single-threaded set-up code.
+ * synchronisation because the contract is "install it while no other baton call runs" (libuv's
+ * uv_replace_allocator has the same rule). A count of live blocks lets baton_set_allocator refuse
+ * a switch that would free one allocator's memory with the other (one relaxed atomic per
+ * allocation and free: baton allocates at set-up, never per item). The fault-injection counter
+ * is an atomic so that a test may read it from any thread, but it is meant for single-threaded
+ * set-up code.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,6 +26,12 @@ static void *baton__libc_aligned_alloc(size_t alignment, size_t size)
 }
 
 static baton_allocator baton__allocator = {malloc, baton__libc_aligned_alloc, free};
+
+/* Blocks allocated through the allocator in use and not yet freed: while there are any,
+ * baton_set_allocator refuses to switch (they would be freed with the other allocator). Relaxed:
+ * only a count; set_allocator's callers guarantee no baton call runs concurrently with it, and
+ * the threads that freed the blocks were joined (or synchronised) by the handles' destroy calls. */
+static _Atomic long baton__live_blocks = 0;
 
 /* Remaining successful allocations before injected failures; negative: injection off. */
 static _Atomic long baton__alloc_budget = -1;
@@ -45,6 +54,13 @@ void baton__alloc_fail_after(long n)
 
 int baton_set_allocator(const baton_allocator *allocator)
 {
+    long live = atomic_load_explicit(&baton__live_blocks, memory_order_relaxed);
+    if (live != 0)
+        return baton__error(BATON_EBUSY,
+                            "baton_set_allocator: %ld block(s) allocated by baton are still in "
+                            "use; they must be freed by the allocator that made them (destroy "
+                            "every handle first)",
+                            live);
     if (allocator == NULL ||
         (allocator->malloc == NULL && allocator->aligned_alloc == NULL &&
          allocator->free == NULL)) {
@@ -68,7 +84,10 @@ void *baton__malloc(size_t size)
 {
     if (baton__alloc_should_fail())
         return NULL;
-    return baton__allocator.malloc(size == 0 ? 1 : size);
+    void *ptr = baton__allocator.malloc(size == 0 ? 1 : size);
+    if (ptr != NULL)
+        atomic_fetch_add_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+    return ptr;
 }
 
 void *baton__calloc(size_t count, size_t size)
@@ -88,13 +107,18 @@ void *baton__aligned_alloc(size_t alignment, size_t size)
     size_t rounded = (size + alignment - 1) & ~(alignment - 1);
     if (rounded < size)
         return NULL;
-    return baton__allocator.aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+    void *ptr = baton__allocator.aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
+    if (ptr != NULL)
+        atomic_fetch_add_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+    return ptr;
 }
 
 void baton__free(void *ptr)
 {
-    if (ptr != NULL)
-        baton__allocator.free(ptr);
+    if (ptr == NULL)
+        return;
+    atomic_fetch_sub_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+    baton__allocator.free(ptr);
 }
 
 bool baton__grow_array(void **array, size_t *capacity, size_t needed, size_t item_size)

@@ -37,6 +37,9 @@
 #define baton__cas_weak_acq_rel(p, expected, desired)                                            \
     atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_acq_rel,      \
                                           memory_order_relaxed)
+#define baton__cas_weak_relaxed(p, expected, desired)                                            \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), memory_order_relaxed,      \
+                                          memory_order_relaxed)
 
 /* Increments a counter that only its owner thread writes and others may read: a relaxed load
  * and store, not a read-modify-write, because nobody else writes it. */

@@ -3,7 +3,8 @@
  * per-thread detail message.
  *
  * DESIGN: the detail message is a fixed thread-local buffer, so reporting an error never
- * allocates and never fails; a message longer than the buffer is truncated with "...".
+ * allocates and never fails; a message longer than the buffer is truncated with "...". A new
+ * message is formatted on the stack and then copied, so it may quote the old one.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,11 +53,18 @@ const char *baton_last_error_message(void)
 
 int baton__error(int code, const char *fmt, ...)
 {
+    /* Formatted into a copy first: a caller that adds context to the error of a call it made
+     * passes baton_last_error_message() as an argument, and vsnprintf may not write the buffer
+     * it reads (it would read its own output). */
+    char formatted[BATON__MESSAGE_CAPACITY];
     va_list args;
     va_start(args, fmt);
-    int n = vsnprintf(baton__last_message, sizeof baton__last_message, fmt, args);
+    int n = vsnprintf(formatted, sizeof formatted, fmt, args);
     va_end(args);
-    if (n >= (int)sizeof baton__last_message)
-        memcpy(baton__last_message + sizeof baton__last_message - 4, "...", 4);
+    if (n < 0)
+        formatted[0] = '\0';
+    else if (n >= (int)sizeof formatted)
+        memcpy(formatted + sizeof formatted - 4, "...", 4);
+    memcpy(baton__last_message, formatted, strlen(formatted) + 1);
     return code;
 }

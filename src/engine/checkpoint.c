@@ -25,6 +25,13 @@
  *    are not newer than the one it restored, so that retention goes on deleting the oldest
  *    across crashes and restarts instead of leaving them on disk forever, and deletes what a
  *    crash left unfinished there (.tmp files, a part without its main file).
+ *  - Identity. A checkpoint directory outlives the run that filled it, and the next run in it
+ *    may be another scenario's: resuming its files would mix two runs without an error (the
+ *    schema is the same). Every checkpoint carries the engine's checkpoint_identity, and an
+ *    engine with one refuses a file of another (or none) at restore and resume, and a
+ *    directory holding one at create (reading only each file's header), so that it neither
+ *    mixes runs nor writes its checkpoints among another run's. Refusing, rather than
+ *    deleting the other run's files to start clean, keeps data the caller may still want.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -96,20 +103,42 @@ int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_confi
     engine->checkpoint_every = cfg->checkpoint_every;
     engine->checkpoint_keep = cfg->checkpoint_keep != 0 ? cfg->checkpoint_keep : 1;
     engine->checkpoint_sync = cfg->checkpoint_sync;
+    const char *id = cfg->checkpoint_identity;
+    size_t id_len = id != NULL ? strlen(id) : 0;
+    if (id_len > BATON_CHECKPOINT_IDENTITY_MAX)
+        return baton__error(BATON_EINVAL,
+                            "%s: checkpoint_identity of %zu bytes (at most %u): \"%.40s...\"", who,
+                            id_len, BATON_CHECKPOINT_IDENTITY_MAX, id);
+    for (size_t i = 0; i < id_len; i++)
+        if (id[i] < ' ' || id[i] > '~')
+            return baton__error(BATON_EINVAL,
+                                "%s: checkpoint_identity has byte 0x%02x at %zu (printable "
+                                "ASCII only, ' ' to '~')",
+                                who, (unsigned)(unsigned char)id[i], i);
+    if (id_len > 0) {
+        if ((engine->checkpoint_identity = baton__malloc(id_len + 1)) == NULL)
+            return baton__error(BATON_ENOMEM, "%s: no memory for checkpoint_identity", who);
+        memcpy(engine->checkpoint_identity, id, id_len + 1);
+    }
     if (cfg->checkpoint_dir == NULL)
         return 0;
     size_t len = strlen(cfg->checkpoint_dir);
-    if (len == 0)
-        return baton__error(BATON_EINVAL, "%s: checkpoint_dir is empty (NULL: no files)", who);
-    char *dir = rank_dir(engine, cfg->checkpoint_dir);
-    if (dir == NULL)
-        return baton__error(BATON_ENOMEM, "%s: no memory for checkpoint_dir", who);
+    char *dir = len == 0 ? NULL : rank_dir(engine, cfg->checkpoint_dir);
+    if (dir == NULL) {
+        baton__free(engine->checkpoint_identity);
+        engine->checkpoint_identity = NULL;
+        return len == 0
+                   ? baton__error(BATON_EINVAL, "%s: checkpoint_dir is empty (NULL: no files)", who)
+                   : baton__error(BATON_ENOMEM, "%s: no memory for checkpoint_dir", who);
+    }
     len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/') /* "d/" would name files "d//ckpt-..." */
         dir[--len] = '\0';
     if (!make_dirs(dir)) {
         int rc = baton__ckpt_io_error(who, "cannot create the checkpoint directory", dir);
         baton__free(dir);
+        baton__free(engine->checkpoint_identity);
+        engine->checkpoint_identity = NULL;
         return rc;
     }
     engine->checkpoint_dir = dir;
@@ -134,6 +163,7 @@ void baton__engine_checkpoint_fini(baton_engine *engine)
     /* The files stay: they are there for a process that resumes after this one. */
     list_free(engine->checkpoints, engine->n_checkpoints);
     baton__free(engine->checkpoint_dir);
+    baton__free(engine->checkpoint_identity);
 }
 
 /* ---- the kept list -------------------------------------------------------------------------- */
@@ -364,6 +394,9 @@ int baton_engine_restore(baton_engine *engine, const char *name)
     if (rc == 0)
         rc = baton__ckpt_schema_check(who, what, ld.state, engine->state);
     if (rc == 0)
+        rc = baton__ckpt_identity_check(
+            engine, who, what, cp->path != NULL ? engine->checkpoint_dir : "memory", ld.identity);
+    if (rc == 0)
         rc = check_placement(engine, who, what, &ld, &local);
     if ((rc = agree_install(engine, rc, &ld)) == 0) {
         install(engine, &ld, local);
@@ -513,6 +546,8 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
                                      used > 0 ? ", " : "", names[i], why);
         else if (lrc != BATON_EIO)
             rc = lrc != 0 ? lrc : baton__ckpt_schema_check(who, path, ld.state, engine->state);
+        if (lrc == 0 && rc == 0) /* another run's checkpoint stops the search, as a schema does */
+            rc = baton__ckpt_identity_check(engine, who, names[i], own, ld.identity);
         if (lrc == 0 && rc == 0)
             rc = check_placement(engine, who, path, &ld, &local);
         if (lrc == 0 && rc == 0)
@@ -543,6 +578,29 @@ int baton_engine_resume(baton_engine *engine, const char *dir)
     return rc;
 }
 
+int baton__engine_checkpoint_check_dir(baton_engine *engine)
+{
+    const char *who = "baton_engine_create";
+    if (engine->checkpoint_identity == NULL || engine->checkpoint_dir == NULL)
+        return 0;
+    ckpt_file *names = NULL;
+    size_t n = 0;
+    int rc = list_dir(who, engine->checkpoint_dir, &names, &n);
+    char *path = NULL, id[BATON_CHECKPOINT_IDENTITY_MAX + 1];
+    size_t cap = strlen(engine->checkpoint_dir) + 1 + CKPT_FILE_CAP;
+    if (rc == 0 && n > 0 && (path = baton__malloc(cap)) == NULL)
+        rc = baton__error(BATON_ENOMEM, "%s: no memory", who);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        snprintf(path, cap, "%s/%s", engine->checkpoint_dir, names[i]);
+        /* A file that is no readable checkpoint is not a run's: resume skips it too. */
+        if (baton__ckpt_peek_identity(path, id) == 0)
+            rc = baton__ckpt_identity_check(engine, who, names[i], engine->checkpoint_dir, id);
+    }
+    baton__free(path);
+    baton__free(names);
+    return rc;
+}
+
 int baton_engine_checkpoints(const baton_engine *engine, baton_checkpoint_info *out, size_t cap,
                              size_t *out_n)
 {
@@ -553,7 +611,7 @@ int baton_engine_checkpoints(const baton_engine *engine, baton_checkpoint_info *
                                             : "out");
     for (size_t i = 0; i < engine->n_checkpoints && i < cap; i++)
         out[i] = (baton_checkpoint_info){engine->checkpoints[i].name, engine->checkpoints[i].step,
-                                         engine->checkpoints[i].size};
+                                         engine->checkpoints[i].size, engine->checkpoints[i].path};
     *out_n = engine->n_checkpoints;
     return 0;
 }

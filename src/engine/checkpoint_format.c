@@ -7,17 +7,20 @@
  * FORMAT (integers little-endian). A checkpoint is one stream of bytes:
  *
  *     "BATONCKP"                          8 bytes
- *     version                             4 bytes, 2 (1: no parts field, no placement; read too)
+ *     version                             4 bytes, 3 (read too: 2, without the identity; 1,
+ *                                         also without parts and placement)
  *     step                                8 bytes, the engine's step counter when taken
  *     rows                                8 bytes
  *     columns                             4 bytes, at most BATON_STATE_MAX_COLUMNS
- *     parts (version 2)                   4 bytes, 1 or 2: the files the stream is cut into
+ *     parts (version >= 2)                4 bytes, 1 or 2: the files the stream is cut into
+ *     identity (version 3)                1 byte length (0: none), then its bytes (printable
+ *                                         ASCII): the engine's checkpoint_identity
  *     per column: type (1 byte: 1 float, 2 double, 3 int64), name length (1 byte, 1..63),
  *                 the name's bytes
  *     ids                                 rows x 8 bytes, in row order
  *     each column's values, in index      rows x 4 bytes (float) or 8 (double, int64), as stored
  *     order
- *     placement (version 2)               partitions (8 bytes), then per partition its begin,
+ *     placement (version >= 2)            partitions (8 bytes), then per partition its begin,
  *                                         end and worker (8 bytes each): under the MPI executor,
  *                                         the global rows of every rank's partitions, of which
  *                                         the file holds one rank's; 0 partitions otherwise
@@ -346,7 +349,7 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     memcpy(&columns, head + 28, 4);
     if (memcmp(head, ckpt_magic_bytes, 8) != 0)
         FAIL("not a checkpoint (no BATONCKP header)");
-    if (version != 1 && version != CKPT_VERSION)
+    if (version < 1 || version > CKPT_VERSION)
         FAIL("version %u, this library reads 1 to %u", version, CKPT_VERSION);
     size_t at = CKPT_HEADER_V1, row_bytes = sizeof *ids;
     if (version >= 2) {
@@ -358,6 +361,20 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
         FAIL("%u parts (1 or 2)", parts);
     if (parts == 2 && (rc = src_open_part(s, at, &size, why)) != 0)
         goto out;
+    if (version >= 3) {
+        unsigned char id_len;
+        READ(&id_len, 1, true);
+        if (at + 1 + id_len > size) /* id_len <= 255 = BATON_CHECKPOINT_IDENTITY_MAX */
+            FAIL("truncated in the identity");
+        READ(out->identity, id_len, true);
+        out->identity[id_len] = '\0';
+        for (size_t i = 0; i < id_len; i++)
+            if (out->identity[i] < ' ' || out->identity[i] > '~')
+                FAIL("an identity with byte 0x%02x", (unsigned)(unsigned char)out->identity[i]);
+        at += 1u + id_len;
+    } else {
+        out->identity[0] = '\0';
+    }
     if (columns > BATON_STATE_MAX_COLUMNS)
         FAIL("%u columns (at most %u)", columns, BATON_STATE_MAX_COLUMNS);
     for (uint32_t c = 0; c < columns; c++) {
@@ -374,14 +391,14 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
         row_bytes += td[0] == BATON_COLUMN_FLOAT ? 4 : 8;
         at += 2u + td[1];
     }
-    /* The rest is rows * row_bytes, then (version 2) the placement, then 2..64 bytes of name,
+    /* The rest is rows * row_bytes, then (version >= 2) the placement, then 2..64 bytes of name,
      * then the checksum: checked before `rows` sizes any allocation. */
     size_t rest = size - at, count_len = version >= 2 ? 8 : 0;
     if (rest < count_len + 2 + 8 || rows > (rest - count_len - 2 - 8) / row_bytes ||
         (version == 1 && rest - rows * row_bytes > CKPT_TAIL_MAX))
         FAIL("truncated or too long: %zu bytes for %llu rows of %zu bytes", size,
              (unsigned long long)rows, row_bytes);
-    /* The placement (version 2), the name's length byte, the name, the checksum. */
+    /* The placement (version >= 2), the name's length byte, the name, the checksum. */
     size_t tail = rest - (size_t)rows * row_bytes;
     rc = baton_state_create(schema->spec, columns, &st);
     if (rc != 0 && rc != BATON_ENOMEM)
@@ -464,6 +481,54 @@ int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
     if (s.part_fd >= 0)
         close(s.part_fd);
     return rc;
+}
+
+int baton__ckpt_peek_identity(const char *path, char out[BATON_CHECKPOINT_IDENTITY_MAX + 1])
+{
+    unsigned char head[CKPT_HEADER + 1 + BATON_CHECKPOINT_IDENTITY_MAX];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < sizeof head) {
+        ssize_t n = read(fd, head + got, sizeof head - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    uint32_t version = 0;
+    if (got >= 12)
+        memcpy(&version, head + 8, 4);
+    if (got < CKPT_HEADER_V1 || memcmp(head, ckpt_magic_bytes, 8) != 0 || version < 1 ||
+        version > CKPT_VERSION)
+        return -1;
+    size_t len = version >= 3 && got > CKPT_HEADER ? head[CKPT_HEADER] : 0;
+    if (version >= 3 && (got <= CKPT_HEADER || got < CKPT_HEADER + 1 + len))
+        return -1;
+    memcpy(out, head + CKPT_HEADER + 1, len);
+    out[len] = '\0';
+    return 0;
+}
+
+int baton__ckpt_identity_check(const baton_engine *engine, const char *who, const char *what,
+                               const char *dir, const char *loaded)
+{
+    const char *mine = engine->checkpoint_identity;
+    if (mine == NULL || strcmp(mine, loaded) == 0)
+        return 0;
+    if (loaded[0] == '\0')
+        return baton__error(BATON_EMISMATCH,
+                            "%s: %s in %s carries no checkpoint identity (written by an engine "
+                            "without one, or before format version 3), but this engine's is "
+                            "\"%s\": it may be another run's, so it is not used",
+                            who, what, dir, mine);
+    return baton__error(BATON_EMISMATCH,
+                        "%s: %s in %s is a checkpoint of \"%s\", but this engine's "
+                        "checkpoint_identity is \"%s\": another run's checkpoint, not used",
+                        who, what, dir, loaded, mine);
 }
 
 int baton__ckpt_schema_check(const char *who, const char *what, const baton_state *file,

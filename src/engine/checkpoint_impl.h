@@ -18,12 +18,16 @@
 #include "baton/engine.h"
 #include "engine/engine_impl.h"
 
-#define CKPT_VERSION 2u
-#define CKPT_HEADER 36u    /* magic, version, step, rows, columns, parts */
+#define CKPT_VERSION 3u
+#define CKPT_HEADER                                                                                \
+    36u                    /* magic, version, step, rows, columns, parts (then, version 3: the     \
+                              identity's length and bytes) */
 #define CKPT_HEADER_V1 32u /* version 1: no parts */
 /* What a checkpoint's second file (its part) adds to the main file's name. */
 #define CKPT_PART_SUFFIX ".part"
-#define CKPT_SCHEMA_MAX (CKPT_HEADER + BATON_STATE_MAX_COLUMNS * (2u + BATON_COLUMN_NAME_MAX))
+#define CKPT_SCHEMA_MAX                                                                            \
+    (CKPT_HEADER + 1u + BATON_CHECKPOINT_IDENTITY_MAX +                                            \
+     BATON_STATE_MAX_COLUMNS * (2u + BATON_COLUMN_NAME_MAX))
 #define CKPT_TAIL_MAX (1u + BATON_CHECKPOINT_NAME_MAX + 8u)
 /* "ckpt-" + 20 digits + "-" + name + ".bck"; the name starts at CKPT_NAME_AT. */
 #define CKPT_FILE_MIN (5u + 20u + 1u + 1u + 4u)
@@ -71,6 +75,8 @@ typedef struct ckpt_layout {
 typedef struct ckpt_loaded {
     baton_state *state;
     uint64_t step;
+    /* The identity it carries ("": none, also every file before version 3). */
+    char identity[BATON_CHECKPOINT_IDENTITY_MAX + 1];
     baton_partition *placement;
     size_t n_placement;
     uint64_t placement_hash;
@@ -125,6 +131,17 @@ int baton__ckpt_decode_mem(const char *who, const unsigned char *bytes, size_t s
                            ckpt_loaded *out, char why[CKPT_WHY_MAX]);
 int baton__ckpt_load_file(const char *who, const char *path, ckpt_loaded *out,
                           char why[CKPT_WHY_MAX]);
+
+/* The identity in the header of the checkpoint file at path, into out ("": none), without
+ * reading the rest: 0, or -1 when the file cannot be read or does not begin as a checkpoint of a
+ * version this library reads (not checked further: the caller only looks for other runs'
+ * files). */
+int baton__ckpt_peek_identity(const char *path, char out[BATON_CHECKPOINT_IDENTITY_MAX + 1]);
+
+/* 0 when a decoded checkpoint's identity (loaded) fits the engine's: the engine has none, or
+ * both are equal; else BATON_EMISMATCH naming `what`, the directory `dir` and both. */
+int baton__ckpt_identity_check(const baton_engine *engine, const char *who, const char *what,
+                               const char *dir, const char *loaded);
 
 /* 0 when the schemas of file (a decoded checkpoint's state) and engine are equal, else
  * BATON_EMISMATCH naming `what` and the first difference. */

@@ -71,7 +71,12 @@ bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const 
     const baton_state *st = engine->state;
     uint32_t version = CKPT_VERSION, columns = (uint32_t)st->n_columns, parts = 1;
     uint64_t rows = st->rows, step = engine->step, n_parts = engine->n_placement;
-    size_t at = CKPT_HEADER;
+    size_t at = CKPT_HEADER,
+           id_len = engine->checkpoint_identity != NULL ? strlen(engine->checkpoint_identity) : 0;
+    l->head[at++] = (unsigned char)id_len;
+    if (id_len > 0)
+        memcpy(l->head + at, engine->checkpoint_identity, id_len);
+    at += id_len;
     for (size_t c = 0; c < st->n_columns; c++) {
         const baton__column *col = st->columns[c];
         l->head[at++] = (unsigned char)col->type;

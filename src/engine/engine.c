@@ -14,12 +14,16 @@
  *    shadows back. The copy is a full pass over the written columns, so an engine whose every
  *    phase is BATON_PHASE_INFALLIBLE takes none: its steps cannot fail in a phase. Rows and
  *    columns change only between steps, so a shadow is sized at the step's start.
- *  - A phase's failure is reported with the first failing partition (the smallest index among
- *    those that failed, so the message does not depend on timing).
+ *  - A phase's failure is reported with the smallest failing partition. A failure cancels
+ *    none of the partitions below it (only those above the smallest failure seen so far are
+ *    skipped), so every partition up to the smallest failing one runs in every run: the error,
+ *    its partition and its message do not depend on timing (under MPI the ranks then agree on
+ *    the smallest over all of them).
  */
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "core/os.h"
 #include "engine/engine_impl.h"
@@ -78,9 +82,18 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state, b
     if (cfg.executor == BATON_EXECUTOR_MPI)
         rc = baton__engine_mpi_init(engine, cfg.workers);
 #endif
+    bool checkpoints = false;
     if (rc == 0)
-        rc = baton__engine_checkpoint_init(engine, &cfg);
+        checkpoints = (rc = baton__engine_checkpoint_init(engine, &cfg)) == 0;
+    if (rc == 0)
+        rc = baton__engine_checkpoint_check_dir(engine);
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) /* every rank creates its engine, or none does */
+        rc = baton__engine_mpi_agree_status(engine, rc);
+#endif
     if (rc != 0) {
+        if (checkpoints)
+            baton__engine_checkpoint_fini(engine);
 #ifdef BATON_HAVE_MPI
         baton__engine_mpi_fini(engine);
 #endif
@@ -363,12 +376,28 @@ typedef struct phase_run {
     const engine_phase *phase;
     const baton_partition *parts;
     int *rcs; /* each partition's return, written by the task that ran it */
+    /* The smallest partition seen failing so far (SIZE_MAX: none): the partitions after it
+     * need not run, since the step reports the smallest failing one. Only ever lowered to a
+     * partition that failed, so every partition below the smallest failing one runs. Relaxed:
+     * it only saves work; the result is read from rcs after the parallel_for's barrier. */
+    _Atomic size_t first_failed;
 } phase_run;
 
+static void lower_first_failed(phase_run *run, size_t i)
+{
+    size_t seen = baton__load_relaxed(&run->first_failed);
+    while (i < seen && !baton__cas_weak_relaxed(&run->first_failed, &seen, i)) {
+    }
+}
+
+/* Never returns an error, so that the parallel_for cancels no partition: which ones fail is
+ * in rcs. */
 static int run_partitions(size_t begin, size_t end, void *arg)
 {
     phase_run *run = arg;
     for (size_t i = begin; i < end; i++) {
+        if (baton__load_relaxed(&run->first_failed) < i)
+            continue; /* a smaller partition failed: this one cannot be the step's error */
         const baton_partition *p = &run->parts[i];
         size_t first = p->begin, last = p->end;
         if (run->engine->mpi != NULL) { /* its rank's rows, where they lie in its state */
@@ -381,7 +410,7 @@ static int run_partitions(size_t begin, size_t end, void *arg)
             run->phase->fn(run->engine->state, first, last, i, run->engine->step, run->phase->ctx);
         run->rcs[i] = rc;
         if (rc != 0)
-            return rc;
+            lower_first_failed(run, i);
     }
     return 0;
 }
@@ -391,7 +420,7 @@ static int run_partitions(size_t begin, size_t end, void *arg)
 static int run_phase(baton_engine *engine, size_t k, const baton_partition *parts, size_t n,
                      int *rcs)
 {
-    phase_run run = {engine, &engine->phases[k], parts, rcs};
+    phase_run run = {engine, &engine->phases[k], parts, rcs, SIZE_MAX};
     memset(rcs, 0, n * sizeof *rcs);
     int rc;
     if (engine->pool != NULL && n > 1)
@@ -469,8 +498,10 @@ int baton_engine_step(baton_engine *engine, baton_step_report *report)
 #endif
     } else if (engine->plan != NULL) {
         int rc = baton_plan_validate(engine->plan, rows, engine->workers);
-        if (rc != 0)
+        if (rc != 0) {
+            engine->steps_failed++; /* as under MPI, where prepare fails it */
             return rc;
+        }
         n_parts = baton_plan_partitions(engine->plan);
         /* One block per step for the partitions and their returns: a copy, so that a phase
          * never sees the plan change under it. */
@@ -572,6 +603,20 @@ int baton_engine_run(baton_engine *engine, uint64_t n, baton_step_report *report
     if (out_done != NULL)
         *out_done = done;
     return rc;
+}
+
+int baton_engine_fingerprint(baton_engine *engine, uint64_t *out)
+{
+    if (engine == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "baton_engine_fingerprint: %s is NULL",
+                            engine == NULL ? "engine" : "out");
+#ifdef BATON_HAVE_MPI
+    if (engine->mpi != NULL) { /* the hash walks the placement: make it the plan's first */
+        int rc = baton__engine_mpi_prepare(engine);
+        return rc != 0 ? rc : baton__engine_mpi_fingerprint(engine, out);
+    }
+#endif
+    return baton_state_fingerprint(engine->state, engine->pool, out);
 }
 
 int baton_engine_get_metrics(const baton_engine *engine, baton_engine_metrics *out)

@@ -86,7 +86,8 @@ struct baton_engine {
     baton_checkpoint_policy checkpoint_policy;
     uint64_t checkpoint_every;
     unsigned checkpoint_keep;
-    char *checkpoint_dir; /* NULL: in memory only */
+    char *checkpoint_dir;      /* NULL: in memory only */
+    char *checkpoint_identity; /* NULL: none */
     bool checkpoint_sync;
     engine_checkpoint *checkpoints; /* oldest first, at most checkpoint_keep */
     size_t n_checkpoints;
@@ -141,10 +142,13 @@ int baton__engine_mpi_agree_resume(baton_engine *engine, int rc, uint64_t step,
 #endif
 
 /* checkpoint.c: checks the config's checkpoint fields and sets the engine's (creating the
- * directory); frees the kept checkpoints; after a completed step, takes the policy's
- * checkpoint when one is due. */
+ * directory; on error none is left set); frees the kept checkpoints; after a completed step, takes
+ * the policy's checkpoint when one is due. */
 int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_config *cfg);
 void baton__engine_checkpoint_fini(baton_engine *engine);
 int baton__engine_checkpoint_after_step(baton_engine *engine);
+/* checkpoint.c: at create, with a checkpoint identity and directory: BATON_EMISMATCH when the
+ * directory holds a checkpoint file of another identity (or none), naming it and both. */
+int baton__engine_checkpoint_check_dir(baton_engine *engine);
 
 #endif /* BATON_ENGINE_IMPL_H */

@@ -425,10 +425,13 @@ int baton__engine_mpi_prepare(baton_engine *engine)
                               (unsigned long long)range[0]);
     }
     size_t global_rows = baton__engine_mpi_global_rows(engine);
-    baton_plan *single = NULL;
+    /* No plan set: the default plan, one partition per rank, so that every rank count runs
+     * it (a single plan is made for one worker, and a rank is a worker). */
+    baton_plan *fallback = NULL;
     const baton_plan *plan = engine->plan;
-    if (rc == 0 && plan == NULL && (rc = baton_plan_create_single(global_rows, &single)) == 0)
-        plan = single;
+    if (rc == 0 && plan == NULL &&
+        (rc = baton_plan_create_per_worker(global_rows, engine->workers, &fallback)) == 0)
+        plan = fallback;
     size_t n = plan != NULL ? baton_plan_partitions(plan) : 0;
     baton_partition *parts = n > 0 ? baton__malloc(n * sizeof *parts) : NULL;
     if (rc == 0 && n > 0 && parts == NULL)
@@ -455,7 +458,7 @@ int baton__engine_mpi_prepare(baton_engine *engine)
         }
     }
     baton__free(parts);
-    baton_plan_destroy(single);
+    baton_plan_destroy(fallback);
     return rc;
 }
 

@@ -78,6 +78,26 @@ int baton_plan_create_static(size_t rows, size_t count, unsigned workers, baton_
     return 0;
 }
 
+int baton_plan_create_per_worker(size_t rows, unsigned workers, baton_plan **out)
+{
+    const char *who = "baton_plan_create_per_worker";
+    if (out == NULL)
+        return baton__error(BATON_EINVAL, "%s: out is NULL", who);
+    *out = NULL;
+    if (workers == 0)
+        return baton__error(BATON_EINVAL, "%s: zero workers for %zu rows", who, rows);
+    /* Fewer rows than workers: one row each for the first `rows` workers (a partition is never
+     * empty), and an empty state's one empty partition on worker 0. */
+    size_t count = rows < workers ? (rows > 0 ? rows : 1) : workers;
+    if (rows == 0) {
+        int rc = plan_alloc(1, workers, who, out);
+        if (rc == 0)
+            (*out)->parts[0] = (baton_partition){0, 0, 0};
+        return rc;
+    }
+    return baton_plan_create_static(rows, count, workers, out);
+}
+
 int baton_plan_create(const baton_partition *parts, size_t n, unsigned workers, baton_plan **out)
 {
     const char *who = "baton_plan_create";

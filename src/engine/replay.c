@@ -47,16 +47,17 @@ static int verify(baton_engine *engine, uint64_t fingerprint)
     const char *who = "baton_engine_step";
     unsigned long long step = (unsigned long long)engine->step;
     if (engine->verify_at >= engine->n_recorded) {
-        unsigned long long last =
-            engine->n_recorded > 0
-                ? (unsigned long long)engine->recording[engine->n_recorded - 1].step
-                : 0;
-        return baton__error(BATON_EEOF,
-                            "%s: replay exhausted: no recorded fingerprint for step %llu (the "
-                            "recording holds %zu steps%s%llu)",
-                            who, step, engine->n_recorded,
-                            engine->n_recorded > 0 ? ", the last for step " : "",
-                            engine->n_recorded > 0 ? last : 0ull);
+        if (engine->n_recorded == 0)
+            return baton__error(BATON_EEOF,
+                                "%s: replay exhausted: no recorded fingerprint for step %llu (the "
+                                "recording holds 0 steps)",
+                                who, step);
+        return baton__error(
+            BATON_EEOF,
+            "%s: replay exhausted: no recorded fingerprint for step %llu (the recording holds "
+            "%zu steps, the last for step %llu)",
+            who, step, engine->n_recorded,
+            (unsigned long long)engine->recording[engine->n_recorded - 1].step);
     }
     const baton_replay_entry *want = &engine->recording[engine->verify_at];
     if (want->step != engine->step)

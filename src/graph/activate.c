@@ -271,7 +271,7 @@ static int fanout_batch(baton__gworker *worker, const baton__gnode *node, uint32
             baton__record copy = record;
             if (s > 0 && !skip && node->copy != NULL) {
                 int rc = node->copy(node->ctx, record.item, &copy.item);
-                if (rc < 0) {
+                if (rc != 0) { /* a positive value is refused too (baton__run_fail) */
                     release_records(run, worker->in + i, n - i);
                     return rc;
                 }
@@ -471,11 +471,6 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
         if (rc == BATON_GRAPH_END) {
             ended = true;
             rc = 0;
-        } else if (rc > 0) {
-            rc = baton__error(BATON_EINVAL,
-                              "baton_graph_run: source '%s' returned %d; a source returns 0, "
-                              "BATON_GRAPH_END or a negative error",
-                              node->name, rc);
         }
     }
     stats->items_in += made;

@@ -16,14 +16,17 @@ int baton_graph_create(const baton_graph_config *config, baton_graph **out)
 {
     if (out == NULL)
         return baton__error(BATON_EINVAL, "baton_graph_create: out is NULL");
-    baton_graph_config defaults = {.struct_size = sizeof defaults};
-    if (config == NULL)
-        config = &defaults;
-    if (config->struct_size > sizeof *config)
-        return baton__error(BATON_EINVAL,
-                            "baton_graph_create: config->struct_size = %zu is larger than this "
-                            "version's baton_graph_config (%zu)",
-                            config->struct_size, sizeof *config);
+    /* An older caller's smaller struct is read only as far as it goes; the rest are defaults. */
+    baton_graph_config copy;
+    memset(&copy, 0, sizeof copy);
+    if (config != NULL) {
+        int rc = baton__graph_config_size("baton_graph_create", config->struct_size,
+                                          sizeof copy);
+        if (rc != 0)
+            return rc;
+        memcpy(&copy, config, config->struct_size != 0 ? config->struct_size : sizeof copy);
+    }
+    config = &copy;
     if (config->batch > BATON_GRAPH_MAX_BATCH)
         return baton__error(BATON_EINVAL,
                             "baton_graph_create: batch = %u exceeds BATON_GRAPH_MAX_BATCH (%u)",
@@ -60,6 +63,21 @@ void baton_graph_destroy(baton_graph *graph)
     baton__free(graph);
 }
 
+int baton__graph_config_size(const char *call, size_t struct_size, size_t ours)
+{
+    if (struct_size > ours)
+        return baton__error(BATON_EINVAL,
+                            "%s: config->struct_size = %zu is larger than this version's "
+                            "struct (%zu)",
+                            call, struct_size, ours);
+    if (struct_size != 0 && struct_size < sizeof(size_t))
+        return baton__error(BATON_EINVAL,
+                            "%s: config->struct_size = %zu cannot even hold struct_size (%zu "
+                            "bytes); give sizeof the struct, or 0",
+                            call, struct_size, sizeof(size_t));
+    return 0;
+}
+
 bool baton__graph_node_valid(const baton_graph *graph, int node)
 {
     return graph != NULL && node >= 0 && (uint32_t)node < graph->n_nodes;
@@ -94,14 +112,22 @@ static int check_functions(const baton_node_config *c, const char *name)
     return 0;
 }
 
+/* "node" and decimal digits: the form of the names given to nodes added without one. */
+static bool is_default_name(const char *name)
+{
+    if (strncmp(name, "node", 4) != 0 || name[4] == '\0')
+        return false;
+    for (const char *p = name + 4; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
 static int check_config(const baton_graph *graph, const baton_node_config *c, const char *name,
                         uint32_t *concurrency)
 {
-    if (c->struct_size > sizeof *c)
-        return baton__error(BATON_EINVAL,
-                            "baton_graph_add: config->struct_size = %zu is larger than this "
-                            "version's baton_node_config (%zu)",
-                            c->struct_size, sizeof *c);
+    char own_default[BATON__GRAPH_NAME_MAX];
+    snprintf(own_default, sizeof own_default, "node%u", (unsigned)graph->n_nodes);
     if ((unsigned)c->kind > BATON_NODE_SINK)
         return baton__error(BATON_EINVAL, "baton_graph_add: kind = %d is not a node kind",
                             (int)c->kind);
@@ -124,7 +150,11 @@ static int check_config(const baton_graph *graph, const baton_node_config *c, co
         return baton__error(BATON_EINVAL,
                             "baton_graph_add: node '%s' is a SOURCE, which has no input to reject",
                             name);
-    if (c->max_emit > BATON_GRAPH_MAX_EMIT)
+    /* Only sources, maps and stateful nodes emit through baton_emit; the others emit one item
+     * per item (or none), whatever max_emit says. */
+    bool emits = c->kind == BATON_NODE_SOURCE || c->kind == BATON_NODE_MAP ||
+                 c->kind == BATON_NODE_STATEFUL;
+    if (emits && c->max_emit > BATON_GRAPH_MAX_EMIT)
         return baton__error(BATON_EINVAL,
                             "baton_graph_add: node '%s': max_emit = %u exceeds "
                             "BATON_GRAPH_MAX_EMIT (%u)",
@@ -141,6 +171,11 @@ static int check_config(const baton_graph *graph, const baton_node_config *c, co
                             "baton_graph_add: ordered sink '%s' must run serially (concurrency = "
                             "%u)",
                             name, c->concurrency);
+    if (is_default_name(name) && strcmp(name, own_default) != 0)
+        return baton__error(BATON_EINVAL,
+                            "baton_graph_add: name '%s' has the form node<N>, kept for the node "
+                            "of id N when it is added without a name (this node's id is %u)",
+                            name, (unsigned)graph->n_nodes);
     for (uint32_t n = 0; n < graph->n_nodes; n++)
         if (strcmp(graph->nodes[n].name, name) == 0)
             return baton__error(BATON_EINVAL, "baton_graph_add: a node is already named '%s'",
@@ -160,6 +195,14 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
                             "baton_graph_add: the graph already has BATON_GRAPH_MAX_NODES (%u) "
                             "nodes",
                             BATON_GRAPH_MAX_NODES);
+    int rc = baton__graph_config_size("baton_graph_add", config->struct_size, sizeof *config);
+    if (rc != 0)
+        return rc;
+    /* An older caller's smaller struct is read only as far as it goes; the rest are defaults. */
+    baton_node_config copy;
+    memset(&copy, 0, sizeof copy);
+    memcpy(&copy, config, config->struct_size != 0 ? config->struct_size : sizeof copy);
+    config = &copy;
     char name[BATON__GRAPH_NAME_MAX];
     if (config->name == NULL) {
         snprintf(name, sizeof name, "node%u", (unsigned)graph->n_nodes);
@@ -172,7 +215,7 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
         memcpy(name, config->name, length + 1);
     }
     uint32_t concurrency = 0;
-    int rc = check_config(graph, config, name, &concurrency);
+    rc = check_config(graph, config, name, &concurrency);
     if (rc != 0)
         return rc;
     if (!baton__grow_array((void **)&graph->nodes, &graph->cap_nodes, graph->n_nodes + 1,
@@ -190,7 +233,9 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
     node->concurrency = concurrency;
     node->input = config->input;
     node->priority = config->priority;
-    node->max_emit = config->max_emit != 0 ? config->max_emit : 1;
+    bool emits = config->kind == BATON_NODE_SOURCE || config->kind == BATON_NODE_MAP ||
+                 config->kind == BATON_NODE_STATEFUL;
+    node->max_emit = emits && config->max_emit != 0 ? config->max_emit : 1;
     node->flags = config->flags;
     return (int)graph->n_nodes++;
 }

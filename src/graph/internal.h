@@ -158,6 +158,7 @@ struct baton__run {
     BATON_CACHELINE_ALIGNED _Atomic uint32_t stop; /* 1: finished or cancelled */
     _Atomic int error;                             /* the first node error */
     _Atomic uint32_t failed_node;
+    _Atomic int returned;                          /* what failed_node's function returned */
     baton__waitpoint idle; /* where workers with nothing to do sleep */
 };
 
@@ -174,6 +175,9 @@ struct baton_emitter {
 
 /* build.c */
 bool baton__graph_node_valid(const baton_graph *graph, int node);
+/* Checks a config's struct_size (0, or at least sizeof(size_t) and at most `ours`); `call` names
+ * the public function in the message. */
+int baton__graph_config_size(const char *call, size_t struct_size, size_t ours);
 
 /* validate.c: checks the graph and fills the run's topology-derived fields (ranks, max_active,
  * ordered paths, gates, windows). Returns 0 or BATON_EINVAL / BATON_ENOMEM with a message. */
@@ -196,7 +200,9 @@ bool baton__node_needs_run(baton__run *run, uint32_t node);
 void baton__node_try_schedule(baton__gworker *worker, uint32_t node);
 
 /* run.c */
-void baton__run_fail(baton__run *run, uint32_t node, int error);
+/* Fails the run with what a node function returned: a negative code, or a positive value that
+ * is not one (BATON_EINVAL). The first failure wins. */
+void baton__run_fail(baton__run *run, uint32_t node, int returned);
 void baton__run_items_done(baton__run *run, int64_t n);
 void baton__run_release(baton__run *run, baton_item item);
 void baton__ready_push_and_notify(baton__gworker *worker, uint32_t node);

@@ -35,13 +35,41 @@ static void stop_run(baton__run *run)
     baton__waitpoint_wake(&run->idle, true);
 }
 
-void baton__run_fail(baton__run *run, uint32_t node, int error)
+void baton__run_fail(baton__run *run, uint32_t node, int returned)
 {
+    /* graph.h: a positive value (other than a source's BATON_GRAPH_END, handled by the caller)
+     * is not an error code: the run fails with BATON_EINVAL and the message says what came back. */
+    int error = returned < 0 ? returned : BATON_EINVAL;
     int none = 0;
     if (atomic_compare_exchange_strong_explicit(&run->error, &none, error, memory_order_relaxed,
-                                                memory_order_relaxed))
+                                                memory_order_relaxed)) {
+        /* Read by the thread that called run after every loop has returned (the scope's join
+         * orders them), so relaxed is enough. */
         baton__store_relaxed(&run->failed_node, node);
+        atomic_store_explicit(&run->returned, returned, memory_order_relaxed);
+    }
     stop_run(run);
+}
+
+/* Sets the calling thread's message for a run that a node function failed. */
+static int report_failure(const baton__run *run, int error)
+{
+    const baton__gnode *node = &run->graph->nodes[baton__load_relaxed(&run->failed_node)];
+    int returned = atomic_load_explicit(&run->returned, memory_order_relaxed);
+    const char *function = node->kind == BATON_NODE_SOURCE   ? "source"
+                           : node->kind == BATON_NODE_SINK   ? "sink"
+                           : node->kind == BATON_NODE_FANOUT ? "copy"
+                                                             : "map";
+    if (returned > 0)
+        return baton__error(error,
+                            "baton_graph_run: node '%s' failed: its %s function returned %d, "
+                            "which is not 0%s or a negative error",
+                            node->name, function, returned,
+                            node->kind == BATON_NODE_SOURCE ? ", BATON_GRAPH_END" : "");
+    return baton__error(error,
+                        "baton_graph_run: node '%s' failed: its %s function returned %d (%s: %s)",
+                        node->name, function, returned, baton_err_name(returned),
+                        baton_strerror(returned));
 }
 
 void baton__run_items_done(baton__run *run, int64_t n)
@@ -350,11 +378,8 @@ int baton_graph_run(baton_graph *graph, baton_pool *pool)
         int failure = baton__load_relaxed(&run.error);
         if (failure != 0 || rc != 0)
             release_leftovers(&run);
-        if (failure != 0) {
-            const char *name = graph->nodes[baton__load_relaxed(&run.failed_node)].name;
-            rc = baton__error(failure, "baton_graph_run: node '%s' failed: %s (%s)", name,
-                              baton_err_name(failure), baton_strerror(failure));
-        }
+        if (failure != 0)
+            rc = report_failure(&run, failure);
         collect_stats(&run);
     }
     free_run(&run);

@@ -238,6 +238,11 @@ int baton__record_decode(const char *who, const uint8_t *data, size_t size, bato
     case BATON__REC_SNAP_END:
         rc = read_id(&c, "snapshot begin", &out->snap_begin);
         break;
+    case BATON__REC_SEEN:
+        rc = read_id(&c, "consumer id", &out->consumer_id);
+        if (rc == 0)
+            rc = read_id(&c, "datum id", &out->datum_id);
+        break;
     default:
         return baton__error(BATON_EINVAL, "%s: offset 0: unknown record kind 0x%02x", who, kind);
     }
@@ -351,4 +356,13 @@ size_t baton__record_snap_end(uint8_t *out, uint64_t begin)
 {
     out[0] = BATON__REC_SNAP_END;
     return 1 + baton__varint_write(out + 1, begin);
+}
+
+size_t baton__record_seen(uint8_t *out, uint64_t consumer_id, uint64_t datum_id)
+{
+    size_t w = 0;
+    out[w++] = BATON__REC_SEEN;
+    w += baton__varint_write(out + w, consumer_id);
+    w += baton__varint_write(out + w, datum_id);
+    return w;
 }

@@ -20,12 +20,19 @@
  *    REG       0x03  consumer id (varint > 0), flags (varint, BATON_CONSUME_* bits only),
  *                    n (varint >= 1), then n times in the consume's order: channel (value),
  *                    pattern text (varint length, bytes; must parse), then body (value)
+ *    SNAP      0x04  a snapshot begins here (no fields)
+ *    SNAP_END  0x05  begin (varint > 0): the sequence number of the SNAP record this completes
+ *    SEEN      0x06  consumer id (varint > 0), datum id (varint > 0): a persistent consumer has
+ *                    taken its turn at a stored datum and left both in place (it fired without
+ *                    taking the datum, as a persistent consumer over a persistent datum or a
+ *                    persistent peek does, or it was a persistent join re-evaluated for the
+ *                    datum). Replay changes nothing for it; recovery uses it to tell such a turn
+ *                    that was taken from one the log's tail left untaken (space_recover.c).
+ *                    It names no channel: a join's SEEN is as short as a single consumer's.
  *
  *    A join may have any number of channels, so n has no bound of its own; every entry takes at
  *    least two bytes, so a decoder refuses an n above half the bytes left before it allocates
  *    room for the entries (a damaged count cannot make it allocate more than the record's size).
- *    SNAP      0x04  a snapshot begins here (no fields)
- *    SNAP_END  0x05  begin (varint > 0): the sequence number of the SNAP record this completes
  *
  *  - A snapshot is SNAP, one PUT per stored datum, one REG per waiting consumer (in registration
  *    order), SNAP_END. Recovery starts from the SNAP that the last SNAP_END names (or from the
@@ -46,6 +53,7 @@ typedef enum {
     BATON__REC_REG = 0x03,
     BATON__REC_SNAP = 0x04,
     BATON__REC_SNAP_END = 0x05,
+    BATON__REC_SEEN = 0x06,
 } baton__record_kind;
 
 /* One channel entry of a FIRE or REG record. pattern is empty for FIRE. */
@@ -74,9 +82,9 @@ typedef struct baton__record {
     baton__record_kind kind;
     baton_value_view channel; /* PUT */
     baton_value_view datum;   /* PUT */
-    uint64_t datum_id;        /* PUT */
+    uint64_t datum_id;        /* PUT, SEEN */
     bool persistent;          /* PUT */
-    uint64_t consumer_id;     /* FIRE, REG */
+    uint64_t consumer_id;     /* FIRE, REG, SEEN */
     bool removed;             /* FIRE */
     unsigned flags;           /* REG */
     baton_value_view body;    /* REG */
@@ -125,5 +133,10 @@ size_t baton__record_reg(uint8_t *out, uint64_t consumer_id, unsigned flags,
 
 /* SNAP is the single byte BATON__REC_SNAP. SNAP_END: */
 size_t baton__record_snap_end(uint8_t *out /* BATON__VARINT_MAX + 1 bytes */, uint64_t begin);
+
+/* SEEN (both ids > 0): */
+#define BATON__RECORD_SEEN_MAX 21u /* the kind and two varints of at most 10 bytes */
+size_t baton__record_seen(uint8_t *out /* BATON__RECORD_SEEN_MAX bytes */, uint64_t consumer_id,
+                          uint64_t datum_id);
 
 #endif /* BATON_SPACE_RECORD_H */

@@ -165,7 +165,7 @@ static sp_datum *find_datum(sp_channel *ch, uint64_t id)
  * datum id) instead of two. Returns the seq of the record that accounts for d (0: none).
  */
 static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t after_seq,
-                       bool fresh)
+                       bool fresh, bool recovery)
 {
     uint64_t id = d->id, seq = 0;
     bool logged = !fresh || call->space->log == NULL;
@@ -180,6 +180,16 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         if (k->n == 1) {
             bool removed = !(k->flags & BATON_CONSUME_PEEK) && !d->persistent;
             bool gone = !(k->flags & BATON_CONSUME_PERSISTENT);
+            if (!removed && !gone) {
+                /* A turn that leaves both in place: the state cannot tell whether it was
+                 * taken, so its record says so (SEEN), and the open's settling takes only the
+                 * turns the log owes (space_recover.c). */
+                if (recovery && !sp_owed(call->space, k, id))
+                    continue;
+                seq = sp_log_seen(call->space, k, id);
+                sp_fire_collect(call, k, &d, seq);
+                continue;
+            }
             seq = sp_log_fire(call->space, k, &d, gone, logged);
             sp_fire_collect(call, k, &d, seq);
             if (gone)
@@ -204,6 +214,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         op->channel = ch;
         op->datum_id = id;
         op->after_seq = r->seq;
+        op->recovery = recovery;
         push_op(call, k->chans[0], op);
         return seq;
     }
@@ -219,6 +230,11 @@ static uint64_t top(sp_call *call, sp_op *op)
     sp_consumer *k = op->consumer;
     baton_space *space = call->space;
     bool alive = op->kind == OP_CONSUME || k->registered;
+    /* A re-evaluation of a persistent join for a datum: a firing that takes nothing is owed
+     * once per such turn, and the turn is logged (SEEN) when the datum stays (see settle). */
+    bool persistent = (k->flags & BATON_CONSUME_PERSISTENT) != 0;
+    bool turn = op->kind == OP_REEVAL && alive && persistent;
+    bool owed = turn && (!op->recovery || sp_owed(space, k, op->datum_id));
     uint64_t seq = 0;
     while (alive) {
         size_t i;
@@ -237,6 +253,8 @@ static uint64_t top(sp_call *call, sp_op *op)
         bool removed = false;
         for (i = 0; i < k->n && !removed; i++)
             removed = !(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent;
+        if (turn && !removed && !owed)
+            break;
         /* Every datum found here is logged: a fresh one's PUT precedes its re-evaluation. */
         seq = sp_log_fire(space, k, k->scratch, gone, true);
         sp_fire_collect(call, k, k->scratch, seq);
@@ -261,12 +279,18 @@ static uint64_t top(sp_call *call, sp_op *op)
         k->registered = true;
         seq = sp_log_reg(space, k);
     }
+    if (turn && alive && owed) {
+        sp_datum *d = find_datum(op->channel, op->datum_id);
+        if (d != NULL && ((k->flags & BATON_CONSUME_PEEK) || d->persistent))
+            (void)sp_log_seen(space, k, op->datum_id);
+    }
     if (op->kind == OP_REEVAL) {
         sp_op *s = op_new(call, OP_SETTLE);
         if (s != NULL) {
             s->channel = op->channel;
             s->datum_id = op->datum_id;
             s->after_seq = op->after_seq;
+            s->recovery = op->recovery;
             push_op(call, s->channel, s);
         }
     }
@@ -278,13 +302,13 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
     switch (op->kind) {
     case OP_PRODUCE: {
         sp_data_append(ch, op->datum);
-        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, true));
+        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, true, false));
         break;
     }
     case OP_SETTLE: {
         sp_datum *d = find_datum(ch, op->datum_id);
         if (d != NULL)
-            (void)settle(call, ch, d, op->after_seq, false);
+            (void)settle(call, ch, d, op->after_seq, false, op->recovery);
         break;
     }
     case OP_CONSUME:
@@ -438,6 +462,7 @@ static int settle_channel(sp_channel *ch, void *arg)
             return s->rc = BATON_ENOMEM;
         op->channel = ch;
         op->datum_id = d->id;
+        op->recovery = true;
         push_op(s->call, ch, op);
     }
     return 0;
@@ -502,6 +527,7 @@ int sp_space_new(const baton_space_config *config, const char *who, baton_space 
     }
     space->pool = config->pool;
     space->durability = BATON_DURABILITY_NONE;
+    space->dir_lock = -1;
     atomic_init(&space->next_name, 0);
     atomic_init(&space->next_consumer, 0);
     atomic_init(&space->next_datum, 0);

@@ -1,6 +1,6 @@
 /*
- * space_durable.c — the durable space: recording changes in the write-ahead log, recovery from
- * it, compaction, sync; and the readers of a whole space (visit, stats).
+ * space_durable.c — the durable space: recording changes in the write-ahead log, opening a
+ * directory, compaction, sync; and the readers of a whole space (visit, stats).
  *
  * DESIGN
  *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
@@ -8,20 +8,11 @@
  *    order agrees with every channel's order. Logging costs a claim of the thread's lane and one
  *    copy into it per change, and waits on I/O only when the disk falls a whole lane behind
  *    (wal.h).
- *  - Recovery replays the log twice (LMDB allows one environment per file per process, so the
- *    log is opened for writing only after): the first pass finds the last complete snapshot
- *    (the SNAP named by the last SNAP_END) and the first SNAP after it, which can only be the
- *    start of a snapshot a crash cut short (compaction holds every other call back); the second
- *    pass applies the records between the two to an empty space. Applying needs no matching:
- *    PUT appends a datum to its channel, FIRE removes the data it names by id and, if the
- *    consumer is gone, its registrations, REG registers a consumer (its patterns parsed from
- *    their text, owned by the space). Consumers get their continuations back from the revive
- *    hook only once the whole log is applied, so a consumer that fired later is never revived.
- *    Then the log is opened, a fresh snapshot is written (which also drops the cut-short one)
- *    and the space is settled: the log's tail may end between a datum being stored and the join
- *    it matches being re-evaluated.
- *  - Ids: fresh names, datum and consumer ids continue above the largest found in the log (names
- *    are looked for inside every channel and datum).
+ *  - Opening: the directory is locked (space_lock.c), the log replayed into an empty space
+ *    (space_recover.c), then opened without writing to it, and the space settled (what the
+ *    log's tail owes fires, and writes its records). Only a salvage starts a fresh log, with a
+ *    snapshot of what was recovered, written before the settling: a crash between the two
+ *    loses the turns owed then to persistent consumers that take nothing.
  *  - Compaction writes SNAP, a PUT per stored datum, a REG per waiting consumer in registration
  *    order, SNAP_END, waits until it is durable and deletes everything before SNAP. It needs the
  *    state to stand still: sp_pause holds new outside calls back and waits until none is in
@@ -162,282 +153,6 @@ uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
     return sp_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
 }
 
-/* ---- recovery ---- */
-
-typedef struct replay_state {
-    baton_space *space;
-    const char *who;
-    uint64_t begin, stop; /* pass 2 applies begin <= seq < stop */
-    uint64_t last_end_begin, first_snap_after;
-    uint64_t max_datum, max_consumer, max_name;
-    uint64_t applied;
-    baton__record_parts parts; /* grown to the widest record */
-} replay_state;
-
-static int scan_pass(void *ctx, uint64_t seq, const void *data, size_t size)
-{
-    replay_state *st = ctx;
-    if (size == 0)
-        return 0;
-    uint8_t kind = ((const uint8_t *)data)[0];
-    if (kind == BATON__REC_SNAP_END) {
-        baton__record r;
-        int rc = baton__record_decode(st->who, data, size, &r, &st->parts);
-        if (rc != 0)
-            return baton__error(BATON_EIO, "%s: log record %llu: %s", st->who,
-                                (unsigned long long)seq, baton_last_error_message());
-        st->last_end_begin = r.snap_begin;
-        st->first_snap_after = 0;
-    } else if (kind == BATON__REC_SNAP && st->first_snap_after == 0) {
-        st->first_snap_after = seq;
-    }
-    return 0;
-}
-
-/* The largest name inside a (valid) value. */
-static uint64_t max_name_in(baton_value_view v)
-{
-    switch (baton_view_kind(v)) {
-    case BATON_VALUE_NAME:
-        return baton_view_name(v);
-    case BATON_VALUE_TUPLE:
-    case BATON_VALUE_LIST: {
-        uint64_t m = 0;
-        size_t n = baton_view_count(v);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t e = max_name_in(baton_view_element(v, i));
-            m = e > m ? e : m;
-        }
-        return m;
-    }
-    default:
-        return 0;
-    }
-}
-
-static sp_channel *replay_channel(replay_state *st, baton_value_view v)
-{
-    uint64_t name = max_name_in(v);
-    st->max_name = name > st->max_name ? name : st->max_name;
-    return sp_channel_get(st->space, v, true);
-}
-
-static int apply_put(replay_state *st, const baton__record *r)
-{
-    sp_channel *ch = replay_channel(st, r->channel);
-    sp_datum *d = ch != NULL ? baton__malloc(sizeof *d + r->datum.size) : NULL;
-    if (d == NULL)
-        return baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
-    memcpy(d->bytes, r->datum.data, r->datum.size);
-    d->size = r->datum.size;
-    d->persistent = r->persistent;
-    d->id = r->datum_id;
-    sp_data_append(ch, d);
-    uint64_t name = max_name_in(r->datum);
-    st->max_name = name > st->max_name ? name : st->max_name;
-    st->max_datum = r->datum_id > st->max_datum ? r->datum_id : st->max_datum;
-    return 0;
-}
-
-static int apply_fire(replay_state *st, const baton__record *r)
-{
-    sp_channel *first = NULL;
-    for (size_t i = 0; i < r->n_parts; i++) {
-        sp_channel *ch = replay_channel(st, r->parts[i].channel);
-        if (ch == NULL)
-            return BATON_ENOMEM;
-        first = first != NULL ? first : ch;
-        if (r->parts[i].datum_id == 0)
-            continue;
-        for (sp_datum *d = ch->data_head; d; d = d->next)
-            if (d->id == r->parts[i].datum_id) {
-                sp_data_remove(ch, d);
-                break;
-            }
-    }
-    st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
-    if (!r->removed || first == NULL)
-        return 0;
-    for (sp_reg *reg = first->reg_head; reg; reg = reg->next)
-        if (reg->consumer->id == r->consumer_id) {
-            sp_unregister(reg->consumer);
-            break;
-        }
-    return 0;
-}
-
-static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *data, size_t size)
-{
-    baton_value_view *channels = baton__calloc(r->n_parts, sizeof *channels);
-    baton_pattern **patterns = baton__calloc(r->n_parts, sizeof *patterns);
-    int rc = 0;
-    size_t parsed = 0;
-    if (channels == NULL || patterns == NULL)
-        rc = baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", st->who,
-                          r->n_parts);
-    for (; parsed < r->n_parts && rc == 0; parsed++) {
-        channels[parsed] = r->parts[parsed].channel;
-        if (replay_channel(st, channels[parsed]) == NULL)
-            rc = BATON_ENOMEM;
-        else
-            rc = baton_pattern_parse(r->parts[parsed].pattern, r->parts[parsed].pattern_size,
-                                     &patterns[parsed]);
-    }
-    sp_consumer *k = NULL;
-    if (rc == 0)
-        rc = sp_consumer_new(st->space, st->who, channels, patterns, r->n_parts, r->flags,
-                             r->body, &k);
-    if (rc == 0) {
-        k->reg_record = baton__malloc(size);
-        if (k->reg_record == NULL) {
-            sp_consumer_free(k);
-            k = NULL;
-            rc = baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
-        }
-    }
-    if (rc != 0) {
-        for (size_t i = 0; i < parsed; i++)
-            baton_pattern_destroy(patterns[i]);
-        baton__free(channels);
-        baton__free(patterns);
-        return rc;
-    }
-    baton__free(channels);
-    baton__free(patterns);
-    k->owns_patterns = true;
-    memcpy(k->reg_record, data, size);
-    k->reg_size = size;
-    k->id = r->consumer_id;
-    atomic_init(&k->refs, 1); /* alive */
-    k->registered = true;
-    k->stamp = baton__fetch_add_relaxed(&st->space->next_stamp, 1) + 1;
-    for (size_t i = 0; i < k->n; i++)
-        sp_reg_append(k->chans[i], &k->regs[i]);
-    st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
-    return 0;
-}
-
-static int apply_pass(void *ctx, uint64_t seq, const void *data, size_t size)
-{
-    replay_state *st = ctx;
-    if (seq < st->begin || seq >= st->stop)
-        return 0;
-    baton__record r;
-    int rc = baton__record_decode(st->who, data, size, &r, &st->parts);
-    if (rc == BATON_ENOMEM)
-        return rc;
-    if (rc != 0)
-        return baton__error(BATON_EIO, "%s: log record %llu is damaged: %s", st->who,
-                            (unsigned long long)seq, baton_last_error_message());
-    st->applied++;
-    switch (r.kind) {
-    case BATON__REC_PUT:
-        return apply_put(st, &r);
-    case BATON__REC_FIRE:
-        return apply_fire(st, &r);
-    case BATON__REC_REG:
-        return apply_reg(st, &r, data, size);
-    default:
-        return 0;
-    }
-}
-
-typedef struct revive_state {
-    const baton_space_config *config;
-    const char *who;
-    int rc;
-} revive_state;
-
-static int revive_channel(sp_channel *ch, void *arg)
-{
-    revive_state *rv = arg;
-    for (sp_reg *r = ch->reg_head; r; r = r->next) {
-        sp_consumer *k = r->consumer;
-        if (r->pos != 0 || k->fn != NULL)
-            continue;
-        if (rv->config->revive == NULL)
-            return rv->rc = baton__error(BATON_EINVAL, "%s: the log holds waiting consumer %llu "
-                                         "but config->revive is NULL", rv->who,
-                                         (unsigned long long)k->id);
-        int rc = rv->config->revive(rv->config->revive_ctx, k->id, k->body, &k->fn, &k->ctx);
-        if (rc == 0 && k->fn == NULL)
-            rc = baton__error(BATON_EINVAL, "%s: revive gave consumer %llu no function", rv->who,
-                              (unsigned long long)k->id);
-        if (rc != 0)
-            return rv->rc = rc;
-    }
-    return 0;
-}
-
-/* Moves a damaged data.mdb (and its lock file) aside so that a fresh log can start. */
-static int set_aside(const char *who, const char *dir, uint64_t last_good)
-{
-    char from[4096], to[4200];
-    snprintf(from, sizeof from, "%s/data.mdb", dir);
-    snprintf(to, sizeof to, "%s/data.mdb.damaged-%llu", dir, (unsigned long long)last_good);
-    if (rename(from, to) != 0)
-        return baton__error(BATON_EIO, "%s: cannot move the damaged %s aside", who, from);
-    snprintf(from, sizeof from, "%s/lock.mdb", dir);
-    (void)remove(from);
-    return 0;
-}
-
-static int recover(baton_space *space, const baton_space_config *config, const char *dir,
-                   const char *who)
-{
-    replay_state *st = baton__calloc(1, sizeof *st);
-    if (st == NULL)
-        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
-    st->space = space;
-    st->who = who;
-    uint64_t last_good = 0;
-    int rc = baton__wal_replay(dir, scan_pass, st, &last_good);
-    bool damaged = rc == BATON_EIO;
-    if (rc == BATON_ENOTFOUND) {
-        baton__record_parts_free(&st->parts);
-        baton__free(st);
-        return 0;
-    }
-    if (rc != 0 && !damaged)
-        goto out;
-    char damage[256] = "";
-    if (damaged)
-        snprintf(damage, sizeof damage, "%s", baton_last_error_message());
-    if (damaged && !config->salvage) {
-        rc = baton__error(BATON_EIO, "%s: %s (the %llu records before it are intact; set "
-                          "config.salvage to recover them)", who, damage,
-                          (unsigned long long)last_good);
-        goto out;
-    }
-    st->begin = st->last_end_begin;
-    st->stop = st->first_snap_after != 0 ? st->first_snap_after : UINT64_MAX;
-    if (damaged && st->stop > last_good + 1)
-        st->stop = last_good + 1;
-    uint64_t applied_upto = 0;
-    rc = baton__wal_replay(dir, apply_pass, st, &applied_upto);
-    if (rc == BATON_EIO && damaged)
-        rc = 0; /* the same damage: everything before it is applied */
-    if (rc != 0)
-        goto out;
-    revive_state rv = {config, who, 0};
-    (void)sp_table_walk(space->table, revive_channel, &rv);
-    if ((rc = rv.rc) != 0)
-        goto out;
-    atomic_store_explicit(&space->next_datum, st->max_datum, memory_order_relaxed);
-    atomic_store_explicit(&space->next_consumer, st->max_consumer, memory_order_relaxed);
-    atomic_store_explicit(&space->next_name, st->max_name, memory_order_relaxed);
-    if (damaged) {
-        rc = set_aside(who, dir, last_good);
-        if (rc == 0)
-            baton__error(BATON_EIO, "%s: salvaged %llu records before the damage: %s", who,
-                         (unsigned long long)last_good, damage);
-    }
-out:
-    baton__record_parts_free(&st->parts);
-    baton__free(st);
-    return rc;
-}
-
 static int count_live(sp_channel *ch, void *arg)
 {
     baton_space_stats *s = arg;
@@ -473,7 +188,15 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
         baton_space_destroy(space);
         return baton__error(BATON_EIO, "%s: cannot create the directory %s", who, dir);
     }
-    rc = recover(space, &cfg, dir, who);
+    baton__test_crash_point("dir");
+    rc = sp_dir_lock(who, dir, cfg.durability == BATON_DURABILITY_NONE, &space->dir_lock);
+    if (rc != 0) {
+        baton_space_destroy(space);
+        return rc;
+    }
+    baton__test_crash_point("lock");
+    bool salvaged = false;
+    rc = sp_recover(space, &cfg, dir, who, &salvaged);
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
@@ -482,6 +205,7 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
     (void)sp_table_walk(space->table, count_live, &live);
     space->recovered_data = live.data;
     space->recovered_consumers = live.consumers;
+    space->snapshot_records = live.data + live.consumers;
     space->durability = cfg.durability;
     space->compact_records = cfg.compact_records ? cfg.compact_records
                                                  : SP_DEFAULT_COMPACT_RECORDS;
@@ -490,12 +214,14 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
                                                                        : BATON__WAL_ASYNC;
         rc = baton__wal_open_group(dir, mode, cfg.log_group_max ? cfg.log_group_max
                                                                 : BATON__WAL_BATCH, &space->log);
-        if (rc == 0)
+        baton__test_crash_point("log");
+        if (rc == 0 && salvaged) /* the fresh log starts with what was recovered */
             rc = compact_now(space, who);
     }
     /* A read-only view shows the log as it is: nothing fires in it. */
     if (rc == 0 && cfg.durability != BATON_DURABILITY_NONE)
         rc = sp_settle_all(space);
+    sp_pairs_free(&space->owed); /* the settling's alone: read-only until here */
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
@@ -637,6 +363,19 @@ void sp_log_close(baton_space *space)
     if (space->log != NULL)
         (void)baton__wal_close(space->log);
     space->log = NULL;
+    sp_pairs_free(&space->owed);
+    sp_dir_unlock(space->dir_lock); /* after the log is closed: the next open may begin */
+    space->dir_lock = -1;
+}
+
+uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id)
+{
+    if (space->log == NULL)
+        return 0;
+    /* Two ids whatever the consumer's width; only the clocks it orders by grow with the join. */
+    uint8_t buf[BATON__RECORD_SEEN_MAX];
+    size_t size = baton__record_seen(buf, k->id, datum_id);
+    return sp_log(space, buf, size, k->clocks, k->n);
 }
 
 int baton_space_sync(baton_space *space)

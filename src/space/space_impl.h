@@ -4,7 +4,10 @@
  *
  *   space.c          chains, produce, consume, joins, firing, quiesce  (DESIGN there)
  *   space_table.c    the lock-free channel table
- *   space_durable.c  the log: recording changes, recovery, compaction, sync, visit and stats
+ *   space_durable.c  the log: recording changes, opening, compaction, sync, visit and stats
+ *   space_recover.c  replaying a log into a space, and the turns it owes
+ *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
+ *   space_lock.c     one space per directory (its lock), and the open's crash points
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H
@@ -77,6 +80,14 @@ struct sp_channel {
     _Atomic size_t n_regs;
 };
 
+/* A set of (consumer id, datum id) pairs, ids > 0 (space_seen.c). */
+typedef struct sp_pairs {
+    uint64_t *keys; /* 2 per slot */
+    size_t cap;     /* slots, a power of two (0: none yet) */
+    size_t n;       /* pairs */
+    size_t used;    /* slots holding a pair or a removed mark */
+} sp_pairs;
+
 /* The table: a hash trie of 64-way nodes (space_table.c). */
 typedef struct sp_table_node sp_table_node;
 
@@ -109,6 +120,12 @@ struct baton_space {
     uint64_t snapshot_seq;     /* the sequence number of its SNAP */
     _Atomic uint64_t compactions;
     uint64_t recovered_data, recovered_consumers;
+    /* While baton_space_open settles what recovery restored: the turns the log's tail left
+     * untaken, (persistent consumer, stored datum) pairs that fire without taking anything
+     * (space_durable.c). Read-only during that settling; empty otherwise. */
+    sp_pairs owed;
+    /* The directory's lock (space_lock.c): a descriptor holding an OFD lock, or -1. */
+    int dir_lock;
 };
 
 
@@ -129,6 +146,7 @@ typedef struct sp_op {
     uint64_t datum_id;     /* SETTLE, REEVAL */
     uint64_t after_seq;    /* SETTLE, REEVAL */
     sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
+    bool recovery;         /* SETTLE, REEVAL of the open's settling: fires only owed turns */
 } sp_op;
 
 typedef struct sp_fire {
@@ -164,6 +182,31 @@ static inline bool sp_space_sync(const baton_space *space)
     return space->log != NULL && space->durability == BATON_DURABILITY_SYNC;
 }
 
+/* ---- space_recover.c ---- */
+
+/* Replays the log in dir into space (fresh, empty), revives its consumers and leaves the turns
+ * the log owes in space->owed; *salvaged tells that the log was damaged and what came before the
+ * damage was recovered (the damaged file is moved aside: a fresh log must start). Errors: as
+ * baton_space_open's, who prefixes the message. */
+int sp_recover(baton_space *space, const baton_space_config *config, const char *dir,
+               const char *who, bool *salvaged);
+
+/* ---- space_lock.c ---- */
+
+/* Locks directory dir for one space (DIR/space.lock; shared: a read-only view) into *fd (-1 when
+ * a view goes without). Errors: BATON_EBUSY (held by another space, of this process or another;
+ * the message names dir), BATON_EIO, BATON_EINVAL; who prefixes the message. */
+int sp_dir_lock(const char *who, const char *dir, bool shared, int *fd);
+void sp_dir_unlock(int fd);
+
+/* ---- space_seen.c ---- */
+
+/* Adds (a, b) (BATON_ENOMEM, message set); removes it (whether it was there); looks it up. */
+int sp_pairs_add(sp_pairs *s, uint64_t a, uint64_t b);
+bool sp_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b);
+bool sp_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b);
+void sp_pairs_free(sp_pairs *s);
+
 /* ---- space_table.c ---- */
 
 int sp_table_create(sp_table_node **out);
@@ -195,7 +238,9 @@ void sp_consumer_free(sp_consumer *k);
 int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
                     baton_pattern *const *patterns, size_t n, unsigned flags,
                     baton_value_view body, sp_consumer **out);
-/* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery). */
+/* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery):
+ * what would take something fires; a turn that would take nothing (a persistent consumer over a
+ * persistent datum, a persistent peek) fires only when space->owed holds it. */
 int sp_settle_all(baton_space *space);
 /* Holds new outside calls back and waits until none is in flight; resume lets them go on. */
 void sp_pause(baton_space *space);
@@ -236,6 +281,15 @@ uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d);
  * that fires at once costs its FIRE record alone. Returns the ticket, 0 without a log or on
  * failure (recorded for quiesce, as sp_log). */
 uint64_t sp_log_reg(baton_space *space, sp_consumer *k);
+/* Logs SEEN: persistent consumer k took its turn at datum_id, stored on one of its channels,
+ * and left both in place; the record is ordered by all of k's channels (held by the caller, as
+ * its FIRE would be), whatever k's width. Returns the ticket as sp_log. */
+uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id);
+/* Whether the open's settling owes k a turn at the datum (see baton_space.owed). */
+static inline bool sp_owed(const baton_space *space, const sp_consumer *k, uint64_t datum_id)
+{
+    return sp_pairs_has(&space->owed, k->id, datum_id);
+}
 /* Auto-compaction from quiesce. */
 int sp_maybe_compact(baton_space *space);
 /* Closes the log at destroy. */

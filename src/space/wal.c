@@ -57,6 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/atomic.h"
@@ -101,6 +103,80 @@ static int last_seq(MDB_txn *txn, MDB_dbi dbi, const char *who, const char *dir,
     return 0;
 }
 
+/* Removes DIR/data.new and what LMDB left in it (ENOENT is not an error). */
+static int wal_remove_new(const char *who, const char *tmp)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb"};
+    char path[4200];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, files[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return baton__error(BATON_EIO, "%s: cannot remove %s: %s", who, path,
+                                strerror(errno));
+    }
+    if (rmdir(tmp) != 0 && errno != ENOENT)
+        return baton__error(BATON_EIO, "%s: cannot remove %s: %s", who, tmp, strerror(errno));
+    return 0;
+}
+
+/*
+ * Creates the log of dir, which has no data.mdb: the environment is made whole in DIR/data.new
+ * (its databases committed and synced) and only then renamed to DIR/data.mdb, the directory
+ * synced. So a data.mdb exists only complete, and a crash at any point of creation leaves at
+ * most data.new, which the next open throws away (and replay never looks at): the directory
+ * opens as an empty space.
+ */
+static int wal_create(const char *who, const char *dir)
+{
+    char tmp[4096], from[4200], to[4200];
+    if (snprintf(tmp, sizeof tmp, "%s/data.new", dir) >= (int)sizeof tmp)
+        return baton__error(BATON_EINVAL, "%s: directory name too long: %s", who, dir);
+    int rc = wal_remove_new(who, tmp);
+    if (rc != 0)
+        return rc;
+    if (mkdir(tmp, 0755) != 0)
+        return baton__error(BATON_EIO, "%s: cannot create %s: %s", who, tmp, strerror(errno));
+    MDB_env *env = NULL;
+    size_t map = 0;
+    rc = baton__wal_env_open(who, tmp, 0, false, &env, &map);
+    if (rc != 0)
+        return rc;
+    baton__test_crash_point("env");
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    int mrc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (mrc == 0)
+        mrc = mdb_dbi_open(txn, "log", MDB_CREATE, &dbi);
+    if (mrc == 0)
+        mrc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi);
+    if (mrc == 0)
+        mrc = mdb_txn_commit(txn);
+    else if (txn != NULL)
+        mdb_txn_abort(txn);
+    if (mrc == 0)
+        mrc = mdb_env_sync(env, 1);
+    mdb_env_close(env);
+    if (mrc != 0)
+        return baton__wal_mdb_error(who, tmp, mrc);
+    baton__test_crash_point("created");
+    snprintf(from, sizeof from, "%s/data.mdb", tmp);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    if (rename(from, to) != 0)
+        return baton__error(BATON_EIO, "%s: cannot rename %s to %s: %s", who, from, to,
+                            strerror(errno));
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return baton__error(BATON_EIO, "%s: cannot sync the directory %s: %s", who, dir,
+                            strerror(e));
+    }
+    close(fd);
+    baton__test_crash_point("renamed");
+    return wal_remove_new(who, tmp);
+}
+
 static int wal_open_env(baton__wal *wal, const char *dir)
 {
     const char *who = "baton__wal_open";
@@ -109,6 +185,15 @@ static int wal_open_env(baton__wal *wal, const char *dir)
     int64_t file_size = 0;
     int rc = baton__wal_check_file(who, dir, &file_size);
     if (rc != 0 && rc != BATON_ENOTFOUND)
+        return rc;
+    if (rc == BATON_ENOTFOUND)
+        rc = wal_create(who, dir);
+    else if (rc == 0) { /* a crash after creation's rename leaves data.new behind */
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s/data.new", dir);
+        rc = wal_remove_new(who, tmp);
+    }
+    if (rc != 0)
         return rc;
     rc = baton__wal_env_open(who, dir, file_size, false, &wal->env, &wal->map_size);
     if (rc != 0)

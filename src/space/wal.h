@@ -74,7 +74,9 @@ typedef struct baton__wal baton__wal;
 struct baton__waitpoint;
 
 /*
- * Opens (creating dir and the environment when missing) the log in dir and starts its writer
+ * Opens (creating dir and the environment when missing: made whole in dir/data.new, then renamed
+ * to dir/data.mdb, so that a crash during creation leaves no data.mdb; a data.new left by one is
+ * removed) the log in dir and starts its writer
  * thread. Numbering continues after the last record found (or after the truncation bound, if
  * larger). The handle is owned by the caller until baton__wal_close. Call baton__wal_replay
  * before, not while the log is open in this process (LMDB allows one environment per file per
@@ -193,5 +195,9 @@ int baton__wal_close(baton__wal *wal);
  * be trusted with, BATON_ENOTFOUND when there is none, BATON_EIO (with a message naming the
  * damage) otherwise; BATON_ENOMEM. *size receives the file's size. who prefixes the message. */
 int baton__wal_check_file(const char *who, const char *dir, int64_t *size);
+
+/* Test hook (space_lock.c): kills the process with SIGKILL when the environment variable
+ * BATON_SPACE_TEST_CRASH equals name; the named points are on the open path only. */
+void baton__test_crash_point(const char *name);
 
 #endif /* BATON_SPACE_WAL_H */

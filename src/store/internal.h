@@ -44,6 +44,9 @@ typedef struct baton__fp_entry {
     uint32_t pos;                 /* the entity's position in its shard: found at submit,
                                      found again in P1 only if the shard changed since */
     uint64_t generation;          /* the shard's generation when pos was found */
+    uint64_t birth;               /* the entity's birth (baton__shard.births) at submit: an id
+                                     removed and inserted again is another entity, which the
+                                     rewrite must not touch */
     uint8_t write;                /* written (else only read) */
     uint8_t blocked;              /* P2: a smaller-key rewrite conflicts on this id */
     uint8_t commit;               /* P3: the rule returned 0; the merge applies copy */
@@ -96,6 +99,12 @@ typedef struct baton__shard {
     /* Bumped by every insert and remove (which may move entities); a position found at the
      * same generation is still right, so a tick need not look up again what submit found. */
     uint64_t generation;
+    /* births[i]: the generation the insert of entity i brought the shard to. No two entities
+     * a shard ever held share one (64 bits do not wrap), so it tells an entity from a later
+     * one with the same id. Its own allocation (births_capacity >= capacity), never in the
+     * slabs: bulk updates do not stream through it. */
+    uint64_t *births;
+    uint32_t births_capacity;
     /* Open addressing with linear probing; index_mask + 1 slots (a power of two, at least twice
      * count), or none (index NULL) while the shard was never written. */
     baton__index_slot *index;
@@ -185,9 +194,10 @@ struct baton_store {
 /* Position of id in shard, or BATON__EMPTY_POS. Reads only: safe from any thread while nobody
  * inserts or removes. */
 uint32_t baton__shard_find(const baton_store *store, const baton__shard *shard, uint64_t id);
-/* Appends id with payload; the caller checked that id is absent. BATON_ENOMEM, BATON_ERANGE, 0. */
+/* Appends id with payload and bumps the shard's generation, which becomes the entity's birth;
+ * the caller checked that id is absent. BATON_ENOMEM, BATON_ERANGE (nothing changed), 0. */
 int baton__shard_insert(baton_store *store, baton__shard *shard, uint64_t id, const void *payload);
-/* Removes the entity at pos (moving the last one into its place). */
+/* Removes the entity at pos (moving the last one into its place) and bumps the generation. */
 void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t pos);
 void baton__shard_free(baton__shard *shard);
 /* Moves the shard's entities to ids and payloads (room for capacity >= count entities, owned by
@@ -208,9 +218,12 @@ static inline baton__shard *baton__shard_for(const baton_store *store, uint64_t 
 
 /* phase.c */
 /* Runs fn(store, lane, shard, arg) once for every shard under the store's policy, each shard on
- * one lane; returns when all are done. Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
+ * one lane; returns when all are done. With fixed_blocks, DYNAMIC's lanes take STATIC's blocks
+ * (no helping), so that which lane handles which shard does not depend on timing: the claim
+ * phase, whose lane buffers then hold the same claims in every identical tick and stop growing.
+ * Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
 typedef void (*baton__shard_fn)(baton_store *store, unsigned lane, unsigned shard, void *arg);
-int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg);
+int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg, bool fixed_blocks);
 /* The number of lanes baton__store_each_shard uses under the current policy (starting the
  * dedicated executors if needed). Returns 0 or BATON_ETHREAD. */
 int baton__store_lane_count(baton_store *store, unsigned *out_lanes);

@@ -100,13 +100,15 @@ int baton__store_lane_count(baton_store *store, unsigned *out_lanes)
     return 0;
 }
 
-int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg)
+int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg, bool fixed_blocks)
 {
     phase ph = {.store = store, .fn = fn, .arg = arg, .policy = store->policy};
     int rc = baton__store_lane_count(store, &ph.lanes);
 
     if (rc != 0)
         return rc;
+    if (fixed_blocks && ph.policy == BATON_STORE_DYNAMIC)
+        ph.policy = BATON_STORE_STATIC;
     if (ph.policy == BATON_STORE_DYNAMIC) {
         if (store->n_cursors < ph.lanes) {
             baton__cursor *cursors = baton__aligned_alloc(64, (size_t)ph.lanes * sizeof *cursors);
@@ -157,7 +159,7 @@ int baton_store_update_all(baton_store *store, baton_store_update_fn fn, void *c
     if (atomic_load_explicit(&store->in_tick, memory_order_relaxed))
         return baton__error(BATON_EINVAL, "baton_store_update_all: called during a tick");
     atomic_store_explicit(&store->in_tick, 1, memory_order_relaxed);
-    rc = baton__store_each_shard(store, update_shard, &call);
+    rc = baton__store_each_shard(store, update_shard, &call, false);
     atomic_store_explicit(&store->in_tick, 0, memory_order_relaxed);
     if (rc != 0)
         return baton__error(rc, "baton_store_update_all: %s", baton_strerror(rc));

@@ -170,8 +170,10 @@ int baton_store_submit(baton_store *store, const baton_rewrite *rw, uint64_t *ou
         memset(e, 0, sizeof *e);
         e->id = ids[i];
         e->write = i < n_writes;
+        const baton__shard *target = baton__shard_for(store, ids[i]);
         e->pos = store->scratch_pos[i];
-        e->generation = baton__shard_for(store, ids[i])->generation;
+        e->generation = target->generation;
+        e->birth = target->births[e->pos];
     }
     store->pending++;
     if (out_seq != NULL)

@@ -103,6 +103,16 @@ static int shard_reserve_one(baton_store *store, baton__shard *shard)
         }
         shard_move(store, shard, ids, payloads, capacity, false);
     }
+    if (shard->births_capacity < shard->capacity) {
+        uint64_t *births = baton__malloc((size_t)shard->capacity * sizeof *births);
+        if (births == NULL)
+            return BATON_ENOMEM;
+        if (shard->count != 0)
+            memcpy(births, shard->births, (size_t)shard->count * sizeof *births);
+        baton__free(shard->births);
+        shard->births = births;
+        shard->births_capacity = shard->capacity;
+    }
     /* Keep the index at most half full: short probe sequences, and a free slot always exists. */
     if (shard->index == NULL || (uint64_t)(shard->count + 1) * 2 > (uint64_t)shard->index_mask + 1) {
         uint64_t slots = shard->index == NULL ? INDEX_MIN_SLOTS : 2 * ((uint64_t)shard->index_mask + 1);
@@ -120,6 +130,7 @@ int baton__shard_insert(baton_store *store, baton__shard *shard, uint64_t id, co
         return rc;
     uint32_t pos = shard->count++;
     shard->ids[pos] = id;
+    shard->births[pos] = ++shard->generation;
     memcpy(baton__shard_payload(store, shard, pos), payload, store->payload_size);
     index_put(shard->index, shard->index_mask, id, pos);
     return 0;
@@ -155,11 +166,13 @@ void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t po
     if (pos != last) {
         uint64_t moved = shard->ids[last];
         shard->ids[pos] = moved;
+        shard->births[pos] = shard->births[last];
         memcpy(baton__shard_payload(store, shard, pos), baton__shard_payload(store, shard, last),
                store->payload_size);
         shard->index[index_slot_of(shard, moved)].pos = pos;
     }
     shard->count = last;
+    shard->generation++;
 }
 
 void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
@@ -175,6 +188,7 @@ void baton__shard_free(baton__shard *shard)
         baton__free(shard->payloads);
     }
     baton__free(shard->index);
+    baton__free(shard->births);
     baton__free(shard->best_any);
     baton__free(shard->best_write);
     baton__free(shard->stage);

@@ -181,7 +181,6 @@ int baton_store_insert(baton_store *store, uint64_t id, const void *payload, siz
     if (rc != 0)
         return baton__error(rc, "baton_store_insert: shard %u is full (%u entities)",
                             baton_store_shard_of(store, id), shard->count);
-    shard->generation++;
     store->count++;
     return 0;
 }
@@ -202,7 +201,6 @@ int baton_store_remove(baton_store *store, uint64_t id)
         return baton__error(BATON_ENOTFOUND, "baton_store_remove: no entity with id %" PRIu64
                             " (0x%016" PRIx64 ")", id, id);
     baton__shard_remove_at(store, shard, pos);
-    shard->generation++;
     store->count--;
     return 0;
 }
@@ -269,19 +267,17 @@ int baton_store_foreach(const baton_store *store, baton_store_visit_fn fn, void 
     return 0;
 }
 
-/* Entities per shard region: the count rounded up so that every region is a whole number of
- * 64-byte lines, which keeps each shard's first payload aligned. */
-static uint32_t packed_capacity(const baton_store *store, uint32_t count)
+/* Bytes of a shard's payload region: its payloads rounded up to whole 64-byte lines, which keeps
+ * the next shard's first payload aligned with at most 63 bytes before it, and no room to grow
+ * (capacity = count) so that the next insert moves the shard out rather than leave a hole. */
+static size_t packed_bytes(const baton_store *store, uint32_t count)
 {
-    uint32_t cap = count != 0 ? count : 1;
-    while (((size_t)cap * store->payload_size) % 64 != 0 && cap < BATON__SHARD_MAX_ENTITIES)
-        cap++;
-    return cap;
+    return ((size_t)count * store->payload_size + 63) & ~(size_t)63;
 }
 
 int baton_store_compact(baton_store *store)
 {
-    size_t total_slots = 0, payload_bytes = 0, id_offset = 0, payload_offset = 0;
+    size_t payload_bytes = 0, id_offset = 0, payload_offset = 0;
     uint64_t *id_slab;
     unsigned char *payload_slab;
 
@@ -289,12 +285,9 @@ int baton_store_compact(baton_store *store)
         return baton__error(BATON_EINVAL, "baton_store_compact: store is NULL");
     if (atomic_load_explicit(&store->in_tick, memory_order_relaxed))
         return baton__error(BATON_EINVAL, "baton_store_compact: called during a tick");
-    for (unsigned s = 0; s < store->n_shards; s++) {
-        uint32_t cap = packed_capacity(store, store->shards[s].count);
-        total_slots += cap;
-        payload_bytes += (size_t)cap * store->payload_size;
-    }
-    id_slab = baton__aligned_alloc(64, total_slots * sizeof *id_slab);
+    for (unsigned s = 0; s < store->n_shards; s++)
+        payload_bytes += packed_bytes(store, store->shards[s].count);
+    id_slab = baton__aligned_alloc(64, store->count * sizeof *id_slab);
     payload_slab = baton__aligned_alloc(64, payload_bytes);
     if (id_slab == NULL || payload_slab == NULL) {
         baton__free(id_slab);
@@ -304,11 +297,11 @@ int baton_store_compact(baton_store *store)
     }
     for (unsigned s = 0; s < store->n_shards; s++) {
         baton__shard *shard = &store->shards[s];
-        uint32_t cap = packed_capacity(store, shard->count);
+        uint32_t count = shard->count;
         baton__shard_move_to_slab(store, shard, id_slab + id_offset, payload_slab + payload_offset,
-                                  cap);
-        id_offset += cap;
-        payload_offset += (size_t)cap * store->payload_size;
+                                  count);
+        id_offset += count;
+        payload_offset += packed_bytes(store, count);
     }
     baton__free(store->id_slab);
     baton__free(store->payload_slab);

@@ -3,8 +3,9 @@
  * phase (phase.c), with the pool's or crew's completion between phases.
  *
  *  1. claim    (per shard s, its queue)  find every footprint id (shard, position, payload);
- *              a rewrite naming a vanished id fails with BATON_ENOTFOUND; the others post one
- *              claim per id to the id's shard, in the lane's own buffer for that shard.
+ *              a rewrite naming a removed entity (its id gone, or now another entity's, born
+ *              since submit) fails with BATON_ENOTFOUND; the others post one claim per id to
+ *              the id's shard, in the lane's own buffer for that shard.
  *  2. resolve  (per shard t, the claims on it)  for each entity: the smallest-key claim on it,
  *              and the smallest-key claim that writes it. A write claim loses unless it is the
  *              smallest claim on the entity; a read claim loses when a smaller claim writes it.
@@ -154,9 +155,14 @@ static void claim_shard(baton_store *store, unsigned lane_index, unsigned s, voi
         for (uint32_t k = 0; k < n; k++) {
             baton__fp_entry *e = &entries[k];
             const baton__shard *target = baton__shard_for(store, e->id);
-            uint32_t pos = e->generation == target->generation
-                               ? e->pos
-                               : baton__shard_find(store, target, e->id);
+            uint32_t pos = e->pos;
+            /* At the same generation nothing in the shard moved, so pos still holds the same
+             * entity; otherwise look the id up, and an entity born since submit is another. */
+            if (e->generation != target->generation) {
+                pos = baton__shard_find(store, target, e->id);
+                if (pos != BATON__EMPTY_POS && target->births[pos] != e->birth)
+                    pos = BATON__EMPTY_POS;
+            }
             e->copy = NULL;
             e->blocked = 0;
             e->commit = 0;
@@ -292,6 +298,7 @@ static void requeue_deferred(baton_store *store, baton__shard *shard)
             e->write = old->write;
             e->pos = old->pos;
             e->generation = old->generation;
+            e->birth = old->birth;
         }
     }
 }
@@ -407,7 +414,10 @@ int baton_store_tick(baton_store *store, baton_tick_report *report,
             store->lanes[l].claims[t].count = 0;
     }
     for (size_t p = 0; p < sizeof phases / sizeof phases[0]; p++) {
-        rc = baton__store_each_shard(store, phases[p], NULL);
+        /* The claim phase is the only one that can grow a buffer (a lane's claims for a
+         * shard); on fixed blocks each lane sees the same shards every tick, so identical ticks
+         * stop allocating once the buffers have grown. The phases that run rules stay dynamic. */
+        rc = baton__store_each_shard(store, phases[p], NULL, p == 0);
         if (rc != 0) {
             /* Only the pool shutting down under us gets here; a phase either ran on every
              * shard or on none, and the merge is the last, so before it nothing changed. */

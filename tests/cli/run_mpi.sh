@@ -7,7 +7,11 @@
 #   3. the newest checkpoint of every rank is deleted, and `mpirun ... baton run --resume DIR`
 #      goes on from step 20, verifying steps 20..29;
 #   4. the newest checkpoint of one rank only is deleted: the ranks would resume different
-#      steps, which must fail (exit status 1) with a message saying so.
+#      steps, which must fail (exit status 1) with a message saying so;
+#   5. a scenario without [plan] (the engine's default plan: one partition per rank) verifies
+#      the same recording under `mpirun -np 2` and `-np 3`;
+#   6. a scenario of another seed refuses the checkpoint directory of step 5's run, on every
+#      rank, naming both scenarios.
 set -u
 baton=$1
 mpiexec=$2
@@ -27,17 +31,19 @@ export OMPI_MCA_plm=isolated
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi() {
     # shellcheck disable=SC2086 # $root is empty or one word
-    "$mpiexec" --oversubscribe $root -np 3 "$baton" run "$@" >"$tmp/out" 2>"$tmp/err"
+    "$mpiexec" --oversubscribe $root -np "${np:-3}" "$baton" run "$@" >"$tmp/out" 2>"$tmp/err"
 }
-# scenario FILE MODE PARTITIONS
+# scenario FILE MODE PARTITIONS (empty: no [plan] section)
 scenario() {
+    plan=""
+    [ -n "$3" ] && plan="[plan]
+partitions = $3"
     cat >"$1" <<SCENARIO
 [workload]
 agents = 50000
 steps = 30
 seed = 11
-[plan]
-partitions = $3
+$plan
 [checkpoint]
 policy = every
 every = 10
@@ -70,4 +76,21 @@ grep -q "10 verified" "$tmp/out" || fail "not 10 steps verified after resuming"
 rm -f "$tmp"/ckpt/rank-1/ckpt-00000000000000000030-auto.bck
 mpi --resume "$tmp/ckpt" && fail "resuming ranks at different steps succeeded"
 grep -q "different steps (20 to 30)" "$tmp/err" || fail "no message about the ranks' steps"
+for np in 2 3; do
+    rm -rf "$tmp/ckpt"
+    scenario "$tmp/default.ini" verify ""
+    mpi "$tmp/default.ini" || fail "mpirun -np $np: the default plan's run failed"
+    grep -q "30 verified" "$tmp/out" || fail "-np $np: not 30 steps verified: $(cat "$tmp/out")"
+    grep -q "partitions: $((30 * np)) partition steps over 1500000 rows" "$tmp/out" ||
+        fail "-np $np: not one partition per rank: $(cat "$tmp/out")"
+    # The final fingerprint, computed across the ranks: the recording's last.
+    size=$(wc -c <"$tmp/replay.bin")
+    want="0x$(od -An -tx8 -j $((size - 16)) -N 8 "$tmp/replay.bin" | tr -d ' \n')"
+    grep -q "fingerprint: $want" "$tmp/out" || fail "-np $np: not the final fingerprint $want"
+done
+sed 's/^seed = 11/seed = 12/' "$tmp/default.ini" >"$tmp/seed12.ini"
+mpi "$tmp/seed12.ini" && fail "a seed-12 run used the seed-11 run's checkpoint directory"
+grep -q '"rule=motion agents=50000 seed=11"' "$tmp/err" &&
+    grep -q '"rule=motion agents=50000 seed=12"' "$tmp/err" ||
+    fail "no message naming both scenarios: $(cat "$tmp/err")"
 exit 0

@@ -4,7 +4,9 @@
  *    life, and everything is freed by baton_pool_destroy (counts balance, no foreign frees);
  *    aligned requests are powers of two <= 4096 with sizes rounded to a multiple;
  *  - a partial allocator is rejected with BATON_EINVAL and leaves the installed one in place;
- *    an all-NULL allocator and NULL restore the C library's functions;
+ *    an all-NULL allocator and NULL restore the C library's functions; switching while baton
+ *    holds memory (from the counting allocator or the C library's) is refused with BATON_EBUSY
+ *    and changes nothing;
  *  - fault injection (baton__alloc_fail_after(n), n = 0, 1, 2, ...): baton_pool_create fails
  *    with BATON_ENOMEM, leaves *out_pool alone and leaks nothing, until n is large enough for it
  *    to succeed; baton_scope_spawn reports BATON_ENOMEM and never runs the task it refused.
@@ -414,6 +416,74 @@ static void test_restore_with_null(void **state)
     assert_no_live_blocks("after reinstalling the counting allocator");
 }
 
+/* core.h: switching while baton holds memory from the allocator in use is refused with
+ * BATON_EBUSY (that memory would be freed with the other one), and nothing changes; once every
+ * handle is destroyed the switch works. */
+static void test_switch_refused_while_memory_is_live(void **state)
+{
+    (void)state;
+    assert_int_equal(atomic_load(&live_blocks), 0);
+    reset_counts();
+    baton_pool *pool = bt_pool_create(2);
+    long live = atomic_load(&live_blocks);
+    assert_true(live > 0);
+    static const baton_allocator none = {NULL, NULL, NULL};
+    const baton_allocator *others[] = {NULL, &none, &counting};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        int rc = baton_set_allocator(others[i]);
+        if (rc != BATON_EBUSY)
+            fail_msg("switching allocator #%zu with %ld block(s) live: %s, expected BATON_EBUSY",
+                     i, live, baton_err_name(rc));
+        char count[32];
+        snprintf(count, sizeof count, "%ld", live);
+        if (strstr(baton_last_error_message(), count) == NULL)
+            fail_msg("the message \"%s\" does not give the %s live block(s)",
+                     baton_last_error_message(), count);
+    }
+    /* Still the counting allocator: the pool works, allocates and frees through it. */
+    exercise_pool(pool);
+    bt_pool_destroy(pool);
+    assert_no_live_blocks("after the pool that held memory during the refused switches");
+    bt_assert_rc(baton_set_allocator(NULL), 0);
+    bt_assert_rc(baton_set_allocator(&counting), 0);
+    pool = bt_pool_create(1);
+    assert_true(atomic_load(&total_blocks) > 0);
+    bt_pool_destroy(pool);
+    assert_no_live_blocks("after switching back");
+}
+
+/* core.h: baton asks aligned_alloc only for sizes that are multiples of the alignment (the
+ * counting allocator checks every request), whatever size its caller needs. */
+static void test_aligned_sizes_are_multiples(void **state)
+{
+    (void)state;
+    reset_counts();
+    const size_t requests[][2] = {{64, 1}, {64, 100}, {4096, 1}, {4096, 4097}, {8, 0}, {16, 24}};
+    for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
+        void *ptr = baton__aligned_alloc(requests[i][0], requests[i][1]);
+        assert_non_null(ptr);
+        assert_int_equal((uintptr_t)ptr % requests[i][0], 0);
+        baton__free(ptr);
+    }
+    assert_int_equal(atomic_load(&aligned_blocks), 6);
+    assert_no_live_blocks("after the aligned requests");
+}
+
+/* Memory allocated under the C library's allocator counts too: installing one while it is live
+ * is refused as well. */
+static void test_install_refused_while_libc_memory_is_live(void **state)
+{
+    (void)state;
+    assert_int_equal(atomic_load(&live_blocks), 0);
+    bt_assert_rc(baton_set_allocator(NULL), 0);
+    reset_counts();
+    baton_pool *pool = bt_pool_create(2);
+    bt_assert_rc(baton_set_allocator(&counting), BATON_EBUSY);
+    bt_pool_destroy(pool); /* freed with free(), as it was allocated */
+    assert_int_equal(atomic_load(&total_blocks), 0);
+    bt_assert_rc(baton_set_allocator(&counting), 0);
+}
+
 int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
@@ -429,6 +499,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_all_null_allocator_means_libc),
         cmocka_unit_test(test_restore_with_null),
+        cmocka_unit_test(test_aligned_sizes_are_multiples),
+        cmocka_unit_test(test_switch_refused_while_memory_is_live),
+        cmocka_unit_test(test_install_refused_while_libc_memory_is_live),
     };
     return cmocka_run_group_tests_name("core/alloc", tests, group_setup, group_teardown);
 }

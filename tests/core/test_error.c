@@ -2,11 +2,15 @@
  * test_error.c — the error convention of the core layer: every code of BATON_ERRNO_MAP has a
  * distinct message and a "BATON_E..." name, 0 and unknown codes are handled, and
  * baton_last_error_message() is per-thread, "" until a call fails, set by a failing call (with
- * the offending value in it) and left alone by successful calls.
+ * the offending value in it) and left alone by successful calls; a long message is cut at 511
+ * bytes with "...", and a message may quote the thread's previous one (baton__error).
  */
 #include "test_util.h"
 
 #include <limits.h>
+#include <stddef.h>
+
+#include "core/error.h"
 
 typedef struct code_entry {
     int value;
@@ -292,6 +296,67 @@ static void test_other_thread_failure_does_not_leak(void **state)
     assert_null(strstr(baton_last_error_message(), "9999"));
 }
 
+/* core.h: BATON_CACHELINE_ALIGNED gives a member a cache line of its own; BATON__ERRNO_LAST is
+ * below every code of the table (the enum and the table agree). */
+typedef struct two_lines {
+    BATON_CACHELINE_ALIGNED int first;
+    BATON_CACHELINE_ALIGNED int second;
+} two_lines;
+_Static_assert(BATON_CACHELINE == 64, "BATON_CACHELINE");
+_Static_assert(_Alignof(two_lines) == BATON_CACHELINE, "aligned to a line");
+_Static_assert(offsetof(two_lines, second) == BATON_CACHELINE, "a line apart");
+_Static_assert(sizeof(two_lines) == 2 * BATON_CACHELINE, "a line each");
+
+static void test_last_code_below_table(void **state)
+{
+    (void)state;
+    int lowest = 0;
+    for (size_t i = 0; i < N_CODES; i++)
+        if (codes[i].value < lowest)
+            lowest = codes[i].value;
+    assert_int_equal(BATON__ERRNO_LAST, lowest - 1);
+    /* The codes are dense: every value from -1 to the lowest is a code. */
+    assert_int_equal((int)N_CODES, -lowest);
+}
+
+/* core.h: a message is at most 511 bytes; a longer one is cut and ends with "...". */
+static void test_long_message_is_cut(void **state)
+{
+    (void)state;
+    char long_text[2000];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    bt_assert_rc(baton__error(BATON_EIO, "head %s", long_text), BATON_EIO);
+    const char *message = baton_last_error_message();
+    assert_int_equal(strlen(message), 511);
+    assert_int_equal(strncmp(message, "head x", 6), 0);
+    assert_string_equal(message + 508, "...");
+    /* 511 bytes exactly fit: no "...". */
+    bt_assert_rc(baton__error(BATON_EIO, "%.511s", long_text), BATON_EIO);
+    assert_int_equal(strlen(baton_last_error_message()), 511);
+    assert_int_equal(baton_last_error_message()[510], 'x');
+}
+
+/* A layer that adds context to the error of the call it made formats the calling thread's own
+ * message into it ("outer: %s", baton_last_error_message()): the result must be exactly that. */
+static void test_message_may_quote_itself(void **state)
+{
+    (void)state;
+    baton_pool *pool = NULL;
+    bt_assert_rc(create_with_workers(BATON_POOL_MAX_WORKERS + 5, &pool), BATON_EINVAL);
+    char inner[512];
+    snprintf(inner, sizeof inner, "%s", baton_last_error_message());
+    bt_assert_rc(baton__error(BATON_ENOMEM, "outer call: %s (rc %d)", baton_last_error_message(),
+                              -2),
+                 BATON_ENOMEM);
+    char expected[700];
+    snprintf(expected, sizeof expected, "outer call: %s (rc %d)", inner, -2);
+    expected[511] = '\0';
+    if (strlen(expected) == 511)
+        memcpy(expected + 508, "...", 4);
+    assert_string_equal(baton_last_error_message(), expected);
+}
+
 int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
@@ -310,6 +375,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_next_failure_replaces_message),
         cmocka_unit_test(test_last_error_is_per_thread),
         cmocka_unit_test(test_other_thread_failure_does_not_leak),
+        cmocka_unit_test(test_last_code_below_table),
+        cmocka_unit_test(test_long_message_is_cut),
+        cmocka_unit_test(test_message_may_quote_itself),
     };
     return cmocka_run_group_tests_name("core/error", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /*
  * test_hash_clock.c — baton_hash64 is exactly XXH3_64bits_withSeed (every XXH3 size class,
- * unaligned data, several seeds, NULL with length 0, fixed known answers); baton_mix64 gives the
+ * unaligned data, several seeds, NULL with length 0, fixed known answers, the XXH3 reference's
+ * published sanity vectors for every size class); baton_mix64 gives the
  * values of its documented formula and is a bijection on samples of 10^6 inputs; baton_now_ns is
  * monotonic (also across threads) and advances across a sleep.
  */
@@ -30,6 +31,59 @@ static void test_hash_known_answers(void **state)
     assert_true(baton_hash64("baton", 5, 0) == KA_XXH3_BATON_SEED0);
     assert_true(baton_hash64("baton", 5, 42) == KA_XXH3_BATON_SEED42);
     assert_true(baton_hash64("", 0, 0) == KA_XXH3_EMPTY_SEED0);
+}
+
+/* The XXH3 reference implementation's own sanity vectors: XXH3-64 of the first `len` bytes of a
+ * buffer whose byte i is the top byte of 2654435761 * 11400714785074694797^i (mod 2^64), with
+ * seed 0 or 11400714785074694797. They cover every size class of XXH3 (0, 1-3, 4-8, 9-16, 17-128,
+ * 129-240, and the long path with whole and partial stripes and blocks), so a change of the hash
+ * that core.h promises never changes fails here, whatever libxxhash says. */
+typedef struct published_vector {
+    size_t len;
+    bool seeded;
+    uint64_t hash;
+} published_vector;
+
+static const published_vector published[] = {
+    {0, false, UINT64_C(0x2D06800538D394C2)},    {0, true, UINT64_C(0xA8A6B918B2F0364A)},
+    {1, false, UINT64_C(0xC44BDFF4074EECDB)},    {1, true, UINT64_C(0x032BE332DD766EF8)},
+    {2, false, UINT64_C(0x7A9978044CB8A8BB)},    {3, false, UINT64_C(0x54247382A8D6B94D)},
+    {4, false, UINT64_C(0xE5DC74BC51848A51)},    {6, false, UINT64_C(0x27B56A84CD2D7325)},
+    {6, true, UINT64_C(0x84589C116AB59AB9)},     {8, false, UINT64_C(0x24CCC9ACAA9F65E4)},
+    {9, false, UINT64_C(0x14D5001C15DD3F2B)},    {12, false, UINT64_C(0xA713DAF0DFBB77E7)},
+    {12, true, UINT64_C(0xE7303E1B2336DE0E)},    {16, false, UINT64_C(0x981B17D36C7498C9)},
+    {17, false, UINT64_C(0x796F5ACD3A60F862)},   {24, false, UINT64_C(0xA3FE70BF9D3510EB)},
+    {24, true, UINT64_C(0x850E80FC35BDD690)},    {48, false, UINT64_C(0x397DA259ECBA1F11)},
+    {48, true, UINT64_C(0xADC2CBAA44ACC616)},    {64, false, UINT64_C(0x9CB48487720EC49D)},
+    {80, false, UINT64_C(0xBCDEFBBB2C47C90A)},   {80, true, UINT64_C(0xC6DD0CB699532E73)},
+    {128, false, UINT64_C(0xFCFF24126754D861)},  {129, false, UINT64_C(0x98F1B0A679A2CA29)},
+    {195, false, UINT64_C(0xCD94217EE362EC3A)},  {195, true, UINT64_C(0xBA68003D370CB3D9)},
+    {222, false, UINT64_C(0xB9163B558664D356)},  {240, false, UINT64_C(0x81C3C2B67F568CCF)},
+    {241, false, UINT64_C(0xC5A639ECD2030E5E)},  {403, false, UINT64_C(0xCDEB804D65C6DEA4)},
+    {403, true, UINT64_C(0x6259F6ECFD6443FD)},   {512, false, UINT64_C(0x617E49599013CB6B)},
+    {512, true, UINT64_C(0x3CE457DE14C27708)},   {2048, false, UINT64_C(0xDD59E2C3A5F038E0)},
+    {4160, false, UINT64_C(0x4F323B15321E94E1)},
+};
+
+static void test_hash_published_vectors(void **state)
+{
+    (void)state;
+    enum { LEN = 4160 };
+    static unsigned char buffer[LEN];
+    const uint64_t prime64 = UINT64_C(11400714785074694797);
+    uint64_t generator = UINT64_C(2654435761);
+    for (size_t i = 0; i < LEN; i++) {
+        buffer[i] = (unsigned char)(generator >> 56);
+        generator *= prime64;
+    }
+    for (size_t i = 0; i < sizeof published / sizeof published[0]; i++) {
+        uint64_t seed = published[i].seeded ? prime64 : 0;
+        uint64_t got = baton_hash64(buffer, published[i].len, seed);
+        if (got != published[i].hash)
+            fail_msg("baton_hash64(%zu bytes, seed %llu) = 0x%016llx, published 0x%016llx",
+                     published[i].len, (unsigned long long)seed, (unsigned long long)got,
+                     (unsigned long long)published[i].hash);
+    }
 }
 
 static void test_hash_null_and_empty(void **state)
@@ -239,6 +293,7 @@ int main(int argc, char **argv)
     bt_init(argc, argv, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_known_answers),
+        cmocka_unit_test(test_hash_published_vectors),
         cmocka_unit_test(test_hash_null_and_empty),
         cmocka_unit_test(test_hash_matches_xxh3_all_small_lengths),
         cmocka_unit_test(test_hash_matches_xxh3_large_inputs),

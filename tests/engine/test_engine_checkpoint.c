@@ -31,8 +31,9 @@
 /* The size of a checkpoint of ROWS rows of this test's schema called name (the format). */
 static size_t expected_size(size_t rows, const char *name)
 {
-    /* header, schema, rows, an empty placement (its count), the name, the checksum */
-    return 36 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
+    /* header, no identity (its length), schema, rows, an empty placement (its count), the
+     * name, the checksum */
+    return 36 + 1 + 3 * (2 + 1) + rows * (8 + 8 + 4 + 8) + 8 + 1 + strlen(name) + 8;
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -61,6 +62,29 @@ static void test_config_errors(void **state)
         cfg.checkpoint_dir = bad[i].dir;
         bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, bad[i].message, NULL);
     }
+
+    /* checkpoint_identity: at most BATON_CHECKPOINT_IDENTITY_MAX printable ASCII bytes. */
+    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
+    char long_id[BATON_CHECKPOINT_IDENTITY_MAX + 2];
+    memset(long_id, 'i', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    cfg.checkpoint_identity = long_id;
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
+                    "256 bytes", NULL);
+    cfg.checkpoint_identity = "tab\there";
+    bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
+                    "0x09 at 3", NULL);
+    assert_null(engine);
+    long_id[BATON_CHECKPOINT_IDENTITY_MAX] = '\0'; /* 255 bytes, and "": fine */
+    const char *fine[] = {long_id, "", " ~"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        cfg.checkpoint_identity = fine[i];
+        bt_assert_rc(baton_engine_create(&cfg, new_state(10, false), &engine), 0);
+        bt_assert_rc(baton_engine_checkpoint(engine, NULL), 0);
+        bt_assert_rc(baton_engine_restore(engine, NULL), 0);
+        baton_engine_destroy(engine);
+    }
+    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
 
     /* A directory that cannot be created: a regular file, and below one. */
     char dir[512], below[600];
@@ -143,6 +167,16 @@ static void test_restore(void **state)
             struct stat sb;
             assert_int_equal(stat(want, &sb), 0);
             assert_int_equal((size_t)sb.st_size, info[0].bytes);
+            /* info's path names the file, which exists. */
+            assert_non_null(info[0].path);
+            assert_string_equal(info[0].path, want);
+            ckpt_path(want, sizeof want, dir, 7, "manual");
+            assert_non_null(info[1].path);
+            assert_string_equal(info[1].path, want);
+            assert_int_equal(stat(info[1].path, &sb), 0);
+            assert_int_equal((size_t)sb.st_size, info[1].bytes);
+        } else {
+            assert_true(info[0].path == NULL && info[1].path == NULL);
         }
 
         bt_assert_rc(baton_engine_restore(engine, "three"), 0);
@@ -450,6 +484,8 @@ static void test_two_parts(void **state)
     size_t n = 0;
     bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
     assert_int_equal((size_t)(sm.st_size + sp.st_size), info[0].bytes);
+    assert_non_null(info[0].path); /* the main file; its part is path + ".part" */
+    assert_string_equal(info[0].path, path[0]);
     assert_int_equal(info[0].bytes, expected_size(BIG, "one") + 16); /* two more checksums */
     assert_true(sm.st_size > (off_t)(2u << 20) && sp.st_size > (off_t)(2u << 20));
     run_steps(engine, 1);

@@ -17,7 +17,14 @@
  *  - metrics: the global row count, partitions summed over the ranks;
  *  - rows added once distributed fail the next step with BATON_EPERM on every rank;
  *  - OWNED: each rank creates only its share and the run agrees with the local one; a rank
- *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank.
+ *    whose share does not fit the plan fails the first step with BATON_EMISMATCH on every rank;
+ *  - no plan set: the default plan (one partition per rank) agrees with the local run, each
+ *    rank holding its partition's rows (REPLICATED and OWNED, and after set_plan(NULL)), also
+ *    with fewer rows than ranks and with none; baton_engine_fingerprint equals the local
+ *    engine's, also before the first step;
+ *  - several failing partitions on one rank or on several, each rank's partitions on a pool:
+ *    every run returns the smallest one's code and the same message naming it, on every rank;
+ *  - create with workers other than the rank count: BATON_EINVAL naming both, on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
 #include "engine_test_util.h"
@@ -29,7 +36,7 @@
 
 static int g_rank;
 /* The engines' handles, where the smooth phase finds its engine (see engine_test_util.h). */
-static baton_engine *g_engines[8];
+static baton_engine *g_engines[16];
 static size_t g_n_engines;
 
 #define CHECK(cond, ...)                                                                           \
@@ -115,6 +122,16 @@ static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows ro
     if (executor == BATON_EXECUTOR_MPI)
         CHECK(baton_engine_set_plan(engine, plan) == 0, "set_plan");
     return engine;
+}
+
+/* baton_engine_fingerprint agrees on both engines (under MPI: the global state's). */
+static void fingerprints_agree(baton_engine *local, baton_engine *mpi)
+{
+    uint64_t lf = 0, mf = 0;
+    CHECK(baton_engine_fingerprint(local, &lf) == 0, "local: %s", baton_last_error_message());
+    CHECK(baton_engine_fingerprint(mpi, &mf) == 0, "mpi: %s", baton_last_error_message());
+    CHECK(lf == mf && lf != 0, "baton_engine_fingerprint: local 0x%016llx, MPI 0x%016llx",
+          (unsigned long long)lf, (unsigned long long)mf);
 }
 
 /* Steps both engines n times; every step's fingerprints must agree. */
@@ -272,6 +289,175 @@ static void test_owned(void)
     baton_plan_destroy(plan);
 }
 
+/* An engine of `rows` rows and the advance phase only, with no plan set. */
+static baton_engine *small_engine(baton_executor_kind executor, size_t rows)
+{
+    baton_state *st = NULL;
+    CHECK(build_state(rows, false, &st) == 0, "build_state");
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .replay = BATON_REPLAY_RECORD, .executor = executor};
+    baton_engine *engine = NULL;
+    CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s", baton_last_error_message());
+    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
+    CHECK(baton_engine_add_phase(engine, &a) == 0, "add_phase: %s", baton_last_error_message());
+    return engine;
+}
+
+/* No plan set: the default plan (one partition per rank) runs on any rank count, each rank
+ * holding its partition's rows, and agrees with a local run; set_plan(NULL) goes back to it;
+ * OWNED shares of that plan run with no plan set (as `baton run` builds them); fewer rows than
+ * ranks, and no rows, run too. */
+static void test_default_plan(void)
+{
+    int size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    baton_plan *per_rank = NULL, *second = second_plan();
+    CHECK(baton_plan_create_per_worker(ROWS, (unsigned)size, &per_rank) == 0, "plan");
+    fail_switch local_fs = {false, 0}, mpi_fs = {false, 0};
+    baton_engine *local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    baton_engine *mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_REPLICATED, NULL, &mpi_fs);
+    fingerprints_agree(local, mpi); /* before the first step: distributes the rows first */
+    check_share(local, mpi, per_rank);
+    step_both(local, mpi, 3);
+    check_share(local, mpi, per_rank);
+    fingerprints_agree(local, mpi);
+    CHECK(baton_engine_set_plan(mpi, second) == 0, "set_plan");
+    step_both(local, mpi, 1);
+    check_share(local, mpi, second);
+    CHECK(baton_engine_set_plan(mpi, NULL) == 0, "set_plan(NULL)");
+    step_both(local, mpi, 2);
+    check_share(local, mpi, per_rank);
+    baton_engine_destroy(mpi);
+    baton_engine_destroy(local);
+
+    local = make_engine(BATON_EXECUTOR_LOCAL, 0, NULL, &local_fs);
+    mpi = make_engine(BATON_EXECUTOR_MPI, BATON_MPI_ROWS_OWNED, per_rank, &mpi_fs);
+    CHECK(baton_engine_set_plan(mpi, NULL) == 0, "set_plan(NULL)");
+    fingerprints_agree(local, mpi);
+    step_both(local, mpi, 3);
+    check_share(local, mpi, per_rank);
+    baton_engine_destroy(mpi);
+    baton_engine_destroy(local);
+
+    const size_t few[] = {2, 1, 0};
+    for (size_t k = 0; k < sizeof few / sizeof few[0]; k++) {
+        local = small_engine(BATON_EXECUTOR_LOCAL, few[k]);
+        mpi = small_engine(BATON_EXECUTOR_MPI, few[k]);
+        for (unsigned i = 0; i < 3; i++) {
+            baton_step_report lr, mr;
+            CHECK(baton_engine_step(local, &lr) == 0, "local step: %s", baton_last_error_message());
+            CHECK(baton_engine_step(mpi, &mr) == 0, "%zu rows: mpi step: %s", few[k],
+                  baton_last_error_message());
+            CHECK(lr.fingerprint == mr.fingerprint, "%zu rows: step %u: fingerprints differ",
+                  few[k], i);
+        }
+        size_t mine = (size_t)g_rank < few[k] ? 1 : 0;
+        CHECK(baton_state_rows(baton_engine_state(mpi)) == mine, "%zu rows: rank holds %zu", few[k],
+              baton_state_rows(baton_engine_state(mpi)));
+        baton_engine_destroy(mpi);
+        baton_engine_destroy(local);
+    }
+    baton_plan_destroy(second);
+    baton_plan_destroy(per_rank);
+}
+
+/* fails_in: fails in each partition whose flag is set, with a code naming it; partition
+ * wait_in first waits (bounded) for partition wait_for to have returned, the schedule that
+ * used to let a larger failure cancel a smaller partition before it started. */
+#define FAIL_PARTS 48u
+
+typedef struct fail_set {
+    bool fail[FAIL_PARTS];
+    size_t wait_in, wait_for;
+    baton_pool *pool;
+    atomic_int returned;
+} fail_set;
+
+static int fails_in(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                    void *ctx)
+{
+    (void)step;
+    fail_set *fs = ctx;
+    if (partition == fs->wait_in)
+        (void)bt_wait_flag_nudging(fs->pool, &fs->returned, 2000);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++)
+        n[i] += 100;
+    int rc = fs->fail[partition] ? -(1000 + (int)partition) : 0;
+    if (partition == fs->wait_for)
+        atomic_store(&fs->returned, 1);
+    return rc;
+}
+
+/* Several failing partitions on several ranks, each rank's partitions on a pool of 4: every
+ * rank returns the smallest one's code and the same message, in every run. */
+static void test_failure_names_smallest(void)
+{
+    baton_pool_config pc = bt_pool_config(4, 0, 0);
+    baton_pool *pool = NULL;
+    CHECK(baton_pool_create(&pc, &pool) == 0, "pool");
+    baton_plan *plan = NULL;
+    CHECK(baton_plan_create_static(ROWS, FAIL_PARTS, 3, &plan) == 0, "plan");
+    /* {smallest, other, wait_in}: partition 4 and 40 are rank 1's, as is 1; 2 is rank 2's and
+     * 3 rank 0's; SIZE_MAX in other: every partition fails. */
+    const size_t cases[][3] = {
+        {4, 40, 1}, {2, 3, SIZE_MAX}, {0, FAIL_PARTS - 1, SIZE_MAX}, {0, SIZE_MAX, SIZE_MAX}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fail_set fs = {.wait_in = cases[k][2], .wait_for = cases[k][1], .pool = pool};
+        for (size_t i = 0; i < FAIL_PARTS; i++)
+            fs.fail[i] = cases[k][1] == SIZE_MAX || i == cases[k][0] || i == cases[k][1];
+        baton_state *st = NULL;
+        CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+        baton_engine_config cfg = {
+            .struct_size = sizeof cfg, .pool = pool, .executor = BATON_EXECUTOR_MPI};
+        baton_engine *engine = NULL;
+        CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s",
+              baton_last_error_message());
+        const size_t writes_n[] = {COL_N};
+        baton_phase_spec f = {"check", fails_in, &fs, writes_n, 1, 0, 0};
+        CHECK(baton_engine_add_phase(engine, &f) == 0 && baton_engine_set_plan(engine, plan) == 0,
+              "setup: %s", baton_last_error_message());
+        baton_partition p = baton_plan_partition(plan, cases[k][0]);
+        char names[96], first[512] = "";
+        snprintf(names, sizeof names, "partition %zu (rows [%zu, %zu))", cases[k][0], p.begin,
+                 p.end);
+        for (unsigned r = 0; r < 10; r++) {
+            atomic_store(&fs.returned, 0);
+            int rc = baton_engine_step(engine, NULL);
+            CHECK(rc == -(1000 + (int)cases[k][0]) &&
+                      strstr(baton_last_error_message(), names) != NULL,
+                  "case %zu, run %u: %d: %s", k, r, rc, baton_last_error_message());
+            if (r == 0)
+                snprintf(first, sizeof first, "%s", baton_last_error_message());
+            CHECK(strcmp(first, baton_last_error_message()) == 0, "message \"%s\", then \"%s\"",
+                  first, baton_last_error_message());
+            CHECK(baton_engine_current_step(engine) == 0, "the step counter moved");
+        }
+        baton_engine_destroy(engine);
+    }
+    baton_plan_destroy(plan);
+    CHECK(baton_pool_destroy(pool) == 0, "pool_destroy");
+}
+
+/* Create: workers other than the rank count is BATON_EINVAL naming both, on every rank; the
+ * rank count, or 0, is fine. */
+static void test_create_workers(void)
+{
+    baton_state *st = NULL;
+    CHECK(build_state(10, false, &st) == 0, "build_state");
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .executor = BATON_EXECUTOR_MPI, .workers = 2};
+    baton_engine *engine = NULL;
+    int rc = baton_engine_create(&cfg, st, &engine);
+    CHECK(rc == BATON_EINVAL && engine == NULL &&
+              strstr(baton_last_error_message(), "workers 2") != NULL &&
+              strstr(baton_last_error_message(), "3 ranks") != NULL,
+          "create with workers 2 on 3 ranks: %d: %s", rc, baton_last_error_message());
+    cfg.workers = 3;
+    CHECK(baton_engine_create(&cfg, st, &engine) == 0, "workers 3: %s", baton_last_error_message());
+    baton_engine_destroy(engine);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -281,6 +467,9 @@ int main(int argc, char **argv)
     CHECK(size == 3, "run with 3 ranks, not %d", size);
     test_replicated();
     test_owned();
+    test_default_plan();
+    test_failure_names_smallest();
+    test_create_workers();
     if (g_rank == 0)
         printf("engine mpi: 3 ranks: distributed rows, fingerprints, failure and undo, plan "
                "changes, restore and OWNED shares agree with a local run\n");

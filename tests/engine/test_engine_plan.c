@@ -4,6 +4,8 @@
  *    larger first, workers round-robin) for a table of (rows, count, workers), and every such
  *    plan validates; their argument errors (count 0, workers 0, more partitions than rows) with
  *    messages naming the values;
+ *  - create_per_worker (the MPI executor's default plan): one partition per worker, one row
+ *    each when rows are fewer, the empty partition for no rows, the single plan for 1 worker;
  *  - validate: each error the header lists, from a plan built to have exactly that problem,
  *    with its code and a message naming the partition and its rows: zero partitions, a
  *    worker-count mismatch, a worker that does not exist, an empty partition, a range out of
@@ -93,6 +95,52 @@ static void test_static_errors(void **state)
         BATON_EINVAL, "more than", NULL);
     bt_expect_error(baton_plan_create(NULL, 3, 1, &plan), BATON_EINVAL, "parts is NULL", NULL);
     bt_expect_error(baton_plan_create(NULL, 0, 1, NULL), BATON_EINVAL, "out", NULL);
+}
+
+/* One partition per worker: the static split for rows >= workers, one row each for the first
+ * `rows` workers below that, the empty partition for rows 0; every one validates. */
+static void test_per_worker(void **state)
+{
+    (void)state;
+    const struct {
+        size_t rows;
+        unsigned workers;
+        size_t count;
+    } cases[] = {{0, 1, 1},  {0, 3, 1},  {1, 3, 1},     {2, 3, 2},         {3, 3, 3},
+                 {10, 3, 3}, {10, 1, 1}, {10007, 3, 3}, {1000003, 16, 16}, {5, 16, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        baton_plan *plan = NULL;
+        bt_assert_rc(baton_plan_create_per_worker(cases[k].rows, cases[k].workers, &plan), 0);
+        assert_int_equal(baton_plan_partitions(plan), cases[k].count);
+        assert_int_equal(baton_plan_workers(plan), cases[k].workers);
+        size_t base = cases[k].rows / cases[k].count, extra = cases[k].rows % cases[k].count;
+        size_t begin = 0;
+        for (size_t i = 0; i < cases[k].count; i++) {
+            baton_partition p = baton_plan_partition(plan, i);
+            assert_int_equal(p.begin, begin);
+            assert_int_equal(p.end - p.begin, base + (i < extra ? 1 : 0));
+            assert_int_equal(p.worker, i);
+            begin = p.end;
+        }
+        assert_int_equal(begin, cases[k].rows);
+        bt_assert_rc(baton_plan_validate(plan, cases[k].rows, cases[k].workers), 0);
+        baton_plan_destroy(plan);
+    }
+    /* With one worker it is the single plan. */
+    baton_plan *single = NULL, *one = NULL;
+    bt_assert_rc(baton_plan_create_single(77, &single), 0);
+    bt_assert_rc(baton_plan_create_per_worker(77, 1, &one), 0);
+    assert_int_equal(baton_plan_partitions(one), baton_plan_partitions(single));
+    assert_int_equal(baton_plan_workers(one), baton_plan_workers(single));
+    baton_partition a = baton_plan_partition(one, 0), b = baton_plan_partition(single, 0);
+    assert_true(a.begin == b.begin && a.end == b.end && a.worker == b.worker);
+    baton_plan_destroy(one);
+    baton_plan_destroy(single);
+    baton_plan *sentinel = (baton_plan *)(uintptr_t)0x1234, *plan = sentinel;
+    bt_expect_error(baton_plan_create_per_worker(10, 0, &plan), BATON_EINVAL, "zero workers",
+                    "10 rows", NULL);
+    assert_null(plan);
+    bt_expect_error(baton_plan_create_per_worker(10, 2, NULL), BATON_EINVAL, "out", NULL);
 }
 
 /* ---- validation ------------------------------------------------------------------------------ */
@@ -238,10 +286,15 @@ int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single),           cmocka_unit_test(test_static_split),
-        cmocka_unit_test(test_static_errors),    cmocka_unit_test(test_validate_zero_partitions),
-        cmocka_unit_test(test_validate_workers), cmocka_unit_test(test_validate_ranges),
-        cmocka_unit_test(test_validate_order),   cmocka_unit_test(test_empty_state),
+        cmocka_unit_test(test_single),
+        cmocka_unit_test(test_static_split),
+        cmocka_unit_test(test_static_errors),
+        cmocka_unit_test(test_per_worker),
+        cmocka_unit_test(test_validate_zero_partitions),
+        cmocka_unit_test(test_validate_workers),
+        cmocka_unit_test(test_validate_ranges),
+        cmocka_unit_test(test_validate_order),
+        cmocka_unit_test(test_empty_state),
         cmocka_unit_test(test_accessors),
     };
     return cmocka_run_group_tests_name("engine/plan", tests, NULL, NULL);

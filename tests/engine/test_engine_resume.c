@@ -5,10 +5,14 @@
  *    of an uninterrupted run; the files of the crashed run are adopted, so retention still
  *    holds on disk; other files in the directory are ignored, unfinished .tmp writes and
  *    orphaned parts swept;
- *  - a file of the format's version 1 resumes;
+ *  - files of the format's versions 1 and 2 resume;
  *  - damaged files (truncated, a flipped byte, wrong magic, wrong version) are skipped, and
  *    when none is valid resume fails naming them; an empty or missing directory; restore of a
  *    kept checkpoint whose file was damaged or deleted fails and leaves the engine unchanged;
+ *  - checkpoint identity: an engine of another identity refuses a directory's checkpoints
+ *    (resume, restore, create with it as checkpoint_dir) naming the directory and both
+ *    identities, and stays as it was; the same identity and none resume them; files without
+ *    an identity are refused by an engine with one;
  *  - a child process killed with SIGKILL after writing checkpoints: a fresh engine resumes
  *    from its directory and verifies to the end.
  */
@@ -26,7 +30,7 @@
 /* ---- damaged files ----------------------------------------------------------------------- */
 
 typedef enum damage { TRUNCATE, FLIP, MAGIC, VERSION } damage;
-static const char *const damage_names[] = {"truncated", "checksum", "BATONCKP", "version 3"};
+static const char *const damage_names[] = {"truncated", "checksum", "BATONCKP", "version 4"};
 
 /* Damages a checkpoint file in one way; VERSION keeps the checksum right, so that the version
  * check itself is what rejects it. */
@@ -41,7 +45,7 @@ static void damage_file(const char *path, damage how)
     } else if (how == MAGIC) {
         buf[3] = 'X';
     } else {
-        uint32_t version = 3;
+        uint32_t version = 4;
         memcpy(buf + 8, &version, 4);
         uint64_t sum = XXH3_64bits(buf, size - 8);
         memcpy(buf + size - 8, &sum, 8);
@@ -84,6 +88,19 @@ static uint64_t resume_and_verify(const char *dir, const char *recording, unsign
     if (baton_engine_resume(engine, dir) != 0)
         fail_msg("baton_engine_resume: %s", baton_last_error_message());
     uint64_t at = baton_engine_current_step(engine);
+    /* The adopted files are kept checkpoints, each with its path in dir. */
+    baton_checkpoint_info info[16];
+    size_t kept = 0;
+    bt_assert_rc(baton_engine_checkpoints(engine, info, 16, &kept), 0);
+    assert_true(kept >= 1 && kept <= keep && info[kept - 1].step == at);
+    for (size_t i = 0; i < kept; i++) {
+        char want[800];
+        struct stat sb;
+        ckpt_path(want, sizeof want, dir, info[i].step, info[i].name);
+        assert_non_null(info[i].path);
+        assert_string_equal(info[i].path, want);
+        assert_int_equal(stat(info[i].path, &sb), 0);
+    }
     run_steps(engine, TOTAL - at);
     baton_engine_metrics m;
     bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
@@ -172,57 +189,179 @@ static void test_resume(void **state)
     remove_tree(dir);
 }
 
-/* A file of format version 1 (no parts field in the header, no placement) still resumes: the
- * newest checkpoint of a run rewritten as version 1, then verified to the end. */
-static void test_version_1_file(void **state)
+/* The newest checkpoint file of a run (format version 3, no identity) rewritten in format
+ * version `version`: 1 (no parts field, no placement, no identity) or 2 (no identity). */
+static void rewrite_as(const char *path, uint32_t version)
+{
+    size_t size = 0;
+    unsigned char *v3 = read_whole(path, &size), *old = malloc(size);
+    assert_non_null(old);
+    /* v3: header (36 bytes: the parts field at 32), the identity's length (1 byte, 0: none),
+     * schema, ..., placement count (8), name, checksum. */
+    const size_t name_at = size - 8 - (1 + 4), count_at = name_at - 8;
+    uint32_t parts = 0;
+    uint64_t count = 1;
+    memcpy(&parts, v3 + 32, 4);
+    memcpy(&count, v3 + count_at, 8);
+    assert_true(parts == 1 && count == 0 && v3[36] == 0);
+    size_t n = version == 1 ? 32 : 36;
+    memcpy(old, v3, n);
+    memcpy(old + 8, &version, 4);
+    size_t body_end = version == 1 ? count_at : name_at; /* v1 has no placement count */
+    memcpy(old + n, v3 + 37, body_end - 37);
+    n += body_end - 37;
+    memcpy(old + n, v3 + name_at, 1 + 4);
+    n += 1 + 4;
+    uint64_t sum = XXH3_64bits(old, n);
+    memcpy(old + n, &sum, 8);
+    write_whole(path, old, n + 8);
+    free(old);
+    free(v3);
+}
+
+/* Files of format versions 1 and 2 (before the identity) still resume, in an engine without a
+ * checkpoint identity: the newest checkpoint of a run rewritten, then verified to the end. */
+static void test_old_version_files(void **state)
 {
     (void)state;
-    char dir[512], rec[600], ckdir[600], path[800];
-    record_whole_run(dir, rec, ckdir);
-    checkpointed_run(ckdir, 12, 1); /* one file: step 12 */
-    ckpt_path(path, sizeof path, ckdir, 12, "auto");
-    size_t size = 0;
-    unsigned char *v2 = read_whole(path, &size), *v1 = malloc(size);
-    assert_non_null(v1);
-    /* v2: header (36 bytes: the parts field at 32), ..., placement count (8), name, checksum. */
-    const size_t name_at = size - 8 - (1 + 4), count_at = name_at - 8;
-    uint32_t parts = 0, one = 1;
-    uint64_t count = 1;
-    memcpy(&parts, v2 + 32, 4);
-    memcpy(&count, v2 + count_at, 8);
-    assert_true(parts == 1 && count == 0);
-    size_t n = 0;
-    memcpy(v1, v2, 32);
-    memcpy(v1 + 8, &one, 4);
-    n = 32;
-    memcpy(v1 + n, v2 + 36, count_at - 36);
-    n += count_at - 36;
-    memcpy(v1 + n, v2 + name_at, 1 + 4);
-    n += 1 + 4;
-    uint64_t sum = XXH3_64bits(v1, n);
-    memcpy(v1 + n, &sum, 8);
-    write_whole(path, v1, n + 8);
-    assert_int_equal(resume_and_verify(ckdir, rec, 1), 12);
-    free(v1);
-    free(v2);
+    for (uint32_t version = 1; version <= 2; version++) {
+        char dir[512], rec[600], ckdir[600], path[800];
+        record_whole_run(dir, rec, ckdir);
+        checkpointed_run(ckdir, 12, 1); /* one file: step 12 */
+        ckpt_path(path, sizeof path, ckdir, 12, "auto");
+        rewrite_as(path, version);
+        assert_int_equal(resume_and_verify(ckdir, rec, 1), 12);
+        remove_tree(dir);
+    }
+}
+
+/* ---- checkpoint identity ------------------------------------------------------------------ */
+
+/* An engine checkpointing into dir every 4 steps under identity id (NULL: none). */
+static baton_engine *identity_engine(const char *dir, const char *id)
+{
+    baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 4, 2);
+    cfg.checkpoint_identity = id;
+    return new_engine(&cfg);
+}
+
+/* create with identity id and checkpoint_dir dir must fail with BATON_EMISMATCH naming dir,
+ * the file and both identities (theirs: "" for none). */
+static void expect_create_refused(const char *dir, const char *id, const char *theirs,
+                                  const char *file)
+{
+    baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 4, 2);
+    cfg.checkpoint_identity = id;
+    baton_engine *engine = (baton_engine *)(uintptr_t)1;
+    bt_expect_error(build_engine(&cfg, &engine), BATON_EMISMATCH, dir, file, id,
+                    theirs[0] != '\0' ? theirs : "no checkpoint identity", NULL);
+    assert_null(engine);
+}
+
+/* Checkpoints carry their engine's identity: an engine of another identity refuses to resume
+ * them (resume, restore) or to checkpoint next to them (create), naming the directory and both
+ * identities, and is left as it was; the same identity resumes; an engine without one resumes
+ * any; files without an identity are refused by an engine with one. */
+static void test_identity(void **state)
+{
+    (void)state;
+    char dir[512], ckdir[600], other[600], path[800], file[128];
+    make_tmp_dir(dir, sizeof dir);
+    snprintf(ckdir, sizeof ckdir, "%s/ck", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    baton_engine *a = identity_engine(ckdir, "scenario seed=1");
+    run_steps(a, 12); /* files of steps 8 and 12 */
+    baton_engine_destroy(a);
+    ckpt_path(file, sizeof file, NULL, 12, "auto");
+
+    /* Another identity: resume refuses (the newest file stops the search), the engine as it
+     * was; create refuses the directory as its checkpoint_dir; nothing in it changes. */
+    baton_engine *b = identity_engine(other, "scenario seed=2");
+    run_steps(b, 1);
+    snap before = snap_take(b);
+    bt_expect_error(baton_engine_resume(b, ckdir), BATON_EMISMATCH, ckdir, file,
+                    "\"scenario seed=1\"", "\"scenario seed=2\"", NULL);
+    assert_int_equal(baton_engine_current_step(b), 1);
+    snap_check(&before, b);
+    free(before.bytes);
+    baton_engine_destroy(b);
+    expect_create_refused(ckdir, "scenario seed=2", "scenario seed=1", file);
+    char names[8][128];
+    assert_int_equal(list_files(ckdir, names, 8), 2);
+
+    /* The same identity, and none, resume step 12. */
+    baton_engine *same = identity_engine(ckdir, "scenario seed=1");
+    bt_assert_rc(baton_engine_resume(same, ckdir), 0);
+    assert_int_equal(baton_engine_current_step(same), 12);
+    baton_engine_destroy(same);
+    baton_engine *none = identity_engine(other, NULL);
+    bt_assert_rc(baton_engine_resume(none, ckdir), 0);
+    assert_int_equal(baton_engine_current_step(none), 12);
+    baton_engine_destroy(none);
+
+    /* restore of a kept checkpoint of another identity: a file dropped into the engine's own
+     * directory and adopted by a resume. */
+    baton_engine *c = identity_engine(other, "scenario seed=2");
+    run_steps(c, 3);
+    bt_assert_rc(baton_engine_checkpoint(c, "foreign"), 0);
+    baton_engine_destroy(c);
+    char from[800];
+    ckpt_path(from, sizeof from, other, 3, "foreign");
+    ckpt_path(path, sizeof path, ckdir, 3, "foreign");
+    assert_int_equal(rename(from, path), 0);
+    baton_engine_config cfg = config(BATON_REPLAY_OFF, ckdir, 4, 3);
+    cfg.checkpoint_identity = "scenario seed=1";
+    cfg.checkpoint_policy = BATON_CHECKPOINT_DISABLED;
+    /* create would refuse the directory now: create it first, then drop the file in. */
+    assert_int_equal(rename(path, from), 0);
+    a = new_engine(&cfg);
+    assert_int_equal(rename(from, path), 0);
+    bt_assert_rc(baton_engine_resume(a, ckdir), 0); /* step 12; adopts 3 and 8 */
+    before = snap_take(a);
+    bt_expect_error(baton_engine_restore(a, "foreign"), BATON_EMISMATCH, ckdir,
+                    "\"scenario seed=2\"", "\"scenario seed=1\"", NULL);
+    assert_int_equal(baton_engine_current_step(a), 12);
+    snap_check(&before, a);
+    free(before.bytes);
+    baton_engine_destroy(a);
+    assert_int_equal(unlink(path), 0);
+
+    /* Files without an identity (an engine without one wrote them). */
+    remove_tree(ckdir);
+    baton_engine *anon = identity_engine(ckdir, NULL);
+    run_steps(anon, 8);
+    baton_engine_destroy(anon);
+    ckpt_path(file, sizeof file, NULL, 8, "auto");
+    b = identity_engine(other, "scenario seed=2");
+    bt_expect_error(baton_engine_resume(b, ckdir), BATON_EMISMATCH, ckdir, file,
+                    "no checkpoint identity", "\"scenario seed=2\"", NULL);
+    assert_int_equal(baton_engine_current_step(b), 0);
+    baton_engine_destroy(b);
+    expect_create_refused(ckdir, "scenario seed=2", "", file);
     remove_tree(dir);
 }
 
 /* ---- kill and resume --------------------------------------------------------------------- */
 
-/* The child: the same run, checkpointing every 4 steps into dir, slowly (so that it is killed
- * in the middle), on no pool (a forked child has only this thread). Never returns. */
-static void child_run(const char *dir)
+/* The child: the same run, checkpointing every 4 steps into dir, on no pool (a forked child has
+ * only this thread); after each step it writes the step's number to ack_fd. After the last step
+ * it waits on hold_fd, which the parent never writes: it dies by the parent's kill, never ends
+ * first. Never returns. */
+static void child_run(const char *dir, int ack_fd, int hold_fd)
 {
     baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 4, 2);
     cfg.pool = NULL;
     baton_engine *engine = NULL;
     if (build_engine(&cfg, &engine) != 0)
         _exit(10);
-    for (unsigned s = 0; s < TOTAL; s++) {
+    for (uint32_t s = 1; s <= TOTAL; s++) {
         if (baton_engine_step(engine, NULL) != 0)
             _exit(11);
-        bt_sleep_ms(10);
+        if (write(ack_fd, &s, sizeof s) != (ssize_t)sizeof s)
+            _exit(12);
+    }
+    char byte;
+    while (read(hold_fd, &byte, 1) != 0) {
     }
     _exit(0);
 }
@@ -233,16 +372,32 @@ static void test_kill_and_resume(void **state)
     char dir[512], rec[600], ckdir[600], names[8][128];
     record_whole_run(dir, rec, ckdir);
     assert_int_equal(mkdir(ckdir, 0700), 0);
+    int acks[2], hold[2];
+    assert_int_equal(pipe(acks), 0);
+    assert_int_equal(pipe(hold), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
-        child_run(ckdir);
-    /* Wait for its first checkpoint, then a little more, so that the kill lands anywhere. */
-    uint64_t t0 = bt_now_ns();
-    while (list_files(ckdir, names, 8) == 0 && bt_now_ns() - t0 < 20000000000ull)
-        bt_sleep_ms(1);
-    bt_sleep_ms(7 + (unsigned)(t0 % 53));
+    if (pid == 0) {
+        close(acks[0]);
+        close(hold[1]);
+        child_run(ckdir, acks[1], hold[0]);
+    }
+    close(acks[1]);
+    close(hold[0]);
+    /* Killed right after the parent has read the child's k-th step (k >= 4: the first
+     * checkpoint, taken inside step 4, is on disk), so the kill lands in step k + 1 or later,
+     * wherever the child is by then, and never depends on how fast the machine is. */
+    uint32_t k = 4 + (uint32_t)(bt_now_ns() % (TOTAL - 3)), step = 0;
+    while (step < k) {
+        uint32_t s = 0;
+        if (read(acks[0], &s, sizeof s) != (ssize_t)sizeof s)
+            fail_msg("the child stopped after step %u", step);
+        assert_int_equal(s, step + 1);
+        step = s;
+    }
     assert_int_equal(kill(pid, SIGKILL), 0);
+    close(acks[0]);
+    close(hold[1]);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFSIGNALED(status))
@@ -251,8 +406,9 @@ static void test_kill_and_resume(void **state)
     assert_true(files >= 1);
     uint64_t at = resume_and_verify(ckdir, rec, 2);
     assert_true(at >= 4 && at % 4 == 0);
-    printf("# killed the child after %zu checkpoint files; resumed at step %llu\n", files,
-           (unsigned long long)at);
+    assert_true(at >= k - k % 4 && at <= TOTAL);
+    printf("# killed the child after step %u (%zu checkpoint files); resumed at step %llu\n", k,
+           files, (unsigned long long)at);
     remove_tree(dir);
 }
 
@@ -261,7 +417,8 @@ int main(int argc, char **argv)
     g_workers = bt_init(argc, argv, 2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_version_1_file),
+        cmocka_unit_test(test_old_version_files),
+        cmocka_unit_test(test_identity),
         cmocka_unit_test(test_kill_and_resume),
     };
     return cmocka_run_group_tests_name("engine/resume", tests, group_setup, group_teardown);

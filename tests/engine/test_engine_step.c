@@ -7,12 +7,15 @@
  *  - a failing phase: the error names the phase and the partition with its rows, the state is
  *    byte for byte the state before the step (also columns an earlier phase of the step had
  *    written), the step counter does not move, and the next step runs normally;
+ *  - several failing partitions (1 and 40, 0 and the last, the last two, all of 64): every
+ *    run of the step returns the smallest one's code and the same message naming it;
  *  - a plan that no longer fits the rows fails the step before any phase runs;
  *  - replay: record, then verify on a fresh engine with another plan (fingerprints do not depend
  *    on the partitioning); a perturbed value fails verify at the right step with
  *    BATON_EMISMATCH; running past the recording is BATON_EEOF; a recording whose next entry is
  *    another step is BATON_ERANGE; save and load round-trip, and a truncated, damaged, foreign
  *    or newer-version file is BATON_EIO with a message saying which;
+ *  - baton_engine_fingerprint: the state's now, the last step's with replay on or off;
  *  - the motion state's rows drawn by range equal the whole state's;
  *  - halo rows: a phase reading 2 rows each side through baton_engine_halo equals a loop over
  *    the whole array on 1 to ROWS partitions; the API's errors.
@@ -233,6 +236,82 @@ static void test_failed_step_is_undone(void **state)
     }
 }
 
+/* fails_in: writes its rows, then fails in each partition whose flag is set, with a code that
+ * names the partition. To give the pool the schedule that used to hide the smallest failure,
+ * partition wait_in (SIZE_MAX: none) first waits, up to a bound, for partition wait_for to have
+ * returned: the failure of a larger partition then comes before a smaller one starts. The bound
+ * only ends the wait where no other worker can run wait_for (1 worker); the result asserted
+ * does not depend on whether the wait was met. */
+#define FAIL_PARTS 64u
+
+typedef struct fail_set {
+    bool fail[FAIL_PARTS];
+    size_t wait_in, wait_for;
+    atomic_int returned; /* wait_for has returned */
+} fail_set;
+
+static int fails_in(baton_state *st, size_t begin, size_t end, size_t partition, uint64_t step,
+                    void *ctx)
+{
+    (void)step;
+    fail_set *fs = ctx;
+    if (partition == fs->wait_in)
+        (void)bt_wait_flag_nudging(g_pool, &fs->returned, 2000);
+    int64_t *n = baton_state_int64(st, COL_N);
+    for (size_t i = begin; i < end; i++)
+        n[i] += 100;
+    int rc = fs->fail[partition] ? -(1000 + (int)partition) : 0;
+    if (partition == fs->wait_for)
+        atomic_store(&fs->returned, 1);
+    return rc;
+}
+
+/* Several failing partitions: every run of the step returns the smallest one's code, and the
+ * same message naming it, whatever the timing of the pool. */
+static void test_failure_names_smallest(void **state)
+{
+    (void)state;
+    const struct {
+        size_t a, b;
+        bool all;
+    } cases[] = {{1, 40, false},
+                 {0, FAIL_PARTS - 1, false},
+                 {FAIL_PARTS - 2, FAIL_PARTS - 1, false},
+                 {0, 0, true}};
+    size_t repeats = bt_scaled(20, 5);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fail_set fs = {.wait_in = SIZE_MAX, .wait_for = SIZE_MAX};
+        for (size_t i = 0; i < FAIL_PARTS; i++)
+            fs.fail[i] = cases[k].all || i == cases[k].a || i == cases[k].b;
+        if (k == 0 && g_workers > 1) { /* partition 0 waits for partition 40 */
+            fs.wait_in = cases[k].a - 1;
+            fs.wait_for = cases[k].b;
+        }
+        size_t smallest = cases[k].a;
+        baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, FAIL_PARTS);
+        const size_t writes_n[] = {COL_N};
+        baton_phase_spec f = {"check", fails_in, &fs, writes_n, 1, 0, 0};
+        bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
+        baton_plan *plan = NULL;
+        bt_assert_rc(baton_plan_create_static(ROWS, FAIL_PARTS, g_workers, &plan), 0);
+        baton_partition p = baton_plan_partition(plan, smallest);
+        baton_plan_destroy(plan);
+        char names[96], first[512] = "";
+        snprintf(names, sizeof names, "partition %zu (rows [%zu, %zu))", smallest, p.begin, p.end);
+        for (size_t r = 0; r < repeats; r++) {
+            atomic_store(&fs.returned, 0);
+            bt_expect_error(baton_engine_step(engine, NULL), -(1000 + (int)smallest),
+                            "phase \"check\"", names, NULL);
+            if (r == 0)
+                snprintf(first, sizeof first, "%s", baton_last_error_message());
+            else
+                assert_string_equal(baton_last_error_message(), first);
+            assert_int_equal(baton_engine_current_step(engine), 0);
+        }
+        baton_engine_destroy(engine);
+    }
+}
+
 static void test_plan_checked_every_step(void **state)
 {
     (void)state;
@@ -279,6 +358,21 @@ static void test_replay_record_verify(void **state)
     uint64_t now = 0;
     bt_assert_rc(baton_state_fingerprint(baton_engine_state(rec), NULL, &now), 0);
     assert_int_equal(now, entries[STEPS - 1].fingerprint);
+    /* baton_engine_fingerprint: the state's now, as the last step reported it. */
+    uint64_t engine_fp = 0;
+    bt_assert_rc(baton_engine_fingerprint(rec, &engine_fp), 0);
+    assert_int_equal(engine_fp, entries[STEPS - 1].fingerprint);
+    bt_expect_error(baton_engine_fingerprint(NULL, &engine_fp), BATON_EINVAL, "engine", NULL);
+    bt_expect_error(baton_engine_fingerprint(rec, NULL), BATON_EINVAL, "out", NULL);
+    /* With replay off too, on a plan of 7 partitions. */
+    baton_engine *off = new_engine(ROWS, BATON_REPLAY_OFF, 7);
+    bt_assert_rc(baton_engine_fingerprint(off, &engine_fp), 0);
+    bt_assert_rc(baton_state_fingerprint(baton_engine_state(off), NULL, &now), 0);
+    assert_int_equal(engine_fp, now);
+    bt_assert_rc(baton_engine_run(off, STEPS, NULL, NULL), 0);
+    bt_assert_rc(baton_engine_fingerprint(off, &engine_fp), 0);
+    assert_int_equal(engine_fp, entries[STEPS - 1].fingerprint);
+    baton_engine_destroy(off);
     bt_assert_rc(baton_engine_replay_save(rec, path), 0);
 
     /* Verify on other plans: the fingerprints do not depend on the partitioning. */
@@ -508,6 +602,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_steps_match_oracle),
         cmocka_unit_test(test_failed_step_is_undone),
+        cmocka_unit_test(test_failure_names_smallest),
         cmocka_unit_test(test_plan_checked_every_step),
         cmocka_unit_test(test_replay_record_verify),
         cmocka_unit_test(test_replay_files),

@@ -71,6 +71,9 @@ static void check_views(const baton__record *r, const uint8_t *data, size_t size
     case BATON__REC_SNAP_END:
         ok = r->snap_begin > 0;
         break;
+    case BATON__REC_SEEN:
+        ok = r->consumer_id > 0 && r->datum_id > 0;
+        break;
     default:
         ok = false;
     }
@@ -96,6 +99,9 @@ static uint8_t *encode(const baton__record *r, size_t *out_size)
     case BATON__REC_SNAP:
         expected = 1;
         break;
+    case BATON__REC_SEEN:
+        expected = BATON__RECORD_SEEN_MAX;
+        break;
     default:
         expected = 1 + 10; /* SNAP_END: the kind and a varint */
         break;
@@ -117,6 +123,10 @@ static uint8_t *encode(const baton__record *r, size_t *out_size)
     case BATON__REC_SNAP:
         out[0] = BATON__REC_SNAP;
         written = 1;
+        break;
+    case BATON__REC_SEEN:
+        written = baton__record_seen(out, r->consumer_id, r->datum_id);
+        expected = written;
         break;
     default:
         written = baton__record_snap_end(out, r->snap_begin);
@@ -203,6 +213,11 @@ int main(int argc, char **argv)
          23},
         {{0x04}, 1},
         {{0x05, 0x80, 0x01}, 3},
+        /* SEEN #300 took its turn at #7; SEEN with both ids UINT64_MAX (ten-byte varints) */
+        {{0x06, 0xac, 0x02, 0x07}, 4},
+        {{0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+         21},
         {{0}, 0}, /* a 64-channel FIRE, made below */
         {{0}, 0}, /* a 200-channel FIRE (a two-byte count), made below */
         {{0}, 0}, /* a 65-channel REG, made below */

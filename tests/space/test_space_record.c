@@ -2,9 +2,9 @@
  * test_space_record.c — the log's records (src/space/record.h), on one thread:
  *  - the exact bytes of a sample record of each kind, and the _size functions agree with them;
  *  - encode -> decode -> encode round trips of every kind with 1, 2, 7, 64, 65, 100 and 1000
- *    channels (a join has any width), decoded into one reused, growing baton__record_parts, both
- *    values of each flag, ids from 1 to UINT64_MAX and several bodies; decoded views point into
- *    the input; FIRE written a part at a time gives the same bytes;
+ *    channels (a join has any width; SEEN names no channel), decoded into one reused, growing
+ *    baton__record_parts, both values of each flag, ids from 1 to UINT64_MAX and several bodies;
+ *    decoded views point into the input; FIRE written a part at a time gives the same bytes;
  *  - every truncation and every single bit flip of each sample is either refused with
  *    BATON_EINVAL and a "<who>: offset N: " message, or decodes to a record that encodes back to
  *    the same bytes (under ASan this also shows that the decoder reads nothing outside its input);
@@ -47,6 +47,10 @@ static size_t encode_again(const baton__record *r, uint8_t *out)
         break;
     case BATON__REC_SNAP_END:
         written = baton__record_snap_end(out, r->snap_begin);
+        expected = written;
+        break;
+    case BATON__REC_SEEN:
+        written = baton__record_seen(out, r->consumer_id, r->datum_id);
         expected = written;
         break;
     default:
@@ -107,6 +111,8 @@ static const uint8_t sample_reg2[] = {0x03, 0x81, 0x01, 0x00, 0x02, 0x04, 0x01, 
 static const uint8_t sample_snap[] = {0x04};
 /* SNAP_END of the SNAP at sequence number 128. */
 static const uint8_t sample_snap_end[] = {0x05, 0x80, 0x01};
+/* SEEN: consumer 300 took its turn at datum 7. */
+static const uint8_t sample_seen[] = {0x06, 0xac, 0x02, 0x07};
 
 typedef struct sample {
     const uint8_t *data;
@@ -117,6 +123,7 @@ static const sample samples[] = {
     {sample_put, sizeof sample_put},   {sample_fire, sizeof sample_fire},
     {sample_reg, sizeof sample_reg},   {sample_reg2, sizeof sample_reg2},
     {sample_snap, sizeof sample_snap}, {sample_snap_end, sizeof sample_snap_end},
+    {sample_seen, sizeof sample_seen},
 };
 
 /* ---- tests ------------------------------------------------------------------------------------ */
@@ -152,6 +159,9 @@ static void test_sample_bytes(void **state)
 
     assert_int_equal(baton__record_snap_end(out, 128), sizeof sample_snap_end);
     assert_memory_equal(out, sample_snap_end, sizeof sample_snap_end);
+    assert_int_equal(baton__record_seen(out, 300, 7), sizeof sample_seen);
+    assert_memory_equal(out, sample_seen, sizeof sample_seen);
+    assert_true(baton__record_seen(out, UINT64_MAX, UINT64_MAX) <= BATON__RECORD_SEEN_MAX);
 
     /* And each sample decodes to the fields it was made from. */
     baton__record r;
@@ -194,6 +204,10 @@ static void test_sample_bytes(void **state)
     decode_ok(sample_snap_end, sizeof sample_snap_end, &r, &dparts);
     assert_int_equal(r.kind, BATON__REC_SNAP_END);
     assert_int_equal(r.snap_begin, 128);
+    decode_ok(sample_seen, sizeof sample_seen, &r, &dparts);
+    assert_int_equal(r.kind, BATON__REC_SEEN);
+    assert_int_equal(r.consumer_id, 300);
+    assert_int_equal(r.datum_id, 7);
     baton__record_parts_free(&dparts);
 
     baton_value_destroy(a);
@@ -241,6 +255,15 @@ static void test_round_trips(void **state)
             size = baton__record_snap_end(buf, ids[i]);
             decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.snap_begin, ids[i]);
+
+            /* SEEN names two ids and no channel, whatever the consumer's width. */
+            uint64_t datum_id = ids[(i + 1 + (size_t)flag) % N_IDS];
+            size = baton__record_seen(buf, ids[i], datum_id);
+            assert_true(size <= BATON__RECORD_SEEN_MAX);
+            decode_ok(buf, size, &r, &dparts);
+            assert_int_equal(r.kind, BATON__REC_SEEN);
+            assert_int_equal(r.consumer_id, ids[i]);
+            assert_int_equal(r.datum_id, datum_id);
         }
     }
 
@@ -366,7 +389,7 @@ static void test_errors(void **state)
     (void)state;
     decode_fails(NULL, 0, 0, "record kind");
     decode_fails((const uint8_t *)"\x00", 1, 0, "unknown record kind 0x00");
-    decode_fails((const uint8_t *)"\x06", 1, 0, "unknown record kind 0x06");
+    decode_fails((const uint8_t *)"\x07", 1, 0, "unknown record kind 0x07");
     decode_fails((const uint8_t *)"\xff\x01", 2, 0, "unknown record kind 0xff");
 
     /* Ids of 0. */
@@ -377,6 +400,10 @@ static void test_errors(void **state)
     static const uint8_t reg_id0[] = {0x03, 0x00, 0x00, 0x01, 0x00, 0x01, 'x', 0x00};
     decode_fails(reg_id0, sizeof reg_id0, 1, "consumer id is 0");
     decode_fails((const uint8_t *)"\x05\x00", 2, 1, "snapshot begin is 0");
+    decode_fails((const uint8_t *)"\x06\x00\x01", 3, 1, "consumer id is 0");
+    decode_fails((const uint8_t *)"\x06\x01\x00", 3, 2, "datum id is 0");
+    decode_fails((const uint8_t *)"\x06\x01", 2, 2, "input ends before the datum id");
+    decode_fails((const uint8_t *)"\x06\x01\x01\x00", 4, 3, "trailing");
 
     /* Flag bytes of 2. */
     static const uint8_t put_flag2[] = {0x01, 0x04, 0x01, 'c', 0x05, 0x02, 0x00};

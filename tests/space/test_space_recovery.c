@@ -318,7 +318,9 @@ typedef struct crash_totals {
     uint64_t acked, fired_at_reopen, lost_e;
 } crash_totals;
 
-static void crash_trial(int trial, uint64_t seed, unsigned delay_ms, crash_totals *totals)
+/* One child killed right after the parent has read its kill_after-th acknowledgement: where the
+ * kill lands depends on what the child acknowledged, never on how fast the machine is. */
+static void crash_trial(int trial, uint64_t seed, uint64_t kill_after, crash_totals *totals)
 {
     char dir[64];
     make_tmpdir(dir, sizeof dir);
@@ -331,21 +333,27 @@ static void crash_trial(int trial, uint64_t seed, unsigned delay_ms, crash_total
         crash_child(dir, fds[1], seed);
     }
     close(fds[1]);
-    /* The kill lands in the workload, after the first open, so that every trial has
-     * acknowledged operations to check. (A crash inside the first open, before the log's first
-     * commit, leaves an empty environment, which the next open treats as a fresh one.) */
+    /* The kill lands in the workload, after the first open and the kill_after-th
+     * acknowledgement, so that every trial has acknowledged operations to check. (Kills during
+     * the creation of a space: test_space_reopen.c.) */
     uint64_t op = UINT64_MAX;
     if (read(fds[0], &op, sizeof op) != (ssize_t)sizeof op || op != 0)
         fail_msg("trial %d: the child did not open its space", trial);
-    bt_sleep_ms(delay_ms);
+    uint64_t acked = 0;
+    while (acked < kill_after) {
+        if (read(fds[0], &op, sizeof op) != (ssize_t)sizeof op)
+            fail_msg("trial %d: the child stopped after %" PRIu64 " acknowledgements", trial,
+                     acked);
+        assert_int_equal(op, acked + 1);
+        acked = op;
+    }
     kill(pid, SIGKILL);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFSIGNALED(status))
         fail_msg("trial %d: the child exited with %d before it was killed", trial,
                  WEXITSTATUS(status));
-    uint64_t acked = 0;
-    while (read(fds[0], &op, sizeof op) == (ssize_t)sizeof op) {
+    while (read(fds[0], &op, sizeof op) == (ssize_t)sizeof op) { /* acknowledged before death */
         assert_int_equal(op, acked + 1);
         acked = op;
     }
@@ -453,8 +461,8 @@ static void test_crash_recovery(void **state)
     const int trials = 20;
     for (int trial = 0; trial < trials; trial++) {
         uint64_t seed = bt_rng_next(&rng);
-        unsigned delay = 1 + (unsigned)bt_rng_below(&rng, 50);
-        crash_trial(trial, seed, delay, &totals);
+        uint64_t kill_after = 1 + bt_rng_below(&rng, 300);
+        crash_trial(trial, seed, kill_after, &totals);
     }
     print_message("crash recovery: %d trials, %" PRIu64 " acknowledged operations, %" PRIu64
                   " consumers fired at reopen, %" PRIu64 " consumers gone without a trace\n",

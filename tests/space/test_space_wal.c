@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -456,14 +457,22 @@ static void test_crash_recovery(void **state)
             crash_child(dir, fds[1]);
         }
         close(fds[1]);
-        bt_sleep_ms(5 + (unsigned)bt_rng_below(&rng, 40));
+        /* Killed right after the parent has read the child's k-th acknowledgement: where the
+         * kill lands depends on what was acknowledged, not on the machine's speed. */
+        uint64_t k = 1 + bt_rng_below(&rng, 40), seq;
+        for (uint64_t read_acks = 0; read_acks < k; read_acks++) {
+            if (read(fds[0], &seq, sizeof seq) != (ssize_t)sizeof seq)
+                fail_msg("trial %d: the child stopped after %" PRIu64 " acknowledgements", trial,
+                         read_acks);
+            assert_true(seq > acked_max);
+            acked_max = seq;
+        }
         kill(pid, SIGKILL);
         int status = 0;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         if (!WIFSIGNALED(status))
             fail_msg("trial %d: child exited with %d before it was killed", trial,
                      WEXITSTATUS(status));
-        uint64_t seq;
         while (read(fds[0], &seq, sizeof seq) == (ssize_t)sizeof seq) {
             assert_true(seq > acked_max);
             acked_max = seq;

@@ -3,8 +3,8 @@
  *  - create: every bad config value (NULL config or out, payload_size 0 and too large,
  *    shard_bits, executors, flags, policy and conflict out of range, struct_size too large) is
  *    BATON_EINVAL, hands out no store, and the detail message names the offending field or value;
- *    zero fields mean defaults (256 shards), the limits themselves are accepted, and fields
- *    past a shorter struct_size are not read;
+ *    zero fields mean defaults (256 shards, BATON_STORE_DEFER: a loser stays queued), the
+ *    limits themselves are accepted, and fields past a shorter struct_size are not read;
  *  - insert / remove / get / lookup / contains: a duplicate insert is BATON_EEXIST and leaves the
  *    stored payload and the count as they were; a missing id is BATON_ENOTFOUND for remove, get
  *    and lookup (which then stores NULL); a payload size other than the store's is BATON_EINVAL
@@ -18,7 +18,9 @@
  *  - fingerprint: equal to XXH3-64 computed here over the entities in id order (id as 8 LE bytes,
  *    then the payload), for any insertion order, shard_bits 0..10 and both routing modes;
  *    changed by any single payload byte and back when it is restored;
- *  - set_policy rejects unknown policies.
+ *  - set_policy rejects unknown policies;
+ *  - every error's message names its function and what was wrong, with the value (the id, the
+ *    sizes, the policy, the rule, the failing shard).
  */
 #include "test_util.h"
 
@@ -133,6 +135,136 @@ static void test_create_defaults_and_limits(void **state)
         assert_int_equal(baton_store_shards(store), 2);
         baton_store_destroy(store);
     }
+}
+
+/* The zeroed config's conflict policy is BATON_STORE_DEFER: a loser stays queued, with its key. */
+static int rule_bump(baton_rewrite_ctx *rc, void *ctx)
+{
+    void *p = NULL;
+    (void)ctx;
+    if (baton_rewrite_write(rc, 1, &p) != 0)
+        return BATON_EINVAL;
+    ((unsigned char *)p)[0]++;
+    return 0;
+}
+
+static void record_outcome(const baton_rewrite_outcome *outcome, void *ctx)
+{
+    *(baton_rewrite_outcome *)ctx = *outcome;
+}
+
+static void test_default_config_defers(void **state)
+{
+    (void)state;
+    baton_store_config config;
+    memset(&config, 0, sizeof config);
+    config.payload_size = 1;
+    baton_store *store = st_create_config(&config);
+    unsigned char value = 5;
+    bt_assert_rc(baton_store_insert(store, 1, &value, 1), 0);
+    uint32_t rule = 9;
+    bt_assert_rc(baton_store_add_rule(store, rule_bump, NULL, &rule), 0);
+    assert_int_equal(rule, 0);
+    const uint64_t one[] = {1};
+    baton_rewrite rw = {rule, 0, 0, NULL, 0, one, 1};
+    uint64_t seq0 = 9, seq1 = 9;
+    bt_assert_rc(baton_store_submit(store, &rw, &seq0), 0);
+    bt_assert_rc(baton_store_submit(store, &rw, &seq1), 0);
+    assert_int_equal(seq0, 0);
+    assert_int_equal(seq1, 1);
+    baton_rewrite_outcome out;
+    memset(&out, 0, sizeof out);
+    baton_tick_report report;
+    bt_assert_rc(baton_store_tick(store, &report, record_outcome, &out), 0);
+    assert_int_equal(report.committed, 1);
+    assert_int_equal(report.deferred, 1);
+    assert_int_equal(report.rejected, 0);
+    assert_int_equal(out.seq, 1);
+    bt_assert_rc(out.status, BATON_ECONFLICT);
+    assert_true(out.deferred);
+    assert_int_equal(baton_store_pending(store), 1);
+    bt_assert_rc(baton_store_tick(store, &report, NULL, NULL), 0);
+    assert_int_equal(report.tick, 1);
+    assert_int_equal(report.committed, 1);
+    bt_assert_rc(baton_store_get(store, 1, &value, 1), 0);
+    assert_int_equal(value, 7);
+    baton_store_destroy(store);
+}
+
+/* rc must be `expected` and the calling thread's message must name the function and every word
+ * and value given (the rule: a message says what was wrong, and with which value). */
+static void expect_message(int rc, int expected, const char *function, const char *word,
+                           bool has_value, uint64_t value)
+{
+    bt_assert_rc(rc, expected);
+    const char *message = baton_last_error_message();
+    if (!st_mentions(message, function) || (word != NULL && !st_mentions(message, word)) ||
+        (has_value && !st_mentions_u64(message, value)))
+        fail_msg("%s: message \"%s\" does not name %s%s%s and %llu", function,
+                 message != NULL ? message : "(null)", function, word ? ", " : "",
+                 word ? word : "", (unsigned long long)value);
+}
+
+static int update_fails_on_shard_5(const uint64_t *ids, void *payloads, size_t count,
+                                   unsigned shard, void *ctx)
+{
+    (void)ids, (void)payloads, (void)count, (void)ctx;
+    return shard == 5 ? BATON_EIO : 0;
+}
+
+static int visit_nothing(uint64_t id, const void *payload, void *ctx)
+{
+    (void)id, (void)payload, (void)ctx;
+    return 0;
+}
+
+static void test_error_messages(void **state)
+{
+    (void)state;
+    enum { P = 12 };
+    const uint64_t id = UINT64_C(0xABCDEF12345), missing = UINT64_C(0x5151515151);
+    baton_store *store = st_create(P, 3, NULL, BATON_STORE_DYNAMIC);
+    unsigned char p[P + 1] = {0};
+    void *ptr = NULL;
+    uint32_t rule = 0;
+
+    bt_assert_rc(baton_store_insert(store, id, p, P), 0);
+    expect_message(baton_store_insert(store, id, p, P), BATON_EEXIST, "baton_store_insert",
+                   "already", true, id);
+    expect_message(baton_store_insert(store, 1, p, P + 1), BATON_EINVAL, "baton_store_insert",
+                   "13", true, P);
+    expect_message(baton_store_insert(store, 1, NULL, P), BATON_EINVAL, "baton_store_insert",
+                   "payload", false, 0);
+    expect_message(baton_store_remove(store, missing), BATON_ENOTFOUND, "baton_store_remove",
+                   NULL, true, missing);
+    expect_message(baton_store_get(store, missing, p, P), BATON_ENOTFOUND, "baton_store_get",
+                   NULL, true, missing);
+    expect_message(baton_store_get(store, id, p, P - 1), BATON_EINVAL, "baton_store_get", "11",
+                   true, P);
+    expect_message(baton_store_lookup(store, missing, &ptr), BATON_ENOTFOUND,
+                   "baton_store_lookup", NULL, true, missing);
+    expect_message(baton_store_set_policy(store, (baton_store_policy)7), BATON_EINVAL,
+                   "baton_store_set_policy", "policy", true, 7);
+    expect_message(baton_store_fingerprint(store, NULL), BATON_EINVAL,
+                   "baton_store_fingerprint", "out", false, 0);
+    expect_message(baton_store_foreach(store, NULL, NULL), BATON_EINVAL, "baton_store_foreach",
+                   "fn", false, 0);
+    expect_message(baton_store_foreach(NULL, visit_nothing, NULL), BATON_EINVAL,
+                   "baton_store_foreach", "store", false, 0);
+    expect_message(baton_store_compact(NULL), BATON_EINVAL, "baton_store_compact", "store",
+                   false, 0);
+    expect_message(baton_store_add_rule(store, NULL, NULL, &rule), BATON_EINVAL,
+                   "baton_store_add_rule", "fn", false, 0);
+    baton_rewrite rw = {3, 0, 0, NULL, 0, NULL, 0};
+    expect_message(baton_store_submit(store, &rw, NULL), BATON_EINVAL, "baton_store_submit",
+                   "rule", true, 3);
+    /* Every shard gets an entity, so that shard 5's fn runs and fails. */
+    for (uint64_t i = 0; baton_store_shard_size(store, 5) == 0; i++)
+        if (!baton_store_contains(store, i))
+            bt_assert_rc(baton_store_insert(store, i, p, P), 0);
+    expect_message(baton_store_update_all(store, update_fails_on_shard_5, NULL), BATON_EIO,
+                   "baton_store_update_all", "shard 5", false, 0);
+    baton_store_destroy(store);
 }
 
 static void test_set_policy(void **state)
@@ -584,7 +716,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_create_defaults_and_limits),
+        cmocka_unit_test(test_default_config_defers),
         cmocka_unit_test(test_set_policy),
+        cmocka_unit_test(test_error_messages),
         cmocka_unit_test(test_entity_errors),
         cmocka_unit_test(test_model_random_ops),
         cmocka_unit_test(test_foreach_stop),

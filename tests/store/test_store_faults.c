@@ -12,7 +12,10 @@
  *  - tick: ENOMEM "did nothing; the queue is as it was": the state, the pending count and the
  *    outcomes are untouched (the callback is not called), and the tick run again without faults
  *    gives exactly what a store that never saw a fault gives (state, report, outcomes);
- *  - fingerprint: ENOMEM, then the right value.
+ *  - fingerprint: ENOMEM, then the right value;
+ *  - compact: ENOMEM leaves the store as it was (the same payload pointers, the same state), and
+ *    then it packs; update_all on a fresh store: ENOMEM ran nothing (fn never called), then it
+ *    runs every shard.
  */
 #include "test_util.h"
 
@@ -300,6 +303,77 @@ static void test_tick_faults(void **state)
     }
 }
 
+/* ---- compact and update_all ------------------------------------------------------------------ */
+
+static int count_calls(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
+                       void *ctx)
+{
+    (void)ids, (void)payloads, (void)count, (void)shard;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_compact_and_update_faults(void **state)
+{
+    (void)state;
+    long before = live_blocks;
+    baton_store_config config = no_pool_config(3);
+    baton_store *store = st_create_config(&config);
+    enum { N = 200 };
+    uint64_t ids[N];
+    unsigned char payloads[N * FP];
+    void *where[N];
+    for (size_t i = 0; i < N; i++) {
+        ids[i] = fid(i);
+        memset(payloads + i * FP, (int)(i % 251), FP);
+        bt_assert_rc(baton_store_insert(store, ids[i], payloads + i * FP, FP), 0);
+    }
+    for (size_t i = 0; i < N; i++)
+        bt_assert_rc(baton_store_lookup(store, ids[i], &where[i]), 0);
+    uint64_t expected = st_model_fingerprint(ids, payloads, NULL, N, FP);
+
+    /* update_all's first call allocates (its shard cursors). */
+    int failures = 0;
+    for (long k = 0;; k++) {
+        assert_true(k < MAX_N);
+        int calls = 0;
+        baton__alloc_fail_after(k);
+        int rc = baton_store_update_all(store, count_calls, &calls);
+        baton__alloc_fail_after(-1);
+        if (rc == 0) {
+            assert_int_equal(calls, 8);
+            break;
+        }
+        bt_assert_rc(rc, BATON_ENOMEM);
+        assert_int_equal(calls, 0); /* nothing ran */
+        failures++;
+    }
+    assert_true(failures >= 1);
+
+    failures = 0;
+    for (long k = 0;; k++) {
+        assert_true(k < MAX_N);
+        baton__alloc_fail_after(k);
+        int rc = baton_store_compact(store);
+        baton__alloc_fail_after(-1);
+        if (rc == 0)
+            break;
+        bt_assert_rc(rc, BATON_ENOMEM);
+        failures++;
+        for (size_t i = 0; i < N; i++) {
+            void *p = NULL;
+            bt_assert_rc(baton_store_lookup(store, ids[i], &p), 0);
+            assert_ptr_equal(p, where[i]); /* not moved */
+        }
+        assert_int_equal(baton_store_count(store), N);
+        assert_true(st_store_fingerprint(store) == expected);
+    }
+    assert_true(failures >= 1);
+    assert_true(st_store_fingerprint(store) == expected);
+    baton_store_destroy(store);
+    assert_int_equal(live_blocks, before);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -324,6 +398,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_create_faults),
         cmocka_unit_test(test_insert_faults),
         cmocka_unit_test(test_tick_faults),
+        cmocka_unit_test(test_compact_and_update_faults),
     };
     return cmocka_run_group_tests_name("store/faults", tests, group_setup, group_teardown);
 }

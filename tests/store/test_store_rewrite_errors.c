@@ -11,8 +11,8 @@
  *    none queues anything or uses up a seq; a footprint of exactly the maximum works;
  *    add_rule's errors register nothing; a store destroyed with rewrites queued frees them;
  *  - calls into the store from an outcome callback (tick, insert, remove, submit, add_rule,
- *    update_all) and tick from inside a rule are BATON_EINVAL and change nothing; the store
- *    works normally afterwards and the reports go on counting ticks.
+ *    update_all, set_policy, compact) and tick from inside a rule are BATON_EINVAL and change
+ *    nothing; the store works normally afterwards and the reports go on counting ticks.
  */
 #include "rewrite_fixture.h"
 
@@ -220,7 +220,7 @@ static void test_submit_errors(void **state)
 
 typedef struct reentry {
     baton_store *store;
-    int tick, insert, remove, submit, add_rule, update_all, calls;
+    int tick, insert, remove, submit, add_rule, update_all, set_policy, compact, calls;
 } reentry;
 
 static int update_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
@@ -245,6 +245,8 @@ static void reenter(const baton_rewrite_outcome *outcome, void *ctx)
     re->submit = baton_store_submit(re->store, &rw, NULL);
     re->add_rule = baton_store_add_rule(re->store, rule_log, NULL, &number);
     re->update_all = baton_store_update_all(re->store, update_nothing, NULL);
+    re->set_policy = baton_store_set_policy(re->store, BATON_STORE_STATIC);
+    re->compact = baton_store_compact(re->store);
 }
 
 static reentry g_rule_reentry;
@@ -275,6 +277,8 @@ static void test_reentry(void **state)
         bt_assert_rc(re.submit, BATON_EINVAL);
         bt_assert_rc(re.add_rule, BATON_EINVAL);
         bt_assert_rc(re.update_all, BATON_EINVAL);
+        bt_assert_rc(re.set_policy, BATON_EINVAL);
+        bt_assert_rc(re.compact, BATON_EINVAL);
         assert_int_equal(report.tick, 0);
         assert_int_equal(report.failed, 1);
         assert_int_equal(baton_store_count(sc.store), 1);

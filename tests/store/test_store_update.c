@@ -9,7 +9,12 @@
  *  - who runs what, as store.h says: without a pool, DYNAMIC and STATIC run every shard on the
  *    calling thread; STATIC's task i takes the i-th contiguous block of shards (so a block's
  *    shards share a thread within one call); DEDICATED's executor i owns block i for the store's
- *    life (the same thread for a shard across calls, at most n threads);
+ *    life (the same thread for a shard across calls, exactly n threads, n = executors, else
+ *    the pool's workers, else one per online CPU); with BATON_STORE_PIN_EXECUTORS executor i
+ *    is bound to the (i mod n)-th CPU the process may use, and to it only;
+ *  - set_policy takes effect from the next call (DEDICATED off the calling thread, DYNAMIC and
+ *    STATIC without a pool on it, switching back and forth);
+ *  - under DEDICATED a rewrite's rule runs on the executor that owns its scope's shard;
  *  - errors: fn failing on some shards returns the error of the lowest-numbered failing shard,
  *    and every shard is still processed;
  *  - baton_motion_update through update_all equals baton_motion_step run serially over a flat
@@ -20,6 +25,10 @@
  *  - one store per policy, each driven by a thread of its own (bulk updates and ticks), all on
  *    the one pool at once: each ends exactly as its own calls say.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT: what BATON_STORE_PIN_EXECUTORS did */
+#include <sched.h>
+#include <unistd.h>
+
 #include "test_util.h"
 
 #include "store_util.h"
@@ -62,6 +71,28 @@ static unsigned block_lead(unsigned s, unsigned n, unsigned shards)
     return lead;
 }
 
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : (unsigned)n;
+}
+
+/* The CPUs this process may use, in increasing order, as the main thread saw them at start. */
+static int g_allowed[CPU_SETSIZE];
+static int g_n_allowed;
+
+static void read_allowed_cpus(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    g_n_allowed = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            g_allowed[g_n_allowed++] = c;
+    assert_true(g_n_allowed > 0);
+}
+
 static baton_store *mode_store(const mode *m, size_t payload_size, unsigned shard_bits)
 {
     baton_store_config config =
@@ -76,6 +107,7 @@ typedef struct shard_seen {
     atomic_uint calls;
     size_t count;
     pthread_t thread;
+    int cpus, cpu; /* the thread's affinity: how many CPUs, and the first */
     int fail_with; /* set before the call: the shard's fn returns this */
 } shard_seen;
 
@@ -96,6 +128,13 @@ static int count_update(const uint64_t *ids, void *payloads, size_t count, unsig
     atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
     s->count = count;
     s->thread = pthread_self();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    s->cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+    s->cpu = -1;
+    for (int c = 0; c < CPU_SETSIZE && s->cpu < 0; c++)
+        if (CPU_ISSET(c, &set))
+            s->cpu = c;
     BT_CHECK_MSG(count == 0 || (uintptr_t)payloads % 64 == 0, "shard %u payloads at %p", shard,
                  payloads);
     unsigned char *p = payloads;
@@ -161,6 +200,25 @@ static int run_counted(baton_store *store, update_ctx *u)
     return rc;
 }
 
+/* BATON_STORE_PIN_EXECUTORS: "Pin dedicated executor i to logical CPU i (modulo the CPUs this
+ * process may use)": executor i owns STATIC's block i, so shard s's thread is bound to exactly
+ * the (i mod n)-th CPU this process may use. */
+static void check_pinned(const mode *m, const update_ctx *u, unsigned lanes)
+{
+    for (unsigned s = 0; s < 256; s++) {
+        if (atomic_load(&u->seen[s].calls) == 0)
+            continue;
+        unsigned block = 0;
+        for (unsigned i = 0; i < lanes; i++)
+            if ((uint64_t)i * 256 / lanes <= s)
+                block = i;
+        int want = g_allowed[block % (unsigned)g_n_allowed];
+        if (u->seen[s].cpus != 1 || u->seen[s].cpu != want)
+            fail_msg("%s: shard %u (executor %u) ran bound to %d CPUs, the first %d; expected "
+                     "CPU %d only", m->name, s, block, u->seen[s].cpus, u->seen[s].cpu, want);
+    }
+}
+
 static void test_update_each_policy(void **state)
 {
     (void)state;
@@ -181,7 +239,11 @@ static void test_update_each_policy(void **state)
              * without either has one per CPU, a number this test does not know). */
             bool on_caller = !m->with_pool && m->policy != BATON_STORE_DEDICATED;
             bool dedicated = m->policy == BATON_STORE_DEDICATED;
-            unsigned lanes = m->executors ? m->executors : m->with_pool ? g_workers : 0;
+            /* executors 0: "the pool's workers, or one per CPU without a pool". */
+            unsigned lanes = m->executors      ? m->executors
+                             : m->with_pool    ? g_workers
+                             : dedicated       ? online_cpus()
+                                               : 0;
             bool grouped = !on_caller && lanes > 0 && m->policy != BATON_STORE_DYNAMIC;
             for (unsigned s = 0; s < 256; s++) {
                 if (atomic_load(&u.seen[s].calls) == 0)
@@ -211,15 +273,99 @@ static void test_update_each_policy(void **state)
                         again = had[r] && pthread_equal(first[r], first[s]);
                     distinct += !again;
                 }
-                if (distinct > lanes)
+                /* Exactly n when every shard had entities (n <= 256 blocks, none empty). */
+                bool all_seen = true;
+                for (unsigned s = 0; s < 256; s++)
+                    all_seen = all_seen && had[s];
+                if (distinct > lanes || (all_seen && lanes <= 256 && distinct != lanes))
                     fail_msg("%s: %u threads for %u executors", m->name, distinct, lanes);
             }
+            if (m->flags & BATON_STORE_PIN_EXECUTORS)
+                check_pinned(m, &u, lanes);
         }
         free(u.seen);
         free(first);
         free(had);
         baton_store_destroy(store);
     }
+}
+
+/* baton_store_set_policy "changes the policy used by later calls": without a pool, DYNAMIC and
+ * STATIC run every shard on the calling thread and DEDICATED on executors, none of them the
+ * caller; switching back and forth shows each time. */
+static void test_set_policy_takes_effect(void **state)
+{
+    (void)state;
+    const mode m = {"switching", BATON_STORE_STATIC, false, 2, 0};
+    baton_store *store = mode_store(&m, UP, 8);
+    size_t n = 2000;
+    fill(store, n);
+    update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+    assert_non_null(u.seen);
+    const baton_store_policy order[] = {BATON_STORE_STATIC, BATON_STORE_DEDICATED,
+                                        BATON_STORE_DYNAMIC, BATON_STORE_DEDICATED,
+                                        BATON_STORE_STATIC};
+    for (size_t r = 0; r < sizeof order / sizeof order[0]; r++) {
+        bt_assert_rc(baton_store_set_policy(store, order[r]), 0);
+        bt_assert_rc(run_counted(store, &u), 0);
+        check_counters(store, n, r + 1);
+        bool dedicated = order[r] == BATON_STORE_DEDICATED;
+        for (unsigned s = 0; s < 256; s++)
+            if (atomic_load(&u.seen[s].calls) != 0 &&
+                pthread_equal(u.seen[s].thread, pthread_self()) == dedicated)
+                fail_msg("round %zu, policy %d: shard %u ran %s the calling thread", r,
+                         (int)order[r], s, dedicated ? "on" : "off");
+    }
+    free(u.seen);
+    baton_store_destroy(store);
+}
+
+/* store.h: a tick runs each winner's rule "on the owner of its scope's shard", and DEDICATED's
+ * executor owns its shards for the store's life: the rule of a rewrite scoped to s runs on the
+ * thread that update_all's fn met for shard_of(s). */
+enum { OWNER_REWRITES = 200 };
+static pthread_t g_rule_thread[OWNER_REWRITES];
+
+static int rule_where(baton_rewrite_ctx *rc, void *ctx)
+{
+    (void)ctx;
+    uint64_t seq = baton_rewrite_seq(rc);
+    g_rule_thread[seq % OWNER_REWRITES] = pthread_self();
+    return 0;
+}
+
+static void test_rules_run_on_owner(void **state)
+{
+    (void)state;
+    const mode m = {"dedicated", BATON_STORE_DEDICATED, true, 0, 0};
+    baton_store *store = mode_store(&m, UP, 8);
+    fill(store, 1000);
+    update_ctx u = {store, calloc(256, sizeof(shard_seen)), 256};
+    assert_non_null(u.seen);
+    uint32_t rule = 0;
+    bt_assert_rc(baton_store_add_rule(store, rule_where, NULL, &rule), 0);
+    for (int round = 0; round < 3; round++) {
+        bt_assert_rc(run_counted(store, &u), 0);
+        for (uint64_t i = 0; i < OWNER_REWRITES; i++) {
+            uint64_t scope = entity_id(i * 5); /* scopes whose shards hold entities */
+            baton_rewrite rw = {rule, scope, 0, NULL, 0, NULL, 0};
+            bt_assert_rc(baton_store_submit(store, &rw, NULL), 0);
+        }
+        baton_tick_report report;
+        bt_assert_rc(baton_store_tick(store, &report, NULL, NULL), 0);
+        assert_int_equal(report.committed, OWNER_REWRITES);
+        for (uint64_t i = 0; i < OWNER_REWRITES; i++) {
+            unsigned s = baton_store_shard_of(store, entity_id(i * 5));
+            assert_int_not_equal(atomic_load(&u.seen[s].calls), 0);
+            uint64_t seq = (uint64_t)round * OWNER_REWRITES + i;
+            if (!pthread_equal(g_rule_thread[seq % OWNER_REWRITES], u.seen[s].thread))
+                fail_msg("round %d: the rule of seq %llu (scope in shard %u) ran on another "
+                         "thread than shard %u's executor", round, (unsigned long long)seq, s,
+                         s);
+        }
+    }
+    free(u.seen);
+    baton_store_destroy(store);
 }
 
 static void test_update_errors(void **state)
@@ -554,8 +700,11 @@ static void test_stores_on_one_pool(void **state)
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
+    read_allowed_cpus();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_update_each_policy),
+        cmocka_unit_test(test_set_policy_takes_effect),
+        cmocka_unit_test(test_rules_run_on_owner),
         cmocka_unit_test(test_update_errors),
         cmocka_unit_test(test_update_empty_and_null),
         cmocka_unit_test(test_motion_kernel_reference),
