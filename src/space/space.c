@@ -58,8 +58,9 @@
  *    for being alive or registered, one per record that names it). A join may have any number
  *    of channels: all it needs per channel (registration, sorted channel, pattern, caller's
  *    index, scratch slot, log clock) is in the consumer's one block, allocated when it is made
- *    (registration, not the per-item path), so a firing needs no array sized by the width besides
- *    the copy of its data that every firing makes, and nothing bounds n but memory.
+ *    (registration, not the per-item path; space_consumer.c), so a firing needs no array sized
+ *    by the width besides the copy of its data that every firing makes, and nothing bounds n
+ *    but memory.
  *  - The log. Every change is recorded by the thread that holds the channels it changed, while
  *    it holds them (space_durable.c, record.h): PUT when a datum is stored, FIRE when a consumer
  *    fires (the data it took, whether it is gone), REG when a consumer registers. So the log's
@@ -84,7 +85,6 @@
  */
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "baton/pool.h"
@@ -629,104 +629,6 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     return 0;
 }
 
-/* A consumer's bytes per channel: everything a join of any width needs per channel lives in the
- * consumer's one block, allocated when it is made (a consume, or replay), never when it fires. */
-#define SP_CONSUMER_PER_CHANNEL                                                                    \
-    (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +            \
-     sizeof(sp_datum *) + sizeof(uint64_t *))
-
-/* Whether a consumer of n channels has a size that size_t can hold. */
-static bool consumer_fits(size_t n)
-{
-    return n <= (SIZE_MAX - sizeof(sp_consumer)) / SP_CONSUMER_PER_CHANNEL;
-}
-
-/* A channel of a consume and its place in the caller's list, sorted by channel then place. */
-typedef struct sp_sort_entry {
-    sp_channel *ch;
-    size_t index;
-} sp_sort_entry;
-
-#define SP_SORT_INLINE 16u
-
-static int by_channel_then_index(const void *a, const void *b)
-{
-    const sp_sort_entry *x = a, *y = b;
-    if (x->ch != y->ch)
-        return sp_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
-                    baton_pattern *const *patterns, size_t n, unsigned flags,
-                    baton_value_view body, sp_consumer **out)
-{
-    sp_consumer *k =
-        consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL) : NULL;
-    if (k == NULL)
-        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
-                            n);
-    k->regs = (sp_reg *)(k + 1);
-    k->chans = (sp_channel **)(k->regs + n);
-    k->pats = (const baton_pattern **)(k->chans + n);
-    k->caller_index = (size_t *)(k->pats + n);
-    k->scratch = (sp_datum **)(k->caller_index + n);
-    k->clocks = (uint64_t **)(k->scratch + n);
-    k->n = n;
-    k->flags = flags;
-    if (body.size > 0) {
-        k->body_bytes = baton__malloc(body.size);
-        if (k->body_bytes == NULL) {
-            baton__free(k);
-            return baton__error(BATON_ENOMEM, "%s: out of memory", who);
-        }
-        memcpy(k->body_bytes, body.data, body.size);
-        k->body = (baton_value_view){k->body_bytes, body.size};
-    }
-    /* The caller's channels sorted by (hash, encoding), the order joins climb in. A wide join's
-     * sort entries come from the heap: this runs when a consumer is made, not when it fires. */
-    sp_sort_entry inline_entries[SP_SORT_INLINE];
-    sp_sort_entry *entries =
-        n <= SP_SORT_INLINE ? inline_entries : baton__malloc(n * sizeof *entries);
-    if (entries == NULL) {
-        sp_consumer_free(k);
-        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
-                            n);
-    }
-    for (size_t i = 0; i < n; i++) {
-        entries[i] = (sp_sort_entry){sp_channel_get(space, channels[i], true), i};
-        if (entries[i].ch == NULL) {
-            if (entries != inline_entries)
-                baton__free(entries);
-            sp_consumer_free(k);
-            return BATON_ENOMEM;
-        }
-    }
-    if (n > 1)
-        qsort(entries, n, sizeof *entries, by_channel_then_index);
-    size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
-    for (size_t j = 0; j < n; j++) {
-        k->chans[j] = entries[j].ch;
-        k->pats[j] = patterns[entries[j].index];
-        k->caller_index[j] = entries[j].index;
-        if (j > 0 && k->chans[j - 1] == k->chans[j] && entries[j].index < twice)
-            twice = entries[j].index;
-    }
-    if (entries != inline_entries)
-        baton__free(entries);
-    if (twice != SIZE_MAX) {
-        sp_consumer_free(k);
-        return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, twice);
-    }
-    for (size_t i = 0; i < n; i++) {
-        k->regs[i].consumer = k;
-        k->regs[i].pos = i;
-        k->clocks[i] = &k->chans[i]->log_clock;
-    }
-    *out = k;
-    return 0;
-}
-
 static const uint8_t sp_nil_encoding[1] = {BATON__TAG_NIL};
 
 int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
@@ -741,7 +643,7 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
         return baton__error(BATON_EINVAL, "%s: unknown flags 0x%x", who, flags);
     /* A join may have any number of channels; only one whose consumer could not be addressed is
      * refused, before channels[] and patterns[] are read. */
-    if (!consumer_fits(n))
+    if (!sp_consumer_fits(n))
         return baton__error(BATON_ENOMEM,
                             "%s: a join of %zu channels needs more memory than can be addressed",
                             who, n);

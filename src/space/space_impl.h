@@ -4,6 +4,7 @@
  *
  *   space.c          chains, produce, consume, joins, firing, quiesce  (DESIGN there)
  *   space_table.c    the lock-free channel table
+ *   space_consumer.c a consumer's one block (any width): made, its channels sorted, freed
  *   space_durable.c  the log: recording changes, opening, compaction, sync, visit and stats
  *   space_recover.c  replaying a log into a space, and the turns it owes
  *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
@@ -122,7 +123,7 @@ struct baton_space {
     uint64_t recovered_data, recovered_consumers;
     /* While baton_space_open settles what recovery restored: the turns the log's tail left
      * untaken, (persistent consumer, stored datum) pairs that fire without taking anything
-     * (space_durable.c). Read-only during that settling; empty otherwise. */
+     * (space_recover.c). Read-only during that settling; empty otherwise. */
     sp_pairs owed;
     /* The directory's lock (space_lock.c): a descriptor holding an OFD lock, or -1. */
     int dir_lock;
@@ -231,13 +232,6 @@ void sp_data_remove(sp_channel *ch, sp_datum *d);
 void sp_reg_append(sp_channel *ch, sp_reg *r);
 void sp_unregister(sp_consumer *k);
 void sp_consumer_unref(sp_consumer *k);
-void sp_consumer_free(sp_consumer *k);
-/* Allocates a consumer over n channels, sorted into the global order; the patterns are borrowed
- * (or owned, when owns_patterns is set afterwards). Errors: BATON_EINVAL (the same channel twice;
- * message names who), BATON_ENOMEM. */
-int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
-                    baton_pattern *const *patterns, size_t n, unsigned flags,
-                    baton_value_view body, sp_consumer **out);
 /* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery):
  * what would take something fires; a turn that would take nothing (a persistent consumer over a
  * persistent datum, a persistent peek) fires only when space->owed holds it. */
@@ -245,6 +239,20 @@ int sp_settle_all(baton_space *space);
 /* Holds new outside calls back and waits until none is in flight; resume lets them go on. */
 void sp_pause(baton_space *space);
 void sp_resume(baton_space *space);
+
+/* ---- space_consumer.c ---- */
+
+/* Whether a consumer of n channels has a size that size_t can hold (consume refuses others with
+ * BATON_ENOMEM before it reads the caller's arrays). */
+bool sp_consumer_fits(size_t n);
+/* Allocates a consumer over n channels, sorted into the global order; the patterns are borrowed
+ * (or owned, when owns_patterns is set afterwards). Errors: BATON_EINVAL (the same channel twice;
+ * message names who), BATON_ENOMEM. */
+int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                    baton_pattern *const *patterns, size_t n, unsigned flags,
+                    baton_value_view body, sp_consumer **out);
+/* Frees k's block, its body, its REG record and, when it owns them, its patterns. */
+void sp_consumer_free(sp_consumer *k);
 
 /* ---- space_fire.c ---- */
 

@@ -1,5 +1,5 @@
 /*
- * space_seen.c — a set of (consumer id, datum id) pairs, for recovery (space_durable.c): which
+ * space_seen.c — a set of (consumer id, datum id) pairs, for recovery (space_recover.c): which
  * persistent consumers still owe a stored datum their turn when the log's tail ends.
  *
  * DESIGN. Open addressing with linear probing over pairs of 64-bit ids, both > 0, so that

@@ -292,16 +292,6 @@ static void reg_remove(sp_channel *ch, sp_reg *r)
                           memory_order_relaxed);
 }
 
-void sp_consumer_free(sp_consumer *k)
-{
-    if (k->owns_patterns)
-        for (size_t i = 0; i < k->n; i++)
-            baton_pattern_destroy((baton_pattern *)k->pats[i]);
-    baton__free(k->reg_record);
-    baton__free(k->body_bytes);
-    baton__free(k);
-}
-
 void sp_consumer_unref(sp_consumer *k)
 {
     /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every

@@ -1,0 +1,130 @@
+/*
+ * space_consumer.c — a consumer's one block: made for a consume (or by replay) and freed.
+ *
+ * DESIGN
+ *  - A join may have any number of channels. Everything a consumer needs per channel (its
+ *    registration, its sorted channel, pattern and caller's index, a scratch slot for the datum a
+ *    climb finds, its channel's log clock) lives in one allocation made with the consumer, so
+ *    that firing it, whatever its width, allocates nothing sized by the width but the copy of
+ *    its data that every firing makes, and its records (FIRE, SEEN) order by clocks it already
+ *    holds. Nothing bounds the width but memory: a count whose block size_t cannot hold is
+ *    refused before the caller's arrays are read.
+ *  - The channels are sorted by (hash, encoding), the global order joins climb in (space.c
+ *    DESIGN); a qsort of (channel, caller's index) pairs, so a channel listed twice is found next
+ *    to itself and reported at its later listing. The pairs of a wide join come from the heap:
+ *    this runs when a consumer is made, not when it fires.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "space/space_impl.h"
+
+/* A consumer's bytes per channel: everything a join of any width needs per channel lives in the
+ * consumer's one block, allocated when it is made (a consume, or replay), never when it fires. */
+#define SP_CONSUMER_PER_CHANNEL                                                                    \
+    (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +            \
+     sizeof(sp_datum *) + sizeof(uint64_t *))
+
+bool sp_consumer_fits(size_t n)
+{
+    return n <= (SIZE_MAX - sizeof(sp_consumer)) / SP_CONSUMER_PER_CHANNEL;
+}
+
+/* A channel of a consume and its place in the caller's list, sorted by channel then place. */
+typedef struct sp_sort_entry {
+    sp_channel *ch;
+    size_t index;
+} sp_sort_entry;
+
+#define SP_SORT_INLINE 16u
+
+static int by_channel_then_index(const void *a, const void *b)
+{
+    const sp_sort_entry *x = a, *y = b;
+    if (x->ch != y->ch)
+        return sp_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                    baton_pattern *const *patterns, size_t n, unsigned flags,
+                    baton_value_view body, sp_consumer **out)
+{
+    sp_consumer *k =
+        sp_consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL) : NULL;
+    if (k == NULL)
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            n);
+    k->regs = (sp_reg *)(k + 1);
+    k->chans = (sp_channel **)(k->regs + n);
+    k->pats = (const baton_pattern **)(k->chans + n);
+    k->caller_index = (size_t *)(k->pats + n);
+    k->scratch = (sp_datum **)(k->caller_index + n);
+    k->clocks = (uint64_t **)(k->scratch + n);
+    k->n = n;
+    k->flags = flags;
+    if (body.size > 0) {
+        k->body_bytes = baton__malloc(body.size);
+        if (k->body_bytes == NULL) {
+            baton__free(k);
+            return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        }
+        memcpy(k->body_bytes, body.data, body.size);
+        k->body = (baton_value_view){k->body_bytes, body.size};
+    }
+    /* The caller's channels sorted by (hash, encoding), the order joins climb in. A wide join's
+     * sort entries come from the heap: this runs when a consumer is made, not when it fires. */
+    sp_sort_entry inline_entries[SP_SORT_INLINE];
+    sp_sort_entry *entries =
+        n <= SP_SORT_INLINE ? inline_entries : baton__malloc(n * sizeof *entries);
+    if (entries == NULL) {
+        sp_consumer_free(k);
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        entries[i] = (sp_sort_entry){sp_channel_get(space, channels[i], true), i};
+        if (entries[i].ch == NULL) {
+            if (entries != inline_entries)
+                baton__free(entries);
+            sp_consumer_free(k);
+            return BATON_ENOMEM;
+        }
+    }
+    if (n > 1)
+        qsort(entries, n, sizeof *entries, by_channel_then_index);
+    size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
+    for (size_t j = 0; j < n; j++) {
+        k->chans[j] = entries[j].ch;
+        k->pats[j] = patterns[entries[j].index];
+        k->caller_index[j] = entries[j].index;
+        if (j > 0 && k->chans[j - 1] == k->chans[j] && entries[j].index < twice)
+            twice = entries[j].index;
+    }
+    if (entries != inline_entries)
+        baton__free(entries);
+    if (twice != SIZE_MAX) {
+        sp_consumer_free(k);
+        return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, twice);
+    }
+    for (size_t i = 0; i < n; i++) {
+        k->regs[i].consumer = k;
+        k->regs[i].pos = i;
+        k->clocks[i] = &k->chans[i]->log_clock;
+    }
+    *out = k;
+    return 0;
+}
+
+void sp_consumer_free(sp_consumer *k)
+{
+    if (k->owns_patterns)
+        for (size_t i = 0; i < k->n; i++)
+            baton_pattern_destroy((baton_pattern *)k->pats[i]);
+    baton__free(k->reg_record);
+    baton__free(k->body_bytes);
+    baton__free(k);
+}
