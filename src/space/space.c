@@ -710,4 +710,3 @@ int baton_space_channel_counts(baton_space *space, baton_value_view channel, siz
     *consumers = ch ? atomic_load_explicit(&ch->n_regs, memory_order_relaxed) : 0;
     return 0;
 }
-

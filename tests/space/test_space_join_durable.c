@@ -194,7 +194,7 @@ static void expect_fired(reviver *r, int times, const char *what)
 /* One space over WIDE channels reopened `rounds` times: the same state, nothing fires, nothing
  * is appended and data.mdb stays byte for byte. */
 static void reopen_quiet(const baton_space_config *base, const char *dir, const dump *before,
-                             uint64_t appended, int rounds, size_t consumers)
+                         uint64_t appended, int rounds, size_t consumers)
 {
     size_t size = 0;
     unsigned char *bytes = log_bytes(dir, &size);
