@@ -12,6 +12,10 @@
  * Every call that forks work also waits for it: there are no detached tasks, so no error can be
  * dropped. A task returns 0 or a non-zero error code; the first error of a scope, loop or
  * reduction cancels the work of that call that has not started yet and is returned by it.
+ * baton_last_error_message() on the calling thread then describes that error, wherever the work
+ * ran: the message the failing work's own baton call set, when it returned a baton code after
+ * one of its baton calls failed, or else a message that names the call, the failing part (the
+ * body, a task, fn_a, fn_b, fn, accumulate) and the code it returned.
  *
  * Idle workers search for a short while, then park on a futex: an idle pool uses no CPU.
  *

@@ -209,9 +209,13 @@ typedef struct baton__injected_call {
 static void baton__injected_exec(baton__job *job, baton__worker *executor)
 {
     baton__injected_call *call = (baton__injected_call *)job;
+    /* Only a message the call's own work set may travel back: the worker's thread holds the
+     * messages of whatever failed on it before. */
+    uint64_t serial = baton__error_serial;
     call->result = call->body(executor, call->arg);
     if (call->result != 0)
-        snprintf(call->message, sizeof call->message, "%s", baton_last_error_message());
+        baton__work_error_message(call->message, sizeof call->message, "baton pool call",
+                                  "the call's work", call->result, serial);
     /* Release pairs with the caller's acquire load of done: result is visible. */
     baton__store_release(&call->done, 1);
     baton__futex_wake(&call->done, 1);
