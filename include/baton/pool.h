@@ -4,10 +4,14 @@
  *
  * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque with a private end;
  * work it forks goes on its own deque and idle workers steal from the other end. Threads outside the pool that call
- * into it (baton_join, baton_scope_run, baton_parallel_for, ...) take one of a few "external
- * slots" for the duration of the call, so they run work themselves instead of sleeping while the
- * pool does it (oneTBB's arena slots do the same). When every slot is taken, the call goes
- * through the global injector and the caller blocks until a worker has finished it.
+ * into it (baton_join, baton_scope_run, baton_parallel_for, ...) take an "external slot" for the
+ * duration of the call: the call runs on the calling thread, which forks onto the slot's deque,
+ * runs work itself instead of sleeping while the pool does it, and is stolen from (oneTBB's
+ * arena slots do the same). A pool starts with external_slots of them; when more outside
+ * threads are inside at once, each extra one makes another slot, which the pool keeps for reuse
+ * until it is destroyed: a pool never has more slots than external_slots or the most outside
+ * calls ever in progress at once, whichever is larger (a few KiB each). No call ever waits for a
+ * slot or for a worker to start it.
  *
  * Every call that forks work also waits for it: there are no detached tasks, so no error can be
  * dropped. A task returns 0 or a non-zero error code; the first error of a scope, loop or
@@ -25,9 +29,7 @@
  *
  * Several pools: a worker of one pool may call into another (it takes an external slot there).
  * A thread that is inside pool P at any depth (P's worker, or holding a P slot) and calls P again
- * goes on as that same P worker. A caller that finds every external slot taken blocks on the
- * injector; if pools call each other that way in a cycle with every worker blocked, they
- * deadlock, so give a pool as many external slots as threads may call into it at once.
+ * goes on as that same P worker.
  */
 #ifndef BATON_POOL_H
 #define BATON_POOL_H
@@ -55,8 +57,9 @@ typedef struct baton_pool baton_pool;
 enum {
     /* Pin worker i to logical CPU i (modulo the CPUs this process may use), through hwloc. */
     BATON_POOL_PIN = 1u << 0,
-    /* Give outside threads no slot: their calls always go through the injector. Useful to
-     * measure the difference, and to test that path. */
+    /* Make no external slot at creation (external_slots is ignored): the first calls from
+     * outside make theirs on demand. Calls behave the same either way; this only moves the
+     * slots' allocation from creation to first use (and tests that path). */
     BATON_POOL_NO_EXTERNAL_SLOTS = 1u << 1,
 };
 
@@ -67,7 +70,7 @@ enum {
 typedef struct baton_pool_config {
     size_t struct_size;      /* sizeof(baton_pool_config), or 0 for this header's size */
     unsigned n_workers;      /* 0: one per logical CPU this process may run on (hwloc) */
-    unsigned external_slots; /* 0: BATON_POOL_DEFAULT_EXTERNAL_SLOTS */
+    unsigned external_slots; /* slots made at creation; 0: BATON_POOL_DEFAULT_EXTERNAL_SLOTS */
     unsigned flags;          /* BATON_POOL_* flags */
     unsigned spin_us;        /* how long an idle worker searches before it parks; 0: 50 us.
                                 A worker woken again soon after parking stretches this up to
@@ -118,9 +121,10 @@ typedef int (*baton_task_fn)(void *ctx);
  * so a deeply nested join whose A runs a long time without forking may run B itself after A
  * (Lace and Wool behave the same way).
  * Returns 0, A's error if A failed (then B is skipped if it had not started), else B's error;
- * BATON_EINVAL for a NULL pool or function; BATON_ECLOSED while the pool is being destroyed.
- * Callable from any thread, including from tasks at any nesting depth. Blocking: the caller
- * helps run other work of the pool while B runs elsewhere.
+ * BATON_EINVAL for a NULL pool or function; BATON_ECLOSED while the pool is being destroyed;
+ * BATON_ENOMEM (from outside the pool only) when no external slot is free and there is no memory
+ * for another (neither A nor B ran). Callable from any thread, including from tasks at any
+ * nesting depth. Blocking: the caller helps run other work of the pool while B runs elsewhere.
  */
 BATON_API int baton_join(baton_pool *pool, baton_task_fn fn_a, void *ctx_a, baton_task_fn fn_b,
                          void *ctx_b);
@@ -134,8 +138,8 @@ typedef int (*baton_scope_fn)(baton_scope *scope, void *ctx);
  * (by the body or by those tasks) has finished, running tasks of the pool while it waits.
  * Returns 0, or the first non-zero value returned by the body or any task (which cancelled the
  * tasks that had not started), BATON_EINVAL for NULL arguments, BATON_ECLOSED while the pool is
- * being destroyed. Scopes nest to any depth, from any thread. The scope pointer is valid only
- * until baton_scope_run returns.
+ * being destroyed, BATON_ENOMEM as for baton_join (the body did not run). Scopes nest to any
+ * depth, from any thread. The scope pointer is valid only until baton_scope_run returns.
  */
 BATON_API int baton_scope_run(baton_pool *pool, baton_scope_fn body, void *ctx);
 
@@ -164,8 +168,10 @@ typedef int (*baton_range_fn)(size_t begin, size_t end, void *ctx);
  * on a pool nobody steals from, that is a handful of calls of fn.
  * grain > 0: the range is cut into pieces of at most `grain` indices.
  * Returns 0, the first error returned by fn (pieces not yet started are skipped), BATON_EINVAL
- * (NULL pool or fn, begin > end), BATON_ECLOSED. An empty range returns 0 without calling fn.
- * Callable from any thread and from inside tasks (nested loops work at any depth).
+ * (NULL pool or fn, begin > end), BATON_ECLOSED, BATON_ENOMEM as for baton_join (fn was not
+ * called). An empty range returns 0 without calling fn. The calling thread takes part: it runs
+ * the piece that starts at begin itself (unless the loop was cancelled first), and others as it
+ * waits. Callable from any thread and from inside tasks (nested loops work at any depth).
  */
 BATON_API int baton_parallel_for(baton_pool *pool, size_t begin, size_t end, size_t grain,
                                  baton_range_fn fn, void *ctx);
@@ -205,7 +211,10 @@ typedef struct baton_reduce_ops {
  * pieces of at most grain), unless ops->flags has BATON_REDUCE_DETERMINISTIC.
  * Returns 0; the first error of accumulate (out_value is then left untouched); BATON_EINVAL
  * (NULL argument or callback, begin > end, value_size 0 or above BATON_REDUCE_MAX_VALUE_SIZE,
- * unknown flags); BATON_ECLOSED. Callbacks run on any worker or on the calling thread.
+ * unknown flags); BATON_ECLOSED; BATON_ENOMEM as for baton_join. identity runs first on the
+ * calling thread; the calling thread also runs accumulate on the piece (or chunk) that starts at
+ * begin itself (unless the reduction was cancelled first); the other callbacks run on any
+ * worker or on the calling thread.
  */
 BATON_API int baton_parallel_reduce(baton_pool *pool, size_t begin, size_t end, size_t grain,
                                     const baton_reduce_ops *ops, void *ctx, void *out_value);
@@ -221,7 +230,7 @@ typedef struct baton_worker_stats {
 
 /*
  * Copies worker `worker`'s counters to *out. Pass worker == baton_pool_workers(pool) to get the
- * sum over all workers and external slots. Returns 0 or BATON_EINVAL (NULL, index too large).
+ * sum over all workers and external slots (those made on demand included). Returns 0 or BATON_EINVAL (NULL, index too large).
  * Thread-safe.
  */
 BATON_API int baton_pool_worker_stats(const baton_pool *pool, unsigned worker,

@@ -5,7 +5,7 @@
  * frame; it is pushed on the forker's deque, the forker runs A, then pops. Work-stealing deques
  * are LIFO for the owner, and everything A forked A also joined before returning, so the pop
  * returns B itself unless a thief took it (thieves take the oldest job first, so B goes last);
- * the one exception, injected jobs a waiting worker spread above B, is run on the way down.
+ * a job found above B all the same is run on the way down, not dropped.
  * Not stolen: B runs inline, at the cost of a push and a pop and no read-modify-write unless B
  * was the deque's last public job. Stolen: the forker helps with other work until B's latch is
  * set. Nothing is allocated.
@@ -41,9 +41,9 @@ static void baton__fork_exec(baton__job *job, baton__worker *executor)
 /*
  * After A: pops w's deque back down to `fork`. Returns true when it got fork back (the caller
  * runs it inline), false when fork was taken elsewhere (stolen, or run by a wait further down
- * this stack). Jobs found above fork are not the caller's to drop: a worker that waits spreads
- * injected jobs through its own deque, and those can be left above an outer fork, so they are
- * run here (rayon's join does the same).
+ * this stack). Jobs found above fork are not the caller's to drop: every job joins what it
+ * forked, so none should be there, but one that is (a job pushed by code that does not join
+ * it) is run here rather than lost (rayon's join does the same).
  */
 static bool baton__reclaim_fork(baton__worker *w, baton__job *fork)
 {

@@ -128,7 +128,6 @@ int baton_scope_spawn(baton_scope *scope, baton_task_fn fn, void *ctx)
         return baton__error(BATON_ENOMEM, "baton_scope_spawn: no memory for a slab of %d task "
                             "records", BATON__SLAB_RECORDS);
     rec->job.exec = baton__record_exec;
-    rec->job.next = NULL;
     rec->fn = fn;
     rec->ctx = ctx;
     rec->scope = scope;

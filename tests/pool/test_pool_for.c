@@ -303,7 +303,7 @@ static void test_outside_threads_within_slots(void **state)
 static void test_outside_threads_beyond_slots(void **state)
 {
     (void)state;
-    /* 8 threads for 4 slots: some calls go through the injector. */
+    /* 8 threads for 4 slots: some calls make slots on demand. */
     run_outside_threads(g_pool, 8, bt_scaled(500, 50));
 }
 
@@ -333,7 +333,7 @@ static void test_outside_threads_single_slot(void **state)
 static void test_outside_threads_crowd(void **state)
 {
     (void)state;
-    /* 32 threads: most calls of the default pool (4 slots) go through the injector, and every
+    /* 32 threads: most calls of the default pool (4 slots) make slots on demand, and every
      * one of the maximum number of slots is in use at once on a second pool. */
     run_outside_threads(g_pool, 32, bt_scaled(100, 10));
     baton_pool *pool = bt_pool_create_ex(g_workers, 0, BATON_POOL_MAX_EXTERNAL_SLOTS);
@@ -341,11 +341,9 @@ static void test_outside_threads_crowd(void **state)
     bt_pool_destroy(pool);
 }
 
-/* Many outside threads crowding a pool with one external slot: most calls are injected, and a
- * worker or the slot holder that waits inside a loop takes the injector's whole stack, runs the
- * oldest and spreads the rest through its own deque, above forks of its own that it still has
- * to pop back. Every one of those calls must complete (a job popped in place of one's own fork
- * was once dropped, and the thread that injected it waited forever). */
+/* Many outside threads crowding a pool with one external slot: most calls run on slots made on
+ * demand, which workers and other callers steal from while they wait inside their own loops.
+ * Every one of those calls must complete. */
 static void test_outside_threads_crowding_one_slot(void **state)
 {
     (void)state;

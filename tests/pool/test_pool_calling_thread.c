@@ -1,0 +1,297 @@
+/*
+ * test_pool_calling_thread.c — pool.h's "who runs what" for calls from outside the pool, with
+ * more outside threads than external slots (8, 16 and 64 threads for the default 4 slots, for
+ * one slot, and for none made at creation), at one worker count (--workers N):
+ *  - baton_scope_run "Runs body(scope, ctx) on the calling thread";
+ *  - baton_join: "The calling thread runs A itself";
+ *  - baton_parallel_for: the calling thread runs the piece that starts at begin itself;
+ *  - baton_parallel_reduce: identity first, and accumulate on the piece that starts at begin,
+ *    on the calling thread;
+ * each checked by pthread_self() and by a thread-local variable the calling thread set. Then the
+ * deadlock that a call waiting for a worker made possible: on a pool of one worker, bodies of
+ * several outside callers that wait for each other (all of them inside at once) complete; and
+ * the slots made on demand are reused: there are never more than the threads inside at once.
+ */
+#include "test_util.h"
+
+#include "pool/internal.h"
+
+static unsigned g_workers;
+
+/* The calling thread's mark: set by each outside thread to its own number. */
+static _Thread_local int t_mark = -1;
+
+typedef struct caller_ctx {
+    baton_pool *pool;
+    pthread_t self;
+    int mark;
+    size_t rounds;
+    atomic_long wrong; /* callbacks that should have run on this thread and did not */
+    atomic_long tasks;
+} caller_ctx;
+
+static bool on_caller(const caller_ctx *ctx)
+{
+    return pthread_equal(pthread_self(), ctx->self) && t_mark == ctx->mark;
+}
+
+static int count_task(void *arg)
+{
+    caller_ctx *ctx = arg;
+    atomic_fetch_add(&ctx->tasks, 1);
+    return 0;
+}
+
+static int body_on_caller(baton_scope *scope, void *arg)
+{
+    caller_ctx *ctx = arg;
+    if (!on_caller(ctx))
+        atomic_fetch_add(&ctx->wrong, 1);
+    for (int i = 0; i < 4; i++)
+        BT_CHECK(baton_scope_spawn(scope, count_task, ctx) == 0);
+    return 0;
+}
+
+static int a_on_caller(void *arg)
+{
+    caller_ctx *ctx = arg;
+    if (!on_caller(ctx))
+        atomic_fetch_add(&ctx->wrong, 1);
+    return 0;
+}
+
+static int for_first_on_caller(size_t begin, size_t end, void *arg)
+{
+    (void)end;
+    caller_ctx *ctx = arg;
+    if (begin == 0 && !on_caller(ctx))
+        atomic_fetch_add(&ctx->wrong, 1);
+    return 0;
+}
+
+static void identity_zero(void *out, void *arg)
+{
+    (void)arg;
+    *(long *)out = 0;
+}
+
+static int accumulate_first_on_caller(size_t begin, size_t end, void *inout, void *arg)
+{
+    caller_ctx *ctx = arg;
+    if (begin == 0 && !on_caller(ctx))
+        atomic_fetch_add(&ctx->wrong, 1);
+    *(long *)inout += (long)(end - begin);
+    return 0;
+}
+
+static void combine_sum(void *left, const void *right, void *arg)
+{
+    (void)arg;
+    *(long *)left += *(const long *)right;
+}
+
+static void *caller_main(void *arg)
+{
+    caller_ctx *ctx = arg;
+    ctx->self = pthread_self();
+    t_mark = ctx->mark;
+    baton_reduce_ops ops = {.value_size = sizeof(long), .identity = identity_zero,
+                            .accumulate = accumulate_first_on_caller, .combine = combine_sum};
+    baton_reduce_ops det = ops;
+    det.flags = BATON_REDUCE_DETERMINISTIC;
+    for (size_t r = 0; r < ctx->rounds; r++) {
+        BT_CHECK(baton_scope_run(ctx->pool, body_on_caller, ctx) == 0);
+        BT_CHECK(baton_join(ctx->pool, a_on_caller, ctx, count_task, ctx) == 0);
+        BT_CHECK(baton_parallel_for(ctx->pool, 0, 64, r % 2 ? 1 : 0, for_first_on_caller, ctx) ==
+                 0);
+        long sum = -1;
+        BT_CHECK(baton_parallel_reduce(ctx->pool, 0, 100, r % 2 ? 3 : 0, &ops, ctx, &sum) == 0);
+        BT_CHECK(sum == 100);
+        sum = -1;
+        BT_CHECK(baton_parallel_reduce(ctx->pool, 0, 100, 7, &det, ctx, &sum) == 0);
+        BT_CHECK(sum == 100);
+    }
+    return NULL;
+}
+
+/* identity's first call of a reduction is the calling thread's: tasks counts the calls. */
+static void identity_checks(void *out, void *arg)
+{
+    caller_ctx *ctx = arg;
+    if (atomic_fetch_add(&ctx->tasks, 1) == 0 && !on_caller(ctx))
+        atomic_fetch_add(&ctx->wrong, 1);
+    *(long *)out = 0;
+}
+
+static int accumulate_plain(size_t begin, size_t end, void *inout, void *arg)
+{
+    (void)arg;
+    *(long *)inout += (long)(end - begin);
+    return 0;
+}
+
+static void run_callers(unsigned flags, unsigned slots, unsigned n_threads)
+{
+    baton_pool *pool = bt_pool_create_ex(g_workers, flags, slots);
+    caller_ctx *ctxs = calloc(n_threads, sizeof *ctxs);
+    pthread_t *threads = calloc(n_threads, sizeof *threads);
+    assert_non_null(ctxs);
+    assert_non_null(threads);
+    size_t rounds = bt_scaled(3200.0 / n_threads, 4);
+    bt_watchdog dog;
+    bt_watchdog_start(&dog, 120, "outside callers beyond the external slots");
+    for (unsigned t = 0; t < n_threads; t++) {
+        ctxs[t].pool = pool;
+        ctxs[t].mark = (int)t;
+        ctxs[t].rounds = rounds;
+        atomic_init(&ctxs[t].wrong, 0);
+        atomic_init(&ctxs[t].tasks, 0);
+        assert_int_equal(pthread_create(&threads[t], NULL, caller_main, &ctxs[t]), 0);
+    }
+    long wrong = 0;
+    for (unsigned t = 0; t < n_threads; t++) {
+        pthread_join(threads[t], NULL);
+        wrong += atomic_load(&ctxs[t].wrong);
+        /* 4 tasks per scope and one B per join, every one of them ran. */
+        if (atomic_load(&ctxs[t].tasks) != (long)(5 * rounds))
+            fail_msg("thread %u: %ld tasks ran, expected %zu", t, atomic_load(&ctxs[t].tasks),
+                     5 * rounds);
+    }
+    bt_watchdog_stop(&dog);
+    bt_assert_no_thread_failures();
+    if (wrong != 0)
+        fail_msg("%u threads, %u slots%s: %ld bodies, A halves or first pieces ran on another "
+                 "thread than their caller", n_threads, slots,
+                 flags & BATON_POOL_NO_EXTERNAL_SLOTS ? " (none at creation)" : "", wrong);
+    /* Slots made on demand are reused: the pool never has more slots than its configured ones
+     * or the most outside calls in progress at once (at most n_threads here). */
+    unsigned configured = flags & BATON_POOL_NO_EXTERNAL_SLOTS ? 0
+                          : slots != 0                       ? slots
+                                                             : BATON_POOL_DEFAULT_EXTERNAL_SLOTS;
+    unsigned made = atomic_load(&pool->n_overflow);
+    if (configured + made > (n_threads > configured ? n_threads : configured))
+        fail_msg("%u slots made on demand besides %u configured ones, for %u threads", made,
+                 configured, n_threads);
+
+    /* identity runs first on the calling thread (later calls make right halves' accumulators
+     * on any thread). */
+    caller_ctx main_ctx = {.pool = pool, .self = pthread_self(), .mark = 1000};
+    atomic_init(&main_ctx.wrong, 0);
+    atomic_init(&main_ctx.tasks, 0);
+    t_mark = 1000;
+    baton_reduce_ops ops = {.value_size = sizeof(long), .identity = identity_checks,
+                            .accumulate = accumulate_plain, .combine = combine_sum};
+    long sum = -1;
+    bt_assert_rc(baton_parallel_reduce(pool, 0, 0, 0, &ops, &main_ctx, &sum), 0);
+    assert_int_equal(sum, 0);
+    atomic_store(&main_ctx.tasks, 0);
+    bt_assert_rc(baton_parallel_reduce(pool, 0, 1000, 0, &ops, &main_ctx, &sum), 0);
+    assert_int_equal(sum, 1000);
+    assert_int_equal(atomic_load(&main_ctx.wrong), 0);
+    t_mark = -1;
+    free(threads);
+    free(ctxs);
+    bt_pool_destroy(pool);
+}
+
+static void test_callers_8_threads_default_slots(void **state)
+{
+    (void)state;
+    run_callers(0, 0, 8);
+}
+
+static void test_callers_16_threads_one_slot(void **state)
+{
+    (void)state;
+    run_callers(0, 1, 16);
+}
+
+static void test_callers_64_threads_no_slots(void **state)
+{
+    (void)state;
+    run_callers(BATON_POOL_NO_EXTERNAL_SLOTS, 0, 64);
+    run_callers(0, 0, 64);
+}
+
+/* ---- bodies that wait for each other ----------------------------------------------------------- *
+ * N outside threads call baton_scope_run on a pool of ONE worker; each body waits until all N
+ * bodies are inside at once, then spawns a task. If a call without a slot waited for the worker
+ * to run its body, the first such body would hold the worker while the others could never start.
+ */
+typedef struct rendezvous {
+    baton_pool *pool;
+    unsigned n;
+    atomic_uint inside;
+    atomic_int task_ran;
+} rendezvous;
+
+static int mark_task(void *arg)
+{
+    rendezvous *rv = arg;
+    atomic_fetch_add(&rv->task_ran, 1);
+    return 0;
+}
+
+static int rendezvous_body(baton_scope *scope, void *arg)
+{
+    rendezvous *rv = arg;
+    atomic_fetch_add(&rv->inside, 1);
+    uint64_t deadline = bt_now_ns() + 30000000000u;
+    while (atomic_load(&rv->inside) < rv->n) {
+        if (bt_now_ns() > deadline) {
+            BT_CHECK_MSG(false, "%u of %u bodies inside after 30 s: a body did not start while "
+                         "others waited", atomic_load(&rv->inside), rv->n);
+            return BATON_ETIMEDOUT;
+        }
+        bt_sleep_ns(100000);
+    }
+    return baton_scope_spawn(scope, mark_task, rv);
+}
+
+static void *rendezvous_main(void *arg)
+{
+    rendezvous *rv = arg;
+    int rc = baton_scope_run(rv->pool, rendezvous_body, rv);
+    BT_CHECK_MSG(rc == 0, "scope: %s: %s", baton_err_name(rc), baton_last_error_message());
+    return NULL;
+}
+
+static void run_rendezvous(unsigned flags, unsigned slots, unsigned n)
+{
+    baton_pool *pool = bt_pool_create_ex(1, flags, slots);
+    rendezvous rv = {.pool = pool, .n = n};
+    atomic_init(&rv.inside, 0);
+    atomic_init(&rv.task_ran, 0);
+    pthread_t threads[16];
+    assert_true(n <= 16);
+    bt_watchdog dog;
+    bt_watchdog_start(&dog, 90, "bodies of outside callers waiting for each other");
+    for (unsigned t = 0; t < n; t++)
+        assert_int_equal(pthread_create(&threads[t], NULL, rendezvous_main, &rv), 0);
+    for (unsigned t = 0; t < n; t++)
+        pthread_join(threads[t], NULL);
+    bt_watchdog_stop(&dog);
+    bt_assert_no_thread_failures();
+    assert_int_equal(atomic_load(&rv.task_ran), (int)n);
+    bt_pool_destroy(pool);
+}
+
+static void test_bodies_wait_for_each_other_on_one_worker(void **state)
+{
+    (void)state;
+    run_rendezvous(BATON_POOL_NO_EXTERNAL_SLOTS, 0, 2);
+    run_rendezvous(0, 1, 3);
+    run_rendezvous(0, 0, 8);
+}
+
+int main(int argc, char **argv)
+{
+    g_workers = bt_init(argc, argv, 2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_callers_8_threads_default_slots),
+        cmocka_unit_test(test_callers_16_threads_one_slot),
+        cmocka_unit_test(test_callers_64_threads_no_slots),
+        cmocka_unit_test(test_bodies_wait_for_each_other_on_one_worker),
+    };
+    return cmocka_run_group_tests_name("pool/calling_thread", tests, NULL, NULL);
+}
