@@ -437,9 +437,9 @@ static inline bool bt_wait_flag_nudging(baton_pool *pool, atomic_int *flag, unsi
 
 /* ---------------------------------------------------------------------------------------------
  * Running a task on a worker of a pool. Every call runs on its calling thread (pool.h), so a
- * test that needs a worker hands it over: a join whose A waits, without forking, until B has
- * run; B was offered to thieves (a thread's first fork is always stealable), so a worker runs
- * it. Returns what fn returned (main thread or any outside thread; the pool needs an idle
+ * test that needs a worker hands it over: a join whose A waits until B has run, never popping
+ * B back; B was offered to thieves (a thread's first fork is always stealable), so a worker
+ * runs it. Returns what fn returned (main thread or any outside thread; the pool needs an idle
  * worker within timeout_ms, else this returns BATON_ETIMEDOUT and fn may still run later).
  */
 
@@ -465,7 +465,8 @@ static inline int bt__on_worker_b(void *arg)
 static inline int bt__on_worker_a(void *arg)
 {
     bt__on_worker *w = arg;
-    return bt_wait_flag(&w->done, w->timeout_ms) ? 0 : BATON_ETIMEDOUT;
+    /* Nudging: a worker falling asleep just as B was offered may miss it (see above). */
+    return bt_wait_flag_nudging(w->pool, &w->done, w->timeout_ms) ? 0 : BATON_ETIMEDOUT;
 }
 
 /* Runs fn(ctx) on a worker of pool; *out_worker (may be NULL) gets the worker's index. */

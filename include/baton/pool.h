@@ -163,9 +163,12 @@ typedef int (*baton_range_fn)(size_t begin, size_t end, void *ctx);
 
 /*
  * Calls fn over disjoint sub-ranges that exactly cover [begin, end), in parallel.
- * grain 0: adaptive — the range is split into a few pieces per worker (four), and a piece is
- * split again each time a thief takes it (rayon's adaptive splitter), down to single indices;
- * on a pool nobody steals from, that is a handful of calls of fn.
+ * grain 0: adaptive — the range starts with a budget of four splits per worker, halved at each
+ * split until it is spent, which cuts it into 2^(floor(log2(4 * workers)) + 1) pieces: eight per
+ * worker when the number of workers is a power of two (8 on one worker, 16 on 2 or 3, 32 on 4),
+ * or single indices when the range is shorter; a piece that a thief takes gets the budget again
+ * and is split further (rayon's adaptive splitter), down to single indices. So on a pool where
+ * nobody steals, fn is called exactly min(end - begin, that number) times.
  * grain > 0: the range is cut into pieces of at most `grain` indices.
  * Returns 0, the first error returned by fn (pieces not yet started are skipped), BATON_EINVAL
  * (NULL pool or fn, begin > end), BATON_ECLOSED, BATON_ENOMEM as for baton_join (fn was not

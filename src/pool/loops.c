@@ -3,11 +3,13 @@
  *
  * DESIGN
  *  - Adaptive splitting (grain 0), after rayon's Splitter (src/iter/plumbing/mod.rs): a range
- *    starts with a budget of `splits` = number of workers; each split halves the budget, and a
- *    half that a thief takes (it "migrated") resets its budget to at least the number of workers.
- *    A range whose budget is spent runs as one piece. So a loop on an idle pool is cut into about
- *    as many pieces as there are workers, and is cut further only where stealing shows there are
- *    idle workers to feed; on one worker nothing is stolen and the loop is a single call.
+ *    starts with a budget of `splits` = BATON__SPLITS_PER_WORKER (4) per worker; each split
+ *    halves the budget (integer division), and a range splits while its budget is not zero, so
+ *    a budget s gives 2^(floor(log2 s) + 1) pieces: 8 per worker for a power-of-two worker
+ *    count, as pool.h states. A half that a thief takes (it "migrated") resets its budget to at
+ *    least the starting one. So a loop is cut into a few pieces per worker, and further only
+ *    where stealing shows there are idle workers to feed; where nobody steals, into exactly
+ *    that many (8 on one worker).
  *  - Fixed grain (grain > 0): halve until a piece has at most `grain` indices.
  *  - Errors: the first non-zero result is stored in the loop's state and sets cancelled; pieces
  *    that start later return at once. Every piece that started has finished when the call
@@ -49,9 +51,10 @@ typedef struct baton__loop {
 #define BATON__SPLITS_PER_WORKER 4
 #endif
 
-/* Adaptive loops start with a few pieces per worker (oneTBB's auto_partitioner starts with four
- * per thread): with one piece per worker, the worker that finishes first waits for a whole
- * piece of the other at the end of every loop; with a few, it steals the rest in smaller bites. */
+/* Adaptive loops start with a few pieces per worker (a budget of four splits per worker gives
+ * eight pieces per worker; oneTBB's auto_partitioner starts with four per thread): with one piece
+ * per worker, the worker that finishes first waits for a whole piece of the other at the end of
+ * every loop; with a few, it steals the rest in smaller bites. */
 static unsigned baton__split_budget(const baton_pool *pool)
 {
     return pool->n_workers * BATON__SPLITS_PER_WORKER;

@@ -225,6 +225,42 @@ void baton_workqueue_receiver_destroy(baton_workqueue_receiver *receiver)
     baton__workqueue_unref(wq);
 }
 
+static size_t baton__workqueue_capacity(const baton__workqueue *wq)
+{
+    return wq->multi_producer ? baton_mpsc_capacity(wq->mpsc) : baton_spsc_capacity(wq->spsc);
+}
+
+static size_t baton__workqueue_size(const baton__workqueue *wq)
+{
+    return wq->multi_producer ? baton_mpsc_size(wq->mpsc) : baton_spsc_size(wq->spsc);
+}
+
+size_t baton_workqueue_capacity(const baton_workqueue_receiver *receiver)
+{
+    return receiver != NULL ? baton__workqueue_capacity(receiver->wq) : 0;
+}
+
+size_t baton_workqueue_size(const baton_workqueue_receiver *receiver)
+{
+    return receiver != NULL ? baton__workqueue_size(receiver->wq) : 0;
+}
+
+size_t baton_workqueue_sender_capacity(const baton_workqueue_sender *sender)
+{
+    return sender != NULL ? baton__workqueue_capacity(sender->wq) : 0;
+}
+
+size_t baton_workqueue_sender_size(const baton_workqueue_sender *sender)
+{
+    if (sender == NULL)
+        return 0;
+    /* Relaxed: "at some instant during the call"; once the receiver is gone, what it left in
+     * the ring will never be received, so it is not queued any more. */
+    if (baton__load_relaxed(&sender->wq->receiver_gone))
+        return 0;
+    return baton__workqueue_size(sender->wq);
+}
+
 baton__waitpoint *baton__workqueue_recv_waitpoint(baton_workqueue_receiver *receiver)
 {
     baton__workqueue *wq = receiver->wq;
