@@ -101,11 +101,12 @@ BATON_API int baton_pool_create(const baton_pool_config *config, baton_pool **ou
  */
 BATON_API int baton_pool_destroy(baton_pool *pool);
 
-/* Number of worker threads (not counting external slots). Thread-safe. */
+/* Number of worker threads (not counting external slots); 0 for NULL. Thread-safe. */
 BATON_API unsigned baton_pool_workers(const baton_pool *pool);
 
 /* Index of the calling thread in `pool` (0 .. workers-1), or -1 when the calling thread is not
- * one of its workers (an outside thread, even while it holds an external slot). Thread-safe. */
+ * one of its workers (an outside thread, even while it holds an external slot) or pool is NULL.
+ * Thread-safe. */
 BATON_API int baton_pool_current_worker(const baton_pool *pool);
 
 /* A unit of work: returns 0, or a non-zero error code that cancels its siblings. */
@@ -154,8 +155,8 @@ BATON_API int baton_scope_run(baton_pool *pool, baton_scope_fn body, void *ctx);
  */
 BATON_API int baton_scope_spawn(baton_scope *scope, baton_task_fn fn, void *ctx);
 
-/* True once a task or the body of the scope has failed, so long-running tasks can stop early.
- * Thread-safe. */
+/* True once a task or the body of the scope has failed, so long-running tasks can stop early;
+ * false for NULL. Thread-safe. */
 BATON_API bool baton_scope_cancelled(const baton_scope *scope);
 
 /* Loop body over [begin, end): returns 0 or an error that stops the loop. */

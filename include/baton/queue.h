@@ -220,20 +220,23 @@ BATON_API int baton_workqueue_sender_clone(baton_workqueue_sender *sender,
                                            baton_workqueue_sender **clone);
 
 /* Sends one item: waits up to timeout_ns for room. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED
- * (the receiver is gone). */
+ * (the receiver is gone), BATON_EINVAL (NULL sender; the send calls below too). */
 BATON_API int baton_workqueue_send(baton_workqueue_sender *sender, void *item,
                                    uint64_t timeout_ns);
 /* Sends without waiting. Returns 0, BATON_EAGAIN when full, BATON_ECLOSED. */
 BATON_API int baton_workqueue_try_send(baton_workqueue_sender *sender, void *item);
 /* Sends all n items, waiting for room as needed (up to timeout_ns in all); *sent (may be NULL)
- * tells how many went in when it returns early. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED. */
+ * tells how many went in when it returns early. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED,
+ * BATON_EINVAL (NULL sender, or items NULL with n > 0: nothing sent). */
 BATON_API int baton_workqueue_send_n(baton_workqueue_sender *sender, void *const *items, size_t n,
                                      uint64_t timeout_ns, size_t *sent);
 /* Closes this sender and frees the handle. The last close ends the stream. NULL is ignored. */
 BATON_API void baton_workqueue_sender_close(baton_workqueue_sender *sender);
 
 /* Receives one item, waiting up to timeout_ns. Returns 0, BATON_ETIMEDOUT, or BATON_EEOF once
- * every sender is closed and nothing is left. One thread at a time. */
+ * every sender is closed and nothing is left; BATON_EINVAL for a NULL receiver or item (the
+ * receive calls below too, and items NULL with max > 0 for recv_n: nothing is received). One
+ * thread at a time. */
 BATON_API int baton_workqueue_recv(baton_workqueue_receiver *receiver, void **item,
                                    uint64_t timeout_ns);
 /* Receives without waiting: 0, BATON_EAGAIN, BATON_EEOF. */

@@ -703,6 +703,10 @@ static void test_calls_reject_null(void **state)
     bt_assert_rc(baton_scope_run(pool, NULL, NULL), BATON_EINVAL);
     bt_assert_rc(baton_parallel_for(NULL, 0, 10, 1, cover_fn, NULL), BATON_EINVAL);
     bt_assert_rc(baton_parallel_for(pool, 0, 10, 1, NULL, NULL), BATON_EINVAL);
+    /* The queries answer NULL without failing. */
+    assert_int_equal(baton_pool_workers(NULL), 0);
+    assert_int_equal(baton_pool_current_worker(NULL), -1);
+    assert_false(baton_scope_cancelled(NULL));
     bt_assert_pool_usable(pool);
     bt_pool_destroy(pool);
 }

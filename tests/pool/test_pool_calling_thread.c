@@ -10,10 +10,12 @@
  * each checked by pthread_self() and by a thread-local variable the calling thread set. Then the
  * deadlock that a call waiting for a worker made possible: on a pool of one worker, bodies of
  * several outside callers that wait for each other (all of them inside at once) complete; and
- * the slots made on demand are reused: there are never more than the threads inside at once.
+ * the slots made on demand are reused: there are never more than the threads inside at once;
+ * without memory for another slot a call fails with BATON_ENOMEM and runs nothing.
  */
 #include "test_util.h"
 
+#include "core/alloc.h"
 #include "pool/internal.h"
 
 static unsigned g_workers;
@@ -284,6 +286,88 @@ static void test_bodies_wait_for_each_other_on_one_worker(void **state)
     run_rendezvous(0, 0, 8);
 }
 
+/* ---- no memory for another slot ------------------------------------------------------------- *
+ * pool.h: from outside, a call that finds no free slot and no memory for another fails with
+ * BATON_ENOMEM and runs nothing (neither A nor B, not the body, not fn); with memory again, the
+ * same calls work. The workers are idle meanwhile, so nothing else allocates.
+ */
+static atomic_int g_nomem_ran;
+
+static int nomem_task(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_nomem_ran, 1);
+    return 0;
+}
+
+static int nomem_body(baton_scope *scope, void *arg)
+{
+    (void)scope;
+    return nomem_task(arg);
+}
+
+static int nomem_fn(size_t begin, size_t end, void *arg)
+{
+    (void)begin;
+    (void)end;
+    return nomem_task(arg);
+}
+
+static void nomem_identity(void *out, void *arg)
+{
+    (void)arg;
+    *(long *)out = 0;
+}
+
+static int nomem_accumulate(size_t begin, size_t end, void *inout, void *arg)
+{
+    (void)inout;
+    return nomem_fn(begin, end, arg);
+}
+
+static void nomem_combine(void *left, const void *right, void *arg)
+{
+    (void)left;
+    (void)right;
+    (void)arg;
+}
+
+static void test_no_memory_for_a_slot(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create_ex(g_workers, BATON_POOL_NO_EXTERNAL_SLOTS, 0);
+    baton_reduce_ops ops = {.value_size = sizeof(long), .identity = nomem_identity,
+                            .accumulate = nomem_accumulate, .combine = nomem_combine};
+    long out = -1;
+    atomic_store(&g_nomem_ran, 0);
+    baton__alloc_fail_after(0);
+    int rcs[4];
+    char messages[4][160];
+    rcs[0] = baton_join(pool, nomem_task, NULL, nomem_task, NULL);
+    snprintf(messages[0], sizeof messages[0], "%s", baton_last_error_message());
+    rcs[1] = baton_scope_run(pool, nomem_body, NULL);
+    snprintf(messages[1], sizeof messages[1], "%s", baton_last_error_message());
+    rcs[2] = baton_parallel_for(pool, 0, 100, 1, nomem_fn, NULL);
+    snprintf(messages[2], sizeof messages[2], "%s", baton_last_error_message());
+    rcs[3] = baton_parallel_reduce(pool, 0, 100, 1, &ops, NULL, &out);
+    snprintf(messages[3], sizeof messages[3], "%s", baton_last_error_message());
+    baton__alloc_fail_after(-1);
+    for (int i = 0; i < 4; i++) {
+        bt_assert_rc(rcs[i], BATON_ENOMEM);
+        if (strstr(messages[i], "external slot") == NULL)
+            fail_msg("call %d: message \"%s\" does not say what ran out", i, messages[i]);
+    }
+    assert_int_equal(atomic_load(&g_nomem_ran), 0);
+    assert_int_equal(out, -1);
+    assert_int_equal(atomic_load(&pool->n_overflow), 0);
+    /* Memory again: the same calls run, on a slot made now. */
+    bt_assert_rc(baton_join(pool, nomem_task, NULL, nomem_task, NULL), 0);
+    bt_assert_rc(baton_scope_run(pool, nomem_body, NULL), 0);
+    assert_int_equal(atomic_load(&g_nomem_ran), 3);
+    assert_int_equal(atomic_load(&pool->n_overflow), 1);
+    bt_pool_destroy(pool);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 2);
@@ -292,6 +376,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_callers_16_threads_one_slot),
         cmocka_unit_test(test_callers_64_threads_no_slots),
         cmocka_unit_test(test_bodies_wait_for_each_other_on_one_worker),
+        cmocka_unit_test(test_no_memory_for_a_slot),
     };
     return cmocka_run_group_tests_name("pool/calling_thread", tests, NULL, NULL);
 }

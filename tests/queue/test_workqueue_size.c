@@ -6,6 +6,7 @@
  *  - size is exact when nothing runs concurrently: 0 when new, +1 per send, -1 per receive,
  *    the capacity when full, 0 after recv_n took everything; through the sender 0 once the
  *    receiver is gone; NULL gives 0 for all four;
+ *  - NULL handles and out pointers are BATON_EINVAL for every send and receive call;
  *  - under concurrency (--workers N producer threads, a receiving thread, a watching thread)
  *    every size read lies in [0, capacity], and once every sender has closed and the receiver has
  *    taken everything it is 0 again.
@@ -83,6 +84,46 @@ static void test_capacity_and_exact_size(void **state)
     assert_int_equal(baton_workqueue_size(NULL), 0);
     assert_int_equal(baton_workqueue_sender_capacity(NULL), 0);
     assert_int_equal(baton_workqueue_sender_size(NULL), 0);
+}
+
+/* ---- NULL handles ------------------------------------------------------------------------------ *
+ * queue.h: the send and receive calls give BATON_EINVAL for a NULL handle or out pointer, and
+ * send nothing / receive nothing.
+ */
+static void test_null_handles(void **state)
+{
+    (void)state;
+    baton_workqueue_sender *tx;
+    baton_workqueue_receiver *rx;
+    bt_assert_rc(baton_workqueue_create(4, 0, &tx, &rx), 0);
+    void *items[2] = {val(1), val(2)};
+    size_t n = 99;
+    bt_expect_error(baton_workqueue_send(NULL, val(1), 0), BATON_EINVAL, "sender", NULL);
+    bt_expect_error(baton_workqueue_try_send(NULL, val(1)), BATON_EINVAL, "sender", NULL);
+    bt_expect_error(baton_workqueue_send_n(NULL, items, 2, 0, &n), BATON_EINVAL, "sender", NULL);
+    assert_int_equal(n, 0);
+    n = 99;
+    bt_expect_error(baton_workqueue_send_n(tx, NULL, 2, 0, &n), BATON_EINVAL, "items", NULL);
+    assert_int_equal(n, 0);
+    check_sizes(tx, rx, 0);
+    bt_assert_rc(baton_workqueue_send_n(tx, NULL, 0, 0, &n), 0);
+    assert_int_equal(n, 0);
+    bt_assert_rc(baton_workqueue_try_send(tx, val(7)), 0);
+    void *item = NULL;
+    bt_expect_error(baton_workqueue_recv(NULL, &item, 0), BATON_EINVAL, "receiver", NULL);
+    bt_expect_error(baton_workqueue_try_recv(NULL, &item), BATON_EINVAL, "receiver", NULL);
+    n = 99;
+    bt_expect_error(baton_workqueue_recv_n(NULL, items, 2, &n), BATON_EINVAL, "receiver", NULL);
+    assert_int_equal(n, 0);
+    bt_assert_rc(baton_workqueue_recv(rx, NULL, 0), BATON_EINVAL);
+    bt_assert_rc(baton_workqueue_try_recv(rx, NULL), BATON_EINVAL);
+    bt_assert_rc(baton_workqueue_recv_n(rx, NULL, 2, &n), BATON_EINVAL);
+    /* Nothing was taken by the refused calls. */
+    check_sizes(tx, rx, 1);
+    bt_assert_rc(baton_workqueue_try_recv(rx, &item), 0);
+    assert_ptr_equal(item, val(7));
+    baton_workqueue_sender_close(tx);
+    baton_workqueue_receiver_destroy(rx);
 }
 
 /* ---- under concurrency ------------------------------------------------------------------------ */
@@ -197,6 +238,7 @@ int main(int argc, char **argv)
         g_producers = 64;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capacity_and_exact_size),
+        cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_size_under_concurrency),
     };
     return cmocka_run_group_tests_name("queue/workqueue_size", tests, NULL, NULL);
