@@ -115,8 +115,10 @@ typedef int (*baton_task_fn)(void *ctx);
 /*
  * Runs fn_a(ctx_a) and fn_b(ctx_b), potentially in parallel, and returns when both are done.
  * The calling thread runs A itself; B is offered to thieves and run by the caller afterwards if
- * nobody took it (rayon's join). Nothing is allocated on the heap. The first few levels of
- * nested joins on a thread (the coarse ones) are always stealable. Deeper ones stay private to
+ * nobody took it (rayon's join). Nothing is allocated on the heap (but for the external slot an
+ * outside caller makes when every one is taken, once per slot for the pool's life; see the top
+ * of this file). The first few levels of nested joins on a thread (the coarse ones) are always
+ * stealable. Deeper ones stay private to
  * the caller while every worker of the pool is busy, so that forking and joining them costs no
  * fence, and are made stealable as soon as a worker is idle, at the caller's next fork or join;
  * so a deeply nested join whose A runs a long time without forking may run B itself after A
