@@ -3,11 +3,11 @@
  * parallel loops and reductions.
  *
  * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque with a private end;
- * work it forks goes on its own deque and idle workers steal from the other end. Threads outside the pool that call
- * into it (baton_join, baton_scope_run, baton_parallel_for, ...) take an "external slot" for the
- * duration of the call: the call runs on the calling thread, which forks onto the slot's deque,
- * runs work itself instead of sleeping while the pool does it, and is stolen from (oneTBB's
- * arena slots do the same). A pool starts with external_slots of them; when more outside
+ * work it forks goes on its own deque and idle workers steal from the other end. Threads
+ * outside the pool that call into it (baton_join, baton_scope_run, baton_parallel_for, ...) take
+ * an "external slot" for the duration of the call: the call runs on the calling thread, which
+ * forks onto the slot's deque, runs work itself instead of sleeping while the pool does it, and
+ * is stolen from (oneTBB's arena slots do the same). A pool starts with external_slots of them; when more outside
  * threads are inside at once, each extra one makes another slot, which the pool keeps for reuse
  * until it is destroyed: a pool never has more slots than external_slots or the most outside
  * calls ever in progress at once, whichever is larger (a few KiB each). No call ever waits for a
@@ -236,8 +236,8 @@ typedef struct baton_worker_stats {
 
 /*
  * Copies worker `worker`'s counters to *out. Pass worker == baton_pool_workers(pool) to get the
- * sum over all workers and external slots (those made on demand included). Returns 0 or BATON_EINVAL (NULL, index too large).
- * Thread-safe.
+ * sum over all workers and external slots (those made on demand included). Returns 0 or
+ * BATON_EINVAL (NULL, index too large). Thread-safe.
  */
 BATON_API int baton_pool_worker_stats(const baton_pool *pool, unsigned worker,
                                       baton_worker_stats *out);
