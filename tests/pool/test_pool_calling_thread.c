@@ -368,6 +368,69 @@ static void test_no_memory_for_a_slot(void **state)
     bt_pool_destroy(pool);
 }
 
+/* ---- counters of slots made on demand ------------------------------------------------------- *
+ * pool.h: the total of baton_pool_worker_stats covers external slots "made on demand included".
+ * The pool's only worker is held in a blocker (the outer join's B), so the ten inner joins' B
+ * halves run on the caller's slot, made on demand: the total exceeds the worker's own count by
+ * at least ten.
+ */
+typedef struct stats_ctx {
+    baton_pool *pool;
+    atomic_int blocker_started;
+    atomic_int release;
+    int inner_rc;
+} stats_ctx;
+
+static int stats_noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int stats_blocker(void *arg)
+{
+    stats_ctx *ctx = arg;
+    atomic_store(&ctx->blocker_started, 1);
+    BT_CHECK(bt_wait_flag(&ctx->release, 60000));
+    return 0;
+}
+
+static int stats_a(void *arg)
+{
+    stats_ctx *ctx = arg;
+    BT_CHECK(bt_wait_flag_nudging(ctx->pool, &ctx->blocker_started, 60000));
+    /* From here the worker is held: every inner B runs here. */
+    for (int i = 0; i < 10 && ctx->inner_rc == 0; i++)
+        ctx->inner_rc = baton_join(ctx->pool, stats_noop, NULL, stats_noop, NULL);
+    atomic_store(&ctx->release, 1);
+    return 0;
+}
+
+static void test_stats_count_slots_made_on_demand(void **state)
+{
+    (void)state;
+    baton_pool *pool = bt_pool_create_ex(1, BATON_POOL_NO_EXTERNAL_SLOTS, 0);
+    stats_ctx ctx = {.pool = pool, .inner_rc = 0};
+    atomic_init(&ctx.blocker_started, 0);
+    atomic_init(&ctx.release, 0);
+    baton_worker_stats before_worker, before_total;
+    bt_assert_rc(baton_pool_worker_stats(pool, 0, &before_worker), 0);
+    bt_assert_rc(baton_pool_worker_stats(pool, 1, &before_total), 0);
+    bt_assert_rc(baton_join(pool, stats_a, &ctx, stats_blocker, &ctx), 0);
+    bt_assert_no_thread_failures();
+    bt_assert_rc(ctx.inner_rc, 0);
+    baton_worker_stats worker, total;
+    bt_assert_rc(baton_pool_worker_stats(pool, 0, &worker), 0);
+    bt_assert_rc(baton_pool_worker_stats(pool, 1, &total), 0);
+    uint64_t slots_before = before_total.tasks_executed - before_worker.tasks_executed;
+    uint64_t slots_now = total.tasks_executed - worker.tasks_executed;
+    if (slots_now < slots_before + 10)
+        fail_msg("the total counts %llu tasks beyond the worker's (%llu before): the ten B "
+                 "halves the slot made on demand ran are missing",
+                 (unsigned long long)slots_now, (unsigned long long)slots_before);
+    bt_pool_destroy(pool);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 2);
@@ -377,6 +440,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_callers_64_threads_no_slots),
         cmocka_unit_test(test_bodies_wait_for_each_other_on_one_worker),
         cmocka_unit_test(test_no_memory_for_a_slot),
+        cmocka_unit_test(test_stats_count_slots_made_on_demand),
     };
     return cmocka_run_group_tests_name("pool/calling_thread", tests, NULL, NULL);
 }
