@@ -4,8 +4,8 @@
  *
  * How baton is driven, case by case (so that the comparison with the peers is like for like):
  *  - fib32 and motion: a pool of exactly W workers with BATON_POOL_NO_EXTERNAL_SLOTS, entered
- *    once from main. With no external slot the call is injected and runs on a worker, so W
- *    threads do the work while main sleeps (what rayon's install() does).
+ *    once from main through cli_bench_install: the work runs on a worker, so W threads do it
+ *    while main sleeps (what rayon's install() does).
  *  - pfor16_*: a pool of W-1 workers (at least 1) with default flags: main takes an external slot
  *    and helps, as a caller of a small loop would, so W threads work, like oneTBB's arena (main
  *    plus W-1 workers) and an OpenMP team of W.
@@ -64,11 +64,11 @@ static int fib_task(void *ctx)
     return 0;
 }
 
-/* Computes fib(n) on the pool: the root's baton_join is called from main, which has no slot. */
+/* Computes fib(n) on the pool: the root runs on a worker while main sleeps. */
 static int fib_on_pool(baton_pool *pool, unsigned n, uint64_t *out_value)
 {
     fib_frame root = {pool, n, 0};
-    int rc = fib_task(&root);
+    int rc = cli_bench_install(pool, fib_task, &root);
     if (rc != 0) {
         cli_report_error(rc, "baton_join (fib)");
         return rc;
@@ -221,11 +221,10 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run inside the pool (the scope's body is injected onto a worker). */
-static int motion_ticks_body(baton_scope *scope, void *ctx)
+/* The whole tick loop, run on one of the pool's workers (cli_bench_install). */
+static int motion_ticks(void *ctx)
 {
     const motion_run *run = ctx;
-    (void)scope;
     for (unsigned t = 0; t < run->mc->ticks; t++) {
         int rc = baton_parallel_for(run->pool, 0, run->mc->entities, 0, motion_range_task,
                                     run->mc->state);
@@ -247,10 +246,10 @@ int pool_measure_motion_baton(void *ctx, unsigned workers, double *out_value, bo
         return -1;
     motion_init(mc->state, mc->entities);
     start = cli_now_s();
-    rc = baton_scope_run(run.pool, motion_ticks_body, &run);
+    rc = cli_bench_install(run.pool, motion_ticks, &run);
     elapsed = cli_now_s() - start;
     if (rc != 0)
-        cli_report_error(rc, "baton_scope_run (motion)");
+        cli_report_error(rc, "the tick loop (motion)");
     cli_bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;

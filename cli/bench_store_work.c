@@ -6,10 +6,11 @@
  *
  * Thread counts, so that every parallel row runs W threads:
  *  - baton_parallel_for: a pool of W workers with BATON_POOL_NO_EXTERNAL_SLOTS, the tick loop
- *    inside baton_scope_run, as the pool suite's motion case (bench_pool_work.c) runs it.
+ *    run on one of them (cli_bench_install), as the pool suite's motion case
+ *    (bench_pool_work.c) runs it.
  *  - baton_sharded: the same pool (W workers, no external slot) and, under
  *    BATON_STORE_DEDICATED, W executors. Its tick loop (one baton_store_update_all per tick, and
- *    the submissions and baton_store_tick of motion_conflicts) runs inside baton_scope_run too:
+ *    the submissions and baton_store_tick of motion_conflicts) runs on a worker too:
  *    the thread that drives the store is one of the pool's workers, as the parallel_for row's
  *    driver is and as OpenMP's master thread is one of its team, rather than an outside thread
  *    that every tick must wake.
@@ -170,11 +171,10 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run inside the pool (the scope's body is injected onto a worker). */
-static int pfor_ticks_body(baton_scope *scope, void *ctx)
+/* The whole tick loop, run on one of the pool's workers (cli_bench_install). */
+static int pfor_ticks(void *ctx)
 {
     const pfor_run *run = ctx;
-    (void)scope;
     for (unsigned t = 0; t < run->mc->ticks; t++) {
         int rc = baton_parallel_for(run->pool, 0, run->mc->entities, 0, motion_range_task,
                                     run->mc->state);
@@ -195,10 +195,10 @@ int store_measure_motion_pfor(void *ctx, unsigned workers, double *out_value, bo
         return -1;
     motion_init(mc->state, mc->entities);
     start = cli_now_s();
-    rc = baton_scope_run(run.pool, pfor_ticks_body, &run);
+    rc = cli_bench_install(run.pool, pfor_ticks, &run);
     elapsed = cli_now_s() - start;
     if (rc != 0)
-        cli_report_error(rc, "baton_scope_run (motion)");
+        cli_report_error(rc, "the tick loop (motion)");
     cli_bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
@@ -214,10 +214,9 @@ typedef struct sharded_run {
 } sharded_run;
 
 /* The tick loop, run inside the pool like the baton_parallel_for row's. */
-static int sharded_ticks_body(baton_scope *scope, void *ctx)
+static int sharded_ticks(void *ctx)
 {
     const sharded_run *run = ctx;
-    (void)scope;
     for (unsigned t = 0; t < run->ticks; t++) {
         int rc = baton_store_update_all(run->store, baton_motion_update, NULL);
         if (rc != 0)
@@ -244,7 +243,7 @@ int store_measure_motion_sharded(void *ctx, unsigned workers, double *out_value,
         return -1;
     }
     start = cli_now_s();
-    rc = baton_scope_run(pool, sharded_ticks_body, &run);
+    rc = cli_bench_install(pool, sharded_ticks, &run);
     elapsed = cli_now_s() - start;
     if (rc != 0)
         cli_report_error(rc, "baton_store_update_all (motion)");
@@ -491,10 +490,9 @@ static int submit_interactions(conflict_run *run, unsigned tick)
 }
 
 /* The tick loop, run inside the pool like the motion case's. */
-static int conflict_ticks_body(baton_scope *scope, void *ctx)
+static int conflict_ticks(void *ctx)
 {
     conflict_run *run = ctx;
-    (void)scope;
     for (unsigned t = 0; t < run->cc->ticks; t++) {
         baton_tick_report report;
         int rc = baton_store_update_all(run->store, baton_motion_update, NULL);
@@ -546,7 +544,7 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
         return -1;
     }
     start = cli_now_s();
-    rc = baton_scope_run(pool, conflict_ticks_body, &run);
+    rc = cli_bench_install(pool, conflict_ticks, &run);
     elapsed = cli_now_s() - start;
     complete = rc == 0 && store_state_by_id(run.store, cc->state, cc->entities);
     baton_store_destroy(run.store);

@@ -47,6 +47,11 @@ void cli_space_usage(FILE *out);
 void cli_report_error(int err, const char *what);
 /* A benchmark's pool: n workers with `flags`, threads named "bench-<i>"; reports a failure. */
 int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
+/* Runs fn(ctx) on one of pool's workers and returns what it returned (or the join's error); the
+ * calling thread sleeps meanwhile (rayon's install()). Every baton call runs on its calling
+ * thread, which takes part; a bench that wants exactly its pool's W threads at work runs its
+ * measured work through this. */
+int cli_bench_install(baton_pool *pool, int (*fn)(void *ctx), void *ctx);
 /* Destroys a benchmark's pool; keeps the first error in *inout_rc (reports a failure). */
 void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc);
 /* Prints "baton: <message>" to stderr. */

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,78 @@ int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_poo
         cli_report_error(rc, what);
     }
     return rc;
+}
+
+/* cli_bench_install: a join whose B is the work and whose A sleeps until B is done. */
+typedef struct cli_install {
+    baton_pool *pool;
+    int (*fn)(void *ctx);
+    void *ctx;
+    int rc;
+    bool started, done;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} cli_install;
+
+static int cli_install_b(void *arg)
+{
+    cli_install *in = arg;
+    pthread_mutex_lock(&in->lock);
+    in->started = true;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    in->rc = in->fn(in->ctx);
+    pthread_mutex_lock(&in->lock);
+    in->done = true;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    return 0;
+}
+
+static int cli_install_noop(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int cli_install_a(void *arg)
+{
+    cli_install *in = arg;
+    pthread_mutex_lock(&in->lock);
+    while (!in->started) {
+        /* B is public on this thread's deque and a worker was told; but a worker falling asleep
+         * at that instant can miss it (pool/sleep.c), and this thread never pops B back while
+         * it sleeps here, so until a worker has taken B, offer something every millisecond. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_nsec += 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+        if (pthread_cond_timedwait(&in->cond, &in->lock, &deadline) == ETIMEDOUT &&
+            !in->started) {
+            pthread_mutex_unlock(&in->lock);
+            (void)baton_join(in->pool, cli_install_noop, NULL, cli_install_noop, NULL);
+            pthread_mutex_lock(&in->lock);
+        }
+    }
+    while (!in->done)
+        pthread_cond_wait(&in->cond, &in->lock);
+    pthread_mutex_unlock(&in->lock);
+    return 0;
+}
+
+int cli_bench_install(baton_pool *pool, int (*fn)(void *ctx), void *ctx)
+{
+    cli_install in = {.pool = pool, .fn = fn, .ctx = ctx, .rc = 0, .started = false,
+                      .done = false};
+    pthread_mutex_init(&in.lock, NULL);
+    pthread_cond_init(&in.cond, NULL);
+    int rc = baton_join(pool, cli_install_a, &in, cli_install_b, &in);
+    pthread_cond_destroy(&in.cond);
+    pthread_mutex_destroy(&in.lock);
+    return rc != 0 ? rc : in.rc;
 }
 
 void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc)

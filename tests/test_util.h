@@ -436,6 +436,53 @@ static inline bool bt_wait_flag_nudging(baton_pool *pool, atomic_int *flag, unsi
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Running a task on a worker of a pool. Every call runs on its calling thread (pool.h), so a
+ * test that needs a worker hands it over: a join whose A waits until B has run, never popping
+ * B back; B was offered to thieves (a thread's first fork is always stealable), so a worker
+ * runs it. Returns what fn returned (main thread or any outside thread; the pool needs an idle
+ * worker within timeout_ms, else this returns BATON_ETIMEDOUT and fn may still run later).
+ */
+
+typedef struct bt__on_worker {
+    baton_pool *pool;
+    int (*fn)(void *ctx);
+    void *ctx;
+    int rc;
+    int worker; /* baton_pool_current_worker where B ran */
+    unsigned timeout_ms;
+    atomic_int done;
+} bt__on_worker;
+
+static inline int bt__on_worker_b(void *arg)
+{
+    bt__on_worker *w = arg;
+    w->worker = baton_pool_current_worker(w->pool);
+    w->rc = w->fn(w->ctx);
+    atomic_store(&w->done, 1);
+    return 0;
+}
+
+static inline int bt__on_worker_a(void *arg)
+{
+    bt__on_worker *w = arg;
+    /* Nudging: a worker falling asleep just as B was offered may miss it (see above). */
+    return bt_wait_flag_nudging(w->pool, &w->done, w->timeout_ms) ? 0 : BATON_ETIMEDOUT;
+}
+
+/* Runs fn(ctx) on a worker of pool; *out_worker (may be NULL) gets the worker's index. */
+static inline int bt_run_on_worker(baton_pool *pool, int (*fn)(void *ctx), void *ctx,
+                                   int *out_worker)
+{
+    bt__on_worker w = {.pool = pool, .fn = fn, .ctx = ctx, .rc = 0, .worker = -2,
+                       .timeout_ms = 30000};
+    atomic_init(&w.done, 0);
+    int rc = baton_join(pool, bt__on_worker_a, &w, bt__on_worker_b, &w);
+    if (out_worker != NULL)
+        *out_worker = w.worker;
+    return rc != 0 ? rc : w.rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * A quick check that a pool still does its job: a parallel_for that must cover its range.
  */
 

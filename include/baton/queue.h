@@ -220,20 +220,23 @@ BATON_API int baton_workqueue_sender_clone(baton_workqueue_sender *sender,
                                            baton_workqueue_sender **clone);
 
 /* Sends one item: waits up to timeout_ns for room. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED
- * (the receiver is gone). */
+ * (the receiver is gone), BATON_EINVAL (NULL sender; the send calls below too). */
 BATON_API int baton_workqueue_send(baton_workqueue_sender *sender, void *item,
                                    uint64_t timeout_ns);
 /* Sends without waiting. Returns 0, BATON_EAGAIN when full, BATON_ECLOSED. */
 BATON_API int baton_workqueue_try_send(baton_workqueue_sender *sender, void *item);
 /* Sends all n items, waiting for room as needed (up to timeout_ns in all); *sent (may be NULL)
- * tells how many went in when it returns early. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED. */
+ * tells how many went in when it returns early. Returns 0, BATON_ETIMEDOUT, BATON_ECLOSED,
+ * BATON_EINVAL (NULL sender, or items NULL with n > 0: nothing sent). */
 BATON_API int baton_workqueue_send_n(baton_workqueue_sender *sender, void *const *items, size_t n,
                                      uint64_t timeout_ns, size_t *sent);
 /* Closes this sender and frees the handle. The last close ends the stream. NULL is ignored. */
 BATON_API void baton_workqueue_sender_close(baton_workqueue_sender *sender);
 
 /* Receives one item, waiting up to timeout_ns. Returns 0, BATON_ETIMEDOUT, or BATON_EEOF once
- * every sender is closed and nothing is left. One thread at a time. */
+ * every sender is closed and nothing is left; BATON_EINVAL for a NULL receiver or item (the
+ * receive calls below too, and items NULL with max > 0 for recv_n: nothing is received). One
+ * thread at a time. */
 BATON_API int baton_workqueue_recv(baton_workqueue_receiver *receiver, void **item,
                                    uint64_t timeout_ns);
 /* Receives without waiting: 0, BATON_EAGAIN, BATON_EEOF. */
@@ -244,6 +247,25 @@ BATON_API int baton_workqueue_recv_n(baton_workqueue_receiver *receiver, void **
 /* Destroys the receiver. Items still queued are dropped without being touched; later sends fail
  * with BATON_ECLOSED. NULL is ignored. */
 BATON_API void baton_workqueue_receiver_destroy(baton_workqueue_receiver *receiver);
+
+/*
+ * The queue's capacity: what baton_workqueue_create was given, rounded up to a power of two (the
+ * number of items that can be queued at once). The same through any handle of the queue, for its
+ * whole life. Any thread, while the handle is open; 0 for NULL.
+ */
+BATON_API size_t baton_workqueue_capacity(const baton_workqueue_receiver *receiver);
+BATON_API size_t baton_workqueue_sender_capacity(const baton_workqueue_sender *sender);
+
+/*
+ * How many items are queued: sent and not yet received, at some instant during the call, between
+ * 0 and the capacity. Under concurrency it is a snapshot: an item may count from any moment
+ * during its send (a send that has not returned yet may already count) until any moment during
+ * its receive. Exact when no send or receive runs during the call. Through a sender, 0 once the
+ * receiver is gone (what it left will never be received). Any thread, while the handle is open;
+ * 0 for NULL. Costs two loads; it never waits.
+ */
+BATON_API size_t baton_workqueue_size(const baton_workqueue_receiver *receiver);
+BATON_API size_t baton_workqueue_sender_size(const baton_workqueue_sender *sender);
 
 /* ---------------------------------------------------------------------------------------------
  * Parallel drain: receives every item of a work queue and processes the items on a pool, many at
@@ -311,8 +333,11 @@ typedef struct baton_drain_report {
  * ops->undelivered, in seq order, before this returns. `report` (may be NULL) tells the counts.
  *
  * Errors: the item's error; BATON_EINVAL (NULL receiver, pool or ops->process, bad window, unknown
- * flags, struct_size too large); BATON_ENOMEM (the window's slots, allocated once per call);
- * BATON_ECLOSED while the pool is being destroyed. One drain per receiver at a time.
+ * flags, struct_size too large); BATON_EBUSY when another drain is running on the same receiver
+ * (one drain per receiver at a time; the running one is not disturbed); BATON_ENOMEM (the
+ * window's slots, allocated once per call, or an external slot of the pool); BATON_ECLOSED while
+ * the pool is being destroyed. After BATON_EINVAL, BATON_EBUSY or BATON_ENOMEM nothing was
+ * received; after BATON_EINVAL or BATON_EBUSY `report` is left untouched.
  */
 BATON_API int baton_workqueue_drain_parallel(baton_workqueue_receiver *receiver, baton_pool *pool,
                                              const baton_drain_ops *ops, void *ctx,

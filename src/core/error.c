@@ -15,6 +15,7 @@
 #define BATON__MESSAGE_CAPACITY 512
 
 static _Thread_local char baton__last_message[BATON__MESSAGE_CAPACITY];
+_Thread_local uint64_t baton__error_serial BATON__ERROR_TLS_MODEL;
 
 const char *baton_strerror(int err)
 {
@@ -66,5 +67,19 @@ int baton__error(int code, const char *fmt, ...)
     else if (n >= (int)sizeof formatted)
         memcpy(formatted + sizeof formatted - 4, "...", 4);
     memcpy(baton__last_message, formatted, strlen(formatted) + 1);
+    baton__error_serial++;
     return code;
+}
+
+void baton__work_error_message(char *buf, size_t size, const char *call, const char *what,
+                               int code, uint64_t serial)
+{
+    if (baton__error_serial != serial && baton__is_error_code(code))
+        snprintf(buf, size, "%s", baton__last_message);
+    else if (baton__is_error_code(code))
+        snprintf(buf, size, "%s: %s returned %s (%s)", call, what, baton_err_name(code),
+                 baton_strerror(code));
+    else
+        snprintf(buf, size, "%s: %s returned %d (a code of its own, not a baton error)", call,
+                 what, code);
 }

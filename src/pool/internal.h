@@ -25,7 +25,6 @@ typedef struct baton__worker baton__worker;
  * decides where it lives (a stack frame, a task record); running it never frees it. */
 struct baton__job {
     void (*exec)(baton__job *job, baton__worker *executor);
-    baton__job *next; /* link while the job sits in the injector */
 };
 
 /* A one-shot event that one waiter (owner) waits for and one thread sets. */
@@ -98,6 +97,9 @@ struct baton__worker {
 
     baton__thread *thread;
     int start_error; /* pool threads: pinning result, read after the start-up handshake */
+    /* Slots made on demand: the next one on the pool's overflow list; set before the slot is
+     * published, then never changed. */
+    baton__worker *overflow_next;
 };
 
 struct baton_pool {
@@ -124,9 +126,10 @@ struct baton_pool {
     _Atomic uint32_t n_waking;
     _Atomic uint32_t wake_cursor; /* where the next wake-one scan starts, to spread wake-ups */
 
-    /* Jobs injected by outside threads that found no free slot: a lock-free LIFO that a worker
-     * empties in one exchange (so no ABA), then reverses and spreads through its deque. */
-    BATON_CACHELINE_ALIGNED _Atomic(baton__job *) injector;
+    /* External slots made on demand when every configured one was taken: a list that only
+     * grows (pushed at the head by CAS) and is freed with the pool. */
+    BATON_CACHELINE_ALIGNED _Atomic(baton__worker *) overflow;
+    _Atomic uint32_t n_overflow; /* how many: numbers the new ones for messages */
 
     /* Life cycle. */
     /* Outside calls in progress, and BATON__CLOSING once destroy has begun. One word, so that the
@@ -163,8 +166,9 @@ extern _Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
 /* The worker of pool the calling thread is at any depth, or NULL. */
 baton__worker *baton__find_context(const baton_pool *pool);
 
-/* Runs body(worker, arg) as a worker of pool: directly when the caller already is one, else on an
- * external slot, else injected and waited for. Returns body's result, or BATON_ECLOSED. */
+/* Runs body(worker, arg) on the calling thread as a worker of pool: directly when the caller
+ * already is one, else on an external slot (made on demand when every one is taken). Returns
+ * body's result, BATON_ECLOSED, or BATON_ENOMEM (no memory for another slot). */
 int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg);
 
 /* Runs one job on w, counting it. */
@@ -177,7 +181,7 @@ void baton__execute(baton__worker *w, baton__job *job);
  * job below it cannot resume until it returns. */
 unsigned baton__execution_depth(void);
 
-/* Finds a job for w: its own deque, then the injector, then stealing. NULL if none. A worker
+/* Finds a job for w: its own deque, then stealing. NULL if none. A worker
  * that was woken up and finds a job passes the wake-up on if more work is visible. */
 baton__job *baton__find_work(baton__worker *w);
 

@@ -5,7 +5,7 @@
  * frame; it is pushed on the forker's deque, the forker runs A, then pops. Work-stealing deques
  * are LIFO for the owner, and everything A forked A also joined before returning, so the pop
  * returns B itself unless a thief took it (thieves take the oldest job first, so B goes last);
- * the one exception, injected jobs a waiting worker spread above B, is run on the way down.
+ * a job found above B all the same is run on the way down, not dropped.
  * Not stolen: B runs inline, at the cost of a push and a pop and no read-modify-write unless B
  * was the deque's last public job. Stolen: the forker helps with other work until B's latch is
  * set. Nothing is allocated.
@@ -41,9 +41,9 @@ static void baton__fork_exec(baton__job *job, baton__worker *executor)
 /*
  * After A: pops w's deque back down to `fork`. Returns true when it got fork back (the caller
  * runs it inline), false when fork was taken elsewhere (stolen, or run by a wait further down
- * this stack). Jobs found above fork are not the caller's to drop: a worker that waits spreads
- * injected jobs through its own deque, and those can be left above an outer fork, so they are
- * run here (rayon's join does the same).
+ * this stack). Jobs found above fork are not the caller's to drop: every job joins what it
+ * forked, so none should be there, but one that is (a job pushed by code that does not join
+ * it) is run here rather than lost (rayon's join does the same).
  */
 static bool baton__reclaim_fork(baton__worker *w, baton__job *fork)
 {
@@ -90,14 +90,39 @@ typedef struct baton__task_fork {
     baton__fork fork;
     baton_task_fn fn;
     void *ctx;
+    /* B's error message when a thief ran it and it failed; read after the fork's latch. */
+    char message[BATON__CARRIED_MESSAGE_CAPACITY];
 } baton__task_fork;
 
+/* Only a thief runs B through here (the forker calls fn_b itself). */
 static int baton__task_fork_run(baton__fork *fork, baton__worker *executor, bool migrated)
 {
     (void)executor;
     (void)migrated;
     baton__task_fork *tf = (baton__task_fork *)fork;
-    return tf->fn(tf->ctx);
+    uint64_t serial = baton__error_serial;
+    int rc = tf->fn(tf->ctx);
+    if (rc != 0)
+        baton__work_error_message(tf->message, sizeof tf->message, "baton_join", "fn_b", rc,
+                                  serial);
+    return rc;
+}
+
+/* Returns rc, the error of fn_a or fn_b (what) that ran on this thread since its error serial
+ * was `serial`, with a message that belongs to it. */
+static int baton__join_error(int rc, const char *what, uint64_t serial)
+{
+    char message[BATON__CARRIED_MESSAGE_CAPACITY];
+    baton__work_error_message(message, sizeof message, "baton_join", what, rc, serial);
+    return baton__error(rc, "%s", message);
+}
+
+/* Runs B on the forker's own thread. */
+static int baton__join_run_b_here(baton_task_fn fn_b, void *ctx_b)
+{
+    uint64_t serial = baton__error_serial;
+    int rc = fn_b(ctx_b);
+    return rc != 0 ? baton__join_error(rc, "fn_b", serial) : 0;
 }
 
 typedef struct baton__join_args {
@@ -123,9 +148,12 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
      * turns idle later can take them even while their forker runs a long A. Deeper forks are
      * private: free of fences, shared at once only if some worker is idle. */
     bool shallow = w->deque.bottom - baton__load_relaxed(&w->deque.top) < BATON__PUBLIC_FORKS;
+    uint64_t serial = baton__error_serial;
     if (baton__deque_push(&w->deque, &b.fork.job, shallow) != 0) {
         int rc = fn_a(ctx_a);
-        return rc != 0 ? rc : fn_b(ctx_b);
+        if (rc != 0)
+            return baton__join_error(rc, "fn_a", serial);
+        return baton__join_run_b_here(fn_b, ctx_b);
     }
     if (shallow)
         baton__notify_work(w->pool);
@@ -133,19 +161,28 @@ static int baton__join_tasks(baton__worker *w, baton_task_fn fn_a, void *ctx_a, 
         baton__share_if_idle(w);
 
     int rc_a = fn_a(ctx_a);
+    /* A's message now, before this thread runs anything else (reclaiming, waiting). */
+    char a_message[BATON__CARRIED_MESSAGE_CAPACITY];
+    if (rc_a != 0)
+        baton__work_error_message(a_message, sizeof a_message, "baton_join", "fn_a", rc_a,
+                                  serial);
 
     bool reclaimed = baton__reclaim_fork(w, &b.fork.job);
     baton__share_if_idle(w);
     if (reclaimed) {
         if (rc_a != 0)
-            return rc_a;
+            return baton__error(rc_a, "%s", a_message);
         baton__owner_increment(&w->tasks_executed);
-        return fn_b(ctx_b);
+        return baton__join_run_b_here(fn_b, ctx_b);
     }
     if (rc_a != 0)
         baton__store_relaxed(&b.fork.skip, 1);
     baton__work_until(w, &b.fork.done);
-    return rc_a != 0 ? rc_a : b.fork.result;
+    if (rc_a != 0)
+        return baton__error(rc_a, "%s", a_message);
+    if (b.fork.result != 0)
+        return baton__error(b.fork.result, "%s", b.message);
+    return 0;
 }
 
 static int baton__join_in(baton__worker *w, void *arg)

@@ -3,11 +3,13 @@
  *
  * DESIGN
  *  - Adaptive splitting (grain 0), after rayon's Splitter (src/iter/plumbing/mod.rs): a range
- *    starts with a budget of `splits` = number of workers; each split halves the budget, and a
- *    half that a thief takes (it "migrated") resets its budget to at least the number of workers.
- *    A range whose budget is spent runs as one piece. So a loop on an idle pool is cut into about
- *    as many pieces as there are workers, and is cut further only where stealing shows there are
- *    idle workers to feed; on one worker nothing is stolen and the loop is a single call.
+ *    starts with a budget of `splits` = BATON__SPLITS_PER_WORKER (4) per worker; each split
+ *    halves the budget (integer division), and a range splits while its budget is not zero, so
+ *    a budget s gives 2^(floor(log2 s) + 1) pieces: 8 per worker for a power-of-two worker
+ *    count, as pool.h states. A half that a thief takes (it "migrated") resets its budget to at
+ *    least the starting one. So a loop is cut into a few pieces per worker, and further only
+ *    where stealing shows there are idle workers to feed; where nobody steals, into exactly
+ *    that many (8 on one worker).
  *  - Fixed grain (grain > 0): halve until a piece has at most `grain` indices.
  *  - Errors: the first non-zero result is stored in the loop's state and sets cancelled; pieces
  *    that start later return at once. Every piece that started has finished when the call
@@ -39,27 +41,45 @@ typedef struct baton__loop {
     unsigned split_budget; /* pieces an adaptive loop starts with, and a stolen piece gets */
     _Atomic int first_error;
     _Atomic uint32_t cancelled;
+    const char *call; /* the public call, for messages */
+    /* The first error's message, written by the thread whose error won first_error; read by the
+     * caller after every piece has finished (the fork-joins' latches order it). */
+    char message[BATON__CARRIED_MESSAGE_CAPACITY];
 } baton__loop;
 
 #ifndef BATON__SPLITS_PER_WORKER
 #define BATON__SPLITS_PER_WORKER 4
 #endif
 
-/* Adaptive loops start with a few pieces per worker (oneTBB's auto_partitioner starts with four
- * per thread): with one piece per worker, the worker that finishes first waits for a whole
- * piece of the other at the end of every loop; with a few, it steals the rest in smaller bites. */
+/* Adaptive loops start with a few pieces per worker (a budget of four splits per worker gives
+ * eight pieces per worker; oneTBB's auto_partitioner starts with four per thread): with one piece
+ * per worker, the worker that finishes first waits for a whole piece of the other at the end of
+ * every loop; with a few, it steals the rest in smaller bites. */
 static unsigned baton__split_budget(const baton_pool *pool)
 {
     return pool->n_workers * BATON__SPLITS_PER_WORKER;
 }
 
-static void baton__loop_fail(baton__loop *loop, int rc)
+/* rc: what fn or accumulate returned on this thread, called when the thread's error serial was
+ * `serial`. */
+static void baton__loop_fail(baton__loop *loop, int rc, uint64_t serial)
 {
     int expected = 0;
     /* acq_rel only so that one error wins; the value is read after the fork-joins, whose
      * latches order it anyway. */
-    baton__cas_strong_acq_rel(&loop->first_error, &expected, rc);
+    if (baton__cas_strong_acq_rel(&loop->first_error, &expected, rc))
+        baton__work_error_message(loop->message, sizeof loop->message, loop->call,
+                                  loop->ops != NULL ? "accumulate" : "fn", rc, serial);
     baton__store_relaxed(&loop->cancelled, 1);
+}
+
+/* The loop's result on the caller's thread, with the message of the error that won. */
+static int baton__loop_result(baton__loop *loop)
+{
+    int rc = baton__load_relaxed(&loop->first_error);
+    if (rc != 0)
+        baton__error(rc, "%s", loop->message);
+    return rc;
 }
 
 static bool baton__loop_cancelled(baton__loop *loop)
@@ -113,9 +133,10 @@ static int baton__for_range(baton__worker *w, baton__loop *loop, size_t begin, s
         return 0;
     size_t len = end - begin;
     if (!baton__should_split(loop, len, splits)) {
+        uint64_t serial = baton__error_serial;
         int rc = loop->fn(begin, end, loop->ctx);
         if (rc != 0)
-            baton__loop_fail(loop, rc);
+            baton__loop_fail(loop, rc, serial);
         return 0;
     }
     size_t mid = begin + len / 2;
@@ -137,12 +158,14 @@ static int baton__for_in(baton__worker *w, void *arg)
     baton__for_args *args = arg;
     args->loop->split_budget = baton__split_budget(w->pool);
     (void)baton__for_range(w, args->loop, args->begin, args->end, args->loop->split_budget);
-    return baton__load_relaxed(&args->loop->first_error);
+    return baton__loop_result(args->loop);
 }
 
-static void baton__loop_init(baton__loop *loop, baton_range_fn fn, void *ctx, size_t grain)
+static void baton__loop_init(baton__loop *loop, const char *call, baton_range_fn fn, void *ctx,
+                             size_t grain)
 {
-    memset(loop, 0, sizeof *loop);
+    memset(loop, 0, offsetof(baton__loop, message));
+    loop->call = call;
     loop->fn = fn;
     loop->ctx = ctx;
     loop->grain = grain;
@@ -161,7 +184,7 @@ int baton_parallel_for(baton_pool *pool, size_t begin, size_t end, size_t grain,
     if (begin == end)
         return 0;
     baton__loop loop;
-    baton__loop_init(&loop, fn, ctx, grain);
+    baton__loop_init(&loop, "baton_parallel_for", fn, ctx, grain);
     baton__for_args args = {&loop, begin, end};
     baton__worker *w = baton__current;
     if (w != NULL && w->pool == pool)
@@ -207,9 +230,10 @@ static void baton__reduce_range(baton__worker *w, baton__loop *loop, size_t begi
     const baton_reduce_ops *ops = loop->ops;
     size_t len = end - begin;
     if (!baton__should_split(loop, len, splits)) {
+        uint64_t serial = baton__error_serial;
         int rc = ops->accumulate(begin, end, acc, loop->ctx);
         if (rc != 0)
-            baton__loop_fail(loop, rc);
+            baton__loop_fail(loop, rc, serial);
         return;
     }
     size_t mid = begin + len / 2;
@@ -253,9 +277,10 @@ static void baton__reduce_chunks(baton__worker *w, baton__loop *loop, size_t fir
     if (last_chunk - first_chunk == 1) {
         size_t begin = loop->begin + first_chunk * loop->grain;
         size_t end = loop->end - begin > loop->grain ? begin + loop->grain : loop->end;
+        uint64_t serial = baton__error_serial;
         int rc = ops->accumulate(begin, end, acc, loop->ctx);
         if (rc != 0)
-            baton__loop_fail(loop, rc);
+            baton__loop_fail(loop, rc, serial);
         return;
     }
     size_t mid = first_chunk + (last_chunk - first_chunk) / 2;
@@ -287,7 +312,7 @@ static int baton__reduce_in(baton__worker *w, void *arg)
     } else {
         baton__reduce_range(w, loop, args->begin, args->end, loop->split_budget, args->acc);
     }
-    return baton__load_relaxed(&loop->first_error);
+    return baton__loop_result(loop);
 }
 
 int baton_parallel_reduce(baton_pool *pool, size_t begin, size_t end, size_t grain,
@@ -320,7 +345,7 @@ int baton_parallel_reduce(baton_pool *pool, size_t begin, size_t end, size_t gra
         grain = BATON_REDUCE_DEFAULT_DETERMINISTIC_GRAIN;
 
     baton__loop loop;
-    baton__loop_init(&loop, NULL, ctx, grain);
+    baton__loop_init(&loop, "baton_parallel_reduce", NULL, ctx, grain);
     loop.ops = ops;
     loop.begin = begin;
     loop.end = end;

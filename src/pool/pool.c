@@ -5,15 +5,20 @@
  * DESIGN
  *  - workers[0 .. n_workers) are the pool's threads; workers[n_workers .. n_total) are external
  *    slots: a thread from outside that calls into the pool claims one (CAS on slot_taken) and is
- *    a worker for the length of that call: it pushes its forks on the slot's deque, helps while
- *    it waits, and can be stolen from. This is how the calling thread takes part in the work
- *    instead of sleeping while it is done elsewhere (oneTBB's arena slots).
- *  - With no free slot (or BATON_POOL_NO_EXTERNAL_SLOTS) the call becomes a job pushed on the
- *    injector, a lock-free stack; a worker takes the whole stack at once, keeps the oldest job
- *    and spreads the rest through its deque for others to steal. The caller blocks on a futex.
- *  - Finding work: own deque (LIFO), then the injector, then stealing from the other deques
- *    starting at a random victim. An idle worker spins (pause, then yield) for its spin time
- *    before it goes to sleep (sleep.c).
+ *    a worker for the length of that call: it runs the call's own code (a scope's body, a join's
+ *    A) itself, pushes its forks on the slot's deque, helps while it waits, and can be stolen
+ *    from. This is how the calling thread takes part in the work instead of sleeping while it
+ *    is done elsewhere (oneTBB's arena slots).
+ *  - When every configured slot is taken (or there are none: BATON_POOL_NO_EXTERNAL_SLOTS), the
+ *    caller makes one more, on demand, and adds it to the overflow list; the slots on that list
+ *    are claimed and freed like the configured ones and live until the pool is freed, so the
+ *    list only grows (up to the most outside threads ever inside at once) and thieves, wakers
+ *    and sleepers walk it without any protocol. So every outside call runs on its own thread;
+ *    none waits for a worker to be free to start it (which could deadlock when a body waits for
+ *    another outside caller, and broke thread-local state and "runs on the calling thread").
+ *  - Finding work: own deque (LIFO), then stealing from the other deques (the configured ones
+ *    starting at a random victim, then the overflow slots). An idle worker spins (pause, then
+ *    yield) for its spin time before it goes to sleep (sleep.c).
  *  - A thread inside a pool at any depth (its worker, or holding a slot, even while it is in a
  *    call into another pool) is found through its chain of contexts, and goes on as that worker.
  *  - Destroy: refuses new outside calls (closing), waits for the outside calls in progress to
@@ -82,57 +87,23 @@ unsigned baton__execution_depth(void)
     return baton__current != NULL ? baton__current->depth : 0;
 }
 
-/* Pushes the chain first .. last (linked by next) on the injector's stack. */
-static void baton__injector_push(baton_pool *pool, baton__job *first, baton__job *last)
-{
-    baton__job *head = baton__load_relaxed(&pool->injector);
-    do {
-        last->next = head;
-        /* seq_cst: the CAS is the publish half of the sleep protocol (sleep.c), and release
-         * pairs with the acquire exchange in baton__take_injected. */
-    } while (!atomic_compare_exchange_weak_explicit(&pool->injector, &head, first,
-                                                    memory_order_seq_cst, memory_order_relaxed));
-}
-
-/* Takes every injected job; keeps the oldest and pushes the others on w's deque. */
-static baton__job *baton__take_injected(baton__worker *w)
-{
-    baton_pool *pool = w->pool;
-    if (baton__load_relaxed(&pool->injector) == NULL)
-        return NULL;
-    /* Acquire pairs with the release CAS in baton__inject: the jobs' contents are visible. */
-    baton__job *stack = atomic_exchange_explicit(&pool->injector, NULL, memory_order_acquire);
-    if (stack == NULL)
-        return NULL;
-    /* The stack is newest first; reverse it so the oldest runs first. */
-    baton__job *oldest_first = NULL;
-    while (stack != NULL) {
-        baton__job *next = stack->next;
-        stack->next = oldest_first;
-        oldest_first = stack;
-        stack = next;
-    }
-    baton__job *first = oldest_first;
-    bool pushed = false;
-    for (baton__job *job = first->next; job != NULL;) {
-        baton__job *next = job->next;
-        if (baton__deque_push(&w->deque, job, true) != 0) {
-            /* Cannot grow the deque: give the rest back to the injector. */
-            baton__job *tail = job;
-            while (tail->next != NULL)
-                tail = tail->next;
-            baton__injector_push(pool, job, tail);
-            break;
-        }
-        pushed = true;
-        job = next;
-    }
-    if (pushed)
-        baton__notify_work(pool);
-    return first;
-}
-
 static baton__job *baton__search(baton__worker *w);
+
+/* A few tries at victim's oldest public job (retrying only lost races). */
+static baton__job *baton__steal_from(baton__worker *w, baton__worker *victim)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        bool lost_race;
+        baton__job *job = baton__deque_steal(&victim->deque, &lost_race);
+        if (job != NULL) {
+            baton__owner_increment(&w->steals);
+            return job;
+        }
+        if (!lost_race)
+            break;
+    }
+    return NULL;
+}
 
 baton__job *baton__find_work(baton__worker *w)
 {
@@ -149,27 +120,20 @@ static baton__job *baton__search(baton__worker *w)
         baton__share_if_idle(w);
         return job;
     }
-    job = baton__take_injected(w);
-    if (job != NULL)
-        return job;
 
     baton_pool *pool = w->pool;
     unsigned n = pool->n_total;
     unsigned start = (unsigned)(baton__xorshift(&w->rng) % n);
     for (unsigned k = 0; k < n; k++) {
         baton__worker *victim = &pool->workers[(start + k) % n];
-        if (victim == w)
-            continue;
-        for (int attempt = 0; attempt < 4; attempt++) {
-            bool lost_race;
-            job = baton__deque_steal(&victim->deque, &lost_race);
-            if (job != NULL) {
-                baton__owner_increment(&w->steals);
-                return job;
-            }
-            if (!lost_race)
-                break;
-        }
+        if (victim != w && (job = baton__steal_from(w, victim)) != NULL)
+            return job;
+    }
+    /* Acquire pairs with the seq_cst CAS that added a slot: its deque is initialised. */
+    for (baton__worker *victim = baton__load_acquire(&pool->overflow); victim != NULL;
+         victim = victim->overflow_next) {
+        if (victim != w && (job = baton__steal_from(w, victim)) != NULL)
+            return job;
     }
     baton__owner_increment(&w->steal_failures);
     return NULL;
@@ -195,32 +159,91 @@ static void *baton__worker_main(void *arg)
     return NULL;
 }
 
-/* An outside call that could not get a slot: runs on a worker, the caller waits on done. The
- * error detail is per thread, so it travels back with the result. */
-typedef struct baton__injected_call {
-    baton__job job;
-    int (*body)(baton__worker *w, void *arg);
-    void *arg;
-    int result;
-    _Atomic uint32_t done;
-    char message[256];
-} baton__injected_call;
-
-static void baton__injected_exec(baton__job *job, baton__worker *executor)
+/* Sets up w as worker `index` of pool (its deque, its random state, its parker). Returns 0 or
+ * BATON_ENOMEM. */
+static int baton__worker_init(baton_pool *pool, baton__worker *w, unsigned index)
 {
-    baton__injected_call *call = (baton__injected_call *)job;
-    call->result = call->body(executor, call->arg);
-    if (call->result != 0)
-        snprintf(call->message, sizeof call->message, "%s", baton_last_error_message());
-    /* Release pairs with the caller's acquire load of done: result is visible. */
-    baton__store_release(&call->done, 1);
-    baton__futex_wake(&call->done, 1);
+    memset(w, 0, sizeof *w);
+    if (baton__deque_init(&w->deque, BATON__DEQUE_INITIAL_CAPACITY) != 0)
+        return BATON_ENOMEM;
+    w->pool = pool;
+    w->index = index;
+    w->is_external = index >= pool->n_workers;
+    w->rng = baton_mix64(0x9e3779b97f4a7c15u * (index + 1)) | 1u;
+    w->spin_ns = pool->spin_ns;
+    baton__parker_init(&w->parker);
+    return 0;
 }
 
-static void baton__inject(baton_pool *pool, baton__job *job)
+static void baton__worker_fini(baton__worker *w)
 {
-    baton__injector_push(pool, job, job);
-    baton__notify_work(pool);
+    baton__deque_destroy(&w->deque);
+    while (w->slabs != NULL) {
+        baton__slab *next = w->slabs->next;
+        baton__free(w->slabs);
+        w->slabs = next;
+    }
+}
+
+static bool baton__try_claim(baton__worker *slot)
+{
+    uint32_t expected = 0;
+    /* Acquire pairs with the release store that freed the slot: the previous holder's writes to
+     * the slot's free lists and deque are visible. */
+    return baton__load_relaxed(&slot->slot_taken) == 0 &&
+           baton__cas_strong_acquire(&slot->slot_taken, &expected, 1);
+}
+
+/* A free external slot for the calling thread, claimed: one of the configured ones, else one
+ * made earlier on demand, else a new one; NULL only without memory for a new one.
+ *
+ * A slot is made only while there are fewer slots than outside calls in progress (calls, which
+ * counts this one): each of those holds at most one slot, claimed after its call was counted
+ * and freed before it is uncounted, so with at least as many slots as calls one is free, and the
+ * caller scans again instead. The reservation is a CAS on n_overflow, so the pool never has more
+ * slots than its configured ones or the most outside calls ever in progress at once. */
+static baton__worker *baton__claim_slot(baton_pool *pool)
+{
+    uint32_t configured = pool->n_total - pool->n_workers;
+    for (;;) {
+        for (unsigned i = pool->n_workers; i < pool->n_total; i++) {
+            if (baton__try_claim(&pool->workers[i]))
+                return &pool->workers[i];
+        }
+        /* Acquire pairs with the seq_cst CAS below: a listed slot is initialised. */
+        baton__worker *head = baton__load_acquire(&pool->overflow);
+        for (baton__worker *slot = head; slot != NULL; slot = slot->overflow_next) {
+            if (baton__try_claim(slot))
+                return slot;
+        }
+        /* Relaxed: these only decide whether to scan again or to make a slot; a stale value
+         * costs one more scan, or one slot made a moment early. */
+        uint32_t inside = baton__load_relaxed(&pool->calls) & BATON__CALLS_MASK;
+        uint32_t made = baton__load_relaxed(&pool->n_overflow);
+        if (configured + made >= inside)
+            continue; /* a slot is free right now: someone freed one behind the scan */
+        if (!atomic_compare_exchange_strong_explicit(&pool->n_overflow, &made, made + 1,
+                                                     memory_order_relaxed, memory_order_relaxed))
+            continue;
+        baton__worker *slot = baton__aligned_alloc(BATON_CACHELINE, sizeof *slot);
+        if (slot == NULL || baton__worker_init(pool, slot, pool->n_total + made) != 0) {
+            baton__free(slot);
+            baton__fetch_sub_relaxed(&pool->n_overflow, 1);
+            return NULL;
+        }
+        atomic_init(&slot->slot_taken, 1);
+        /* The list only grows while the pool lives (slots are reused, freed with the pool), so
+         * readers walk it without any protocol. seq_cst: the slot's deque joins the deques a
+         * worker about to sleep re-checks (sleep.c), and release pairs with the readers'
+         * acquire loads. */
+        head = baton__load_relaxed(&pool->overflow);
+        do {
+            slot->overflow_next = head;
+        } while (!atomic_compare_exchange_weak_explicit(&pool->overflow, &head, slot,
+                                                        memory_order_seq_cst,
+                                                        memory_order_relaxed));
+        return slot;
+    }
 }
 
 static void baton__leave_call(baton_pool *pool)
@@ -250,37 +273,15 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
         return baton__error(BATON_ECLOSED, "the pool is being destroyed");
     }
 
+    baton__worker *slot = baton__claim_slot(pool);
     int rc;
-    baton__worker *slot = NULL;
-    for (unsigned i = pool->n_workers; i < pool->n_total; i++) {
-        baton__worker *candidate = &pool->workers[i];
-        uint32_t expected = 0;
-        /* Acquire pairs with the release store that freed the slot: the previous holder's
-         * writes to the slot's free lists and deque are visible. */
-        if (baton__load_relaxed(&candidate->slot_taken) == 0 &&
-            baton__cas_strong_acquire(&candidate->slot_taken, &expected, 1)) {
-            slot = candidate;
-            break;
-        }
-    }
-    if (slot != NULL) {
+    if (slot == NULL) {
+        rc = baton__error(BATON_ENOMEM, "every external slot of the pool is taken and no memory "
+                          "for another (%zu bytes)", sizeof *slot);
+    } else {
         rc = baton__run_as(slot, body, arg);
         /* Release pairs with the next claimer's acquire CAS. */
         baton__store_release(&slot->slot_taken, 0);
-    } else {
-        baton__injected_call call;
-        call.job.exec = baton__injected_exec;
-        call.body = body;
-        call.arg = arg;
-        call.result = 0;
-        atomic_init(&call.done, 0);
-        baton__inject(pool, &call.job);
-        /* Acquire pairs with the release store in baton__injected_exec. */
-        while (baton__load_acquire(&call.done) == 0)
-            baton__futex_wait(&call.done, 0, 0);
-        rc = call.result;
-        if (rc != 0)
-            baton__error(rc, "%s", call.message);
     }
     baton__leave_call(pool);
     return rc;
@@ -288,14 +289,14 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
 
 static void baton__pool_free(baton_pool *pool, unsigned n_initialised)
 {
-    for (unsigned i = 0; i < n_initialised; i++) {
-        baton__worker *w = &pool->workers[i];
-        baton__deque_destroy(&w->deque);
-        while (w->slabs != NULL) {
-            baton__slab *next = w->slabs->next;
-            baton__free(w->slabs);
-            w->slabs = next;
-        }
+    for (unsigned i = 0; i < n_initialised; i++)
+        baton__worker_fini(&pool->workers[i]);
+    baton__worker *slot = baton__load_acquire(&pool->overflow);
+    while (slot != NULL) {
+        baton__worker *next = slot->overflow_next;
+        baton__worker_fini(slot);
+        baton__free(slot);
+        slot = next;
     }
     baton__free(pool->workers);
     baton__topology_free(pool->topology);
@@ -372,19 +373,11 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
         return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory for %u workers",
                             n_total);
     }
-    memset(pool->workers, 0, pool->n_total * sizeof *pool->workers);
     for (unsigned i = 0; i < pool->n_total; i++) {
-        baton__worker *w = &pool->workers[i];
-        if (baton__deque_init(&w->deque, BATON__DEQUE_INITIAL_CAPACITY) != 0) {
+        if (baton__worker_init(pool, &pool->workers[i], i) != 0) {
             baton__pool_free(pool, i);
             return baton__error(BATON_ENOMEM, "baton_pool_create: out of memory for deques");
         }
-        w->pool = pool;
-        w->index = i;
-        w->is_external = i >= pool->n_workers;
-        w->rng = baton_mix64(0x9e3779b97f4a7c15u * (i + 1)) | 1u;
-        w->spin_ns = pool->spin_ns;
-        baton__parker_init(&w->parker);
     }
 
     for (unsigned i = 0; i < pool->n_workers; i++) {
@@ -481,6 +474,10 @@ int baton_pool_worker_stats(const baton_pool *pool, unsigned worker, baton_worke
     } else {
         for (unsigned i = 0; i < pool->n_total; i++)
             baton__stats_add(out, &pool->workers[i]);
+        /* Acquire pairs with the CAS that added a slot. */
+        for (const baton__worker *slot = baton__load_acquire(&pool->overflow); slot != NULL;
+             slot = slot->overflow_next)
+            baton__stats_add(out, slot);
     }
     return 0;
 }

@@ -28,14 +28,21 @@ struct baton_scope {
     _Atomic int first_error;
     _Atomic uint32_t cancelled;
     baton__latch done;
+    /* The first error's message, written by the thread whose error won first_error; the caller
+     * reads it after the done latch, which orders it. */
+    char message[BATON__CARRIED_MESSAGE_CAPACITY];
 };
 
-static void baton__scope_fail(baton_scope *scope, int rc)
+/* rc: what the body or a task (what) returned on this thread, which started it when its error
+ * serial was `serial`. */
+static void baton__scope_fail(baton_scope *scope, int rc, const char *what, uint64_t serial)
 {
     int expected = 0;
     /* acq_rel: the error value is read after the done latch, which orders it anyway; this only
      * makes sure one error wins. */
-    baton__cas_strong_acq_rel(&scope->first_error, &expected, rc);
+    if (baton__cas_strong_acq_rel(&scope->first_error, &expected, rc))
+        baton__work_error_message(scope->message, sizeof scope->message, "baton_scope_run", what,
+                                  rc, serial);
     baton__store_relaxed(&scope->cancelled, 1);
 }
 
@@ -95,9 +102,10 @@ static void baton__record_exec(baton__job *job, baton__worker *executor)
     /* Give the record back before running: the task may spawn and reuse it at once. */
     baton__record_free(executor, rec);
     if (baton__load_relaxed(&scope->cancelled) == 0) {
+        uint64_t serial = baton__error_serial;
         int rc = fn(ctx);
         if (rc != 0)
-            baton__scope_fail(scope, rc);
+            baton__scope_fail(scope, rc, "a task", serial);
     }
     baton__scope_finish_one(scope);
 }
@@ -120,7 +128,6 @@ int baton_scope_spawn(baton_scope *scope, baton_task_fn fn, void *ctx)
         return baton__error(BATON_ENOMEM, "baton_scope_spawn: no memory for a slab of %d task "
                             "records", BATON__SLAB_RECORDS);
     rec->job.exec = baton__record_exec;
-    rec->job.next = NULL;
     rec->fn = fn;
     rec->ctx = ctx;
     rec->scope = scope;
@@ -154,13 +161,19 @@ static int baton__scope_in(baton__worker *w, void *arg)
     atomic_init(&scope.cancelled, 0);
     baton__latch_init(&scope.done, w);
 
+    uint64_t serial = baton__error_serial;
     int rc = args->body(&scope, args->ctx);
     if (rc != 0)
-        baton__scope_fail(&scope, rc);
+        baton__scope_fail(&scope, rc, "the body", serial);
     /* acq_rel as in baton__scope_finish_one; if this was not the last, wait for the latch. */
     if (baton__fetch_sub_acq_rel(&scope.pending, 1) != 1)
         baton__work_until(w, &scope.done);
-    return baton__load_relaxed(&scope.first_error);
+    rc = baton__load_relaxed(&scope.first_error);
+    /* The message travels with the error: the failing task may have run on another thread, and
+     * the caller's thread may hold an older message of its own. */
+    if (rc != 0)
+        baton__error(rc, "%s", scope.message);
+    return rc;
 }
 
 int baton_scope_run(baton_pool *pool, baton_scope_fn body, void *ctx)

@@ -6,9 +6,10 @@
  * n_sleepy. A worker that searched for its spin time (the configured spin_us, stretched up to
  * BATON__SPIN_STRETCH times while wake-ups keep coming soon after it parks) without finding work:
  *   1. sets sleepy = 1 and increments n_sleepy (seq_cst),
- *   2. re-checks every deque, the injector, shutdown and the latch it waits for (seq_cst loads),
+ *   2. re-checks every deque (the overflow slots' too), shutdown and the latch it waits for
+ *      (seq_cst loads),
  *   3. parks only if all of that is still empty.
- * A thread that publishes work (push, inject) then reads n_sleepy and, if non-zero, claims one
+ * A thread that publishes work (a push) then reads n_sleepy and, if non-zero, claims one
  * sleepy worker by exchanging its flag from 1 to 0 and unparks it. Publishing is a store then a
  * load; going to sleep is a store then loads; all seq_cst where it matters, so (Dekker) either
  * the sleeper sees the work or the publisher sees the sleeper. The parker's token makes the
@@ -19,8 +20,7 @@
  * so a worker falling asleep at that instant may be missed. Nothing is lost: the publisher runs
  * its own deque's work itself (join and scope waits pop it back), and the next publication
  * wakes the sleeper. The cost would be a moment of lost parallelism, which is why publishing
- * does not pay for a full fence each time. Injected jobs, which their publisher does not run,
- * use a seq_cst CAS and are never missed.
+ * does not pay for a full fence each time.
  *
  * At most one woken worker is on its way at a time (n_waking): publishers do not wake a second
  * one while it is, which keeps a burst of forks to one wake-up system call.
@@ -52,12 +52,36 @@ static bool baton__work_visible(baton_pool *pool)
 {
     /* seq_cst loads here and in baton__deque_has_public: the re-check half of the sleep protocol,
      * ordered after the sleeper's seq_cst announcement (see DESIGN). */
-    if (baton__load_seq_cst(&pool->injector) != NULL)
-        return true;
     for (unsigned i = 0; i < pool->n_total; i++) {
         if (baton__deque_has_public(&pool->workers[i].deque))
             return true;
     }
+    /* seq_cst pairs with the seq_cst CAS that adds a slot: a slot added after this load was
+     * added after our announcement, so its holder's publications see us sleepy. */
+    for (baton__worker *slot = baton__load_seq_cst(&pool->overflow); slot != NULL;
+         slot = slot->overflow_next) {
+        if (baton__deque_has_public(&slot->deque))
+            return true;
+    }
+    return false;
+}
+
+/* Claims w if it is sleepy and unparks it; true if it did. */
+static bool baton__try_wake(baton_pool *pool, baton__worker *w)
+{
+    if (baton__load_relaxed(&w->sleepy) == 0)
+        return false;
+    /* Count the wake-up before claiming, so that the woken worker's decrement can never come
+     * first. */
+    baton__fetch_add_seq_cst(&pool->n_waking, 1);
+    /* acq_rel: claims this sleeper against other wakers; pairs with the sleeper's seq_cst store
+     * of sleepy. */
+    if (baton__exchange_acq_rel(&w->sleepy, 0) == 1) {
+        baton__unpark(&w->parker);
+        return true;
+    }
+    /* Not claimed after all: undo the count (seq_cst like the increment). */
+    baton__fetch_sub_seq_cst(&pool->n_waking, 1);
     return false;
 }
 
@@ -70,20 +94,15 @@ void baton__wake_one(baton_pool *pool)
     unsigned n = pool->n_total;
     unsigned start = baton__fetch_add_relaxed(&pool->wake_cursor, 1) % n;
     for (unsigned k = 0; k < n; k++) {
-        baton__worker *w = &pool->workers[(start + k) % n];
-        if (baton__load_relaxed(&w->sleepy) == 0)
-            continue;
-        /* Count the wake-up before claiming, so that the woken worker's decrement can never
-         * come first. */
-        baton__fetch_add_seq_cst(&pool->n_waking, 1);
-        /* acq_rel: claims this sleeper against other wakers; pairs with the sleeper's seq_cst
-         * store of sleepy. */
-        if (baton__exchange_acq_rel(&w->sleepy, 0) == 1) {
-            baton__unpark(&w->parker);
+        if (baton__try_wake(pool, &pool->workers[(start + k) % n]))
             return;
-        }
-        /* Not claimed after all: undo the count (seq_cst like the increment). */
-        baton__fetch_sub_seq_cst(&pool->n_waking, 1);
+    }
+    /* Holders of slots made on demand, waiting in their calls, help too. Acquire pairs with
+     * the CAS that added the slot. */
+    for (baton__worker *slot = baton__load_acquire(&pool->overflow); slot != NULL;
+         slot = slot->overflow_next) {
+        if (baton__try_wake(pool, slot))
+            return;
     }
 }
 

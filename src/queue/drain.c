@@ -494,8 +494,11 @@ int baton_workqueue_drain_parallel(baton_workqueue_receiver *receiver, baton_poo
     }
     baton__free(d.slots);
     baton__workqueue_drain_end(receiver);
-    if (rc != 0 && stop != UINT64_MAX)
+    if (rc != 0 && stop != UINT64_MAX && baton__is_error_code(rc))
         return baton__error(rc, "baton_workqueue_drain_parallel: item %llu failed with %s",
                             (unsigned long long)stop, baton_err_name(rc));
+    if (rc != 0 && stop != UINT64_MAX)
+        return baton__error(rc, "baton_workqueue_drain_parallel: item %llu failed with %d (a "
+                            "code of the callback's own)", (unsigned long long)stop, rc);
     return rc;
 }

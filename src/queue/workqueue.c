@@ -124,6 +124,8 @@ static int baton__workqueue_closed(const char *call)
 
 int baton_workqueue_try_send(baton_workqueue_sender *sender, void *item)
 {
+    if (sender == NULL)
+        return baton__error(BATON_EINVAL, "baton_workqueue_try_send: sender is NULL");
     baton__workqueue *wq = sender->wq;
     int rc = wq->multi_producer ? baton_mpsc_try_push(wq->mpsc, item)
                                 : baton_spsc_try_push(wq->spsc, item);
@@ -132,6 +134,8 @@ int baton_workqueue_try_send(baton_workqueue_sender *sender, void *item)
 
 int baton_workqueue_send(baton_workqueue_sender *sender, void *item, uint64_t timeout_ns)
 {
+    if (sender == NULL)
+        return baton__error(BATON_EINVAL, "baton_workqueue_send: sender is NULL");
     baton__workqueue *wq = sender->wq;
     int rc = wq->multi_producer ? baton_mpsc_push(wq->mpsc, item, timeout_ns)
                                 : baton_spsc_push(wq->spsc, item, timeout_ns);
@@ -141,6 +145,11 @@ int baton_workqueue_send(baton_workqueue_sender *sender, void *item, uint64_t ti
 int baton_workqueue_send_n(baton_workqueue_sender *sender, void *const *items, size_t n,
                            uint64_t timeout_ns, size_t *sent)
 {
+    if (sent != NULL)
+        *sent = 0;
+    if (sender == NULL || (items == NULL && n != 0))
+        return baton__error(BATON_EINVAL, "baton_workqueue_send_n: %s is NULL",
+                            sender == NULL ? "sender" : "items (with n > 0)");
     baton__workqueue *wq = sender->wq;
     uint64_t deadline = baton__deadline_after(timeout_ns);
     size_t done = 0;
@@ -190,6 +199,8 @@ void baton_workqueue_sender_close(baton_workqueue_sender *sender)
 
 int baton_workqueue_try_recv(baton_workqueue_receiver *receiver, void **item)
 {
+    if (receiver == NULL)
+        return baton__error(BATON_EINVAL, "baton_workqueue_try_recv: receiver is NULL");
     baton__workqueue *wq = receiver->wq;
     return wq->multi_producer ? baton_mpsc_try_pop(wq->mpsc, item)
                               : baton_spsc_try_pop(wq->spsc, item);
@@ -197,6 +208,8 @@ int baton_workqueue_try_recv(baton_workqueue_receiver *receiver, void **item)
 
 int baton_workqueue_recv(baton_workqueue_receiver *receiver, void **item, uint64_t timeout_ns)
 {
+    if (receiver == NULL)
+        return baton__error(BATON_EINVAL, "baton_workqueue_recv: receiver is NULL");
     baton__workqueue *wq = receiver->wq;
     return wq->multi_producer ? baton_mpsc_pop(wq->mpsc, item, timeout_ns)
                               : baton_spsc_pop(wq->spsc, item, timeout_ns);
@@ -205,6 +218,11 @@ int baton_workqueue_recv(baton_workqueue_receiver *receiver, void **item, uint64
 int baton_workqueue_recv_n(baton_workqueue_receiver *receiver, void **items, size_t max,
                            size_t *received)
 {
+    if (receiver == NULL) {
+        if (received != NULL)
+            *received = 0;
+        return baton__error(BATON_EINVAL, "baton_workqueue_recv_n: receiver is NULL");
+    }
     baton__workqueue *wq = receiver->wq;
     return wq->multi_producer ? baton_mpsc_pop_n(wq->mpsc, items, max, received)
                               : baton_spsc_pop_n(wq->spsc, items, max, received);
@@ -223,6 +241,42 @@ void baton_workqueue_receiver_destroy(baton_workqueue_receiver *receiver)
     else
         baton_spsc_close(wq->spsc);
     baton__workqueue_unref(wq);
+}
+
+static size_t baton__workqueue_capacity(const baton__workqueue *wq)
+{
+    return wq->multi_producer ? baton_mpsc_capacity(wq->mpsc) : baton_spsc_capacity(wq->spsc);
+}
+
+static size_t baton__workqueue_size(const baton__workqueue *wq)
+{
+    return wq->multi_producer ? baton_mpsc_size(wq->mpsc) : baton_spsc_size(wq->spsc);
+}
+
+size_t baton_workqueue_capacity(const baton_workqueue_receiver *receiver)
+{
+    return receiver != NULL ? baton__workqueue_capacity(receiver->wq) : 0;
+}
+
+size_t baton_workqueue_size(const baton_workqueue_receiver *receiver)
+{
+    return receiver != NULL ? baton__workqueue_size(receiver->wq) : 0;
+}
+
+size_t baton_workqueue_sender_capacity(const baton_workqueue_sender *sender)
+{
+    return sender != NULL ? baton__workqueue_capacity(sender->wq) : 0;
+}
+
+size_t baton_workqueue_sender_size(const baton_workqueue_sender *sender)
+{
+    if (sender == NULL)
+        return 0;
+    /* Relaxed: "at some instant during the call"; once the receiver is gone, what it left in
+     * the ring will never be received, so it is not queued any more. */
+    if (baton__load_relaxed(&sender->wq->receiver_gone))
+        return 0;
+    return baton__workqueue_size(sender->wq);
 }
 
 baton__waitpoint *baton__workqueue_recv_waitpoint(baton_workqueue_receiver *receiver)

@@ -212,11 +212,10 @@ static void test_every_job_taken_once(void **state)
 }
 
 /* ---- a join finds a job of someone else above its fork ------------------------------------ *
- * A worker that waits takes the injector's whole stack, runs the oldest job and pushes the rest
- * on its own deque; when its wait ends, those jobs can sit above a fork it has still to pop
- * back. The join must run them (they are other threads' calls, waited for), not drop them: here
- * A leaves such a job on the deque, as that path would, and it must run exactly once: by the
- * join, or by a worker that stole it (it is public).
+ * Every job joins what it forks, so a join should never find a job of someone else above its
+ * fork; if one is there all the same, the join must run it, not drop it: here A leaves such a
+ * job on the deque, and it must run exactly once: by the join, or by a worker that stole it
+ * (it is public).
  */
 typedef struct foreign_job {
     baton__job job;
@@ -256,7 +255,6 @@ static void test_join_runs_foreign_job_above_its_fork(void **state)
         for (int round = 0; round < 100; round++) {
             foreign_ctx ctx = {.push_rc = -1};
             ctx.foreign.job.exec = foreign_exec;
-            ctx.foreign.job.next = NULL;
             atomic_init(&ctx.foreign.ran, 0);
             atomic_init(&ctx.b_ran, 0);
             bt_assert_rc(baton_join(pool, leave_foreign_job, &ctx, count_b, &ctx), 0);

@@ -351,7 +351,8 @@ static void test_current_worker(void **state)
 }
 
 /* Every worker index shows up when enough blocking work is offered: each piece waits until
- * W pieces are running at once, so every worker has to take one. */
+ * W + 1 pieces are running at once (the calling thread runs one), so every worker has to take
+ * one. */
 typedef struct all_workers_ctx {
     baton_pool *pool;
     unsigned workers;
@@ -369,7 +370,7 @@ static int all_workers_fn(size_t begin, size_t end, void *arg)
         atomic_fetch_or(&ctx->seen_mask, 1u << index);
     atomic_fetch_add(&ctx->running, 1);
     uint64_t deadline = bt_now_ns() + 10000000000u;
-    while (atomic_load(&ctx->running) < ctx->workers && bt_now_ns() < deadline) {
+    while (atomic_load(&ctx->running) < ctx->workers + 1 && bt_now_ns() < deadline) {
         bt_nudge(ctx->pool); /* lets the pieces still in this worker's deque be handed out */
         sched_yield();
     }
@@ -384,51 +385,34 @@ static void test_every_worker_index_is_used(void **state)
     all_workers_ctx ctx = {.pool = pool, .workers = workers};
     atomic_init(&ctx.running, 0);
     atomic_init(&ctx.seen_mask, 0);
-    /* With no external slot the caller runs nothing: the W pieces must run on the W workers. */
-    bt_assert_rc(baton_parallel_for(pool, 0, workers, 1, all_workers_fn, &ctx), 0);
+    /* The caller runs the piece at 0 on a slot made on demand; the other W pieces must run on
+     * the W workers. */
+    bt_assert_rc(baton_parallel_for(pool, 0, workers + 1, 1, all_workers_fn, &ctx), 0);
     assert_int_equal(atomic_load(&ctx.seen_mask), (1u << workers) - 1);
     bt_pool_destroy(pool);
 }
 
 /* ---- join offers B to thieves ----------------------------------------------------------------- *
  * pool.h: "The first few levels of nested joins on a thread (the coarse ones) are always
- * stealable." Here the pool's only worker is busy (running T, a call injected by another
- * thread) when the caller forks B2 one level down; then T ends and the worker goes idle while
- * A2 keeps running without forking. The worker must take B (the outer fork, a no-op) and then
- * B2, while A2 still runs; A2 gives up after 5 s, B2 then runs on the caller and the test
- * reports it.
+ * stealable." Here the pool's only worker is busy (running T, the outer join's B, which it
+ * stole) when the caller forks B2 one level down; then T ends and the worker goes idle while
+ * A2 keeps running without forking. The worker must take B2 while A2 still runs; A2 gives up
+ * after 5 s, B2 then runs on the caller and the test reports it.
  */
 typedef struct late_idle_ctx {
     baton_pool *pool;
     atomic_int t_started, t_release, b2_started;
     int t_worker, b2_worker;
     bool setup_failed;
-    pthread_t injector;
 } late_idle_ctx;
 
-static int late_t_range(size_t begin, size_t end, void *arg)
+/* The outer join's B: keeps the only worker busy until A2 releases it. */
+static int late_t(void *arg)
 {
-    (void)begin;
-    (void)end;
     late_idle_ctx *ctx = arg;
     ctx->t_worker = baton_pool_current_worker(ctx->pool);
     atomic_store(&ctx->t_started, 1);
     BT_CHECK(bt_wait_flag(&ctx->t_release, 20000));
-    return 0;
-}
-
-/* The other thread: the pool's only external slot is taken by the test's thread, so this call
- * is injected and runs on the worker. */
-static void *late_injector_main(void *arg)
-{
-    late_idle_ctx *ctx = arg;
-    BT_CHECK(baton_parallel_for(ctx->pool, 0, 1, 1, late_t_range, ctx) == 0);
-    return NULL;
-}
-
-static int late_noop(void *arg)
-{
-    (void)arg;
     return 0;
 }
 
@@ -451,8 +435,7 @@ static int late_a2(void *arg)
 static int late_a(void *arg)
 {
     late_idle_ctx *ctx = arg;
-    if (pthread_create(&ctx->injector, NULL, late_injector_main, ctx) != 0 ||
-        !bt_wait_flag(&ctx->t_started, 20000)) {
+    if (!bt_wait_flag(&ctx->t_started, 20000)) {
         ctx->setup_failed = true;
         atomic_store(&ctx->t_release, 1);
         return 0;
@@ -471,12 +454,10 @@ static void test_join_offers_b_to_worker_idle_later(void **state)
     atomic_init(&ctx.t_started, 0);
     atomic_init(&ctx.t_release, 0);
     atomic_init(&ctx.b2_started, 0);
-    bt_assert_rc(baton_join(pool, late_a, &ctx, late_noop, &ctx), 0);
-    if (!ctx.setup_failed)
-        pthread_join(ctx.injector, NULL);
+    bt_assert_rc(baton_join(pool, late_a, &ctx, late_t, &ctx), 0);
     bt_assert_no_thread_failures();
     if (ctx.setup_failed || ctx.t_worker != 0)
-        fail_msg("setup: the injected call did not run on the worker (t_worker %d)", ctx.t_worker);
+        fail_msg("setup: T did not run on the worker (t_worker %d)", ctx.t_worker);
     assert_int_equal(atomic_load(&ctx.b2_started), 1);
     if (ctx.b2_worker != 0)
         fail_msg("%s", "baton_join's B was not taken by the pool's only worker, idle for 5 s "
@@ -722,6 +703,10 @@ static void test_calls_reject_null(void **state)
     bt_assert_rc(baton_scope_run(pool, NULL, NULL), BATON_EINVAL);
     bt_assert_rc(baton_parallel_for(NULL, 0, 10, 1, cover_fn, NULL), BATON_EINVAL);
     bt_assert_rc(baton_parallel_for(pool, 0, 10, 1, NULL, NULL), BATON_EINVAL);
+    /* The queries answer NULL without failing. */
+    assert_int_equal(baton_pool_workers(NULL), 0);
+    assert_int_equal(baton_pool_current_worker(NULL), -1);
+    assert_false(baton_scope_cancelled(NULL));
     bt_assert_pool_usable(pool);
     bt_pool_destroy(pool);
 }

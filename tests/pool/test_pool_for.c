@@ -303,7 +303,7 @@ static void test_outside_threads_within_slots(void **state)
 static void test_outside_threads_beyond_slots(void **state)
 {
     (void)state;
-    /* 8 threads for 4 slots: some calls go through the injector. */
+    /* 8 threads for 4 slots: some calls make slots on demand. */
     run_outside_threads(g_pool, 8, bt_scaled(500, 50));
 }
 
@@ -333,7 +333,7 @@ static void test_outside_threads_single_slot(void **state)
 static void test_outside_threads_crowd(void **state)
 {
     (void)state;
-    /* 32 threads: most calls of the default pool (4 slots) go through the injector, and every
+    /* 32 threads: most calls of the default pool (4 slots) make slots on demand, and every
      * one of the maximum number of slots is in use at once on a second pool. */
     run_outside_threads(g_pool, 32, bt_scaled(100, 10));
     baton_pool *pool = bt_pool_create_ex(g_workers, 0, BATON_POOL_MAX_EXTERNAL_SLOTS);
@@ -341,11 +341,9 @@ static void test_outside_threads_crowd(void **state)
     bt_pool_destroy(pool);
 }
 
-/* Many outside threads crowding a pool with one external slot: most calls are injected, and a
- * worker or the slot holder that waits inside a loop takes the injector's whole stack, runs the
- * oldest and spreads the rest through its own deque, above forks of its own that it still has
- * to pop back. Every one of those calls must complete (a job popped in place of one's own fork
- * was once dropped, and the thread that injected it waited forever). */
+/* Many outside threads crowding a pool with one external slot: most calls run on slots made on
+ * demand, which workers and other callers steal from while they wait inside their own loops.
+ * Every one of those calls must complete. */
 static void test_outside_threads_crowding_one_slot(void **state)
 {
     (void)state;
@@ -407,6 +405,130 @@ static void test_loops_inside_scope_tasks(void **state)
     }
 }
 
+/* ---- how many pieces an adaptive loop makes ------------------------------------------------ *
+ * pool.h: grain 0 cuts the range into 2^(floor(log2(4 * workers)) + 1) pieces, or single indices
+ * when it is shorter, "so on a pool where nobody steals, fn is called exactly min(end - begin,
+ * that number) times". Nobody steals here: every worker but one is held in a blocker task, the
+ * loop runs on the last one (bt_run_on_worker), and the main thread waits without stealing. The
+ * same count is a lower bound when others may steal (a stolen piece is split further).
+ */
+typedef struct pieces_ctx {
+    baton_pool *pool;
+    size_t n;
+    unsigned reduce; /* 0: parallel_for, 1: parallel_reduce */
+    atomic_long calls;
+    atomic_int blockers_started;
+    atomic_int release;
+    long sum;
+} pieces_ctx;
+
+static int count_piece(size_t begin, size_t end, void *arg)
+{
+    pieces_ctx *ctx = arg;
+    BT_CHECK(begin < end);
+    atomic_fetch_add(&ctx->calls, 1);
+    return 0;
+}
+
+static void pieces_identity(void *out, void *arg)
+{
+    (void)arg;
+    *(long *)out = 0;
+}
+
+static int pieces_accumulate(size_t begin, size_t end, void *inout, void *arg)
+{
+    pieces_ctx *ctx = arg;
+    atomic_fetch_add(&ctx->calls, 1);
+    *(long *)inout += (long)(end - begin);
+    return 0;
+}
+
+static void pieces_combine(void *left, const void *right, void *arg)
+{
+    (void)arg;
+    *(long *)left += *(const long *)right;
+}
+
+static int pieces_loop(void *arg)
+{
+    pieces_ctx *ctx = arg;
+    if (ctx->reduce == 0)
+        return baton_parallel_for(ctx->pool, 0, ctx->n, 0, count_piece, ctx);
+    baton_reduce_ops ops = {.value_size = sizeof(long), .identity = pieces_identity,
+                            .accumulate = pieces_accumulate, .combine = pieces_combine};
+    return baton_parallel_reduce(ctx->pool, 0, ctx->n, 0, &ops, ctx, &ctx->sum);
+}
+
+static int pieces_blocker(void *arg)
+{
+    pieces_ctx *ctx = arg;
+    atomic_fetch_add(&ctx->blockers_started, 1);
+    BT_CHECK(bt_wait_flag(&ctx->release, 60000));
+    return 0;
+}
+
+static int pieces_body(baton_scope *scope, void *arg)
+{
+    pieces_ctx *ctx = arg;
+    int blockers = (int)baton_pool_workers(ctx->pool) - 1;
+    for (int i = 0; i < blockers; i++)
+        BT_CHECK(baton_scope_spawn(scope, pieces_blocker, ctx) == 0);
+    uint64_t deadline = bt_now_ns() + 60000000000u;
+    while (atomic_load(&ctx->blockers_started) < blockers && bt_now_ns() < deadline) {
+        bt_nudge(ctx->pool);
+        sched_yield();
+    }
+    int worker = -2;
+    int rc = bt_run_on_worker(ctx->pool, pieces_loop, ctx, &worker);
+    BT_CHECK(worker >= 0);
+    atomic_store(&ctx->release, 1);
+    return rc;
+}
+
+static long adaptive_pieces(unsigned workers)
+{
+    long budget = 4L * workers, pieces = 1;
+    while (budget != 0) {
+        pieces *= 2;
+        budget /= 2;
+    }
+    return pieces;
+}
+
+static void test_adaptive_pieces(void **state)
+{
+    (void)state;
+    long want = adaptive_pieces(g_workers);
+    /* pool.h's figures: 8 on one worker, 16 on 2 or 3, 32 on 4. */
+    assert_int_equal(adaptive_pieces(1), 8);
+    assert_int_equal(adaptive_pieces(3), 16);
+    assert_int_equal(adaptive_pieces(4), 32);
+    size_t lengths[] = {1000000, (size_t)want, (size_t)want - 1, 5};
+    for (unsigned reduce = 0; reduce < 2; reduce++) {
+        for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+            pieces_ctx ctx = {.pool = g_pool, .n = lengths[i], .reduce = reduce, .sum = -1};
+            atomic_init(&ctx.calls, 0);
+            atomic_init(&ctx.blockers_started, 0);
+            atomic_init(&ctx.release, 0);
+            bt_assert_rc(baton_scope_run(g_pool, pieces_body, &ctx), 0);
+            bt_assert_no_thread_failures();
+            long expect = (long)lengths[i] < want ? (long)lengths[i] : want;
+            if (atomic_load(&ctx.calls) != expect)
+                fail_msg("%s of %zu indices, grain 0, %u workers, nobody stealing: %ld calls, "
+                         "expected %ld", reduce ? "parallel_reduce" : "parallel_for", lengths[i],
+                         g_workers, atomic_load(&ctx.calls), expect);
+            if (reduce)
+                assert_int_equal(ctx.sum, (long)lengths[i]);
+        }
+    }
+    /* From the main thread, with every worker free to steal: never fewer. */
+    pieces_ctx ctx = {.pool = g_pool, .n = 1000000};
+    atomic_init(&ctx.calls, 0);
+    bt_assert_rc(pieces_loop(&ctx), 0);
+    assert_true(atomic_load(&ctx.calls) >= want);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -425,6 +547,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_outside_threads_single_slot),
         cmocka_unit_test(test_outside_threads_crowd),
         cmocka_unit_test(test_loops_inside_scope_tasks),
+        cmocka_unit_test(test_adaptive_pieces),
     };
     return cmocka_run_group_tests_name("pool/for", tests, group_setup, group_teardown);
 }

@@ -460,9 +460,10 @@ static void test_workers_wake_after_idle(void **state)
     }
 }
 
-/* After idling, a pool without external slots (every call goes to a parked worker through the
- * injector) still answers every call: a lost wake-up would hang here (the watchdog reports it). */
-static void test_injector_wakes_parked_workers(void **state)
+/* After idling, a pool without external slots made at creation (every call runs on a slot made
+ * on demand, whose forks must wake parked workers) still answers every call: a lost wake-up
+ * would hang here (the watchdog reports it). */
+static void test_slot_made_on_demand_wakes_parked_workers(void **state)
 {
     (void)state;
     baton_pool *pool = bt_pool_create_ex(2, BATON_POOL_NO_EXTERNAL_SLOTS, 0);
@@ -494,7 +495,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_call_refused_during_destroy),
         cmocka_unit_test(test_idle_pool_uses_no_cpu),
         cmocka_unit_test(test_workers_wake_after_idle),
-        cmocka_unit_test(test_injector_wakes_parked_workers),
+        cmocka_unit_test(test_slot_made_on_demand_wakes_parked_workers),
     };
     return cmocka_run_group_tests_name("pool/lifecycle", tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
  *  - baton_pool_current_worker(A) on one of A's workers stays its index while that thread runs
  *    work inside a call into pool B (it is still "one of its workers");
  *  - a worker of A that calls into A again from inside a call into B (A having one worker and
- *    no external slots, so only that worker can run A's work) must not deadlock;
+ *    no external slots) must not deadlock;
  *  - baton_pool_destroy(A) from inside a call into A is BATON_EDEADLK even when, in between,
  *    the thread entered a call into pool B.
  *
@@ -96,12 +96,10 @@ static bool run_cross(cross_ctx *ctx)
 }
 
 /*
- * Main thread -> A (3 workers) -> B (2 workers) -> A, default configs (4 external slots each).
- * If a worker keeps its identity in A while it is inside a call into B, no call ever needs the
- * injector: A's slots are held by the main thread and B's two workers (3 <= 4), B's by A's
- * three workers and the main thread (4 <= 4). A worker of A that instead counts as an outside
- * thread of A needs an A slot too (6 > 4): the overflow is injected into A, whose workers are
- * all busy inside B, and nothing moves.
+ * Main thread -> A (3 workers) -> B (2 workers) -> A, with 16 external slots and with default
+ * configs (4 external slots each). A worker keeps its identity in A while it is inside a call
+ * into B, so it needs no slot of A; a thread that does need one and finds them all taken makes
+ * another, so no call ever waits for a worker of a pool whose workers are all inside the other.
  */
 static void run_cross_test(unsigned slots, const char *what)
 {
@@ -125,16 +123,16 @@ static void run_cross_test(unsigned slots, const char *what)
 static void test_nested_calls_between_pools(void **state)
 {
     (void)state;
-    /* Enough slots for everyone: no injection whatever the identity of a nested caller. */
+    /* Enough slots for everyone whatever the identity of a nested caller. */
     run_cross_test(16, "A -> B -> A nested calls, 16 external slots");
     run_cross_test(0, "A -> B -> A nested calls with default configs (4 external slots): a "
                       "worker of A inside a call into B that calls A again needs no slot of A");
 }
 
-/* Several outside threads at once, in both directions (A -> B -> A and B -> A -> B). The pools
- * have slots for every thread that may call in, so no call is injected: with slots exhausted a
- * cycle of calls between two pools can block by design (an injected call waits for a worker of
- * the pool, and all of them may be inside a call into the other pool). */
+/* Several outside threads at once, in both directions (A -> B -> A and B -> A -> B): with
+ * slots for every thread that may call in, with one slot each (so calls make slots on demand
+ * while every worker of the pool may be inside a call into the other pool: a cycle that once
+ * blocked, when such a call waited for a worker), and with none made at creation. */
 static void *cross_thread(void *arg)
 {
     cross_ctx *ctx = arg;
@@ -144,13 +142,12 @@ static void *cross_thread(void *arg)
     return NULL;
 }
 
-static void test_nested_calls_between_pools_many_threads(void **state)
+static void run_cross_threads(unsigned flags, unsigned slots, const char *what)
 {
-    (void)state;
-    baton_pool *a = bt_pool_create_ex(3, 0, 16);
-    baton_pool *b = bt_pool_create_ex(2, 0, 16);
+    baton_pool *a = bt_pool_create_ex(3, flags, slots);
+    baton_pool *b = bt_pool_create_ex(2, flags, slots);
     bt_watchdog dog;
-    bt_watchdog_start(&dog, 60, "A -> B -> A and B -> A -> B from four outside threads");
+    bt_watchdog_start(&dog, 60, what);
     enum { THREADS = 4 };
     cross_ctx ctxs[THREADS];
     pthread_t threads[THREADS];
@@ -172,10 +169,21 @@ static void test_nested_calls_between_pools_many_threads(void **state)
     bt_pool_destroy(a);
 }
 
+static void test_nested_calls_between_pools_many_threads(void **state)
+{
+    (void)state;
+    run_cross_threads(0, 16, "A -> B -> A and B -> A -> B from four outside threads, 16 slots");
+    run_cross_threads(0, 1, "A -> B -> A and B -> A -> B from four outside threads, 1 slot "
+                            "each: calls beyond it must make slots, not wait for a worker");
+    run_cross_threads(BATON_POOL_NO_EXTERNAL_SLOTS, 0,
+                      "A -> B -> A and B -> A -> B from four outside threads, no slots made "
+                      "at creation");
+}
+
 /* ---- one of A's workers, inside a call into B ------------------------------------------------ *
  * Runs `probe` on one of A's workers while that thread is inside baton_join(B, ...): join runs
  * its A task on the calling thread, so the probe runs on A's worker thread holding a slot of B.
- * To get onto A's worker, the outer call goes to a pool without external slots.
+ * To get onto A's worker, the test hands the outer task to one (bt_run_on_worker).
  */
 typedef void (*probe_fn)(void *ctx);
 
@@ -210,10 +218,11 @@ static int enter_b(void *arg)
     return baton_join(ctx->b, inside_b_task, ctx, inside_b_noop, NULL);
 }
 
-/* Returns what enter_b's join returned; the probe has run when this returns. */
+/* Returns what enter_b's join returned; the probe has run when this returns. enter_b runs on a
+ * worker of A (every call runs on its calling thread, so the test hands it to one). */
 static int run_inside_b_on_worker_of_a(inside_b_ctx *ctx)
 {
-    return baton_join(ctx->a, enter_b, ctx, inside_b_noop, NULL);
+    return bt_run_on_worker(ctx->a, enter_b, ctx, NULL);
 }
 
 typedef struct index_probe {
@@ -236,7 +245,7 @@ static void test_current_worker_inside_other_pool_call(void **state)
     inside_b_ctx ctx = {.a = a, .b = b, .probe = probe_index, .probe_ctx = &probe,
                         .a_index_outside_b = -2};
     bt_assert_rc(run_inside_b_on_worker_of_a(&ctx), 0);
-    /* A has no external slots: the outer join ran on one of A's workers. */
+    /* enter_b ran on one of A's workers. */
     assert_true(ctx.a_index_outside_b >= 0 && ctx.a_index_outside_b < 2);
     /* join runs its first task on the calling thread. */
     assert_true(ctx.same_thread);
@@ -278,9 +287,8 @@ static void test_reentry_into_own_pool_through_other_pool(void **state)
     inside_b_ctx ctx = {.a = a, .b = b, .probe = probe_reentry, .probe_ctx = &probe};
     bt_watchdog dog;
     bt_watchdog_start(&dog, 20,
-                      "baton_join(A) from A's only worker inside a call into pool B (A has no "
-                      "external slots; the call was injected into A, whose only worker is the "
-                      "caller)");
+                      "baton_join(A) from A's only worker inside a call into pool B (the worker "
+                      "must go on as itself in A, not wait for a worker of A)");
     bt_assert_rc(run_inside_b_on_worker_of_a(&ctx), 0);
     bt_watchdog_stop(&dog);
     bt_assert_rc(probe.rc, 0);
@@ -327,7 +335,7 @@ static void test_destroy_inside_other_pool_call_is_edeadlk(void **state)
     bt_assert_rc(probe.rc, BATON_EDEADLK);
     bt_assert_pool_usable(a);
 
-    /* Same from one of A's workers (A without external slots, so the join runs on a worker). */
+    /* Same from one of A's workers. */
     baton_pool *a2 = bt_pool_create_ex(2, BATON_POOL_NO_EXTERNAL_SLOTS, 0);
     destroy_probe probe2 = {a2, 12345};
     inside_b_ctx ctx2 = {.a = a2, .b = b, .probe = probe_destroy, .probe_ctx = &probe2};

@@ -166,7 +166,7 @@ static void test_spawn_flat_loop_every_task_once(void **state)
 }
 
 /* Several outside threads, each with its own scope and tree, at the same time. With 6 threads
- * and 4 external slots at least two calls go through the injector. */
+ * and 4 external slots at least two calls make slots on demand. */
 typedef struct tree_thread_ctx {
     spawn_tree *tree;
     size_t rounds;
@@ -434,7 +434,7 @@ static int foreign_body(baton_scope *scope, void *arg)
 {
     foreign_ctx *ctx = arg;
     ctx->scope = scope;
-    return baton_join(ctx->other, foreign_spawn_task, ctx, noop_task, NULL);
+    return bt_run_on_worker(ctx->other, foreign_spawn_task, ctx, NULL);
 }
 
 static void test_spawn_from_other_pool_worker_is_eperm(void **state)
@@ -447,8 +447,7 @@ static void test_spawn_from_other_pool_worker_is_eperm(void **state)
     atomic_init(&ctx.ran_on_other_worker, 0);
     bt_assert_rc(baton_scope_run(g_pool, foreign_body, &ctx), 0);
     bt_pool_destroy(other);
-    /* Only meaningful if the task did run on the other pool's worker, as documented for
-     * pools without external slots. */
+    /* Only meaningful if the task did run on the other pool's worker. */
     assert_int_equal(atomic_load(&ctx.ran_on_other_worker), 1);
     bt_assert_rc(atomic_load(&ctx.rc), BATON_EPERM);
     assert_int_equal(atomic_load(&g_never_ran), 0);

@@ -658,6 +658,8 @@ static void test_second_concurrent_drain_is_ebusy(void **state)
     baton_drain_report rep;
     memset(&rep, 0xee, sizeof rep);
     int rc = baton_workqueue_drain_parallel(rx, g_pool, &other, NULL, &rep);
+    char message[512];
+    snprintf(message, sizeof message, "%s", baton_last_error_message());
     int rc_unordered;
     other.flags = BATON_DRAIN_UNORDERED;
     rc_unordered = baton_workqueue_drain_parallel(rx, g_pool, &other, NULL, NULL);
@@ -667,6 +669,12 @@ static void test_second_concurrent_drain_is_ebusy(void **state)
     bt_assert_no_thread_failures();
     bt_assert_rc(rc, BATON_EBUSY);
     bt_assert_rc(rc_unordered, BATON_EBUSY);
+    /* queue.h: the message says why, and the report is left untouched. */
+    if (strstr(message, "another drain") == NULL)
+        fail_msg("BATON_EBUSY message \"%s\" does not name the running drain", message);
+    baton_drain_report untouched;
+    memset(&untouched, 0xee, sizeof untouched);
+    assert_memory_equal(&rep, &untouched, sizeof rep);
     bt_assert_rc(t.rc, 0);
     assert_report(&t.rep, n, n, n, UINT64_MAX, "the first drain");
     /* Once the first is over, another drain may run (the stream has ended: nothing to do). */

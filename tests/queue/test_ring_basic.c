@@ -404,6 +404,11 @@ static void expect_closed_pushes(const ring_ops *ops, void *q)
     size_t count = 99;
     bt_assert_rc(ops->push_n(q, more, 2, &count), BATON_ECLOSED);
     assert_int_equal(count, 0);
+    /* queue.h: "BATON_ECLOSED after close (whatever n)", n == 0 included. */
+    count = 99;
+    bt_assert_rc(ops->push_n(q, more, 0, &count), BATON_ECLOSED);
+    assert_int_equal(count, 0);
+    bt_assert_rc(ops->push_n(q, more, 0, NULL), BATON_ECLOSED);
 }
 
 static void expect_eof(const ring_ops *ops, void *q)
@@ -417,6 +422,10 @@ static void expect_eof(const ring_ops *ops, void *q)
         void *out[4];
         size_t count = 99;
         bt_assert_rc(ops->pop_n(q, out, 4, &count), BATON_EEOF);
+        assert_int_equal(count, 0);
+        /* "0 when at least one was popped or max == 0". */
+        count = 99;
+        bt_assert_rc(ops->pop_n(q, out, 0, &count), 0);
         assert_int_equal(count, 0);
         assert_int_equal(ops->size(q), 0);
     }
