@@ -114,7 +114,8 @@ typedef struct baton_emitter baton_emitter;
  * map, stateful node or sink, BATON_GRAPH_END too) is not an error code: it cancels the run,
  * which returns BATON_EINVAL with a message naming the node and the value.
  */
-/* Returns 0 to be called again, BATON_GRAPH_END when done, or a negative error (cancels the run). */
+/* Returns 0 to be called again, BATON_GRAPH_END when done, or a negative error (cancels the
+ * run). */
 typedef int (*baton_source_fn)(void *state, baton_emitter *out);
 /* MAP and STATEFUL: owns item; returns 0 or a negative error (cancels the run). */
 typedef int (*baton_map_fn)(void *ctx, baton_item item, baton_emitter *out);

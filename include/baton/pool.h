@@ -2,16 +2,16 @@
  * baton/pool.h — the pool layer: one worker per CPU, work-stealing deques, fork-join, scopes,
  * parallel loops and reductions.
  *
- * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque with a private end;
- * work it forks goes on its own deque and idle workers steal from the other end. Threads
- * outside the pool that call into it (baton_join, baton_scope_run, baton_parallel_for, ...) take
- * an "external slot" for the duration of the call: the call runs on the calling thread, which
- * forks onto the slot's deque, runs work itself instead of sleeping while the pool does it, and
- * is stolen from (oneTBB's arena slots do the same). A pool starts with external_slots of them; when more outside
+ * Model. A pool owns N worker threads. Each worker owns a Chase-Lev deque with a private end; work
+ * it forks goes on its own deque and idle workers steal from the other end. Threads outside the
+ * pool that call into it (baton_join, baton_scope_run, baton_parallel_for, ...) take an "external
+ * slot" for the duration of the call: the call runs on the calling thread, which forks onto the
+ * slot's deque, runs work itself instead of sleeping while the pool does it, and is stolen from
+ * (oneTBB's arena slots do the same). A pool starts with external_slots of them; when more outside
  * threads are inside at once, each extra one makes another slot, which the pool keeps for reuse
- * until it is destroyed: a pool never has more slots than external_slots or the most outside
- * calls ever in progress at once, whichever is larger (a few KiB each). No call ever waits for a
- * slot or for a worker to start it.
+ * until it is destroyed: a pool never has more slots than external_slots or the most outside calls
+ * ever in progress at once, whichever is larger (a few KiB each). No call ever waits for a slot or
+ * for a worker to start it.
  *
  * Every call that forks work also waits for it: there are no detached tasks, so no error can be
  * dropped. A task returns 0 or a non-zero error code; the first error of a scope, loop or

@@ -122,9 +122,9 @@ BATON_API int baton_value_finish(baton_value_builder *builder, baton_value **out
 BATON_API int baton_value_parse(const char *text, size_t size, baton_value **out);
 
 /*
- * Writes the value's canonical text into buf (capacity bytes, always NUL-terminated when capacity
- * > 0) and its full length (without the NUL) into *length, so a caller can size a second try.
- * Errors: BATON_EINVAL (NULL length; NULL buf with capacity > 0; a malformed view), BATON_ERANGE (the text
+ * Writes the value's canonical text into buf (capacity bytes, always NUL-terminated when capacity >
+ * 0) and its full length (without the NUL) into *length, so a caller can size a second try. Errors:
+ * BATON_EINVAL (NULL length; NULL buf with capacity > 0; a malformed view), BATON_ERANGE (the text
  * did not fit: buf holds a truncated prefix).
  */
 BATON_API int baton_value_print(baton_value_view value, char *buf, size_t capacity,
@@ -194,13 +194,14 @@ BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_
 /* ---- the space: channels, produce, consume, joins ---- */
 
 /*
- * A tuplespace, in memory or durable (baton_space_open). Data are produced on channels (any value, usually a
- * name); consumers wait on one channel or, for a join, on several, each with a pattern, and fire
- * once every channel has a matching datum: the data are removed (unless persistent or peeked) and
- * the consumer's continuation runs as a task of the space's pool. Oldest matching datum wins for a
- * consumer; oldest matching waiting consumer wins for a produce. A join sees its channels all at
- * once; joins never deadlock (see src/space/space.c, DESIGN). Every function may be called from any
- * thread, also from inside continuations, except create/destroy (one thread, nothing in flight).
+ * A tuplespace, in memory or durable (baton_space_open). Data are produced on channels (any value,
+ * usually a name); consumers wait on one channel or, for a join, on several, each with a pattern,
+ * and fire once every channel has a matching datum: the data are removed (unless persistent or
+ * peeked) and the consumer's continuation runs as a task of the space's pool. Oldest matching datum
+ * wins for a consumer; oldest matching waiting consumer wins for a produce. A join sees its
+ * channels all at once; joins never deadlock (see src/space/space.c, DESIGN). Every function may be
+ * called from any thread, also from inside continuations, except create/destroy (one thread,
+ * nothing in flight).
  */
 typedef struct baton_space baton_space;
 
@@ -275,24 +276,24 @@ typedef struct baton_space_config {
 BATON_API int baton_space_create(const baton_space_config *config, baton_space **out);
 
 /*
- * Opens the durable space kept in directory dir (created when missing, with a fresh log):
- * replays its log (the last snapshot, then every change after it) to restore the stored data, in
- * their order, and the waiting consumers (by id, with their patterns, flags and bodies; revived
- * through config->revive), then settles what the log's tail left unsettled: a match that would
- * take a datum or end a consumer fires, and a persistent consumer fires at a datum without taking
- * it (persistent over persistent, or a persistent peek) only where the log shows that turn was
- * not yet taken. So reopening restores exactly the state the space had, and a firing recorded
- * in the log never runs again (ASYNC: see its loss window). An open that finds nothing to settle
- * writes nothing to the log (only creating a directory, or a salvage, writes). A crash at any
- * point while a directory is created leaves one that opens, as an empty space. Fresh names,
- * datum and consumer ids continue above those in the log.
- * One space per directory: the space holds a lock on dir (dir/space.lock) until
- * baton_space_destroy, or until its process dies (a child forked meanwhile shares the lock
- * until it exits or execs); read-only views (NONE) share it with each other only. Errors: as baton_space_create, and BATON_EINVAL (NULL dir, unknown durability,
- * log_group_max above 4096, consumers in the log but no revive function), BATON_EIO (the log is
- * damaged and salvage is off, or it cannot be read or written: the message names the file and
- * the record), BATON_EBUSY (dir is open in another space, of this process or another; the
- * message names dir), the revive function's error. On error *out is left as it was.
+ * Opens the durable space kept in directory dir (created when missing, with a fresh log): replays
+ * its log (the last snapshot, then every change after it) to restore the stored data, in their
+ * order, and the waiting consumers (by id, with their patterns, flags and bodies; revived through
+ * config->revive), then settles what the log's tail left unsettled: a match that would take a datum
+ * or end a consumer fires, and a persistent consumer fires at a datum without taking it (persistent
+ * over persistent, or a persistent peek) only where the log shows that turn was not yet taken. So
+ * reopening restores exactly the state the space had, and a firing recorded in the log never runs
+ * again (ASYNC: see its loss window). An open that finds nothing to settle writes nothing to the
+ * log (only creating a directory, or a salvage, writes). A crash at any point while a directory is
+ * created leaves one that opens, as an empty space. Fresh names, datum and consumer ids continue
+ * above those in the log. One space per directory: the space holds a lock on dir (dir/space.lock)
+ * until baton_space_destroy, or until its process dies (a child forked meanwhile shares the lock
+ * until it exits or execs); read-only views (NONE) share it with each other only. Errors: as
+ * baton_space_create, and BATON_EINVAL (NULL dir, unknown durability, log_group_max above 4096,
+ * consumers in the log but no revive function), BATON_EIO (the log is damaged and salvage is off,
+ * or it cannot be read or written: the message names the file and the record), BATON_EBUSY (dir is
+ * open in another space, of this process or another; the message names dir), the revive function's
+ * error. On error *out is left as it was.
  */
 BATON_API int baton_space_open(const baton_space_config *config, const char *dir,
                                baton_space **out);
