@@ -22,6 +22,10 @@
  * body, a task, fn_a, fn_b, fn, accumulate) and the code it returned.
  *
  * Idle workers search for a short while, then park on a futex: an idle pool uses no CPU.
+ * Forked work is never lost, but it is not guaranteed to start elsewhere while its forker
+ * blocks outside the pool: a worker falling asleep as the fork is pushed may miss it, and the
+ * forker runs it itself when it waits through baton_join or its scope. So a task must not block
+ * (on a lock, a condition variable, a pipe) until work it forked has run; wait through the pool.
  *
  * Memory ordering: what the caller wrote before a call is visible to the call's tasks, and what
  * the tasks wrote is visible to the caller when the call returns (every waiting call acquires
@@ -228,7 +232,7 @@ BATON_API int baton_parallel_reduce(baton_pool *pool, size_t begin, size_t end, 
 /* Per-worker counters. Each is written by its worker only, so reading them is cheap and never
  * slows the worker; values read while the pool runs are a recent snapshot. */
 typedef struct baton_worker_stats {
-    uint64_t tasks_executed; /* jobs taken from a deque or the injector and run */
+    uint64_t tasks_executed; /* jobs taken from a deque and run */
     uint64_t steals;         /* jobs taken from another deque */
     uint64_t steal_failures; /* steal attempts that found nothing or lost a race */
     uint64_t parks;          /* times the worker went to sleep */
