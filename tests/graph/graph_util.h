@@ -24,6 +24,28 @@
 
 /* ---- building -------------------------------------------------------------------------------- */
 
+/* Trivial node functions: a map that passes its item on, a sink that drops it, a source that
+ * ends at once. */
+static inline int gu_pass_map(void *ctx, baton_item item, baton_emitter *out)
+{
+    (void)ctx;
+    return baton_emit(out, item);
+}
+
+static inline int gu_drop_sink(void *state, baton_item item)
+{
+    (void)state;
+    (void)item;
+    return 0;
+}
+
+static inline int gu_end_source(void *state, baton_emitter *out)
+{
+    (void)state;
+    (void)out;
+    return BATON_GRAPH_END;
+}
+
 static inline baton_node_config gu_node(baton_node_kind kind, const char *name)
 {
     baton_node_config config;

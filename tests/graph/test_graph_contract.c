@@ -23,26 +23,6 @@
 
 BT_DEFINE_POOL_GROUP()
 
-static int pass_map(void *ctx, baton_item item, baton_emitter *out)
-{
-    (void)ctx;
-    return baton_emit(out, item);
-}
-
-static int drop_sink(void *state, baton_item item)
-{
-    (void)state;
-    (void)item;
-    return 0;
-}
-
-static int end_source(void *state, baton_emitter *out)
-{
-    (void)state;
-    (void)out;
-    return BATON_GRAPH_END;
-}
-
 /* ---- names and configurations ---------------------------------------------------------------- */
 
 static void test_default_names_stay_unique(void **state)
@@ -75,7 +55,7 @@ static void test_unknown_input_policy(void **state)
     (void)state;
     baton_graph *g = gu_create(0, 0, NULL, NULL);
     baton_node_config cfg = gu_node(BATON_NODE_SINK, "odd policy");
-    cfg.sink = drop_sink;
+    cfg.sink = gu_drop_sink;
     const int policies[] = {2, -1, 100};
     for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++) {
         cfg.input = (baton_input_policy)policies[i];
@@ -89,7 +69,7 @@ static void test_unknown_input_policy(void **state)
     assert_int_equal(gu_add(g, &cfg), 0);
     /* A source has no input to reject. */
     baton_node_config src = gu_node(BATON_NODE_SOURCE, "rejecting source");
-    src.source = end_source;
+    src.source = gu_end_source;
     src.input = BATON_INPUT_REJECT;
     bt_assert_rc(baton_graph_add(g, &src), BATON_EINVAL);
     gu_assert_contains(baton_last_error_message(), "rejecting source");
@@ -110,13 +90,13 @@ static void test_struct_size_versions(void **state)
     config = gu_graph_config(16, 7, NULL, NULL);
     config.struct_size = offsetof(baton_graph_config, batch);
     bt_assert_rc(baton_graph_create(&config, &g), 0);
-    int src = baton_graph_source(g, "s", end_source, NULL);
+    int src = baton_graph_source(g, "s", gu_end_source, NULL);
     baton_node_config wide = gu_node(BATON_NODE_MAP, "wide");
-    wide.map = pass_map;
+    wide.map = gu_pass_map;
     wide.max_emit = 17;
     int map = gu_add(g, &wide);
     gu_connect(g, src, map, 0);
-    int sink = gu_sink(g, "k", drop_sink, NULL);
+    int sink = gu_sink(g, "k", gu_drop_sink, NULL);
     /* edge_capacity (16, inside the old struct) applies: max_emit 17 does not fit. */
     bt_assert_rc(baton_graph_connect(g, map, sink, 0), BATON_EINVAL);
     gu_connect(g, map, sink, 17);
@@ -125,7 +105,7 @@ static void test_struct_size_versions(void **state)
 
     g = gu_create(0, 0, NULL, NULL);
     baton_node_config cfg = gu_node(BATON_NODE_SINK, "tiny");
-    cfg.sink = drop_sink;
+    cfg.sink = gu_drop_sink;
     cfg.struct_size = 1;
     bt_assert_rc(baton_graph_add(g, &cfg), BATON_EINVAL);
     assert_int_equal(baton_graph_node_count(g), 0);
@@ -229,10 +209,10 @@ static void test_zeroed_config_defaults(void **state)
     bt_assert_rc(baton_graph_create(&zero, &g), 0);
     /* Capacity 0 is the default 1024: enough for a max_emit of 1024. */
     baton_node_config cfg = gu_node(BATON_NODE_MAP, "emits 1024");
-    cfg.map = pass_map;
+    cfg.map = gu_pass_map;
     cfg.max_emit = BATON_GRAPH_MAX_EMIT;
     int wide = gu_add(g, &cfg);
-    int sink = gu_sink(g, "sink", drop_sink, NULL);
+    int sink = gu_sink(g, "sink", gu_drop_sink, NULL);
     gu_connect(g, wide, sink, 0);
     baton_graph_destroy(g);
 
@@ -281,8 +261,8 @@ static void test_connect_path_small(void **state)
 {
     (void)state;
     baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", end_source, NULL, 1);
-    int sink = gu_sink(g, "sink", drop_sink, NULL);
+    int src = gu_source(g, "src", gu_end_source, NULL, 1);
+    int sink = gu_sink(g, "sink", gu_drop_sink, NULL);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src}, 0), 0);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src}, 1), 0);
     bt_assert_rc(baton_graph_connect_path(g, NULL, 0), 0);
@@ -299,8 +279,8 @@ static void test_stats_zero_before_run(void **state)
 {
     (void)state;
     baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", end_source, NULL, 1);
-    int sink = gu_sink(g, "sink", drop_sink, NULL);
+    int src = gu_source(g, "src", gu_end_source, NULL, 1);
+    int sink = gu_sink(g, "sink", gu_drop_sink, NULL);
     gu_connect(g, src, sink, 0);
     const baton_node_stats zero = {0, 0, 0, 0, 0, 0};
     for (int id = src; id <= sink; id++) {

@@ -24,26 +24,6 @@
 
 BT_DEFINE_POOL_GROUP()
 
-static int pass_map(void *ctx, baton_item item, baton_emitter *out)
-{
-    (void)ctx;
-    return baton_emit(out, item);
-}
-
-static int drop_sink(void *state, baton_item item)
-{
-    (void)state;
-    (void)item;
-    return 0;
-}
-
-static int end_source(void *state, baton_emitter *out)
-{
-    (void)state;
-    (void)out;
-    return BATON_GRAPH_END;
-}
-
 /* ---- what node functions return -------------------------------------------------------------- */
 
 typedef struct returner {
@@ -94,7 +74,7 @@ static int run_with_return(int kind, int code, int at)
     int map = gu_map(g, "the map", returning_map, kind == 1 ? &r : &quiet, 1);
     int fan = gu_fanout(g, "the fanout", returning_copy, kind == 3 ? &r : &quiet);
     int sink = gu_sink(g, "the sink", returning_sink, kind == 2 ? &r : &quiet);
-    int sink2 = gu_sink(g, "other sink", drop_sink, NULL);
+    int sink2 = gu_sink(g, "other sink", gu_drop_sink, NULL);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, fan, sink}, 4), 0);
     gu_connect(g, fan, sink2, 0);
     int rc = gu_run(g, g_pool, "node returns a code");
@@ -208,7 +188,7 @@ static void test_run_again_after_failure(void **state)
     gu_range_init(&src_state, 0, n, 3, 0);
     baton_graph *g = gu_create(16, 4, log_release, &released);
     int src = gu_source(g, "src", gu_range_source_fn, &src_state, 3);
-    int map = gu_map(g, "map", pass_map, NULL, 1);
+    int map = gu_map(g, "map", gu_pass_map, NULL, 1);
     int sink = gu_sink(g, "flaky", flaky_sink_fn, &sink_state);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, sink}, 3), 0);
     bt_assert_rc(gu_run(g, g_pool, "failing run"), -99);
@@ -319,7 +299,7 @@ static void test_run_from_a_pool_task(void **state)
     gu_count_sink_init(&sink_state, 0, 1000);
     baton_graph *g = gu_create(8, 0, NULL, NULL);
     int src = gu_source(g, "src", gu_range_source_fn, &src_state, 2);
-    int map = gu_map(g, "map", pass_map, NULL, 1);
+    int map = gu_map(g, "map", gu_pass_map, NULL, 1);
     int sink = gu_sink(g, "sink", gu_count_sink_fn, &sink_state);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, sink}, 3), 0);
     inner_run r = {g, g_pool, 1};
@@ -488,8 +468,8 @@ static void test_run_on_a_closing_pool(void **state)
     int sink = gu_sink(c.holder, "holds the pool", holding_sink, &c);
     gu_connect(c.holder, src, sink, 0);
     baton_graph *probe = gu_create(0, 0, NULL, NULL);
-    int psrc = gu_source(probe, "probe src", end_source, NULL, 1);
-    int psink = gu_sink(probe, "probe sink", drop_sink, NULL);
+    int psrc = gu_source(probe, "probe src", gu_end_source, NULL, 1);
+    int psink = gu_sink(probe, "probe sink", gu_drop_sink, NULL);
     gu_connect(probe, psrc, psink, 0);
 
     bt_watchdog dog;
