@@ -1,6 +1,8 @@
 /*
- * wal_impl.h — the write-ahead log's shared state, between its appenders (wal.c) and its writer
- * thread (wal_writer.c). Internal to src/space/; the design is in wal.c's DESIGN block.
+ * wal_impl.h — the write-ahead log's shared state, between its appenders (wal.c), its writer
+ * thread (wal_writer.c) and its sync step (wal_syncer.c); the functions they share, in one
+ * section per file that defines them. Internal to src/space/; the design is in wal.c's DESIGN
+ * block.
  */
 #ifndef BATON_SPACE_WAL_IMPL_H
 #define BATON_SPACE_WAL_IMPL_H
@@ -159,16 +161,24 @@ static inline const unsigned char *wal_entry_payload(const wal_entry *e)
     return body;
 }
 
-/* wal_writer.c: the writer thread; its sticky failure (from any of the log's threads); ends a
- * transaction of the log's own bookkeeping (open, truncation): commits and syncs it when mrc is
- * 0, else aborts it (txn may be NULL when it never began); returns the first error. */
+/* ---- wal_writer.c ---- */
+
+/* The writer thread (wal.c starts it at open and joins it at close). */
 void *baton__wal_writer_main(void *arg);
-/* wal_syncer.c: the syncer thread (ASYNC mode); the sync step: syncs when seq (the last
- * committed seq) is not synced yet, then moves the durable marks to seq and epoch (the last
- * committed epoch). Only the thread that syncs in the mode calls it. False once the log failed. */
+
+/* ---- wal_syncer.c ---- */
+
+/* The syncer thread (ASYNC mode). */
 void *baton__wal_syncer_main(void *arg);
+/* The sync step: syncs when seq (the last committed seq) is not synced yet, then moves the
+ * durable marks to seq and epoch (the last committed epoch). Only the thread that syncs in the
+ * mode calls it. False once the log failed. */
 bool baton__wal_sync_to(baton__wal *wal, uint64_t seq, uint64_t epoch);
+/* The log's sticky failure, from any of its threads: the first caller's what and mrc make the
+ * message; every waiter is woken. */
 void baton__wal_fail(baton__wal *wal, const char *what, int mrc);
+/* Ends a transaction of the log's own bookkeeping (open, truncation): commits and syncs it when
+ * mrc is 0, else aborts it (txn may be NULL when it never began); returns the first error. */
 int baton__wal_commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc);
 
 #endif /* BATON_SPACE_WAL_IMPL_H */

@@ -1,6 +1,8 @@
 /*
- * wal_syncer.c — making commits durable: the sync step both modes share, and the syncer thread
- * that runs it in ASYNC mode.
+ * wal_syncer.c — making commits durable: the sync step both modes share, the syncer thread that
+ * runs it in ASYNC mode, the commit-and-sync of the log's own bookkeeping, and the log's sticky
+ * failure. wal.c and wal_writer.c call into this file, never the other way: the writer is above
+ * the sync step it uses and the failure it reports.
  *
  * DESIGN
  *  - Why a thread of its own. A sync waits for the disk: on a machine's disk, for a journal
@@ -31,10 +33,37 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/os.h"
 #include "core/waitpoint.h"
 #include "space/wal_impl.h"
+
+int baton__wal_commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc)
+{
+    if (mrc != 0) {
+        if (txn != NULL)
+            mdb_txn_abort(txn);
+        return mrc;
+    }
+    mrc = mdb_txn_commit(txn);
+    return mrc == 0 ? mdb_env_sync(wal->env, 1) : mrc;
+}
+
+void baton__wal_fail(baton__wal *wal, const char *what, int mrc)
+{
+    /* The writer and the syncer can fail at the same moment: the first to take `failing`
+     * writes the message. Relaxed: failed's release below publishes it. */
+    if (atomic_exchange_explicit(&wal->failing, 1, memory_order_relaxed))
+        return;
+    snprintf(wal->failed_msg, sizeof wal->failed_msg, "%s: %s", what, mdb_strerror(mrc));
+    /* Release: pairs with the acquire loads in append, wal_reached and close: failed_msg is
+     * written before. */
+    atomic_store_explicit(&wal->failed, 1, memory_order_release);
+    baton__waitpoint_notify(&wal->progress, true);
+    baton__waitpoint_notify(&wal->room, true);
+    baton__waitpoint_notify(&wal->sync_work, true);
+}
 
 static bool writer_done(baton__wal *wal)
 {

@@ -47,32 +47,6 @@
 /* The most records one batch merges (bounds the writer's scratch array). */
 #define WAL_BATCH_MAX ((size_t)1 << 20)
 
-int baton__wal_commit_and_sync(baton__wal *wal, MDB_txn *txn, int mrc)
-{
-    if (mrc != 0) {
-        if (txn != NULL)
-            mdb_txn_abort(txn);
-        return mrc;
-    }
-    mrc = mdb_txn_commit(txn);
-    return mrc == 0 ? mdb_env_sync(wal->env, 1) : mrc;
-}
-
-void baton__wal_fail(baton__wal *wal, const char *what, int mrc)
-{
-    /* The writer and the syncer can fail at the same moment: the first to take `failing`
-     * writes the message. Relaxed: failed's release below publishes it. */
-    if (atomic_exchange_explicit(&wal->failing, 1, memory_order_relaxed))
-        return;
-    snprintf(wal->failed_msg, sizeof wal->failed_msg, "%s: %s", what, mdb_strerror(mrc));
-    /* Release: pairs with the acquire loads in append, wal_reached and close: failed_msg is
-     * written before. */
-    atomic_store_explicit(&wal->failed, 1, memory_order_release);
-    baton__waitpoint_notify(&wal->progress, true);
-    baton__waitpoint_notify(&wal->room, true);
-    baton__waitpoint_notify(&wal->sync_work, true);
-}
-
 /* ---- closing an epoch ----------------------------------------------------------------------- */
 
 static wal_lane *lane_at(baton__wal *wal, unsigned i)
