@@ -92,16 +92,7 @@
 #include "core/atomic.h"
 #include "core/error.h"
 #include "space/internal.h"
-#include "space/record.h"
 #include "space/space_impl.h"
-
-void sp_record_error(baton_space *space, int rc)
-{
-    int expected = 0;
-    /* Relaxed is enough: quiesce reads it after the acquire of the call counters. */
-    atomic_compare_exchange_strong_explicit(&space->first_error, &expected, rc,
-                                            memory_order_relaxed, memory_order_relaxed);
-}
 
 /* ---- chains ---- */
 
@@ -411,6 +402,11 @@ static bool no_call_in_flight(void *arg)
     return began == ended;
 }
 
+void sp_wait_calls(baton_space *space)
+{
+    (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
+}
+
 void sp_pause(baton_space *space)
 {
     /* seq_cst: see call_begin. */
@@ -571,6 +567,17 @@ static void free_data(sp_channel *ch, void *arg)
     }
 }
 
+/* Closes the log, then lets the directory go: the next open may begin once the log is closed. */
+static void close_log(baton_space *space)
+{
+    if (space->log != NULL)
+        (void)baton__wal_close(space->log);
+    space->log = NULL;
+    sp_pairs_free(&space->owed);
+    sp_dir_unlock(space->dir_lock);
+    space->dir_lock = -1;
+}
+
 static int collect_consumers_walk(sp_channel *ch, void *arg)
 {
     collect_consumers(ch, arg);
@@ -581,7 +588,7 @@ void baton_space_destroy(baton_space *space)
 {
     if (space == NULL)
         return;
-    sp_log_close(space);
+    close_log(space);
     sp_consumer *consumers = NULL;
     (void)sp_table_walk(space->table, collect_consumers_walk, &consumers);
     sp_table_destroy(space->table, free_data, NULL);
@@ -684,20 +691,6 @@ int baton_space_consume(baton_space *space, const baton_value_view *channels,
 {
     return baton_space_consume_body(space, channels, patterns, n, fn, ctx, flags,
                                     (baton_value_view){NULL, 0}, consumer_id);
-}
-
-int baton_space_quiesce(baton_space *space)
-{
-    if (space == NULL)
-        return baton__error(BATON_EINVAL, "baton_space_quiesce: NULL space");
-    if (sp_in_any_continuation())
-        return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
-    (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
-    int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
-    if (rc != 0)
-        return baton__error(rc, "baton_space_quiesce: a continuation failed: %s",
-                            baton_err_name(rc));
-    return sp_maybe_compact(space);
 }
 
 int baton_space_channel_counts(baton_space *space, baton_value_view channel, size_t *data,

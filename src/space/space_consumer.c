@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/atomic.h"
 #include "core/error.h"
 #include "space/space_impl.h"
 
@@ -127,4 +128,20 @@ void sp_consumer_free(sp_consumer *k)
     baton__free(k->reg_record);
     baton__free(k->body_bytes);
     baton__free(k);
+}
+
+void sp_consumer_unref(sp_consumer *k)
+{
+    /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
+     * other user's accesses happen before the free. */
+    if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
+        sp_consumer_free(k);
+}
+
+void sp_unregister(sp_consumer *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        sp_reg_remove(k->chans[i], &k->regs[i]);
+    k->registered = false;
+    sp_consumer_unref(k); /* the alive reference */
 }

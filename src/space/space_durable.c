@@ -34,125 +34,6 @@
 
 #define SP_DEFAULT_COMPACT_RECORDS (UINT64_C(1) << 20)
 
-/* ---- recording ---- */
-
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
-                size_t n)
-{
-    if (space->log == NULL)
-        return 0;
-    uint64_t ticket = 0;
-    int rc = baton__wal_append_ordered(space->log, record, size, clocks, n, &ticket);
-    if (rc != 0) {
-        sp_record_error(space, rc);
-        return 0;
-    }
-    return ticket;
-}
-
-/* Encodes the PUT of datum d on ch into stack (cap bytes) or, when it is longer, a heap buffer
- * (the caller frees it when it is not stack); *size gets its length. NULL when memory is short
- * (error set, naming who). */
-static uint8_t *encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack, size_t cap,
-                           size_t *size, const char *who)
-{
-    baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
-    size_t need = baton__record_put_size(channel, datum, d->id);
-    uint8_t *buf = need <= cap ? stack : baton__malloc(need);
-    if (buf == NULL) {
-        (void)baton__error(BATON_ENOMEM, "%s: out of memory for a record of %zu bytes", who,
-                           need);
-        return NULL;
-    }
-    *size = baton__record_put(buf, channel, datum, d->id, d->persistent);
-    return buf;
-}
-
-uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
-{
-    if (space->log == NULL)
-        return 0;
-    uint8_t stack[256];
-    size_t size = 0;
-    uint8_t *buf = encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
-    if (buf == NULL) {
-        sp_record_error(space, BATON_ENOMEM);
-        return 0;
-    }
-    uint64_t *clock = &ch->log_clock;
-    uint64_t ticket = sp_log(space, buf, size, &clock, 1);
-    if (buf != stack)
-        baton__free(buf);
-    return ticket;
-}
-
-/* The canonical text of pattern in a fresh heap string (its length in *size). */
-static char *pattern_text(const baton_pattern *pattern, size_t *size)
-{
-    size_t length = 0;
-    char probe[1];
-    int rc = baton_pattern_print(pattern, probe, sizeof probe, &length);
-    if (rc != 0 && rc != BATON_ERANGE)
-        return NULL;
-    char *text = baton__malloc(length + 1);
-    if (text != NULL && baton_pattern_print(pattern, text, length + 1, &length) != 0) {
-        baton__free(text);
-        return NULL;
-    }
-    *size = length;
-    return text;
-}
-
-/* A consumer's REG, encoded once when it first waits (registration, not a firing: its parts
- * come from the heap, whatever the join's width). */
-static int encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
-{
-    baton__record_part *parts = baton__calloc(k->n, sizeof *parts);
-    if (parts == NULL)
-        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
-                            k->n);
-    int rc = 0;
-    size_t made = 0;
-    for (size_t i = 0; i < k->n; i++, made++) {
-        size_t ci = k->caller_index[i];
-        parts[ci] = (baton__record_part){.channel = {k->chans[i]->enc, k->chans[i]->size}};
-        char *text = pattern_text(k->pats[i], &parts[ci].pattern_size);
-        if (text == NULL) {
-            rc = baton__error(BATON_ENOMEM, "%s: out of memory for a pattern's text", who);
-            break;
-        }
-        parts[ci].pattern = text;
-    }
-    uint8_t *buf = NULL;
-    if (rc == 0) {
-        size_t size = baton__record_reg_size(k->id, k->flags, parts, k->n, k->body);
-        buf = baton__malloc(size);
-        if (buf == NULL)
-            rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
-        else
-            *out_size = baton__record_reg(buf, k->id, k->flags, parts, k->n, k->body);
-    }
-    for (size_t i = 0; i < made; i++)
-        baton__free((char *)parts[k->caller_index[i]].pattern);
-    baton__free(parts);
-    *out = buf;
-    return rc;
-}
-
-uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
-{
-    if (space->log == NULL)
-        return 0;
-    if (k->reg_record == NULL) {
-        int rc = encode_reg(k, "baton_space_consume", &k->reg_record, &k->reg_size);
-        if (rc != 0) {
-            sp_record_error(space, rc);
-            return 0;
-        }
-    }
-    return sp_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
-}
-
 static int count_live(sp_channel *ch, void *arg)
 {
     baton_space_stats *s = arg;
@@ -279,7 +160,7 @@ static int snap_channel(sp_channel *ch, void *arg)
     for (sp_datum *d = ch->data_head; d; d = d->next) {
         uint8_t stack[256];
         size_t size = 0;
-        uint8_t *buf = encode_put(ch, d, stack, sizeof stack, &size, "baton_space_compact");
+        uint8_t *buf = sp_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_compact");
         if (buf == NULL)
             return s->rc = BATON_ENOMEM;
         int rc = baton__wal_append(s->space->log, buf, size, NULL);
@@ -309,7 +190,7 @@ static int compact_now(baton_space *space, const char *who)
     for (size_t i = 0; i < s.consumers.n && rc == 0; i++) {
         sp_consumer *k = s.consumers.items[i];
         if (k->reg_record == NULL)
-            rc = encode_reg(k, who, &k->reg_record, &k->reg_size);
+            rc = sp_encode_reg(k, who, &k->reg_record, &k->reg_size);
         if (rc == 0)
             rc = baton__wal_append(space->log, k->reg_record, k->reg_size, NULL);
         s.records++;
@@ -346,7 +227,8 @@ int baton_space_compact(baton_space *space)
     return rc;
 }
 
-int sp_maybe_compact(baton_space *space)
+/* Compacts when the log has grown past the configured records and twice the live state. */
+static int maybe_compact(baton_space *space)
 {
     if (space->log == NULL)
         return 0;
@@ -358,24 +240,18 @@ int sp_maybe_compact(baton_space *space)
     return baton_space_compact(space);
 }
 
-void sp_log_close(baton_space *space)
+int baton_space_quiesce(baton_space *space)
 {
-    if (space->log != NULL)
-        (void)baton__wal_close(space->log);
-    space->log = NULL;
-    sp_pairs_free(&space->owed);
-    sp_dir_unlock(space->dir_lock); /* after the log is closed: the next open may begin */
-    space->dir_lock = -1;
-}
-
-uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id)
-{
-    if (space->log == NULL)
-        return 0;
-    /* Two ids whatever the consumer's width; only the clocks it orders by grow with the join. */
-    uint8_t buf[BATON__RECORD_SEEN_MAX];
-    size_t size = baton__record_seen(buf, k->id, datum_id);
-    return sp_log(space, buf, size, k->clocks, k->n);
+    if (space == NULL)
+        return baton__error(BATON_EINVAL, "baton_space_quiesce: NULL space");
+    if (sp_in_any_continuation())
+        return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
+    sp_wait_calls(space);
+    int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
+    if (rc != 0)
+        return baton__error(rc, "baton_space_quiesce: a continuation failed: %s",
+                            baton_err_name(rc));
+    return maybe_compact(space);
 }
 
 int baton_space_sync(baton_space *space)

@@ -9,7 +9,6 @@
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
-#include "space/record.h"
 #include "space/space_impl.h"
 
 /* The continuation this thread is running, if any: its scope, pool and root. */
@@ -39,44 +38,6 @@ void sp_ack(baton_space *space, sp_root *root, uint64_t seq)
 }
 
 /* ---- firing ---- */
-
-/* The id the FIRE of k names for found, the datum k matched at one channel: 0 unless k takes it
- * and its PUT is logged (see sp_log_fire). */
-static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool logged)
-{
-    bool taken = logged && !(k->flags & BATON_CONSUME_PEEK) && !found->persistent;
-    return taken ? found->id : 0;
-}
-
-/* Encodes the FIRE from the consumer's own channels, a part at a time, so that a join of any
- * width needs no array of parts: a small join's record fits the stack buffer, a longer record
- * (a wide join's) goes to the heap, as any long record does. */
-uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found, bool removed,
-                     bool logged)
-{
-    if (space->log == NULL)
-        return 0;
-    uint8_t stack[512];
-    size_t size = baton__record_fire_head_size(k->id, k->n);
-    for (size_t i = 0; i < k->n; i++)
-        size +=
-            baton__record_fire_part_size((baton_value_view){k->chans[i]->enc, k->chans[i]->size},
-                                         fire_datum_id(k, found[i], logged));
-    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
-    if (buf == NULL) {
-        sp_record_error(space, BATON_ENOMEM);
-        return 0;
-    }
-    size_t w = baton__record_fire_head(buf, k->id, removed, k->n);
-    for (size_t i = 0; i < k->n; i++)
-        w += baton__record_fire_part(buf + w,
-                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
-                                     fire_datum_id(k, found[i], logged));
-    uint64_t seq = sp_log(space, buf, w, k->clocks, k->n);
-    if (buf != stack)
-        baton__free(buf);
-    return seq;
-}
 
 void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
 {

@@ -278,7 +278,7 @@ void sp_reg_append(sp_channel *ch, sp_reg *r)
                           memory_order_relaxed);
 }
 
-static void reg_remove(sp_channel *ch, sp_reg *r)
+void sp_reg_remove(sp_channel *ch, sp_reg *r)
 {
     if (r->prev)
         r->prev->next = r->next;
@@ -290,20 +290,4 @@ static void reg_remove(sp_channel *ch, sp_reg *r)
         ch->reg_tail = r->prev;
     atomic_store_explicit(&ch->n_regs, atomic_load_explicit(&ch->n_regs, memory_order_relaxed) - 1,
                           memory_order_relaxed);
-}
-
-void sp_consumer_unref(sp_consumer *k)
-{
-    /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
-     * other user's accesses happen before the free. */
-    if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
-        sp_consumer_free(k);
-}
-
-void sp_unregister(sp_consumer *k)
-{
-    for (size_t i = 0; i < k->n; i++)
-        reg_remove(k->chans[i], &k->regs[i]);
-    k->registered = false;
-    sp_consumer_unref(k); /* the alive reference */
 }

@@ -1,0 +1,189 @@
+/*
+ * space_log.c — encoding the space's changes for the log: the records the core writes while it
+ * holds the channels a change touched (PUT, REG, FIRE, SEEN), and the PUT and REG encoders
+ * compaction writes again. The bottom of the durable space: this file calls only the log
+ * (wal.h), the record formats (record.h) and the pattern printer; the core calls it on every
+ * change, and nothing here calls back into the core or into space_durable.c.
+ *
+ * DESIGN
+ *  - What is logged, and why effects rather than requests: see record.h. The core calls these
+ *    while it holds the channels a change touched and hands the log their clocks, so the log's
+ *    order agrees with every channel's order. Logging costs a claim of the thread's lane and one
+ *    copy into it per change, and waits on I/O only when the disk falls a whole lane behind
+ *    (wal.h).
+ *  - A record is encoded where it fits on the stack, else in one heap buffer; a failure is
+ *    recorded for quiesce and the change goes on unlogged (the caller gets ticket 0).
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "space/record.h"
+#include "space/space_impl.h"
+
+uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
+                size_t n)
+{
+    if (space->log == NULL)
+        return 0;
+    uint64_t ticket = 0;
+    int rc = baton__wal_append_ordered(space->log, record, size, clocks, n, &ticket);
+    if (rc != 0) {
+        sp_record_error(space, rc);
+        return 0;
+    }
+    return ticket;
+}
+
+/* Encodes the PUT of datum d on ch into stack (cap bytes) or, when it is longer, a heap buffer
+ * (the caller frees it when it is not stack); *size gets its length. NULL when memory is short
+ * (error set, naming who). */
+uint8_t *sp_encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack, size_t cap,
+                           size_t *size, const char *who)
+{
+    baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
+    size_t need = baton__record_put_size(channel, datum, d->id);
+    uint8_t *buf = need <= cap ? stack : baton__malloc(need);
+    if (buf == NULL) {
+        (void)baton__error(BATON_ENOMEM, "%s: out of memory for a record of %zu bytes", who,
+                           need);
+        return NULL;
+    }
+    *size = baton__record_put(buf, channel, datum, d->id, d->persistent);
+    return buf;
+}
+
+uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
+{
+    if (space->log == NULL)
+        return 0;
+    uint8_t stack[256];
+    size_t size = 0;
+    uint8_t *buf = sp_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
+    if (buf == NULL) {
+        sp_record_error(space, BATON_ENOMEM);
+        return 0;
+    }
+    uint64_t *clock = &ch->log_clock;
+    uint64_t ticket = sp_log(space, buf, size, &clock, 1);
+    if (buf != stack)
+        baton__free(buf);
+    return ticket;
+}
+
+/* The canonical text of pattern in a fresh heap string (its length in *size). */
+static char *pattern_text(const baton_pattern *pattern, size_t *size)
+{
+    size_t length = 0;
+    char probe[1];
+    int rc = baton_pattern_print(pattern, probe, sizeof probe, &length);
+    if (rc != 0 && rc != BATON_ERANGE)
+        return NULL;
+    char *text = baton__malloc(length + 1);
+    if (text != NULL && baton_pattern_print(pattern, text, length + 1, &length) != 0) {
+        baton__free(text);
+        return NULL;
+    }
+    *size = length;
+    return text;
+}
+
+/* A consumer's REG, encoded once when it first waits (registration, not a firing: its parts
+ * come from the heap, whatever the join's width). */
+int sp_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
+{
+    baton__record_part *parts = baton__calloc(k->n, sizeof *parts);
+    if (parts == NULL)
+        return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
+                            k->n);
+    int rc = 0;
+    size_t made = 0;
+    for (size_t i = 0; i < k->n; i++, made++) {
+        size_t ci = k->caller_index[i];
+        parts[ci] = (baton__record_part){.channel = {k->chans[i]->enc, k->chans[i]->size}};
+        char *text = pattern_text(k->pats[i], &parts[ci].pattern_size);
+        if (text == NULL) {
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory for a pattern's text", who);
+            break;
+        }
+        parts[ci].pattern = text;
+    }
+    uint8_t *buf = NULL;
+    if (rc == 0) {
+        size_t size = baton__record_reg_size(k->id, k->flags, parts, k->n, k->body);
+        buf = baton__malloc(size);
+        if (buf == NULL)
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        else
+            *out_size = baton__record_reg(buf, k->id, k->flags, parts, k->n, k->body);
+    }
+    for (size_t i = 0; i < made; i++)
+        baton__free((char *)parts[k->caller_index[i]].pattern);
+    baton__free(parts);
+    *out = buf;
+    return rc;
+}
+
+uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
+{
+    if (space->log == NULL)
+        return 0;
+    if (k->reg_record == NULL) {
+        int rc = sp_encode_reg(k, "baton_space_consume", &k->reg_record, &k->reg_size);
+        if (rc != 0) {
+            sp_record_error(space, rc);
+            return 0;
+        }
+    }
+    return sp_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
+}
+
+uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id)
+{
+    if (space->log == NULL)
+        return 0;
+    /* Two ids whatever the consumer's width; only the clocks it orders by grow with the join. */
+    uint8_t buf[BATON__RECORD_SEEN_MAX];
+    size_t size = baton__record_seen(buf, k->id, datum_id);
+    return sp_log(space, buf, size, k->clocks, k->n);
+}
+
+/* The id the FIRE of k names for found, the datum k matched at one channel: 0 unless k takes it
+ * and its PUT is logged (see sp_log_fire). */
+static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool logged)
+{
+    bool taken = logged && !(k->flags & BATON_CONSUME_PEEK) && !found->persistent;
+    return taken ? found->id : 0;
+}
+
+/* Encodes the FIRE from the consumer's own channels, a part at a time, so that a join of any
+ * width needs no array of parts: a small join's record fits the stack buffer, a longer record
+ * (a wide join's) goes to the heap, as any long record does. */
+uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found, bool removed,
+                     bool logged)
+{
+    if (space->log == NULL)
+        return 0;
+    uint8_t stack[512];
+    size_t size = baton__record_fire_head_size(k->id, k->n);
+    for (size_t i = 0; i < k->n; i++)
+        size +=
+            baton__record_fire_part_size((baton_value_view){k->chans[i]->enc, k->chans[i]->size},
+                                         fire_datum_id(k, found[i], logged));
+    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
+    if (buf == NULL) {
+        sp_record_error(space, BATON_ENOMEM);
+        return 0;
+    }
+    size_t w = baton__record_fire_head(buf, k->id, removed, k->n);
+    for (size_t i = 0; i < k->n; i++)
+        w += baton__record_fire_part(buf + w,
+                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
+                                     fire_datum_id(k, found[i], logged));
+    uint64_t seq = sp_log(space, buf, w, k->clocks, k->n);
+    if (buf != stack)
+        baton__free(buf);
+    return seq;
+}
+
+
