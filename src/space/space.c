@@ -177,23 +177,23 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
                  * turns the log owes (space_recover.c). */
                 if (recovery && !sp_owed(call->space, k, id))
                     continue;
-                seq = sp_log_seen(call->space, k, id);
-                sp_fire_collect(call, k, &d, seq);
+                seq = baton__space_log_seen(call->space, k, id);
+                baton__space_fire_collect(call, k, &d, seq);
                 continue;
             }
-            seq = sp_log_fire(call->space, k, &d, gone, logged);
-            sp_fire_collect(call, k, &d, seq);
+            seq = baton__space_log_fire(call->space, k, &d, gone, logged);
+            baton__space_fire_collect(call, k, &d, seq);
             if (gone)
-                sp_unregister(k);
+                baton__space_unregister(k);
             if (removed) {
-                sp_data_remove(ch, d);
+                baton__space_data_remove(ch, d);
                 return seq;
             }
             continue;
         }
         /* The re-evaluation names d by id: its PUT must come first. */
         if (!logged)
-            seq = sp_log_put(call->space, ch, d);
+            seq = baton__space_log_put(call->space, ch, d);
         logged = true;
         sp_op *op = op_new(call, OP_REEVAL);
         if (op == NULL)
@@ -210,7 +210,7 @@ static uint64_t settle(sp_call *call, sp_channel *ch, sp_datum *d, uint64_t afte
         return seq;
     }
     if (!logged)
-        seq = sp_log_put(call->space, ch, d);
+        seq = baton__space_log_put(call->space, ch, d);
     return seq;
 }
 
@@ -247,16 +247,17 @@ static uint64_t top(sp_call *call, sp_op *op)
         if (turn && !removed && !owed)
             break;
         /* Every datum found here is logged: a fresh one's PUT precedes its re-evaluation. */
-        seq = sp_log_fire(space, k, k->scratch, gone, true);
-        sp_fire_collect(call, k, k->scratch, seq);
+        seq = baton__space_log_fire(space, k, k->scratch, gone, true);
+        baton__space_fire_collect(call, k, k->scratch, seq);
         for (i = 0; i < k->n; i++)
             if (!(k->flags & BATON_CONSUME_PEEK) && !k->scratch[i]->persistent)
-                sp_data_remove(k->chans[i], k->scratch[i]);
+                baton__space_data_remove(k->chans[i], k->scratch[i]);
         if (gone) {
             if (k->registered)
-                sp_unregister(k);
+                baton__space_unregister(k);
             else
-                sp_consumer_unref(k); /* the alive reference of a consumer never registered */
+                /* the alive reference of a consumer never registered */
+                baton__space_consumer_unref(k);
             alive = false;
             break;
         }
@@ -266,14 +267,14 @@ static uint64_t top(sp_call *call, sp_op *op)
     if (op->kind == OP_CONSUME && alive) {
         k->stamp = baton__fetch_add_relaxed(&space->next_stamp, 1) + 1;
         for (size_t i = 0; i < k->n; i++)
-            sp_reg_append(k->chans[i], &k->regs[i]);
+            baton__space_reg_append(k->chans[i], &k->regs[i]);
         k->registered = true;
-        seq = sp_log_reg(space, k);
+        seq = baton__space_log_reg(space, k);
     }
     if (turn && alive && owed) {
         sp_datum *d = find_datum(op->channel, op->datum_id);
         if (d != NULL && ((k->flags & BATON_CONSUME_PEEK) || d->persistent))
-            (void)sp_log_seen(space, k, op->datum_id);
+            (void)baton__space_log_seen(space, k, op->datum_id);
     }
     if (op->kind == OP_REEVAL) {
         sp_op *s = op_new(call, OP_SETTLE);
@@ -292,8 +293,8 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
 {
     switch (op->kind) {
     case OP_PRODUCE: {
-        sp_data_append(ch, op->datum);
-        sp_ack(call->space, op->root, settle(call, ch, op->datum, 0, true, false));
+        baton__space_data_append(ch, op->datum);
+        baton__space_ack(call->space, op->root, settle(call, ch, op->datum, 0, true, false));
         break;
     }
     case OP_SETTLE: {
@@ -311,10 +312,10 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
             return;
         }
         uint64_t seq = top(call, op);
-        sp_ack(call->space, op->root, seq);
+        baton__space_ack(call->space, op->root, seq);
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
-        sp_consumer_unref(k); /* the record's reference */
+        baton__space_consumer_unref(k); /* the record's reference */
         baton__free(op);
         return;
     }
@@ -333,7 +334,7 @@ static void run_work(sp_call *call, sp_root *root)
         call->work = ch->work_next;
         run_op(call, ch, pop_op(ch));
         if (call->fires != NULL && call->work != NULL)
-            sp_dispatch(call, root, false);
+            baton__space_dispatch(call, root, false);
     }
 }
 
@@ -362,12 +363,12 @@ static bool not_paused(void *arg)
 /* Counts an outside call in (continuations' calls are inside their root's call already). */
 static sp_call_slot *call_begin(baton_space *space)
 {
-    if (sp_in_continuation(space))
+    if (baton__space_in_continuation(space))
         return NULL;
     sp_call_slot *slot = call_slot(space);
     for (;;) {
-        /* seq_cst: a Dekker pair with sp_pause's store of paused and its reads of the counters:
-         * either compaction sees this call, or this call sees the pause. */
+        /* seq_cst: a Dekker pair with baton__space_pause's store of paused and its reads of the
+         * counters: either compaction sees this call, or this call sees the pause. */
         atomic_fetch_add_explicit(&slot->began, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&space->paused, memory_order_seq_cst) == 0)
             return slot;
@@ -380,7 +381,7 @@ static sp_call_slot *call_begin(baton_space *space)
 static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need_ack)
 {
     run_work(call, root);
-    sp_dispatch(call, root, need_ack);
+    baton__space_dispatch(call, root, need_ack);
     if (slot == NULL)
         return;
     /* Release (seq_cst): the call's effects, and its continuations', are visible to the quiesce
@@ -402,19 +403,19 @@ static bool no_call_in_flight(void *arg)
     return began == ended;
 }
 
-void sp_wait_calls(baton_space *space)
+void baton__space_wait_calls(baton_space *space)
 {
     (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
 }
 
-void sp_pause(baton_space *space)
+void baton__space_pause(baton_space *space)
 {
     /* seq_cst: see call_begin. */
     atomic_store_explicit(&space->paused, 1, memory_order_seq_cst);
     (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
 }
 
-void sp_resume(baton_space *space)
+void baton__space_resume(baton_space *space)
 {
     atomic_store_explicit(&space->paused, 0, memory_order_seq_cst);
     baton__waitpoint_notify(&space->idle, true);
@@ -464,14 +465,14 @@ static int settle_channel(sp_channel *ch, void *arg)
     return 0;
 }
 
-int sp_settle_all(baton_space *space)
+int baton__space_settle_all(baton_space *space)
 {
     sp_call call = {space, NULL, NULL};
     sp_root root;
     root_init(&root, space);
     sp_call_slot *slot = call_begin(space);
     settle_all s = {&call, 0};
-    (void)sp_table_walk(space->table, settle_channel, &s);
+    (void)baton__space_table_walk(space->table, settle_channel, &s);
     call_end(&call, slot, &root, false);
     return s.rc;
 }
@@ -505,7 +506,7 @@ static uint64_t take_id(baton_space *space, _Atomic uint64_t *counter, int which
 
 /* ---- the API ---- */
 
-int sp_space_new(const baton_space_config *config, const char *who, baton_space **out)
+int baton__space_new(const baton_space_config *config, const char *who, baton_space **out)
 {
     if (config == NULL || out == NULL || config->pool == NULL)
         return baton__error(BATON_EINVAL, "%s: NULL config, pool or out", who);
@@ -516,7 +517,7 @@ int sp_space_new(const baton_space_config *config, const char *who, baton_space 
     if (space == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     memset(space, 0, sizeof *space);
-    int rc = sp_table_create(&space->table);
+    int rc = baton__space_table_create(&space->table);
     if (rc != 0) {
         baton__free(space);
         return rc;
@@ -545,7 +546,7 @@ int sp_space_new(const baton_space_config *config, const char *who, baton_space 
 
 int baton_space_create(const baton_space_config *config, baton_space **out)
 {
-    return sp_space_new(config, "baton_space_create", out);
+    return baton__space_new(config, "baton_space_create", out);
 }
 
 static void collect_consumers(sp_channel *ch, void *arg)
@@ -573,8 +574,8 @@ static void close_log(baton_space *space)
     if (space->log != NULL)
         (void)baton__wal_close(space->log);
     space->log = NULL;
-    sp_pairs_free(&space->owed);
-    sp_dir_unlock(space->dir_lock);
+    baton__space_pairs_free(&space->owed);
+    baton__space_dir_unlock(space->dir_lock);
     space->dir_lock = -1;
 }
 
@@ -590,11 +591,11 @@ void baton_space_destroy(baton_space *space)
         return;
     close_log(space);
     sp_consumer *consumers = NULL;
-    (void)sp_table_walk(space->table, collect_consumers_walk, &consumers);
-    sp_table_destroy(space->table, free_data, NULL);
+    (void)baton__space_table_walk(space->table, collect_consumers_walk, &consumers);
+    baton__space_table_destroy(space->table, free_data, NULL);
     while (consumers) {
         sp_consumer *next = consumers->free_next;
-        sp_consumer_free(consumers);
+        baton__space_consumer_free(consumers);
         consumers = next;
     }
     baton__free(space);
@@ -615,7 +616,7 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
         return baton__error(BATON_EINVAL, "%s: malformed channel", who);
     if (!baton__view_valid(datum))
         return baton__error(BATON_EINVAL, "%s: malformed datum", who);
-    sp_channel *ch = sp_channel_get(space, channel, true);
+    sp_channel *ch = baton__space_channel_get(space, channel, true);
     if (ch == NULL)
         return BATON_ENOMEM;
     uint64_t id = take_id(space, &space->next_datum, 0);
@@ -650,7 +651,7 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
         return baton__error(BATON_EINVAL, "%s: unknown flags 0x%x", who, flags);
     /* A join may have any number of channels; only one whose consumer could not be addressed is
      * refused, before channels[] and patterns[] are read. */
-    if (!sp_consumer_fits(n))
+    if (!baton__space_consumer_fits(n))
         return baton__error(BATON_ENOMEM,
                             "%s: a join of %zu channels needs more memory than can be addressed",
                             who, n);
@@ -665,7 +666,7 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
             return baton__error(BATON_EINVAL, "%s: channel %zu is malformed", who, i);
     }
     sp_consumer *k = NULL;
-    int rc = sp_consumer_new(space, who, channels, patterns, n, flags, body, &k);
+    int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);
     if (rc != 0)
         return rc;
     k->fn = fn;
@@ -673,7 +674,7 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     k->id = take_id(space, &space->next_consumer, 1);
     sp_op *op = baton__calloc(1, sizeof *op);
     if (op == NULL) {
-        sp_consumer_free(k);
+        baton__space_consumer_free(k);
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
     atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
@@ -698,7 +699,7 @@ int baton_space_channel_counts(baton_space *space, baton_value_view channel, siz
 {
     if (space == NULL || data == NULL || consumers == NULL || !baton__view_valid(channel))
         return baton__error(BATON_EINVAL, "baton_space_channel_counts: bad argument");
-    sp_channel *ch = sp_channel_get(space, channel, false);
+    sp_channel *ch = baton__space_channel_get(space, channel, false);
     *data = ch ? atomic_load_explicit(&ch->n_data, memory_order_relaxed) : 0;
     *consumers = ch ? atomic_load_explicit(&ch->n_regs, memory_order_relaxed) : 0;
     return 0;

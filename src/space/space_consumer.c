@@ -29,7 +29,7 @@
     (sizeof(sp_reg) + sizeof(sp_channel *) + sizeof(baton_pattern *) + sizeof(size_t) +            \
      sizeof(sp_datum *) + sizeof(uint64_t *))
 
-bool sp_consumer_fits(size_t n)
+bool baton__space_consumer_fits(size_t n)
 {
     return n <= (SIZE_MAX - sizeof(sp_consumer)) / SP_CONSUMER_PER_CHANNEL;
 }
@@ -46,16 +46,17 @@ static int by_channel_then_index(const void *a, const void *b)
 {
     const sp_sort_entry *x = a, *y = b;
     if (x->ch != y->ch)
-        return sp_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
+        return baton__space_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
-                    baton_pattern *const *patterns, size_t n, unsigned flags,
-                    baton_value_view body, sp_consumer **out)
+int baton__space_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                              baton_pattern *const *patterns, size_t n, unsigned flags,
+                              baton_value_view body, sp_consumer **out)
 {
-    sp_consumer *k =
-        sp_consumer_fits(n) ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL) : NULL;
+    sp_consumer *k = baton__space_consumer_fits(n)
+                         ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
+                         : NULL;
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
@@ -82,16 +83,16 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
     sp_sort_entry *entries =
         n <= SP_SORT_INLINE ? inline_entries : baton__malloc(n * sizeof *entries);
     if (entries == NULL) {
-        sp_consumer_free(k);
+        baton__space_consumer_free(k);
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
     }
     for (size_t i = 0; i < n; i++) {
-        entries[i] = (sp_sort_entry){sp_channel_get(space, channels[i], true), i};
+        entries[i] = (sp_sort_entry){baton__space_channel_get(space, channels[i], true), i};
         if (entries[i].ch == NULL) {
             if (entries != inline_entries)
                 baton__free(entries);
-            sp_consumer_free(k);
+            baton__space_consumer_free(k);
             return BATON_ENOMEM;
         }
     }
@@ -108,7 +109,7 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
     if (entries != inline_entries)
         baton__free(entries);
     if (twice != SIZE_MAX) {
-        sp_consumer_free(k);
+        baton__space_consumer_free(k);
         return baton__error(BATON_EINVAL, "%s: channel %zu is listed twice", who, twice);
     }
     for (size_t i = 0; i < n; i++) {
@@ -120,7 +121,7 @@ int sp_consumer_new(baton_space *space, const char *who, const baton_value_view 
     return 0;
 }
 
-void sp_consumer_free(sp_consumer *k)
+void baton__space_consumer_free(sp_consumer *k)
 {
     if (k->owns_patterns)
         for (size_t i = 0; i < k->n; i++)
@@ -130,18 +131,18 @@ void sp_consumer_free(sp_consumer *k)
     baton__free(k);
 }
 
-void sp_consumer_unref(sp_consumer *k)
+void baton__space_consumer_unref(sp_consumer *k)
 {
     /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
      * other user's accesses happen before the free. */
     if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)
-        sp_consumer_free(k);
+        baton__space_consumer_free(k);
 }
 
-void sp_unregister(sp_consumer *k)
+void baton__space_unregister(sp_consumer *k)
 {
     for (size_t i = 0; i < k->n; i++)
-        sp_reg_remove(k->chans[i], &k->regs[i]);
+        baton__space_reg_remove(k->chans[i], &k->regs[i]);
     k->registered = false;
-    sp_consumer_unref(k); /* the alive reference */
+    baton__space_consumer_unref(k); /* the alive reference */
 }

@@ -1,13 +1,10 @@
 /*
- * space_durable.c — the durable space: recording changes in the write-ahead log, opening a
- * directory, compaction, sync; and the readers of a whole space (visit, stats).
+ * space_durable.c — the top of the space: opening a directory (lock, recovery, settling),
+ * quiesce with its automatic compaction, compaction, sync, and the readers of a whole space
+ * (visit, stats). This file drives the core (space.c), the log encoders (space_log.c) and
+ * recovery; nothing in the layer calls into it.
  *
  * DESIGN
- *  - What is logged, and why effects rather than requests: see record.h. The core calls sp_log
- *    while it holds the channels a change touched and hands the log their clocks, so the log's
- *    order agrees with every channel's order. Logging costs a claim of the thread's lane and one
- *    copy into it per change, and waits on I/O only when the disk falls a whole lane behind
- *    (wal.h).
  *  - Opening: the directory is locked (space_lock.c), the log replayed into an empty space
  *    (space_recover.c), then opened without writing to it, and the space settled (what the
  *    log's tail owes fires, and writes its records). Only a salvage starts a fresh log, with a
@@ -15,8 +12,9 @@
  *    loses the turns owed then to persistent consumers that take nothing.
  *  - Compaction writes SNAP, a PUT per stored datum, a REG per waiting consumer in registration
  *    order, SNAP_END, waits until it is durable and deletes everything before SNAP. It needs the
- *    state to stand still: sp_pause holds new outside calls back and waits until none is in
- *    flight (continuations run inside their root's call).
+ *    state to stand still: baton__space_pause holds new outside calls back and waits until none
+ *    is in flight (continuations run inside their root's call). Quiesce compacts once the log
+ *    holds more than compact_records records beyond the live state, and more than twice it.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -61,7 +59,7 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
         memcpy(&cfg, config, config->struct_size == 0 || config->struct_size > sizeof cfg
                                  ? sizeof cfg : config->struct_size);
     baton_space *space = NULL;
-    int rc = sp_space_new(config, who, &space);
+    int rc = baton__space_new(config, who, &space);
     if (rc != 0)
         return rc;
     struct stat sb;
@@ -70,20 +68,20 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
         return baton__error(BATON_EIO, "%s: cannot create the directory %s", who, dir);
     }
     baton__test_crash_point("dir");
-    rc = sp_dir_lock(who, dir, cfg.durability == BATON_DURABILITY_NONE, &space->dir_lock);
+    rc = baton__space_dir_lock(who, dir, cfg.durability == BATON_DURABILITY_NONE, &space->dir_lock);
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
     }
     baton__test_crash_point("lock");
     bool salvaged = false;
-    rc = sp_recover(space, &cfg, dir, who, &salvaged);
+    rc = baton__space_recover(space, &cfg, dir, who, &salvaged);
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
     }
     baton_space_stats live = {0};
-    (void)sp_table_walk(space->table, count_live, &live);
+    (void)baton__space_table_walk(space->table, count_live, &live);
     space->recovered_data = live.data;
     space->recovered_consumers = live.consumers;
     space->snapshot_records = live.data + live.consumers;
@@ -101,8 +99,8 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
     }
     /* A read-only view shows the log as it is: nothing fires in it. */
     if (rc == 0 && cfg.durability != BATON_DURABILITY_NONE)
-        rc = sp_settle_all(space);
-    sp_pairs_free(&space->owed); /* the settling's alone: read-only until here */
+        rc = baton__space_settle_all(space);
+    baton__space_pairs_free(&space->owed); /* the settling's alone: read-only until here */
     if (rc != 0) {
         baton_space_destroy(space);
         return rc;
@@ -160,7 +158,8 @@ static int snap_channel(sp_channel *ch, void *arg)
     for (sp_datum *d = ch->data_head; d; d = d->next) {
         uint8_t stack[256];
         size_t size = 0;
-        uint8_t *buf = sp_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_compact");
+        uint8_t *buf =
+            baton__space_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_compact");
         if (buf == NULL)
             return s->rc = BATON_ENOMEM;
         int rc = baton__wal_append(s->space->log, buf, size, NULL);
@@ -184,13 +183,13 @@ static int compact_now(baton_space *space, const char *who)
     if (rc != 0)
         return rc;
     snap_state s = {.space = space};
-    (void)sp_table_walk(space->table, snap_channel, &s);
+    (void)baton__space_table_walk(space->table, snap_channel, &s);
     rc = s.rc;
     sort_consumers(&s.consumers);
     for (size_t i = 0; i < s.consumers.n && rc == 0; i++) {
         sp_consumer *k = s.consumers.items[i];
         if (k->reg_record == NULL)
-            rc = sp_encode_reg(k, who, &k->reg_record, &k->reg_size);
+            rc = baton__space_encode_reg(k, who, &k->reg_record, &k->reg_size);
         if (rc == 0)
             rc = baton__wal_append(space->log, k->reg_record, k->reg_size, NULL);
         s.records++;
@@ -217,13 +216,13 @@ int baton_space_compact(baton_space *space)
 {
     if (space == NULL)
         return baton__error(BATON_EINVAL, "baton_space_compact: NULL space");
-    if (sp_in_continuation(space))
+    if (baton__space_in_continuation(space))
         return baton__error(BATON_EPERM, "baton_space_compact: called from a continuation");
     if (space->log == NULL)
         return 0;
-    sp_pause(space);
+    baton__space_pause(space);
     int rc = compact_now(space, "baton_space_compact");
-    sp_resume(space);
+    baton__space_resume(space);
     return rc;
 }
 
@@ -244,9 +243,9 @@ int baton_space_quiesce(baton_space *space)
 {
     if (space == NULL)
         return baton__error(BATON_EINVAL, "baton_space_quiesce: NULL space");
-    if (sp_in_any_continuation())
+    if (baton__space_in_any_continuation())
         return baton__error(BATON_EPERM, "baton_space_quiesce: called from a continuation");
-    sp_wait_calls(space);
+    baton__space_wait_calls(space);
     int rc = atomic_exchange_explicit(&space->first_error, 0, memory_order_relaxed);
     if (rc != 0)
         return baton__error(rc, "baton_space_quiesce: a continuation failed: %s",
@@ -258,7 +257,7 @@ int baton_space_sync(baton_space *space)
 {
     if (space == NULL)
         return baton__error(BATON_EINVAL, "baton_space_sync: NULL space");
-    if (sp_in_continuation(space))
+    if (baton__space_in_continuation(space))
         return baton__error(BATON_EPERM, "baton_space_sync: called from a continuation");
     if (space->log == NULL)
         return 0;
@@ -272,7 +271,7 @@ int baton_space_get_stats(baton_space *space, baton_space_stats *stats)
     if (space == NULL || stats == NULL)
         return baton__error(BATON_EINVAL, "baton_space_get_stats: NULL argument");
     baton_space_stats s = {0};
-    (void)sp_table_walk(space->table, count_live, &s);
+    (void)baton__space_table_walk(space->table, count_live, &s);
     if (space->log != NULL) {
         uint64_t next = baton__wal_next_seq(space->log);
         uint64_t first = baton__wal_truncated(space->log);
@@ -308,7 +307,7 @@ static int collect_channel(sp_channel *ch, void *arg)
 static int by_channel(const void *a, const void *b)
 {
     const sp_channel *x = *(sp_channel *const *)a, *y = *(sp_channel *const *)b;
-    return sp_channel_cmp(x->hash, x->enc, x->size, y);
+    return baton__space_channel_cmp(x->hash, x->enc, x->size, y);
 }
 
 /* The arrays a visit hands out per consumer, grown to the widest consumer it reports. */
@@ -353,7 +352,7 @@ int baton_space_visit(baton_space *space,
     if (space == NULL)
         return baton__error(BATON_EINVAL, "baton_space_visit: NULL space");
     visit_state v = {0};
-    (void)sp_table_walk(space->table, collect_channel, &v);
+    (void)baton__space_table_walk(space->table, collect_channel, &v);
     int rc = v.rc;
     if (rc == 0 && v.n > 1)
         qsort(v.channels, v.n, sizeof *v.channels, by_channel);

@@ -16,18 +16,18 @@ static _Thread_local baton_scope *sp_tls_scope;
 static _Thread_local baton_pool *sp_tls_pool;
 static _Thread_local sp_root *sp_tls_root;
 
-bool sp_in_continuation(const baton_space *space)
+bool baton__space_in_continuation(const baton_space *space)
 {
     return sp_tls_scope != NULL && sp_tls_pool == space->pool;
 }
 
-bool sp_in_any_continuation(void)
+bool baton__space_in_any_continuation(void)
 {
     return sp_tls_scope != NULL;
 }
 
 /* Tells an outside SYNC call which record holds its change (0: none could be written). */
-void sp_ack(baton_space *space, sp_root *root, uint64_t seq)
+void baton__space_ack(baton_space *space, sp_root *root, uint64_t seq)
 {
     if (root == NULL)
         return;
@@ -39,7 +39,7 @@ void sp_ack(baton_space *space, sp_root *root, uint64_t seq)
 
 /* ---- firing ---- */
 
-void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
+void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
 {
     size_t n = k->n, binders = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
@@ -238,10 +238,10 @@ static int root_body(baton_scope *scope, void *arg)
 }
 
 /* Runs the call's firings: into the running continuation's scope, or as a new root. */
-void sp_dispatch(sp_call *call, sp_root *root, bool need_ack)
+void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack)
 {
     baton_space *space = call->space;
-    if (sp_in_continuation(space)) {
+    if (baton__space_in_continuation(space)) {
         for (sp_fire *f = call->fires, *next; f; f = next) {
             next = f->next;
             if (sp_tls_root != NULL && must_wait(space, f))

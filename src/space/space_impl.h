@@ -52,7 +52,7 @@ struct sp_consumer {
     bool owns_patterns;     /* recovered from the log: the space parsed them */
     uint64_t stamp;         /* registration order across the space  */
     sp_consumer *free_next; /* destroy's list */
-    uint8_t *reg_record;    /* the REG record once logged (sp_log_reg); NULL before */
+    uint8_t *reg_record;    /* the REG record once logged (baton__space_log_reg); NULL before */
     size_t reg_size;
     baton_value_view body;  /* points into body_bytes */
     sp_reg *regs;           /* per sorted position */
@@ -181,102 +181,103 @@ typedef struct sp_call {
 /* ---- space.c: the core (chains, operations, calls), used by recovery and compaction ---- */
 
 /* A space in memory, checked and allocated; who names the public function for messages. */
-int sp_space_new(const baton_space_config *config, const char *who, baton_space **out);
+int baton__space_new(const baton_space_config *config, const char *who, baton_space **out);
 /* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery):
  * what would take something fires; a turn that would take nothing (a persistent consumer over a
  * persistent datum, a persistent peek) fires only when space->owed holds it. */
-int sp_settle_all(baton_space *space);
+int baton__space_settle_all(baton_space *space);
 /* Waits until no outside call is in flight (quiesce). */
-void sp_wait_calls(baton_space *space);
+void baton__space_wait_calls(baton_space *space);
 /* Holds new outside calls back and waits until none is in flight; resume lets them go on. */
-void sp_pause(baton_space *space);
-void sp_resume(baton_space *space);
+void baton__space_pause(baton_space *space);
+void baton__space_resume(baton_space *space);
 
 /* ---- space_table.c: the channel table and each channel's lists (its owner's) ---- */
 
-int sp_table_create(sp_table_node **out);
+int baton__space_table_create(sp_table_node **out);
 /* Calls fn on every channel (in no particular order), then frees the table (not the channels). */
-void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx), void *ctx);
+void baton__space_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx),
+                                void *ctx);
 /* Calls fn on every channel; stops at and returns fn's first non-zero result. Channels are only
  * ever added, so a walk concurrent with additions sees every channel added before it started. */
-int sp_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx);
+int baton__space_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx);
 /* Finds the channel whose encoding is v's; with create, adds it when missing. NULL when it is
  * missing and create is false, or on allocation failure (error set). Lock-free, any thread. */
-sp_channel *sp_channel_get(baton_space *space, baton_value_view v, bool create);
+sp_channel *baton__space_channel_get(baton_space *space, baton_value_view v, bool create);
 /* Orders channels by (hash, encoding): the global order joins climb in. */
-int sp_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch);
+int baton__space_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch);
 /* The channel's lists, changed only by its owner: a datum appended, removed (and freed); a
  * registration appended (numbered by the channel's registration sequence), removed. */
-void sp_data_append(sp_channel *ch, sp_datum *d);
-void sp_data_remove(sp_channel *ch, sp_datum *d);
-void sp_reg_append(sp_channel *ch, sp_reg *r);
-void sp_reg_remove(sp_channel *ch, sp_reg *r);
+void baton__space_data_append(sp_channel *ch, sp_datum *d);
+void baton__space_data_remove(sp_channel *ch, sp_datum *d);
+void baton__space_reg_append(sp_channel *ch, sp_reg *r);
+void baton__space_reg_remove(sp_channel *ch, sp_reg *r);
 
 /* ---- space_consumer.c: a consumer's block and its lifetime ---- */
 
 /* Whether a consumer of n channels has a size that size_t can hold (consume refuses others with
  * BATON_ENOMEM before it reads the caller's arrays). */
-bool sp_consumer_fits(size_t n);
+bool baton__space_consumer_fits(size_t n);
 /* Allocates a consumer over n channels, sorted into the global order; the patterns are borrowed
  * (or owned, when owns_patterns is set afterwards). Errors: BATON_EINVAL (the same channel twice;
  * message names who), BATON_ENOMEM. */
-int sp_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
-                    baton_pattern *const *patterns, size_t n, unsigned flags,
-                    baton_value_view body, sp_consumer **out);
+int baton__space_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
+                              baton_pattern *const *patterns, size_t n, unsigned flags,
+                              baton_value_view body, sp_consumer **out);
 /* Frees k's block, its body, its REG record and, when it owns them, its patterns. */
-void sp_consumer_free(sp_consumer *k);
+void baton__space_consumer_free(sp_consumer *k);
 /* Drops a reference to k; the last one frees it. */
-void sp_consumer_unref(sp_consumer *k);
+void baton__space_consumer_unref(sp_consumer *k);
 /* Removes k's registrations from all its channels (held by the caller) and drops its alive
  * reference. */
-void sp_unregister(sp_consumer *k);
+void baton__space_unregister(sp_consumer *k);
 
 /* ---- space_fire.c: firings and the continuations they run ---- */
 
 /* Whether the calling thread is running a continuation of this space / of any space. */
-bool sp_in_continuation(const baton_space *space);
-bool sp_in_any_continuation(void);
+bool baton__space_in_continuation(const baton_space *space);
+bool baton__space_in_any_continuation(void);
 /* Tells an outside SYNC call which record holds its change (0: none could be written). */
-void sp_ack(baton_space *space, sp_root *root, uint64_t seq);
+void baton__space_ack(baton_space *space, sp_root *root, uint64_t seq);
 /* Collects a firing of k on found[] into the call (its data copied), to run at the call's end. */
-void sp_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq);
+void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq);
 /* Runs the call's firings: into the running continuation's scope, or under a new root. */
-void sp_dispatch(sp_call *call, sp_root *root, bool need_ack);
+void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack);
 
 /* ---- space_log.c: the records of changes, called by the core while it holds the channels ---- */
 
 /* Appends a record that touches the channels whose log clocks are *clocks[0..n) (all held by the
  * caller) to the space's log; returns its ticket (durable once baton__wal_durable reaches it), 0
  * without a log or on failure (the error is recorded for quiesce). */
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
-                size_t n);
+uint64_t baton__space_log(baton_space *space, const uint8_t *record, size_t size,
+                          uint64_t *const *clocks, size_t n);
 /* Encodes the PUT of datum d on ch into stack (cap bytes) or, when it is longer, a heap buffer
  * (the caller frees it when it is not stack); *size gets its length. NULL when memory is short
  * (error set, naming who). */
-uint8_t *sp_encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack, size_t cap,
-                       size_t *size, const char *who);
+uint8_t *baton__space_encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack,
+                                 size_t cap, size_t *size, const char *who);
 /* Logs the PUT of datum d, just stored on ch (held by the caller), encoded here from the two:
  * a produce whose datum a waiting consumer takes at once is never encoded. Returns the ticket,
- * 0 without a log or on failure (recorded for quiesce, as sp_log). */
-uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d);
+ * 0 without a log or on failure (recorded for quiesce, as baton__space_log). */
+uint64_t baton__space_log_put(baton_space *space, sp_channel *ch, const sp_datum *d);
 /* Encodes consumer k's REG into a fresh heap buffer *out (*out_size bytes). Errors:
  * BATON_ENOMEM (message names who). */
-int sp_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size);
+int baton__space_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size);
 /* Logs consumer k's registration: its REG record, encoded on the first call and kept in
  * k->reg_record (compaction writes it again). Only a consumer that waits is ever encoded: one
  * that fires at once costs its FIRE record alone. Returns the ticket, 0 without a log or on
- * failure (recorded for quiesce, as sp_log). */
-uint64_t sp_log_reg(baton_space *space, sp_consumer *k);
+ * failure (recorded for quiesce, as baton__space_log). */
+uint64_t baton__space_log_reg(baton_space *space, sp_consumer *k);
 /* Logs SEEN: persistent consumer k took its turn at datum_id, stored on one of its channels,
  * and left both in place; the record is ordered by all of k's channels (held by the caller, as
- * its FIRE would be), whatever k's width. Returns the ticket as sp_log. */
-uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id);
+ * its FIRE would be), whatever k's width. Returns the ticket as baton__space_log. */
+uint64_t baton__space_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id);
 /* Writes the FIRE record of k matching found[i] at its sorted channel i; removed: k is gone.
  * The record names found[i] when k takes it (neither k peeks nor the datum is persistent) and,
  * with logged false, only then if its PUT is in the log: a datum taken as it is produced is never
  * logged, so its FIRE names id 0. Returns the record's seq. */
-uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found, bool removed,
-                     bool logged);
+uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
+                               bool removed, bool logged);
 
 /* ---- space_durable.c: the top, driving the core ----
  * Defines only public functions (baton_space_open, _quiesce, _compact, _sync, _get_stats,
@@ -288,25 +289,25 @@ uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
  * the log owes in space->owed; *salvaged tells that the log was damaged and what came before the
  * damage was recovered (the damaged file is moved aside: a fresh log must start). Errors: as
  * baton_space_open's, who prefixes the message. */
-int sp_recover(baton_space *space, const baton_space_config *config, const char *dir,
-               const char *who, bool *salvaged);
+int baton__space_recover(baton_space *space, const baton_space_config *config, const char *dir,
+                         const char *who, bool *salvaged);
 
 /* ---- space_lock.c (also baton__test_crash_point, declared in wal.h) ---- */
 
 /* Locks directory dir for one space (DIR/space.lock; shared: a read-only view) into *fd (-1 when
  * a view goes without). Errors: BATON_EBUSY (held by another space, of this process or another;
  * the message names dir), BATON_EIO, BATON_EINVAL; who prefixes the message. */
-int sp_dir_lock(const char *who, const char *dir, bool shared, int *fd);
+int baton__space_dir_lock(const char *who, const char *dir, bool shared, int *fd);
 /* Lets the directory go (fd -1: nothing to do). */
-void sp_dir_unlock(int fd);
+void baton__space_dir_unlock(int fd);
 
 /* ---- space_seen.c ---- */
 
 /* Adds (a, b) (BATON_ENOMEM, message set); removes it (whether it was there); looks it up. */
-int sp_pairs_add(sp_pairs *s, uint64_t a, uint64_t b);
-bool sp_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b);
-bool sp_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b);
-void sp_pairs_free(sp_pairs *s);
+int baton__space_pairs_add(sp_pairs *s, uint64_t a, uint64_t b);
+bool baton__space_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b);
+bool baton__space_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b);
+void baton__space_pairs_free(sp_pairs *s);
 
 /* ---- this header: inline helpers on the types above ---- */
 
@@ -326,7 +327,7 @@ static inline bool sp_space_sync(const baton_space *space)
 /* Whether the open's settling owes k a turn at the datum (see baton_space.owed). */
 static inline bool sp_owed(const baton_space *space, const sp_consumer *k, uint64_t datum_id)
 {
-    return sp_pairs_has(&space->owed, k->id, datum_id);
+    return baton__space_pairs_has(&space->owed, k->id, datum_id);
 }
 
 #endif /* BATON_SPACE_IMPL_H */

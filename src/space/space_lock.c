@@ -39,7 +39,7 @@ void baton__test_crash_point(const char *name)
         (void)raise(SIGKILL);
 }
 
-int sp_dir_lock(const char *who, const char *dir, bool shared, int *out)
+int baton__space_dir_lock(const char *who, const char *dir, bool shared, int *out)
 {
     char path[4096];
     *out = -1;
@@ -69,7 +69,7 @@ int sp_dir_lock(const char *who, const char *dir, bool shared, int *out)
     return 0;
 }
 
-void sp_dir_unlock(int fd)
+void baton__space_dir_unlock(int fd)
 {
     if (fd >= 0)
         (void)close(fd);

@@ -21,8 +21,8 @@
 #include "space/record.h"
 #include "space/space_impl.h"
 
-uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t *const *clocks,
-                size_t n)
+uint64_t baton__space_log(baton_space *space, const uint8_t *record, size_t size,
+                          uint64_t *const *clocks, size_t n)
 {
     if (space->log == NULL)
         return 0;
@@ -38,34 +38,34 @@ uint64_t sp_log(baton_space *space, const uint8_t *record, size_t size, uint64_t
 /* Encodes the PUT of datum d on ch into stack (cap bytes) or, when it is longer, a heap buffer
  * (the caller frees it when it is not stack); *size gets its length. NULL when memory is short
  * (error set, naming who). */
-uint8_t *sp_encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack, size_t cap,
-                           size_t *size, const char *who)
+uint8_t *baton__space_encode_put(const sp_channel *ch, const sp_datum *d, uint8_t *stack,
+                                 size_t cap, size_t *size, const char *who)
 {
     baton_value_view channel = {ch->enc, ch->size}, datum = {d->bytes, d->size};
     size_t need = baton__record_put_size(channel, datum, d->id);
     uint8_t *buf = need <= cap ? stack : baton__malloc(need);
     if (buf == NULL) {
-        (void)baton__error(BATON_ENOMEM, "%s: out of memory for a record of %zu bytes", who,
-                           need);
+        (void)baton__error(BATON_ENOMEM, "%s: out of memory for a record of %zu bytes", who, need);
         return NULL;
     }
     *size = baton__record_put(buf, channel, datum, d->id, d->persistent);
     return buf;
 }
 
-uint64_t sp_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
+uint64_t baton__space_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
 {
     if (space->log == NULL)
         return 0;
     uint8_t stack[256];
     size_t size = 0;
-    uint8_t *buf = sp_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
+    uint8_t *buf =
+        baton__space_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
     if (buf == NULL) {
         sp_record_error(space, BATON_ENOMEM);
         return 0;
     }
     uint64_t *clock = &ch->log_clock;
-    uint64_t ticket = sp_log(space, buf, size, &clock, 1);
+    uint64_t ticket = baton__space_log(space, buf, size, &clock, 1);
     if (buf != stack)
         baton__free(buf);
     return ticket;
@@ -90,7 +90,7 @@ static char *pattern_text(const baton_pattern *pattern, size_t *size)
 
 /* A consumer's REG, encoded once when it first waits (registration, not a firing: its parts
  * come from the heap, whatever the join's width). */
-int sp_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
+int baton__space_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_size)
 {
     baton__record_part *parts = baton__calloc(k->n, sizeof *parts);
     if (parts == NULL)
@@ -124,32 +124,32 @@ int sp_encode_reg(sp_consumer *k, const char *who, uint8_t **out, size_t *out_si
     return rc;
 }
 
-uint64_t sp_log_reg(baton_space *space, sp_consumer *k)
+uint64_t baton__space_log_reg(baton_space *space, sp_consumer *k)
 {
     if (space->log == NULL)
         return 0;
     if (k->reg_record == NULL) {
-        int rc = sp_encode_reg(k, "baton_space_consume", &k->reg_record, &k->reg_size);
+        int rc = baton__space_encode_reg(k, "baton_space_consume", &k->reg_record, &k->reg_size);
         if (rc != 0) {
             sp_record_error(space, rc);
             return 0;
         }
     }
-    return sp_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
+    return baton__space_log(space, k->reg_record, k->reg_size, k->clocks, k->n);
 }
 
-uint64_t sp_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id)
+uint64_t baton__space_log_seen(baton_space *space, const sp_consumer *k, uint64_t datum_id)
 {
     if (space->log == NULL)
         return 0;
     /* Two ids whatever the consumer's width; only the clocks it orders by grow with the join. */
     uint8_t buf[BATON__RECORD_SEEN_MAX];
     size_t size = baton__record_seen(buf, k->id, datum_id);
-    return sp_log(space, buf, size, k->clocks, k->n);
+    return baton__space_log(space, buf, size, k->clocks, k->n);
 }
 
 /* The id the FIRE of k names for found, the datum k matched at one channel: 0 unless k takes it
- * and its PUT is logged (see sp_log_fire). */
+ * and its PUT is logged (see baton__space_log_fire). */
 static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool logged)
 {
     bool taken = logged && !(k->flags & BATON_CONSUME_PEEK) && !found->persistent;
@@ -159,8 +159,8 @@ static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool 
 /* Encodes the FIRE from the consumer's own channels, a part at a time, so that a join of any
  * width needs no array of parts: a small join's record fits the stack buffer, a longer record
  * (a wide join's) goes to the heap, as any long record does. */
-uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found, bool removed,
-                     bool logged)
+uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
+                               bool removed, bool logged)
 {
     if (space->log == NULL)
         return 0;
@@ -180,10 +180,8 @@ uint64_t sp_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
         w += baton__record_fire_part(buf + w,
                                      (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
                                      fire_datum_id(k, found[i], logged));
-    uint64_t seq = sp_log(space, buf, w, k->clocks, k->n);
+    uint64_t seq = baton__space_log(space, buf, w, k->clocks, k->n);
     if (buf != stack)
         baton__free(buf);
     return seq;
 }
-
-

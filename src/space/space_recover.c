@@ -100,7 +100,7 @@ static sp_channel *replay_channel(replay_state *st, baton_value_view v)
 {
     uint64_t name = max_name_in(v);
     st->max_name = name > st->max_name ? name : st->max_name;
-    return sp_channel_get(st->space, v, true);
+    return baton__space_channel_get(st->space, v, true);
 }
 
 /* The persistent consumers waiting on ch that d owes a turn that takes nothing (see DESIGN). */
@@ -113,9 +113,9 @@ static int owe_turns(replay_state *st, sp_channel *ch, const sp_datum *d)
             !((k->flags & BATON_CONSUME_PEEK) || d->persistent) ||
             !baton_pattern_match(k->pats[reg->pos], v, NULL))
             continue;
-        if (sp_pairs_remove(&st->paid, k->id, d->id))
+        if (baton__space_pairs_remove(&st->paid, k->id, d->id))
             continue;
-        int rc = sp_pairs_add(&st->owed, k->id, d->id);
+        int rc = baton__space_pairs_add(&st->owed, k->id, d->id);
         if (rc != 0)
             return rc;
     }
@@ -134,7 +134,7 @@ static int apply_put(replay_state *st, const baton__record *r)
     d->size = r->datum.size;
     d->persistent = r->persistent;
     d->id = r->datum_id;
-    sp_data_append(ch, d);
+    baton__space_data_append(ch, d);
     uint64_t name = max_name_in(r->datum);
     st->max_name = name > st->max_name ? name : st->max_name;
     st->max_datum = r->datum_id > st->max_datum ? r->datum_id : st->max_datum;
@@ -144,9 +144,9 @@ static int apply_put(replay_state *st, const baton__record *r)
 static int apply_seen(replay_state *st, const baton__record *r)
 {
     st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
-    if (sp_pairs_remove(&st->owed, r->consumer_id, r->datum_id))
+    if (baton__space_pairs_remove(&st->owed, r->consumer_id, r->datum_id))
         return 0;
-    return sp_pairs_add(&st->paid, r->consumer_id, r->datum_id);
+    return baton__space_pairs_add(&st->paid, r->consumer_id, r->datum_id);
 }
 
 static int apply_fire(replay_state *st, const baton__record *r)
@@ -161,7 +161,7 @@ static int apply_fire(replay_state *st, const baton__record *r)
             continue;
         for (sp_datum *d = ch->data_head; d; d = d->next)
             if (d->id == r->parts[i].datum_id) {
-                sp_data_remove(ch, d);
+                baton__space_data_remove(ch, d);
                 break;
             }
     }
@@ -170,7 +170,7 @@ static int apply_fire(replay_state *st, const baton__record *r)
         return 0;
     for (sp_reg *reg = first->reg_head; reg; reg = reg->next)
         if (reg->consumer->id == r->consumer_id) {
-            sp_unregister(reg->consumer);
+            baton__space_unregister(reg->consumer);
             break;
         }
     return 0;
@@ -198,12 +198,12 @@ static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *da
     }
     sp_consumer *k = NULL;
     if (rc == 0)
-        rc = sp_consumer_new(st->space, st->who, channels, patterns, r->n_parts, r->flags,
-                             r->body, &k);
+        rc = baton__space_consumer_new(st->space, st->who, channels, patterns, r->n_parts, r->flags,
+                                       r->body, &k);
     if (rc == 0) {
         k->reg_record = baton__malloc(size);
         if (k->reg_record == NULL) {
-            sp_consumer_free(k);
+            baton__space_consumer_free(k);
             k = NULL;
             rc = baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
         }
@@ -224,7 +224,7 @@ static int apply_reg(replay_state *st, const baton__record *r, const uint8_t *da
     k->registered = true;
     k->stamp = baton__fetch_add_relaxed(&st->space->next_stamp, 1) + 1;
     for (size_t i = 0; i < k->n; i++)
-        sp_reg_append(k->chans[i], &k->regs[i]);
+        baton__space_reg_append(k->chans[i], &k->regs[i]);
     st->max_consumer = r->consumer_id > st->max_consumer ? r->consumer_id : st->max_consumer;
     st->persistent_consumers += (k->flags & BATON_CONSUME_PERSISTENT) != 0;
     return 0;
@@ -303,8 +303,8 @@ static int set_aside(const char *who, const char *dir, uint64_t last_good)
     return 0;
 }
 
-int sp_recover(baton_space *space, const baton_space_config *config, const char *dir,
-               const char *who, bool *salvaged)
+int baton__space_recover(baton_space *space, const baton_space_config *config, const char *dir,
+                         const char *who, bool *salvaged)
 {
     replay_state *st = baton__calloc(1, sizeof *st);
     if (st == NULL)
@@ -341,7 +341,7 @@ int sp_recover(baton_space *space, const baton_space_config *config, const char 
     if (rc != 0)
         goto out;
     revive_state rv = {config, who, 0};
-    (void)sp_table_walk(space->table, revive_channel, &rv);
+    (void)baton__space_table_walk(space->table, revive_channel, &rv);
     if ((rc = rv.rc) != 0)
         goto out;
     atomic_store_explicit(&space->next_datum, st->max_datum, memory_order_relaxed);
@@ -361,8 +361,8 @@ int sp_recover(baton_space *space, const baton_space_config *config, const char 
         st->owed = (sp_pairs){0};
     }
 out:
-    sp_pairs_free(&st->owed);
-    sp_pairs_free(&st->paid);
+    baton__space_pairs_free(&st->owed);
+    baton__space_pairs_free(&st->paid);
     baton__record_parts_free(&st->parts);
     baton__free(st);
     return rc;

@@ -69,7 +69,7 @@ static int pairs_grow(sp_pairs *s)
     return 0;
 }
 
-int sp_pairs_add(sp_pairs *s, uint64_t a, uint64_t b)
+int baton__space_pairs_add(sp_pairs *s, uint64_t a, uint64_t b)
 {
     if ((s->used + 1) * 4 > s->cap * 3) {
         int rc = pairs_grow(s);
@@ -88,7 +88,7 @@ int sp_pairs_add(sp_pairs *s, uint64_t a, uint64_t b)
     return 0;
 }
 
-bool sp_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b)
+bool baton__space_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b)
 {
     if (s->n == 0)
         return false;
@@ -102,7 +102,7 @@ bool sp_pairs_remove(sp_pairs *s, uint64_t a, uint64_t b)
     return true;
 }
 
-bool sp_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b)
+bool baton__space_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b)
 {
     if (s == NULL || s->n == 0)
         return false;
@@ -111,7 +111,7 @@ bool sp_pairs_has(const sp_pairs *s, uint64_t a, uint64_t b)
     return found;
 }
 
-void sp_pairs_free(sp_pairs *s)
+void baton__space_pairs_free(sp_pairs *s)
 {
     baton__free(s->keys);
     memset(s, 0, sizeof *s);

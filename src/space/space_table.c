@@ -45,13 +45,13 @@ static unsigned slot_index(uint64_t hash, unsigned shift)
     return (unsigned)(hash >> shift) & (SP_FANOUT - 1);
 }
 
-int sp_table_create(sp_table_node **out)
+int baton__space_table_create(sp_table_node **out)
 {
     *out = baton__calloc(1, sizeof **out);
     return *out ? 0 : baton__error(BATON_ENOMEM, "baton_space: out of memory for its table");
 }
 
-int sp_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch)
+int baton__space_channel_cmp(uint64_t hash, const uint8_t *enc, size_t size, const sp_channel *ch)
 {
     if (hash != ch->hash)
         return hash < ch->hash ? -1 : 1;
@@ -117,7 +117,7 @@ static sp_channel *collide_find(sp_channel *head, baton_value_view v, sp_channel
     }
 }
 
-sp_channel *sp_channel_get(baton_space *space, baton_value_view v, bool create)
+sp_channel *baton__space_channel_get(baton_space *space, baton_value_view v, bool create)
 {
     uint64_t hash = baton_view_hash(v);
     sp_table_node *node = space->table;
@@ -204,7 +204,7 @@ static int walk_node(sp_table_node *node, int (*fn)(sp_channel *, void *), void 
     return 0;
 }
 
-int sp_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx)
+int baton__space_table_walk(sp_table_node *table, int (*fn)(sp_channel *ch, void *ctx), void *ctx)
 {
     return walk_node(table, fn, ctx);
 }
@@ -227,7 +227,8 @@ static void destroy_node(sp_table_node *node, void (*fn)(sp_channel *, void *), 
     baton__free(node);
 }
 
-void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx), void *ctx)
+void baton__space_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx),
+                                void *ctx)
 {
     if (table != NULL)
         destroy_node(table, fn, ctx);
@@ -235,7 +236,7 @@ void sp_table_destroy(sp_table_node *table, void (*fn)(sp_channel *ch, void *ctx
 
 /* ---- lists (called by the channel's owner) ---- */
 
-void sp_data_append(sp_channel *ch, sp_datum *d)
+void baton__space_data_append(sp_channel *ch, sp_datum *d)
 {
     d->next = NULL;
     d->prev = ch->data_tail;
@@ -249,7 +250,7 @@ void sp_data_append(sp_channel *ch, sp_datum *d)
                           memory_order_relaxed);
 }
 
-void sp_data_remove(sp_channel *ch, sp_datum *d)
+void baton__space_data_remove(sp_channel *ch, sp_datum *d)
 {
     if (d->prev)
         d->prev->next = d->next;
@@ -264,7 +265,7 @@ void sp_data_remove(sp_channel *ch, sp_datum *d)
     baton__free(d);
 }
 
-void sp_reg_append(sp_channel *ch, sp_reg *r)
+void baton__space_reg_append(sp_channel *ch, sp_reg *r)
 {
     r->seq = ++ch->reg_seq;
     r->next = NULL;
@@ -278,7 +279,7 @@ void sp_reg_append(sp_channel *ch, sp_reg *r)
                           memory_order_relaxed);
 }
 
-void sp_reg_remove(sp_channel *ch, sp_reg *r)
+void baton__space_reg_remove(sp_channel *ch, sp_reg *r)
 {
     if (r->prev)
         r->prev->next = r->next;

@@ -14,9 +14,10 @@
  *    pipeline, as in the group commit of database logs (PostgreSQL's walwriter, InnoDB's log
  *    flusher).
  *  - What a sync covers. After each batch the writer publishes the last committed seq and the
- *    last committed epoch (release), once mdb_txn_commit has written them to the file. The syncer reads both (acquire) before it calls fdatasync, which covers every
- *    write made to the file before the call; once it returns, those two values are durable and
- *    it publishes them as durable and durable_epoch (release) and wakes progress.
+ *    last committed epoch (release), once mdb_txn_commit has written them to the file. The
+ *    syncer reads both (acquire) before it calls fdatasync, which covers every write made to the
+ *    file before the call; once it returns, those two values are durable and it publishes them
+ *    as durable and durable_epoch (release) and wakes progress.
  *  - ASYNC mode only. The syncer syncs at most once every BATON__WAL_SYNC_INTERVAL_NS; between
  *    two syncs it sleeps on sync_timer, which only the writer's end wakes, so that the writer's
  *    notifications after each batch find no waiter and cost a load. In SYNC mode a waiter waits
