@@ -17,21 +17,22 @@
  * can never disagree about escapes or number syntax; printing literals goes through
  * baton_value_print for the same reason.
  *
- * Matching walks the value's encoding with the trusted readers of internal.h (a view comes from
- * a value or a successful decode, so it is canonical), writes binder views into the caller's
+ * Matching walks the value's encoding with the trusted readers of value_encoding.h (a view comes
+ * from a value or a successful decode, so it is canonical), writes binder views into the caller's
  * array and allocates nothing. Recursion follows the pattern's nesting, which the parser limits
  * to BATON_VALUE_MAX_DEPTH, so the stack stays small whatever the value holds.
  *
  * There are no grouping parentheses ("(p)" is refused, as in values), so an ALT's branches are
- * never ALTs and the printer needs no parentheses: `|` binds tighter than `,`. Binders inside alternatives are refused, which is also what lets a failed alternative leave
- * the bindings without any undo.
+ * never ALTs and the printer needs no parentheses: `|` binds tighter than `,`. Binders inside
+ * alternatives are refused, which is also what lets a failed alternative leave the bindings
+ * without any undo.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 
 enum { OP_ANY, OP_BIND, OP_LIT, OP_TYPE, OP_TUPLE, OP_LIST, OP_ALT };
 

@@ -16,7 +16,7 @@
 #include "baton/space.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 #include "space/record.h"
 
 /* The flag bits a REG record may carry: the ones baton_space_consume accepts. */

@@ -9,7 +9,7 @@
  *    with every channel's own order, replay never runs matching again, and a continuation that
  *    already ran is never run twice: its firing is one record, which is either in the log or not.
  *  - Every record is one byte of kind, then its fields; integers are LEB128 varints in shortest
- *    form (internal.h), byte strings a varint length then the bytes, values their canonical
+ *    form (value_encoding.h), byte strings a varint length then the bytes, values their canonical
  *    encoding (checked). A record must be consumed exactly: trailing bytes are an error.
  *
  *    PUT       0x01  channel (value), datum id (varint > 0), persistent (one byte 0 or 1),

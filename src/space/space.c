@@ -1,12 +1,9 @@
 /*
- * space.c — the tuplespace core: channels with their chains, produce, consume, joins that climb
- * their channels in one global order, continuations run as pool tasks, quiescence.
+ * space.c — the tuplespace core: each channel's chain of operations, produce, consume, joins that
+ * climb their channels in one global order, the calls that run them, quiescence. The channels
+ * themselves (the table, their lists) are space_table.c's, a consumer's block space_consumer.c's.
  *
  * DESIGN
- *  - Channels. A channel is found through a lock-free, insert-only hash trie keyed by the XXH3
- *    hash of its encoding and compared by encoding (space_table.c); channels live until the space
- *    is destroyed, so a channel pointer, once found, is used without any lock. Its state is its
- *    data (oldest first) and its registrations of waiting consumers (oldest first).
  *  - Chains. Every operation on a channel is a record appended to the channel's chain: an
  *    intrusive MPSC queue (baton_mpsc_linked) plus `pending`, the number of records appended and
  *    not yet finished. Appending is push-then-increment; whoever moves `pending` from 0 to 1 owns
@@ -55,27 +52,11 @@
  *    persistent data) — the space is stable.
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
- *    for being alive or registered, one per record that names it). A join may have any number
- *    of channels: all it needs per channel (registration, sorted channel, pattern, caller's
- *    index, scratch slot, log clock) is in the consumer's one block, allocated when it is made
- *    (registration, not the per-item path; space_consumer.c), so a firing needs no array sized
- *    by the width besides the copy of its data that every firing makes, and nothing bounds n
- *    but memory.
- *  - The log. Every change is recorded by the thread that holds the channels it changed, while
- *    it holds them (space_durable.c, record.h): PUT when a datum is stored, FIRE when a consumer
- *    fires (the data it took, whether it is gone), REG when a consumer registers. So the log's
- *    order agrees with every channel's order and recovery restores exactly a state the space
- *    passed through.
- *  - Continuations. A firing copies the matched data into one block (bindings are re-matched
- *    against the copies), so later operations on the channel cannot invalidate them. Firings are
- *    collected during the call and run as pool tasks at its end: from inside a continuation they
- *    are spawned into the continuation's scope; from an outside thread the call runs a scope that
- *    waits for them (and everything they spawn), its root. In SYNC mode a continuation runs only
- *    once the record of its firing is durable, and an outside call returns only once the record
- *    of its own change is: the root's body holds the firings whose records are not yet durable
- *    and spawns them as the log's durable mark passes them (it sleeps on the log's progress
- *    waitpoint meanwhile), so a worker never waits on I/O and one commit releases every firing
- *    it covers (group commit).
+ *    for being alive or registered, one per record that names it; space_consumer.c).
+ *  - Every change is logged by the thread that makes it, while it holds the channels it changed
+ *    (space_log.c), so the log's order agrees with every channel's order. Firings are collected
+ *    during a call and dispatched as continuations after each record the call runs and at its
+ *    end (space_fire.c).
  *  - Quiescence. Calls from outside continuations are counted in per-slot counters (began,
  *    ended; a slot per worker, outside threads hashed onto the rest), so that independent callers
  *    do not share a counter's cache line. Quiesce reads every `ended`, then every `began`: equal
@@ -91,7 +72,7 @@
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 #include "space/space_impl.h"
 
 /* ---- chains ---- */

@@ -26,7 +26,7 @@
 #include "core/alloc.h"
 #include "core/atomic.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 #include "space/record.h"
 #include "space/space_impl.h"
 

@@ -1,7 +1,18 @@
 /*
  * space_fire.c — firings: a consumer's matched data copied for its continuation, the
  * continuation run as a pool task, and in SYNC mode held back until its record is durable.
- * See space.c's DESIGN block (Continuations) for the scheme.
+ *
+ * DESIGN
+ *  - A firing copies the matched data into one block (bindings are re-matched against the
+ *    copies), so later operations on the channel cannot invalidate them. Firings are collected
+ *    during the call and run as pool tasks at its end: from inside a continuation they
+ *    are spawned into the continuation's scope; from an outside thread the call runs a scope that
+ *    waits for them (and everything they spawn), its root. In SYNC mode a continuation runs only
+ *    once the record of its firing is durable, and an outside call returns only once the record
+ *    of its own change is: the root's body holds the firings whose records are not yet durable
+ *    and spawns them as the log's durable mark passes them (it sleeps on the log's progress
+ *    waitpoint meanwhile), so a worker never waits on I/O and one commit releases every firing
+ *    it covers (group commit).
  */
 #include <string.h>
 
@@ -136,7 +147,7 @@ static void defer_fire(sp_root *root, sp_fire *f)
                                                     memory_order_release, memory_order_relaxed));
 }
 
-/* The root body's state and its wait (see DESIGN: Continuations). */
+/* The root body's state and its wait (see DESIGN). */
 typedef struct root_wait {
     sp_root *root;
     uint64_t seen_durable;

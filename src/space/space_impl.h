@@ -1,14 +1,22 @@
 /*
- * space_impl.h — what the files of the space core share (internal): channels, data,
- * consumers, the space itself, and the functions that cross files.
+ * space_impl.h — what the files of the space core share (internal): channels, data, consumers,
+ * the space itself, and the functions that cross files, in one section per file that defines
+ * them (each file's DESIGN block explains it):
  *
- *   space.c          chains, produce, consume, joins, firing, quiesce  (DESIGN there)
- *   space_table.c    the lock-free channel table
+ *   space.c          chains, produce, consume, joins, the calls that run them, quiescence
+ *   space_table.c    the lock-free channel table, and each channel's lists
  *   space_consumer.c a consumer's one block (any width): made, its channels sorted, freed
- *   space_durable.c  the log: recording changes, opening, compaction, sync, visit and stats
+ *   space_fire.c     firings and the continuations they run (SYNC: once their record is durable)
+ *   space_log.c      the records of changes, written by the core while it holds the channels
+ *   space_durable.c  open, quiesce and compaction, sync, visit and stats: the top
  *   space_recover.c  replaying a log into a space, and the turns it owes
  *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
  *   space_lock.c     one space per directory (its lock), and the open's crash points
+ *
+ * Calls go one way, top down: space_durable.c calls every file below it; space.c calls
+ * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c and space_lock.c;
+ * space_recover.c calls space_consumer.c, space_table.c and space_seen.c; space_consumer.c calls
+ * space_table.c. No file calls one above it (scripts/check-file-cycles finds pairs that do).
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H
@@ -92,7 +100,7 @@ typedef struct sp_pairs {
 /* The table: a hash trie of 64-way nodes (space_table.c). */
 typedef struct sp_table_node sp_table_node;
 
-/* Per-slot call counters (see space.c, DESIGN: quiescence). */
+/* Per-slot call counters (see space.c, DESIGN: Quiescence). */
 #define SP_CALL_SLOTS 64u
 
 typedef struct sp_call_slot {

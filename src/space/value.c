@@ -28,7 +28,7 @@
 #include "baton/space.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 
 struct baton_value {
     size_t size;

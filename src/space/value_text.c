@@ -24,7 +24,7 @@
 #include "baton/space.h"
 #include "core/alloc.h"
 #include "core/error.h"
-#include "space/internal.h"
+#include "space/value_encoding.h"
 
 /* ---- parsing ---- */
 

@@ -1,5 +1,5 @@
 /*
- * internal.h — what the space layer's files share about the canonical value encoding (see
+ * value_encoding.h — what the space layer's files share about the canonical value encoding (see
  * include/baton/space.h for the format): the tag bytes, LEB128 varints, and a walker that returns
  * the size of the encoded value at a pointer.
  *
@@ -9,8 +9,8 @@
  * therefore known to be canonical; baton__value_skip and baton__varint_read_trusted rely on that
  * and do not check bounds.
  */
-#ifndef BATON_SPACE_INTERNAL_H
-#define BATON_SPACE_INTERNAL_H
+#ifndef BATON_SPACE_VALUE_ENCODING_H
+#define BATON_SPACE_VALUE_ENCODING_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -97,4 +97,4 @@ static inline baton_value_kind baton__kind_of_tag(uint8_t tag)
     }
 }
 
-#endif /* BATON_SPACE_INTERNAL_H */
+#endif /* BATON_SPACE_VALUE_ENCODING_H */
