@@ -199,9 +199,9 @@ BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_
  * and fire once every channel has a matching datum: the data are removed (unless persistent or
  * peeked) and the consumer's continuation runs as a task of the space's pool. Oldest matching datum
  * wins for a consumer; oldest matching waiting consumer wins for a produce. A join sees its
- * channels all at once; joins never deadlock (see src/space/space.c, DESIGN). Every function may be
- * called from any thread, also from inside continuations, except create/destroy (one thread,
- * nothing in flight).
+ * channels all at once, and joins never deadlock, however they overlap (docs/space.md, Joins).
+ * Every function may be called from any thread, also from inside continuations, except
+ * create/destroy (one thread, nothing in flight).
  */
 typedef struct baton_space baton_space;
 
