@@ -102,12 +102,12 @@ typedef enum baton_store_conflict_policy {
     BATON_STORE_REJECT = 1, /* drop it; the outcome says so */
 } baton_store_conflict_policy;
 
-/*
- * Store options. Zero means "default" for every field but payload_size. Set struct_size to
- * sizeof(baton_store_config) (or leave it 0) so that fields added later are recognised.
- */
+/* Store options. Zero means "default" for every field but payload_size. */
 typedef struct baton_store_config {
-    size_t struct_size;   /* sizeof(baton_store_config), or 0 for this header's size */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     size_t payload_size;  /* bytes per entity, 1 .. BATON_STORE_MAX_PAYLOAD_SIZE; required */
     unsigned shard_bits;  /* 2^shard_bits shards; 0: BATON_STORE_DEFAULT_SHARD_BITS */
     unsigned flags;       /* BATON_STORE_* flags */
@@ -130,7 +130,7 @@ BATON_API unsigned baton_store_route(uint64_t id, unsigned shard_bits, unsigned 
  * Creates an empty store. On success stores it in *out and returns 0; destroy it with
  * baton_store_destroy. Errors: BATON_EINVAL (NULL config or out, payload_size 0 or too large,
  * shard_bits, executors, flags, policy or conflict out of range, struct_size larger than this
- * library knows), BATON_ENOMEM.
+ * header's or smaller than sizeof(size_t)), BATON_ENOMEM.
  */
 BATON_API int baton_store_create(const baton_store_config *config, baton_store **out);
 
