@@ -92,7 +92,7 @@ typedef enum baton_store_policy {
     BATON_STORE_STATIC = 1,
     /* The store's own executor threads, executor i owning STATIC's block i for the store's
      * life and fed through its own queue: a shard is always processed by the same thread (and
-     * core, with BATON_STORE_PIN_EXECUTORS), the seed's "queue per CPU". */
+     * core, with BATON_STORE_PIN_EXECUTORS): one queue per executor, so per CPU when pinned. */
     BATON_STORE_DEDICATED = 2,
 } baton_store_policy;
 
@@ -226,8 +226,8 @@ typedef int (*baton_store_update_fn)(const uint64_t *ids, void *payloads, size_t
                                      unsigned shard, void *ctx);
 
 /*
- * Applies fn to every entity, shard by shard, in parallel under the store's policy (the seed's
- * "blast through"): each shard is one call of fn, made by exactly one worker. Every shard is
+ * Applies fn to every entity, shard by shard, in parallel under the store's policy: each shard
+ * is one call of fn, made by exactly one worker. Every shard is
  * processed even when one fails, so the resulting state does not depend on timing; the error of
  * the lowest-numbered failing shard is returned. Errors: BATON_EINVAL (NULL store or fn, or
  * called during a tick), BATON_ECLOSED (the pool is shutting down), BATON_ETHREAD (dedicated
