@@ -507,4 +507,43 @@ static inline void bt_assert_pool_usable(baton_pool *pool)
             fail_msg("pool not usable: index %zu ran %u times", i, (unsigned)atomic_load(&hits[i]));
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * struct_size, the first field of every options struct
+ */
+
+/*
+ * One attempt of bt_check_struct_size: builds the caller's options struct with the given
+ * struct_size and otherwise valid fields, passes it to the call under test and returns the call's
+ * code; on success sets *created and undoes what the call made (destroys it).
+ */
+typedef int (*bt_struct_size_try_fn)(size_t struct_size, bool *created, void *ctx);
+
+/*
+ * Checks the struct_size rule every public header words the same way, for the struct named
+ * `type` of our_size bytes (this header's): 0 and our_size are accepted; our_size + 1 and every
+ * size from 1 to sizeof(size_t) - 1 are BATON_EINVAL, with nothing made and a message that names
+ * the struct and the value. Main thread only.
+ */
+static inline void bt_check_struct_size(const char *type, size_t our_size,
+                                        bt_struct_size_try_fn try_fn, void *ctx)
+{
+    size_t good[] = {0, our_size};
+    for (size_t i = 0; i < 2; i++) {
+        bool created = false;
+        int rc = try_fn(good[i], &created, ctx);
+        if (rc != 0 || !created)
+            fail_msg("%s with struct_size %zu: %s (%s), created %d", type, good[i],
+                     baton_err_name(rc), baton_last_error_message(), (int)created);
+    }
+    for (size_t size = 1; size <= sizeof(size_t); size++) {
+        size_t bad = size < sizeof(size_t) ? size : our_size + 1;
+        char value[48];
+        snprintf(value, sizeof value, "struct_size = %zu ", bad);
+        bool created = false;
+        bt_expect_error(try_fn(bad, &created, ctx), BATON_EINVAL, value, type, NULL);
+        if (created)
+            fail_msg("%s with struct_size %zu was refused but made something", type, bad);
+    }
+}
+
 #endif /* BATON_TEST_UTIL_H */

@@ -349,8 +349,10 @@ typedef enum baton_mpi_rows {
 #define BATON_CHECKPOINT_IDENTITY_MAX 255u
 
 typedef struct baton_engine_config {
-    size_t struct_size; /* sizeof(baton_engine_config), or 0 for this header's size; fields
-                           past it read as 0 */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     baton_pool *pool;   /* runs the partitions; NULL: every partition on the calling thread */
     unsigned workers;   /* local workers the plan assigns partitions to (0: the pool's
                            worker count, or 1 without a pool) */
@@ -383,13 +385,14 @@ typedef struct baton_engine_config {
  * BATON_EINVAL (NULL state or out, unknown replay mode, checkpoint policy, executor or
  * mpi_rows, MPI executor before MPI_Init or with workers other than the rank count,
  * checkpoint_every 0 or checkpoint_keep 0 with BATON_CHECKPOINT_EVERY, a checkpoint_identity
- * too long or with a character other than ' ' to '~', struct_size larger than this library's
- * config; each message names the field and value), BATON_EIO (the checkpoint directory cannot
- * be created), BATON_EMISMATCH (checkpoint_identity is set and the checkpoint directory
- * already holds a checkpoint file of another identity, or of none: another run's; the message
- * names the directory, the file and both identities; under MPI every rank fails alike, each
- * checking its own directory), BATON_ENOMEM. A directory that holds checkpoints of the same
- * identity is accepted: they are the same run's, and a resume may restore them.
+ * too long or with a character other than ' ' to '~', struct_size larger than this header's or
+ * smaller than sizeof(size_t); each message names the field and value), BATON_EIO (the
+ * checkpoint directory cannot be created), BATON_EMISMATCH (checkpoint_identity is set and the
+ * checkpoint directory already holds a checkpoint file of another identity, or of none: another
+ * run's; the message names the directory, the file and both identities; under MPI every rank
+ * fails alike, each checking its own directory), BATON_ENOMEM. A directory that holds
+ * checkpoints of the same identity is accepted: they are the same run's, and a resume may
+ * restore them.
  */
 BATON_API int baton_engine_create(const baton_engine_config *config, baton_state *state,
                                   baton_engine **out);

@@ -144,14 +144,12 @@ typedef enum baton_input_policy {
 /* Node flags. */
 #define BATON_NODE_ORDERED 0x1u /* SINK only: deliver in source order (see baton_graph_add) */
 
-/*
- * Configuration structs start with struct_size: sizeof the struct the caller was compiled with,
- * or 0 for this version's. A smaller size (an older caller's struct) is read only that far, and
- * the fields past it take their defaults; a size above this version's, or too small to hold
- * struct_size itself (1 to sizeof(size_t) - 1), is BATON_EINVAL. A zeroed struct means defaults.
- */
+/* Graph options. A zeroed struct means defaults. */
 typedef struct baton_graph_config {
-    size_t struct_size;         /* sizeof(baton_graph_config); 0 means "this version's" */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     size_t edge_capacity;       /* capacity of edges connected with capacity 0; 0: 1024 */
     unsigned batch;             /* most items a node takes per activation; 0: 32 */
     baton_release_fn release;   /* NULL: the graph never frees items (plain values) */
@@ -159,7 +157,10 @@ typedef struct baton_graph_config {
 } baton_graph_config;
 
 typedef struct baton_node_config {
-    size_t struct_size;         /* sizeof(baton_node_config); 0 means "this version's" */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     baton_node_kind kind;
     const char *name;           /* copied; 1 to 63 bytes; NULL names it "node<id>", a form no
                                    other node may take (see baton_graph_add) */
@@ -190,8 +191,8 @@ typedef struct baton_node_stats {
 
 /*
  * Creates an empty graph; config may be NULL (defaults). Errors: BATON_EINVAL (NULL out,
- * struct_size too large or too small (see above), batch above BATON_GRAPH_MAX_BATCH, edge_capacity
- * above BATON_GRAPH_MAX_CAPACITY), BATON_ENOMEM.
+ * struct_size larger than this header's or smaller than sizeof(size_t), batch above
+ * BATON_GRAPH_MAX_BATCH, edge_capacity above BATON_GRAPH_MAX_CAPACITY), BATON_ENOMEM.
  */
 BATON_API int baton_graph_create(const baton_graph_config *config, baton_graph **out);
 
@@ -206,9 +207,9 @@ BATON_API void baton_graph_destroy(baton_graph *graph);
  * a node that emits, an input policy that is not one, BATON_INPUT_REJECT on a SOURCE, a name that
  * is empty, longer than 63 bytes, already used, or "node" followed by decimal digits other than
  * this node's own default name "node<id>" (so that nodes added without a name always get theirs),
- * unknown flags, struct_size too large or too small), BATON_ERANGE (more than
- * BATON_GRAPH_MAX_NODES nodes), BATON_EPERM (the graph has run), BATON_ENOMEM. On error the graph
- * is unchanged.
+ * unknown flags, struct_size larger than this header's or smaller than sizeof(size_t)),
+ * BATON_ERANGE (more than BATON_GRAPH_MAX_NODES nodes), BATON_EPERM (the graph has run),
+ * BATON_ENOMEM. On error the graph is unchanged.
  */
 BATON_API int baton_graph_add(baton_graph *graph, const baton_node_config *config);
 

@@ -67,12 +67,12 @@ enum {
     BATON_POOL_NO_EXTERNAL_SLOTS = 1u << 1,
 };
 
-/*
- * Pool options. A zeroed struct means "defaults"; set struct_size to sizeof(baton_pool_config)
- * (or leave it 0) so that fields added later are recognised.
- */
+/* Pool options. A zeroed struct means "defaults". */
 typedef struct baton_pool_config {
-    size_t struct_size;      /* sizeof(baton_pool_config), or 0 for this header's size */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     unsigned n_workers;      /* 0: one per logical CPU this process may run on (hwloc) */
     unsigned external_slots; /* slots made at creation; 0: BATON_POOL_DEFAULT_EXTERNAL_SLOTS */
     unsigned flags;          /* BATON_POOL_* flags */
@@ -87,11 +87,11 @@ typedef struct baton_pool_config {
 /*
  * Creates a pool and starts its workers. `config` may be NULL for defaults. On success stores
  * the pool in *out_pool and returns 0; the caller destroys it with baton_pool_destroy().
- * Errors: BATON_EINVAL (NULL out_pool, struct_size larger than this library knows, n_workers or
- * external_slots above their maximum, unknown flags, spin_us above 1000000), BATON_ENOMEM,
- * BATON_ETHREAD (a thread could not be started; the ones already started are stopped),
- * BATON_EIO (hwloc could not read the topology, or a worker could not be pinned). On error
- * *out_pool is left untouched. Thread-safe.
+ * Errors: BATON_EINVAL (NULL out_pool, struct_size larger than this header's or smaller than
+ * sizeof(size_t), n_workers or external_slots above their maximum, unknown flags, spin_us above
+ * 1000000), BATON_ENOMEM, BATON_ETHREAD (a thread could not be started; the ones already started
+ * are stopped), BATON_EIO (hwloc could not read the topology, or a worker could not be pinned).
+ * On error *out_pool is left untouched. Thread-safe.
  */
 BATON_API int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool);
 

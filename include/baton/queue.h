@@ -295,7 +295,10 @@ enum {
 #define BATON_DRAIN_MAX_WINDOW (UINT64_C(1) << 24)
 
 typedef struct baton_drain_ops {
-    size_t struct_size;                   /* sizeof(baton_drain_ops), or 0 */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     baton_drain_process_fn process;       /* required */
     baton_drain_deliver_fn deliver;       /* NULL: results are dropped after processing */
     baton_drain_undelivered_fn undelivered; /* NULL: undelivered items are only counted */
@@ -333,11 +336,12 @@ typedef struct baton_drain_report {
  * ops->undelivered, in seq order, before this returns. `report` (may be NULL) tells the counts.
  *
  * Errors: the item's error; BATON_EINVAL (NULL receiver, pool or ops->process, bad window, unknown
- * flags, struct_size too large); BATON_EBUSY when another drain is running on the same receiver
- * (one drain per receiver at a time; the running one is not disturbed); BATON_ENOMEM (the
- * window's slots, allocated once per call, or an external slot of the pool); BATON_ECLOSED while
- * the pool is being destroyed. After BATON_EINVAL, BATON_EBUSY or BATON_ENOMEM nothing was
- * received; after BATON_EINVAL or BATON_EBUSY `report` is left untouched.
+ * flags, struct_size larger than this header's or smaller than sizeof(size_t)); BATON_EBUSY when
+ * another drain is running on the same receiver (one drain per receiver at a time; the running
+ * one is not disturbed); BATON_ENOMEM (the window's slots, allocated once per call, or an
+ * external slot of the pool); BATON_ECLOSED while the pool is being destroyed. After
+ * BATON_EINVAL, BATON_EBUSY or BATON_ENOMEM nothing was received; after BATON_EINVAL or
+ * BATON_EBUSY `report` is left untouched.
  */
 BATON_API int baton_workqueue_drain_parallel(baton_workqueue_receiver *receiver, baton_pool *pool,
                                              const baton_drain_ops *ops, void *ctx,

@@ -251,7 +251,10 @@ typedef int (*baton_revive_fn)(void *revive_ctx, uint64_t consumer_id, baton_val
                                baton_continuation_fn *fn, void **ctx);
 
 typedef struct baton_space_config {
-    size_t struct_size; /* sizeof(baton_space_config), or 0 for this header's size */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     baton_pool *pool;   /* runs the continuations; borrowed: must outlive the space */
     /* The fields below matter only to baton_space_open. */
     baton_durability durability;
@@ -272,7 +275,7 @@ typedef struct baton_space_config {
 } baton_space_config;
 
 /* A space in memory only. Errors: BATON_EINVAL (NULL argument or pool, struct_size larger than
- * this header knows), BATON_ENOMEM. */
+ * this header's or smaller than sizeof(size_t)), BATON_ENOMEM. */
 BATON_API int baton_space_create(const baton_space_config *config, baton_space **out);
 
 /*

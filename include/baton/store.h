@@ -92,7 +92,7 @@ typedef enum baton_store_policy {
     BATON_STORE_STATIC = 1,
     /* The store's own executor threads, executor i owning STATIC's block i for the store's
      * life and fed through its own queue: a shard is always processed by the same thread (and
-     * core, with BATON_STORE_PIN_EXECUTORS), the seed's "queue per CPU". */
+     * core, with BATON_STORE_PIN_EXECUTORS): one queue per executor, so per CPU when pinned. */
     BATON_STORE_DEDICATED = 2,
 } baton_store_policy;
 
@@ -102,12 +102,12 @@ typedef enum baton_store_conflict_policy {
     BATON_STORE_REJECT = 1, /* drop it; the outcome says so */
 } baton_store_conflict_policy;
 
-/*
- * Store options. Zero means "default" for every field but payload_size. Set struct_size to
- * sizeof(baton_store_config) (or leave it 0) so that fields added later are recognised.
- */
+/* Store options. Zero means "default" for every field but payload_size. */
 typedef struct baton_store_config {
-    size_t struct_size;   /* sizeof(baton_store_config), or 0 for this header's size */
+    /* sizeof this struct, or 0 for this header's size. A smaller size (a caller built against an
+     * older header) leaves the later fields at their defaults, unread; a size larger than this
+     * header's, or smaller than sizeof(size_t), is BATON_EINVAL. */
+    size_t struct_size;
     size_t payload_size;  /* bytes per entity, 1 .. BATON_STORE_MAX_PAYLOAD_SIZE; required */
     unsigned shard_bits;  /* 2^shard_bits shards; 0: BATON_STORE_DEFAULT_SHARD_BITS */
     unsigned flags;       /* BATON_STORE_* flags */
@@ -130,7 +130,7 @@ BATON_API unsigned baton_store_route(uint64_t id, unsigned shard_bits, unsigned 
  * Creates an empty store. On success stores it in *out and returns 0; destroy it with
  * baton_store_destroy. Errors: BATON_EINVAL (NULL config or out, payload_size 0 or too large,
  * shard_bits, executors, flags, policy or conflict out of range, struct_size larger than this
- * library knows), BATON_ENOMEM.
+ * header's or smaller than sizeof(size_t)), BATON_ENOMEM.
  */
 BATON_API int baton_store_create(const baton_store_config *config, baton_store **out);
 
@@ -226,8 +226,8 @@ typedef int (*baton_store_update_fn)(const uint64_t *ids, void *payloads, size_t
                                      unsigned shard, void *ctx);
 
 /*
- * Applies fn to every entity, shard by shard, in parallel under the store's policy (the seed's
- * "blast through"): each shard is one call of fn, made by exactly one worker. Every shard is
+ * Applies fn to every entity, shard by shard, in parallel under the store's policy: each shard
+ * is one call of fn, made by exactly one worker. Every shard is
  * processed even when one fails, so the resulting state does not depend on timing; the error of
  * the lowest-numbered failing shard is returned. Errors: BATON_EINVAL (NULL store or fn, or
  * called during a tick), BATON_ECLOSED (the pool is shutting down), BATON_ETHREAD (dedicated

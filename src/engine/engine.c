@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/atomic.h"
 #include "core/error.h"
 #include "core/os.h"
@@ -43,14 +44,11 @@ int baton_engine_create(const baton_engine_config *config, baton_state *state, b
     *out = NULL;
     if (state == NULL)
         return baton__error(BATON_EINVAL, "%s: state is NULL", who);
-    baton_engine_config cfg = {0};
-    if (config != NULL) {
-        if (config->struct_size > sizeof cfg)
-            return baton__error(BATON_EINVAL,
-                                "%s: config struct_size %zu is larger than this library's (%zu)",
-                                who, config->struct_size, sizeof cfg);
-        memcpy(&cfg, config, config->struct_size == 0 ? sizeof cfg : config->struct_size);
-    }
+    baton_engine_config cfg;
+    int size_rc = baton__config_copy(who, "config", "baton_engine_config", config, &cfg,
+                                     sizeof cfg);
+    if (size_rc != 0)
+        return size_rc;
     if ((unsigned)cfg.replay > BATON_REPLAY_VERIFY)
         return baton__error(BATON_EINVAL, "%s: unknown replay mode %d", who, (int)cfg.replay);
     if (cfg.executor == BATON_EXECUTOR_DEVICE)

@@ -1,6 +1,7 @@
 /*
  * motion.c — the motion rule over columnar state: the engine's built-in example workload (the
- * same rule as the store's, in the seed's float columns instead of fixed-point payloads).
+ * same rule as the store's baton_motion_step, each position moving by its velocity every step,
+ * over float columns instead of the store's fixed-point payloads).
  *
  * The kernel is three independent streams (x += vx * DT, ...) over restrict-qualified arrays, so
  * compilers vectorise it; C11 mode (-std=c11) keeps floating-point contraction off, so an FMA

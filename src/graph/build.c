@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "graph/internal.h"
 
@@ -16,16 +17,11 @@ int baton_graph_create(const baton_graph_config *config, baton_graph **out)
 {
     if (out == NULL)
         return baton__error(BATON_EINVAL, "baton_graph_create: out is NULL");
-    /* An older caller's smaller struct is read only as far as it goes; the rest are defaults. */
     baton_graph_config copy;
-    memset(&copy, 0, sizeof copy);
-    if (config != NULL) {
-        int rc = baton__graph_config_size("baton_graph_create", config->struct_size,
-                                          sizeof copy);
-        if (rc != 0)
-            return rc;
-        memcpy(&copy, config, config->struct_size != 0 ? config->struct_size : sizeof copy);
-    }
+    int rc = baton__config_copy("baton_graph_create", "config", "baton_graph_config", config,
+                                &copy, sizeof copy);
+    if (rc != 0)
+        return rc;
     config = &copy;
     if (config->batch > BATON_GRAPH_MAX_BATCH)
         return baton__error(BATON_EINVAL,
@@ -61,21 +57,6 @@ void baton_graph_destroy(baton_graph *graph)
     baton__free(graph->nodes);
     baton__free(graph->edges);
     baton__free(graph);
-}
-
-int baton__graph_config_size(const char *call, size_t struct_size, size_t ours)
-{
-    if (struct_size > ours)
-        return baton__error(BATON_EINVAL,
-                            "%s: config->struct_size = %zu is larger than this version's "
-                            "struct (%zu)",
-                            call, struct_size, ours);
-    if (struct_size != 0 && struct_size < sizeof(size_t))
-        return baton__error(BATON_EINVAL,
-                            "%s: config->struct_size = %zu cannot even hold struct_size (%zu "
-                            "bytes); give sizeof the struct, or 0",
-                            call, struct_size, sizeof(size_t));
-    return 0;
 }
 
 bool baton__graph_node_valid(const baton_graph *graph, int node)
@@ -195,13 +176,11 @@ int baton_graph_add(baton_graph *graph, const baton_node_config *config)
                             "baton_graph_add: the graph already has BATON_GRAPH_MAX_NODES (%u) "
                             "nodes",
                             BATON_GRAPH_MAX_NODES);
-    int rc = baton__graph_config_size("baton_graph_add", config->struct_size, sizeof *config);
+    baton_node_config copy;
+    int rc = baton__config_copy("baton_graph_add", "config", "baton_node_config", config, &copy,
+                                sizeof copy);
     if (rc != 0)
         return rc;
-    /* An older caller's smaller struct is read only as far as it goes; the rest are defaults. */
-    baton_node_config copy;
-    memset(&copy, 0, sizeof copy);
-    memcpy(&copy, config, config->struct_size != 0 ? config->struct_size : sizeof copy);
     config = &copy;
     char name[BATON__GRAPH_NAME_MAX];
     if (config->name == NULL) {

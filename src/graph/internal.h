@@ -175,9 +175,6 @@ struct baton_emitter {
 
 /* build.c */
 bool baton__graph_node_valid(const baton_graph *graph, int node);
-/* Checks a config's struct_size (0, or at least sizeof(size_t) and at most `ours`); `call` names
- * the public function in the message. */
-int baton__graph_config_size(const char *call, size_t struct_size, size_t ours);
 
 /* validate.c: checks the graph and fills the run's topology-derived fields (ranks, max_active,
  * ordered paths, gates, windows). Returns 0 or BATON_EINVAL / BATON_ENOMEM with a message. */

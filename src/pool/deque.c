@@ -4,7 +4,7 @@
  * DESIGN
  *  - Chase & Lev (SPAA 2005) with the C11 memory orders of Lê, Pop, Cohen and Zappa Nardelli,
  *    "Correct and Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), applied to the
- *    public part [top, split): `split` plays the role of the paper's `bottom` for the thieves.
+ *    public part [top, split): `split` plays the role of their `bottom` for the thieves.
  *  - The private part [split, bottom) is the idea of Lace (van Dijk and van de Pol, "Lace:
  *    non-blocking split deque for work-stealing", 2014) and Wool's private tasks: thieves never
  *    look past split, so the owner pushes and pops there with plain stores. Chase-Lev's pop
@@ -12,7 +12,7 @@
  *    a fine-grained fork-join here); a private pop needs none. The owner publishes (split =
  *    bottom, a release store) whenever some worker is idle, which the pool tells it on each push
  *    and pop; so the fence is paid only while there is someone to steal.
- *  - The paper's seq_cst fences are expressed as seq_cst accesses: the owner's store of split
+ *  - Lê et al.'s seq_cst fences are expressed as seq_cst accesses: the owner's store of split
  *    when it takes back a public job and its load of top, and the thief's loads of top and
  *    split, all take part in the single total order of seq_cst operations, which is what the
  *    fences buy (a thief and the owner racing for the last public job cannot both miss each
@@ -20,7 +20,7 @@
  *  - Growing copies [top, bottom) into an array twice the size and publishes it with a release
  *    store before split can move past the old capacity. A thief that still holds the old array
  *    reads a valid job for any index it can win by CAS, because the old array is never written
- *    again and is only freed with the deque ("retire late", as the paper and crossbeam do).
+ *    again and is only freed with the deque ("retire late", as Lê et al. and crossbeam do).
  *    Arrays only grow, so retired memory is at most the size of the live array.
  *  - Invariant: top <= split <= bottom (in the owner's view; thieves may see a smaller top).
  */
@@ -128,7 +128,7 @@ baton__job *baton__deque_pop(baton__deque *deque)
     /* No private job: take the newest public one, racing the thieves (Chase-Lev's take). */
     int64_t s = b - 1;
     /* seq_cst store then seq_cst load of top: a thief's seq_cst load of split either sees the
-     * decrement, or this load sees the thief's CAS of top (the paper's fence in take()). */
+     * decrement, or this load sees the thief's CAS of top (Lê et al.'s fence in take()). */
     baton__store_seq_cst(&deque->split, s);
     int64_t t = baton__load_seq_cst(&deque->top);
     if (t > s) {

@@ -30,6 +30,7 @@
 
 #include "baton/core.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/atomic.h"
 #include "core/error.h"
 #include "pool/internal.h"
@@ -321,14 +322,10 @@ int baton_pool_create(const baton_pool_config *config, baton_pool **out_pool)
     memset(&cfg, 0, sizeof cfg);
     if (out_pool == NULL)
         return baton__error(BATON_EINVAL, "baton_pool_create: out_pool is NULL");
-    if (config != NULL) {
-        size_t size = config->struct_size == 0 ? sizeof cfg : config->struct_size;
-        if (size > sizeof cfg)
-            return baton__error(BATON_EINVAL, "baton_pool_create: config struct_size = %zu is "
-                                "larger than this library's baton_pool_config (%zu)",
-                                size, sizeof cfg);
-        memcpy(&cfg, config, size);
-    }
+    int size_rc = baton__config_copy("baton_pool_create", "config", "baton_pool_config", config,
+                                     &cfg, sizeof cfg);
+    if (size_rc != 0)
+        return size_rc;
     if (cfg.n_workers > BATON_POOL_MAX_WORKERS)
         return baton__error(BATON_EINVAL, "baton_pool_create: n_workers = %u exceeds "
                             "BATON_POOL_MAX_WORKERS (%d)", cfg.n_workers, BATON_POOL_MAX_WORKERS);

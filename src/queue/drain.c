@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/atomic.h"
 #include "core/error.h"
 #include "core/os.h"
@@ -415,11 +416,9 @@ static int baton__drain_check(const baton_workqueue_receiver *receiver, const ba
     if (receiver == NULL || pool == NULL || ops == NULL)
         return baton__error(BATON_EINVAL, "%s: %s is NULL", fn,
                             receiver == NULL ? "receiver" : pool == NULL ? "pool" : "ops");
-    if (ops->struct_size > sizeof *ops)
-        return baton__error(BATON_EINVAL, "%s: ops->struct_size %zu is larger than this "
-                            "library's baton_drain_ops (%zu)", fn, ops->struct_size, sizeof *ops);
-    memset(copy, 0, sizeof *copy);
-    memcpy(copy, ops, ops->struct_size == 0 ? sizeof *ops : ops->struct_size);
+    int rc = baton__config_copy(fn, "ops", "baton_drain_ops", ops, copy, sizeof *copy);
+    if (rc != 0)
+        return rc;
     if (copy->process == NULL)
         return baton__error(BATON_EINVAL, "%s: ops->process is NULL", fn);
     if ((copy->flags & ~(unsigned)BATON_DRAIN_UNORDERED) != 0)

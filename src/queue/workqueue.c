@@ -4,8 +4,8 @@
  * DESIGN
  *  - Single-producer by default: the ring is the SPSC ring, and sender_clone refuses. With
  *    BATON_WQ_MULTI_PRODUCER the ring is the MPSC ring and clones are allowed. The choice is made
- *    once, at creation, so a second producer is never an accident (the seed's audit found no
- *    production site that needed one).
+ *    once, at creation, so a second producer is never an accident: the SPSC ring's push is
+ *    cheaper than the MPSC ring's, and a caller that needs several producers says so.
  *  - Shutdown is the last sender's close: open_senders counts the senders; the close that takes
  *    it to zero closes the ring. Its acq_rel decrement comes after every other sender's own
  *    decrement in the counter's order, so every push a closed sender made happens before the

@@ -70,6 +70,7 @@
 
 #include "baton/pool.h"
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/atomic.h"
 #include "core/error.h"
 #include "space/value_encoding.h"
@@ -489,11 +490,15 @@ static uint64_t take_id(baton_space *space, _Atomic uint64_t *counter, int which
 
 int baton__space_new(const baton_space_config *config, const char *who, baton_space **out)
 {
-    if (config == NULL || out == NULL || config->pool == NULL)
-        return baton__error(BATON_EINVAL, "%s: NULL config, pool or out", who);
-    if (config->struct_size > sizeof(baton_space_config))
-        return baton__error(BATON_EINVAL, "%s: struct_size %zu is larger than %zu", who,
-                            config->struct_size, sizeof(baton_space_config));
+    baton_space_config cfg;
+    if (config == NULL || out == NULL)
+        return baton__error(BATON_EINVAL, "%s: NULL config or out", who);
+    int size_rc = baton__config_copy(who, "config", "baton_space_config", config, &cfg,
+                                     sizeof cfg);
+    if (size_rc != 0)
+        return size_rc;
+    if (cfg.pool == NULL)
+        return baton__error(BATON_EINVAL, "%s: config->pool is NULL", who);
     baton_space *space = baton__aligned_alloc(BATON_CACHELINE, sizeof *space);
     if (space == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
@@ -503,7 +508,7 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
         baton__free(space);
         return rc;
     }
-    space->pool = config->pool;
+    space->pool = cfg.pool;
     space->durability = BATON_DURABILITY_NONE;
     space->dir_lock = -1;
     atomic_init(&space->next_name, 0);

@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/atomic.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "space/value_encoding.h"
 #include "space/record.h"
@@ -48,18 +49,17 @@ int baton_space_open(const baton_space_config *config, const char *dir, baton_sp
     const char *who = "baton_space_open";
     if (dir == NULL)
         return baton__error(BATON_EINVAL, "%s: dir is NULL", who);
-    if (config != NULL && (unsigned)config->durability > BATON_DURABILITY_NONE)
-        return baton__error(BATON_EINVAL, "%s: unknown durability %d", who,
-                            (int)config->durability);
-    if (config != NULL && config->log_group_max > BATON__WAL_BATCH)
+    baton_space_config cfg;
+    int rc = baton__config_copy(who, "config", "baton_space_config", config, &cfg, sizeof cfg);
+    if (rc != 0)
+        return rc;
+    if ((unsigned)cfg.durability > BATON_DURABILITY_NONE)
+        return baton__error(BATON_EINVAL, "%s: unknown durability %d", who, (int)cfg.durability);
+    if (cfg.log_group_max > BATON__WAL_BATCH)
         return baton__error(BATON_EINVAL, "%s: log_group_max %zu is larger than %d", who,
-                            config->log_group_max, BATON__WAL_BATCH);
-    baton_space_config cfg = {0};
-    if (config != NULL) /* fields past the caller's struct_size stay zero (defaults) */
-        memcpy(&cfg, config, config->struct_size == 0 || config->struct_size > sizeof cfg
-                                 ? sizeof cfg : config->struct_size);
+                            cfg.log_group_max, BATON__WAL_BATCH);
     baton_space *space = NULL;
-    int rc = baton__space_new(config, who, &space);
+    rc = baton__space_new(config != NULL ? &cfg : NULL, who, &space);
     if (rc != 0)
         return rc;
     struct stat sb;

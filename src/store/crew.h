@@ -2,7 +2,8 @@
  * crew.h — a fixed set of threads that each run their share of a job when told to: the
  * dedicated executors of BATON_STORE_DEDICATED. Member i is the same thread for the crew's life
  * and receives its commands through its own single-producer ring, so the store's shards keep
- * one owner each, as in the seed's "queue per CPU".
+ * one owner each: one queue per executor thread (per CPU when BATON_STORE_PIN_EXECUTORS pins
+ * them).
  *
  * One thread (the store's driver) gives commands; baton__crew_run is not reentrant.
  */

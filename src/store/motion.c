@@ -1,6 +1,7 @@
 /*
- * motion.c — the motion rule of the Echo sharding study as a built-in workload (kernel in
- * motion_kernel.h, shared with the benchmark's contenders).
+ * motion.c — the motion rule as a built-in workload: each tick, every entity's position moves by
+ * its velocity, in saturating Q32.32 fixed point (kernel in motion_kernel.h, shared with the
+ * benchmark's contenders).
  */
 #include "store/internal.h"
 #include "store/motion_kernel.h"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/error.h"
 #include "store/internal.h"
 
@@ -57,12 +58,10 @@ int baton_store_create(const baton_store_config *config, baton_store **out)
     if (config == NULL)
         return baton__error(BATON_EINVAL, "baton_store_create: config is NULL (payload_size "
                             "has no default)");
-    if (config->struct_size > sizeof cfg)
-        return baton__error(BATON_EINVAL, "baton_store_create: struct_size %zu is larger than "
-                            "this library's baton_store_config (%zu bytes)",
-                            config->struct_size, sizeof cfg);
-    memset(&cfg, 0, sizeof cfg);
-    memcpy(&cfg, config, config->struct_size != 0 ? config->struct_size : sizeof cfg);
+    rc = baton__config_copy("baton_store_create", "config", "baton_store_config", config, &cfg,
+                            sizeof cfg);
+    if (rc != 0)
+        return rc;
     rc = check_config(&cfg);
     if (rc != 0)
         return rc;

@@ -2,7 +2,8 @@
  * test_engine_promises.c — promises of include/baton/engine.h that the other engine tests did
  * not check, each written from the header's wording, on a pool of --workers:
  *  - config struct_size: fields past it read as 0 (an invalid checkpoint_identity past it is
- *    not seen), 0 means this header's size;
+ *    not seen), 0 means this header's size, a size larger than it or shorter than a size_t is
+ *    BATON_EINVAL with no engine made;
  *  - the default plan: locally one partition of every row, run on the thread that steps,
  *    whatever the pool's workers, and set_plan(NULL) goes back to it;
  *  - metrics: a step refused by its plan counts as failed, as a step whose phase failed does;
@@ -55,6 +56,23 @@ static void tmp_path(char *out, size_t cap, const char *name)
 
 /* ---- config ------------------------------------------------------------------------------ */
 
+static int engine_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    baton_engine_config cfg = pool_config(BATON_REPLAY_OFF);
+    cfg.struct_size = struct_size;
+    baton_state *st = new_state(4, false);
+    baton_engine *engine = NULL;
+    int rc = baton_engine_create(&cfg, st, &engine);
+    if (engine != NULL) {
+        *created = true;
+        baton_engine_destroy(engine);
+    } else {
+        baton_state_destroy(st); /* on error the caller keeps it */
+    }
+    return rc;
+}
+
 static void test_struct_size(void **state)
 {
     (void)state;
@@ -72,6 +90,9 @@ static void test_struct_size(void **state)
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
                     NULL);
     baton_state_destroy(st); /* on error the caller keeps it */
+    /* Larger than this header's, or shorter than a size_t: BATON_EINVAL, no engine. */
+    bt_check_struct_size("baton_engine_config", sizeof(baton_engine_config),
+                         engine_try_struct_size, NULL);
 }
 
 /* ---- the default plan ---------------------------------------------------------------------- */

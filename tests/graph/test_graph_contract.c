@@ -6,7 +6,8 @@
  *    empty name is refused;
  *  - configs: an unknown input policy, and BATON_INPUT_REJECT on a source, are refused;
  *    struct_size smaller than this version's (an older caller) is read only that far, one that
- *    cannot even hold struct_size is refused; a fanout's max_emit is ignored, and so are a
+ *    cannot even hold struct_size is refused, and so is one larger than this version's, naming
+ *    the value; a fanout's max_emit is ignored, and so are a
  *    merge's and a sink's (a merge with max_emit 2 may feed an ordered sink);
  *  - defaults of a zeroed graph_config: edges of 1024 items (connect accepts a max_emit of 1024
  *    at capacity 0, and at most 1024 items wait on such an edge), batches of at most 32 items;
@@ -113,6 +114,46 @@ static void test_struct_size_versions(void **state)
     cfg.struct_size = offsetof(baton_node_config, flags);
     cfg.flags = 0x80; /* outside the caller's struct: must not be read */
     assert_int_equal(gu_add(g, &cfg), 0);
+    baton_graph_destroy(g);
+}
+
+static int graph_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    baton_graph_config config = gu_graph_config(0, 0, NULL, NULL);
+    config.struct_size = struct_size;
+    baton_graph *g = NULL;
+    int rc = baton_graph_create(&config, &g);
+    if (g != NULL) {
+        *created = true;
+        baton_graph_destroy(g);
+    }
+    return rc;
+}
+
+/* Adds a sink named by default to the graph ctx; it made something when the node count grew. */
+static int node_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    baton_graph *g = ctx;
+    unsigned before = baton_graph_node_count(g);
+    baton_node_config cfg = gu_node(BATON_NODE_SINK, NULL);
+    cfg.sink = gu_drop_sink;
+    cfg.struct_size = struct_size;
+    int rc = baton_graph_add(g, &cfg);
+    *created = baton_graph_node_count(g) != before;
+    return rc < 0 ? rc : 0;
+}
+
+/* graph.h's struct_size sentence, for both structs: 0 and this header's size work, larger or
+ * shorter than a size_t is BATON_EINVAL with nothing made (test_struct_size_versions: older
+ * structs). */
+static void test_struct_size_rule(void **state)
+{
+    (void)state;
+    bt_check_struct_size("baton_graph_config", sizeof(baton_graph_config), graph_try_struct_size,
+                         NULL);
+    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    bt_check_struct_size("baton_node_config", sizeof(baton_node_config), node_try_struct_size, g);
     baton_graph_destroy(g);
 }
 
@@ -297,6 +338,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_default_names_stay_unique),
         cmocka_unit_test(test_unknown_input_policy),
         cmocka_unit_test(test_struct_size_versions),
+        cmocka_unit_test(test_struct_size_rule),
         cmocka_unit_test(test_fanout_max_emit_ignored),
         cmocka_unit_test(test_zeroed_config_defaults),
         cmocka_unit_test(test_connect_path_small),

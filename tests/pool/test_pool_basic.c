@@ -1,11 +1,13 @@
 /*
  * test_pool_basic.c — creating and configuring pools: NULL and zeroed configs give one worker
  * per CPU this process may use; explicit worker counts; invalid configs are rejected with
- * BATON_EINVAL and leave *out_pool untouched; BATON_POOL_PIN pins each worker to one CPU and
- * the pool works; thread names carry the configured prefix; baton_pool_current_worker is -1
- * outside and the worker's index inside; destroy(NULL) and destroy from inside the pool are
- * refused (EINVAL / EDEADLK) and the pool keeps working; baton_join's B, forked while every
- * worker was busy, is taken by a worker that goes idle once A forks again; worker statistics.
+ * BATON_EINVAL and leave *out_pool untouched, struct_size among them (larger than this header's,
+ * or shorter than a size_t; an older header's shorter struct takes defaults past its end);
+ * BATON_POOL_PIN pins each worker to one CPU and the pool works; thread names carry the
+ * configured prefix; baton_pool_current_worker is -1 outside and the worker's index inside;
+ * destroy(NULL) and destroy from inside the pool are refused (EINVAL / EDEADLK) and the pool
+ * keeps working; baton_join's B, forked while every worker was busy, is taken by a worker that
+ * goes idle once A forks again; worker statistics.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "test_util.h"
@@ -200,6 +202,36 @@ static void test_create_invalid_configs(void **state)
         snprintf(what, sizeof what, "unknown flags %#x", bad_flags[i]);
         expect_invalid(&config, what);
     }
+}
+
+static int pool_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    baton_pool_config config = bt_pool_config(1, 0, 0);
+    config.struct_size = struct_size;
+    baton_pool *pool = NULL;
+    int rc = baton_pool_create(&config, &pool);
+    if (pool != NULL) {
+        *created = true;
+        bt_pool_destroy(pool);
+    }
+    return rc;
+}
+
+/* pool.h's struct_size sentence: 0 and this header's size work, larger or shorter than a
+ * size_t is BATON_EINVAL; an older header's struct ending before flags leaves flags at 0 (an
+ * unknown flag past it is not read). */
+static void test_create_struct_size_rule(void **state)
+{
+    (void)state;
+    bt_check_struct_size("baton_pool_config", sizeof(baton_pool_config), pool_try_struct_size,
+                         NULL);
+    baton_pool_config config = bt_pool_config(2, 1u << 30, 0);
+    config.struct_size = offsetof(baton_pool_config, flags);
+    baton_pool *pool = NULL;
+    bt_assert_rc(baton_pool_create(&config, &pool), 0);
+    assert_int_equal(baton_pool_workers(pool), 2); /* n_workers, inside the old struct, counts */
+    bt_pool_destroy(pool);
 }
 
 static void test_pool_workers_reports_count(void **state)
@@ -720,6 +752,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_create_explicit_workers),
         cmocka_unit_test(test_create_external_slot_settings),
         cmocka_unit_test(test_create_invalid_configs),
+        cmocka_unit_test(test_create_struct_size_rule),
         cmocka_unit_test(test_pool_workers_reports_count),
         cmocka_unit_test(test_pin_creates_and_runs_work),
         cmocka_unit_test(test_thread_name_prefix),

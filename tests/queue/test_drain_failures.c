@@ -3,7 +3,8 @@
  * pool size (--workers N; CTest runs 1 to 16): errors in process and deliver (first, middle and
  * last item; the lower seq wins; unordered accounting), with every item delivered, handed back
  * or left in the queue exactly once; drains inside tasks of the pool itself; process calling
- * the pool; deliver NULL; bad arguments, a short struct_size, and a second drain on the same
+ * the pool; deliver NULL; bad arguments, a short struct_size (an older header's struct) and the
+ * struct_size rule, and a second drain on the same
  * receiver (BATON_EBUSY). test_drain.c has the ordinary paths; drain_fixture.h the shared parts.
  *
  * Callbacks run on pool workers and inside baton: they check with BT_CHECK only.
@@ -639,6 +640,39 @@ static void test_short_struct_size(void **state)
     dctx_free(&c);
 }
 
+/* One drain of 16 preloaded items with ops of that struct_size; it made something when it
+ * delivered them, or (refused) when it took any item from the queue. The receiver is checked
+ * only after a refusal, by a successful call, so the refusal's message stays the thread's. */
+static int drain_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    const uint64_t n = 16;
+    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
+    dctx c;
+    dctx_init(&c, g_pool, n, true);
+    baton_drain_ops ops = d_ops(0, 0);
+    ops.struct_size = struct_size;
+    baton_drain_report rep;
+    int rc = baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep);
+    bt_assert_no_thread_failures();
+    void *item = NULL;
+    if (rc == 0)
+        *created = atomic_load(&c.delivered) == n;
+    else
+        *created = baton_workqueue_try_recv(rx, &item) != 0 || num(item) != 0;
+    baton_workqueue_receiver_destroy(rx);
+    dctx_free(&c);
+    return rc;
+}
+
+/* queue.h's struct_size sentence: 0 and this header's size work, larger or shorter than a
+ * size_t is BATON_EINVAL with nothing received (test_short_struct_size: an older struct). */
+static void test_struct_size_rule(void **state)
+{
+    (void)state;
+    bt_check_struct_size("baton_drain_ops", sizeof(baton_drain_ops), drain_try_struct_size, NULL);
+}
+
 static void test_second_concurrent_drain_is_ebusy(void **state)
 {
     (void)state;
@@ -698,6 +732,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deliver_null),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_short_struct_size),
+        cmocka_unit_test(test_struct_size_rule),
         cmocka_unit_test(test_second_concurrent_drain_is_ebusy),
     };
     return cmocka_run_group_tests_name("queue/drain_failures", tests, group_setup, group_teardown);

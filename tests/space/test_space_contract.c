@@ -11,7 +11,10 @@
  *    caller overwrites and frees right after the call;
  *  - quiesce returns the first error a continuation returned, then clears it;
  *  - fresh names count from 1 and never repeat, also from several threads at once;
- *  - a consumer made with an empty body view has the body nil, as one made by consume.
+ *  - a consumer made with an empty body view has the body nil, as one made by consume;
+ *  - the config's struct_size, for create and open: 0 and this header's size work, a larger or
+ *    a partial one is BATON_EINVAL and makes nothing, an older header's shorter struct leaves
+ *    the fields past it at their defaults.
  */
 #include "test_util.h"
 
@@ -20,6 +23,7 @@
 
 #include "baton/space.h"
 #include "space/space_util.h"
+#include "dir_util.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -301,6 +305,59 @@ static void test_fresh_names(void **state)
     baton_space_destroy(space);
 }
 
+static int create_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    baton_space_config config = {.struct_size = struct_size, .pool = g_pool};
+    baton_space *space = NULL;
+    int rc = baton_space_create(&config, &space);
+    if (space != NULL) {
+        *created = true;
+        baton_space_destroy(space);
+    }
+    return rc;
+}
+
+/* Opens a durable space in the directory ctx, which does not exist yet; it made something when
+ * the directory appeared. */
+static int open_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    const char *dir = ctx;
+    baton_space_config config = {.struct_size = struct_size, .pool = g_pool,
+                                 .durability = BATON_DURABILITY_SYNC};
+    baton_space *space = NULL;
+    int rc = baton_space_open(&config, dir, &space);
+    struct stat sb;
+    *created = space != NULL || stat(dir, &sb) == 0;
+    baton_space_destroy(space);
+    remove_tree(dir);
+    return rc;
+}
+
+/* space.h's struct_size sentence, for create and open: 0 and this header's size work, larger or
+ * shorter than a size_t is BATON_EINVAL with nothing made (no directory); an older header's
+ * struct that ends before durability leaves durability, log_group_max and the rest at their
+ * defaults (values past it that open would refuse are not read). */
+static void test_config_struct_size(void **state)
+{
+    (void)state;
+    bt_check_struct_size("baton_space_config", sizeof(baton_space_config),
+                         create_try_struct_size, NULL);
+    char top[256], dir[300];
+    make_tmpdir_named(top, sizeof top, "baton-space-size");
+    snprintf(dir, sizeof dir, "%s/space", top);
+    bt_check_struct_size("baton_space_config", sizeof(baton_space_config), open_try_struct_size,
+                         dir);
+    baton_space_config config = {.struct_size = offsetof(baton_space_config, durability),
+                                 .pool = g_pool,
+                                 .durability = (baton_durability)99,
+                                 .log_group_max = SIZE_MAX};
+    baton_space *space = NULL;
+    bt_assert_rc(baton_space_open(&config, dir, &space), 0);
+    baton_space_destroy(space);
+    remove_tree(top);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -310,6 +367,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_quiesce_first_error),
         cmocka_unit_test(test_fresh_names),
         cmocka_unit_test(test_empty_body),
+        cmocka_unit_test(test_config_struct_size),
     };
     return cmocka_run_group_tests_name("space/contract", tests, group_setup, group_teardown);
 }

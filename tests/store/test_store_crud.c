@@ -4,7 +4,8 @@
  *    shard_bits, executors, flags, policy and conflict out of range, struct_size too large) is
  *    BATON_EINVAL, hands out no store, and the detail message names the offending field or value;
  *    zero fields mean defaults (256 shards, BATON_STORE_DEFER: a loser stays queued), the
- *    limits themselves are accepted, and fields past a shorter struct_size are not read;
+ *    limits themselves are accepted, fields past a shorter struct_size are not read, and a
+ *    struct_size larger than this header's or shorter than a size_t is BATON_EINVAL;
  *  - insert / remove / get / lookup / contains: a duplicate insert is BATON_EEXIST and leaves the
  *    stored payload and the count as they were; a missing id is BATON_ENOTFOUND for remove, get
  *    and lookup (which then stores NULL); a payload size other than the store's is BATON_EINVAL
@@ -80,6 +81,29 @@ static void test_create_errors(void **state)
             fail_msg("bad %s (%llu): the message \"%s\" names neither", cases[i].what,
                      (unsigned long long)cases[i].value, message);
     }
+}
+
+static int store_try_struct_size(size_t struct_size, bool *created, void *ctx)
+{
+    (void)ctx;
+    baton_store_config config = st_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    config.struct_size = struct_size;
+    baton_store *store = NULL;
+    int rc = baton_store_create(&config, &store);
+    if (store != NULL) {
+        *created = true;
+        baton_store_destroy(store);
+    }
+    return rc;
+}
+
+/* store.h's struct_size sentence: 0 and this header's size work, larger or shorter than a
+ * size_t is BATON_EINVAL with no store (test_create_defaults_and_limits: an older struct). */
+static void test_create_struct_size_rule(void **state)
+{
+    (void)state;
+    bt_check_struct_size("baton_store_config", sizeof(baton_store_config),
+                         store_try_struct_size, NULL);
 }
 
 static void test_create_defaults_and_limits(void **state)
@@ -716,6 +740,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_create_defaults_and_limits),
+        cmocka_unit_test(test_create_struct_size_rule),
         cmocka_unit_test(test_default_config_defers),
         cmocka_unit_test(test_set_policy),
         cmocka_unit_test(test_error_messages),
