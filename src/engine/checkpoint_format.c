@@ -74,7 +74,7 @@
 #error "checkpoint_format.c assumes a little-endian host"
 #endif
 
-const char ckpt_magic_bytes[8] = {'B', 'A', 'T', 'O', 'N', 'C', 'K', 'P'};
+const char baton__ckpt_magic_bytes[8] = {'B', 'A', 'T', 'O', 'N', 'C', 'K', 'P'};
 /* Bytes hashed then written (or read then hashed) at a time: small enough to stay in L2 between
  * the two passes, large enough that a syscall per piece costs nothing next to its copy (64 KiB
  * to 1 MiB measured on a 2-core EPYC with 1 MiB of L2 per core: 512 KiB was best). */
@@ -347,7 +347,7 @@ static int decode(const char *who, ckpt_source *s, size_t size, ckpt_loaded *out
     memcpy(&out->step, head + 12, 8);
     memcpy(&rows, head + 20, 8);
     memcpy(&columns, head + 28, 4);
-    if (memcmp(head, ckpt_magic_bytes, 8) != 0)
+    if (memcmp(head, baton__ckpt_magic_bytes, 8) != 0)
         FAIL("not a checkpoint (no BATONCKP header)");
     if (version < 1 || version > CKPT_VERSION)
         FAIL("version %u, this library reads 1 to %u", version, CKPT_VERSION);
@@ -502,7 +502,7 @@ int baton__ckpt_peek_identity(const char *path, char out[BATON_CHECKPOINT_IDENTI
     uint32_t version = 0;
     if (got >= 12)
         memcpy(&version, head + 8, 4);
-    if (got < CKPT_HEADER_V1 || memcmp(head, ckpt_magic_bytes, 8) != 0 || version < 1 ||
+    if (got < CKPT_HEADER_V1 || memcmp(head, baton__ckpt_magic_bytes, 8) != 0 || version < 1 ||
         version > CKPT_VERSION)
         return -1;
     size_t len = version >= 3 && got > CKPT_HEADER ? head[CKPT_HEADER] : 0;

@@ -40,9 +40,6 @@
 /* The bytes of one partition of a placement: begin, end, worker (8 bytes each). */
 #define CKPT_PART_BYTES 24u
 
-/* "BATONCKP", a checkpoint's first bytes. */
-extern const char ckpt_magic_bytes[8];
-
 /* A piece of a checkpoint's stream: an array of the state, or a part of the layout. */
 typedef struct ckpt_segment {
     const unsigned char *at;
@@ -82,6 +79,12 @@ typedef struct ckpt_loaded {
     uint64_t placement_hash;
 } ckpt_loaded;
 
+/* ---- checkpoint_format.c ---- */
+
+/* "BATONCKP", a checkpoint's first bytes. */
+extern const char baton__ckpt_magic_bytes[8];
+
+/* Frees what a decoded checkpoint holds (its state and placement) and zeroes *ld. */
 void baton__ckpt_loaded_free(ckpt_loaded *ld);
 
 /* Whether name (len bytes, not necessarily 0-terminated) is a valid checkpoint name: 1 to
@@ -98,31 +101,6 @@ char *baton__ckpt_file_path(const char *dir, uint64_t step, const char *name);
 /* Whether fn is a checkpoint file name; *out_step and out_name (room for
  * BATON_CHECKPOINT_NAME_MAX + 1 bytes) receive what it says. */
 bool baton__ckpt_parse_file_name(const char *fn, uint64_t *out_step, char *out_name);
-
-/* checkpoint_write.c. Fills *l (a malloc'd layout) for a checkpoint of engine's state called
- * name, taken now: in two parts when it goes to a file, is large and the engine has a pool of
- * two or more workers. false when memory ran out (for the placement); free with
- * baton__ckpt_layout_free, which takes NULL too. */
-bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name);
-void baton__ckpt_layout_free(ckpt_layout *l);
-
-/* Writes the checkpoint that *l describes (of one part: no directory) into mem, which has room
- * for l->size bytes. Cannot fail. */
-void baton__ckpt_write_mem(ckpt_layout *l, unsigned char *mem);
-
-/* Deletes the checkpoint file at path and its part, if any (errors ignored: see drop_oldest). */
-void baton__ckpt_unlink(const char *path);
-
-/* The bytes of the checkpoint file at path and of its part, if any (0: no such file). */
-size_t baton__ckpt_files_size(const char *path);
-
-/* Writes the checkpoint of engine->state that *l describes to path (and its part) through .tmp
- * files and renames (fsyncing files and directory with checkpoint_sync), over old's files when
- * old is not NULL (recycling; old->path is NULL once its files were taken, whatever the
- * result). BATON_EIO naming the file or the directory and the system's error, or
- * BATON_ENOMEM; no .tmp file is left behind. */
-int baton__ckpt_write_file(const baton_engine *engine, const char *who, const char *path,
-                           ckpt_layout *l, engine_checkpoint *old);
 
 /* Decodes and checks the checkpoint of `size` bytes at bytes, or in the file at path. 0 with
  * *out filled; BATON_EIO with the reason in why (no message set); BATON_ENOMEM with the message
@@ -147,5 +125,32 @@ int baton__ckpt_identity_check(const baton_engine *engine, const char *who, cons
  * BATON_EMISMATCH naming `what` and the first difference. */
 int baton__ckpt_schema_check(const char *who, const char *what, const baton_state *file,
                              const baton_state *engine);
+
+/* ---- checkpoint_write.c ---- */
+
+/* Fills *l (a malloc'd layout) for a checkpoint of engine's state called name, taken now: in two
+ * parts when it goes to a file, is large and the engine has a pool of two or more workers. false
+ * when memory ran out (for the placement); free with baton__ckpt_layout_free, which takes NULL
+ * too. */
+bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const char *name);
+void baton__ckpt_layout_free(ckpt_layout *l);
+
+/* Writes the checkpoint that *l describes (of one part: no directory) into mem, which has room
+ * for l->size bytes. Cannot fail. */
+void baton__ckpt_write_mem(ckpt_layout *l, unsigned char *mem);
+
+/* Deletes the checkpoint file at path and its part, if any (errors ignored: see drop_oldest). */
+void baton__ckpt_unlink(const char *path);
+
+/* The bytes of the checkpoint file at path and of its part, if any (0: no such file). */
+size_t baton__ckpt_files_size(const char *path);
+
+/* Writes the checkpoint of engine->state that *l describes to path (and its part) through .tmp
+ * files and renames (fsyncing files and directory with checkpoint_sync), over old's files when
+ * old is not NULL (recycling; old->path is NULL once its files were taken, whatever the
+ * result). BATON_EIO naming the file or the directory and the system's error, or
+ * BATON_ENOMEM; no .tmp file is left behind. */
+int baton__ckpt_write_file(const baton_engine *engine, const char *who, const char *path,
+                           ckpt_layout *l, engine_checkpoint *old);
 
 #endif /* BATON_ENGINE_CHECKPOINT_IMPL_H */

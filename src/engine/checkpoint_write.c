@@ -114,7 +114,7 @@ bool baton__ckpt_layout_build(ckpt_layout *l, const baton_engine *engine, const 
     /* The split on a page boundary, so that each file's copy starts on whole pages. */
     l->split = parts == 2 ? (l->stream_len / 2) & ~(size_t)4095 : l->stream_len;
     l->size = l->stream_len + (parts == 2 ? 8 + 8 + 8 : 8);
-    memcpy(l->head, ckpt_magic_bytes, 8);
+    memcpy(l->head, baton__ckpt_magic_bytes, 8);
     memcpy(l->head + 8, &version, 4);
     memcpy(l->head + 12, &step, 8);
     memcpy(l->head + 20, &rows, 8);

@@ -126,36 +126,6 @@ void baton_engine_destroy(baton_engine *engine)
     baton__free(engine);
 }
 
-size_t *baton__placement_offsets(const baton_partition *parts, size_t n)
-{
-    unsigned workers = 0;
-    for (size_t i = 0; i < n; i++)
-        if (parts[i].worker >= workers)
-            workers = parts[i].worker + 1;
-    size_t *out = baton__malloc((n > 0 ? n : 1) * sizeof *out);
-    size_t *next = baton__calloc(workers > 0 ? workers : 1, sizeof *next);
-    for (size_t i = 0; out != NULL && next != NULL && i < n; i++) {
-        out[i] = next[parts[i].worker];
-        next[parts[i].worker] += parts[i].end - parts[i].begin;
-    }
-    if (next == NULL) {
-        baton__free(out);
-        out = NULL;
-    }
-    baton__free(next);
-    return out;
-}
-
-void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts, size_t *local,
-                                   size_t n)
-{
-    baton__free(engine->placement);
-    baton__free(engine->placement_local);
-    engine->placement = parts;
-    engine->placement_local = local;
-    engine->n_placement = n;
-}
-
 baton_state *baton_engine_state(baton_engine *engine)
 {
     return engine != NULL ? engine->state : NULL;

@@ -1,6 +1,7 @@
 /*
- * engine_impl.h — the step engine's state, shared by engine.c (phases, steps, metrics) and
- * replay.c (recordings and their files). Internal to src/engine/.
+ * engine_impl.h — the step engine's state (struct baton_engine), which engine.c (phases, steps,
+ * metrics) drives and checkpoint.c, mpi.c, placement.c and replay.c read and change, and the
+ * functions those files define for one another. Internal to src/engine/.
  */
 #ifndef BATON_ENGINE_IMPL_H
 #define BATON_ENGINE_IMPL_H
@@ -97,20 +98,30 @@ struct baton_engine {
     uint64_t partition_steps, partition_rows;
 };
 
-/* replay.c: records or verifies the fingerprint of the step just run (engine->step is its
- * number); *fingerprint receives it. */
-int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint);
+/*
+ * The functions the engine's files share, in sections named after the file that defines them,
+ * each listing exactly what that file defines for the others. checkpoint_format.c and
+ * checkpoint_write.c are declared in checkpoint_impl.h, fingerprint.c in state_impl.h.
+ */
 
-/* engine.c: placement_offsets: each of the n partitions' first row in its worker's state, a
- * new array (NULL when memory ran out); adopt_placement: makes parts and local (n each, both
- * baton__malloc'd, taken over; NULL with n 0: not distributed) the engine's placement. */
-size_t *baton__placement_offsets(const baton_partition *parts, size_t n);
-void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts, size_t *local,
-                                   size_t n);
+/* ---- checkpoint.c ---- */
+
+/* Checks the config's checkpoint fields and sets the engine's (creating the directory; on error
+ * none is left set). */
+int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_config *cfg);
+/* Frees the kept checkpoints. */
+void baton__engine_checkpoint_fini(baton_engine *engine);
+/* After a completed step, takes the policy's checkpoint when one is due. */
+int baton__engine_checkpoint_after_step(baton_engine *engine);
+/* At create, with a checkpoint identity and directory: BATON_EMISMATCH when the directory holds a
+ * checkpoint file of another identity (or none), naming it and both. */
+int baton__engine_checkpoint_check_dir(baton_engine *engine);
 
 #ifdef BATON_HAVE_MPI
+/* ---- mpi.c ---- */
+
 /*
- * mpi.c: the MPI executor (collective calls: every rank makes them, in the same order).
+ * The MPI executor (collective calls: every rank makes them, in the same order).
  *  init, fini     the ranks of MPI_COMM_WORLD as the workers (workers: the config's, 0 or the
  *                 rank count);
  *  prepare        at a step's start: checks the rows and the plan and moves the rows to where
@@ -130,25 +141,31 @@ void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts,
  */
 int baton__engine_mpi_init(baton_engine *engine, unsigned workers);
 void baton__engine_mpi_fini(baton_engine *engine);
-int baton__engine_mpi_prepare(baton_engine *engine);
-int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc);
 int baton__engine_mpi_agree_status(baton_engine *engine, int rc);
-int baton__engine_mpi_halo(baton_engine *engine, size_t halo_rows);
-int baton__engine_mpi_fingerprint(baton_engine *engine, uint64_t *out);
+int baton__engine_mpi_agree(baton_engine *engine, size_t *inout_failed, int *inout_rc);
 void baton__engine_mpi_sum(const baton_engine *engine, uint64_t *values, size_t n);
 size_t baton__engine_mpi_global_rows(const baton_engine *engine);
 int baton__engine_mpi_agree_resume(baton_engine *engine, int rc, uint64_t step,
                                    uint64_t placement_hash);
+int baton__engine_mpi_prepare(baton_engine *engine);
+int baton__engine_mpi_halo(baton_engine *engine, size_t halo_rows);
+int baton__engine_mpi_fingerprint(baton_engine *engine, uint64_t *out);
 #endif
 
-/* checkpoint.c: checks the config's checkpoint fields and sets the engine's (creating the
- * directory; on error none is left set); frees the kept checkpoints; after a completed step, takes
- * the policy's checkpoint when one is due. */
-int baton__engine_checkpoint_init(baton_engine *engine, const baton_engine_config *cfg);
-void baton__engine_checkpoint_fini(baton_engine *engine);
-int baton__engine_checkpoint_after_step(baton_engine *engine);
-/* checkpoint.c: at create, with a checkpoint identity and directory: BATON_EMISMATCH when the
- * directory holds a checkpoint file of another identity (or none), naming it and both. */
-int baton__engine_checkpoint_check_dir(baton_engine *engine);
+/* ---- placement.c ---- */
+
+/* Each of the n partitions' first row in its worker's state, a new array (NULL when memory ran
+ * out). */
+size_t *baton__placement_offsets(const baton_partition *parts, size_t n);
+/* Makes parts and local (n each, both baton__malloc'd, taken over; NULL with n 0: not
+ * distributed) the engine's placement, freeing the one it had. */
+void baton__engine_adopt_placement(baton_engine *engine, baton_partition *parts, size_t *local,
+                                   size_t n);
+
+/* ---- replay.c ---- */
+
+/* Records or verifies the fingerprint of the step just run (engine->step is its number);
+ * *fingerprint receives it. */
+int baton__engine_replay_step(baton_engine *engine, uint64_t *fingerprint);
 
 #endif /* BATON_ENGINE_IMPL_H */

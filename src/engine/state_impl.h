@@ -1,6 +1,7 @@
 /*
  * state_impl.h — the inside of a baton_state (engine.h), shared by state.c, which owns and
- * changes it, and the engine's files, which read and write the arrays.
+ * changes it, and the engine's files, which read and write the arrays; and what fingerprint.c
+ * defines for the executors. state.c defines no internal function.
  *
  * Invariants between calls (state.c keeps them):
  *  - rows <= capacity; ids and every column's values have room for `capacity` rows and hold
@@ -50,12 +51,14 @@ struct baton_state {
     size_t index_slots;    /* 0 or a power of two */
 };
 
+/* ---- fingerprint.c ---- */
+
 /*
- * fingerprint.c, for executors that hold a part of the rows (mpi.c). hash_chunks_at: the hashes
- * of chunks [first, last) of a state of `rows` rows (the global state's), whose rows lie
- * contiguous in `state` from its row first_row on, to out[0 ..), on pool (NULL: the caller);
- * errors as baton_state_chunk_hashes. fingerprint_chunk: the hash of chunk `chunk` of `count`
- * rows given as arrays (ids, and values[c] for column c of schema's columns).
+ * For executors that hold a part of the rows (mpi.c). hash_chunks_at: the hashes of chunks
+ * [first, last) of a state of `rows` rows (the global state's), whose rows lie contiguous in
+ * `state` from its row first_row on, to out[0 ..), on pool (NULL: the caller); errors as
+ * baton_state_chunk_hashes. fingerprint_chunk: the hash of chunk `chunk` of `count` rows given
+ * as arrays (ids, and values[c] for column c of schema's columns).
  */
 int baton__state_hash_chunks_at(const baton_state *state, baton_pool *pool, size_t first_row,
                                 size_t first, size_t last, size_t rows, uint64_t *out);

@@ -23,6 +23,10 @@
  *    itself, so the worker's next pop (newest first) is the successor: a batch travels down the
  *    pipeline while it is in cache, and the older activations stay at the top of the queue for
  *    thieves.
+ *  - Reporting to the run: an activation fails it, counts the records it is done with (the last
+ *    one stops the run) and queues activations through the functions at the top of this file.
+ *    run.c, which drives the loops, calls into this file (baton__activation_run, and
+ *    baton__run_release for what is left after a failure), never the other way.
  *  - Ownership on failure. When a function fails, the items the batch still holds (inputs not
  *    yet handed to the function, outputs not yet published) are released here; what sits in
  *    edges is released by the run's cleanup.
@@ -35,6 +39,58 @@
 
 /* Batches one activation runs before it lets other nodes of its rank have the worker. */
 #define BATON__ROUNDS_PER_ACTIVATION 8u
+
+/* ---- reporting to the run ---------------------------------------------------------------- */
+
+void baton__run_release(baton__run *run, baton_item item)
+{
+    if (run->graph->release != NULL)
+        run->graph->release(run->graph->release_ctx, item);
+}
+
+static void stop_run(baton__run *run)
+{
+    /* Release: pairs with the acquire loads of stop in the loops and in needs_run. */
+    baton__store_release(&run->stop, 1);
+    baton__waitpoint_wake(&run->idle, true);
+}
+
+/* Fails the run with what a node function returned: a negative code, or a positive value that
+ * is not one (BATON_EINVAL). The first failure wins. */
+static void run_fail(baton__run *run, uint32_t node, int returned)
+{
+    /* graph.h: a positive value (other than a source's BATON_GRAPH_END, handled by the caller)
+     * is not an error code: the run fails with BATON_EINVAL and the message says what came back. */
+    int error = returned < 0 ? returned : BATON_EINVAL;
+    int none = 0;
+    if (atomic_compare_exchange_strong_explicit(&run->error, &none, error, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        /* Read by the thread that called run after every loop has returned (the scope's join
+         * orders them), so relaxed is enough. */
+        baton__store_relaxed(&run->failed_node, node);
+        atomic_store_explicit(&run->returned, returned, memory_order_relaxed);
+    }
+    stop_run(run);
+}
+
+/* n records left the graph (consumed, dropped, or a source's own share once it ended): the one
+ * that brings live to 0 stops the run. */
+static void run_items_done(baton__run *run, int64_t n)
+{
+    if (n == 0)
+        return;
+    /* acq_rel: the last decrement sees every earlier one (and what came before them). */
+    if (atomic_fetch_sub_explicit(&run->live, n, memory_order_acq_rel) == n)
+        stop_run(run);
+}
+
+/* Queues node's activation on worker's ready queue of the node's rank and wakes a sleeping
+ * loop for it. */
+static void ready_push_and_notify(baton__gworker *worker, uint32_t node)
+{
+    baton__ready_push(&worker->ready[worker->run->nodes[node].rank], node);
+    baton__waitpoint_notify(&worker->run->idle, false);
+}
 
 static uint64_t output_unit(const baton__gnode *node)
 {
@@ -58,7 +114,7 @@ static uint64_t gate_room(baton__run *run, const baton__rnode *source)
     return room;
 }
 
-bool baton__node_needs_run(baton__run *run, uint32_t index)
+static bool baton__node_needs_run(baton__run *run, uint32_t index)
 {
     const baton__gnode *node = &run->graph->nodes[index];
     baton__rnode *state = &run->nodes[index];
@@ -76,7 +132,7 @@ bool baton__node_needs_run(baton__run *run, uint32_t index)
     return false;
 }
 
-void baton__node_try_schedule(baton__gworker *worker, uint32_t index)
+static void baton__node_try_schedule(baton__gworker *worker, uint32_t index)
 {
     baton__rnode *state = &worker->run->nodes[index];
     /* A read-modify-write even when it changes nothing: it orders our earlier publication
@@ -89,7 +145,7 @@ void baton__node_try_schedule(baton__gworker *worker, uint32_t index)
         /* acq_rel: the same release sequence as above. */
         if (atomic_compare_exchange_weak_explicit(&state->active, &active, active + 1,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
-            baton__ready_push_and_notify(worker, index);
+            ready_push_and_notify(worker, index);
             return;
         }
     }
@@ -271,7 +327,7 @@ static int fanout_batch(baton__gworker *worker, const baton__gnode *node, uint32
             baton__record copy = record;
             if (s > 0 && !skip && node->copy != NULL) {
                 int rc = node->copy(node->ctx, record.item, &copy.item);
-                if (rc != 0) { /* a positive value is refused too (baton__run_fail) */
+                if (rc != 0) { /* a positive value is refused too (run_fail) */
                     release_records(run, worker->in + i, n - i);
                     return rc;
                 }
@@ -417,7 +473,7 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
         if (node->kind != BATON_NODE_FANOUT)
             release_records(run, worker->in + done, n - done);
         release_outputs(worker, node, out_counts, stride);
-        baton__run_fail(run, index, rc);
+        run_fail(run, index, rc);
         return 0;
     }
     uint32_t items = count_items(worker->in, n);
@@ -429,7 +485,7 @@ static uint32_t consume_batch(baton__gworker *worker, uint32_t index)
     publish(worker, node, out_counts, stride, granted);
     give_back_input(worker, edge, n);
     charge_busy(worker, stats);
-    baton__run_items_done(run, (int64_t)finished);
+    run_items_done(run, (int64_t)finished);
     return n;
 }
 
@@ -478,7 +534,7 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
     worker->counts[0] = emitter.count;
     if (rc != 0) {
         release_outputs(worker, node, worker->counts, 0);
-        baton__run_fail(run, index, rc);
+        run_fail(run, index, rc);
         return 0;
     }
     /* Relaxed: only this activation writes it; readers use it as a hint (gate_room). */
@@ -490,7 +546,7 @@ static uint32_t source_batch(baton__gworker *worker, uint32_t index)
         return made;
     /* Release: pairs with the acquire in baton__node_needs_run; nobody polls it again. */
     baton__store_release(&state->ended, 1);
-    baton__run_items_done(run, 1); /* the source's own share of live */
+    run_items_done(run, 1); /* the source's own share of live */
     return 0;
 }
 
@@ -517,7 +573,7 @@ void baton__activation_run(baton__gworker *worker, uint32_t index)
             higher_rank_waiting(worker, state->rank)) {
             /* Requeue before the nodes this batch made ready, so that they run first (see
              * DESIGN); the activation keeps its place in the count. */
-            baton__ready_push_and_notify(worker, index);
+            ready_push_and_notify(worker, index);
             flush_pending(worker);
             return;
         }

@@ -173,35 +173,38 @@ struct baton_emitter {
     uint64_t *next_seq; /* sources: number each emitted record */
 };
 
-/* build.c */
+/* ---- build.c ---- */
+
 bool baton__graph_node_valid(const baton_graph *graph, int node);
 
-/* validate.c: checks the graph and fills the run's topology-derived fields (ranks, max_active,
- * ordered paths, gates, windows). Returns 0 or BATON_EINVAL / BATON_ENOMEM with a message. */
+/* ---- validate.c ---- */
+
+/* Checks the graph; plan fills the run's topology-derived fields (ranks, max_active, ordered
+ * paths, gates, windows). Both return 0 or BATON_EINVAL / BATON_ENOMEM with a message. */
 int baton__graph_validate(baton_graph *graph);
 int baton__graph_plan(baton__run *run);
 
-/* edge.c */
+/* ---- edge.c ---- */
+
 int baton__edge_init(baton__redge *edge, const baton__gedge *declared);
 void baton__edge_destroy(baton__redge *edge);
 uint64_t baton__edge_reserve(baton__redge *edge, uint64_t want, uint64_t unit);
 void baton__edge_unreserve(baton__redge *edge, uint64_t units);
+bool baton__edge_has_room(baton__redge *edge, uint64_t units);
 void baton__edge_push(baton__redge *edge, const baton__record *records, uint32_t n);
 uint32_t baton__edge_pop(baton__redge *edge, baton__record *out, uint32_t max);
 bool baton__edge_has_input(baton__redge *edge);
-bool baton__edge_has_room(baton__redge *edge, uint64_t units);
 
-/* activate.c */
-void baton__activation_run(baton__gworker *worker, uint32_t node);
-bool baton__node_needs_run(baton__run *run, uint32_t node);
-void baton__node_try_schedule(baton__gworker *worker, uint32_t node);
+/* ready.c: in graph/ready.h. */
 
-/* run.c */
-/* Fails the run with what a node function returned: a negative code, or a positive value that
- * is not one (BATON_EINVAL). The first failure wins. */
-void baton__run_fail(baton__run *run, uint32_t node, int returned);
-void baton__run_items_done(baton__run *run, int64_t n);
+/* ---- activate.c ---- */
+
+/* Hands item to the graph's release function, if it has one. */
 void baton__run_release(baton__run *run, baton_item item);
-void baton__ready_push_and_notify(baton__gworker *worker, uint32_t node);
+/* Runs batches of node on worker: until it has nothing to do or the run stops (then the
+ * activation ends), or until other nodes should go first (then it is queued again). */
+void baton__activation_run(baton__gworker *worker, uint32_t node);
+
+/* run.c defines no internal function: baton_graph_run drives the files above. */
 
 #endif /* BATON_GRAPH_INTERNAL_H */

@@ -20,36 +20,7 @@
 #include "core/atomic.h"
 #include "core/error.h"
 #include "graph/internal.h"
-#include "pool/internal.h"
-
-void baton__run_release(baton__run *run, baton_item item)
-{
-    if (run->graph->release != NULL)
-        run->graph->release(run->graph->release_ctx, item);
-}
-
-static void stop_run(baton__run *run)
-{
-    /* Release: pairs with the acquire loads of stop in the loops and in needs_run. */
-    baton__store_release(&run->stop, 1);
-    baton__waitpoint_wake(&run->idle, true);
-}
-
-void baton__run_fail(baton__run *run, uint32_t node, int returned)
-{
-    /* graph.h: a positive value (other than a source's BATON_GRAPH_END, handled by the caller)
-     * is not an error code: the run fails with BATON_EINVAL and the message says what came back. */
-    int error = returned < 0 ? returned : BATON_EINVAL;
-    int none = 0;
-    if (atomic_compare_exchange_strong_explicit(&run->error, &none, error, memory_order_relaxed,
-                                                memory_order_relaxed)) {
-        /* Read by the thread that called run after every loop has returned (the scope's join
-         * orders them), so relaxed is enough. */
-        baton__store_relaxed(&run->failed_node, node);
-        atomic_store_explicit(&run->returned, returned, memory_order_relaxed);
-    }
-    stop_run(run);
-}
+#include "pool/sched.h"
 
 /* Sets the calling thread's message for a run that a node function failed. */
 static int report_failure(const baton__run *run, int error)
@@ -70,21 +41,6 @@ static int report_failure(const baton__run *run, int error)
                         "baton_graph_run: node '%s' failed: its %s function returned %d (%s: %s)",
                         node->name, function, returned, baton_err_name(returned),
                         baton_strerror(returned));
-}
-
-void baton__run_items_done(baton__run *run, int64_t n)
-{
-    if (n == 0)
-        return;
-    /* acq_rel: the last decrement sees every earlier one (and what came before them). */
-    if (atomic_fetch_sub_explicit(&run->live, n, memory_order_acq_rel) == n)
-        stop_run(run);
-}
-
-void baton__ready_push_and_notify(baton__gworker *worker, uint32_t node)
-{
-    baton__ready_push(&worker->ready[worker->run->nodes[node].rank], node);
-    baton__waitpoint_notify(&worker->run->idle, false);
 }
 
 static bool find_activation(baton__gworker *worker, uint32_t *node)

@@ -1,5 +1,8 @@
 /*
- * internal.h — the pool's shared internal types: jobs, workers, latches, forks and the pool.
+ * internal.h — the pool's shared internal types (workers, latches, forks, the pool) and the
+ * functions its files define for one another, in sections named after the defining file. What
+ * other layers may use (jobs, baton__call, helping while waiting) is in pool/sched.h, which this
+ * includes; deque.c's functions are in pool/deque.h.
  *
  * Every thread that runs work of a pool does so as a baton__worker: the pool's own threads, and
  * outside threads while they hold an external slot. A thread knows which worker it is through a
@@ -18,14 +21,7 @@
 #include "core/park.h"
 #include "core/topology.h"
 #include "pool/deque.h"
-
-typedef struct baton__worker baton__worker;
-
-/* A job is anything a deque can hold: a header with the function that runs it. The job's owner
- * decides where it lives (a stack frame, a task record); running it never frees it. */
-struct baton__job {
-    void (*exec)(baton__job *job, baton__worker *executor);
-};
+#include "pool/sched.h"
 
 /* A one-shot event that one waiter (owner) waits for and one thread sets. */
 typedef struct baton__latch {
@@ -143,16 +139,16 @@ struct baton_pool {
 #define BATON__CLOSING 0x80000000u
 #define BATON__CALLS_MASK 0x7fffffffu
 
-/* The worker the calling thread is, or NULL. Every fork reads it, so it uses the initial-exec
- * TLS model: a direct %fs-relative load instead of a call to __tls_get_addr, which the default
- * model for position-independent code would make. The library is linked at start-up, not
- * dlopen()ed late, in every supported use; glibc keeps spare static TLS for the other case. */
+/* baton__current (pool.c): the worker the calling thread is, or NULL. Every fork reads it, so it
+ * uses the initial-exec TLS model: a direct %fs-relative load instead of a call to
+ * __tls_get_addr, which the default model for position-independent code would make. The library
+ * is linked at start-up, not dlopen()ed late, in every supported use; glibc keeps spare static
+ * TLS for the other case. */
 #if defined(__GNUC__) || defined(__clang__)
 #define BATON__TLS_MODEL __attribute__((tls_model("initial-exec")))
 #else
 #define BATON__TLS_MODEL
 #endif
-extern _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
 
 /* Every worker the calling thread is, innermost first: a pool thread is its own worker, and each
  * call into another pool (through an external slot) adds one, in a record on that call's stack.
@@ -161,46 +157,38 @@ typedef struct baton__context {
     baton__worker *worker;
     struct baton__context *outer;
 } baton__context;
+
+/* ---- pool.c (beyond what pool/sched.h declares) ---- */
+
+extern _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
 extern _Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
 
-/* The worker of pool the calling thread is at any depth, or NULL. */
-baton__worker *baton__find_context(const baton_pool *pool);
+/* Runs jobs of the pool on w until latch is set (work-while-waiting), or, with latch NULL,
+ * until the pool shuts down (a pool thread's life); searches, spins, then parks between jobs. */
+void baton__work_until(baton__worker *w, baton__latch *latch);
 
-/* Runs body(worker, arg) on the calling thread as a worker of pool: directly when the caller
- * already is one, else on an external slot (made on demand when every one is taken). Returns
- * body's result, BATON_ECLOSED, or BATON_ENOMEM (no memory for another slot). */
-int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void *arg);
+/* ---- sleep.c ---- */
 
-/* Runs one job on w, counting it. */
-void baton__execute(baton__worker *w, baton__job *job);
-
-/* How many jobs are running on the calling thread's stack as its innermost worker: 1 in a job a
- * worker took from its main loop (or that a caller runs while waiting in baton_scope_run from
- * outside the pool), more in a job run while another waits below it (work-while-waiting), 0
- * outside any job. A job that blocks until an event of its own must not do so when nested: the
- * job below it cannot resume until it returns. */
-unsigned baton__execution_depth(void);
-
-/* Finds a job for w: its own deque, then stealing. NULL if none. A worker
- * that was woken up and finds a job passes the wake-up on if more work is visible. */
-baton__job *baton__find_work(baton__worker *w);
-
-/* sleep.c */
-/* Tells sleeping workers that new work was published; wakes one if any sleeps. */
+/* Sets latch and wakes its owner if it sleeps on it. */
+void baton__latch_set(baton__latch *latch);
+/* Tells sleeping workers that new work was published; wakes one if any sleeps and no other is
+ * already on its way. */
 void baton__notify_work(baton_pool *pool);
-/* Wakes one sleepy worker if there is one and no other is already on its way. */
-void baton__wake_one(baton_pool *pool);
-/* A woken worker is going back to sleep: it is no longer on its way. */
-void baton__waking_done(baton__worker *w);
 /* A woken worker found work (or stops looking): no longer on its way; wakes another sleeper if
  * work is still visible. */
 void baton__waking_pass_on(baton__worker *w);
 /* One step of idleness for w after a fruitless search: announces itself sleepy, re-checks for
  * work (and latch, if not NULL), and parks if there is still nothing. */
 void baton__sleep(baton__worker *w, baton__latch *latch);
-/* Runs jobs of the pool on w until latch is set (work-while-waiting), or, with latch NULL,
- * until the pool shuts down (a pool thread's life); searches, spins, then parks between jobs. */
-void baton__work_until(baton__worker *w, baton__latch *latch);
+
+/* ---- join.c ---- */
+
+/* Runs run_a(w, a_ctx) and fork->run concurrently; see baton__fork. Returns run_a's error if it
+ * failed (fork skipped when not started), else the fork's result. */
+int baton__fork_join(baton__worker *w, baton__fork *fork,
+                     int (*run_a)(baton__worker *w, void *a_ctx), void *a_ctx);
+
+/* ---- inline, for every file of the pool ---- */
 
 static inline void baton__latch_init(baton__latch *latch, baton__worker *owner)
 {
@@ -214,8 +202,6 @@ static inline bool baton__latch_is_set(baton__latch *latch)
      * fork's result, a scope's task effects) are visible once this returns true. */
     return atomic_load_explicit(&latch->state, memory_order_acquire) == BATON__LATCH_SET;
 }
-
-void baton__latch_set(baton__latch *latch);
 
 /* Idleness bookkeeping: a worker that finds no work says so once, and takes it back when it
  * finds some. */
@@ -246,10 +232,5 @@ static inline void baton__share_if_idle(baton__worker *w)
         baton__notify_work(pool);
     }
 }
-
-/* join.c: runs run_a(w, a_ctx) and fork->run concurrently; see baton__fork. Returns run_a's
- * error if it failed (fork skipped when not started), else the fork's result. */
-int baton__fork_join(baton__worker *w, baton__fork *fork,
-                     int (*run_a)(baton__worker *w, void *a_ctx), void *a_ctx);
 
 #endif /* BATON_POOL_INTERNAL_H */

@@ -17,8 +17,9 @@
  *    none waits for a worker to be free to start it (which could deadlock when a body waits for
  *    another outside caller, and broke thread-local state and "runs on the calling thread").
  *  - Finding work: own deque (LIFO), then stealing from the other deques (the configured ones
- *    starting at a random victim, then the overflow slots). An idle worker spins (pause, then
- *    yield) for its spin time before it goes to sleep (sleep.c).
+ *    starting at a random victim, then the overflow slots). A worker with nothing to do
+ *    (baton__work_until: a pool thread's life, or a wait on a latch) spins (pause, then yield)
+ *    for its spin time before it goes to sleep (sleep.c, which calls nothing here).
  *  - A thread inside a pool at any depth (its worker, or holding a slot, even while it is in a
  *    call into another pool) is found through its chain of contexts, and goes on as that worker.
  *  - Destroy: refuses new outside calls (closing), waits for the outside calls in progress to
@@ -43,7 +44,8 @@
 _Thread_local baton__worker *baton__current BATON__TLS_MODEL;
 _Thread_local baton__context *baton__contexts BATON__TLS_MODEL;
 
-baton__worker *baton__find_context(const baton_pool *pool)
+/* The worker of pool the calling thread is at any depth, or NULL. */
+static baton__worker *baton__find_context(const baton_pool *pool)
 {
     for (baton__context *c = baton__contexts; c != NULL; c = c->outer) {
         if (c->worker->pool == pool)
@@ -114,6 +116,19 @@ baton__job *baton__find_work(baton__worker *w)
     return job;
 }
 
+int baton__publish_job(baton__worker *w, baton__job *job)
+{
+    if (baton__deque_push(&w->deque, job, true) != 0)
+        return BATON_ENOMEM;
+    baton__notify_work(w->pool);
+    return 0;
+}
+
+const _Atomic uint32_t *baton__pool_idle_workers(const baton_pool *pool)
+{
+    return &pool->n_idle;
+}
+
 static baton__job *baton__search(baton__worker *w)
 {
     baton__job *job = baton__deque_pop(&w->deque);
@@ -138,6 +153,50 @@ static baton__job *baton__search(baton__worker *w)
     }
     baton__owner_increment(&w->steal_failures);
     return NULL;
+}
+
+static bool baton__work_done(baton__worker *w, baton__latch *latch)
+{
+    if (latch != NULL)
+        return baton__latch_is_set(latch);
+    /* Acquire pairs with the release store of shutdown in baton_pool_destroy. */
+    return baton__load_acquire(&w->pool->shutdown) != 0;
+}
+
+void baton__work_until(baton__worker *w, baton__latch *latch)
+{
+    uint64_t idle_since = 0;
+    unsigned rounds = 0;
+    while (!baton__work_done(w, latch)) {
+        baton__job *job = baton__find_work(w);
+        if (job != NULL) {
+            baton__idle_leave(w);
+            baton__execute(w, job);
+            idle_since = 0;
+            rounds = 0;
+            continue;
+        }
+        baton__idle_enter(w);
+        if (++rounds < 32) {
+            baton__cpu_relax();
+            continue;
+        }
+        uint64_t now = baton__monotonic_ns();
+        if (idle_since == 0)
+            idle_since = now;
+        if (now - idle_since < w->spin_ns) {
+            /* Oversubscribed machines: let the thread we may be waiting for run. */
+            baton__thread_yield();
+            continue;
+        }
+        baton__sleep(w, latch);
+        idle_since = 0;
+        rounds = 0;
+    }
+    /* The caller goes back to running its own job (or the worker exits): if it was woken to
+     * help, let another sleeper take over that role. */
+    baton__idle_leave(w);
+    baton__waking_pass_on(w);
 }
 
 static void *baton__worker_main(void *arg)
@@ -263,7 +322,7 @@ int baton__call(baton_pool *pool, int (*body)(baton__worker *w, void *arg), void
 {
     /* A thread already inside pool further out (a worker of it that called into another pool,
      * which calls back) goes on as that worker: its outer call keeps the pool alive, and taking
-     * a slot or blocking on the injector could deadlock with itself. */
+     * a slot could deadlock with itself. */
     baton__worker *outer = baton__find_context(pool);
     if (outer != NULL)
         return baton__run_as(outer, body, arg);

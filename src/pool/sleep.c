@@ -33,6 +33,10 @@
  * while the latch is unset; with nothing to run it parks after announcing SLEEPING on the latch,
  * and baton__latch_set unparks it. The same parker serves both, so a waiting worker also wakes
  * for new work and helps.
+ *
+ * The loop that searches, spins and then calls baton__sleep is pool.c's (baton__work_until,
+ * beside baton__find_work): this file calls nothing in pool.c, so that finding and publishing
+ * work can wake sleepers without the two files calling each other.
  */
 #include "baton/core.h"
 #include "core/atomic.h"
@@ -85,7 +89,8 @@ static bool baton__try_wake(baton_pool *pool, baton__worker *w)
     return false;
 }
 
-void baton__wake_one(baton_pool *pool)
+/* Wakes one sleepy worker if there is one and no other is already on its way. */
+static void baton__wake_one(baton_pool *pool)
 {
     /* seq_cst: pairs with the waking worker's seq_cst decrement before it re-checks for work in
      * baton__sleep; if we see it still on its way, it will see what we published. */
@@ -113,8 +118,8 @@ void baton__notify_work(baton_pool *pool)
         baton__wake_one(pool);
 }
 
-
-void baton__waking_done(baton__worker *w)
+/* A woken worker is going back to sleep, or found work: it is no longer on its way. */
+static void baton__waking_done(baton__worker *w)
 {
     if (w->waking) {
         w->waking = false;
@@ -183,48 +188,4 @@ void baton__sleep(baton__worker *w, baton__latch *latch)
         atomic_compare_exchange_strong_explicit(&latch->state, &expected, BATON__LATCH_UNSET,
                                                 memory_order_acquire, memory_order_acquire);
     }
-}
-
-static bool baton__work_done(baton__worker *w, baton__latch *latch)
-{
-    if (latch != NULL)
-        return baton__latch_is_set(latch);
-    /* Acquire pairs with the release store of shutdown in baton_pool_destroy. */
-    return baton__load_acquire(&w->pool->shutdown) != 0;
-}
-
-void baton__work_until(baton__worker *w, baton__latch *latch)
-{
-    uint64_t idle_since = 0;
-    unsigned rounds = 0;
-    while (!baton__work_done(w, latch)) {
-        baton__job *job = baton__find_work(w);
-        if (job != NULL) {
-            baton__idle_leave(w);
-            baton__execute(w, job);
-            idle_since = 0;
-            rounds = 0;
-            continue;
-        }
-        baton__idle_enter(w);
-        if (++rounds < 32) {
-            baton__cpu_relax();
-            continue;
-        }
-        uint64_t now = baton__monotonic_ns();
-        if (idle_since == 0)
-            idle_since = now;
-        if (now - idle_since < w->spin_ns) {
-            /* Oversubscribed machines: let the thread we may be waiting for run. */
-            baton__thread_yield();
-            continue;
-        }
-        baton__sleep(w, latch);
-        idle_since = 0;
-        rounds = 0;
-    }
-    /* The caller goes back to running its own job (or the worker exits): if it was woken to
-     * help, let another sleeper take over that role. */
-    baton__idle_leave(w);
-    baton__waking_pass_on(w);
 }

@@ -24,6 +24,8 @@ typedef struct baton__cellring {
     baton__waitpoint not_full;  /* producers wait here */
 } baton__cellring;
 
+/* ---- cellring.c ---- */
+
 /* Allocates a ring; `fn` names the public call in error messages. */
 int baton__cellring_create(const char *fn, size_t capacity, baton__cellring **out);
 void baton__cellring_destroy(baton__cellring *r);
@@ -33,6 +35,8 @@ void baton__cellring_set_position(baton__cellring *r, uint64_t pos);
 /* Waiting conditions: a push / a pop would not wait. */
 bool baton__cellring_can_push(void *r);
 bool baton__cellring_can_pop(void *r);
+
+/* ---- inline: the producer side, and freeing a consumed cell ---- */
 
 /* Claims the next position whose cell is free. Returns 0 with *pos set, or BATON_EAGAIN. */
 static inline int baton__cellring_claim(baton__cellring *r, uint64_t *out_pos)

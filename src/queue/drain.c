@@ -36,7 +36,7 @@
 #include "core/error.h"
 #include "core/os.h"
 #include "core/waitpoint.h"
-#include "pool/internal.h"
+#include "pool/sched.h"
 #include "queue/workqueue.h"
 
 /* Items received and published as one job, at most. */
@@ -76,6 +76,7 @@ typedef struct baton__drain_slot {
 struct baton__drain {
     baton_workqueue_receiver *receiver;
     baton_pool *pool;
+    const _Atomic uint32_t *idle_workers; /* the pool's (baton__pool_idle_workers) */
     baton_drain_ops ops;
     void *ctx;
     bool ordered;
@@ -187,11 +188,8 @@ static void baton__drain_push_range(baton__drain *d, baton__worker *w, uint64_t 
     /* Relaxed: the count is read with acquire only once it reaches zero, after every job's
      * release decrement. */
     baton__fetch_add_relaxed(&d->jobs, 1);
-    if (baton__deque_push(&w->deque, &first->job, true) != 0) {
+    if (baton__publish_job(w, &first->job) != 0)
         baton__execute(w, &first->job);
-        return;
-    }
-    baton__notify_work(w->pool);
 }
 
 /* What became of one item; the slot may belong to a later item as soon as it is FREE or
@@ -249,7 +247,7 @@ static void baton__drain_range_exec(baton__job *job, baton__worker *w)
         /* Split off the upper half while some worker is idle and could take it, down to pieces
          * of BATON__DRAIN_MIN_SPLIT items: every split may cost a wake-up. */
         while (end - seq >= 2 * BATON__DRAIN_MIN_SPLIT &&
-               baton__load_relaxed(&w->pool->n_idle) != 0) {
+               baton__load_relaxed(d->idle_workers) != 0) {
             uint64_t mid = seq + (end - seq) / 2;
             baton__drain_push_range(d, w, mid, end);
             end = mid;
@@ -464,6 +462,7 @@ int baton_workqueue_drain_parallel(baton_workqueue_receiver *receiver, baton_poo
     }
     d.receiver = receiver;
     d.pool = pool;
+    d.idle_workers = baton__pool_idle_workers(pool);
     d.ctx = ctx;
     d.ordered = (d.ops.flags & BATON_DRAIN_UNORDERED) == 0;
     d.mask = window - 1;

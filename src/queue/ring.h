@@ -1,6 +1,8 @@
 /*
  * ring.h — what the bounded rings share: capacity rounding, the waiting loops of the blocking
- * calls, and argument checks. Each ring kind lives in its own file (spsc.c, mpsc.c, mpmc.c).
+ * calls, and argument checks (ring.c), and what the work queue waits on of the SPSC and MPSC
+ * rings. Each ring kind lives in its own file (spsc.c, mpsc.c, mpmc.c); the MPSC and MPMC rings'
+ * common core is cellring.h's.
  */
 #ifndef BATON_QUEUE_RING_H
 #define BATON_QUEUE_RING_H
@@ -25,6 +27,8 @@ typedef struct baton__cell {
     void *item;
 } baton__cell;
 
+/* ---- ring.c ---- */
+
 /* Allocates capacity cells, numbered so that the next position is start. */
 baton__cell *baton__cells_create(uint64_t capacity, uint64_t start);
 /* Re-numbers the cells of an empty ring so that the next position is start. */
@@ -48,8 +52,14 @@ int baton__ring_wait_op(baton__waitpoint *wp, int (*try_op)(void *q, void *arg),
 
 /* For consumers that wait on more than the ring (the parallel drain): the waitpoint a ring's
  * consumer sleeps on, and whether a pop would return without waiting (an item, or the end). */
+
+/* ---- spsc.c ---- */
+
 baton__waitpoint *baton__spsc_consumer_waitpoint(baton_spsc *q);
 bool baton__spsc_can_pop(void *q);
+
+/* ---- mpsc.c ---- */
+
 baton__waitpoint *baton__mpsc_consumer_waitpoint(baton_mpsc *q);
 bool baton__mpsc_can_pop(void *q);
 

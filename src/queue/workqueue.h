@@ -1,5 +1,5 @@
 /*
- * workqueue.h — what the parallel drain needs of a work queue beyond its public calls.
+ * workqueue.h — what the parallel drain (drain.c) needs of a work queue beyond its public calls.
  */
 #ifndef BATON_QUEUE_WORKQUEUE_H
 #define BATON_QUEUE_WORKQUEUE_H
@@ -8,6 +8,8 @@
 
 #include "baton/queue.h"
 #include "core/waitpoint.h"
+
+/* ---- workqueue.c ---- */
 
 /* The waitpoint the receiver sleeps on; a notify on it wakes a receiver waiting for items. */
 baton__waitpoint *baton__workqueue_recv_waitpoint(baton_workqueue_receiver *receiver);

@@ -1,6 +1,7 @@
 /*
  * internal.h — the store's internal types: shards (dense entity arrays and their index), queued
- * rewrites and their footprints, the per-lane buffers of a tick, and the store itself.
+ * rewrites and their footprints, the per-lane buffers of a tick, and the store itself; and the
+ * functions the store's files define for one another.
  *
  * Ownership. Between calls everything belongs to the driving thread. During a phase of
  * baton_store_update_all or baton_store_tick, shard s (its arrays, index, queue and scratch)
@@ -190,44 +191,6 @@ struct baton_store {
     unsigned n_cursors;
 };
 
-/* shard.c */
-/* Position of id in shard, or BATON__EMPTY_POS. Reads only: safe from any thread while nobody
- * inserts or removes. */
-uint32_t baton__shard_find(const baton_store *store, const baton__shard *shard, uint64_t id);
-/* Appends id with payload and bumps the shard's generation, which becomes the entity's birth;
- * the caller checked that id is absent. BATON_ENOMEM, BATON_ERANGE (nothing changed), 0. */
-int baton__shard_insert(baton_store *store, baton__shard *shard, uint64_t id, const void *payload);
-/* Removes the entity at pos (moving the last one into its place) and bumps the generation. */
-void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t pos);
-void baton__shard_free(baton__shard *shard);
-/* Moves the shard's entities to ids and payloads (room for capacity >= count entities, owned by
- * the store's slabs, not the shard). */
-void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
-                               unsigned char *payloads, uint32_t capacity);
-
-static inline unsigned char *baton__shard_payload(const baton_store *store,
-                                                  const baton__shard *shard, uint32_t pos)
-{
-    return shard->payloads + (size_t)pos * store->payload_size;
-}
-
-static inline baton__shard *baton__shard_for(const baton_store *store, uint64_t id)
-{
-    return &store->shards[baton_store_route(id, store->shard_bits, store->flags)];
-}
-
-/* phase.c */
-/* Runs fn(store, lane, shard, arg) once for every shard under the store's policy, each shard on
- * one lane; returns when all are done. With fixed_blocks, DYNAMIC's lanes take STATIC's blocks
- * (no helping), so that which lane handles which shard does not depend on timing: the claim
- * phase, whose lane buffers then hold the same claims in every identical tick and stop growing.
- * Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
-typedef void (*baton__shard_fn)(baton_store *store, unsigned lane, unsigned shard, void *arg);
-int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg, bool fixed_blocks);
-/* The number of lanes baton__store_each_shard uses under the current policy (starting the
- * dedicated executors if needed). Returns 0 or BATON_ETHREAD. */
-int baton__store_lane_count(baton_store *store, unsigned *out_lanes);
-
 /* What a rule's accessors work on: the rewrite, its footprint and the lane running it. */
 struct baton_rewrite_ctx {
     baton_store *store;
@@ -236,8 +199,27 @@ struct baton_rewrite_ctx {
     unsigned char *stage;     /* n_writes slots of store->stage_stride bytes, one per written id */
 };
 
-/* rewrite.c */
-void baton__queue_free(baton__queue *queue);
+/* ---- inline, for every file of the store ---- */
+
+/* baton_store_route's formula (store.h), inline for the paths that route every id. */
+static inline unsigned baton__route(uint64_t id, unsigned shard_bits, unsigned flags)
+{
+    if (shard_bits > BATON_STORE_MAX_SHARD_BITS)
+        shard_bits = BATON_STORE_MAX_SHARD_BITS;
+    uint64_t bits = (flags & BATON_STORE_IDS_ARE_HASHES) ? id : baton_mix64(id);
+    return (unsigned)(bits & ((UINT64_C(1) << shard_bits) - 1));
+}
+
+static inline baton__shard *baton__shard_for(const baton_store *store, uint64_t id)
+{
+    return &store->shards[baton__route(id, store->shard_bits, store->flags)];
+}
+
+static inline unsigned char *baton__shard_payload(const baton_store *store,
+                                                  const baton__shard *shard, uint32_t pos)
+{
+    return shard->payloads + (size_t)pos * store->payload_size;
+}
 
 /* Key order of two rewrites: (rule, scope, seq). */
 static inline bool baton__key_less(uint32_t rule_a, uint64_t scope_a, uint64_t seq_a,
@@ -250,7 +232,45 @@ static inline bool baton__key_less(uint32_t rule_a, uint64_t scope_a, uint64_t s
     return seq_a < seq_b;
 }
 
-/* tick.c */
+/*
+ * The functions the store's files share, in sections named after the file that defines them.
+ * crew.c is declared in store/crew.h; store.c, rewrite.c, fingerprint.c and motion.c define
+ * public functions only.
+ */
+
+/* ---- shard.c ---- */
+
+/* Position of id in shard, or BATON__EMPTY_POS. Reads only: safe from any thread while nobody
+ * inserts or removes. */
+uint32_t baton__shard_find(const baton_store *store, const baton__shard *shard, uint64_t id);
+/* Appends id with payload and bumps the shard's generation, which becomes the entity's birth;
+ * the caller checked that id is absent. BATON_ENOMEM, BATON_ERANGE (nothing changed), 0. */
+int baton__shard_insert(baton_store *store, baton__shard *shard, uint64_t id, const void *payload);
+/* Removes the entity at pos (moving the last one into its place) and bumps the generation. */
+void baton__shard_remove_at(baton_store *store, baton__shard *shard, uint32_t pos);
+/* Moves the shard's entities to ids and payloads (room for capacity >= count entities, owned by
+ * the store's slabs, not the shard). */
+void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t *ids,
+                               unsigned char *payloads, uint32_t capacity);
+/* Frees the shard's arrays, index, scratch and rewrite queues. */
+void baton__shard_free(baton__shard *shard);
+
+/* ---- phase.c ---- */
+
+/* Runs fn(store, lane, shard, arg) once for every shard under the store's policy, each shard on
+ * one lane; returns when all are done. With fixed_blocks, DYNAMIC's lanes take STATIC's blocks
+ * (no helping), so that which lane handles which shard does not depend on timing: the claim
+ * phase, whose lane buffers then hold the same claims in every identical tick and stop growing.
+ * Returns 0, BATON_ECLOSED or BATON_ETHREAD (nothing ran). */
+typedef void (*baton__shard_fn)(baton_store *store, unsigned lane, unsigned shard, void *arg);
+int baton__store_each_shard(baton_store *store, baton__shard_fn fn, void *arg, bool fixed_blocks);
+/* The number of lanes baton__store_each_shard uses under the current policy (starting the
+ * dedicated executors if needed). Returns 0 or BATON_ETHREAD. */
+int baton__store_lane_count(baton_store *store, unsigned *out_lanes);
+
+/* ---- tick.c ---- */
+
+/* Frees the lanes' claim buffers (baton_store_destroy; a tick that needs more lanes). */
 void baton__store_free_lanes(baton_store *store);
 
 #endif /* BATON_STORE_INTERNAL_H */

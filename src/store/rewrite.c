@@ -10,13 +10,6 @@
 #include "core/error.h"
 #include "store/internal.h"
 
-void baton__queue_free(baton__queue *queue)
-{
-    baton__free(queue->items);
-    baton__free(queue->entries);
-    memset(queue, 0, sizeof *queue);
-}
-
 int baton_store_add_rule(baton_store *store, baton_store_rule_fn fn, void *rule_ctx,
                          uint32_t *out_rule)
 {

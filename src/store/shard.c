@@ -181,6 +181,13 @@ void baton__shard_move_to_slab(baton_store *store, baton__shard *shard, uint64_t
     shard_move(store, shard, ids, payloads, capacity, true);
 }
 
+static void queue_free(baton__queue *queue)
+{
+    baton__free(queue->items);
+    baton__free(queue->entries);
+    memset(queue, 0, sizeof *queue);
+}
+
 void baton__shard_free(baton__shard *shard)
 {
     if (!shard->in_slab) {
@@ -192,6 +199,6 @@ void baton__shard_free(baton__shard *shard)
     baton__free(shard->best_any);
     baton__free(shard->best_write);
     baton__free(shard->stage);
-    baton__queue_free(&shard->queue);
-    baton__queue_free(&shard->next);
+    queue_free(&shard->queue);
+    queue_free(&shard->next);
 }

@@ -14,10 +14,7 @@
 
 unsigned baton_store_route(uint64_t id, unsigned shard_bits, unsigned flags)
 {
-    if (shard_bits > BATON_STORE_MAX_SHARD_BITS)
-        shard_bits = BATON_STORE_MAX_SHARD_BITS;
-    uint64_t bits = (flags & BATON_STORE_IDS_ARE_HASHES) ? id : baton_mix64(id);
-    return (unsigned)(bits & ((UINT64_C(1) << shard_bits) - 1));
+    return baton__route(id, shard_bits, flags);
 }
 
 static int check_config(const baton_store_config *cfg)
@@ -133,7 +130,7 @@ size_t baton_store_shard_size(const baton_store *store, unsigned shard)
 
 unsigned baton_store_shard_of(const baton_store *store, uint64_t id)
 {
-    return store != NULL ? baton_store_route(id, store->shard_bits, store->flags) : 0;
+    return store != NULL ? baton__route(id, store->shard_bits, store->flags) : 0;
 }
 
 int baton_store_set_policy(baton_store *store, baton_store_policy policy)

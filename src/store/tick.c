@@ -180,7 +180,7 @@ static void claim_shard(baton_store *store, unsigned lane_index, unsigned s, voi
         if (q->status != 0)
             continue;
         for (uint32_t k = 0; k < n; k++) {
-            unsigned t = baton_store_route(entries[k].id, store->shard_bits, store->flags);
+            unsigned t = baton__route(entries[k].id, store->shard_bits, store->flags);
             if (!push_claim(&lane->claims[t], q, entries[k].pos, &entries[k])) {
                 shard->phase_error = BATON_ENOMEM;
                 return;
