@@ -48,15 +48,14 @@ check-condvar: deps
 	cmake --build build-condvar -j $(JOBS)
 	ctest --test-dir build-condvar --output-on-failure -j $(JOBS)
 
+# baton-bench (bench/driver/, never installed) runs every suite against its peers.
+BENCH_SUITES = pool queue store graph space engine
 bench: deps-bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBATON_BUILD_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
-	$(BUILD)/cli/baton bench pool $(BENCH_ARGS)
-	$(BUILD)/cli/baton bench queue $(BENCH_ARGS)
-	$(BUILD)/cli/baton bench store $(BENCH_ARGS)
-	$(BUILD)/cli/baton bench graph $(BENCH_ARGS)
-	$(BUILD)/cli/baton bench space $(BENCH_ARGS)
-	$(BUILD)/cli/baton bench engine $(BENCH_ARGS)
+	for suite in $(BENCH_SUITES); do \
+	    $(BUILD)/bench/baton-bench $$suite $(BENCH_ARGS) || exit 1; \
+	done
 
 # The libFuzzer targets (clang, ASan), each for FUZZ_SECONDS; what they find stays in
 # build-fuzz/corpus/<target> for the next run. A crash leaves its input in the working directory.

@@ -1,11 +1,11 @@
 /*
  * cli.h — what the files of the `baton` command share: the subcommands, error and progress
- * printing, argument parsing, and the benchmark framework (records, the interleaved runner, the
- * peer-process protocol, the suite table).
+ * printing, argument parsing. The benchmarks are another program, `baton-bench` (bench/driver/),
+ * which `baton bench` only starts.
  *
- * Internal to cli/; nothing here is part of the library's API. Output discipline: results go to
- * stdout, everything else (progress, notes, errors) to stderr, so `baton bench SUITE --json`
- * writes exactly one JSON array on stdout.
+ * Internal to cli/; nothing here is part of the library's API, and cli/ uses only its public
+ * headers. Output discipline: results go to stdout, everything else (progress, notes, errors) to
+ * stderr.
  */
 #ifndef BATON_CLI_H
 #define BATON_CLI_H
@@ -29,6 +29,7 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 /* ---- subcommands (argv[0] is the subcommand's name) ---------------------------------------- */
 
 int cli_demo(int argc, char **argv);
+/* bench.c: `baton bench ...` runs baton-bench with the same arguments when this build has it. */
 int cli_bench(int argc, char **argv);
 int cli_space(int argc, char **argv);
 /* demo_engine.c: the engine part of `baton demo`; true when every step verified. */
@@ -45,15 +46,11 @@ void cli_space_usage(FILE *out);
 /* Prints "baton: <what>: <BATON_E...> (<strerror>): <last error message>" to stderr, for a
  * failed library call that returned `err`. */
 void cli_report_error(int err, const char *what);
-/* A benchmark's pool: n workers with `flags`, threads named "bench-<i>"; reports a failure. */
-int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
-/* Runs fn(ctx) on one of pool's workers and returns what it returned (or the join's error); the
- * calling thread sleeps meanwhile (rayon's install()). Every baton call runs on its calling
- * thread, which takes part; a bench that wants exactly its pool's W threads at work runs its
- * measured work through this. */
-int cli_bench_install(baton_pool *pool, int (*fn)(void *ctx), void *ctx);
-/* Destroys a benchmark's pool; keeps the first error in *inout_rc (reports a failure). */
-void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc);
+/* A command's pool: n workers (0: one per CPU) with `flags`, threads named "baton-<i>"; reports
+ * a failure. */
+int cli_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
+/* Destroys a command's pool; keeps the first error in *inout_rc (reports a failure). */
+void cli_pool_destroy(baton_pool *pool, int *inout_rc);
 /* Prints "baton: <message>" to stderr. */
 void cli_errorf(const char *fmt, ...) CLI_PRINTF(1, 2);
 
@@ -67,8 +64,6 @@ int cli_option_value(int argc, char **argv, int *index, const char *name, const 
 
 /* Seconds of the monotonic clock, as a double. */
 double cli_now_s(void);
-/* Sleeps for `seconds` (restarted when a signal interrupts it). */
-void cli_sleep_s(double seconds);
 
 /* Progress on stderr. cli_progress rewrites one line in place and prints only when stderr is a
  * terminal; cli_note always prints a full line (clearing a pending progress line first). */
@@ -77,270 +72,10 @@ void cli_progress_clear(void);
 void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
 bool cli_stderr_is_tty(void);
 
-/* Median of `n` values (sorted in place); NaN when n is 0. */
-double cli_median(double *values, size_t n);
-/* CPU time the whole process has used, in seconds; NaN when the clock cannot be read. */
-double cli_process_cpu_s(void);
-/* Where benchmarks and the demo make their scratch directories: $TMPDIR, else /var/tmp (a disk,
+/* Where the demo makes its scratch directories: $TMPDIR, else /var/tmp (a disk,
  * where /tmp may be memory). */
 const char *cli_temp_base(void);
 /* Deletes dir and everything under it (links are not followed); 0, or -1 when something stayed. */
 int cli_remove_tree(const char *dir);
-
-/* ---- bench_report.c: records, statistics, table and JSON --------------------------------- */
-
-#define BENCH_MAX_EXTRAS 4
-#define BENCH_MAX_NOTES 8
-
-/* A named extra number on a record ("ns_per_task", "speedup", ...). */
-typedef struct bench_extra {
-    const char *name;
-    double value;
-} bench_extra;
-
-/* One contender on one case at one worker count: its measurements over the runs. */
-typedef struct bench_record {
-    const char *suite;
-    const char *case_name;
-    const char *contender;
-    const char *metric; /* "time" or a throughput ("ticks_per_s") or "cpu_fraction" */
-    const char *unit;
-    bool higher_is_better; /* false for time and cpu_fraction */
-    unsigned workers;
-    double *samples; /* one per successful run; owned by the record */
-    unsigned n_samples;
-    unsigned capacity;
-    bool correct;   /* false once a run failed or computed a wrong result */
-    bool attempted; /* at least one run was tried */
-    bench_extra extras[BENCH_MAX_EXTRAS];
-    unsigned n_extras;
-    /* Optional: a string field that tells records of one contender apart ("policy": "dynamic").
-     * JSON prints it after "workers"; the table after the contender's name. NULL: none. */
-    const char *label_name;
-    const char *label;
-} bench_record;
-
-/* Every record of one suite run, in the order they were added (the order of the output). */
-typedef struct bench_report {
-    bench_record **records;
-    size_t n_records;
-    size_t capacity;
-    struct {
-        const char *case_name;
-        char text[160];
-    } notes[BENCH_MAX_NOTES]; /* a line printed under a case's table header */
-    unsigned n_notes;
-    /* The record that vs_baton compares with: contender `baton_contender` (NULL: "baton"), with
-     * label `baton_label` when that is not NULL. */
-    const char *baton_contender;
-    const char *baton_label;
-} bench_report;
-
-/* Adds a record (copying `tmpl`'s names, label, workers and direction) with room for `runs`
- * samples. Returns it, or NULL (after printing why) when memory runs out. The report owns it. */
-bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, unsigned runs);
-void bench_report_free(bench_report *report);
-void bench_report_note(bench_report *report, const char *case_name, const char *fmt, ...)
-    CLI_PRINTF(3, 4);
-
-void bench_record_sample(bench_record *record, double value);
-void bench_record_set_extra(bench_record *record, const char *name, double value);
-/* Median / min / max of the samples; NaN when there are none. */
-double bench_record_median(const bench_record *record);
-double bench_record_min(const bench_record *record);
-double bench_record_max(const bench_record *record);
-/* The value of the record's extra `name`; NaN when it has none. */
-double bench_record_extra(const bench_record *record, const char *name);
-/* The record's contender for people: "name", or "name (label)" when it has a label. */
-void bench_record_name(const bench_record *record, char *buf, size_t size);
-/* The record of `contender` in `case_name` with `workers`, or, when workers is 0 or there is no
- * such record, the one with the most workers. NULL when the contender has none in that case. */
-const bench_record *bench_report_find(const bench_report *report, const char *case_name,
-                                      const char *contender, unsigned workers);
-/* The first record (in the report's order) of `contender` in `case_name` whose label is
- * `label`; label NULL matches any record of the pair, labelled or not. NULL when none matches.
- * Unlike bench_report_find, workers play no part. */
-const bench_record *bench_report_find_label(const bench_report *report, const char *case_name,
-                                            const char *contender, const char *label);
-/* True when every record that was attempted is correct. */
-bool bench_report_all_correct(const bench_report *report);
-
-void bench_report_print_table(const bench_report *report, FILE *out);
-void bench_report_print_json(const bench_report *report, FILE *out);
-
-/* ---- bench.c: options, suites and the interleaved runner ---------------------------------- */
-
-#define BENCH_MAX_WORKER_COUNTS 16
-#define BENCH_MAX_RUNS 1000
-
-typedef struct bench_options {
-    bool json;
-    bool quick;
-    unsigned runs; /* repetitions of every measurement */
-    unsigned workers[BENCH_MAX_WORKER_COUNTS];
-    unsigned n_workers;   /* entries in workers[] */
-    unsigned max_workers; /* the largest of workers[] */
-    const char *peers_dir;
-    const char *only_case; /* --case NAME: run this case only; NULL: all */
-} bench_options;
-
-/* True when the case is to run under these options (--case). */
-bool bench_case_selected(const bench_options *options, const char *case_name);
-
-/*
- * One measurement of one contender. Returns 0 when it measured something: *out_value is the
- * metric's value and *out_correct whether the result checked out. Returns non-zero when it could
- * not measure (it has printed why); the record is then marked incorrect.
- */
-typedef int (*bench_measure_fn)(void *ctx, unsigned workers, double *out_value, bool *out_correct);
-
-/* A contender at one worker count inside a case: what the runner interleaves. */
-typedef struct bench_slot {
-    bench_measure_fn measure;
-    void *ctx;
-    unsigned workers;
-    bench_record *record;
-    bool stopped; /* a run failed: no more runs */
-} bench_slot;
-
-/*
- * bench_report.c: adds a record shaped like `tmpl` (its contender and workers replaced) to the
- * report and a slot that measures it to slots[*n], then counts it in *n. Returns false when the
- * `max` slots are taken or memory ran out; the suite then gives up on the case.
- */
-bool bench_slots_add(bench_slot *slots, size_t *n, size_t max, bench_report *report, unsigned runs,
-                     const bench_record *tmpl, const char *contender, unsigned workers,
-                     bench_measure_fn measure, void *ctx);
-
-/*
- * Runs `runs` rounds; each round measures every slot once (A B C A B C ...), starting at slot
- * r mod n_slots in round r so that no contender always runs first. A slot whose measurement
- * fails or is wrong is marked incorrect and runs no more.
- */
-void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, unsigned runs);
-
-/* A suite: `baton bench NAME`. run() fills the report; it returns non-zero only when the suite
- * could not run at all (results that are wrong are marked on the records instead). */
-typedef struct bench_suite {
-    const char *name;
-    const char *summary;
-    int (*run)(const bench_options *options, bench_report *report);
-    /* Optional (0 / NULL: the defaults). default_runs: --runs without --quick or --runs given;
-     * print_summary: lines printed after the tables (not with --json); print_json: the JSON array
-     * instead of bench_report_print_json (it must print at least the same fields). */
-    unsigned default_runs;
-    void (*print_summary)(const bench_report *report, FILE *out);
-    void (*print_json)(const bench_report *report, FILE *out);
-} bench_suite;
-
-int bench_pool_run(const bench_options *options, bench_report *report);
-
-/* ---- bench_store*.c: the store suite ------------------------------------------------------- */
-
-/* bench_store.c: the motion study and its rewrite-heavy variant; the seed's table and the
- * targets after the tables. The contenders are in bench_store_work.h. */
-int bench_store_run(const bench_options *options, bench_report *report);
-/* bench_engine.c: `baton bench engine`. */
-int bench_engine_run(const bench_options *options, bench_report *report);
-void bench_engine_print_summary(const bench_report *report, FILE *out);
-void bench_store_print_summary(const bench_report *report, FILE *out);
-
-/* ---- bench_queue*.c: the queue suite ------------------------------------------------------- */
-
-/* bench_queue.c: the cases, contenders and derived extras. */
-int bench_queue_run(const bench_options *options, bench_report *report);
-
-/* bench_queue_report.c: the extras derived from the medians (bench_queue_derive, after every
- * case ran), the oversubscription, reorder-cost and producer summaries after the tables, and the
- * JSON array with every sample and the ratio to baton of each record. */
-void bench_queue_derive(bench_report *report);
-void bench_queue_print_summary(const bench_report *report, FILE *out);
-
-/* bench_queue_ring.c: baton in-process on a ring case (spsc*, mpsc*, mpmc*), with the threads,
- * items, timing and checks of bench/common/queue_workloads.h. The value is items per second. */
-typedef struct bench_queue_ring {
-    const char *case_name; /* the driver's name: spsc, spsc_t4, ..., mpsc2, ..., mpmc_t16 */
-    uint64_t items;        /* ITEMS of the timed run */
-    bool linked;           /* mpsc cases on baton_mpsc_linked instead of the bounded ring */
-} bench_queue_ring;
-
-int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, bool *out_correct);
-
-/* bench_queue_workq.c: `producers` threads send `items` pre-built items through a work queue of
- * capacity QUEUE_RING_CAPACITY to one receiving thread (1: the default single-producer sender;
- * more: BATON_WQ_MULTI_PRODUCER and clones). The value is items per second. */
-typedef struct bench_queue_workq {
-    const char *case_name;
-    unsigned producers;
-    uint64_t items;
-} bench_queue_workq;
-
-int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bool *out_correct);
-
-/* bench_queue_fanin.c: the fan-in strategies of a parallel drain. Items per scope task (the
- * drain's own batch), mutex-protected vectors of sharded_mutex, rounds of baton_mix64 in the
- * simulated work on one item. */
-#define BENCH_FANIN_CHUNK 256
-#define BENCH_FANIN_SHARDS 4
-#define BENCH_FANIN_WORK_ROUNDS 80
-enum {
-    BENCH_FANIN_SHARDED_MUTEX,
-    BENCH_FANIN_PER_THREAD_CONCAT,
-    BENCH_FANIN_MPSC,
-    BENCH_FANIN_DRAIN_ORDERED,
-    BENCH_FANIN_DRAIN_UNORDERED,
-    BENCH_FANIN_N_STRATEGIES
-};
-
-/* The case-name part of each strategy ("sharded_mutex", ...). */
-extern const char *const bench_fanin_strategy_names[BENCH_FANIN_N_STRATEGIES];
-
-/* The items, shared by the strategies of one size: made by bench_queue_fanin_data_create. */
-typedef struct bench_fanin_data bench_fanin_data;
-
-/* Builds `items` items and their expected results; NULL (after a message) without memory. */
-bench_fanin_data *bench_queue_fanin_data_create(size_t items);
-void bench_queue_fanin_data_destroy(bench_fanin_data *data);
-/* Nanoseconds of the simulated per-item work, measured serially here. */
-double bench_queue_fanin_work_ns(void);
-
-/* One strategy on a pool of `workers` workers (the slot's count). The value is items per
- * second. */
-typedef struct bench_queue_fanin {
-    unsigned strategy; /* BENCH_FANIN_* */
-    const bench_fanin_data *data;
-} bench_queue_fanin;
-
-int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bool *out_correct);
-
-/* ---- bench_peer.c: the peer-process protocol ---------------------------------------------- */
-
-/* Path of peer `name` ("rayon") in `dir` ("<dir>/baton-peer-rayon") in `buf`; false if too long. */
-bool bench_peer_path(const char *dir, const char *name, char *buf, size_t buf_size);
-/* True when the peer's binary exists and is executable. */
-bool bench_peer_available(const char *path);
-
-/*
- * Runs `path CASE WORKERS ARGS...` (argv[0] is the path), waits at most timeout_s for it and
- * parses its one stdout line "time_s=<float> check=<u64>". Returns 0 and the two values, or
- * non-zero (after printing why: exit status, signal, timeout or a malformed line).
- */
-int bench_peer_run(const char *path, const char *const *args, double timeout_s, double *out_time_s,
-                   uint64_t *out_check);
-
-/* What a peer contender needs for one case: `path CASE WORKERS ARG1 [ARG2]`. */
-typedef struct bench_peer_case {
-    const char *suite; /* for messages */
-    const char *path;
-    const char *case_name;
-    char arg1[32];
-    char arg2[32];     /* "" when the case takes one argument */
-    uint64_t expected; /* the check the peer must answer */
-    unsigned ticks;    /* > 0: the value is a throughput, ticks / time_s; 0: time_s itself */
-} bench_peer_case;
-
-/* A bench_measure_fn for a peer: ctx is a bench_peer_case. Runs the peer once (killed after 300
- * s); the run is correct when its check equals pc->expected. */
-int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out_correct);
 
 #endif /* BATON_CLI_H */

@@ -1,22 +1,22 @@
 /*
- * demo.c — `baton demo`: the Echo sharding study's table. The motion rule (an entity is 48 bytes
- * of fixed-point position and velocity; a tick adds velocity to position, saturating) over N
- * entities, run four ways, each from the same initial state (bench/common/workloads.h) with the
- * same kernel (src/store/motion_kernel.h):
+ * demo.c — `baton demo`: the motion workload run four ways. The motion rule (an entity is 48
+ * bytes of fixed-point position and velocity; a tick adds velocity to position, saturating) over
+ * N entities, each row from the same initial state (bench/common/workloads.h) with the library's
+ * own step (baton_motion_step, baton_motion_update):
  *
  *   serial_flat              one thread over a flat array (the best serial code)
- *   baton_parallel_for       baton_parallel_for over the flat array (the study's Rayon row)
- *   baton_sharded (dynamic)  a baton_store of 256 shards, each updated by one worker a tick (the
- *                            study's Sharded Store row)
+ *   baton_parallel_for       baton_parallel_for over the flat array
+ *   baton_sharded (dynamic)  a baton_store of 256 shards, each updated by one worker a tick
  *   omp                      OpenMP's parallel for over the flat array, as a child process
- *                            (baton-peer-omp_store, built when CMake finds OpenMP)
+ *                            (baton-peer-omp_store, built when CMake finds OpenMP; run through
+ *                            bench/common/peer_process.h)
  *
  * with ticks per second, the total time, the speedup over serial and each final state's checksum,
  * which must equal the serial one: every entity is stepped by exactly one thread per tick and the
- * rule is integer arithmetic, so any split, any shard layout gives the same bytes. The contenders
- * are the store benchmark's (bench_store_work.c): every parallel row uses W threads. One run
- * each; `baton bench store` repeats them, interleaved, and adds the ordered-map baseline, the
- * other store policies and the bandwidth limit.
+ * rule is integer arithmetic, so any split, any shard layout gives the same bytes. The baton rows
+ * run on a pool of W workers; the thread that drives the ticks takes part in each. One run each;
+ * `baton-bench store` repeats them, interleaved, with every thread count fixed, and adds the
+ * ordered-map baseline, the other store policies and the bandwidth limit.
  *
  * Then the same scenario through the step engine (demo_engine.c): recorded with checkpoints,
  * resumed from the half-way checkpoint by a new engine and verified to the end.
@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_store_work.h"
+#include "baton/store.h"
 #include "cli.h"
+#include "peer_process.h"
+#include "workloads.h"
 
 #ifndef BATON_BENCH_PEERS_DIR
 #define BATON_BENCH_PEERS_DIR "bench"
@@ -68,7 +70,7 @@ void cli_demo_usage(FILE *out)
     fprintf(out,
             "usage: baton demo [--workers N] [--entities N] [--ticks N] [--peers DIR]\n"
             "\n"
-            "The Echo sharding study's table: the motion workload (N entities of 48 bytes; each\n"
+            "The motion workload (N entities of 48 bytes; each\n"
             "tick adds velocity to position with saturation) serially over a flat array, with\n"
             "baton_parallel_for, with the sharded baton_store (one owner per shard) and with\n"
             "OpenMP's parallel for; ticks per second, total time, speedup, and whether every\n"
@@ -148,30 +150,164 @@ static void announce(const char *name, const demo_options *opts, unsigned worker
                  workers, workers == 1 ? "" : "s");
 }
 
-/* Runs an in-process contender into `row`. */
-static void run_row(demo_row *row, const demo_options *opts, bench_measure_fn measure, void *ctx,
-                    const store_motion_case *mc)
+/* The flat array the serial and parallel_for rows tick in place. */
+typedef struct demo_flat {
+    unsigned char *state;
+    size_t entities;
+} demo_flat;
+
+static int demo_range_task(size_t begin, size_t end, void *ctx)
 {
-    bool correct;
+    demo_flat *flat = ctx;
+    baton_motion_step(flat->state + begin * BATON_MOTION_PAYLOAD_SIZE, end - begin);
+    return 0;
+}
+
+/* Starts a row: announces it and, but for serial, makes its pool. */
+static bool start_row(demo_row *row, const demo_options *opts, baton_pool **out_pool)
+{
     announce(row->name, opts, row->workers);
-    if (measure(ctx, row->workers, &row->ticks_per_s, &correct) != 0) {
+    if (out_pool != NULL && cli_pool_create(row->workers, 0, out_pool) != 0) {
+        row->note = "failed (see above)";
+        row->failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* Ends a row that ran `ticks` in `elapsed` seconds and left `state`; destroys its pool. */
+static void end_row(demo_row *row, const demo_options *opts, baton_pool *pool, int rc,
+                    double elapsed, const unsigned char *state)
+{
+    if (pool != NULL)
+        cli_pool_destroy(pool, &rc);
+    if (rc != 0) {
         row->note = "failed (see above)";
         row->failed = true;
         return;
     }
     row->ran = true;
-    row->checksum = mc->checksum;
+    row->ticks_per_s = opts->ticks / elapsed;
+    row->checksum = motion_checksum(state, opts->entities);
+}
+
+static void run_serial_row(demo_row *row, const demo_options *opts, unsigned char *state)
+{
+    double start;
+    start_row(row, opts, NULL);
+    motion_init(state, opts->entities);
+    start = cli_now_s();
+    for (unsigned t = 0; t < opts->ticks; t++)
+        baton_motion_step(state, opts->entities);
+    end_row(row, opts, NULL, 0, cli_now_s() - start, state);
+}
+
+static void run_pfor_row(demo_row *row, const demo_options *opts, unsigned char *state)
+{
+    demo_flat flat = {state, opts->entities};
+    baton_pool *pool;
+    double start;
+    int rc = 0;
+
+    if (!start_row(row, opts, &pool))
+        return;
+    motion_init(state, opts->entities);
+    start = cli_now_s();
+    for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
+        rc = baton_parallel_for(pool, 0, opts->entities, 0, demo_range_task, &flat);
+    if (rc != 0)
+        cli_report_error(rc, "baton_parallel_for (motion)");
+    end_row(row, opts, pool, rc, cli_now_s() - start, state);
+}
+
+static int demo_touch_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
+                              void *ctx)
+{
+    (void)ids;
+    (void)payloads;
+    (void)count;
+    (void)shard;
+    (void)ctx;
+    return 0;
+}
+
+/* A store of the entities in their initial state on `pool`, packed, every shard visited once. */
+static int demo_make_store(baton_pool *pool, size_t entities, baton_store **out_store)
+{
+    baton_store_config config;
+    unsigned char payload[BATON_MOTION_PAYLOAD_SIZE];
+    baton_store *store;
+    const char *what = "baton_store_create";
+    int rc;
+
+    memset(&config, 0, sizeof config);
+    config.struct_size = sizeof config;
+    config.payload_size = BATON_MOTION_PAYLOAD_SIZE;
+    config.pool = pool;
+    config.policy = BATON_STORE_DYNAMIC;
+    rc = baton_store_create(&config, &store);
+    if (rc != 0) {
+        cli_report_error(rc, what);
+        return rc;
+    }
+    for (uint64_t id = 0; id < entities && rc == 0; id++) {
+        motion_init_entity(payload, id);
+        rc = baton_store_insert(store, id, payload, sizeof payload);
+        what = "baton_store_insert";
+    }
+    /* Packed after loading, as baton/store.h advises; the untimed pass touches every shard. */
+    if (rc == 0 && (rc = baton_store_compact(store)) != 0)
+        what = "baton_store_compact";
+    if (rc == 0 && (rc = baton_store_update_all(store, demo_touch_nothing, NULL)) != 0)
+        what = "baton_store_update_all (warm-up)";
+    if (rc != 0) {
+        cli_report_error(rc, what);
+        baton_store_destroy(store);
+        return rc;
+    }
+    *out_store = store;
+    return 0;
+}
+
+static void run_sharded_row(demo_row *row, const demo_options *opts, unsigned char *state)
+{
+    baton_store *store;
+    baton_pool *pool;
+    double start, elapsed = 0;
+    int rc;
+
+    if (!start_row(row, opts, &pool))
+        return;
+    rc = demo_make_store(pool, opts->entities, &store);
+    if (rc == 0) {
+        start = cli_now_s();
+        for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
+            rc = baton_store_update_all(store, baton_motion_update, NULL);
+        elapsed = cli_now_s() - start;
+        if (rc != 0)
+            cli_report_error(rc, "baton_store_update_all (motion)");
+        /* The final state in id order, for the checksum. */
+        for (uint64_t id = 0; id < opts->entities && rc == 0; id++) {
+            rc = baton_store_get(store, id, state + id * BATON_MOTION_PAYLOAD_SIZE,
+                                 BATON_MOTION_PAYLOAD_SIZE);
+            if (rc != 0)
+                cli_report_error(rc, "baton_store_get");
+        }
+        baton_store_destroy(store);
+    }
+    end_row(row, opts, pool, rc, elapsed, state);
 }
 
 /* Runs the OpenMP child into `row`, or says why it cannot. */
 static void run_omp_row(demo_row *row, const demo_options *opts)
 {
     char path[DEMO_PEER_PATH_MAX], workers_arg[16], entities_arg[24], ticks_arg[16];
+    char why[PEER_PROCESS_WHY_MAX];
     const char *args[5];
     double time_s;
 
-    if (!bench_peer_path(opts->peers_dir, "omp_store", path, sizeof path) ||
-        !bench_peer_available(path)) {
+    if (!peer_process_path(opts->peers_dir, "omp_store", path, sizeof path) ||
+        !peer_process_available(path)) {
         row->note = "not run: baton-peer-omp_store not found (built when CMake finds OpenMP)";
         return;
     }
@@ -184,7 +320,9 @@ static void run_omp_row(demo_row *row, const demo_options *opts)
     args[3] = ticks_arg;
     args[4] = NULL;
     announce(row->name, opts, row->workers);
-    if (bench_peer_run(path, args, DEMO_PEER_TIMEOUT_S, &time_s, &row->checksum) != 0) {
+    if (peer_process_run(path, args, DEMO_PEER_TIMEOUT_S, &time_s, &row->checksum, why,
+                         sizeof why) != 0) {
+        cli_errorf("demo: %s", why);
         row->note = "failed (see above)";
         row->failed = true;
         return;
@@ -204,8 +342,7 @@ static bool print_table(const demo_row *rows, const demo_options *opts, unsigned
     double serial_rate = rows[ROW_SERIAL].ticks_per_s;
     bool ok = true;
 
-    printf("baton demo: the Echo sharding study's motion rule, %zu entities x %d bytes, %u "
-           "ticks, %u workers\n\n",
+    printf("baton demo: the motion rule, %zu entities x %d bytes, %u ticks, %u workers\n\n",
            opts->entities, MOTION_PAYLOAD_BYTES, opts->ticks, workers);
     printf("%-24s %7s %10s %10s %8s  %s\n", "strategy", "threads", "ticks/s", "total (s)",
            "speedup", "checksum");
@@ -227,7 +364,7 @@ static bool print_table(const demo_row *rows, const demo_options *opts, unsigned
             ok = false;
     }
     printf("\nbaton_sharded: a baton_store of %u shards; each tick, every shard is stepped by one "
-           "worker,\nwhich takes the next unclaimed shard (the dynamic policy). `baton bench "
+           "worker,\nwhich takes the next unclaimed shard (the dynamic policy). `baton-bench "
            "store` repeats\nevery row, adds the std::map baseline and the other policies, and "
            "measures the memory\nbandwidth limit.\n",
            1u << BATON_STORE_DEFAULT_SHARD_BITS);
@@ -237,9 +374,8 @@ static bool print_table(const demo_row *rows, const demo_options *opts, unsigned
 int cli_demo(int argc, char **argv)
 {
     demo_options opts;
-    store_motion_case mc;
-    store_sharded_case sharded;
     demo_row rows[N_ROWS];
+    unsigned char *state;
     unsigned workers;
     bool ok;
     int rc;
@@ -251,11 +387,8 @@ int cli_demo(int argc, char **argv)
     if (workers == 0 && default_workers(&workers) != 0)
         return CLI_EXIT_FAIL;
 
-    memset(&mc, 0, sizeof mc);
-    mc.entities = opts.entities;
-    mc.ticks = opts.ticks;
-    mc.state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
-    if (mc.state == NULL) {
+    state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
+    if (state == NULL) {
         cli_errorf("demo: cannot allocate %zu bytes of state",
                    opts.entities * MOTION_PAYLOAD_BYTES);
         return CLI_EXIT_FAIL;
@@ -267,13 +400,10 @@ int cli_demo(int argc, char **argv)
     rows[ROW_OMP] = (demo_row){.name = "omp", .workers = workers};
 
     /* The serial run is the reference: its checksum is what the others must produce. */
-    run_row(&rows[ROW_SERIAL], &opts, store_measure_motion_serial, &mc, &mc);
-    mc.expected = mc.checksum;
-    run_row(&rows[ROW_PFOR], &opts, store_measure_motion_pfor, &mc, &mc);
-    sharded.mc = &mc;
-    sharded.policy = BATON_STORE_DYNAMIC;
-    run_row(&rows[ROW_SHARDED], &opts, store_measure_motion_sharded, &sharded, &mc);
-    free(mc.state);
+    run_serial_row(&rows[ROW_SERIAL], &opts, state);
+    run_pfor_row(&rows[ROW_PFOR], &opts, state);
+    run_sharded_row(&rows[ROW_SHARDED], &opts, state);
+    free(state);
     run_omp_row(&rows[ROW_OMP], &opts);
     cli_progress_clear();
 
@@ -282,10 +412,10 @@ int cli_demo(int argc, char **argv)
         cli_errorf("demo: a row failed or its final state differs from the serial one");
 
     baton_pool *pool = NULL;
-    if (cli_bench_pool_create(workers, 0, &pool) != 0)
+    if (cli_pool_create(workers, 0, &pool) != 0)
         return CLI_EXIT_FAIL;
     bool engine_ok = cli_demo_engine(pool, opts.entities, opts.ticks);
     int prc = 0;
-    cli_bench_pool_destroy(pool, &prc);
+    cli_pool_destroy(pool, &prc);
     return ok && engine_ok && prc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

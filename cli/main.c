@@ -20,12 +20,13 @@ static int cli_help(int argc, char **argv);
 static int cli_version(int argc, char **argv);
 
 static const cli_command commands[] = {
-    {"demo", "the sharding study's table: motion serially, on a pool, sharded, with OpenMP",
+    {"demo", "the motion rule serially, on a pool, sharded, with OpenMP; then the step engine",
      cli_demo},
     {"run", "run a scenario through the step engine (`baton help run`)", cli_run},
     {"space", "run a tuplespace script and print the space it leaves (`baton help space`)",
      cli_space},
-    {"bench", "run a benchmark suite against its peers (`baton bench` lists them)", cli_bench},
+    {"bench", "run baton-bench, the benchmarks, when this build has it (`baton help bench`)",
+     cli_bench},
     {"version", "print the version", cli_version},
     {"help", "print this help, or a command's (`baton help bench`)", cli_help},
 };

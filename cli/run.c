@@ -391,7 +391,7 @@ static int keep_scenario(const char *path, const char *dir)
 static int run_scenario(const run_options *opt, const scenario *sc)
 {
     baton_pool *pool = NULL;
-    if (cli_bench_pool_create((unsigned)sc->workers, 0, &pool) != 0)
+    if (cli_pool_create((unsigned)sc->workers, 0, &pool) != 0)
         return CLI_EXIT_FAIL;
     baton_engine *engine = NULL;
     int rc = build_engine(opt, sc, pool, &engine);
@@ -430,7 +430,7 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         baton_engine_destroy(engine);
     }
     int prc = 0;
-    cli_bench_pool_destroy(pool, &prc);
+    cli_pool_destroy(pool, &prc);
     return rc == 0 && prc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 

@@ -574,7 +574,7 @@ static int run_script(const space_options *opts, space_script *script, const cha
     if (rc == 0 && (rc = baton_space_sync(space)) != 0)
         cli_report_error(rc, "space: syncing the log");
     baton_space_destroy(space);
-    cli_bench_pool_destroy(pool, &rc);
+    cli_pool_destroy(pool, &rc);
     run_free(&run);
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -1,6 +1,7 @@
 /*
  * util.c — small helpers of the `baton` command: error messages in one format, strict number and
- * option parsing, the clock, sleeping, medians, and a progress line on stderr.
+ * option parsing, the clock, a command's pool, scratch directories, and a progress line on
+ * stderr.
  *
  * The progress line is rewritten in place ("\r...\033[K") only when stderr is a terminal; when it
  * is a file or a pipe, only cli_note's full lines are written, so logs stay readable.
@@ -9,13 +10,10 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -95,41 +93,6 @@ double cli_now_s(void)
     return (double)baton_now_ns() * 1e-9;
 }
 
-void cli_sleep_s(double seconds)
-{
-    struct timespec ts;
-    if (seconds <= 0)
-        return;
-    ts.tv_sec = (time_t)seconds;
-    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-double cli_process_cpu_s(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return NAN;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double cli_median(double *values, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(values, n, sizeof *values, compare_doubles);
-    if (n % 2 == 1)
-        return values[n / 2];
-    return 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
 /* -1: not yet asked; 0 / 1 afterwards. The CLI is single-threaded where it prints. */
 static int stderr_tty = -1;
 /* A progress line is on the screen and needs clearing before a full line is written. */
@@ -176,7 +139,7 @@ void cli_note(const char *fmt, ...)
     fflush(stderr);
 }
 
-int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
+int cli_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
 {
     baton_pool_config config;
     char what[96];
@@ -186,7 +149,7 @@ int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_poo
     config.struct_size = sizeof config;
     config.n_workers = workers;
     config.flags = flags;
-    config.name = "bench";
+    config.name = "baton";
     rc = baton_pool_create(&config, out_pool);
     if (rc != 0) {
         snprintf(what, sizeof what, "creating a pool of %u workers", workers);
@@ -195,79 +158,7 @@ int cli_bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_poo
     return rc;
 }
 
-/* cli_bench_install: a join whose B is the work and whose A sleeps until B is done. */
-typedef struct cli_install {
-    baton_pool *pool;
-    int (*fn)(void *ctx);
-    void *ctx;
-    int rc;
-    bool started, done;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-} cli_install;
-
-static int cli_install_b(void *arg)
-{
-    cli_install *in = arg;
-    pthread_mutex_lock(&in->lock);
-    in->started = true;
-    pthread_cond_broadcast(&in->cond);
-    pthread_mutex_unlock(&in->lock);
-    in->rc = in->fn(in->ctx);
-    pthread_mutex_lock(&in->lock);
-    in->done = true;
-    pthread_cond_broadcast(&in->cond);
-    pthread_mutex_unlock(&in->lock);
-    return 0;
-}
-
-static int cli_install_noop(void *arg)
-{
-    (void)arg;
-    return 0;
-}
-
-static int cli_install_a(void *arg)
-{
-    cli_install *in = arg;
-    pthread_mutex_lock(&in->lock);
-    while (!in->started) {
-        /* B is public on this thread's deque and a worker was told; but a worker falling asleep
-         * at that instant can miss it (pool/sleep.c), and this thread never pops B back while
-         * it sleeps here, so until a worker has taken B, offer something every millisecond. */
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_nsec += 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
-        if (pthread_cond_timedwait(&in->cond, &in->lock, &deadline) == ETIMEDOUT &&
-            !in->started) {
-            pthread_mutex_unlock(&in->lock);
-            (void)baton_join(in->pool, cli_install_noop, NULL, cli_install_noop, NULL);
-            pthread_mutex_lock(&in->lock);
-        }
-    }
-    while (!in->done)
-        pthread_cond_wait(&in->cond, &in->lock);
-    pthread_mutex_unlock(&in->lock);
-    return 0;
-}
-
-int cli_bench_install(baton_pool *pool, int (*fn)(void *ctx), void *ctx)
-{
-    cli_install in = {.pool = pool, .fn = fn, .ctx = ctx, .rc = 0, .started = false,
-                      .done = false};
-    pthread_mutex_init(&in.lock, NULL);
-    pthread_cond_init(&in.cond, NULL);
-    int rc = baton_join(pool, cli_install_a, &in, cli_install_b, &in);
-    pthread_cond_destroy(&in.cond);
-    pthread_mutex_destroy(&in.lock);
-    return rc != 0 ? rc : in.rc;
-}
-
-void cli_bench_pool_destroy(baton_pool *pool, int *inout_rc)
+void cli_pool_destroy(baton_pool *pool, int *inout_rc)
 {
     int rc = baton_pool_destroy(pool);
     if (rc != 0) {

@@ -1,5 +1,5 @@
 /*
- * graph_workloads.h — the pipelines of the graph suite (`baton bench graph`), written once so that
+ * graph_workloads.h — the pipelines of the graph suite (`baton-bench graph`), written once so that
  * baton's graph, the oneTBB flow graph peer (bench/peers/tbb_flow), the hand-written pthread
  * pipeline and the serial loop compute exactly the same thing. Header-only and dependency-free;
  * valid C11 and C++17.

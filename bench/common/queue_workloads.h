@@ -1,5 +1,5 @@
 /*
- * queue_workloads.h — what every contender of the queue benchmarks (`baton bench queue`) does,
+ * queue_workloads.h — what every contender of the queue benchmarks (`baton-bench queue`) does,
  * written once so that baton's own in-process code and the peers (bench/peers/ck_ring, wfcqueue,
  * moodycamel, tbbqueue, crossbeam) move exactly the same items between the same threads and are
  * checked the same way. Header-only and dependency-free; valid C11 and C++17. The crossbeam peer

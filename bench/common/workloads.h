@@ -4,10 +4,9 @@
  * and dependency-free; valid C11 and C++17. The rayon peer (Rust) mirrors these definitions and
  * must stay bit-for-bit identical: bench/peers/rayon/src/main.rs says so where it copies them.
  *
- * The motion rule (from the Echo sharding study): an entity is a 48-byte payload of six
- * little-endian Q32.32 fixed-point numbers: position x, y, z then velocity x, y, z. One tick
- * decodes the payload, adds velocity to position with saturation at the int64 limits, and encodes
- * it again.
+ * The motion rule: an entity is a 48-byte payload of six little-endian Q32.32 fixed-point
+ * numbers: position x, y, z then velocity x, y, z. One tick decodes the payload, adds velocity to
+ * position with saturation at the int64 limits, and encodes it again.
  */
 #ifndef BATON_BENCH_WORKLOADS_H
 #define BATON_BENCH_WORKLOADS_H

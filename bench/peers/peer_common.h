@@ -3,7 +3,7 @@
  * (bench/peers/omp, bench/peers/tbb). Header-only; valid C11 and C++17. Include it first, before
  * any system header, so that the POSIX clock and sleep declarations are visible under -std=c11.
  *
- * Protocol (the driver, `baton bench pool`, depends on it exactly):
+ * Protocol (the driver, `baton-bench pool`, depends on it exactly):
  *
  *     <peer> CASE WORKERS ARG1 [ARG2]
  *

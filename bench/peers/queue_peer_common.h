@@ -5,7 +5,7 @@
  * which makes the POSIX declarations visible under -std=c11). What the cases are, how items are
  * made and checked, who pushes the poison pills and how the clock runs: ../common/queue_workloads.h.
  *
- * Protocol (the driver, `baton bench queue`, depends on it exactly):
+ * Protocol (the driver, `baton-bench queue`, depends on it exactly):
  *
  *     <peer> CASE THREADS ITEMS
  *

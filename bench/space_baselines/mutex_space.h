@@ -1,5 +1,5 @@
 /*
- * mutex_space.h — the two lock-based tuplespaces `baton bench space` compares baton's space with:
+ * mutex_space.h — the two lock-based tuplespaces `baton-bench space` compares baton's space with:
  * the designs that scale badly, written plainly and kept correct.
  *
  *   MS_GLOBAL_MUTEX   one pthread mutex around everything: the channel table and every channel.

@@ -1,5 +1,5 @@
 /*
- * peer_ck_ring.c — the Concurrency Kit contender of `baton bench queue`: ck_ring's
+ * peer_ck_ring.c — the Concurrency Kit contender of `baton-bench queue`: ck_ring's
  * single-producer single-consumer ring (ck_ring_enqueue_spsc / ck_ring_dequeue_spsc), one ring
  * and its buffer per producer->consumer pair. spsc only: that is the ring ck tunes for the case
  * (its mpmc variants are a different algorithm, not the one this contender stands for).

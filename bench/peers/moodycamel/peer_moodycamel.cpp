@@ -1,5 +1,5 @@
 /*
- * peer_moodycamel.cpp — the moodycamel contender of `baton bench queue`: ConcurrentQueue (Debian's
+ * peer_moodycamel.cpp — the moodycamel contender of `baton-bench queue`: ConcurrentQueue (Debian's
  * libconcurrentqueue-dev, <concurrentqueue/blockingconcurrentqueue.h>), in its blocking wrapper
  * BlockingConcurrentQueue so that the consumer can sleep in wait_dequeue rather than poll. Each
  * producer enqueues through its own ProducerToken (an explicit producer: the library's fast path,

@@ -1,5 +1,5 @@
 /*
- * peer_omp.c — the OpenMP (gcc libgomp) contender of `baton bench pool`: fork-join fib with
+ * peer_omp.c — the OpenMP (gcc libgomp) contender of `baton-bench pool`: fork-join fib with
  * tasks, the 16-item parallel for issued by the main thread, and the motion ticks as a static
  * parallel for. Protocol and timing: bench/peers/peer_common.h.
  */

@@ -1,5 +1,5 @@
 /*
- * peer_omp_store.c — the omp contender of `baton bench store` and of `baton demo`: the motion
+ * peer_omp_store.c — the omp contender of `baton-bench store` and of `baton demo`: the motion
  * ticks over a flat array as an OpenMP `parallel for` (static schedule), the loop a C programmer
  * would write first. Each entity is stepped by the kernel every other contender of the store
  * suite uses (src/store/motion_kernel.h), so the comparison is one of scheduling only.

@@ -1,8 +1,7 @@
 /*
- * peer_stdmap.cpp — the serial_ordered_map contender of `baton bench store`: the Echo sharding
- * study's starting point, a monolithic ordered map from entity id to payload (the study's
- * BTreeMap; here C++'s std::map, a red-black tree with one node per entity), iterated in id
- * order on one thread every tick. Each entity is stepped by the motion kernel the other
+ * peer_stdmap.cpp — the serial_ordered_map contender of `baton-bench store`: the serial
+ * starting point, a monolithic ordered map from entity id to payload (C++'s std::map, a
+ * red-black tree with one node per entity), iterated in id order on one thread every tick. Each entity is stepped by the motion kernel the other
  * contenders use (src/store/motion_kernel.h, one payload per call), so what differs is only the
  * data structure.
  *

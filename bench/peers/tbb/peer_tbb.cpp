@@ -1,5 +1,5 @@
 /*
- * peer_tbb.cpp — the oneTBB contender of `baton bench pool`: fork-join fib with task_group, the
+ * peer_tbb.cpp — the oneTBB contender of `baton-bench pool`: fork-join fib with task_group, the
  * 16-item parallel_for issued by the main thread, and the motion ticks as a parallel_for over a
  * blocked_range with the default auto_partitioner. Everything runs in the default arena from
  * main, so main is one of the WORKERS threads. Protocol and timing: bench/peers/peer_common.h.

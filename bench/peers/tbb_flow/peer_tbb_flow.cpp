@@ -1,12 +1,12 @@
 /*
- * peer_tbb_flow.cpp — the oneTBB contender of `baton bench graph`: the suite's pipelines
+ * peer_tbb_flow.cpp — the oneTBB contender of `baton-bench graph`: the suite's pipelines
  * (bench/common/graph_workloads.h) as a oneTBB flow graph, built the way its documentation builds
  * one: an input_node emitting x = 0 .. N-1, three function_nodes with unlimited concurrency for
  * the maps, and a serial function_node for the sink, which owns the sum and the count. Everything
  * runs in a task_arena of WORKERS slots (the main thread takes one, waiting in wait_for_all), under
  * a global_control that allows no more threads than that.
  *
- * Protocol (bench_peer.c's; the times and checks of bench/peers/peer_common.h):
+ * Protocol (bench/common/peer_process.h's; the times and checks of bench/peers/peer_common.h):
  *
  *     baton-peer-tbb_flow trivial4 WORKERS ITEMS
  *     baton-peer-tbb_flow work4 WORKERS ITEMS ROUNDS

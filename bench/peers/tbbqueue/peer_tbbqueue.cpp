@@ -1,5 +1,5 @@
 /*
- * peer_tbbqueue.cpp — the oneTBB contender of `baton bench queue`: tbb::concurrent_bounded_queue,
+ * peer_tbbqueue.cpp — the oneTBB contender of `baton-bench queue`: tbb::concurrent_bounded_queue,
  * oneTBB's bounded multi-producer multi-consumer FIFO, with set_capacity(QUEUE_RING_CAPACITY) and
  * its blocking push (waits while full) and pop (waits while empty); it spins briefly and then
  * sleeps in its own monitor, so no queue_backoff here. spsc (one queue per pair), mpsc and mpmc.

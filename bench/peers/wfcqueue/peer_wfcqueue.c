@@ -1,5 +1,5 @@
 /*
- * peer_wfcqueue.c — the liburcu contender of `baton bench queue`: the wait-free concurrent queue
+ * peer_wfcqueue.c — the liburcu contender of `baton-bench queue`: the wait-free concurrent queue
  * (urcu/wfcqueue.h), an unbounded intrusive linked list with a wait-free enqueue (one xchg on the
  * tail) and a dequeue that needs mutual exclusion among dequeuers. mpsc only: several producers
  * enqueue, the one consumer dequeues without a lock (the queue's own synchronisation table says

@@ -1,4 +1,4 @@
-// main.rs — the crossbeam contender of `baton bench queue`: crossbeam_queue::ArrayQueue, a bounded
+// main.rs — the crossbeam contender of `baton-bench queue`: crossbeam_queue::ArrayQueue, a bounded
 // lock-free multi-producer multi-consumer FIFO, with capacity QUEUE_RING_CAPACITY. ArrayQueue
 // never waits: a full push and an empty pop retry after crossbeam_utils::Backoff::snooze (the same
 // rule as queue_workloads.h's struct queue_backoff: spin 1, 2, ... 64 pauses, then yield),

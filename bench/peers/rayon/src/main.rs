@@ -1,4 +1,4 @@
-// main.rs — the rayon contender of `baton bench pool`: fork-join fib with rayon::join, the
+// main.rs — the rayon contender of `baton-bench pool`: fork-join fib with rayon::join, the
 // 16-item parallel loop injected into the pool from main, and the motion ticks over par_chunks_mut.
 //
 // Protocol (identical to bench/peers/peer_common.h, which the driver depends on):

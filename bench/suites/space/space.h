@@ -1,16 +1,16 @@
 /*
- * bench_space.h — `baton bench space` (bench_space.c: the cases on many threads, the summary;
- * bench_space_durable.c: the durable cases), and what its files share.
+ * space.h — what the files of `baton-bench space` share (space.c: the cases on many threads and
+ * the summary after the tables; space_durable.c: the durable cases).
  *
- * Internal to cli/.
+ * Internal to bench/.
  */
-#ifndef BATON_CLI_BENCH_SPACE_H
-#define BATON_CLI_BENCH_SPACE_H
+#ifndef BATON_BENCH_SPACE_H
+#define BATON_BENCH_SPACE_H
 
 #include <stdint.h>
 
 #include "baton/space.h"
-#include "cli.h"
+#include "bench.h"
 
 #define BENCH_SPACE_SUITE "space"
 
@@ -24,13 +24,9 @@
 void bench_space_encode_int(uint8_t out[BENCH_SPACE_ENC_SIZE], int64_t value);
 void bench_space_encode_name(uint8_t out[BENCH_SPACE_ENC_SIZE], uint64_t id);
 
-/* bench_space.c: every case; the targets after the tables. */
-int bench_space_run(const bench_options *options, bench_report *report);
-void bench_space_print_summary(const bench_report *report, FILE *out);
-
-/* bench_space_durable.c: durable_none, durable_async, durable_sync, durable_sync_per_op (baton
+/* space_durable.c: durable_none, durable_async, durable_sync, durable_sync_per_op (baton
  * only, on 2 workers). `int_pattern` is "Int". */
 int bench_space_durable_run(const bench_options *options, bench_report *report,
                             baton_pattern *int_pattern);
 
-#endif /* BATON_CLI_BENCH_SPACE_H */
+#endif /* BATON_BENCH_SPACE_H */

@@ -1,52 +1,45 @@
 /*
- * bench_peer.c — runs a benchmark peer (another runtime's implementation of a case, a separate
- * program built by `make bench`, or with the CLI for baton-peer-omp_store) and reads its answer.
- *
- * Protocol (exact; the peers in bench/peers/ implement it):
- *   <dir>/baton-peer-<name> CASE WORKERS ARG1 [ARG2]
- * The peer runs CASE with WORKERS threads and prints exactly one line on stdout:
- *   time_s=<float> check=<u64 decimal>
- * and exits 0. Anything else — a non-zero exit, a signal, a missing or malformed line, more than
- * one line, or no answer within the timeout (the peer is then killed) — is a failed run, which the
- * caller records as incorrect rather than dropping. The peer's stdin is /dev/null and its stderr
- * is ours, so its diagnostics reach the user.
+ * peer_process.c — runs a benchmark peer (another runtime's implementation of a case, a separate
+ * program: the peers of bench/peers/, and baton-peer-omp_store, which `baton demo` runs too) and
+ * reads its answer. The protocol is in peer_process.h.
  *
  * The peer is started with posix_spawn, reading its stdout through a pipe whose ends are
  * close-on-exec in both processes (the child's copy on fd 1 is made by dup2, which clears it).
- * bench_peer_measure wraps one run as a contender's measurement, for every suite.
+ * Nothing here prints: a failure is described in the caller's buffer, so that `baton` and
+ * `baton-bench` each report it in their own format.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "peer_process.h"
 
 extern char **environ;
 
-/* A peer that has not answered by then is hung: it is killed and its record marked incorrect. */
-#define PEER_TIMEOUT_S 300.0
 /* A well-formed answer is about 50 bytes; more than this is not the protocol. */
 #define PEER_OUTPUT_MAX 1024
 #define PEER_MAX_ARGS 8
 
-bool bench_peer_path(const char *dir, const char *name, char *buf, size_t buf_size)
+bool peer_process_path(const char *dir, const char *name, char *buf, size_t buf_size)
 {
     int n = snprintf(buf, buf_size, "%s/baton-peer-%s", dir, name);
     return n > 0 && (size_t)n < buf_size;
 }
 
-bool bench_peer_available(const char *path)
+bool peer_process_available(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
@@ -89,6 +82,33 @@ static bool parse_answer(const char *text, double *out_time_s, uint64_t *out_che
     return true;
 }
 
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Writes "<name>: <message>" into why[why_size] (truncated to fit); returns -1, the failure. */
+static int fail(char *why, size_t why_size, const char *name, const char *fmt, ...)
+    PEER_PROCESS_PRINTF(4, 5);
+
+static int fail(char *why, size_t why_size, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (why_size == 0)
+        return -1;
+    n = snprintf(why, why_size, "%s: ", name);
+    if (n >= 0 && (size_t)n < why_size) {
+        va_start(ap, fmt);
+        vsnprintf(why + n, why_size - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
 static bool set_cloexec(int fd)
 {
     int flags = fcntl(fd, F_GETFD);
@@ -105,7 +125,7 @@ static size_t read_output(int fd, double deadline, char *buf, bool *out_overflow
     *out_timed_out = false;
     for (;;) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        double left = deadline - cli_now_s();
+        double left = deadline - monotonic_s();
         char chunk[256];
         ssize_t got;
         int ready;
@@ -137,8 +157,8 @@ static size_t read_output(int fd, double deadline, char *buf, bool *out_overflow
     return used;
 }
 
-int bench_peer_run(const char *path, const char *const *args, double timeout_s, double *out_time_s,
-                   uint64_t *out_check)
+int peer_process_run(const char *path, const char *const *args, double timeout_s,
+                     double *out_time_s, uint64_t *out_check, char *why, size_t why_size)
 {
     char *argv[PEER_MAX_ARGS + 2];
     char output[PEER_OUTPUT_MAX + 1];
@@ -158,14 +178,13 @@ int bench_peer_run(const char *path, const char *const *args, double timeout_s, 
     argv[n_args + 1] = NULL;
 
     if (pipe(fds) != 0) {
-        cli_errorf("%s: pipe: %s", name, strerror(errno));
-        return -1;
+        return fail(why, why_size, name, "pipe: %s", strerror(errno));
     }
     if (!set_cloexec(fds[0]) || !set_cloexec(fds[1])) {
-        cli_errorf("%s: fcntl: %s", name, strerror(errno));
+        int err = errno;
         close(fds[0]);
         close(fds[1]);
-        return -1;
+        return fail(why, why_size, name, "fcntl: %s", strerror(err));
     }
     rc = posix_spawn_file_actions_init(&actions);
     if (rc == 0)
@@ -178,74 +197,38 @@ int bench_peer_run(const char *path, const char *const *args, double timeout_s, 
     }
     close(fds[1]);
     if (rc != 0) {
-        cli_errorf("%s: cannot start %s: %s", name, path, strerror(rc));
         close(fds[0]);
-        return -1;
+        return fail(why, why_size, name, "cannot start %s: %s", path, strerror(rc));
     }
 
-    read_output(fds[0], cli_now_s() + timeout_s, output, &overflow, &timed_out);
+    read_output(fds[0], monotonic_s() + timeout_s, output, &overflow, &timed_out);
     close(fds[0]);
     if (timed_out)
         kill(pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            cli_errorf("%s: waitpid: %s", name, strerror(errno));
-            return -1;
+            return fail(why, why_size, name, "waitpid: %s", strerror(errno));
         }
     }
 
-    if (timed_out) {
-        cli_errorf("%s: no answer within %.0f s; killed", name, timeout_s);
-        return -1;
-    }
-    if (WIFSIGNALED(status)) {
-        cli_errorf("%s: killed by signal %d", name, WTERMSIG(status));
-        return -1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        cli_errorf("%s: exited with status %d", name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return -1;
-    }
-    if (overflow) {
-        cli_errorf("%s: answered more than %d bytes; want one line 'time_s=<float> check=<u64>'",
-                   name, PEER_OUTPUT_MAX);
-        return -1;
-    }
+    if (timed_out)
+        return fail(why, why_size, name, "no answer within %.0f s; killed", timeout_s);
+    if (WIFSIGNALED(status))
+        return fail(why, why_size, name, "killed by signal %d", WTERMSIG(status));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail(why, why_size, name, "exited with status %d",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (overflow)
+        return fail(why, why_size, name,
+                    "answered more than %d bytes; want one line 'time_s=<float> check=<u64>'",
+                    PEER_OUTPUT_MAX);
     if (!parse_answer(output, out_time_s, out_check)) {
         size_t first_line = strcspn(output, "\n");
         bool more = output[first_line] != '\0' && output[first_line + 1] != '\0';
         output[first_line] = '\0';
-        cli_errorf("%s: malformed answer '%.80s'%s; want one line 'time_s=<float> check=<u64>'",
-                   name, output, more ? " and more lines" : "");
-        return -1;
+        return fail(why, why_size, name,
+                    "malformed answer '%.80s'%s; want one line 'time_s=<float> check=<u64>'",
+                    output, more ? " and more lines" : "");
     }
-    return 0;
-}
-
-int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out_correct)
-{
-    const bench_peer_case *pc = ctx;
-    char workers_arg[16];
-    const char *args[5];
-    double time_s;
-    uint64_t check;
-
-    snprintf(workers_arg, sizeof workers_arg, "%u", workers);
-    args[0] = pc->case_name;
-    args[1] = workers_arg;
-    args[2] = pc->arg1;
-    args[3] = pc->arg2[0] != '\0' ? pc->arg2 : NULL;
-    args[4] = NULL;
-    if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
-        return -1;
-    if (pc->ticks > 0 && !(time_s > 0)) {
-        cli_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
-        return -1;
-    }
-    *out_value = pc->ticks > 0 ? pc->ticks / time_s : time_s;
-    *out_correct = check == pc->expected;
-    if (!*out_correct)
-        cli_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite, pc->path,
-                 pc->case_name, workers_arg, check, pc->expected);
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
- * bench_space_durable.c — the durable cases of `baton bench space` (the published names and
- * targets are in bench_space.c's header): what the write-ahead log costs.
+ * space_durable.c — the durable cases of `baton-bench space` (the published names and
+ * targets are in space.c's header): what the write-ahead log costs.
  *
  * The workload keeps many operations in flight, as the log's group commit needs: 256 chains,
  * chain k owning channel c_k. A starter consumer (registered from the outside thread before the
@@ -43,7 +43,7 @@
 #include <sys/vfs.h>
 #endif
 
-#include "bench_space.h"
+#include "space.h"
 
 #define DURABLE_CHAINS 256u
 #define DURABLE_WORKERS 2u
@@ -134,13 +134,20 @@ static const char *filesystem_name(const char *path)
     if (statfs(path, &sf) != 0)
         return "unknown";
     switch ((unsigned long)sf.f_type) {
-    case 0xEF53ul: return "ext4/ext3/ext2 (disk)";
-    case 0x01021994ul: return "tmpfs (memory: syncs cost nothing)";
-    case 0x58465342ul: return "xfs (disk)";
-    case 0x9123683Eul: return "btrfs (disk)";
-    case 0x794C7630ul: return "overlayfs";
-    case 0x2FC12FC1ul: return "zfs";
-    default: return "another filesystem";
+    case 0xEF53ul:
+        return "ext4/ext3/ext2 (disk)";
+    case 0x01021994ul:
+        return "tmpfs (memory: syncs cost nothing)";
+    case 0x58465342ul:
+        return "xfs (disk)";
+    case 0x9123683Eul:
+        return "btrfs (disk)";
+    case 0x794C7630ul:
+        return "overlayfs";
+    case 0x2FC12FC1ul:
+        return "zfs";
+    default:
+        return "another filesystem";
     }
 #else
     (void)path;
@@ -167,10 +174,10 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
 
     run = calloc(1, sizeof *run);
     if (run == NULL) {
-        cli_errorf("bench space: out of memory");
+        bench_errorf("bench space: out of memory");
         return -1;
     }
-    if (cli_bench_pool_create(workers, 0, &pool) != 0) {
+    if (bench_pool_create(workers, 0, &pool) != 0) {
         free(run);
         return -1;
     }
@@ -180,13 +187,13 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     if (dc->logged) {
         config.durability = dc->durability;
         config.log_group_max = dc->log_group_max;
-        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", cli_temp_base()) >=
+        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", bench_temp_base()) >=
                 sizeof dir ||
             mkdtemp(dir) == NULL) {
-            cli_errorf("bench space: cannot make a directory under %s: %s", cli_temp_base(),
-                       strerror(errno));
+            bench_errorf("bench space: cannot make a directory under %s: %s", bench_temp_base(),
+                         strerror(errno));
             rc = 0;
-            cli_bench_pool_destroy(pool, &rc);
+            bench_pool_destroy(pool, &rc);
             free(run);
             return -1;
         }
@@ -195,10 +202,10 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
         rc = baton_space_create(&config, &run->space);
     }
     if (rc != 0) {
-        cli_report_error(rc, dc->logged ? "baton_space_open" : "baton_space_create");
+        bench_baton_error(rc, dc->logged ? "baton_space_open" : "baton_space_create");
         if (dir[0] != '\0')
-            (void)cli_remove_tree(dir);
-        cli_bench_pool_destroy(pool, &rc);
+            (void)bench_remove_tree(dir);
+        bench_pool_destroy(pool, &rc);
         free(run);
         return -1;
     }
@@ -210,36 +217,35 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
         bench_space_encode_name(run->chains[k].chan, baton_space_fresh_name(run->space));
     }
     start = enc_view(run->start);
-    rc = baton_space_consume(run->space, &start, &run->int_pattern, 1, starter_fired, run, 0,
-                             NULL);
+    rc = baton_space_consume(run->space, &start, &run->int_pattern, 1, starter_fired, run, 0, NULL);
     if (rc == 0) {
         uint8_t zero[BENCH_SPACE_ENC_SIZE];
         bench_space_encode_int(zero, 0);
         if (baton_space_get_stats(run->space, &stats) == 0)
             writer0 = stats.log_writer_cpu_ns;
-        cpu0 = cli_process_cpu_s();
-        t0 = cli_now_s();
+        cpu0 = bench_process_cpu_s();
+        t0 = bench_now_s();
         rc = baton_space_produce(run->space, start, enc_view(zero), false);
         qrc = baton_space_quiesce(run->space);
         src = baton_space_sync(run->space);
-        t1 = cli_now_s();
-        cpu1 = cli_process_cpu_s();
+        t1 = bench_now_s();
+        cpu1 = bench_process_cpu_s();
         *out_value = (double)DURABLE_CHAINS * (double)dc->per_chain / (t1 - t0);
     }
     if (rc != 0)
-        cli_report_error(rc, "bench space: the outside produce or consume");
+        bench_baton_error(rc, "bench space: the outside produce or consume");
     if (qrc != 0)
-        cli_report_error(qrc, "bench space: baton_space_quiesce");
+        bench_baton_error(qrc, "bench space: baton_space_quiesce");
     if (src != 0)
-        cli_report_error(src, "bench space: baton_space_sync");
+        bench_baton_error(src, "bench space: baton_space_sync");
     correct = rc == 0 && qrc == 0 && src == 0;
     for (unsigned k = 0; k < DURABLE_CHAINS && correct; k++) {
         size_t data, consumers;
         const durable_chain *c = &run->chains[k];
-        correct = c->pairs == dc->per_chain && !c->out_of_order &&
-                  baton_space_channel_counts(run->space, enc_view(c->chan), &data,
-                                             &consumers) == 0 &&
-                  data == 0 && consumers == 0;
+        correct =
+            c->pairs == dc->per_chain && !c->out_of_order &&
+            baton_space_channel_counts(run->space, enc_view(c->chan), &data, &consumers) == 0 &&
+            data == 0 && consumers == 0;
     }
     if (correct && baton_space_get_stats(run->space, &stats) == 0) {
         correct = stats.data == 0 && stats.consumers == 0;
@@ -252,11 +258,11 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     }
     *out_correct = correct;
     baton_space_destroy(run->space);
-    if (dir[0] != '\0' && cli_remove_tree(dir) != 0)
-        cli_note("bench space: could not delete %s entirely", dir);
+    if (dir[0] != '\0' && bench_remove_tree(dir) != 0)
+        bench_note("bench space: could not delete %s entirely", dir);
     free(run);
     rc = 0;
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -273,12 +279,19 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
 {
     durable_case cases[DURABLE_N_CASES] = {
         {.name = "durable_none", .logged = false, .per_chain = 2000},
-        {.name = "durable_async", .logged = true, .durability = BATON_DURABILITY_ASYNC,
+        {.name = "durable_async",
+         .logged = true,
+         .durability = BATON_DURABILITY_ASYNC,
          .per_chain = 2000},
-        {.name = "durable_sync", .logged = true, .durability = BATON_DURABILITY_SYNC,
+        {.name = "durable_sync",
+         .logged = true,
+         .durability = BATON_DURABILITY_SYNC,
          .per_chain = 200},
-        {.name = "durable_sync_per_op", .logged = true, .durability = BATON_DURABILITY_SYNC,
-         .log_group_max = 1, .per_chain = 4},
+        {.name = "durable_sync_per_op",
+         .logged = true,
+         .durability = BATON_DURABILITY_SYNC,
+         .log_group_max = 1,
+         .per_chain = 4},
     };
     bench_slot slots[DURABLE_N_CASES];
     size_t n = 0;
@@ -299,12 +312,13 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
         dc->cap_cpu = dc->cpu_ns != NULL && dc->writer_ns != NULL ? options->runs : 0;
         if (options->quick)
             dc->per_chain = dc->per_chain / 10 > 0 ? dc->per_chain / 10 : 1;
-        bench_report_note(report, dc->name,
-                          "%u chains x %llu pairs, driven from continuations, on %u workers%s%s%s%s",
-                          DURABLE_CHAINS, (unsigned long long)dc->per_chain, DURABLE_WORKERS,
-                          dc->logged ? "; the log in a fresh directory under " : "",
-                          dc->logged ? cli_temp_base() : "", dc->logged ? ", on " : "",
-                          dc->logged ? filesystem_name(cli_temp_base()) : "");
+        bench_report_note(
+            report, dc->name,
+            "%u chains x %llu pairs, driven from continuations, on %u workers%s%s%s%s",
+            DURABLE_CHAINS, (unsigned long long)dc->per_chain, DURABLE_WORKERS,
+            dc->logged ? "; the log in a fresh directory under " : "",
+            dc->logged ? bench_temp_base() : "", dc->logged ? ", on " : "",
+            dc->logged ? filesystem_name(bench_temp_base()) : "");
         if (!bench_slots_add(slots, &n, DURABLE_N_CASES, report, options->runs, &tmpl, "baton",
                              DURABLE_WORKERS, measure_durable, dc)) {
             free_cpu_samples(cases);
@@ -318,10 +332,10 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
             bench_record_set_extra(slots[i].record, "log_records_per_pair", dc->records_per_pair);
         if (dc->n_cpu > 0) {
             bench_record_set_extra(slots[i].record, "cpu_ns_per_pair",
-                                   cli_median(dc->cpu_ns, dc->n_cpu));
+                                   bench_median(dc->cpu_ns, dc->n_cpu));
             if (dc->logged)
                 bench_record_set_extra(slots[i].record, "writer_cpu_ns_per_pair",
-                                       cli_median(dc->writer_ns, dc->n_cpu));
+                                       bench_median(dc->writer_ns, dc->n_cpu));
         }
     }
     free_cpu_samples(cases);

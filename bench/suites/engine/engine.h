@@ -1,13 +1,13 @@
 /*
- * bench_engine.h — what the engine suite's files share (bench_engine.c, bench_engine_mpi.c).
+ * engine.h — what the engine suite's files share (engine.c, engine_mpi.c).
  */
-#ifndef BATON_CLI_BENCH_ENGINE_H
-#define BATON_CLI_BENCH_ENGINE_H
+#ifndef BATON_BENCH_ENGINE_H
+#define BATON_BENCH_ENGINE_H
 
 #include <stddef.h>
 
 #include "baton/pool.h"
-#include "cli.h"
+#include "bench.h"
 
 /* The seed of every motion state the suite builds. */
 #define BENCH_ENGINE_SEED 42u
@@ -16,4 +16,4 @@
 int bench_engine_mpi_run(const bench_options *options, bench_report *report, baton_pool *pool,
                          size_t rows, unsigned steps);
 
-#endif /* BATON_CLI_BENCH_ENGINE_H */
+#endif /* BATON_BENCH_ENGINE_H */

@@ -1,5 +1,5 @@
 /*
- * bench_queue.c — `baton bench queue`: the queue suite. Sets up its cases and contenders, hands
+ * queue.c — `baton-bench queue`: the queue suite. Sets up its cases and contenders, hands
  * them to the interleaved runner, and derives the extra fields from the medians.
  *
  * Cases, all with the metric items_per_s (items/s, higher is better; a published API: scripts
@@ -13,18 +13,18 @@
  *   mpmc2, mpmc_t8, mpmc_t16             THREADS/2 producers and consumers (4, 8, 16 threads):
  *                                        baton's MPMC ring vs crossbeam, tbb
  *     ITEMS 10^6 per run (--quick 10^5), ring capacity 1024; threads, items, clock and checks of
- *     bench/common/queue_workloads.h (baton's side: bench_queue_ring.c). Extra t16_vs_base on the
+ *     bench/common/queue_workloads.h (baton's side: queue_ring.c). Extra t16_vs_base on the
  *     *_t16 records: items/s at 16 threads / items/s in the case's base (spsc, mpsc2, mpmc2).
  *   sp_1p_100k, mp_4p_100k               the work queue's single-producer sender vs
  *                                        BATON_WQ_MULTI_PRODUCER with 4 producers, 100K items,
- *                                        capacity 1024 (bench_queue_workq.c); extra vs_sp on mp
+ *                                        capacity 1024 (queue_workq.c); extra vs_sp on mp
  *   fanin_<strategy>_<10k|100k>_w<4|8|16> the results of 10K or 100K items processed on a pool of
  *                                        4, 8 or 16 workers, brought together by sharded_mutex,
  *                                        per_thread_concat, mpsc, drain_ordered, drain_unordered
- *                                        (bench_queue_fanin.c); extra vs_unordered on
+ *                                        (queue_fanin.c); extra vs_unordered on
  *                                        drain_ordered: its items/s / drain_unordered's
  * Contenders: baton (and baton_linked) in this process; the peers as processes through
- * bench_peer.c with the queue protocol of bench/peers/queue_peer_common.h:
+ * bench_peer_run (driver/peer.c) with the queue protocol of bench/peers/queue_peer_common.h:
  *     <dir>/baton-peer-<name> spsc|mpsc|mpmc THREADS ITEMS  ->  time_s=<float> check=<u64>
  * (contender tbb is the program baton-peer-tbbqueue; baton-peer-tbb is the pool suite's). A
  * missing peer is skipped with a note. A peer's answer counts when its check equals
@@ -39,8 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "bench.h"
+#include "queue.h"
 #include "queue_workloads.h"
+#include "suites.h"
 
 #define SUITE "queue"
 #define METRIC "items_per_s"
@@ -121,21 +123,21 @@ static int measure_peer(void *ctx, unsigned workers, double *out_value, bool *ou
     if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
         return -1;
     if (!(time_s > 0)) {
-        cli_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
+        bench_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
         return -1;
     }
     *out_value = (double)pc->n_items / time_s;
     *out_correct = check == pc->expected;
     if (!*out_correct)
-        cli_note("bench queue: %s %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
-                 pc->kind, pc->threads, pc->items, check, pc->expected);
+        bench_note("bench queue: %s %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
+                   pc->kind, pc->threads, pc->items, check, pc->expected);
     return 0;
 }
 
 /* Adds a record of `case_name` (every queue record has the same metric) and its slot. False when
  * the list is full or memory ran out. */
-static bool add_slot(queue_bench *qb, slot_list *list, const char *case_name,
-                     const char *contender, unsigned workers, bench_measure_fn measure, void *ctx)
+static bool add_slot(queue_bench *qb, slot_list *list, const char *case_name, const char *contender,
+                     unsigned workers, bench_measure_fn measure, void *ctx)
 {
     const bench_record tmpl = {.suite = SUITE,
                                .case_name = case_name,
@@ -161,7 +163,7 @@ static int run_ring_case(queue_bench *qb, const char *case_name)
     memset(&layout, 0, sizeof layout);
     if (queue_bench_case(case_name, &kind, &threads) != 0 ||
         queue_layout_init(&layout, kind, threads) != 0) {
-        cli_errorf("bench queue: %s: not a case of queue_workloads.h", case_name);
+        bench_errorf("bench queue: %s: not a case of queue_workloads.h", case_name);
         return -1;
     }
     if (!qb->ring_noted) {
@@ -178,9 +180,8 @@ static int run_ring_case(queue_bench *qb, const char *case_name)
     list.n = 0;
     if (!add_slot(qb, &list, case_name, "baton", threads, bench_queue_measure_ring, &baton_ctx))
         return -1;
-    if (kind == QUEUE_MPSC &&
-        !add_slot(qb, &list, case_name, "baton_linked", threads, bench_queue_measure_ring,
-                  &linked_ctx))
+    if (kind == QUEUE_MPSC && !add_slot(qb, &list, case_name, "baton_linked", threads,
+                                        bench_queue_measure_ring, &linked_ctx))
         return -1;
     for (size_t p = 0; p < N_PEERS; p++) {
         peer_case *pc = &pcs[p];
@@ -256,7 +257,7 @@ static int run_fanin_cases(queue_bench *qb)
                 if (data == NULL && (data = bench_queue_fanin_data_create(fanin_sizes[s])) == NULL)
                     return -1;
                 if (!noted) {
-                    cli_progress("bench queue: timing the per-item work");
+                    bench_progress("bench queue: timing the per-item work");
                     bench_report_note(qb->report, name,
                                       "per-item work: %d rounds of baton_mix64, %.0f ns here; "
                                       "workers = pool size; warm-up N/10 first",
@@ -269,8 +270,8 @@ static int run_fanin_cases(queue_bench *qb)
                 }
                 ctxs[k].strategy = k;
                 ctxs[k].data = data;
-                if (!add_slot(qb, &list, name, "baton", fanin_workers[w],
-                              bench_queue_measure_fanin, &ctxs[k])) {
+                if (!add_slot(qb, &list, name, "baton", fanin_workers[w], bench_queue_measure_fanin,
+                              &ctxs[k])) {
                     bench_queue_fanin_data_destroy(data);
                     return -1;
                 }
@@ -311,19 +312,20 @@ static void find_peers(queue_bench *qb)
     for (size_t i = 0; i < N_RING_CASES; i++)
         any_ring = any_ring || bench_case_selected(qb->options, ring_cases[i]);
     for (size_t p = 0; p < N_PEERS; p++) {
-        if (!bench_peer_path(qb->options->peers_dir, peers[p].program, qb->peer_path[p],
-                             PEER_PATH_MAX)) {
+        if (!peer_process_path(qb->options->peers_dir, peers[p].program, qb->peer_path[p],
+                               PEER_PATH_MAX)) {
             if (any_ring)
-                cli_note("bench queue: peers directory name too long; %s skipped",
-                         peers[p].contender);
+                bench_note("bench queue: peers directory name too long; %s skipped",
+                           peers[p].contender);
             qb->peer_available[p] = false;
             continue;
         }
-        qb->peer_available[p] = bench_peer_available(qb->peer_path[p]);
+        qb->peer_available[p] = peer_process_available(qb->peer_path[p]);
         if (!qb->peer_available[p] && any_ring)
-            cli_note("bench queue: %s not found; the %s contender is skipped (the peers are built "
-                     "by `make bench`)",
-                     qb->peer_path[p], peers[p].contender);
+            bench_note(
+                "bench queue: %s not found; the %s contender is skipped (the peers are built "
+                "by `make bench`)",
+                qb->peer_path[p], peers[p].contender);
     }
 }
 
@@ -334,11 +336,11 @@ int bench_queue_run(const bench_options *options, bench_report *report)
 
     name_fanin_cases();
     if (!known_case(options)) {
-        cli_errorf("bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
-                   "mpsc_t4/t8/t16, mpmc2, mpmc_t8/t16, sp_1p_100k, mp_4p_100k and "
-                   "fanin_<sharded_mutex|per_thread_concat|mpsc|drain_ordered|drain_unordered>_"
-                   "<10k|100k>_w<4|8|16>",
-                   options->only_case);
+        bench_errorf("bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
+                     "mpsc_t4/t8/t16, mpmc2, mpmc_t8/t16, sp_1p_100k, mp_4p_100k and "
+                     "fanin_<sharded_mutex|per_thread_concat|mpsc|drain_ordered|drain_unordered>_"
+                     "<10k|100k>_w<4|8|16>",
+                     options->only_case);
         return -1;
     }
     memset(&qb, 0, sizeof qb);

@@ -1,16 +1,16 @@
 /*
- * bench_pool_work.h — the in-process contenders of the pool suite (baton and plain serial C), and
+ * pool_work.h — the in-process contenders of the pool suite (baton and plain serial C), and
  * the memory-bandwidth probe the motion case compares against. Each measure function has the
  * bench_measure_fn signature: ctx is the case struct below, workers the pool size.
  */
-#ifndef BATON_CLI_BENCH_POOL_WORK_H
-#define BATON_CLI_BENCH_POOL_WORK_H
+#ifndef BATON_BENCH_POOL_WORK_H
+#define BATON_BENCH_POOL_WORK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli.h"
+#include "bench.h"
 
 /* The first pass is the warm-up. Memory bandwidth on a shared machine varies from one pass to the
  * next by a factor of up to 1.5; the best of many passes is the estimate of the limit. */
@@ -72,4 +72,4 @@ typedef struct idle_case {
 
 int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool *out_correct);
 
-#endif /* BATON_CLI_BENCH_POOL_WORK_H */
+#endif /* BATON_BENCH_POOL_WORK_H */

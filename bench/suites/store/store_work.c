@@ -1,13 +1,13 @@
 /*
- * bench_store_work.c — what the store suite (and `baton demo`) measures inside this process: the
+ * store_work.c — what the store suite measures inside this process: the
  * motion rule over a flat array, serially and with baton_parallel_for; over a baton_store whose
  * shards are updated in parallel under each policy; and the rewrite-heavy variant, serially over
  * a flat array and through the store's rewrites.
  *
  * Thread counts, so that every parallel row runs W threads:
  *  - baton_parallel_for: a pool of W workers with BATON_POOL_NO_EXTERNAL_SLOTS, the tick loop
- *    run on one of them (cli_bench_install), as the pool suite's motion case
- *    (bench_pool_work.c) runs it.
+ *    run on one of them (bench_install), as the pool suite's motion case
+ *    (../pool/pool_work.c) runs it.
  *  - baton_sharded: the same pool (W workers, no external slot) and, under
  *    BATON_STORE_DEDICATED, W executors. Its tick loop (one baton_store_update_all per tick, and
  *    the submissions and baton_store_tick of motion_conflicts) runs on a worker too:
@@ -33,9 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_store_work.h"
-#include "cli.h"
+#include "bench.h"
 #include "store/motion_kernel.h"
+#include "store_work.h"
 
 /* Where the interacting x velocity sits in a motion payload (position x, y, z, velocity x). */
 #define STORE_VX_OFFSET 24
@@ -52,7 +52,6 @@ const char *store_policy_name(baton_store_policy policy)
     }
     return "unknown";
 }
-
 
 static int touch_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
                          void *ctx)
@@ -83,25 +82,25 @@ static int make_store(baton_pool *pool, unsigned workers, baton_store_policy pol
     config.executors = workers;
     rc = baton_store_create(&config, &store);
     if (rc != 0) {
-        cli_report_error(rc, "baton_store_create");
+        bench_baton_error(rc, "baton_store_create");
         return rc;
     }
     for (uint64_t id = 0; id < entities && rc == 0; id++) {
         motion_init_entity(payload, id);
         rc = baton_store_insert(store, id, payload, sizeof payload);
         if (rc != 0)
-            cli_report_error(rc, "baton_store_insert");
+            bench_baton_error(rc, "baton_store_insert");
     }
     /* Packed after loading, as baton/store.h advises: shard after shard in one block. */
     if (rc == 0) {
         rc = baton_store_compact(store);
         if (rc != 0)
-            cli_report_error(rc, "baton_store_compact");
+            bench_baton_error(rc, "baton_store_compact");
     }
     if (rc == 0) {
         rc = baton_store_update_all(store, touch_nothing, NULL);
         if (rc != 0)
-            cli_report_error(rc, "baton_store_update_all (warm-up)");
+            bench_baton_error(rc, "baton_store_update_all (warm-up)");
     }
     if (rc != 0) {
         baton_store_destroy(store);
@@ -117,14 +116,14 @@ static bool store_state_by_id(const baton_store *store, unsigned char *state, si
 {
     size_t count = baton_store_count(store);
     if (count != entities) {
-        cli_errorf("bench store: the store holds %zu entities, expected %zu", count, entities);
+        bench_errorf("bench store: the store holds %zu entities, expected %zu", count, entities);
         return false;
     }
     for (uint64_t id = 0; id < entities; id++) {
         int rc =
             baton_store_get(store, id, state + id * MOTION_PAYLOAD_BYTES, MOTION_PAYLOAD_BYTES);
         if (rc != 0) {
-            cli_report_error(rc, "baton_store_get");
+            bench_baton_error(rc, "baton_store_get");
             return false;
         }
     }
@@ -137,10 +136,10 @@ static double motion_serial_ticks(unsigned char *state, size_t entities, unsigne
 {
     double start;
     motion_init(state, entities);
-    start = cli_now_s();
+    start = bench_now_s();
     for (unsigned t = 0; t < ticks; t++)
         baton__motion_step_block(state, entities);
-    return cli_now_s() - start;
+    return bench_now_s() - start;
 }
 
 int store_measure_motion_serial(void *ctx, unsigned workers, double *out_value, bool *out_correct)
@@ -171,7 +170,7 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run on one of the pool's workers (cli_bench_install). */
+/* The whole tick loop, run on one of the pool's workers (bench_install). */
 static int pfor_ticks(void *ctx)
 {
     const pfor_run *run = ctx;
@@ -191,15 +190,15 @@ int store_measure_motion_pfor(void *ctx, unsigned workers, double *out_value, bo
     double start, elapsed;
     int rc;
 
-    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
+    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
-    start = cli_now_s();
-    rc = cli_bench_install(run.pool, pfor_ticks, &run);
-    elapsed = cli_now_s() - start;
+    start = bench_now_s();
+    rc = bench_install(run.pool, pfor_ticks, &run);
+    elapsed = bench_now_s() - start;
     if (rc != 0)
-        cli_report_error(rc, "the tick loop (motion)");
-    cli_bench_pool_destroy(run.pool, &rc);
+        bench_baton_error(rc, "the tick loop (motion)");
+    bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -235,21 +234,21 @@ int store_measure_motion_sharded(void *ctx, unsigned workers, double *out_value,
     bool complete;
     int rc;
 
-    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = make_store(pool, workers, sc->policy, mc->entities, &run.store);
     if (rc != 0) {
-        cli_bench_pool_destroy(pool, &rc);
+        bench_pool_destroy(pool, &rc);
         return -1;
     }
-    start = cli_now_s();
-    rc = cli_bench_install(pool, sharded_ticks, &run);
-    elapsed = cli_now_s() - start;
+    start = bench_now_s();
+    rc = bench_install(pool, sharded_ticks, &run);
+    elapsed = bench_now_s() - start;
     if (rc != 0)
-        cli_report_error(rc, "baton_store_update_all (motion)");
+        bench_baton_error(rc, "baton_store_update_all (motion)");
     complete = rc == 0 && store_state_by_id(run.store, mc->state, mc->entities);
     baton_store_destroy(run.store);
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -297,7 +296,7 @@ static bool queue_reserve(queue_buf *q, size_t capacity)
         capacity = 2 * q->capacity;
     grown = realloc(q->items, capacity * sizeof *grown);
     if (grown == NULL) {
-        cli_errorf("bench store: out of memory for %zu queued rewrites", capacity);
+        bench_errorf("bench store: out of memory for %zu queued rewrites", capacity);
         return false;
     }
     q->items = grown;
@@ -332,12 +331,12 @@ static int conflict_serial_run(const store_conflict_case *cc, double *out_second
          queue_reserve(&fresh, expected_fresh) && queue_reserve(&merged, expected_fresh);
     if (!ok) {
         if (claimed == NULL)
-            cli_errorf("bench store: out of memory for %zu claim marks", n);
+            bench_errorf("bench store: out of memory for %zu claim marks", n);
         free(claimed);
         return -1;
     }
     motion_init(cc->state, n);
-    start = cli_now_s();
+    start = bench_now_s();
     for (unsigned t = 0; t < cc->ticks && ok; t++) {
         uint32_t stamp = t + 1;
         size_t i = 0, j = 0;
@@ -380,7 +379,7 @@ static int conflict_serial_run(const store_conflict_case *cc, double *out_second
             claimed[a] = claimed[b] = stamp;
         }
     }
-    *out_seconds = cli_now_s() - start;
+    *out_seconds = bench_now_s() - start;
     totals.pending = deferred.n;
     free(claimed);
     free(deferred.items);
@@ -413,12 +412,12 @@ static bool totals_match(const store_conflict_case *cc, const conflict_totals *t
         totals->committed == cc->expected_committed &&
         totals->deferrals == cc->expected_deferrals && totals->pending == cc->expected_pending)
         return true;
-    cli_note("bench store: motion_conflicts: %s: submitted %" PRIu64 ", committed %" PRIu64
-             ", deferred %" PRIu64 ", pending %" PRIu64 "; expected %" PRIu64 ", %" PRIu64
-             ", %" PRIu64 ", %" PRIu64,
-             who, totals->submitted, totals->committed, totals->deferrals, totals->pending,
-             cc->expected_submitted, cc->expected_committed, cc->expected_deferrals,
-             cc->expected_pending);
+    bench_note("bench store: motion_conflicts: %s: submitted %" PRIu64 ", committed %" PRIu64
+               ", deferred %" PRIu64 ", pending %" PRIu64 "; expected %" PRIu64 ", %" PRIu64
+               ", %" PRIu64 ", %" PRIu64,
+               who, totals->submitted, totals->committed, totals->deferrals, totals->pending,
+               cc->expected_submitted, cc->expected_committed, cc->expected_deferrals,
+               cc->expected_pending);
     return false;
 }
 
@@ -481,7 +480,7 @@ static int submit_interactions(conflict_run *run, unsigned tick)
         rw.n_writes = 2;
         rc = baton_store_submit(run->store, &rw, NULL);
         if (rc != 0) {
-            cli_report_error(rc, "baton_store_submit");
+            bench_baton_error(rc, "baton_store_submit");
             return rc;
         }
         run->totals.submitted++;
@@ -497,7 +496,7 @@ static int conflict_ticks(void *ctx)
         baton_tick_report report;
         int rc = baton_store_update_all(run->store, baton_motion_update, NULL);
         if (rc != 0) {
-            cli_report_error(rc, "baton_store_update_all (motion_conflicts)");
+            bench_baton_error(rc, "baton_store_update_all (motion_conflicts)");
             return rc;
         }
         rc = submit_interactions(run, t);
@@ -505,7 +504,7 @@ static int conflict_ticks(void *ctx)
             return rc;
         rc = baton_store_tick(run->store, &report, NULL, NULL);
         if (rc != 0) {
-            cli_report_error(rc, "baton_store_tick");
+            bench_baton_error(rc, "baton_store_tick");
             return rc;
         }
         run->totals.committed += report.committed;
@@ -529,31 +528,31 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
 
     memset(&run, 0, sizeof run);
     run.cc = cc;
-    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = make_store(pool, workers, sc->policy, cc->entities, &run.store);
     if (rc == 0) {
         rc = baton_store_add_rule(run.store, interact_rule, NULL, &run.rule);
         if (rc != 0) {
-            cli_report_error(rc, "baton_store_add_rule");
+            bench_baton_error(rc, "baton_store_add_rule");
             baton_store_destroy(run.store);
         }
     }
     if (rc != 0) {
-        cli_bench_pool_destroy(pool, &rc);
+        bench_pool_destroy(pool, &rc);
         return -1;
     }
-    start = cli_now_s();
-    rc = cli_bench_install(pool, conflict_ticks, &run);
-    elapsed = cli_now_s() - start;
+    start = bench_now_s();
+    rc = bench_install(pool, conflict_ticks, &run);
+    elapsed = bench_now_s() - start;
     complete = rc == 0 && store_state_by_id(run.store, cc->state, cc->entities);
     baton_store_destroy(run.store);
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     if (run.other_failures != 0)
-        cli_note("bench store: motion_conflicts: %" PRIu64 " rewrites were rejected or failed",
-                 run.other_failures);
+        bench_note("bench store: motion_conflicts: %" PRIu64 " rewrites were rejected or failed",
+                   run.other_failures);
     *out_value = (double)run.totals.committed / elapsed;
     *out_correct = complete && run.other_failures == 0 &&
                    totals_match(cc, &run.totals, store_policy_name(sc->policy)) &&

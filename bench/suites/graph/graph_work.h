@@ -1,25 +1,18 @@
 /*
- * bench_graph_work.h — the graph suite (`baton bench graph`): its entry points, for bench.c's suite
- * table, and its in-process contenders: baton's graph, the hand-written pthread pipeline and the
- * serial loop, over the pipelines of bench/common/graph_workloads.h; and the calibration of
- * work4's rounds. Each measure function has the bench_measure_fn signature: ctx is a graph_case,
- * workers the pool size (the pthread pipeline has one thread per stage whatever it is given, the
- * serial loop one).
+ * graph_work.h — the in-process contenders of the graph suite (`baton-bench graph`): baton's
+ * graph, the hand-written pthread pipeline and the serial loop, over the pipelines of
+ * bench/common/graph_workloads.h; and the calibration of work4's rounds. Each measure function has
+ * the bench_measure_fn signature: ctx is a graph_case, workers the pool size (the pthread pipeline
+ * has one thread per stage whatever it is given, the serial loop one).
  */
-#ifndef BATON_CLI_BENCH_GRAPH_WORK_H
-#define BATON_CLI_BENCH_GRAPH_WORK_H
+#ifndef BATON_BENCH_GRAPH_WORK_H
+#define BATON_BENCH_GRAPH_WORK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "baton/graph.h"
-#include "cli.h"
-
-/* ---- bench_graph.c: the suite -------------------------------------------------------------- */
-
-/* The cases trivial4 and work4 with every contender; the targets after the tables. */
-int bench_graph_run(const bench_options *options, bench_report *report);
-void bench_graph_print_summary(const bench_report *report, FILE *out);
+#include "bench.h"
 
 /* ---- the contenders ------------------------------------------------------------------------ */
 
@@ -59,4 +52,4 @@ uint64_t graph_reference_sum(uint64_t items, uint64_t rounds);
  */
 uint64_t graph_calibrate_rounds(double *out_ns_per_round);
 
-#endif /* BATON_CLI_BENCH_GRAPH_WORK_H */
+#endif /* BATON_BENCH_GRAPH_WORK_H */

@@ -1,10 +1,9 @@
 /*
- * bench_store.c — `baton bench store`: the Echo sharding study (/work/shared/seeds, DESIGN.md's
- * store section) reproduced and extended. One million entities of 48 bytes, 100 ticks of the
- * motion rule, in one run and interleaved: the study's serial starting point (an ordered map),
- * the best serial code (a flat array), baton_parallel_for over the flat array (the study's Rayon
- * row), the sharded store with one owner per shard under each policy (its "Sharded Store" row),
- * and OpenMP's `parallel for` (what a C programmer tries first). Then a rewrite-heavy variant in
+ * store.c — `baton-bench store`: the motion workload, one million entities of 48 bytes, 100
+ * ticks of the motion rule, in one run and interleaved: a serial starting point (an ordered
+ * map), the best serial code (a flat array), baton_parallel_for over the flat array, the sharded
+ * store with one owner per shard under each policy, and OpenMP's `parallel for` (what a C
+ * programmer tries first). Then a rewrite-heavy variant in
  * which entities interact with a neighbour, so that footprints conflict.
  *
  * Cases and metrics (a published API: scripts depend on the names):
@@ -16,7 +15,7 @@
  * baton_parallel_for (motion), baton_sharded with "policy": "dynamic", "static" or "dedicated",
  * and omp (motion; peer baton-peer-omp_store). Serial rows run 1 thread, the others the largest
  * count of --workers. vs_baton compares with baton_sharded under the dynamic policy, so the
- * baton_parallel_for row's vs_baton is the study's sharded / Rayon ratio.
+ * baton_parallel_for row's vs_baton is the sharded / parallel_for ratio.
  *
  * Every contender steps entities with the same kernel (src/store/motion_kernel.h, which
  * baton_motion_update runs too) and is checked: the motion rows' final state, in id order, must
@@ -29,16 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_pool_work.h"
-#include "bench_store_work.h"
-#include "cli.h"
+#include "../pool/pool_work.h"
+#include "bench.h"
+#include "store_work.h"
+#include "suites.h"
 
 #define SUITE "store"
 #define PEER_PATH_MAX 4096
 #define N_POLICIES 3
 #define MAX_SLOTS 8
 
-/* The seed's sizes: 1M entities, 100 ticks; --quick: a fifth of the entities, 20 ticks. */
+/* The motion workload's sizes: 1M entities, 100 ticks; --quick: a fifth of the entities, 20 ticks.
+ */
 #define MOTION_ENTITIES 1000000u
 #define MOTION_TICKS 100u
 #define QUICK_ENTITIES 200000u
@@ -138,15 +139,15 @@ static int run_motion(store_bench *sb)
     bytes = mc.entities * MOTION_PAYLOAD_BYTES;
     mc.state = malloc(bytes);
     if (mc.state == NULL) {
-        cli_errorf("bench store: motion: cannot allocate %zu bytes", bytes);
+        bench_errorf("bench store: motion: cannot allocate %zu bytes", bytes);
         return -1;
     }
 
     /* The probe passes over a buffer of the state's size (the state itself, before the reference
      * run initialises it) with all W threads, reading and writing every byte once a pass. */
-    limit = bench_motion_update_limit(sb->report, "store", mc.state, bytes, mc.entities, mc.ticks,
-                                      w);
-    cli_progress("bench store: motion: serial reference");
+    limit =
+        bench_motion_update_limit(sb->report, "store", mc.state, bytes, mc.entities, mc.ticks, w);
+    bench_progress("bench store: motion: serial reference");
     mc.expected = store_motion_reference(&mc, mc.ticks);
 
     list.n = 0;
@@ -212,10 +213,10 @@ static int run_conflicts(store_bench *sb)
     bytes = cc.entities * MOTION_PAYLOAD_BYTES;
     cc.state = malloc(bytes);
     if (cc.state == NULL) {
-        cli_errorf("bench store: motion_conflicts: cannot allocate %zu bytes", bytes);
+        bench_errorf("bench store: motion_conflicts: cannot allocate %zu bytes", bytes);
         return -1;
     }
-    cli_progress("bench store: motion_conflicts: serial reference");
+    bench_progress("bench store: motion_conflicts: serial reference");
     if (store_conflict_reference(&cc) != 0) {
         free(cc.state);
         return -1;
@@ -254,18 +255,18 @@ static int run_conflicts(store_bench *sb)
 static void find_peers(store_bench *sb)
 {
     for (int p = 0; p < N_PEERS; p++) {
-        if (!bench_peer_path(sb->options->peers_dir, peer_names[p], sb->peer_path[p],
-                             PEER_PATH_MAX)) {
-            cli_note("bench store: peers directory name too long; %s skipped", peer_names[p]);
+        if (!peer_process_path(sb->options->peers_dir, peer_names[p], sb->peer_path[p],
+                               PEER_PATH_MAX)) {
+            bench_note("bench store: peers directory name too long; %s skipped", peer_names[p]);
             sb->peer_available[p] = false;
             continue;
         }
-        sb->peer_available[p] = bench_peer_available(sb->peer_path[p]);
+        sb->peer_available[p] = peer_process_available(sb->peer_path[p]);
         if (!sb->peer_available[p])
-            cli_note("bench store: %s not found; the %s contender is skipped (%s)",
-                     sb->peer_path[p], peer_contenders[p],
-                     p == PEER_STDMAP ? "built by `make bench`"
-                                      : "built with the CLI when CMake finds OpenMP");
+            bench_note("bench store: %s not found; the %s contender is skipped (%s)",
+                       sb->peer_path[p], peer_contenders[p],
+                       p == PEER_STDMAP ? "built by `make bench`"
+                                        : "built with the CLI when CMake finds OpenMP");
     }
 }
 
@@ -287,7 +288,7 @@ int bench_store_run(const bench_options *options, bench_report *report)
     return rc;
 }
 
-/* ---- the summary: the seed's table and the targets ------------------------------------------ */
+/* ---- the summary: the motion table and the targets ------------------------------------------ */
 
 static void print_motion_summary(const bench_report *report, FILE *out)
 {
@@ -297,8 +298,7 @@ static void print_motion_summary(const bench_report *report, FILE *out)
     double best_fraction = NAN;
     char name[64];
 
-    fprintf(out,
-            "\nThe seed's table: motion, %zu entities, %u ticks, %u workers (medians of %u runs)\n",
+    fprintf(out, "\nThe motion table: %zu entities, %u ticks, %u workers (medians of %u runs)\n",
             summary_info.entities, summary_info.ticks, summary_info.workers, summary_info.runs);
     fprintf(out, "  %-26s %10s %12s %10s %10s  %s\n", "strategy", "ticks/s", "total (s)", "speedup",
             "bandwidth", "correct");

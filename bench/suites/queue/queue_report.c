@@ -1,5 +1,5 @@
 /*
- * bench_queue_report.c — what the queue suite adds to the common report: the figures derived
+ * queue_report.c — what the queue suite adds to the common report: the figures derived
  * from the medians (as extras, so the JSON carries them), the summaries printed after the
  * tables, and its JSON array.
  *
@@ -15,7 +15,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "cli.h"
+#include "bench.h"
+#include "queue.h"
+#include "suites.h"
 
 #define TARGET_OVERSUBSCRIPTION (1.0 / 3.0)
 #define TARGET_ORDERED 0.9
@@ -70,7 +72,8 @@ void bench_queue_derive(bench_report *report)
                     r, "t16_vs_base",
                     median_ratio(r, find(report, oversubscribed[k].base, r->contender)));
         if (strcmp(r->case_name, "mp_4p_100k") == 0)
-            bench_record_set_extra(r, "vs_sp", median_ratio(r, find(report, "sp_1p_100k", "baton")));
+            bench_record_set_extra(r, "vs_sp",
+                                   median_ratio(r, find(report, "sp_1p_100k", "baton")));
         for (size_t s = 0; s < sizeof drain_sizes / sizeof drain_sizes[0]; s++) {
             for (size_t w = 0; w < sizeof drain_workers / sizeof drain_workers[0]; w++) {
                 char ordered[64], unordered[64];
@@ -105,20 +108,22 @@ static void print_oversubscription(const bench_report *report, FILE *out)
             if (base == NULL)
                 continue;
             if (!header) {
-                fprintf(out, "\noversubscription: items/s at 16 threads / items/s in the base "
-                             "case, per contender (target >= %.2f: no collapse)\n",
+                fprintf(out,
+                        "\noversubscription: items/s at 16 threads / items/s in the base "
+                        "case, per contender (target >= %.2f: no collapse)\n",
                         TARGET_OVERSUBSCRIPTION);
-                fprintf(out, "  %-6s %-12s %12s %12s %7s\n", "base", "contender", "base",
-                        "t16", "ratio");
+                fprintf(out, "  %-6s %-12s %12s %12s %7s\n", "base", "contender", "base", "t16",
+                        "ratio");
                 header = true;
             }
             ratio = median_ratio(t16, base);
             fprintf(out, "  %-6s %-12s %12.4g %12.4g", base->case_name, t16->contender,
                     bench_record_median(base), bench_record_median(t16));
             print_ratio(out, ratio);
-            fprintf(out, "  %s\n", isnan(ratio)                       ? "-"
-                                   : ratio >= TARGET_OVERSUBSCRIPTION ? "ok"
-                                                                      : "COLLAPSE");
+            fprintf(out, "  %s\n",
+                    isnan(ratio)                       ? "-"
+                    : ratio >= TARGET_OVERSUBSCRIPTION ? "ok"
+                                                       : "COLLAPSE");
         }
     }
 }
@@ -137,8 +142,9 @@ static void print_reorder_cost(const bench_report *report, FILE *out)
             if (o == NULL || u == NULL)
                 continue;
             if (!header) {
-                fprintf(out, "\nreorder cost: drain_ordered items/s / drain_unordered items/s "
-                             "(target >= %.2f: ordering costs < 10%%)\n",
+                fprintf(out,
+                        "\nreorder cost: drain_ordered items/s / drain_unordered items/s "
+                        "(target >= %.2f: ordering costs < 10%%)\n",
                         TARGET_ORDERED);
                 fprintf(out, "  %-6s %7s %12s %12s %7s %7s\n", "items", "workers", "ordered",
                         "unordered", "ratio", "cost");

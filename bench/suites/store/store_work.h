@@ -1,6 +1,6 @@
 /*
- * bench_store_work.h — the in-process contenders of the store suite (`baton bench store`) and of
- * `baton demo`: the motion rule over a flat array (serially and with baton_parallel_for), over a
+ * store_work.h — the in-process contenders of the store suite (`baton-bench store`): the motion
+ * rule over a flat array (serially and with baton_parallel_for), over a
  * sharded baton_store, and the rewrite-heavy variant. Each measure function has the
  * bench_measure_fn signature: ctx is one of the case structs below, workers the pool size.
  *
@@ -8,8 +8,8 @@
  * the code of baton_motion_step), so the rows differ in data layout and scheduling only. The
  * initial state is bench/common/workloads.h's motion_init_entity(i) for entity id i.
  */
-#ifndef BATON_CLI_BENCH_STORE_WORK_H
-#define BATON_CLI_BENCH_STORE_WORK_H
+#ifndef BATON_BENCH_STORE_WORK_H
+#define BATON_BENCH_STORE_WORK_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,7 +18,7 @@
 #include "baton/store.h"
 #include "workloads.h"
 
-/* ---- motion: the seed study's blast-through update ---------------------------------------- */
+/* ---- motion: every entity updated every tick ------------------------------------------------ */
 
 /* `ticks` ticks of `entities` entities. `state` is the caller's buffer of entities * 48 bytes:
  * the flat contenders tick it in place, the sharded one copies the store's final state into it
@@ -90,7 +90,7 @@ static inline bool store_conflict_chosen(unsigned tick, uint64_t id, unsigned pe
 }
 
 /* The values are committed rewrites per second. The serial one is a flat array and a sorted
- * queue that implement the store's semantics directly (bench_store_work.c says how). */
+ * queue that implement the store's semantics directly (store_work.c says how). */
 int store_measure_conflict_serial(void *ctx, unsigned workers, double *out_value,
                                   bool *out_correct);
 int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_value,
@@ -100,4 +100,4 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
  * (after a message) when memory ran out. */
 int store_conflict_reference(store_conflict_case *cc);
 
-#endif /* BATON_CLI_BENCH_STORE_WORK_H */
+#endif /* BATON_BENCH_STORE_WORK_H */

@@ -1,7 +1,7 @@
 /*
- * bench_queue_fanin.c — how the results of a parallel drain come back together: five fan-in
+ * queue_fanin.c — how the results of a parallel drain come back together: five fan-in
  * strategies on the same items, work and check (cases fanin_<strategy>_<10k|100k>_w<4|8|16> of
- * `baton bench queue`).
+ * `baton-bench queue`).
  *
  * Items. N items {seq, value} built once per size (value = baton_mix64(seq + 1)), sent in seq
  * order into a fresh single-producer work queue of capacity >= N whose sender is then closed. The
@@ -50,7 +50,8 @@
 #include <string.h>
 
 #include "baton/queue.h"
-#include "cli.h"
+#include "bench.h"
+#include "queue.h"
 
 /* Items taken from the MPSC ring per pop_n. */
 #define FANIN_POP_BATCH 256
@@ -140,7 +141,7 @@ bench_fanin_data *bench_queue_fanin_data_create(size_t items)
         d->expected = malloc(items * sizeof *d->expected);
     }
     if (d == NULL || d->items == NULL || d->ptrs == NULL || d->expected == NULL) {
-        cli_errorf("bench queue: out of memory for %zu fan-in items", items);
+        bench_errorf("bench queue: out of memory for %zu fan-in items", items);
         bench_queue_fanin_data_destroy(d);
         return NULL;
     }
@@ -320,7 +321,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         size_t begin = received;
         rc = fill_chunk(run, &received);
         if (rc != 0) {
-            cli_report_error(rc, "receiving from the work queue");
+            bench_baton_error(rc, "receiving from the work queue");
             return rc;
         }
         if (received == begin)
@@ -330,7 +331,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         run->chunks[n_chunks].end = received;
         rc = baton_scope_spawn(scope, chunk_task, &run->chunks[n_chunks]);
         if (rc != 0) {
-            cli_report_error(rc, "baton_scope_spawn");
+            bench_baton_error(rc, "baton_scope_spawn");
             return rc;
         }
         n_chunks++;
@@ -343,7 +344,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         if (rc == 0)
             run->stream_long = true;
         else if (rc != BATON_EEOF) {
-            cli_report_error(rc, "receiving the end of the work queue");
+            bench_baton_error(rc, "receiving the end of the work queue");
             return rc;
         }
     }
@@ -370,8 +371,8 @@ static int scope_body(baton_scope *scope, void *ctx)
 /* Joins the shards' or the threads' vectors into run->collected. */
 static int concatenate(fanin_run *run)
 {
-    unsigned n_vecs = run->strategy == BENCH_FANIN_SHARDED_MUTEX ? BENCH_FANIN_SHARDS
-                                                                 : run->workers + 1;
+    unsigned n_vecs =
+        run->strategy == BENCH_FANIN_SHARDED_MUTEX ? BENCH_FANIN_SHARDS : run->workers + 1;
     size_t total = 0, at = 0;
 
     for (unsigned i = 0; i < n_vecs; i++)
@@ -382,8 +383,8 @@ static int concatenate(fanin_run *run)
         return BATON_ENOMEM;
     run->collected.cap = total;
     for (unsigned i = 0; i < n_vecs; i++) {
-        const fanin_vec *v = run->strategy == BENCH_FANIN_SHARDED_MUTEX ? &run->shards[i].vec
-                                                                        : &run->buckets[i].vec;
+        const fanin_vec *v =
+            run->strategy == BENCH_FANIN_SHARDED_MUTEX ? &run->shards[i].vec : &run->buckets[i].vec;
         if (v->n > 0)
             memcpy(run->collected.data + at, v->data, v->n * sizeof *v->data);
         at += v->n;
@@ -426,13 +427,13 @@ static int run_scope_strategy(fanin_run *run)
     } else {
         rc = baton_mpsc_create(FANIN_RING_CAPACITY, &run->ring);
         if (rc != 0) {
-            cli_report_error(rc, "creating an MPSC ring");
+            bench_baton_error(rc, "creating an MPSC ring");
             return rc;
         }
     }
     rc = baton_scope_run(run->pool, scope_body, run);
     if (rc != 0) {
-        cli_report_error(rc, "baton_scope_run (fan-in)");
+        bench_baton_error(rc, "baton_scope_run (fan-in)");
         return rc;
     }
     if (run->strategy != BENCH_FANIN_MPSC)
@@ -477,7 +478,7 @@ static int run_drain_strategy(fanin_run *run)
     ops.flags = run->strategy == BENCH_FANIN_DRAIN_UNORDERED ? BATON_DRAIN_UNORDERED : 0;
     rc = baton_workqueue_drain_parallel(run->rx, run->pool, &ops, run, &run->report);
     if (rc != 0)
-        cli_report_error(rc, "baton_workqueue_drain_parallel");
+        bench_baton_error(rc, "baton_workqueue_drain_parallel");
     return rc;
 }
 
@@ -488,7 +489,8 @@ static bool check_run(const fanin_run *run, const bench_fanin_data *data, const 
     const char *why = NULL;
     size_t bad = run->n;
 
-    if (run->strategy == BENCH_FANIN_DRAIN_ORDERED || run->strategy == BENCH_FANIN_DRAIN_UNORDERED) {
+    if (run->strategy == BENCH_FANIN_DRAIN_ORDERED ||
+        run->strategy == BENCH_FANIN_DRAIN_UNORDERED) {
         if (run->report.accepted != run->n || run->report.delivered != run->n)
             why = "the drain did not accept and deliver every item";
         else if (atomic_load(&run->seq_mismatch))
@@ -506,7 +508,7 @@ static bool check_run(const fanin_run *run, const bench_fanin_data *data, const 
     } else {
         unsigned char *seen = calloc(run->n ? run->n : 1, 1);
         if (seen == NULL) {
-            cli_errorf("bench queue: %s: out of memory for the check", what);
+            bench_errorf("bench queue: %s: out of memory for the check", what);
             return false;
         }
         for (size_t i = 0; why == NULL && i < run->n; i++) {
@@ -523,9 +525,9 @@ static bool check_run(const fanin_run *run, const bench_fanin_data *data, const 
     }
     if (why != NULL) {
         if (bad < run->n)
-            cli_note("bench queue: %s: %s (item %zu of %zu)", what, why, bad, run->n);
+            bench_note("bench queue: %s: %s (item %zu of %zu)", what, why, bad, run->n);
         else
-            cli_note("bench queue: %s: %s (%zu items)", what, why, run->n);
+            bench_note("bench queue: %s: %s (%zu items)", what, why, run->n);
         return false;
     }
     return true;
@@ -571,13 +573,13 @@ static int fanin_once(const bench_queue_fanin *fc, baton_pool *pool, unsigned wo
 
     rc = baton_workqueue_create(n, 0, &tx, &run.rx);
     if (rc != 0) {
-        cli_report_error(rc, "creating a work queue");
+        bench_baton_error(rc, "creating a work queue");
         return -1;
     }
     rc = baton_workqueue_send_n(tx, fc->data->ptrs, n, BATON_WAIT_FOREVER, &sent);
     baton_workqueue_sender_close(tx);
     if (rc != 0 || sent != n) {
-        cli_report_error(rc, "filling the work queue");
+        bench_baton_error(rc, "filling the work queue");
         baton_workqueue_receiver_destroy(run.rx);
         return -1;
     }
@@ -590,7 +592,7 @@ static int fanin_once(const bench_queue_fanin *fc, baton_pool *pool, unsigned wo
     t1 = baton_now_ns();
 
     if (rc == BATON_ENOMEM)
-        cli_errorf("bench queue: %s: out of memory", what);
+        bench_errorf("bench queue: %s: out of memory", what);
     if (rc == 0) {
         *out_s = (double)(t1 - t0) * 1e-9;
         *out_correct = check_run(&run, fc->data, what);
@@ -615,7 +617,7 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     if (n / 10 > warm_n)
         warm_n = n / 10;
     if (fc->strategy >= BENCH_FANIN_N_STRATEGIES) {
-        cli_errorf("bench queue: unknown fan-in strategy %u", fc->strategy);
+        bench_errorf("bench queue: unknown fan-in strategy %u", fc->strategy);
         return -1;
     }
     memset(&config, 0, sizeof config);
@@ -625,7 +627,7 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     rc = baton_pool_create(&config, &pool);
     if (rc != 0) {
         snprintf(what, sizeof what, "creating a pool of %u workers", workers);
-        cli_report_error(rc, what);
+        bench_baton_error(rc, what);
         return -1;
     }
     snprintf(what, sizeof what, "fanin %s, %zu items, %u workers, warm-up",
@@ -638,13 +640,13 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     }
     destroy_rc = baton_pool_destroy(pool);
     if (destroy_rc != 0) {
-        cli_report_error(destroy_rc, "destroying a pool");
+        bench_baton_error(destroy_rc, "destroying a pool");
         rc = -1;
     }
     if (rc != 0)
         return -1;
     if (warm_ok && !(time_s > 0)) {
-        cli_errorf("bench queue: %s: the run took no measurable time", what);
+        bench_errorf("bench queue: %s: the run took no measurable time", what);
         return -1;
     }
     *out_value = warm_ok ? (double)n / time_s : 0;

@@ -1,5 +1,5 @@
 /*
- * bench_queue_ring.c — baton's in-process contender on the ring cases of `baton bench queue`
+ * queue_ring.c — baton's in-process contender on the ring cases of `baton-bench queue`
  * (spsc*, mpsc*, mpmc*). Same threads, items, start flag, clock, warm-up and checks as the
  * peers (bench/common/queue_workloads.h, bench/peers/queue_peer_common.h):
  *   - producer p sends queue_item_value(p, k) for k < queue_items_of(p, P, ITEMS), the value
@@ -31,7 +31,8 @@
 #include <string.h>
 
 #include "baton/queue.h"
-#include "cli.h"
+#include "bench.h"
+#include "queue.h"
 #include "queue_workloads.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -57,9 +58,9 @@ typedef struct ring_thread {
     pthread_t tid;
     ring_start *start;
     void *queue;
-    unsigned index;      /* producer p or consumer c */
-    uint64_t items;      /* producer: how many it sends */
-    linked_item *nodes;  /* producer on RING_LINKED: one per item */
+    unsigned index;                 /* producer p or consumer c */
+    uint64_t items;                 /* producer: how many it sends */
+    linked_item *nodes;             /* producer on RING_LINKED: one per item */
     struct queue_order_check check; /* consumer: set up by main, the result when done */
     bool rejected;                  /* consumer: the check rejected a value */
     uint64_t rejected_value;
@@ -289,8 +290,8 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
     for (unsigned i = 0; i < l->producers + l->consumers; i++) {
         const ring_thread *t = i < l->producers ? &producers[i] : &consumers[i - l->producers];
         if (t->error != 0) {
-            cli_note("bench queue: %s: baton %s run: a %s returned %s", case_name, run,
-                     i < l->producers ? "push" : "pop", baton_err_name(t->error));
+            bench_note("bench queue: %s: baton %s run: a %s returned %s", case_name, run,
+                       i < l->producers ? "push" : "pop", baton_err_name(t->error));
             return false;
         }
     }
@@ -298,10 +299,10 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
         const ring_thread *t = &consumers[c];
         if (t->rejected) {
             uint64_t v = t->rejected_value;
-            cli_note("bench queue: %s: baton %s run: consumer %u received 0x%016" PRIx64
-                     " (producer %" PRIu64 ", index %" PRIu64 ") out of order or from no "
-                     "producer it serves",
-                     case_name, run, c, v, queue_item_producer(v), queue_item_index(v));
+            bench_note("bench queue: %s: baton %s run: consumer %u received 0x%016" PRIx64
+                       " (producer %" PRIu64 ", index %" PRIu64 ") out of order or from no "
+                       "producer it serves",
+                       case_name, run, c, v, queue_item_producer(v), queue_item_index(v));
             return false;
         }
         sum += t->check.sum;
@@ -313,17 +314,17 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
             if (consumers[c].check.last[p] > last)
                 last = consumers[c].check.last[p];
         if (last != n) {
-            cli_note("bench queue: %s: baton %s run: the last item received from producer %u "
-                     "has index %" PRIu64 ", expected %" PRIu64,
-                     case_name, run, p, last, n);
+            bench_note("bench queue: %s: baton %s run: the last item received from producer %u "
+                       "has index %" PRIu64 ", expected %" PRIu64,
+                       case_name, run, p, last, n);
             return false;
         }
     }
     expected = queue_expected_check(l->producers, items);
     if (count != items || sum != expected) {
-        cli_note("bench queue: %s: baton %s run: %" PRIu64 " items with check %" PRIu64
-                 ", expected %" PRIu64 " with %" PRIu64,
-                 case_name, run, count, sum, items, expected);
+        bench_note("bench queue: %s: baton %s run: %" PRIu64 " items with check %" PRIu64
+                   ", expected %" PRIu64 " with %" PRIu64,
+                   case_name, run, count, sum, items, expected);
         return false;
     }
     return true;
@@ -344,7 +345,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
 
     threads = calloc(l->threads, sizeof *threads);
     if (threads == NULL) {
-        cli_errorf("bench queue: %s: out of memory", case_name);
+        bench_errorf("bench queue: %s: out of memory", case_name);
         return -1;
     }
     producers = threads;
@@ -355,7 +356,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
     for (unsigned q = 0; q < l->queues && rc == 0; q++) {
         rc = ring_create(kind, &queues[q]);
         if (rc != 0)
-            cli_report_error(rc, "creating a ring");
+            bench_baton_error(rc, "creating a ring");
     }
     for (unsigned p = 0; p < l->producers && rc == 0; p++) {
         ring_thread *t = &producers[p];
@@ -368,8 +369,8 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
              * could hand out untouched zero pages). */
             t->nodes = malloc((t->items ? t->items : 1) * sizeof *t->nodes);
             if (t->nodes == NULL) {
-                cli_errorf("bench queue: %s: out of memory for %" PRIu64 " nodes", case_name,
-                           t->items);
+                bench_errorf("bench queue: %s: out of memory for %" PRIu64 " nodes", case_name,
+                             t->items);
                 rc = -1;
             }
             for (uint64_t k = 0; t->nodes != NULL && k < t->items; k++) {
@@ -393,11 +394,11 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
     for (unsigned i = 0; i < l->threads && rc == 0; i++) {
         unsigned idx = i < l->consumers ? l->producers + i : i - l->consumers;
         bool is_producer = idx < l->producers;
-        int err = pthread_create(&threads[idx].tid, NULL,
-                                 is_producer ? producer_main[kind] : consumer_main[kind],
-                                 &threads[idx]);
+        int err =
+            pthread_create(&threads[idx].tid, NULL,
+                           is_producer ? producer_main[kind] : consumer_main[kind], &threads[idx]);
         if (err != 0) {
-            cli_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
+            bench_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
             rc = -1;
             break;
         }
@@ -455,19 +456,21 @@ int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, boo
     (void)workers; /* the case fixes the threads */
     memset(&layout, 0, sizeof layout);
 #if UINTPTR_MAX < UINT64_MAX
-    cli_errorf("bench queue: %s: the items are 64-bit values carried as pointers, which are "
-               "narrower here", rq->case_name);
+    bench_errorf("bench queue: %s: the items are 64-bit values carried as pointers, which are "
+                 "narrower here",
+                 rq->case_name);
     return -1;
 #endif
     if (queue_bench_case(rq->case_name, &base, &threads) != 0 ||
         queue_layout_init(&layout, base, threads) != 0 || (rq->linked && base != QUEUE_MPSC)) {
-        cli_errorf("bench queue: %s: not a ring case baton can run%s", rq->case_name,
-                   rq->linked ? " on the linked MPSC queue" : "");
+        bench_errorf("bench queue: %s: not a ring case baton can run%s", rq->case_name,
+                     rq->linked ? " on the linked MPSC queue" : "");
         return -1;
     }
-    kind = rq->linked ? RING_LINKED : base == QUEUE_SPSC ? RING_SPSC
-                                   : base == QUEUE_MPSC ? RING_MPSC
-                                                        : RING_MPMC;
+    kind = rq->linked           ? RING_LINKED
+           : base == QUEUE_SPSC ? RING_SPSC
+           : base == QUEUE_MPSC ? RING_MPSC
+                                : RING_MPMC;
     if (ring_run(rq->case_name, &layout, kind, queue_warmup_items(rq->items), "warm-up", &warm_s,
                  &warm_ok) != 0)
         return -1;
@@ -479,7 +482,7 @@ int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, boo
     if (ring_run(rq->case_name, &layout, kind, rq->items, "timed", &time_s, &ok) != 0)
         return -1;
     if (!(time_s > 0)) {
-        cli_errorf("bench queue: %s: the run took no measurable time", rq->case_name);
+        bench_errorf("bench queue: %s: the run took no measurable time", rq->case_name);
         return -1;
     }
     *out_value = (double)rq->items / time_s;

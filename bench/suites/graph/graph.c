@@ -1,5 +1,5 @@
 /*
- * bench_graph.c — `baton bench graph`: the graph layer's pipelines against oneTBB's flow graph, a
+ * graph.c — `baton-bench graph`: the graph layer's pipelines against oneTBB's flow graph, a
  * hand-written pthread pipeline and a serial loop, in one run, interleaved.
  *
  * Cases and metrics (a published API: scripts depend on the names):
@@ -17,7 +17,7 @@
  * Every result is checked before its time counts: the sink's wrapping sum must equal the serial
  * reference's and it must have seen every item exactly once (the peer checks its count itself).
  *
- * Peer arguments (after CASE WORKERS), bench_peer.c's protocol:
+ * Peer arguments (after CASE WORKERS), bench/common/peer_process.h's protocol:
  *   trivial4 W ITEMS          time_s = seconds of the timed run,  check = the sink's sum
  *   work4 W ITEMS ROUNDS      (ROUNDS: graph_spin rounds per stage, from this run's calibration)
  *
@@ -30,9 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_graph_work.h"
-#include "cli.h"
+#include "bench.h"
+#include "graph_work.h"
 #include "graph_workloads.h"
+#include "suites.h"
 
 #define SUITE "graph"
 #define PEER_NAME "tbb_flow"
@@ -140,7 +141,7 @@ static int run_trivial4(graph_bench *gb)
     gc.name = "trivial4";
     gc.items = gb->options->quick ? GRAPH_TRIVIAL_QUICK_ITEMS : GRAPH_TRIVIAL_ITEMS;
     gc.rounds = 0;
-    cli_progress("bench graph: trivial4: serial reference");
+    bench_progress("bench graph: trivial4: serial reference");
     gc.expected_sum = graph_reference_sum(gc.items, 0);
     bench_report_note(gb->report, "trivial4",
                       "%.3g items: source -> x*3+1 -> x^(x>>7) -> x+0x9e37..7c15 -> sum (serial "
@@ -172,12 +173,12 @@ static int run_work4(graph_bench *gb)
     memset(&gc, 0, sizeof gc);
     gc.name = "work4";
     gc.items = gb->options->quick ? GRAPH_WORK_QUICK_ITEMS : GRAPH_WORK_ITEMS;
-    cli_progress("bench graph: work4: calibrating the stages' work");
+    bench_progress("bench graph: work4: calibrating the stages' work");
     gc.rounds = graph_calibrate_rounds(&ns_per_round);
-    cli_progress("bench graph: work4: serial reference");
-    reference_s = cli_now_s();
+    bench_progress("bench graph: work4: serial reference");
+    reference_s = bench_now_s();
     gc.expected_sum = graph_reference_sum(gc.items, gc.rounds);
-    reference_s = cli_now_s() - reference_s;
+    reference_s = bench_now_s() - reference_s;
     bench_report_note(gb->report, "work4",
                       "%.3g items; each stage (3 maps, the sink) runs %llu mixer rounds: %.0f ns "
                       "at the calibrated %.3g ns a round; the reference took %.3g s",
@@ -207,12 +208,12 @@ int bench_graph_run(const bench_options *options, bench_report *report)
     gb.options = options;
     gb.report = report;
     summary_info.runs = options->runs;
-    if (!bench_peer_path(options->peers_dir, PEER_NAME, gb.peer_path, sizeof gb.peer_path))
-        cli_note("bench graph: peers directory name too long; " PEER_NAME " skipped");
-    else if (!(gb.peer_available = bench_peer_available(gb.peer_path)))
-        cli_note("bench graph: %s not found; the tbb_flow contender is skipped (the peers are "
-                 "built by `make bench`)",
-                 gb.peer_path);
+    if (!peer_process_path(options->peers_dir, PEER_NAME, gb.peer_path, sizeof gb.peer_path))
+        bench_note("bench graph: peers directory name too long; " PEER_NAME " skipped");
+    else if (!(gb.peer_available = peer_process_available(gb.peer_path)))
+        bench_note("bench graph: %s not found; the tbb_flow contender is skipped (the peers are "
+                   "built by `make bench`)",
+                   gb.peer_path);
     if (bench_case_selected(options, "trivial4"))
         rc = run_trivial4(&gb);
     if (rc == 0 && bench_case_selected(options, "work4"))

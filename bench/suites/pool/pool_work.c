@@ -1,10 +1,10 @@
 /*
- * bench_pool_work.c — what the pool suite measures inside this process: baton's contenders, the
+ * pool_work.c — what the pool suite measures inside this process: baton's contenders, the
  * plain serial C ones, and the memory-bandwidth probe.
  *
  * How baton is driven, case by case (so that the comparison with the peers is like for like):
  *  - fib32 and motion: a pool of exactly W workers with BATON_POOL_NO_EXTERNAL_SLOTS, entered
- *    once from main through cli_bench_install: the work runs on a worker, so W threads do it
+ *    once from main through bench_install: the work runs on a worker, so W threads do it
  *    while main sleeps (what rayon's install() does).
  *  - pfor16_*: a pool of W-1 workers (at least 1) with default flags: main takes an external slot
  *    and helps, as a caller of a small loop would, so W threads work, like oneTBB's arena (main
@@ -24,14 +24,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_pool_work.h"
-#include "cli.h"
+#include "bench.h"
+#include "pool_work.h"
 #include "workloads.h"
 
 /* Untimed warm-ups: fib(20) for fib32, 200 loops for pfor16 (the spec of the cases). */
 #define FIB_WARMUP_N 20
 #define PFOR_WARMUP_LOOPS 200
-
 
 /* ---- fib32 ---------------------------------------------------------------------------------- */
 
@@ -68,9 +67,9 @@ static int fib_task(void *ctx)
 static int fib_on_pool(baton_pool *pool, unsigned n, uint64_t *out_value)
 {
     fib_frame root = {pool, n, 0};
-    int rc = cli_bench_install(pool, fib_task, &root);
+    int rc = bench_install(pool, fib_task, &root);
     if (rc != 0) {
-        cli_report_error(rc, "baton_join (fib)");
+        bench_baton_error(rc, "baton_join (fib)");
         return rc;
     }
     *out_value = root.result;
@@ -85,15 +84,15 @@ int pool_measure_fib_baton(void *ctx, unsigned workers, double *out_value, bool 
     double start, elapsed = 0;
     int rc;
 
-    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = fib_on_pool(pool, FIB_WARMUP_N, &warm);
     if (rc == 0) {
-        start = cli_now_s();
+        start = bench_now_s();
         rc = fib_on_pool(pool, fc->n, &value);
-        elapsed = cli_now_s() - start;
+        elapsed = bench_now_s() - start;
     }
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = elapsed;
@@ -119,9 +118,9 @@ int pool_measure_fib_serial(void *ctx, unsigned workers, double *out_value, bool
     uint64_t value;
 
     (void)workers;
-    start = cli_now_s();
+    start = bench_now_s();
     value = fib_serial_root(fc->n);
-    *out_value = cli_now_s() - start;
+    *out_value = bench_now_s() - start;
     *out_correct = value == fib_expected(fc->n);
     return 0;
 }
@@ -153,7 +152,7 @@ static int pfor_samples(baton_pool *pool, const pfor_case *pc, double *out_value
 
     latency = malloc(pc->samples * sizeof *latency);
     if (latency == NULL) {
-        cli_errorf("bench pool: out of memory");
+        bench_errorf("bench pool: out of memory");
         return -1;
     }
     for (unsigned s = 0; s < pc->samples; s++)
@@ -168,7 +167,7 @@ static int pfor_samples(baton_pool *pool, const pfor_case *pc, double *out_value
         uint64_t start;
         memset(out, 0, sizeof out);
         if (pc->idle_s > 0)
-            cli_sleep_s(pc->idle_s);
+            bench_sleep_s(pc->idle_s);
         start = baton_now_ns();
         if (pool != NULL)
             rc = baton_parallel_for(pool, 0, PFOR_ITEMS, 1, pfor_body, out);
@@ -179,11 +178,11 @@ static int pfor_samples(baton_pool *pool, const pfor_case *pc, double *out_value
             sum += out[i];
     }
     if (rc != 0) {
-        cli_report_error(rc, "baton_parallel_for (pfor16)");
+        bench_baton_error(rc, "baton_parallel_for (pfor16)");
         free(latency);
         return -1;
     }
-    *out_value = cli_median(latency, pc->samples);
+    *out_value = bench_median(latency, pc->samples);
     *out_correct = sum == expected;
     free(latency);
     return 0;
@@ -195,10 +194,10 @@ int pool_measure_pfor_baton(void *ctx, unsigned workers, double *out_value, bool
     int rc;
 
     /* Main helps through its external slot: W threads in all, as in the peers. */
-    if (cli_bench_pool_create(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
+    if (bench_pool_create(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
         return -1;
     rc = pfor_samples(pool, ctx, out_value, out_correct);
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -221,7 +220,7 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run on one of the pool's workers (cli_bench_install). */
+/* The whole tick loop, run on one of the pool's workers (bench_install). */
 static int motion_ticks(void *ctx)
 {
     const motion_run *run = ctx;
@@ -242,15 +241,15 @@ int pool_measure_motion_baton(void *ctx, unsigned workers, double *out_value, bo
     int rc;
 
     run.mc = mc;
-    if (cli_bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
+    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
-    start = cli_now_s();
-    rc = cli_bench_install(run.pool, motion_ticks, &run);
-    elapsed = cli_now_s() - start;
+    start = bench_now_s();
+    rc = bench_install(run.pool, motion_ticks, &run);
+    elapsed = bench_now_s() - start;
     if (rc != 0)
-        cli_report_error(rc, "the tick loop (motion)");
-    cli_bench_pool_destroy(run.pool, &rc);
+        bench_baton_error(rc, "the tick loop (motion)");
+    bench_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -262,10 +261,10 @@ static double motion_serial_ticks(const motion_case *mc)
 {
     double start;
     motion_init(mc->state, mc->entities);
-    start = cli_now_s();
+    start = bench_now_s();
     for (unsigned t = 0; t < mc->ticks; t++)
         motion_update_range(mc->state, 0, mc->entities);
-    return cli_now_s() - start;
+    return bench_now_s() - start;
 }
 
 int pool_measure_motion_serial(void *ctx, unsigned workers, double *out_value, bool *out_correct)
@@ -379,7 +378,7 @@ int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double 
         args[started].index = started;
         rc = pthread_create(&ids[started], NULL, update_thread_main, &args[started]);
         if (rc != 0) {
-            cli_errorf("bench pool: bandwidth probe: pthread_create: %s", strerror(rc));
+            bench_errorf("bench pool: bandwidth probe: pthread_create: %s", strerror(rc));
             break;
         }
     }
@@ -430,18 +429,19 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     double cpu0, wall0, cpu1, wall1;
     int rc = 0;
 
-    if (cli_bench_pool_create(workers, 0, &pool) != 0)
+    if (bench_pool_create(workers, 0, &pool) != 0)
         return -1;
-    cli_sleep_s(ic->settle_s);
-    cpu0 = cli_process_cpu_s();
-    wall0 = cli_now_s();
-    cli_sleep_s(ic->wall_s);
-    cpu1 = cli_process_cpu_s();
-    wall1 = cli_now_s();
-    cli_bench_pool_destroy(pool, &rc);
+    bench_sleep_s(ic->settle_s);
+    cpu0 = bench_process_cpu_s();
+    wall0 = bench_now_s();
+    bench_sleep_s(ic->wall_s);
+    cpu1 = bench_process_cpu_s();
+    wall1 = bench_now_s();
+    bench_pool_destroy(pool, &rc);
     if (rc != 0 || isnan(cpu0) || isnan(cpu1)) {
         if (rc == 0)
-            cli_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s", strerror(errno));
+            bench_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s",
+                         strerror(errno));
         return -1;
     }
     *out_value = (cpu1 - cpu0) / (wall1 - wall0);
@@ -454,11 +454,11 @@ double bench_motion_update_limit(bench_report *report, const char *suite, void *
 {
     double limit;
 
-    cli_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
-                 threads);
+    bench_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
+                   threads);
     if (pool_measure_update_limit(buf, bytes, threads, &limit) != 0) {
-        cli_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
-                 suite);
+        bench_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
+                   suite);
         return NAN;
     }
     bench_report_note(report, "motion",

@@ -1,5 +1,5 @@
 /*
- * bench_engine.c — `baton bench engine`: the step engine against hand-written code over the same
+ * engine.c — `baton-bench engine`: the step engine against hand-written code over the same
  * arrays, in one run, interleaved.
  *
  * Cases and metrics (a published API: scripts depend on the names):
@@ -11,8 +11,8 @@
  *                same row ranges for more)
  *   fingerprint  bytes_per_s (B/s)          fingerprinting the motion state (ids and six float
  *                                           columns: 32 bytes a row)
- *                contenders baton (baton_state_fingerprint on the pool) and fnv1a (the seed's
- *                FNV-1a, a byte at a time, over the same content)
+ *                contenders baton (baton_state_fingerprint on the pool) and fnv1a (FNV-1a, a
+ *                byte at a time, over the same content)
  *   checkpoint_write    bytes_per_s (B/s)   baton_engine_checkpoint of the motion state into a
  *                                           checkpoint directory under $TMPDIR (else /var/tmp),
  *                                           keep 2, no fsync: to the page cache; a step (not
@@ -26,7 +26,7 @@
  * (baton's computed on the calling thread, fnv1a's computed once before the runs); after the
  * timed checkpoints, a step and a restore must bring back the state of the last one, and every
  * restore the fingerprint it was taken with; memcpy's copy must equal its source.
- *   mpi_step            time (s)            (bench_engine_mpi.c) the motion scenario on 1, 2, 4
+ *   mpi_step            time (s)            (engine_mpi.c) the motion scenario on 1, 2, 4
  *                                           MPI ranks, label "ranks"
  * Targets (2 cores): baton <= 1.05x hand_loop's time at every partition count; fingerprint
  * >= 10x fnv1a's bytes per second; checkpoint_write >= 0.5x memcpy's bytes per second.
@@ -42,8 +42,9 @@
 #include <unistd.h>
 
 #include "baton/engine.h"
-#include "bench_engine.h"
-#include "cli.h"
+#include "bench.h"
+#include "engine.h"
+#include "suites.h"
 
 #define SUITE "engine"
 #define MOTION_ROWS 1000000u
@@ -122,7 +123,7 @@ static int fresh_state(const engine_bench *eb, baton_state **out)
 {
     int rc = baton_engine_motion_state(eb->rows, BENCH_ENGINE_SEED, out);
     if (rc != 0)
-        cli_report_error(rc, "bench engine: baton_engine_motion_state");
+        bench_baton_error(rc, "bench engine: baton_engine_motion_state");
     return rc;
 }
 
@@ -142,16 +143,16 @@ static int measure_hand(void *ctx, unsigned workers, double *out_value, bool *ou
         return -1;
     hand_arrays a = arrays_of(state, ms->partitions);
     int rc = 0;
-    double t0 = cli_now_s();
+    double t0 = bench_now_s();
     for (unsigned s = 0; s < eb->steps && rc == 0; s++) {
         if (ms->partitions == 1)
             hand_motion(&a, 0, a.rows);
         else
             rc = baton_parallel_for(eb->pool, 0, ms->partitions, 1, hand_partitions, &a);
     }
-    *out_value = cli_now_s() - t0;
+    *out_value = bench_now_s() - t0;
     if (rc != 0)
-        cli_report_error(rc, "bench engine: baton_parallel_for");
+        bench_baton_error(rc, "bench engine: baton_parallel_for");
     *out_correct = rc == 0 && final_state_correct(eb, state);
     baton_state_destroy(state);
     return rc != 0 ? -1 : 0;
@@ -170,7 +171,7 @@ static int measure_engine(void *ctx, unsigned workers, double *out_value, bool *
     int rc = baton_engine_create(&cfg, state, &engine);
     if (rc != 0) {
         baton_state_destroy(state);
-        cli_report_error(rc, "bench engine: baton_engine_create");
+        bench_baton_error(rc, "bench engine: baton_engine_create");
         return -1;
     }
     if ((rc = baton_engine_add_motion(engine)) == 0 &&
@@ -179,12 +180,12 @@ static int measure_engine(void *ctx, unsigned workers, double *out_value, bool *
     baton_plan_destroy(plan);
     uint64_t done = 0;
     if (rc == 0) {
-        double t0 = cli_now_s();
+        double t0 = bench_now_s();
         rc = baton_engine_run(engine, eb->steps, NULL, &done);
-        *out_value = cli_now_s() - t0;
+        *out_value = bench_now_s() - t0;
     }
     if (rc != 0)
-        cli_report_error(rc, "bench engine: the engine");
+        bench_baton_error(rc, "bench engine: the engine");
     *out_correct =
         rc == 0 && done == eb->steps && final_state_correct(eb, baton_engine_state(engine));
     baton_engine_destroy(engine);
@@ -203,7 +204,7 @@ static int compute_reference(engine_bench *eb)
     int rc = baton_state_fingerprint(state, NULL, &eb->reference);
     baton_state_destroy(state);
     if (rc != 0)
-        cli_report_error(rc, "bench engine: baton_state_fingerprint");
+        bench_baton_error(rc, "bench engine: baton_state_fingerprint");
     return rc;
 }
 
@@ -261,8 +262,8 @@ static uint64_t fnv_bytes(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-/* The seed's fingerprint: step, row count, column count, the ids, then each column's name, a
- * 0xff byte and its values, a byte at a time. */
+/* The byte-at-a-time FNV-1a fingerprint: step, row count, column count, the ids, then each column's
+ * name, a 0xff byte and its values, a byte at a time. */
 static uint64_t fnv_fingerprint(baton_state *state)
 {
     uint64_t h = FNV_OFFSET, step = 0, rows = baton_state_rows(state),
@@ -287,17 +288,17 @@ static int measure_fp_baton(void *ctx, unsigned workers, double *out_value, bool
     fp_bench *fb = ctx;
     (void)workers;
     bool correct = true;
-    double t0 = cli_now_s();
+    double t0 = bench_now_s();
     for (unsigned r = 0; r < FINGERPRINT_REPS; r++) {
         uint64_t fp = 0;
         int rc = baton_state_fingerprint(fb->state, fb->eb->pool, &fp);
         if (rc != 0) {
-            cli_report_error(rc, "bench engine: baton_state_fingerprint");
+            bench_baton_error(rc, "bench engine: baton_state_fingerprint");
             return -1;
         }
         correct = correct && fp == fb->baton_reference;
     }
-    *out_value = fb->bytes * FINGERPRINT_REPS / (cli_now_s() - t0);
+    *out_value = fb->bytes * FINGERPRINT_REPS / (bench_now_s() - t0);
     *out_correct = correct;
     return 0;
 }
@@ -307,10 +308,10 @@ static int measure_fp_fnv(void *ctx, unsigned workers, double *out_value, bool *
     fp_bench *fb = ctx;
     (void)workers;
     bool correct = true;
-    double t0 = cli_now_s();
+    double t0 = bench_now_s();
     for (unsigned r = 0; r < FINGERPRINT_REPS; r++)
         correct = correct && fnv_fingerprint(fb->state) == fb->fnv_reference;
-    *out_value = fb->bytes * FINGERPRINT_REPS / (cli_now_s() - t0);
+    *out_value = fb->bytes * FINGERPRINT_REPS / (bench_now_s() - t0);
     *out_correct = correct;
     return 0;
 }
@@ -322,7 +323,7 @@ static int run_fingerprint(const bench_options *options, bench_report *report, e
         return -1;
     int rc = baton_state_fingerprint(fb.state, NULL, &fb.baton_reference);
     if (rc != 0) {
-        cli_report_error(rc, "bench engine: baton_state_fingerprint");
+        bench_baton_error(rc, "bench engine: baton_state_fingerprint");
         baton_state_destroy(fb.state);
         return -1;
     }
@@ -381,24 +382,24 @@ static int measure_ckpt_write(void *ctx, unsigned workers, double *out_value, bo
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         int rc = baton_engine_step(cb->engine, NULL);
         if (rc != 0) {
-            cli_report_error(rc, "bench engine: baton_engine_step");
+            bench_baton_error(rc, "bench engine: baton_engine_step");
             return -1;
         }
-        double t0 = cli_now_s();
+        double t0 = bench_now_s();
         rc = baton_engine_checkpoint(cb->engine, "bench");
-        timed += cli_now_s() - t0;
+        timed += bench_now_s() - t0;
         if (rc != 0) {
-            cli_report_error(rc, "bench engine: baton_engine_checkpoint");
+            bench_baton_error(rc, "bench engine: baton_engine_checkpoint");
             return -1;
         }
     }
     *out_value = cb->bytes * CHECKPOINT_REPS / timed;
     /* What was written must restore to the same state, after a step that changed it. */
     uint64_t now = 0;
-    *out_correct = baton_state_fingerprint(baton_engine_state(cb->engine), cb->eb->pool, &now) ==
-                       0 &&
-                   baton_engine_step(cb->engine, NULL) == 0 && !state_is(cb, now) &&
-                   baton_engine_restore(cb->engine, "bench") == 0 && state_is(cb, now);
+    *out_correct =
+        baton_state_fingerprint(baton_engine_state(cb->engine), cb->eb->pool, &now) == 0 &&
+        baton_engine_step(cb->engine, NULL) == 0 && !state_is(cb, now) &&
+        baton_engine_restore(cb->engine, "bench") == 0 && state_is(cb, now);
     cb->reference = now;
     return 0;
 }
@@ -407,15 +408,15 @@ static int measure_ckpt_restore(void *ctx, unsigned workers, double *out_value, 
 {
     ckpt_bench *cb = ctx;
     (void)workers;
-    double t0 = cli_now_s();
+    double t0 = bench_now_s();
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         int rc = baton_engine_restore(cb->engine, "bench");
         if (rc != 0) {
-            cli_report_error(rc, "bench engine: baton_engine_restore");
+            bench_baton_error(rc, "bench engine: baton_engine_restore");
             return -1;
         }
     }
-    *out_value = cb->bytes * CHECKPOINT_REPS / (cli_now_s() - t0);
+    *out_value = cb->bytes * CHECKPOINT_REPS / (bench_now_s() - t0);
     *out_correct = state_is(cb, cb->reference);
     return 0;
 }
@@ -427,7 +428,7 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
     (void)workers;
     baton_state *state = baton_engine_state(cb->engine);
     size_t rows = baton_state_rows(state), columns = baton_state_columns(state);
-    double t0 = cli_now_s();
+    double t0 = bench_now_s();
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         unsigned char *out = cb->buffer;
         memcpy(out, baton_state_ids(state), rows * 8);
@@ -435,7 +436,7 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
         for (size_t c = 0; c < columns; c++, out += rows * 4)
             memcpy(out, baton_state_column_data(state, c), rows * 4);
     }
-    *out_value = cb->bytes * CHECKPOINT_REPS / (cli_now_s() - t0);
+    *out_value = cb->bytes * CHECKPOINT_REPS / (bench_now_s() - t0);
     bool same = memcmp(cb->buffer, baton_state_ids(state), rows * 8) == 0;
     for (size_t c = 0; c < columns && same; c++)
         same = memcmp(cb->buffer + rows * 8 + c * rows * 4, baton_state_column_data(state, c),
@@ -446,11 +447,11 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
 
 static int ckpt_setup(engine_bench *eb, ckpt_bench *cb)
 {
-    const char *base = cli_temp_base();
+    const char *base = bench_temp_base();
     if ((size_t)snprintf(cb->dir, sizeof cb->dir, "%s/baton-bench-engine-XXXXXX", base) >=
             sizeof cb->dir ||
         mkdtemp(cb->dir) == NULL) {
-        cli_errorf("bench engine: cannot make a directory under %s: %s", base, strerror(errno));
+        bench_errorf("bench engine: cannot make a directory under %s: %s", base, strerror(errno));
         cb->dir[0] = '\0';
         return -1;
     }
@@ -464,23 +465,23 @@ static int ckpt_setup(engine_bench *eb, ckpt_bench *cb)
     int rc = baton_engine_create(&cfg, state, &cb->engine);
     if (rc != 0) {
         baton_state_destroy(state);
-        cli_report_error(rc, "bench engine: baton_engine_create");
+        bench_baton_error(rc, "bench engine: baton_engine_create");
         return -1;
     }
     if ((rc = baton_engine_add_motion(cb->engine)) != 0) {
-        cli_report_error(rc, "bench engine: baton_engine_add_motion");
+        bench_baton_error(rc, "bench engine: baton_engine_add_motion");
         return -1;
     }
     if ((rc = baton_state_fingerprint(state, NULL, &cb->reference)) != 0 ||
         (rc = baton_engine_checkpoint(cb->engine, "bench")) != 0) {
-        cli_report_error(rc, "bench engine: the first checkpoint");
+        bench_baton_error(rc, "bench engine: the first checkpoint");
         return -1;
     }
     size_t rows = baton_state_rows(state);
     cb->bytes = (double)rows * (8.0 + 4.0 * (double)baton_state_columns(state));
     cb->buffer = malloc((size_t)cb->bytes);
     if (cb->buffer == NULL) {
-        cli_errorf("bench engine: out of memory");
+        bench_errorf("bench engine: out of memory");
         return -1;
     }
     memset(cb->buffer, 1, (size_t)cb->bytes);
@@ -523,7 +524,7 @@ static int run_checkpoint(const bench_options *options, bench_report *report, en
     baton_engine_destroy(cb.engine);
     free(cb.buffer);
     if (cb.dir[0] != '\0')
-        (void)cli_remove_tree(cb.dir);
+        (void)bench_remove_tree(cb.dir);
     return rc;
 }
 
@@ -533,7 +534,7 @@ int bench_engine_run(const bench_options *options, bench_report *report)
 {
     engine_bench eb = {.rows = options->quick ? QUICK_ROWS : MOTION_ROWS,
                        .steps = options->quick ? QUICK_STEPS : MOTION_STEPS};
-    if (cli_bench_pool_create(options->max_workers, 0, &eb.pool) != 0)
+    if (bench_pool_create(options->max_workers, 0, &eb.pool) != 0)
         return -1;
     int rc = 0;
     if (bench_case_selected(options, "step_motion"))
@@ -545,7 +546,7 @@ int bench_engine_run(const bench_options *options, bench_report *report)
         rc = run_checkpoint(options, report, &eb);
     if (rc == 0 && bench_case_selected(options, "mpi_step"))
         rc = bench_engine_mpi_run(options, report, eb.pool, eb.rows, eb.steps);
-    cli_bench_pool_destroy(eb.pool, &rc);
+    bench_pool_destroy(eb.pool, &rc);
     return rc;
 }
 

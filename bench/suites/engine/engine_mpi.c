@@ -1,14 +1,16 @@
 /*
- * bench_engine_mpi.c — the mpi_step case of `baton bench engine`: the motion scenario on 1, 2
- * and 4 MPI ranks of this machine (bench_engine.c names the suite's other cases).
+ * engine_mpi.c — the mpi_step case of `baton-bench engine`: the motion scenario on 1, 2 and 4
+ * MPI ranks of this machine (engine.c names the suite's other cases).
  *
  *   mpi_step  time (s, lower is better)  label "ranks": 1, 2, 4. Each run is
- *             `mpirun --oversubscribe -np R baton run SCENARIO --json` (this binary): the motion
- *             rule over the suite's rows and steps on R partitions, one per rank, each rank on a
- *             pool of one worker; the time is the engine's total step time from the metrics,
- *             each step's fingerprint and its verification included (MPI's start-up is not). Check: the run verifies every step's fingerprint
- *             against a recording made in this process before the runs (single process, one
- *             partition), so each rank count computes the single process's states.
+ *             `mpirun --oversubscribe -np R baton run SCENARIO --json` (the `baton` command of
+ *             this build tree, BATON_CLI_PATH; $BATON_CLI overrides it): the motion rule over
+ *             the suite's rows and steps on R partitions, one per rank, each rank on a pool of
+ *             one worker; the time is the engine's total step time from the metrics, each
+ *             step's fingerprint and its verification included (MPI's start-up is not). Check:
+ *             the run verifies every step's fingerprint against a recording made in this
+ *             process before the runs (single process, one partition), so each rank count
+ *             computes the single process's states.
  * Skipped, with a note, when this build has no MPI or mpirun is not on PATH. On a machine
  * without ssh, Open MPI launches local ranks only with OMPI_MCA_plm=isolated, which the runs set.
  */
@@ -22,12 +24,16 @@
 #include <unistd.h>
 
 #include "baton/engine.h"
-#include "bench_engine.h"
-#include "cli.h"
+#include "bench.h"
+#include "engine.h"
 
 /* Everything up to bench_engine_mpi_run exists only in MPI builds, which alone run the case (the
  * others note it as skipped): unused static functions would fail -Werror elsewhere. */
 #ifdef BATON_HAVE_MPI
+
+#ifndef BATON_CLI_PATH
+#define BATON_CLI_PATH "baton"
+#endif
 #define MPI_PATH_MAX 4096
 #define MPI_CMD_MAX 16384
 
@@ -36,7 +42,7 @@ static const unsigned rank_counts[] = {1, 2, 4};
 
 typedef struct mpi_bench {
     char dir[MPI_PATH_MAX];
-    char self[MPI_PATH_MAX];
+    char cli[MPI_PATH_MAX]; /* the `baton` command the ranks run */
     size_t rows;
     unsigned steps;
 } mpi_bench;
@@ -73,7 +79,7 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     snprintf(scenario, sizeof scenario, "%s/ranks-%u.ini", mb->dir, ms->ranks);
     FILE *f = fopen(scenario, "w");
     if (f == NULL) {
-        cli_errorf("bench engine: cannot write %s: %s", scenario, strerror(errno));
+        bench_errorf("bench engine: cannot write %s: %s", scenario, strerror(errno));
         return -1;
     }
     fprintf(f,
@@ -84,10 +90,10 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     snprintf(cmd, sizeof cmd,
              "OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none "
              "mpirun --oversubscribe %s -np %u '%s' run '%s' --json 2>/dev/null",
-             geteuid() == 0 ? "--allow-run-as-root" : "", ms->ranks, mb->self, scenario);
+             geteuid() == 0 ? "--allow-run-as-root" : "", ms->ranks, mb->cli, scenario);
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
-        cli_errorf("bench engine: cannot start mpirun: %s", strerror(errno));
+        bench_errorf("bench engine: cannot start mpirun: %s", strerror(errno));
         return -1;
     }
     char out[4096];
@@ -97,8 +103,8 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     uint64_t step_ns = 0, verified = 0;
     if (status != 0 || !json_u64(out, "total_step_ns", &step_ns) ||
         !json_u64(out, "fingerprints_verified", &verified)) {
-        cli_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks, status,
-                   out);
+        bench_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks, status,
+                     out);
         return -1;
     }
     *out_value = (double)step_ns / 1e9;
@@ -112,8 +118,8 @@ static int record_reference(mpi_bench *mb, baton_pool *pool)
     baton_state *state = NULL;
     baton_engine *engine = NULL;
     int rc = baton_engine_motion_state(mb->rows, BENCH_ENGINE_SEED, &state);
-    baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = pool,
-                               .replay = BATON_REPLAY_RECORD};
+    baton_engine_config cfg = {
+        .struct_size = sizeof cfg, .pool = pool, .replay = BATON_REPLAY_RECORD};
     if (rc == 0 && (rc = baton_engine_create(&cfg, state, &engine)) != 0)
         baton_state_destroy(state);
     char path[MPI_PATH_MAX + 32];
@@ -123,7 +129,7 @@ static int record_reference(mpi_bench *mb, baton_pool *pool)
         rc = baton_engine_replay_save(engine, path);
     baton_engine_destroy(engine);
     if (rc != 0)
-        cli_report_error(rc, "bench engine: the reference recording");
+        bench_baton_error(rc, "bench engine: the reference recording");
     return rc;
 }
 
@@ -165,15 +171,19 @@ int bench_engine_mpi_run(const bench_options *options, bench_report *report, bat
     static mpi_slot slots_ctx[N_RANK_COUNTS];
     mb.rows = rows;
     mb.steps = steps;
-    ssize_t len = readlink("/proc/self/exe", mb.self, sizeof mb.self - 1);
-    const char *base = cli_temp_base();
-    if (len <= 0 || (size_t)snprintf(mb.dir, sizeof mb.dir, "%s/baton-bench-mpi-XXXXXX", base) >=
-                        sizeof mb.dir ||
+    const char *cli = getenv("BATON_CLI");
+    if (cli == NULL || cli[0] == '\0')
+        cli = BATON_CLI_PATH;
+    const char *base = bench_temp_base();
+    if ((size_t)snprintf(mb.cli, sizeof mb.cli, "%s", cli) >= sizeof mb.cli ||
+        (size_t)snprintf(mb.dir, sizeof mb.dir, "%s/baton-bench-mpi-XXXXXX", base) >=
+            sizeof mb.dir ||
         mkdtemp(mb.dir) == NULL) {
-        cli_errorf("bench engine: cannot find this program or make a directory under %s", base);
+        bench_errorf("bench engine: the path of baton is too long, or cannot make a directory "
+                     "under %s",
+                     base);
         return -1;
     }
-    mb.self[len] = '\0';
     if (record_reference(&mb, pool) != 0) {
         remove_run_files(&mb);
         return -1;

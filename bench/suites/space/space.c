@@ -1,5 +1,5 @@
 /*
- * bench_space.c — `baton bench space`: baton's tuplespace against two lock-based tuplespaces with
+ * space.c — `baton-bench space`: baton's tuplespace against two lock-based tuplespaces with
  * the same semantics (bench/space_baselines/mutex_space.h), in one run, interleaved; and the
  * durable space's modes against each other.
  *
@@ -16,7 +16,7 @@
  *                                               a join over the three (Int each): neighbouring
  *                                               workers' joins overlap; 10^6 joins in all
  *                                               (--quick 2*10^5); extra ns_per_join
- *   durable_none         pairs_per_s (pairs/s)  (bench_space_durable.c) 256 chains driven from
+ *   durable_none         pairs_per_s (pairs/s)  (space_durable.c) 256 chains driven from
  *   durable_async                               continuations, each doing P pairs on its own
  *   durable_sync                                channel: in memory (baton_space_create), then on
  *   durable_sync_per_op                         a log (baton_space_open) in ASYNC, SYNC and SYNC
@@ -44,8 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_space.h"
 #include "mutex_space.h"
+#include "space.h"
+#include "suites.h"
 
 #define SUITE BENCH_SPACE_SUITE
 #define MAX_SLOTS (3 * BENCH_MAX_WORKER_COUNTS)
@@ -142,8 +143,7 @@ static int target_produce(const space_target *t, baton_value_view ch, baton_valu
 }
 
 static int target_consume(const space_target *t, const baton_value_view *chans,
-                          baton_pattern *const *pats, size_t n, baton_continuation_fn fn,
-                          void *ctx)
+                          baton_pattern *const *pats, size_t n, baton_continuation_fn fn, void *ctx)
 {
     return t->baton != NULL ? baton_space_consume(t->baton, chans, pats, n, fn, ctx, 0, NULL)
                             : ms_space_consume(t->ms, chans, pats, n, fn, ctx);
@@ -238,7 +238,7 @@ static int run_init(space_run *run, const space_case *sc, unsigned workers,
     }
     if (run->w == NULL || (sc->kind == CASE_JOIN3 && run->ring == NULL)) {
         run_free(run);
-        cli_errorf("bench space: out of memory");
+        bench_errorf("bench space: out of memory");
         return -1;
     }
     for (size_t i = 0; i < run->ring_n; i++)
@@ -269,8 +269,7 @@ static bool run_results_ok(const space_run *run)
         const space_worker *w = &run->w[i];
         if (w->rc != 0)
             return false;
-        if (run->sc->kind == CASE_INDEPENDENT &&
-            w->sum != (int64_t)(per * (per - 1) / 2))
+        if (run->sc->kind == CASE_INDEPENDENT && w->sum != (int64_t)(per * (per - 1) / 2))
             return false;
         if (run->sc->kind == CASE_JOIN3 && atomic_load(&w->fired) != per)
             return false;
@@ -329,36 +328,36 @@ static int measure_baton(void *ctx, unsigned workers, double *out_value, bool *o
     double t0, t1;
     int rc, qrc;
 
-    if (cli_bench_pool_create(workers, 0, &pool) != 0)
+    if (bench_pool_create(workers, 0, &pool) != 0)
         return -1;
     memset(&config, 0, sizeof config);
     config.struct_size = sizeof config;
     config.pool = pool;
     if ((rc = baton_space_create(&config, &space)) != 0) {
-        cli_report_error(rc, "baton_space_create");
-        cli_bench_pool_destroy(pool, &rc);
+        bench_baton_error(rc, "baton_space_create");
+        bench_pool_destroy(pool, &rc);
         return -1;
     }
     if (run_init(&run, sc, workers, baton_next_name, space) != 0) {
         baton_space_destroy(space);
-        cli_bench_pool_destroy(pool, &rc);
+        bench_pool_destroy(pool, &rc);
         return -1;
     }
     run.target.baton = space;
-    t0 = cli_now_s();
+    t0 = bench_now_s();
     rc = baton_parallel_for(pool, 0, workers, 1, baton_range, &run);
     qrc = baton_space_quiesce(space);
-    t1 = cli_now_s();
+    t1 = bench_now_s();
     if (rc != 0)
-        cli_report_error(rc, "bench space: baton: a worker's produce or consume");
+        bench_baton_error(rc, "bench space: baton: a worker's produce or consume");
     if (qrc != 0)
-        cli_report_error(qrc, "bench space: baton_space_quiesce");
+        bench_baton_error(qrc, "bench space: baton_space_quiesce");
     *out_correct = rc == 0 && qrc == 0 && run_results_ok(&run) && baton_space_empty(space, &run);
     *out_value = (double)run_ops(&run) / (t1 - t0);
     baton_space_destroy(space);
     run_free(&run);
     rc = 0;
-    cli_bench_pool_destroy(pool, &rc);
+    bench_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -384,7 +383,7 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
     int rc;
 
     if ((rc = ms_space_create(locking, &space)) != 0) {
-        cli_errorf("bench space: cannot create the baseline space: %s", baton_err_name(rc));
+        bench_errorf("bench space: cannot create the baseline space: %s", baton_err_name(rc));
         return -1;
     }
     if (run_init(&run, sc, workers, counter_next_name, &names) != 0) {
@@ -394,7 +393,7 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
     run.target.ms = space;
     threads = calloc(workers, sizeof *threads);
     if (threads == NULL || pthread_barrier_init(&run.start, NULL, workers + 1) != 0) {
-        cli_errorf("bench space: out of memory");
+        bench_errorf("bench space: out of memory");
         free(threads);
         run_free(&run);
         ms_space_destroy(space);
@@ -405,13 +404,13 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
             break;
     if (started < workers) {
         /* The barrier cannot complete: the threads that started would wait forever. */
-        cli_errorf("bench space: cannot start %u threads", workers);
+        bench_errorf("bench space: cannot start %u threads", workers);
         abort();
     }
     pthread_barrier_wait(&run.start);
-    t0 = cli_now_s();
+    t0 = bench_now_s();
     pthread_barrier_wait(&run.start);
-    t1 = cli_now_s();
+    t1 = bench_now_s();
     for (unsigned i = 0; i < workers; i++)
         pthread_join(threads[i], NULL);
     ms_space_counts(space, &data, &consumers);
@@ -430,8 +429,7 @@ static int measure_global_mutex(void *ctx, unsigned workers, double *out_value, 
     return measure_mutex(ctx, MS_GLOBAL_MUTEX, workers, out_value, out_correct);
 }
 
-static int measure_channel_mutex(void *ctx, unsigned workers, double *out_value,
-                                 bool *out_correct)
+static int measure_channel_mutex(void *ctx, unsigned workers, double *out_value, bool *out_correct)
 {
     return measure_mutex(ctx, MS_CHANNEL_MUTEX, workers, out_value, out_correct);
 }
@@ -453,10 +451,10 @@ static int run_case(const bench_options *options, bench_report *report, space_ca
         unsigned w = options->workers[i];
         if (!bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "baton", w,
                              measure_baton, sc) ||
-            !bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "global_mutex",
-                             w, measure_global_mutex, sc) ||
-            !bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl,
-                             "channel_mutex", w, measure_channel_mutex, sc))
+            !bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "global_mutex", w,
+                             measure_global_mutex, sc) ||
+            !bench_slots_add(slots, &n, MAX_SLOTS, report, options->runs, &tmpl, "channel_mutex", w,
+                             measure_channel_mutex, sc))
             return -1;
     }
     bench_run_slots(sc->name, slots, n, options->runs);
@@ -476,7 +474,7 @@ int bench_space_run(const bench_options *options, bench_report *report)
 
     summary_info.runs = options->runs;
     if ((rc = baton_pattern_parse("Int", 3, &int_pattern)) != 0) {
-        cli_report_error(rc, "baton_pattern_parse");
+        bench_baton_error(rc, "baton_pattern_parse");
         return -1;
     }
     if (bench_case_selected(options, "independent")) {
@@ -548,7 +546,8 @@ static void print_cpu_split(FILE *out, const bench_record *none, const bench_rec
     double writer = async != NULL ? bench_record_extra(async, "writer_cpu_ns_per_pair") : NAN;
     if (isnan(none_cpu) || isnan(async_cpu) || isnan(writer) || async_cpu <= writer)
         return;
-    fprintf(out, "    CPU per pair: none %.0f ns, async %.0f ns (the writer %.0f, the rest %.0f); "
+    fprintf(out,
+            "    CPU per pair: none %.0f ns, async %.0f ns (the writer %.0f, the rest %.0f); "
             "none / async without the writer's (a model: the writer on a core of its own): %.3f\n",
             none_cpu, async_cpu, writer, async_cpu - writer, none_cpu / (async_cpu - writer));
 }
@@ -565,11 +564,11 @@ void bench_space_print_summary(const bench_report *report, FILE *out)
                   TARGET_SCALING);
     fprintf(out, "  independent, baton / channel_mutex pairs per second at %u workers >= %.2f:",
             TARGET_VS_WORKERS, TARGET_VS_CHANNEL_MUTEX);
-    print_verdict(out,
-                  ratio_of_medians(
-                      find_exact(report, "independent", "baton", TARGET_VS_WORKERS),
-                      find_exact(report, "independent", "channel_mutex", TARGET_VS_WORKERS)),
-                  TARGET_VS_CHANNEL_MUTEX);
+    print_verdict(
+        out,
+        ratio_of_medians(find_exact(report, "independent", "baton", TARGET_VS_WORKERS),
+                         find_exact(report, "independent", "channel_mutex", TARGET_VS_WORKERS)),
+        TARGET_VS_CHANNEL_MUTEX);
     fprintf(out, "  durable_async / durable_none pairs per second >= %.2f:", TARGET_ASYNC_VS_NONE);
     print_verdict(out,
                   ratio_of_medians(bench_report_find(report, "durable_async", "baton", 0),

@@ -1,5 +1,5 @@
 /*
- * bench_pool.c — `baton bench pool`: the pool suite. Sets up its cases and contenders, hands them
+ * pool.c — `baton-bench pool`: the pool suite. Sets up its cases and contenders, hands them
  * to the interleaved runner, and derives the extra fields from the medians.
  *
  * Cases and metrics (a published API: scripts depend on the names):
@@ -11,8 +11,8 @@
  *                                             extras speedup, bandwidth_fraction
  *   idle_cpu           cpu_fraction (cores)   CPU burnt by an idle pool (baton only)
  * Contenders: baton and serial in this process; rayon, tbb and omp as peer processes
- * (bench_peer.c, protocol in bench/peers/peer_common.h), skipped with a note when their binary is
- * missing. Every case has all five, except idle_cpu (baton only).
+ * (bench/common/peer_process.c, protocol in bench/peers/peer_common.h), skipped with a note when
+ * their binary is missing. Every case has all five, except idle_cpu (baton only).
  *
  * Peer arguments per case (after CASE WORKERS):
  *   fib W 32                   time_s = seconds of fib(32),          check = fib(32)
@@ -26,8 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench_pool_work.h"
-#include "cli.h"
+#include "bench.h"
+#include "pool_work.h"
+#include "suites.h"
 #include "workloads.h"
 
 #define SUITE "pool"
@@ -161,15 +162,15 @@ static int run_motion(pool_bench *pb)
     bytes = mc.entities * MOTION_PAYLOAD_BYTES;
     mc.state = malloc(bytes);
     if (mc.state == NULL) {
-        cli_errorf("bench pool: motion: cannot allocate %zu bytes", bytes);
+        bench_errorf("bench pool: motion: cannot allocate %zu bytes", bytes);
         return -1;
     }
 
     /* The probe uses the state buffer (same size, already the process's memory), before the
      * reference run initialises it. */
-    limit = bench_motion_update_limit(pb->report, "pool", mc.state, bytes, mc.entities, mc.ticks,
-                                      w);
-    cli_progress("bench pool: motion: serial reference");
+    limit =
+        bench_motion_update_limit(pb->report, "pool", mc.state, bytes, mc.entities, mc.ticks, w);
+    bench_progress("bench pool: motion: serial reference");
     pool_motion_reference(&mc);
 
     list.n = 0;
@@ -222,17 +223,17 @@ static int run_idle_cpu(pool_bench *pb)
 static void find_peers(pool_bench *pb)
 {
     for (int p = 0; p < N_PEERS; p++) {
-        if (!bench_peer_path(pb->options->peers_dir, peer_names[p], pb->peer_path[p],
-                             PEER_PATH_MAX)) {
-            cli_note("bench pool: peers directory name too long; %s skipped", peer_names[p]);
+        if (!peer_process_path(pb->options->peers_dir, peer_names[p], pb->peer_path[p],
+                               PEER_PATH_MAX)) {
+            bench_note("bench pool: peers directory name too long; %s skipped", peer_names[p]);
             pb->peer_available[p] = false;
             continue;
         }
-        pb->peer_available[p] = bench_peer_available(pb->peer_path[p]);
+        pb->peer_available[p] = peer_process_available(pb->peer_path[p]);
         if (!pb->peer_available[p])
-            cli_note("bench pool: %s not found; the %s contender is skipped (the peers are built "
-                     "by `make bench`)",
-                     pb->peer_path[p], peer_names[p]);
+            bench_note("bench pool: %s not found; the %s contender is skipped (the peers are built "
+                       "by `make bench`)",
+                       pb->peer_path[p], peer_names[p]);
     }
 }
 

@@ -1,5 +1,5 @@
 /*
- * bench_report.c — the results of a benchmark suite: one record per contender, case and worker
+ * report.c — the results of a benchmark suite: one record per contender, case and worker
  * count, holding the value of every run; medians, minima and maxima; the table for people and the
  * JSON array for programs.
  *
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "bench.h"
 
 bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, unsigned runs)
 {
@@ -30,7 +30,7 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
         size_t capacity = report->capacity ? 2 * report->capacity : 16;
         bench_record **grown = realloc(report->records, capacity * sizeof *grown);
         if (grown == NULL) {
-            cli_errorf("bench: out of memory");
+            bench_errorf("bench: out of memory");
             return NULL;
         }
         report->records = grown;
@@ -38,13 +38,13 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
     }
     record = calloc(1, sizeof *record);
     if (record == NULL) {
-        cli_errorf("bench: out of memory");
+        bench_errorf("bench: out of memory");
         return NULL;
     }
     record->samples = calloc(runs ? runs : 1, sizeof *record->samples);
     if (record->samples == NULL) {
         free(record);
-        cli_errorf("bench: out of memory");
+        bench_errorf("bench: out of memory");
         return NULL;
     }
     record->suite = tmpl->suite;
@@ -129,7 +129,7 @@ double bench_record_median(const bench_record *record)
     double copy[BENCH_MAX_RUNS];
     unsigned n = record->n_samples < BENCH_MAX_RUNS ? record->n_samples : BENCH_MAX_RUNS;
     memcpy(copy, record->samples, n * sizeof copy[0]);
-    return cli_median(copy, n);
+    return bench_median(copy, n);
 }
 
 double bench_record_min(const bench_record *record)
@@ -307,8 +307,8 @@ static void print_case_table(const bench_report *report, const bench_record *fir
     fprintf(out, "%s / %s: %s in %s, %s is better; vs baton: %s%s%s, >1 means %s is better\n",
             first->suite, first->case_name, first->metric, first->unit,
             first->higher_is_better ? "higher" : "lower",
-            first->higher_is_better ? baton : "contender",
-            " / ", first->higher_is_better ? "contender" : baton, baton);
+            first->higher_is_better ? baton : "contender", " / ",
+            first->higher_is_better ? "contender" : baton, baton);
     for (unsigned i = 0; i < report->n_notes; i++)
         if (strcmp(report->notes[i].case_name, first->case_name) == 0)
             fprintf(out, "  %s\n", report->notes[i].text);
