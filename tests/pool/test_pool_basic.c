@@ -8,7 +8,7 @@
  * worker was busy, is taken by a worker that goes idle once A forks again; worker statistics.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <sys/prctl.h>
 

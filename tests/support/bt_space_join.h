@@ -1,12 +1,12 @@
 /*
- * join_util.h — what the wide-join tests share (test_space_join.c, test_space_join_durable.c):
+ * bt_space_join.h — what the wide-join tests share (test_space_join.c, test_space_join_durable.c):
  * channels ("j", i) made once per test, data (channel, serial) that name their own channel, a
  * shuffle.
  */
-#ifndef BATON_TEST_SPACE_JOIN_UTIL_H
-#define BATON_TEST_SPACE_JOIN_UTIL_H
+#ifndef BT_SUPPORT_SPACE_JOIN_H
+#define BT_SUPPORT_SPACE_JOIN_H
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -14,7 +14,7 @@
 #include "baton/space.h"
 
 /* The channel ("j", i) and the datum (i, serial): a datum names its own channel. */
-static inline baton_value *chan_value(baton_value_builder *b, int64_t i)
+static inline baton_value *bt_chan_value(baton_value_builder *b, int64_t i)
 {
     baton_value *v = NULL;
     bool ok = baton_value_begin_tuple(b) == 0 && baton_value_add_string(b, "j", 1) == 0 &&
@@ -24,7 +24,7 @@ static inline baton_value *chan_value(baton_value_builder *b, int64_t i)
     return v;
 }
 
-static inline baton_value *datum_value(baton_value_builder *b, int64_t channel, int64_t serial)
+static inline baton_value *bt_datum_value(baton_value_builder *b, int64_t channel, int64_t serial)
 {
     baton_value *v = NULL;
     bool ok = baton_value_begin_tuple(b) == 0 && baton_value_add_int(b, channel) == 0 &&
@@ -35,7 +35,7 @@ static inline baton_value *datum_value(baton_value_builder *b, int64_t channel, 
 }
 
 /* Reads a datum (channel, serial); false when it has another shape. */
-static inline bool read_datum(baton_value_view v, int64_t *channel, int64_t *serial)
+static inline bool bt_read_datum(baton_value_view v, int64_t *channel, int64_t *serial)
 {
     if (baton_view_kind(v) != BATON_VALUE_TUPLE || baton_view_count(v) != 2)
         return false;
@@ -47,7 +47,7 @@ static inline bool read_datum(baton_value_view v, int64_t *channel, int64_t *ser
     return true;
 }
 
-static inline void shuffle(int *items, size_t n, bt_rng *rng)
+static inline void bt_shuffle(int *items, size_t n, bt_rng *rng)
 {
     for (size_t i = n; i > 1; i--) {
         size_t j = (size_t)bt_rng_below(rng, i);
@@ -58,25 +58,25 @@ static inline void shuffle(int *items, size_t n, bt_rng *rng)
 }
 
 /* The channels 0..n_channels as values, made once per test. */
-typedef struct chans {
+typedef struct bt_chans {
     size_t n;
     baton_value **values;
     baton_value_view *views;
-} chans;
+} bt_chans;
 
-static inline chans chans_make(baton_value_builder *b, size_t n)
+static inline bt_chans bt_chans_make(baton_value_builder *b, size_t n)
 {
-    chans c = {n, calloc(n, sizeof *c.values), calloc(n, sizeof *c.views)};
+    bt_chans c = {n, calloc(n, sizeof *c.values), calloc(n, sizeof *c.views)};
     assert_true(c.values != NULL && c.views != NULL);
     for (size_t i = 0; i < n; i++) {
-        c.values[i] = chan_value(b, (int64_t)i);
+        c.values[i] = bt_chan_value(b, (int64_t)i);
         assert_non_null(c.values[i]);
         c.views[i] = baton_value_as_view(c.values[i]);
     }
     return c;
 }
 
-static inline void chans_free(chans *c)
+static inline void bt_chans_free(bt_chans *c)
 {
     for (size_t i = 0; i < c->n; i++)
         baton_value_destroy(c->values[i]);
@@ -84,14 +84,14 @@ static inline void chans_free(chans *c)
     free(c->views);
 }
 
-static inline void produce_datum(baton_space *space, baton_value_builder *b, const chans *c, int channel,
-                          int64_t serial, bool persistent)
+static inline void bt_produce_datum(baton_space *space, baton_value_builder *b, const bt_chans *c,
+                                    int channel, int64_t serial, bool persistent)
 {
-    baton_value *d = datum_value(b, channel, serial);
+    baton_value *d = bt_datum_value(b, channel, serial);
     assert_non_null(d);
     bt_assert_rc(baton_space_produce(space, c->views[channel], baton_value_as_view(d), persistent),
                  0);
     baton_value_destroy(d);
 }
 
-#endif /* BATON_TEST_SPACE_JOIN_UTIL_H */
+#endif /* BT_SUPPORT_SPACE_JOIN_H */

@@ -1,5 +1,5 @@
 /*
- * test_ring_stress.c — the bounded rings under many threads. With `--workers N` (CTest runs
+ * test_queue_ring_stress.c — the bounded rings under many threads. With `--workers N` (CTest runs
  * N = 1, 2, 4, 8, 16 on purpose on a 2-core machine):
  *    SPSC: N independent pairs, a producer and a consumer per ring;
  *    MPSC: N producers, one consumer;
@@ -27,9 +27,9 @@
  * CTest runs each kind in a process of its own (--filter 'spsc_*', ...), so that a hang in one
  * kind (the watchdog ends the process) does not hide the results of the others.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "ring_ops.h"
+#include "support/bt_queue_ring.h"
 
 enum { MAX_THREADS = 16, STRESS_WATCHDOG_S = 100, MAX_BATCH = 32 };
 
@@ -40,7 +40,7 @@ typedef enum stress_mode { MODE_BLOCKING, MODE_TRY, MODE_BATCH, MODE_MIXED } str
 static const char *const g_mode_names[] = {"blocking", "try", "batch", "mixed"};
 
 typedef struct stress {
-    const ring_ops *ops;
+    const bt_ring_ops *ops;
     stress_mode mode;
     size_t cap;
     unsigned n_producers, n_consumers, n_rings;
@@ -71,7 +71,7 @@ static uint32_t payload_of(unsigned producer, uint64_t seq)
  * false after recording a failure. */
 static bool push_one(stress_thread *self, void *item, stress_mode how)
 {
-    const ring_ops *ops = self->s->ops;
+    const bt_ring_ops *ops = self->s->ops;
     int rc;
     switch (how) {
     case MODE_BLOCKING:
@@ -94,7 +94,7 @@ static bool push_one(stress_thread *self, void *item, stress_mode how)
 /* Pushes items[0..n) with push_n until all are in. */
 static bool push_batch(stress_thread *self, void **items, size_t n)
 {
-    const ring_ops *ops = self->s->ops;
+    const bt_ring_ops *ops = self->s->ops;
     size_t done = 0;
     while (done < n) {
         size_t pushed = 12345;
@@ -122,7 +122,7 @@ static void *producer_main(void *arg)
     size_t in_batch = 0, batch_target = 0;
     bool ok = true;
     for (uint64_t seq = 0; seq < s->per_producer && ok; seq++) {
-        void *item = item_make(self->id, seq);
+        void *item = bt_item_make(self->id, seq);
         if (s->payload != NULL)
             s->payload[self->id * s->per_producer + seq] = payload_of(self->id, seq);
         stress_mode how = s->mode;
@@ -145,7 +145,7 @@ static void *producer_main(void *arg)
             in_batch = 0;
         }
     }
-    if (s->ops->kind == RING_SPSC)
+    if (s->ops->kind == BT_RING_SPSC)
         s->ops->close(self->ring); /* after the last push, in this thread's program order */
     return NULL;
 }
@@ -155,10 +155,10 @@ static void *producer_main(void *arg)
 static void take(stress_thread *self, void *item)
 {
     stress *s = self->s;
-    unsigned p = item_producer(item);
-    uint64_t seq = item_seq(item);
+    unsigned p = bt_item_producer(item);
+    uint64_t seq = bt_item_seq(item);
     if (p >= s->n_producers || seq >= s->per_producer ||
-        (s->ops->kind == RING_SPSC && p != self->id)) {
+        (s->ops->kind == BT_RING_SPSC && p != self->id)) {
         BT_CHECK_MSG(false, "%s consumer %u: foreign item %p", s->ops->name, self->id, item);
         return;
     }
@@ -192,7 +192,7 @@ static void *consumer_main(void *arg)
 {
     stress_thread *self = arg;
     stress *s = self->s;
-    const ring_ops *ops = s->ops;
+    const bt_ring_ops *ops = s->ops;
     void *items[MAX_BATCH];
     unsigned long count = 0;
     for (;;) {
@@ -252,7 +252,7 @@ static void *consumer_main(void *arg)
 
 /* ---- a run ------------------------------------------------------------------------------------ */
 
-static void run_stress(const ring_ops *ops, stress_mode mode, size_t cap, unsigned threads,
+static void run_stress(const bt_ring_ops *ops, stress_mode mode, size_t cap, unsigned threads,
                        uint64_t total, bool with_payload)
 {
     stress s;
@@ -261,12 +261,12 @@ static void run_stress(const ring_ops *ops, stress_mode mode, size_t cap, unsign
     s.mode = mode;
     s.cap = cap;
     s.n_producers = threads;
-    s.n_consumers = ops->kind == RING_MPSC ? 1 : threads;
-    s.n_rings = ops->kind == RING_SPSC ? threads : 1;
+    s.n_consumers = ops->kind == BT_RING_MPSC ? 1 : threads;
+    s.n_rings = ops->kind == BT_RING_SPSC ? threads : 1;
     s.per_producer = total / threads > 0 ? total / threads : 1;
     size_t n_items = (size_t)(s.per_producer * s.n_producers);
     for (unsigned r = 0; r < s.n_rings; r++)
-        s.rings[r] = ring_new(ops, cap);
+        s.rings[r] = bt_ring_new(ops, cap);
     if (with_payload) {
         s.payload = calloc(n_items, sizeof *s.payload);
         assert_non_null(s.payload);
@@ -306,7 +306,7 @@ static void run_stress(const ring_ops *ops, stress_mode mode, size_t cap, unsign
     }
     for (unsigned i = 0; i < s.n_producers; i++)
         pthread_join(producers[i].thread, NULL);
-    if (ops->kind != RING_SPSC)
+    if (ops->kind != BT_RING_SPSC)
         ops->close(s.rings[0]); /* every producer has made its last push */
     for (unsigned i = 0; i < s.n_consumers; i++)
         pthread_join(consumers[i].thread, NULL);
@@ -318,11 +318,11 @@ static void run_stress(const ring_ops *ops, stress_mode mode, size_t cap, unsign
 
     if (atomic_load(&s.consumed) != n_items)
         fail_msg("%s: %lu items arrived", what, atomic_load(&s.consumed));
-    if (s.n_consumers == 1 || ops->kind == RING_SPSC) {
+    if (s.n_consumers == 1 || ops->kind == BT_RING_SPSC) {
         /* Exact order: each consumer saw each of its producers' items 0..per_producer-1. */
         for (unsigned c = 0; c < s.n_consumers; c++)
             for (unsigned p = 0; p < s.n_producers; p++) {
-                if (ops->kind == RING_SPSC && p != c)
+                if (ops->kind == BT_RING_SPSC && p != c)
                     continue;
                 if (consumers[c].next[p] != s.per_producer)
                     fail_msg("%s: consumer %u got producer %u's items up to %llu of %llu", what,
@@ -353,34 +353,34 @@ static uint64_t case_items(void)
 
 static void test_stress_blocking(void **state)
 {
-    run_stress(ring_ops_of(state), MODE_BLOCKING, 8, g_threads, case_items(), true);
+    run_stress(bt_ring_ops_of(state), MODE_BLOCKING, 8, g_threads, case_items(), true);
 }
 
 static void test_stress_blocking_cap1(void **state)
 {
-    run_stress(ring_ops_of(state), MODE_BLOCKING, 1, g_threads, case_items() / 2, true);
+    run_stress(bt_ring_ops_of(state), MODE_BLOCKING, 1, g_threads, case_items() / 2, true);
 }
 
 static void test_stress_try(void **state)
 {
-    run_stress(ring_ops_of(state), MODE_TRY, 64, g_threads, case_items(), true);
+    run_stress(bt_ring_ops_of(state), MODE_TRY, 64, g_threads, case_items(), true);
 }
 
 static void test_stress_batch(void **state)
 {
-    run_stress(ring_ops_of(state), MODE_BATCH, 256, g_threads, case_items(), true);
+    run_stress(bt_ring_ops_of(state), MODE_BATCH, 256, g_threads, case_items(), true);
 }
 
 static void test_stress_mixed(void **state)
 {
-    run_stress(ring_ops_of(state), MODE_MIXED, 2, g_threads, case_items(), true);
+    run_stress(bt_ring_ops_of(state), MODE_MIXED, 2, g_threads, case_items(), true);
 }
 
 /* The two big runs: 10^7 items (scaled), one SPSC pair and four MPSC producers. */
 static void test_10m(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
-    run_stress(ops, MODE_BLOCKING, 1024, ops->kind == RING_SPSC ? 1 : 4, bt_scaled(1e7, 100000),
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
+    run_stress(ops, MODE_BLOCKING, 1024, ops->kind == BT_RING_SPSC ? 1 : 4, bt_scaled(1e7, 100000),
                false);
 }
 
@@ -390,13 +390,13 @@ int main(int argc, char **argv)
     if (g_threads > MAX_THREADS)
         g_threads = MAX_THREADS;
     const struct CMUnitTest tests[] = {
-        RING_CASES(test_stress_blocking),
-        RING_CASES(test_stress_try),
-        RING_CASES(test_stress_batch),
-        RING_CASES(test_stress_mixed),
-        RING_CASES(test_stress_blocking_cap1),
-        RING_CASE(SPSC, "spsc_", test_10m),
-        RING_CASE(MPSC, "mpsc_", test_10m),
+        BT_RING_CASES(test_stress_blocking),
+        BT_RING_CASES(test_stress_try),
+        BT_RING_CASES(test_stress_batch),
+        BT_RING_CASES(test_stress_mixed),
+        BT_RING_CASES(test_stress_blocking_cap1),
+        BT_RING_CASE(SPSC, "spsc_", test_10m),
+        BT_RING_CASE(MPSC, "mpsc_", test_10m),
     };
     return cmocka_run_group_tests_name("queue/ring_stress", tests, NULL, NULL);
 }

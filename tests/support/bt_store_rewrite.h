@@ -1,38 +1,38 @@
 /*
- * rewrite_fixture.h — what the hand-worked rewrite scenarios share (test_store_rewrite.c,
+ * bt_store_rewrite.h — what the hand-worked rewrite scenarios share (test_store_rewrite.c,
  * test_store_rewrite_errors.c): the payload (a value and a log of the seqs that wrote it), the
- * submitted rewrites by seq, the scenarios' rule (rule_log), the store configurations each
+ * submitted rewrites by seq, the scenarios' rule (bt_sc_rule_log), the store configurations each
  * scenario runs under, and helpers that submit, tick, and check the report, the outcomes (in key
  * order) and which rewrites ran. Callbacks that run inside the library check with BT_CHECK only.
  */
-#ifndef BATON_TESTS_STORE_REWRITE_FIXTURE_H
-#define BATON_TESTS_STORE_REWRITE_FIXTURE_H
+#ifndef BT_SUPPORT_STORE_REWRITE_H
+#define BT_SUPPORT_STORE_REWRITE_H
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 BT_DEFINE_POOL_GROUP()
 
-enum { SP = 16, MAX_SEQ = 64 }; /* payload: value, log (both LE) */
+enum { BT_SC_PAYLOAD = 16, BT_SC_MAX_SEQ = 64 }; /* payload: value, log (both LE) */
 
 /* What the test submitted, by seq: the rules look their footprint up here (written by the main
  * thread before the tick, read by the workers during it). */
-typedef struct sc_rewrite {
+typedef struct bt_sc_rewrite {
     uint32_t rule;
     uint64_t scope;
     uint64_t reads[8], writes[8];
     uint32_t n_reads, n_writes;
     int fail; /* the rule returns this */
-} sc_rewrite;
+} bt_sc_rewrite;
 
-static sc_rewrite g_sc[MAX_SEQ];
-static atomic_uint g_runs[MAX_SEQ];
-static int g_tags[4]; /* &g_tags[r] is rule r's rule_ctx */
+static bt_sc_rewrite bt_sc_submitted[BT_SC_MAX_SEQ];
+static atomic_uint bt_sc_runs[BT_SC_MAX_SEQ];
+static int bt_sc_rule_tags[4]; /* &bt_sc_rule_tags[r] is rule r's rule_ctx */
 
-static inline uint64_t value_of(const void *p)
+static inline uint64_t bt_sc_value_of(const void *p)
 {
-    return st_get64(p, 0);
+    return bt_get64(p, 0);
 }
 
 /*
@@ -40,19 +40,19 @@ static inline uint64_t value_of(const void *p)
  * appends seq + 1 to its log (log = log * 64 + seq + 1) and adds the sum of the reads plus 1 to
  * its value. Returns the rewrite's `fail`.
  */
-static inline int rule_log(baton_rewrite_ctx *rc, void *rule_ctx)
+static inline int bt_sc_rule_log(baton_rewrite_ctx *rc, void *rule_ctx)
 {
     uint64_t seq = baton_rewrite_seq(rc);
-    BT_CHECK_MSG(seq < MAX_SEQ, "seq %llu", (unsigned long long)seq);
-    if (seq >= MAX_SEQ)
+    BT_CHECK_MSG(seq < BT_SC_MAX_SEQ, "seq %llu", (unsigned long long)seq);
+    if (seq >= BT_SC_MAX_SEQ)
         return BATON_EINVAL;
-    atomic_fetch_add(&g_runs[seq], 1);
-    const sc_rewrite *w = &g_sc[seq];
-    BT_CHECK(rule_ctx == &g_tags[w->rule]);
+    atomic_fetch_add(&bt_sc_runs[seq], 1);
+    const bt_sc_rewrite *w = &bt_sc_submitted[seq];
+    BT_CHECK(rule_ctx == &bt_sc_rule_tags[w->rule]);
     BT_CHECK(baton_rewrite_rule(rc) == w->rule);
     BT_CHECK(baton_rewrite_scope(rc) == w->scope);
     BT_CHECK(baton_rewrite_arg(rc) == seq * 7 + 1);
-    BT_CHECK(baton_rewrite_payload_size(rc) == SP);
+    BT_CHECK(baton_rewrite_payload_size(rc) == BT_SC_PAYLOAD);
     uint64_t sum = 0;
     for (uint32_t i = 0; i < w->n_reads; i++) {
         const void *p = NULL;
@@ -60,7 +60,7 @@ static inline int rule_log(baton_rewrite_ctx *rc, void *rule_ctx)
         BT_CHECK_MSG(r == 0 && p != NULL, "seq %llu read %#llx: %d", (unsigned long long)seq,
                      (unsigned long long)w->reads[i], r);
         if (r == 0)
-            sum += value_of(p);
+            sum += bt_sc_value_of(p);
     }
     for (uint32_t i = 0; i < w->n_writes; i++) {
         void *p = NULL;
@@ -69,79 +69,80 @@ static inline int rule_log(baton_rewrite_ctx *rc, void *rule_ctx)
                      (unsigned long long)w->writes[i], r);
         if (r != 0)
             continue;
-        st_put64(p, 8, st_get64(p, 8) * 64 + seq + 1);
-        st_put64(p, 0, value_of(p) + sum + 1);
+        bt_put64(p, 8, bt_get64(p, 8) * 64 + seq + 1);
+        bt_put64(p, 0, bt_sc_value_of(p) + sum + 1);
     }
     return w->fail;
 }
 
-typedef struct scenario {
+typedef struct bt_scenario {
     baton_store *store;
     uint64_t next_seq;
-    baton_rewrite_outcome out[MAX_SEQ];
+    baton_rewrite_outcome out[BT_SC_MAX_SEQ];
     size_t n_out;
     baton_tick_report report;
-} scenario;
+} bt_scenario;
 
-typedef struct sc_mode {
+typedef struct bt_sc_mode {
     const char *name;
     baton_store_policy policy;
     bool with_pool;
-} sc_mode;
+} bt_sc_mode;
 
-static const sc_mode sc_modes[] = {
+static const bt_sc_mode bt_sc_modes[] = {
     {"dynamic", BATON_STORE_DYNAMIC, true},
     {"static", BATON_STORE_STATIC, true},
     {"dedicated", BATON_STORE_DEDICATED, true},
     {"no pool", BATON_STORE_DYNAMIC, false},
 };
-#define N_SC_MODES (sizeof sc_modes / sizeof sc_modes[0])
+#define BT_SC_N_MODES (sizeof bt_sc_modes / sizeof bt_sc_modes[0])
 
-static inline void sc_open(scenario *sc, const sc_mode *mode, unsigned shard_bits,
+static inline void bt_sc_open(bt_scenario *sc, const bt_sc_mode *mode, unsigned shard_bits,
                     baton_store_conflict_policy conflict, unsigned n_rules)
 {
     memset(sc, 0, sizeof *sc);
-    memset(g_sc, 0, sizeof g_sc);
-    for (int i = 0; i < MAX_SEQ; i++)
-        atomic_store(&g_runs[i], 0);
-    baton_store_config config = st_config(SP, shard_bits, 0, mode->with_pool ? g_pool : NULL,
-                                          mode->policy, conflict, 0);
-    sc->store = st_create_config(&config);
+    memset(bt_sc_submitted, 0, sizeof bt_sc_submitted);
+    for (int i = 0; i < BT_SC_MAX_SEQ; i++)
+        atomic_store(&bt_sc_runs[i], 0);
+    baton_store_config config = bt_store_config(
+        BT_SC_PAYLOAD, shard_bits, 0, mode->with_pool ? g_pool : NULL, mode->policy, conflict, 0);
+    sc->store = bt_store_create_config(&config);
     for (uint32_t r = 0; r < n_rules; r++) {
         uint32_t number = 99;
-        bt_assert_rc(baton_store_add_rule(sc->store, rule_log, &g_tags[r], &number), 0);
+        bt_assert_rc(baton_store_add_rule(sc->store, bt_sc_rule_log, &bt_sc_rule_tags[r], &number),
+                     0);
         assert_int_equal(number, r);
     }
 }
 
 /* Inserts entity id with value `value` and an empty log. */
-static inline void sc_entity(scenario *sc, uint64_t id, uint64_t value)
+static inline void bt_sc_entity(bt_scenario *sc, uint64_t id, uint64_t value)
 {
-    unsigned char p[SP];
-    st_put64(p, 0, value);
-    st_put64(p, 8, 0);
-    bt_assert_rc(baton_store_insert(sc->store, id, p, SP), 0);
+    unsigned char p[BT_SC_PAYLOAD];
+    bt_put64(p, 0, value);
+    bt_put64(p, 8, 0);
+    bt_assert_rc(baton_store_insert(sc->store, id, p, BT_SC_PAYLOAD), 0);
 }
 
-static inline void sc_expect(scenario *sc, uint64_t id, uint64_t value, uint64_t log)
+static inline void bt_sc_expect(bt_scenario *sc, uint64_t id, uint64_t value, uint64_t log)
 {
-    unsigned char p[SP];
-    bt_assert_rc(baton_store_get(sc->store, id, p, SP), 0);
-    if (value_of(p) != value || st_get64(p, 8) != log)
+    unsigned char p[BT_SC_PAYLOAD];
+    bt_assert_rc(baton_store_get(sc->store, id, p, BT_SC_PAYLOAD), 0);
+    if (bt_sc_value_of(p) != value || bt_get64(p, 8) != log)
         fail_msg("entity %#llx: value %llu log %llu, expected value %llu log %llu",
-                 (unsigned long long)id, (unsigned long long)value_of(p),
-                 (unsigned long long)st_get64(p, 8), (unsigned long long)value,
+                 (unsigned long long)id, (unsigned long long)bt_sc_value_of(p),
+                 (unsigned long long)bt_get64(p, 8), (unsigned long long)value,
                  (unsigned long long)log);
 }
 
 /* Submits a rewrite (reads and writes end at a 0 entry; no footprint id here is 0) and checks
  * that it got the next seq. */
-static inline uint64_t sc_submit(scenario *sc, uint32_t rule, uint64_t scope, const uint64_t *reads,
-                          const uint64_t *writes, int fail)
+static inline uint64_t bt_sc_submit(bt_scenario *sc, uint32_t rule, uint64_t scope,
+                                    const uint64_t *reads, const uint64_t *writes, int fail)
 {
     uint64_t seq_expected = sc->next_seq++;
-    assert_true(seq_expected < MAX_SEQ);
-    sc_rewrite *w = &g_sc[seq_expected];
+    assert_true(seq_expected < BT_SC_MAX_SEQ);
+    bt_sc_rewrite *w = &bt_sc_submitted[seq_expected];
     memset(w, 0, sizeof *w);
     w->rule = rule, w->scope = scope, w->fail = fail;
     while (reads && reads[w->n_reads])
@@ -156,35 +157,36 @@ static inline uint64_t sc_submit(scenario *sc, uint32_t rule, uint64_t scope, co
     return seq;
 }
 
-static inline void sc_record(const baton_rewrite_outcome *outcome, void *ctx)
+static inline void bt_sc_record(const baton_rewrite_outcome *outcome, void *ctx)
 {
-    scenario *sc = ctx;
-    if (sc->n_out < MAX_SEQ)
+    bt_scenario *sc = ctx;
+    if (sc->n_out < BT_SC_MAX_SEQ)
         sc->out[sc->n_out] = *outcome;
     sc->n_out++;
 }
 
 /* Runs a tick and checks that exactly the rewrites in `ran` ran (each once). */
-static inline void sc_tick(scenario *sc, const uint64_t *ran, size_t n_ran)
+static inline void bt_sc_tick(bt_scenario *sc, const uint64_t *ran, size_t n_ran)
 {
-    for (int i = 0; i < MAX_SEQ; i++)
-        atomic_store(&g_runs[i], 0);
+    for (int i = 0; i < BT_SC_MAX_SEQ; i++)
+        atomic_store(&bt_sc_runs[i], 0);
     sc->n_out = 0;
     memset(&sc->report, 0xff, sizeof sc->report);
-    bt_assert_rc(baton_store_tick(sc->store, &sc->report, sc_record, sc), 0);
+    bt_assert_rc(baton_store_tick(sc->store, &sc->report, bt_sc_record, sc), 0);
     bt_assert_no_thread_failures();
-    for (uint64_t s = 0; s < MAX_SEQ; s++) {
+    for (uint64_t s = 0; s < BT_SC_MAX_SEQ; s++) {
         unsigned expect = 0;
         for (size_t k = 0; k < n_ran; k++)
             expect += ran[k] == s;
-        if (atomic_load(&g_runs[s]) != expect)
+        if (atomic_load(&bt_sc_runs[s]) != expect)
             fail_msg("seq %llu ran %u times in this tick, expected %u", (unsigned long long)s,
-                     atomic_load(&g_runs[s]), expect);
+                     atomic_load(&bt_sc_runs[s]), expect);
     }
 }
 
-static inline void sc_report(const scenario *sc, uint64_t tick, uint64_t considered, uint64_t committed,
-                      uint64_t deferred, uint64_t rejected, uint64_t failed, uint64_t writes)
+static inline void bt_sc_report(const bt_scenario *sc, uint64_t tick, uint64_t considered,
+                                uint64_t committed, uint64_t deferred, uint64_t rejected,
+                                uint64_t failed, uint64_t writes)
 {
     const baton_tick_report *r = &sc->report;
     if (r->tick != tick || r->considered != considered || r->committed != committed ||
@@ -204,14 +206,14 @@ static inline void sc_report(const scenario *sc, uint64_t tick, uint64_t conside
 }
 
 /* Outcome k is seq's, with this status, deferred flag and (for conflicts) id and winner. */
-static inline void sc_outcome(const scenario *sc, size_t k, uint64_t seq, int status, bool deferred,
-                       uint64_t conflict_id, uint64_t winner_seq)
+static inline void bt_sc_outcome(const bt_scenario *sc, size_t k, uint64_t seq, int status,
+                                 bool deferred, uint64_t conflict_id, uint64_t winner_seq)
 {
     if (k >= sc->n_out)
         fail_msg("outcome %zu missing (%zu reported)", k, sc->n_out);
     const baton_rewrite_outcome *o = &sc->out[k];
     bool ok = o->seq == seq && o->status == status && o->deferred == deferred &&
-              o->rule == g_sc[seq].rule && o->scope == g_sc[seq].scope;
+              o->rule == bt_sc_submitted[seq].rule && o->scope == bt_sc_submitted[seq].scope;
     if (status == BATON_ECONFLICT || status == BATON_ENOTFOUND)
         ok = ok && o->conflict_id == conflict_id;
     if (status == BATON_ECONFLICT)
@@ -222,11 +224,12 @@ static inline void sc_outcome(const scenario *sc, size_t k, uint64_t seq, int st
                  "%d conflict_id %#llx winner_seq %llu",
                  k, (unsigned long long)o->seq, o->rule, (unsigned long long)o->scope,
                  baton_err_name(o->status), o->deferred, (unsigned long long)o->conflict_id,
-                 (unsigned long long)o->winner_seq, (unsigned long long)seq, g_sc[seq].rule,
-                 (unsigned long long)g_sc[seq].scope, baton_err_name(status), deferred,
-                 (unsigned long long)conflict_id, (unsigned long long)winner_seq);
+                 (unsigned long long)o->winner_seq, (unsigned long long)seq,
+                 bt_sc_submitted[seq].rule, (unsigned long long)bt_sc_submitted[seq].scope,
+                 baton_err_name(status), deferred, (unsigned long long)conflict_id,
+                 (unsigned long long)winner_seq);
 }
 
-#define IDS(...) ((const uint64_t[]){__VA_ARGS__, 0})
+#define BT_IDS(...) ((const uint64_t[]){__VA_ARGS__, 0})
 
-#endif /* BATON_TESTS_STORE_REWRITE_FIXTURE_H */
+#endif /* BT_SUPPORT_STORE_REWRITE_H */

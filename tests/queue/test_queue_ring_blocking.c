@@ -1,5 +1,5 @@
 /*
- * test_ring_blocking.c — the waiting calls of the bounded rings, against every kind:
+ * test_queue_ring_blocking.c — the waiting calls of the bounded rings, against every kind:
  *  - a consumer blocked in pop (BATON_WAIT_FOREVER, and with a long timeout) is woken by a push
  *    and gets the item; a producer blocked in push on a full ring is woken by a pop and its item
  *    goes in after the ones already there;
@@ -17,16 +17,16 @@
  * sleep only makes it likely that the wake-up path is the one exercised: every outcome checked
  * is the same whether the helper had blocked yet or not.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "ring_ops.h"
+#include "support/bt_queue_ring.h"
 
 enum { MAX_WAITERS = 4, SETTLE_MS = 30, WATCHDOG_S = 30 };
 
 typedef enum waiter_op { OP_PUSH, OP_POP } waiter_op;
 
 typedef struct waiter {
-    const ring_ops *ops;
+    const bt_ring_ops *ops;
     void *q;
     waiter_op op;
     uint64_t timeout_ns;
@@ -49,7 +49,7 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
-static void waiter_start(waiter *w, const ring_ops *ops, void *q, waiter_op op, void *item,
+static void waiter_start(waiter *w, const bt_ring_ops *ops, void *q, waiter_op op, void *item,
                          uint64_t timeout_ns)
 {
     w->ops = ops;
@@ -83,16 +83,16 @@ static void waiter_join(waiter *w)
 
 /* ---- push wakes pop, pop wakes push --------------------------------------------------------- */
 
-static void pop_woken_by_push(const ring_ops *ops, uint64_t timeout_ns, const char *what)
+static void pop_woken_by_push(const bt_ring_ops *ops, uint64_t timeout_ns, const char *what)
 {
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, what);
-    void *q = ring_new(ops, 4);
+    void *q = bt_ring_new(ops, 4);
     for (int round = 0; round < 5; round++) {
         waiter w;
-        waiter_start(&w, ops, q, OP_POP, item_of(0xdead), timeout_ns);
+        waiter_start(&w, ops, q, OP_POP, bt_item_of(0xdead), timeout_ns);
         waiters_settle(&w, 1, what);
-        void *item = round == 0 ? NULL : item_of(1000 + (uint64_t)round);
+        void *item = round == 0 ? NULL : bt_item_of(1000 + (uint64_t)round);
         bt_assert_rc(ops->push(q, item, BATON_WAIT_FOREVER), 0);
         waiter_join(&w);
         bt_assert_rc(w.rc, 0);
@@ -105,33 +105,33 @@ static void pop_woken_by_push(const ring_ops *ops, uint64_t timeout_ns, const ch
 
 static void test_pop_forever_woken_by_push(void **state)
 {
-    pop_woken_by_push(ring_ops_of(state), BATON_WAIT_FOREVER, "pop(WAIT_FOREVER) woken by push");
+    pop_woken_by_push(bt_ring_ops_of(state), BATON_WAIT_FOREVER, "pop(WAIT_FOREVER) woken by push");
 }
 
 static void test_pop_timed_woken_by_push(void **state)
 {
     /* A timeout far beyond the watchdog: a lost wake-up shows as a hang, not as ETIMEDOUT. */
-    pop_woken_by_push(ring_ops_of(state), UINT64_C(120) * 1000000000u,
+    pop_woken_by_push(bt_ring_ops_of(state), UINT64_C(120) * 1000000000u,
                       "pop(120 s) woken by push");
 }
 
-static void push_woken_by_pop(const ring_ops *ops, size_t cap, uint64_t timeout_ns,
+static void push_woken_by_pop(const bt_ring_ops *ops, size_t cap, uint64_t timeout_ns,
                               const char *what)
 {
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, what);
-    void *q = ring_new(ops, cap);
+    void *q = bt_ring_new(ops, cap);
     uint64_t next = 0, expect = 0;
     for (size_t i = 0; i < cap; i++)
-        bt_assert_rc(ops->try_push(q, item_of(next++)), 0);
+        bt_assert_rc(ops->try_push(q, bt_item_of(next++)), 0);
     for (int round = 0; round < 5; round++) {
         waiter w;
-        waiter_start(&w, ops, q, OP_PUSH, item_of(next), timeout_ns);
+        waiter_start(&w, ops, q, OP_PUSH, bt_item_of(next), timeout_ns);
         waiters_settle(&w, 1, what);
         assert_int_equal(ops->size(q), cap);
         void *got = NULL;
         bt_assert_rc(ops->pop(q, &got, BATON_WAIT_FOREVER), 0);
-        assert_int_equal(value_of(got), expect++);
+        assert_int_equal(bt_value_of(got), expect++);
         waiter_join(&w);
         bt_assert_rc(w.rc, 0);
         next++;
@@ -141,7 +141,7 @@ static void push_woken_by_pop(const ring_ops *ops, size_t cap, uint64_t timeout_
     for (size_t i = 0; i < cap; i++) {
         void *got = NULL;
         bt_assert_rc(ops->try_pop(q, &got), 0);
-        assert_int_equal(value_of(got), expect++);
+        assert_int_equal(bt_value_of(got), expect++);
     }
     assert_int_equal(expect, next);
     ops->destroy(q);
@@ -150,14 +150,14 @@ static void push_woken_by_pop(const ring_ops *ops, size_t cap, uint64_t timeout_
 
 static void test_push_forever_woken_by_pop(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     push_woken_by_pop(ops, 2, BATON_WAIT_FOREVER, "push(WAIT_FOREVER) on a full ring of 2");
     push_woken_by_pop(ops, 1, BATON_WAIT_FOREVER, "push(WAIT_FOREVER) on a full ring of 1");
 }
 
 static void test_push_timed_woken_by_pop(void **state)
 {
-    push_woken_by_pop(ring_ops_of(state), 4, UINT64_C(120) * 1000000000u,
+    push_woken_by_pop(bt_ring_ops_of(state), 4, UINT64_C(120) * 1000000000u,
                       "push(120 s) on a full ring of 4");
 }
 
@@ -165,17 +165,17 @@ static void test_push_timed_woken_by_pop(void **state)
 
 static void test_close_wakes_blocked_pops(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     unsigned n = ops->multi_consumer ? MAX_WAITERS : 1;
     static const uint64_t timeouts[] = {BATON_WAIT_FOREVER, UINT64_C(120) * 1000000000u};
     for (size_t t = 0; t < 2; t++) {
         const char *what = t == 0 ? "pop(WAIT_FOREVER) woken by close" : "pop(120 s) woken by close";
         bt_watchdog dog;
         bt_watchdog_start(&dog, WATCHDOG_S, what);
-        void *q = ring_new(ops, 8);
+        void *q = bt_ring_new(ops, 8);
         waiter w[MAX_WAITERS];
         for (unsigned i = 0; i < n; i++)
-            waiter_start(&w[i], ops, q, OP_POP, item_of(0xdead), timeouts[t]);
+            waiter_start(&w[i], ops, q, OP_POP, bt_item_of(0xdead), timeouts[t]);
         waiters_settle(w, n, what);
         ops->close(q);
         for (unsigned i = 0; i < n; i++) {
@@ -191,7 +191,7 @@ static void test_close_wakes_blocked_pops(void **state)
 
 static void test_close_wakes_blocked_pushes(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     unsigned n = ops->multi_producer ? MAX_WAITERS : 1;
     static const uint64_t timeouts[] = {BATON_WAIT_FOREVER, UINT64_C(120) * 1000000000u};
     for (size_t t = 0; t < 2; t++) {
@@ -199,12 +199,12 @@ static void test_close_wakes_blocked_pushes(void **state)
             t == 0 ? "push(WAIT_FOREVER) woken by close" : "push(120 s) woken by close";
         bt_watchdog dog;
         bt_watchdog_start(&dog, WATCHDOG_S, what);
-        void *q = ring_new(ops, 2);
-        bt_assert_rc(ops->try_push(q, item_of(1)), 0);
-        bt_assert_rc(ops->try_push(q, item_of(2)), 0);
+        void *q = bt_ring_new(ops, 2);
+        bt_assert_rc(ops->try_push(q, bt_item_of(1)), 0);
+        bt_assert_rc(ops->try_push(q, bt_item_of(2)), 0);
         waiter w[MAX_WAITERS];
         for (unsigned i = 0; i < n; i++)
-            waiter_start(&w[i], ops, q, OP_PUSH, item_of(100 + i), timeouts[t]);
+            waiter_start(&w[i], ops, q, OP_PUSH, bt_item_of(100 + i), timeouts[t]);
         waiters_settle(w, n, what);
         ops->close(q);
         for (unsigned i = 0; i < n; i++) {
@@ -214,9 +214,9 @@ static void test_close_wakes_blocked_pushes(void **state)
         /* Only the two items from before the close come out. */
         void *got = NULL;
         bt_assert_rc(ops->pop(q, &got, BATON_WAIT_FOREVER), 0);
-        assert_int_equal(value_of(got), 1);
+        assert_int_equal(bt_value_of(got), 1);
         bt_assert_rc(ops->pop(q, &got, BATON_WAIT_FOREVER), 0);
-        assert_int_equal(value_of(got), 2);
+        assert_int_equal(bt_value_of(got), 2);
         bt_assert_rc(ops->pop(q, &got, BATON_WAIT_FOREVER), BATON_EEOF);
         ops->destroy(q);
         bt_watchdog_stop(&dog);
@@ -227,33 +227,33 @@ static void test_close_wakes_blocked_pushes(void **state)
 
 static void test_pushes_wake_every_blocked_pop(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     const char *what = "four blocked pops, four pushes";
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, what);
-    void *q = ring_new(ops, 8);
+    void *q = bt_ring_new(ops, 8);
     for (int round = 0; round < 3; round++) {
         waiter w[MAX_WAITERS];
         for (unsigned i = 0; i < MAX_WAITERS; i++)
-            waiter_start(&w[i], ops, q, OP_POP, item_of(0xdead), BATON_WAIT_FOREVER);
+            waiter_start(&w[i], ops, q, OP_POP, bt_item_of(0xdead), BATON_WAIT_FOREVER);
         waiters_settle(w, MAX_WAITERS, what);
         /* One at a time, or all at once in one push_n. */
         if (round == 1) {
             void *items[MAX_WAITERS];
             for (unsigned i = 0; i < MAX_WAITERS; i++)
-                items[i] = item_of(i);
+                items[i] = bt_item_of(i);
             size_t pushed = 0;
             bt_assert_rc(ops->push_n(q, items, MAX_WAITERS, &pushed), 0);
             assert_int_equal(pushed, MAX_WAITERS);
         } else {
             for (unsigned i = 0; i < MAX_WAITERS; i++)
-                bt_assert_rc(ops->push(q, item_of(i), BATON_WAIT_FOREVER), 0);
+                bt_assert_rc(ops->push(q, bt_item_of(i), BATON_WAIT_FOREVER), 0);
         }
         unsigned seen = 0;
         for (unsigned i = 0; i < MAX_WAITERS; i++) {
             waiter_join(&w[i]);
             bt_assert_rc(w[i].rc, 0);
-            uint64_t v = value_of(w[i].item);
+            uint64_t v = bt_value_of(w[i].item);
             assert_true(v < MAX_WAITERS);
             assert_false(seen & (1u << v));
             seen |= 1u << v;
@@ -265,17 +265,17 @@ static void test_pushes_wake_every_blocked_pop(void **state)
 
 static void test_pops_wake_every_blocked_push(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     const char *what = "four blocked pushes on a full ring, four pops";
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, what);
-    void *q = ring_new(ops, 4);
+    void *q = bt_ring_new(ops, 4);
     for (int round = 0; round < 3; round++) {
         for (uint64_t i = 0; i < 4; i++)
-            bt_assert_rc(ops->try_push(q, item_of(100 + i)), 0);
+            bt_assert_rc(ops->try_push(q, bt_item_of(100 + i)), 0);
         waiter w[MAX_WAITERS];
         for (unsigned i = 0; i < MAX_WAITERS; i++)
-            waiter_start(&w[i], ops, q, OP_PUSH, item_of(i), BATON_WAIT_FOREVER);
+            waiter_start(&w[i], ops, q, OP_PUSH, bt_item_of(i), BATON_WAIT_FOREVER);
         waiters_settle(w, MAX_WAITERS, what);
         void *out[4];
         if (round == 1) {
@@ -287,7 +287,7 @@ static void test_pops_wake_every_blocked_push(void **state)
                 bt_assert_rc(ops->pop(q, &out[i], BATON_WAIT_FOREVER), 0);
         }
         for (uint64_t i = 0; i < 4; i++)
-            assert_int_equal(value_of(out[i]), 100 + i);
+            assert_int_equal(bt_value_of(out[i]), 100 + i);
         for (unsigned i = 0; i < MAX_WAITERS; i++) {
             waiter_join(&w[i]);
             bt_assert_rc(w[i].rc, 0);
@@ -297,7 +297,7 @@ static void test_pops_wake_every_blocked_push(void **state)
         for (unsigned i = 0; i < 4; i++) {
             void *got;
             bt_assert_rc(ops->try_pop(q, &got), 0);
-            uint64_t v = value_of(got);
+            uint64_t v = bt_value_of(got);
             assert_true(v < MAX_WAITERS);
             assert_false(seen & (1u << v));
             seen |= 1u << v;
@@ -316,12 +316,12 @@ static const uint64_t g_timeouts[] = {0, 1, 1000, 100000, 2000000, 20000000};
 
 static void test_pop_timeout_on_empty(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, "pop with a timeout on an empty ring");
-    void *q = ring_new(ops, 4);
+    void *q = bt_ring_new(ops, 4);
     for (size_t t = 0; t < N_TIMEOUTS; t++) {
-        void *got = item_of(0xdead);
+        void *got = bt_item_of(0xdead);
         uint64_t start = bt_now_ns();
         bt_assert_rc(ops->pop(q, &got, g_timeouts[t]), BATON_ETIMEDOUT);
         uint64_t took = bt_now_ns() - start;
@@ -330,10 +330,10 @@ static void test_pop_timeout_on_empty(void **state)
         assert_int_equal(ops->size(q), 0);
     }
     /* The ring still works, and a pop with a timeout takes an item that is there. */
-    bt_assert_rc(ops->try_push(q, item_of(7)), 0);
+    bt_assert_rc(ops->try_push(q, bt_item_of(7)), 0);
     void *got = NULL;
     bt_assert_rc(ops->pop(q, &got, 1000), 0);
-    assert_int_equal(value_of(got), 7);
+    assert_int_equal(bt_value_of(got), 7);
     bt_assert_rc(ops->pop(q, &got, 1000), BATON_ETIMEDOUT);
     ops->destroy(q);
     bt_watchdog_stop(&dog);
@@ -341,15 +341,15 @@ static void test_pop_timeout_on_empty(void **state)
 
 static void test_push_timeout_on_full(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     bt_watchdog dog;
     bt_watchdog_start(&dog, WATCHDOG_S, "push with a timeout on a full ring");
-    void *q = ring_new(ops, 2);
-    bt_assert_rc(ops->try_push(q, item_of(1)), 0);
-    bt_assert_rc(ops->try_push(q, item_of(2)), 0);
+    void *q = bt_ring_new(ops, 2);
+    bt_assert_rc(ops->try_push(q, bt_item_of(1)), 0);
+    bt_assert_rc(ops->try_push(q, bt_item_of(2)), 0);
     for (size_t t = 0; t < N_TIMEOUTS; t++) {
         uint64_t start = bt_now_ns();
-        bt_assert_rc(ops->push(q, item_of(99), g_timeouts[t]), BATON_ETIMEDOUT);
+        bt_assert_rc(ops->push(q, bt_item_of(99), g_timeouts[t]), BATON_ETIMEDOUT);
         uint64_t took = bt_now_ns() - start;
         printf("# %s push(timeout %llu ns) on full: ETIMEDOUT after %llu ns\n", ops->name,
                (unsigned long long)g_timeouts[t], (unsigned long long)took);
@@ -358,12 +358,12 @@ static void test_push_timeout_on_full(void **state)
     /* Unchanged. */
     void *got = NULL;
     bt_assert_rc(ops->try_pop(q, &got), 0);
-    assert_int_equal(value_of(got), 1);
-    bt_assert_rc(ops->push(q, item_of(3), 1000), 0);
+    assert_int_equal(bt_value_of(got), 1);
+    bt_assert_rc(ops->push(q, bt_item_of(3), 1000), 0);
     bt_assert_rc(ops->try_pop(q, &got), 0);
-    assert_int_equal(value_of(got), 2);
+    assert_int_equal(bt_value_of(got), 2);
     bt_assert_rc(ops->try_pop(q, &got), 0);
-    assert_int_equal(value_of(got), 3);
+    assert_int_equal(bt_value_of(got), 3);
     bt_assert_rc(ops->try_pop(q, &got), BATON_EAGAIN);
     ops->destroy(q);
     bt_watchdog_stop(&dog);
@@ -372,7 +372,7 @@ static void test_push_timeout_on_full(void **state)
 /* ---- ping-pong -------------------------------------------------------------------------------- */
 
 typedef struct pingpong {
-    const ring_ops *ops;
+    const bt_ring_ops *ops;
     void *there, *back;
     size_t rounds;
     bool timed; /* the echo side uses short timeouts and retries */
@@ -394,8 +394,8 @@ static void *echo_main(void *arg)
             BT_CHECK_MSG(rc == 0, "echo pop %zu: %s", i, baton_err_name(rc));
             return NULL;
         }
-        BT_CHECK_MSG(value_of(item) == i, "echo: round %zu got %llu", i,
-                     (unsigned long long)value_of(item));
+        BT_CHECK_MSG(bt_value_of(item) == i, "echo: round %zu got %llu", i,
+                     (unsigned long long)bt_value_of(item));
         if (pp->timed) {
             while ((rc = pp->ops->push(pp->back, item, 20000)) == BATON_ETIMEDOUT) {
             }
@@ -410,26 +410,27 @@ static void *echo_main(void *arg)
     return NULL;
 }
 
-static void run_pingpong(const ring_ops *ops, size_t cap, bool timed)
+static void run_pingpong(const bt_ring_ops *ops, size_t cap, bool timed)
 {
     char what[128];
     snprintf(what, sizeof what, "%s ping-pong, capacity %zu, %s", ops->name, cap,
              timed ? "timed" : "WAIT_FOREVER");
     bt_watchdog dog;
     bt_watchdog_start(&dog, 60, what);
-    pingpong pp = {ops, ring_new(ops, cap), ring_new(ops, cap), bt_scaled(20000, 2000), timed};
+    pingpong pp = {ops, bt_ring_new(ops, cap), bt_ring_new(ops, cap), bt_scaled(20000, 2000),
+                   timed};
     pthread_t echo;
     assert_int_equal(pthread_create(&echo, NULL, echo_main, &pp), 0);
     size_t i;
     for (i = 0; i < pp.rounds; i++) {
-        int rc = ops->push(pp.there, item_of(i), BATON_WAIT_FOREVER);
+        int rc = ops->push(pp.there, bt_item_of(i), BATON_WAIT_FOREVER);
         if (rc != 0)
             break;
         void *item = NULL;
         rc = ops->pop(pp.back, &item, BATON_WAIT_FOREVER);
-        if (rc != 0 || value_of(item) != i) {
+        if (rc != 0 || bt_value_of(item) != i) {
             BT_CHECK_MSG(false, "round %zu: pop back = %s, item %llu", i, baton_err_name(rc),
-                         (unsigned long long)value_of(item));
+                         (unsigned long long)bt_value_of(item));
             break;
         }
     }
@@ -448,7 +449,7 @@ static void run_pingpong(const ring_ops *ops, size_t cap, bool timed)
 
 static void test_pingpong(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     run_pingpong(ops, 1, false);
     run_pingpong(ops, 2, false);
     run_pingpong(ops, 2, true);
@@ -458,18 +459,18 @@ int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
     const struct CMUnitTest tests[] = {
-        RING_CASES(test_pop_forever_woken_by_push),
-        RING_CASES(test_pop_timed_woken_by_push),
-        RING_CASES(test_push_forever_woken_by_pop),
-        RING_CASES(test_push_timed_woken_by_pop),
-        RING_CASES(test_close_wakes_blocked_pops),
-        RING_CASES(test_close_wakes_blocked_pushes),
-        RING_CASE(MPMC, "mpmc_", test_pushes_wake_every_blocked_pop),
-        RING_CASE(MPSC, "mpsc_", test_pops_wake_every_blocked_push),
-        RING_CASE(MPMC, "mpmc_", test_pops_wake_every_blocked_push),
-        RING_CASES(test_pop_timeout_on_empty),
-        RING_CASES(test_push_timeout_on_full),
-        RING_CASES(test_pingpong),
+        BT_RING_CASES(test_pop_forever_woken_by_push),
+        BT_RING_CASES(test_pop_timed_woken_by_push),
+        BT_RING_CASES(test_push_forever_woken_by_pop),
+        BT_RING_CASES(test_push_timed_woken_by_pop),
+        BT_RING_CASES(test_close_wakes_blocked_pops),
+        BT_RING_CASES(test_close_wakes_blocked_pushes),
+        BT_RING_CASE(MPMC, "mpmc_", test_pushes_wake_every_blocked_pop),
+        BT_RING_CASE(MPSC, "mpsc_", test_pops_wake_every_blocked_push),
+        BT_RING_CASE(MPMC, "mpmc_", test_pops_wake_every_blocked_push),
+        BT_RING_CASES(test_pop_timeout_on_empty),
+        BT_RING_CASES(test_push_timeout_on_full),
+        BT_RING_CASES(test_pingpong),
     };
     return cmocka_run_group_tests_name("queue/ring_blocking", tests, NULL, NULL);
 }

@@ -1,15 +1,15 @@
 /*
- * durable_util.h — what the durable-space tests share (test_space_durable.c and
+ * bt_space_durable.h — what the durable-space tests share (test_space_durable.c and
  * test_space_recovery.c): temporary directories and whole-file reads, opening a space on a log,
  * a text dump of a space through baton_space_visit (to compare a space before and after a
- * reopen), a revive hook that records what it revived, and populate(): a space with data and
+ * reopen), a revive hook that records what it revived, and bt_populate(): a space with data and
  * waiting consumers of every kind.
  */
-#ifndef BATON_TEST_SPACE_DURABLE_UTIL_H
-#define BATON_TEST_SPACE_DURABLE_UTIL_H
+#ifndef BT_SUPPORT_SPACE_DURABLE_H
+#define BT_SUPPORT_SPACE_DURABLE_H
 
-#include "test_util.h"
-#include "dir_util.h"
+#include "support/bt_common.h"
+#include "support/bt_files.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,16 +19,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "baton/space.h"
-#include "space/space_util.h"
+#include "support/bt_space.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static inline void make_tmpdir(char *path, size_t cap)
+static inline void bt_space_tmpdir(char *path, size_t cap)
 {
-    make_tmpdir_named(path, cap, "baton-dur");
+    bt_make_tmpdir(path, cap, "baton-dur");
 }
 
-static inline unsigned char *read_whole(const char *path, size_t *size)
+static inline unsigned char *bt_read_file(const char *path, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
@@ -43,7 +43,7 @@ static inline unsigned char *read_whole(const char *path, size_t *size)
     return buf;
 }
 
-static inline void write_whole(const char *path, const unsigned char *data, size_t size)
+static inline void bt_write_file(const char *path, const unsigned char *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -51,7 +51,7 @@ static inline void write_whole(const char *path, const unsigned char *data, size
     fclose(f);
 }
 
-static inline baton_pool *pool_new(unsigned workers)
+static inline baton_pool *bt_pool_new(unsigned workers)
 {
     baton_pool *pool = NULL;
     baton_pool_config config = bt_pool_config(workers, 0, 0);
@@ -59,7 +59,7 @@ static inline baton_pool *pool_new(unsigned workers)
     return pool;
 }
 
-static inline baton_space_config space_config(baton_pool *pool, baton_durability durability,
+static inline baton_space_config bt_space_config(baton_pool *pool, baton_durability durability,
                                        baton_revive_fn revive, void *revive_ctx)
 {
     baton_space_config config = {.struct_size = sizeof config, .pool = pool,
@@ -68,7 +68,7 @@ static inline baton_space_config space_config(baton_pool *pool, baton_durability
     return config;
 }
 
-static inline baton_space *open_ok(const baton_space_config *config, const char *dir)
+static inline baton_space *bt_space_open_ok(const baton_space_config *config, const char *dir)
 {
     baton_space *space = NULL;
     bt_assert_rc(baton_space_open(config, dir, &space), 0);
@@ -76,16 +76,17 @@ static inline baton_space *open_ok(const baton_space_config *config, const char 
     return space;
 }
 
-static inline void put(baton_space *space, const char *channel, const char *datum, bool persistent)
+static inline void bt_put(baton_space *space, const char *channel, const char *datum,
+                          bool persistent)
 {
-    baton_value *c = V(channel), *d = V(datum);
+    baton_value *c = bt_value(channel), *d = bt_value(datum);
     bt_assert_rc(
         baton_space_produce(space, baton_value_as_view(c), baton_value_as_view(d), persistent), 0);
     baton_value_destroy(c);
     baton_value_destroy(d);
 }
 
-static inline baton_space_stats stats_of(baton_space *space)
+static inline baton_space_stats bt_stats_of(baton_space *space)
 {
     baton_space_stats s;
     memset(&s, 0, sizeof s);
@@ -94,7 +95,7 @@ static inline baton_space_stats stats_of(baton_space *space)
 }
 
 /* The text of a value, in a fixed buffer (the tests' values are small). */
-static inline void view_text(baton_value_view v, char *buf, size_t cap)
+static inline void bt_view_text(baton_value_view v, char *buf, size_t cap)
 {
     size_t length = 0;
     if (baton_value_print(v, buf, cap, &length) != 0 && cap > 0)
@@ -102,41 +103,41 @@ static inline void view_text(baton_value_view v, char *buf, size_t cap)
 }
 
 /* A continuation slot: counts firings and keeps the text of the last match's data. */
-typedef struct kslot {
+typedef struct bt_kslot {
     uint64_t id;
     char body[128];
     atomic_int fired;
     char last[4][128];
-} kslot;
+} bt_kslot;
 
-static inline int slot_fn(void *ctx, const baton_match *match)
+static inline int bt_kslot_fn(void *ctx, const baton_match *match)
 {
-    kslot *s = ctx;
+    bt_kslot *s = ctx;
     for (size_t i = 0; i < match->n_channels && i < 4; i++)
-        view_text(match->data[i], s->last[i], sizeof s->last[i]);
+        bt_view_text(match->data[i], s->last[i], sizeof s->last[i]);
     atomic_fetch_add(&s->fired, 1);
     return 0;
 }
 
 /* Registers a consumer on channels (texts) with patterns (texts, parsed into *keep so that the
  * caller frees them after the space) and body (text, or NULL for baton_space_consume). */
-static inline uint64_t take(baton_space *space, size_t n, const char *const *channels,
+static inline uint64_t bt_take(baton_space *space, size_t n, const char *const *channels,
                      const char *const *patterns, baton_pattern **keep, const char *body,
-                     kslot *slot, unsigned flags)
+                     bt_kslot *slot, unsigned flags)
 {
     baton_value *values[4];
     baton_value_view views[4];
     for (size_t i = 0; i < n; i++) {
-        values[i] = V(channels[i]);
+        values[i] = bt_value(channels[i]);
         views[i] = baton_value_as_view(values[i]);
-        keep[i] = P(patterns[i]);
+        keep[i] = bt_pattern(patterns[i]);
     }
     uint64_t id = 0;
     if (body == NULL) {
-        bt_assert_rc(baton_space_consume(space, views, keep, n, slot_fn, slot, flags, &id), 0);
+        bt_assert_rc(baton_space_consume(space, views, keep, n, bt_kslot_fn, slot, flags, &id), 0);
     } else {
-        baton_value *b = V(body);
-        bt_assert_rc(baton_space_consume_body(space, views, keep, n, slot_fn, slot, flags,
+        baton_value *b = bt_value(body);
+        bt_assert_rc(baton_space_consume_body(space, views, keep, n, bt_kslot_fn, slot, flags,
                                               baton_value_as_view(b), &id),
                      0);
         baton_value_destroy(b);
@@ -149,15 +150,15 @@ static inline uint64_t take(baton_space *space, size_t n, const char *const *cha
 
 /* ---- the visit as text ---------------------------------------------------------------------- */
 
-typedef struct dump {
+typedef struct bt_dump {
     char *text;
     size_t len, cap;
     size_t n_data, n_consumers;
     uint64_t ids[64]; /* the waiting consumers' ids, in visit order */
     int rc;
-} dump;
+} bt_dump;
 
-static inline void dump_add(dump *d, const char *s)
+static inline void bt_dump_add(bt_dump *d, const char *s)
 {
     size_t n = strlen(s);
     if (d->len + n + 1 > d->cap) {
@@ -176,7 +177,7 @@ static inline void dump_add(dump *d, const char *s)
     d->len += n;
 }
 
-static inline void dump_view(dump *d, baton_value_view v)
+static inline void bt_dump_view(bt_dump *d, baton_value_view v)
 {
     char buf[512];
     size_t length = 0;
@@ -184,95 +185,95 @@ static inline void dump_view(dump *d, baton_value_view v)
     if (rc != 0)
         d->rc = rc;
     else
-        dump_add(d, buf);
+        bt_dump_add(d, buf);
 }
 
-static inline int dump_datum(void *ctx, const baton_space_datum_info *info)
+static inline int bt_dump_datum(void *ctx, const baton_space_datum_info *info)
 {
-    dump *d = ctx;
+    bt_dump *d = ctx;
     char line[64];
-    dump_add(d, "D ");
-    dump_view(d, info->channel);
-    dump_add(d, " <- ");
-    dump_view(d, info->datum);
+    bt_dump_add(d, "D ");
+    bt_dump_view(d, info->channel);
+    bt_dump_add(d, " <- ");
+    bt_dump_view(d, info->datum);
     snprintf(line, sizeof line, " #%" PRIu64 "%s\n", info->id,
              info->persistent ? " persistent" : "");
-    dump_add(d, line);
+    bt_dump_add(d, line);
     d->n_data++;
     return d->rc;
 }
 
-static inline int dump_consumer(void *ctx, const baton_space_consumer_info *info)
+static inline int bt_dump_consumer(void *ctx, const baton_space_consumer_info *info)
 {
-    dump *d = ctx;
+    bt_dump *d = ctx;
     char line[128];
     snprintf(line, sizeof line, "K #%" PRIu64 " flags=%u body=", info->id, info->flags);
-    dump_add(d, line);
-    dump_view(d, info->body);
-    dump_add(d, " [");
+    bt_dump_add(d, line);
+    bt_dump_view(d, info->body);
+    bt_dump_add(d, " [");
     for (size_t i = 0; i < info->n_channels; i++) {
         char pattern[256];
         size_t length = 0;
         if (baton_pattern_print(info->patterns[i], pattern, sizeof pattern, &length) != 0)
             d->rc = BATON_ERANGE;
-        dump_view(d, info->channels[i]);
-        dump_add(d, ": ");
-        dump_add(d, pattern);
-        dump_add(d, i + 1 < info->n_channels ? "; " : "");
+        bt_dump_view(d, info->channels[i]);
+        bt_dump_add(d, ": ");
+        bt_dump_add(d, pattern);
+        bt_dump_add(d, i + 1 < info->n_channels ? "; " : "");
     }
-    dump_add(d, "]\n");
+    bt_dump_add(d, "]\n");
     if (d->n_consumers < 64)
         d->ids[d->n_consumers] = info->id;
     d->n_consumers++;
     return d->rc;
 }
 
-static inline dump dump_space(baton_space *space)
+static inline bt_dump bt_dump_space(baton_space *space)
 {
-    dump d;
+    bt_dump d;
     memset(&d, 0, sizeof d);
-    dump_add(&d, "");
-    bt_assert_rc(baton_space_visit(space, dump_datum, dump_consumer, &d), 0);
+    bt_dump_add(&d, "");
+    bt_assert_rc(baton_space_visit(space, bt_dump_datum, bt_dump_consumer, &d), 0);
     assert_int_equal(d.rc, 0);
     return d;
 }
 
 /* ---- revive --------------------------------------------------------------------------------- */
 
-typedef struct reviver {
+typedef struct bt_reviver {
     size_t n;
-    kslot slots[64];
+    bt_kslot slots[64];
     int fail_at;  /* the call (0-based) that fails, or -1 */
     int fail_rc;  /* what it returns; 0 means "returns 0 with no function" */
-} reviver;
+} bt_reviver;
 
-static inline int revive_fn(void *revive_ctx, uint64_t id, baton_value_view body,
+static inline int bt_revive_fn(void *revive_ctx, uint64_t id, baton_value_view body,
                      baton_continuation_fn *fn, void **ctx)
 {
-    reviver *r = revive_ctx;
+    bt_reviver *r = revive_ctx;
     if ((int)r->n == r->fail_at) {
         r->n++;
         return r->fail_rc;
     }
     if (r->n >= 64)
         return BATON_ENOMEM;
-    kslot *s = &r->slots[r->n++];
+    bt_kslot *s = &r->slots[r->n++];
     s->id = id;
-    view_text(body, s->body, sizeof s->body);
-    *fn = slot_fn;
+    bt_view_text(body, s->body, sizeof s->body);
+    *fn = bt_kslot_fn;
     *ctx = s;
     return 0;
 }
 
-static inline reviver *reviver_new(void)
+static inline bt_reviver *bt_reviver_new(void)
 {
-    reviver *r = calloc(1, sizeof *r);
+    bt_reviver *r = calloc(1, sizeof *r);
     assert_non_null(r);
     r->fail_at = -1;
     return r;
 }
 
-static inline kslot *revived(reviver *r, uint64_t id)
+static inline bt_kslot *bt_revived(bt_reviver *r, uint64_t id)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->slots[i].id == id)
@@ -283,27 +284,28 @@ static inline kslot *revived(reviver *r, uint64_t id)
 
 /* ---- a populated space ---------------------------------------------------------------------- */
 
-typedef struct session {
+typedef struct bt_session {
     char n[12][32]; /* "@<fresh name>" */
     uint64_t max_name;
     uint64_t waiting[5]; /* K1..K5 */
     uint64_t max_consumer;
     baton_pattern *patterns[32];
     size_t n_patterns;
-    kslot slots[12];
-} session;
+    bt_kslot slots[12];
+} bt_session;
 
-static inline void session_free_patterns(session *s)
+static inline void bt_session_free_patterns(bt_session *s)
 {
     for (size_t i = 0; i < s->n_patterns; i++)
         baton_pattern_destroy(s->patterns[i]);
     s->n_patterns = 0;
 }
 
-static inline uint64_t s_take(session *s, baton_space *space, size_t n, const char *const *channels,
-                       const char *const *patterns, const char *body, kslot *slot, unsigned flags)
+static inline uint64_t bt_session_take(bt_session *s, baton_space *space, size_t n,
+                                       const char *const *channels, const char *const *patterns,
+                                       const char *body, bt_kslot *slot, unsigned flags)
 {
-    uint64_t id = take(space, n, channels, patterns, s->patterns + s->n_patterns, body, slot,
+    uint64_t id = bt_take(space, n, channels, patterns, s->patterns + s->n_patterns, body, slot,
                        flags);
     s->n_patterns += n;
     if (id > s->max_consumer)
@@ -312,7 +314,7 @@ static inline uint64_t s_take(session *s, baton_space *space, size_t n, const ch
 }
 
 /* Fills a space with data of every kind, waiting consumers K1..K5 and six firings. */
-static inline void populate(session *s, baton_space *space)
+static inline void bt_populate(bt_session *s, baton_space *space)
 {
     for (int i = 0; i < 12; i++) {
         uint64_t name = baton_space_fresh_name(space);
@@ -322,39 +324,43 @@ static inline void populate(session *s, baton_space *space)
     }
     char t3[64];
     snprintf(t3, sizeof t3, "(\"t\", %s)", s->n[3]);
-    put(space, s->n[1], "1", false);
-    put(space, s->n[1], "2", true);
-    put(space, s->n[1], "3", false);
-    put(space, s->n[2], "\"x\"", false);
-    put(space, t3, "5", true);
-    put(space, s->n[4], "@5000", false);
-    put(space, s->n[4], "(\"ref\", [@7000])", false);
+    bt_put(space, s->n[1], "1", false);
+    bt_put(space, s->n[1], "2", true);
+    bt_put(space, s->n[1], "3", false);
+    bt_put(space, s->n[2], "\"x\"", false);
+    bt_put(space, t3, "5", true);
+    bt_put(space, s->n[4], "@5000", false);
+    bt_put(space, s->n[4], "(\"ref\", [@7000])", false);
     /* Waiting: a single with a body, a join listed against the sort order, a persistent one, a
      * peeking one, and a join over a tuple channel. */
-    s->waiting[0] = s_take(s, space, 1, (const char *[]){s->n[5]}, (const char *[]){"(\"k\", Int)"},
-                           "(\"k\", 7)", &s->slots[0], 0);
-    s->waiting[1] = s_take(s, space, 2, (const char *[]){s->n[6], s->n[1]},
+    s->waiting[0] =
+        bt_session_take(s, space, 1, (const char *[]){s->n[5]}, (const char *[]){"(\"k\", Int)"},
+                        "(\"k\", 7)", &s->slots[0], 0);
+    s->waiting[1] = bt_session_take(s, space, 2, (const char *[]){s->n[6], s->n[1]},
                            (const char *[]){"x", "100 | 200"}, "(\"join\", [1, 2])",
                            &s->slots[1], 0);
-    s->waiting[2] = s_take(s, space, 1, (const char *[]){s->n[7]}, (const char *[]){"String"},
-                           NULL, &s->slots[2], BATON_CONSUME_PERSISTENT);
-    s->waiting[3] = s_take(s, space, 1, (const char *[]){s->n[2]}, (const char *[]){"Int"},
+    s->waiting[2] =
+        bt_session_take(s, space, 1, (const char *[]){s->n[7]}, (const char *[]){"String"}, NULL,
+                        &s->slots[2], BATON_CONSUME_PERSISTENT);
+    s->waiting[3] = bt_session_take(s, space, 1, (const char *[]){s->n[2]}, (const char *[]){"Int"},
                            "\"peek\"", &s->slots[3], BATON_CONSUME_PEEK);
-    s->waiting[4] = s_take(s, space, 2, (const char *[]){s->n[8], t3},
+    s->waiting[4] = bt_session_take(s, space, 2, (const char *[]){s->n[8], t3},
                            (const char *[]){"(a, b)", "6"}, "42", &s->slots[4], 0);
     /* Firings. */
-    s_take(s, space, 1, (const char *[]){s->n[9]}, (const char *[]){"Int"}, "(\"f\", 1)",
+    bt_session_take(s, space, 1, (const char *[]){s->n[9]}, (const char *[]){"Int"}, "(\"f\", 1)",
            &s->slots[5], 0);
-    put(space, s->n[9], "9", false);
-    put(space, s->n[7], "\"s\"", false); /* K3 fires and stays */
-    s_take(s, space, 2, (const char *[]){s->n[10], s->n[11]}, (const char *[]){"_", "_"}, "nil",
-           &s->slots[6], 0);
-    put(space, s->n[10], "1", false);
-    put(space, s->n[11], "2", false);
-    s_take(s, space, 1, (const char *[]){s->n[1]}, (const char *[]){"1"}, NULL, &s->slots[7], 0);
-    s_take(s, space, 1, (const char *[]){s->n[2]}, (const char *[]){"String"}, NULL,
+    bt_put(space, s->n[9], "9", false);
+    bt_put(space, s->n[7], "\"s\"", false); /* K3 fires and stays */
+    bt_session_take(s, space, 2, (const char *[]){s->n[10], s->n[11]}, (const char *[]){"_", "_"},
+                    "nil", &s->slots[6], 0);
+    bt_put(space, s->n[10], "1", false);
+    bt_put(space, s->n[11], "2", false);
+    bt_session_take(s, space, 1, (const char *[]){s->n[1]}, (const char *[]){"1"}, NULL,
+                    &s->slots[7], 0);
+    bt_session_take(s, space, 1, (const char *[]){s->n[2]}, (const char *[]){"String"}, NULL,
            &s->slots[8], BATON_CONSUME_PEEK);
-    s_take(s, space, 1, (const char *[]){t3}, (const char *[]){"5"}, NULL, &s->slots[9], 0);
+    bt_session_take(s, space, 1, (const char *[]){t3}, (const char *[]){"5"}, NULL, &s->slots[9],
+                    0);
     bt_assert_rc(baton_space_quiesce(space), 0);
     for (int i = 5; i <= 9; i++)
         assert_int_equal(atomic_load(&s->slots[i].fired), 1);
@@ -368,21 +374,21 @@ static inline void populate(session *s, baton_space *space)
 }
 
 
-/* A fresh directory (its path in dir) holding the log of populate()'s space, closed; *before
+/* A fresh directory (its path in dir) holding the log of bt_populate()'s space, closed; *before
  * receives the space's dump. The caller frees the session and before.text. */
-static inline session *populated_log(baton_pool *pool, baton_durability durability, char *dir,
-                                     size_t cap, dump *before)
+static inline bt_session *bt_populated_log(baton_pool *pool, baton_durability durability, char *dir,
+                                     size_t cap, bt_dump *before)
 {
-    make_tmpdir(dir, cap);
-    session *s = calloc(1, sizeof *s);
+    bt_space_tmpdir(dir, cap);
+    bt_session *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    baton_space_config config = space_config(pool, durability, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    populate(s, space);
-    *before = dump_space(space);
+    baton_space_config config = bt_space_config(pool, durability, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
+    bt_populate(s, space);
+    *before = bt_dump_space(space);
     baton_space_destroy(space);
-    session_free_patterns(s);
+    bt_session_free_patterns(s);
     return s;
 }
 
-#endif /* BATON_TEST_SPACE_DURABLE_UTIL_H */
+#endif /* BT_SUPPORT_SPACE_DURABLE_H */

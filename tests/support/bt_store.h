@@ -1,22 +1,22 @@
 /*
- * store_util.h — helpers shared by the store's tests (header-only, include after test_util.h):
+ * bt_store.h — helpers shared by the store's tests (header-only, include after bt_common.h):
  *
- *  - st_config / st_create: a store config from its few interesting fields, and a create that
- *    fails the running test with the library's message when it does not succeed;
- *  - st_le64 / st_get64 / st_put64: little-endian 64-bit fields of a payload;
- *  - st_model_fingerprint: the state fingerprint computed independently of the store, from the
+ *  - bt_store_config / bt_store_create: a store config from its few interesting fields, and a
+ * create that fails the running test with the library's message when it does not succeed;
+ *  - bt_get64 / bt_put64: little-endian 64-bit fields of a payload;
+ *  - bt_model_fingerprint: the state fingerprint computed independently of the store, from the
  *    definition in store.h (XXH3-64, seed 0, over entities in increasing id order, each the id
  *    as 8 little-endian bytes followed by the payload), straight from libxxhash;
- *  - st_store_fingerprint: the store's own, asserted to succeed.
+ *  - bt_store_fingerprint: the store's own, asserted to succeed.
  */
-#ifndef BATON_TEST_STORE_UTIL_H
-#define BATON_TEST_STORE_UTIL_H
+#ifndef BT_SUPPORT_STORE_H
+#define BT_SUPPORT_STORE_H
 
 #include <xxhash.h>
 
 #include "baton/store.h"
 
-static inline baton_store_config st_config(size_t payload_size, unsigned shard_bits,
+static inline baton_store_config bt_store_config(size_t payload_size, unsigned shard_bits,
                                            unsigned flags, baton_pool *pool,
                                            baton_store_policy policy,
                                            baton_store_conflict_policy conflict,
@@ -36,7 +36,7 @@ static inline baton_store_config st_config(size_t payload_size, unsigned shard_b
 }
 
 /* Main thread only. */
-static inline baton_store *st_create_config(const baton_store_config *config)
+static inline baton_store *bt_store_create_config(const baton_store_config *config)
 {
     baton_store *store = NULL;
     int rc = baton_store_create(config, &store);
@@ -50,22 +50,22 @@ static inline baton_store *st_create_config(const baton_store_config *config)
     return store;
 }
 
-static inline baton_store *st_create(size_t payload_size, unsigned shard_bits, baton_pool *pool,
-                                     baton_store_policy policy)
+static inline baton_store *bt_store_create(size_t payload_size, unsigned shard_bits,
+                                           baton_pool *pool, baton_store_policy policy)
 {
     baton_store_config config =
-        st_config(payload_size, shard_bits, 0, pool, policy, BATON_STORE_DEFER, 0);
-    return st_create_config(&config);
+        bt_store_config(payload_size, shard_bits, 0, pool, policy, BATON_STORE_DEFER, 0);
+    return bt_store_create_config(&config);
 }
 
-static inline void st_put64(void *payload, size_t offset, uint64_t value)
+static inline void bt_put64(void *payload, size_t offset, uint64_t value)
 {
     unsigned char *p = (unsigned char *)payload + offset;
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(value >> (8 * i));
 }
 
-static inline uint64_t st_get64(const void *payload, size_t offset)
+static inline uint64_t bt_get64(const void *payload, size_t offset)
 {
     const unsigned char *p = (const unsigned char *)payload + offset;
     uint64_t value = 0;
@@ -74,14 +74,14 @@ static inline uint64_t st_get64(const void *payload, size_t offset)
     return value;
 }
 
-typedef struct st__sort_item {
+typedef struct bt__sort_item {
     uint64_t id;
     size_t index;
-} st__sort_item;
+} bt__sort_item;
 
-static inline int st__cmp_item(const void *a, const void *b)
+static inline int bt__cmp_item(const void *a, const void *b)
 {
-    const st__sort_item *x = a, *y = b;
+    const bt__sort_item *x = a, *y = b;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -89,23 +89,23 @@ static inline int st__cmp_item(const void *a, const void *b)
  * The fingerprint of the set {(ids[i], payloads + i * payload_size) : present == NULL or
  * present[i]}, by the definition in store.h. The ids must be distinct.
  */
-static inline uint64_t st_model_fingerprint(const uint64_t *ids, const void *payloads,
+static inline uint64_t bt_model_fingerprint(const uint64_t *ids, const void *payloads,
                                             const bool *present, size_t n,
                                             size_t payload_size)
 {
-    st__sort_item *items = malloc((n ? n : 1) * sizeof *items);
+    bt__sort_item *items = malloc((n ? n : 1) * sizeof *items);
     assert_non_null(items);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (present == NULL || present[i])
-            items[m++] = (st__sort_item){ids[i], i};
-    qsort(items, m, sizeof *items, st__cmp_item);
+            items[m++] = (bt__sort_item){ids[i], i};
+    qsort(items, m, sizeof *items, bt__cmp_item);
     XXH3_state_t *state = XXH3_createState();
     assert_non_null(state);
     assert_int_equal(XXH3_64bits_reset(state), XXH_OK);
     for (size_t k = 0; k < m; k++) {
         unsigned char le[8];
-        st_put64(le, 0, items[k].id);
+        bt_put64(le, 0, items[k].id);
         assert_int_equal(XXH3_64bits_update(state, le, 8), XXH_OK);
         assert_int_equal(XXH3_64bits_update(state,
                                             (const unsigned char *)payloads +
@@ -120,7 +120,7 @@ static inline uint64_t st_model_fingerprint(const uint64_t *ids, const void *pay
 }
 
 /* Main thread only. */
-static inline uint64_t st_store_fingerprint(const baton_store *store)
+static inline uint64_t bt_store_fingerprint(const baton_store *store)
 {
     uint64_t fp = 0;
     bt_assert_rc(baton_store_fingerprint(store, &fp), 0);
@@ -128,22 +128,22 @@ static inline uint64_t st_store_fingerprint(const baton_store *store)
 }
 
 /* Whether `message` mentions `word` (the library's detail messages name what was wrong). */
-static inline bool st_mentions(const char *message, const char *word)
+static inline bool bt_mentions(const char *message, const char *word)
 {
     return message != NULL && strstr(message, word) != NULL;
 }
 
 /* Whether `message` names the 64-bit value `value`, in decimal or in hex (either case). */
-static inline bool st_mentions_u64(const char *message, uint64_t value)
+static inline bool bt_mentions_u64(const char *message, uint64_t value)
 {
     char text[3][32];
     snprintf(text[0], sizeof text[0], "%llu", (unsigned long long)value);
     snprintf(text[1], sizeof text[1], "%llx", (unsigned long long)value);
     snprintf(text[2], sizeof text[2], "%llX", (unsigned long long)value);
     for (int i = 0; i < 3; i++)
-        if (st_mentions(message, text[i]))
+        if (bt_mentions(message, text[i]))
             return true;
     return false;
 }
 
-#endif /* BATON_TEST_STORE_UTIL_H */
+#endif /* BT_SUPPORT_STORE_H */

@@ -1,5 +1,6 @@
 /*
- * test_workqueue.c — the work queue's sender and receiver handles, at one producer-thread count
+ * test_queue_workqueue.c — the work queue's sender and receiver handles, at one producer-thread
+ * count
  * (--workers N; CTest runs it at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
  *  - create: NULL out pointers, capacity 0 or too large, unknown flags give BATON_EINVAL and
  *    store nothing; capacity is rounded up to a power of two (seen through try_send);
@@ -23,7 +24,7 @@
  * Blocking cases use a helper thread; the main thread sleeps a little to let it block. The sleep
  * only makes the wake-up path likely: every outcome checked is the same either way.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/queue.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_mpsc_linked.c — the unbounded, intrusive linked MPSC queue (baton_mpsc_linked):
+ * test_queue_mpsc_linked.c — the unbounded, intrusive linked MPSC queue (baton_mpsc_linked):
  *  - items embed a baton_mpsc_node (not as their first member) and are recovered from the
  *    node's address with offsetof; FIFO on one thread; try_pop on an empty queue is
  *    BATON_EAGAIN; a node can be pushed again once popped (one node alone, over and over: the
@@ -17,7 +17,7 @@
  *    consumer often waits): every node arrives once, in order per producer, with the payload
  *    its producer wrote before pushing.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/queue.h"
 

@@ -1,6 +1,6 @@
 /*
- * test_drain.c — baton_workqueue_drain_parallel at one pool size (--workers N; CTest runs it at
- * 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
+ * test_queue_drain.c — baton_workqueue_drain_parallel at one pool size (--workers N; CTest runs it
+ * at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
  *  - order: 10^6 items (times BATON_TEST_SCALE) sent by a producer thread while the drain runs,
  *    a few hundred ns of work each and about one in a thousand spinning 50-200 us: deliver sees
  *    seq 0, 1, 2... never concurrently, each with its own item and result; the report says
@@ -24,28 +24,28 @@
  *    decrement of the job count, when the dispatcher could already have returned: fixed in
  *    b1cfe89.)
  *
- * Errors, drains inside pool tasks and bad arguments are in test_drain_failures.c; what both
- * share is in drain_fixture.h. Callbacks run on pool workers and inside baton: they check with
+ * Errors, drains inside pool tasks and bad arguments are in test_queue_drain_failures.c; what both
+ * share is in bt_queue_drain.h. Callbacks run on pool workers and inside baton: they check with
  * BT_CHECK only.
  */
-#include "drain_fixture.h"
+#include "support/bt_queue_drain.h"
 
 /* ---- order ---------------------------------------------------------------------------------- */
 
 static void ordered_stream(uint64_t n, size_t window, bool slow, const char *what)
 {
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, what);
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, what);
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create(1024, 0, &tx, &rx), 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
     c.slow = slow;
-    c.window = window != 0 ? pow2_at_least(window) : default_window();
-    producer p = {0};
-    producer_start(&p, tx, 0, n);
-    baton_drain_ops ops = d_ops(0, window);
+    c.window = window != 0 ? bt_pow2_at_least(window) : bt_default_window();
+    bt_producer p = {0};
+    bt_producer_start(&p, tx, 0, n);
+    baton_drain_ops ops = bt_d_ops(0, window);
     baton_drain_report rep;
     memset(&rep, 0xee, sizeof rep);
     uint64_t t0 = bt_now_ns();
@@ -55,7 +55,7 @@ static void ordered_stream(uint64_t n, size_t window, bool slow, const char *wha
     bt_watchdog_stop(&dog);
     bt_assert_no_thread_failures();
     bt_assert_rc(rc, 0);
-    assert_report(&rep, n, n, n, UINT64_MAX, what);
+    bt_assert_report(&rep, n, n, n, UINT64_MAX, what);
     assert_int_equal(atomic_load(&c.next), n);
     assert_int_equal(atomic_load(&c.delivered), n);
     assert_int_equal(c.u_n, 0);
@@ -70,7 +70,7 @@ static void ordered_stream(uint64_t n, size_t window, bool slow, const char *wha
     printf("# %s: %llu items, window %llu, %u workers: %.0f ms\n", what, (unsigned long long)n,
            (unsigned long long)c.window, g_workers, took / 1e6);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 static void test_order_1e6_with_slow_items(void **state)
@@ -95,20 +95,20 @@ static void test_order_window_3_and_large(void **state)
 
 static void window_with_blocked_item(unsigned flags, size_t window, uint64_t k)
 {
-    const uint64_t w = pow2_at_least(window);
+    const uint64_t w = bt_pow2_at_least(window);
     const uint64_t n = 300;
     char what[96];
     snprintf(what, sizeof what, "%s drain, window %zu, item %llu blocked",
              flags ? "unordered" : "ordered", window, (unsigned long long)k);
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, what);
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, flags == 0);
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, what);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, flags == 0);
     c.window = w;
     c.block_seq = k;
-    drain_thread t;
-    drain_thread_start(&t, rx, g_pool, d_ops(flags, window), &c);
+    bt_drain_thread t;
+    bt_drain_thread_start(&t, rx, g_pool, bt_d_ops(flags, window), &c);
     if (!bt_wait_flag(&c.blocked, 60000))
         fail_msg("%s: item %llu was never started", what, (unsigned long long)k);
     /* Give the drain time to run ahead as far as it would. */
@@ -142,9 +142,9 @@ static void window_with_blocked_item(unsigned flags, size_t window, uint64_t k)
     printf("# %s: while blocked, items up to %llu started, %llu delivered\n", what,
            (unsigned long long)seen - 1, (unsigned long long)delivered);
     bt_assert_rc(t.rc, 0);
-    assert_report(&t.rep, n, n, n, UINT64_MAX, what);
+    bt_assert_report(&t.rep, n, n, n, UINT64_MAX, what);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 static void test_window_bounds_items_past_a_blocked_one(void **state)
@@ -164,29 +164,29 @@ static void test_close_while_draining(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "close while draining");
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "close while draining");
     uint64_t n = bt_scaled(2e4, 2000);
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create(128, 0, &tx, &rx), 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
-    c.window = default_window();
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
+    c.window = bt_default_window();
     /* Pauses every n/4 items, and once more before the close: the drain waits on an empty
      * queue each time, and is woken by the next send, and at last by the close. */
-    producer p = {.pause_every = n / 4, .pause_ms = 20, .close_pause_ms = 40};
-    producer_start(&p, tx, 0, n);
-    baton_drain_ops ops = d_ops(0, 0);
+    bt_producer p = {.pause_every = n / 4, .pause_ms = 20, .close_pause_ms = 40};
+    bt_producer_start(&p, tx, 0, n);
+    baton_drain_ops ops = bt_d_ops(0, 0);
     baton_drain_report rep;
     int rc = baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep);
     pthread_join(p.thread, NULL);
     bt_watchdog_stop(&dog);
     bt_assert_no_thread_failures();
     bt_assert_rc(rc, 0);
-    assert_report(&rep, n, n, n, UINT64_MAX, "close while draining");
+    bt_assert_report(&rep, n, n, n, UINT64_MAX, "close while draining");
     assert_int_equal(atomic_load(&c.next), n);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 /* Several producers, each with its own clone, pausing and closing at different times. */
@@ -204,7 +204,8 @@ static void *mp_producer_main(void *arg)
     for (uint64_t i = 0; i < p->n; i++) {
         if (i == p->n / 2)
             bt_sleep_ms(5 + 7 * p->index);
-        int rc = baton_workqueue_send(p->tx, val((i << 8) | p->index), BATON_WAIT_FOREVER);
+        int rc =
+            baton_workqueue_send(p->tx, bt_drain_item((i << 8) | p->index), BATON_WAIT_FOREVER);
         BT_CHECK_MSG(rc == 0, "producer %u: %s", p->index, baton_err_name(rc));
     }
     bt_sleep_ms(3 * p->index);
@@ -216,21 +217,21 @@ static void test_multi_producer_close_while_draining(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "multi-producer close while draining");
-    unsigned np = g_workers < MP_MAX ? g_workers : MP_MAX;
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "multi-producer close while draining");
+    unsigned np = g_workers < BT_MP_MAX ? g_workers : BT_MP_MAX;
     if (np < 2)
         np = 2;
     uint64_t per = bt_scaled(2e4, 2000) / np;
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create(64, BATON_WQ_MULTI_PRODUCER, &tx, &rx), 0);
-    mp_ctx m;
+    bt_mp_ctx m;
     m.np = np;
-    for (unsigned i = 0; i < MP_MAX; i++)
+    for (unsigned i = 0; i < BT_MP_MAX; i++)
         atomic_init(&m.next[i], 0);
     atomic_init(&m.next_seq, 0);
     atomic_init(&m.total, 0);
-    mp_producer prod[MP_MAX];
+    mp_producer prod[BT_MP_MAX];
     for (unsigned i = 0; i < np; i++) {
         prod[i] = (mp_producer){.index = i, .n = per};
         bt_assert_rc(baton_workqueue_sender_clone(tx, &prod[i].tx), 0);
@@ -240,8 +241,8 @@ static void test_multi_producer_close_while_draining(void **state)
         assert_int_equal(pthread_create(&prod[i].thread, NULL, mp_producer_main, &prod[i]), 0);
     baton_drain_ops ops;
     memset(&ops, 0, sizeof ops);
-    ops.process = mp_process;
-    ops.deliver = mp_deliver;
+    ops.process = bt_mp_process;
+    ops.deliver = bt_mp_deliver;
     baton_drain_report rep;
     int rc = baton_workqueue_drain_parallel(rx, g_pool, &ops, &m, &rep);
     for (unsigned i = 0; i < np; i++)
@@ -249,7 +250,7 @@ static void test_multi_producer_close_while_draining(void **state)
     bt_watchdog_stop(&dog);
     bt_assert_no_thread_failures();
     bt_assert_rc(rc, 0);
-    assert_report(&rep, per * np, per * np, per * np, UINT64_MAX, "multi-producer drain");
+    bt_assert_report(&rep, per * np, per * np, per * np, UINT64_MAX, "multi-producer drain");
     for (unsigned i = 0; i < np; i++)
         assert_int_equal(atomic_load(&m.next[i]), per);
     assert_int_equal(atomic_load(&m.total), per * np);
@@ -261,15 +262,15 @@ static void test_empty_stream(void **state)
     (void)state;
     for (int mode = 0; mode < 2; mode++) {
         unsigned flags = mode ? BATON_DRAIN_UNORDERED : 0;
-        baton_workqueue_receiver *rx = wq_preloaded(0, 0);
-        dctx c;
-        dctx_init(&c, g_pool, 1, flags == 0);
-        baton_drain_ops ops = d_ops(flags, 0);
+        baton_workqueue_receiver *rx = bt_wq_preloaded(0, 0);
+        bt_dctx c;
+        bt_dctx_init(&c, g_pool, 1, flags == 0);
+        baton_drain_ops ops = bt_d_ops(flags, 0);
         baton_drain_report rep;
         memset(&rep, 0xee, sizeof rep);
         bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep), 0);
         bt_assert_no_thread_failures();
-        assert_report(&rep, 0, 0, 0, UINT64_MAX, "empty stream");
+        bt_assert_report(&rep, 0, 0, 0, UINT64_MAX, "empty stream");
         assert_int_equal(atomic_load(&c.started), 0);
         assert_int_equal(atomic_load(&c.delivered), 0);
         assert_int_equal(c.u_n, 0);
@@ -277,7 +278,7 @@ static void test_empty_stream(void **state)
         bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, NULL), 0);
         assert_int_equal(atomic_load(&c.started), 0);
         baton_workqueue_receiver_destroy(rx);
-        dctx_free(&c);
+        bt_dctx_free(&c);
     }
     /* A multi-producer queue whose clones are all closed before the drain. */
     baton_workqueue_sender *tx, *clone;
@@ -286,14 +287,14 @@ static void test_empty_stream(void **state)
     bt_assert_rc(baton_workqueue_sender_clone(tx, &clone), 0);
     baton_workqueue_sender_close(clone);
     baton_workqueue_sender_close(tx);
-    dctx c;
-    dctx_init(&c, g_pool, 1, true);
-    baton_drain_ops ops = d_ops(0, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, 1, true);
+    baton_drain_ops ops = bt_d_ops(0, 0);
     baton_drain_report rep;
     bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep), 0);
-    assert_report(&rep, 0, 0, 0, UINT64_MAX, "empty multi-producer stream");
+    bt_assert_report(&rep, 0, 0, 0, UINT64_MAX, "empty multi-producer stream");
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 
@@ -303,25 +304,25 @@ static void test_unordered_every_item_once(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "unordered drain");
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "unordered drain");
     uint64_t n = bt_scaled(2e5, 5000);
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create(256, 0, &tx, &rx), 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, false);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, false);
     c.slow = true;
-    c.window = default_window();
-    producer p = {0};
-    producer_start(&p, tx, 0, n);
-    baton_drain_ops ops = d_ops(BATON_DRAIN_UNORDERED, 0);
+    c.window = bt_default_window();
+    bt_producer p = {0};
+    bt_producer_start(&p, tx, 0, n);
+    baton_drain_ops ops = bt_d_ops(BATON_DRAIN_UNORDERED, 0);
     baton_drain_report rep;
     int rc = baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep);
     pthread_join(p.thread, NULL);
     bt_watchdog_stop(&dog);
     bt_assert_no_thread_failures();
     bt_assert_rc(rc, 0);
-    assert_report(&rep, n, n, n, UINT64_MAX, "unordered drain");
+    bt_assert_report(&rep, n, n, n, UINT64_MAX, "unordered drain");
     assert_int_equal(atomic_load(&c.delivered), n);
     assert_int_equal(c.u_n, 0);
     for (uint64_t v = 0; v < n; v++)
@@ -331,7 +332,7 @@ static void test_unordered_every_item_once(void **state)
                      (unsigned long long)v, (unsigned)atomic_load(&c.processed_hits[v]),
                      (unsigned)atomic_load(&c.delivered_hits[v]));
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 
@@ -353,7 +354,7 @@ __attribute__((noinline)) static int one_short_drain(uint64_t items, unsigned fl
     if (rc != 0)
         return rc;
     for (uint64_t i = 0; i < items; i++)
-        (void)baton_workqueue_try_send(tx, val(i + 1));
+        (void)baton_workqueue_try_send(tx, bt_drain_item(i + 1));
     baton_workqueue_sender_close(tx);
     baton_drain_ops ops;
     memset(&ops, 0, sizeof ops);
@@ -386,7 +387,7 @@ static void test_nothing_touched_after_return(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "short drains in a row");
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "short drains in a row");
     size_t rounds = bt_scaled(3000, 300);
     size_t hit_rounds = 0, first_hit = 0, first_bytes = 0;
     for (size_t r = 0; r < rounds; r++) {

@@ -1,8 +1,8 @@
 /*
- * test_deque.c — the work-stealing deque with a private end (src/pool/deque.c), tested directly:
- * one owner pushes (privately or publicly), publishes and pops in a random mix while N thieves
- * steal; every job must be taken exactly once, by the owner or by one thief, whatever the mix,
- * including across growth of the array and the race for the last job. Run with 1 to 16 thieves
+ * test_pool_deque.c — the work-stealing deque with a private end (src/pool/deque.c), tested
+ * directly: one owner pushes (privately or publicly), publishes and pops in a random mix while N
+ * thieves steal; every job must be taken exactly once, by the owner or by one thief, whatever the
+ * mix, including across growth of the array and the race for the last job. Run with 1 to 16 thieves
  * (oversubscribed on 2 cores), and single-threaded for the owner-only semantics.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "pool/deque.h"
 #include "pool/internal.h"

@@ -1,11 +1,11 @@
 /*
- * test_error.c — the error convention of the core layer: every code of BATON_ERRNO_MAP has a
+ * test_core_error.c — the error convention of the core layer: every code of BATON_ERRNO_MAP has a
  * distinct message and a "BATON_E..." name, 0 and unknown codes are handled, and
  * baton_last_error_message() is per-thread, "" until a call fails, set by a failing call (with
  * the offending value in it) and left alone by successful calls; a long message is cut at 511
  * bytes with "...", and a message may quote the thread's previous one (baton__error).
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <limits.h>
 #include <stddef.h>

@@ -1,11 +1,11 @@
 /*
- * test_hash_clock.c — baton_hash64 is exactly XXH3_64bits_withSeed (every XXH3 size class,
+ * test_core_hash_clock.c — baton_hash64 is exactly XXH3_64bits_withSeed (every XXH3 size class,
  * unaligned data, several seeds, NULL with length 0, fixed known answers, the XXH3 reference's
  * published sanity vectors for every size class); baton_mix64 gives the
  * values of its documented formula and is a bijection on samples of 10^6 inputs; baton_now_ns is
  * monotonic (also across threads) and advances across a sleep.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <xxhash.h>
 

@@ -1,31 +1,32 @@
 /*
- * drain_fixture.h — what the parallel drain tests share (test_drain.c, test_drain_failures.c): item
- * values and the simulated work, the test's drain context and its callbacks (which check with
- * BT_CHECK only: they run on pool workers), producer threads, a drain on a thread of its own,
- * and the report check. Functions are static inline so that each test program takes what it uses.
+ * bt_queue_drain.h — what the parallel drain tests share (test_queue_drain.c,
+ * test_queue_drain_failures.c): item values and the simulated work, the test's drain context and
+ * its callbacks (which check with BT_CHECK only: they run on pool workers), producer threads, a
+ * drain on a thread of its own, and the report check. Functions are static inline so that each test
+ * program takes what it uses.
  */
-#ifndef BATON_TESTS_DRAIN_FIXTURE_H
-#define BATON_TESTS_DRAIN_FIXTURE_H
+#ifndef BT_SUPPORT_QUEUE_DRAIN_H
+#define BT_SUPPORT_QUEUE_DRAIN_H
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/queue.h"
 
 BT_DEFINE_POOL_GROUP()
 
-enum { WATCHDOG_S = 120, MAX_UNDELIVERED = 1 << 16 };
+enum { BT_DRAIN_WATCHDOG_S = 120, BT_MAX_UNDELIVERED = 1 << 16 };
 
-static inline void *val(uint64_t v)
+static inline void *bt_drain_item(uint64_t v)
 {
     return (void *)(uintptr_t)v;
 }
 
-static inline uint64_t num(void *p)
+static inline uint64_t bt_drain_value(void *p)
 {
     return (uint64_t)(uintptr_t)p;
 }
 
-static inline uint64_t mix(uint64_t x)
+static inline uint64_t bt_mix(uint64_t x)
 {
     x ^= x >> 33;
     x *= UINT64_C(0xff51afd7ed558ccd);
@@ -35,41 +36,41 @@ static inline uint64_t mix(uint64_t x)
     return x;
 }
 
-#define RESULT_KEY UINT64_C(0x5a5a000000000001)
+#define BT_RESULT_KEY UINT64_C(0x5a5a000000000001)
 
 /* The result process gives for item value v. */
-static inline void *result_of(uint64_t v)
+static inline void *bt_result_of(uint64_t v)
 {
-    return val(v ^ RESULT_KEY);
+    return bt_drain_item(v ^ BT_RESULT_KEY);
 }
 
 /* A few hundred ns of work. */
-static inline void small_work(uint64_t v)
+static inline void bt_small_work(uint64_t v)
 {
     uint64_t h = v;
     for (unsigned i = 0; i < 24; i++)
-        h = mix(h + i);
+        h = bt_mix(h + i);
     volatile uint64_t sink = h;
     (void)sink;
 }
 
 /* About one item in a thousand is slow: 50-200 us. */
-static inline uint64_t slow_ns(uint64_t v)
+static inline uint64_t bt_slow_ns(uint64_t v)
 {
-    uint64_t h = mix(v ^ UINT64_C(0x123456789));
+    uint64_t h = bt_mix(v ^ UINT64_C(0x123456789));
     return h % 1000 == 0 ? 50000 + (h >> 20) % 150000 : 0;
 }
 
 /* ---- the test's drain context ------------------------------------------------------------------ */
 
-typedef struct undelivered_rec {
+typedef struct bt_undelivered_rec {
     uint64_t seq;
     void *item;
     void *result;
     int status;
-} undelivered_rec;
+} bt_undelivered_rec;
 
-typedef struct dctx {
+typedef struct bt_dctx {
     baton_pool *pool;
     uint64_t n;      /* items 0 .. n-1 are sent */
     uint64_t base;   /* value of the item this drain numbers 0 */
@@ -94,13 +95,13 @@ typedef struct dctx {
     uint64_t block_seq;
     atomic_int blocked, release;
     /* Undelivered, in call order. */
-    undelivered_rec *u;
+    bt_undelivered_rec *u;
     size_t u_n;
     /* Nested parallel_for in process. */
     bool nested_for;
-} dctx;
+} bt_dctx;
 
-static inline void dctx_init(dctx *c, baton_pool *pool, uint64_t n, bool ordered)
+static inline void bt_dctx_init(bt_dctx *c, baton_pool *pool, uint64_t n, bool ordered)
 {
     memset(c, 0, sizeof *c);
     c->pool = pool;
@@ -118,7 +119,7 @@ static inline void dctx_init(dctx *c, baton_pool *pool, uint64_t n, bool ordered
     c->delivered_hits = calloc((size_t)n + 1, sizeof *c->delivered_hits);
     assert_non_null(c->processed_hits);
     assert_non_null(c->delivered_hits);
-    c->u = calloc(MAX_UNDELIVERED, sizeof *c->u);
+    c->u = calloc(BT_MAX_UNDELIVERED, sizeof *c->u);
     assert_non_null(c->u);
     c->fail_process_seq[0] = c->fail_process_seq[1] = UINT64_MAX;
     c->fail_deliver_seq = UINT64_MAX;
@@ -126,7 +127,7 @@ static inline void dctx_init(dctx *c, baton_pool *pool, uint64_t n, bool ordered
 }
 
 /* Starts the next drain on the same context: seq 0 is item `base`. */
-static inline void dctx_next_drain(dctx *c, uint64_t base)
+static inline void bt_dctx_next_drain(bt_dctx *c, uint64_t base)
 {
     c->base = base;
     atomic_store(&c->next, 0);
@@ -138,14 +139,14 @@ static inline void dctx_next_drain(dctx *c, uint64_t base)
     c->u_n = 0;
 }
 
-static inline void dctx_free(dctx *c)
+static inline void bt_dctx_free(bt_dctx *c)
 {
     free(c->processed_hits);
     free(c->delivered_hits);
     free(c->u);
 }
 
-static inline int nested_fn(size_t begin, size_t end, void *ctx)
+static inline int bt_nested_fn(size_t begin, size_t end, void *ctx)
 {
     atomic_uint_fast64_t *sum = ctx;
     uint64_t s = 0;
@@ -155,10 +156,10 @@ static inline int nested_fn(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-static inline int d_process(void *ctx, void *item, void **result)
+static inline int bt_d_process(void *ctx, void *item, void **result)
 {
-    dctx *c = ctx;
-    uint64_t v = num(item);
+    bt_dctx *c = ctx;
+    uint64_t v = bt_drain_value(item);
     BT_CHECK_MSG(v >= c->base && v < c->n, "process got item %llu (base %llu, n %llu)",
                  (unsigned long long)v, (unsigned long long)c->base, (unsigned long long)c->n);
     if (v >= c->n)
@@ -187,40 +188,40 @@ static inline int d_process(void *ctx, void *item, void **result)
         if (seq == c->fail_process_seq[i]) {
             if (c->fail_process_delay_ns[i] != 0)
                 bt_sleep_ns(c->fail_process_delay_ns[i]);
-            *result = val(0xfa11);
+            *result = bt_drain_item(0xfa11);
             return c->fail_process_rc[i];
         }
     }
-    small_work(v);
+    bt_small_work(v);
     if (c->slow) {
-        uint64_t ns = slow_ns(v);
+        uint64_t ns = bt_slow_ns(v);
         if (ns != 0)
             bt_busy_ns(ns);
     }
     if (c->nested_for) {
         atomic_uint_fast64_t sum;
         atomic_init(&sum, 0);
-        int rc = baton_parallel_for(c->pool, 0, 64, 4, nested_fn, &sum);
+        int rc = baton_parallel_for(c->pool, 0, 64, 4, bt_nested_fn, &sum);
         BT_CHECK_MSG(rc == 0, "nested parallel_for: %s", baton_err_name(rc));
         BT_CHECK(atomic_load(&sum) == 64 * 63 / 2);
     }
-    *result = result_of(v);
+    *result = bt_result_of(v);
     atomic_fetch_add(&c->processed, 1);
     return 0;
 }
 
-static inline int d_deliver(void *ctx, uint64_t seq, void *item, void *result)
+static inline int bt_d_deliver(void *ctx, uint64_t seq, void *item, void *result)
 {
-    dctx *c = ctx;
+    bt_dctx *c = ctx;
     if (c->ordered)
         BT_CHECK_MSG(atomic_exchange(&c->in_deliver, 1) == 0,
                      "ordered deliver called concurrently (seq %llu)", (unsigned long long)seq);
-    uint64_t v = num(item);
+    uint64_t v = bt_drain_value(item);
     BT_CHECK_MSG(v == c->base + seq, "deliver: seq %llu carries item %llu, expected %llu",
                  (unsigned long long)seq, (unsigned long long)v,
                  (unsigned long long)(c->base + seq));
-    BT_CHECK_MSG(result == result_of(v), "deliver: item %llu has result %#llx",
-                 (unsigned long long)v, (unsigned long long)num(result));
+    BT_CHECK_MSG(result == bt_result_of(v), "deliver: item %llu has result %#llx",
+                 (unsigned long long)v, (unsigned long long)bt_drain_value(result));
     if (c->ordered) {
         uint64_t next = atomic_load(&c->next);
         BT_CHECK_MSG(seq == next, "deliver: seq %llu, expected %llu", (unsigned long long)seq,
@@ -241,30 +242,30 @@ static inline int d_deliver(void *ctx, uint64_t seq, void *item, void *result)
     return rc;
 }
 
-static inline void d_undelivered(void *ctx, uint64_t seq, void *item, void *result, int status)
+static inline void bt_d_undelivered(void *ctx, uint64_t seq, void *item, void *result, int status)
 {
-    dctx *c = ctx;
-    if (c->u_n >= MAX_UNDELIVERED) {
-        BT_CHECK_MSG(false, "more than %d undelivered items", MAX_UNDELIVERED);
+    bt_dctx *c = ctx;
+    if (c->u_n >= BT_MAX_UNDELIVERED) {
+        BT_CHECK_MSG(false, "more than %d undelivered items", BT_MAX_UNDELIVERED);
         return;
     }
-    c->u[c->u_n++] = (undelivered_rec){seq, item, result, status};
+    c->u[c->u_n++] = (bt_undelivered_rec){seq, item, result, status};
 }
 
-static inline baton_drain_ops d_ops(unsigned flags, size_t window)
+static inline baton_drain_ops bt_d_ops(unsigned flags, size_t window)
 {
     baton_drain_ops ops;
     memset(&ops, 0, sizeof ops);
     ops.struct_size = sizeof ops;
-    ops.process = d_process;
-    ops.deliver = d_deliver;
-    ops.undelivered = d_undelivered;
+    ops.process = bt_d_process;
+    ops.deliver = bt_d_deliver;
+    ops.undelivered = bt_d_undelivered;
     ops.window = window;
     ops.flags = flags;
     return ops;
 }
 
-static inline uint64_t pow2_at_least(uint64_t x)
+static inline uint64_t bt_pow2_at_least(uint64_t x)
 {
     uint64_t p = 1;
     while (p < x)
@@ -273,15 +274,15 @@ static inline uint64_t pow2_at_least(uint64_t x)
 }
 
 /* The window a drain uses when ops.window is 0, as queue.h documents it. */
-static inline size_t default_window(void)
+static inline size_t bt_default_window(void)
 {
     size_t want = 256u * g_workers;
-    return pow2_at_least(want < 1024 ? 1024 : want);
+    return bt_pow2_at_least(want < 1024 ? 1024 : want);
 }
 
 /* ---- producers ---------------------------------------------------------------------------------- */
 
-typedef struct producer {
+typedef struct bt_producer {
     baton_workqueue_sender *tx;
     uint64_t first, n;     /* values first .. first+n-1 */
     uint64_t pause_every;  /* 0: never */
@@ -289,11 +290,11 @@ typedef struct producer {
     unsigned close_pause_ms; /* pause before the close */
     int rc;
     pthread_t thread;
-} producer;
+} bt_producer;
 
-static inline void *producer_main(void *arg)
+static inline void *bt_producer_main(void *arg)
 {
-    producer *p = arg;
+    bt_producer *p = arg;
     void *batch[32];
     p->rc = 0;
     for (uint64_t i = 0; i < p->n && p->rc == 0;) {
@@ -301,7 +302,7 @@ static inline void *producer_main(void *arg)
             bt_sleep_ms(p->pause_ms);
         uint64_t v = p->first + i;
         if (i % 64 < 32) {
-            p->rc = baton_workqueue_send(p->tx, val(v), BATON_WAIT_FOREVER);
+            p->rc = baton_workqueue_send(p->tx, bt_drain_item(v), BATON_WAIT_FOREVER);
             i++;
         } else {
             size_t k = 32 - (size_t)(i % 32);
@@ -310,7 +311,7 @@ static inline void *producer_main(void *arg)
             if (p->pause_every != 0 && k > p->pause_every - i % p->pause_every)
                 k = (size_t)(p->pause_every - i % p->pause_every);
             for (size_t j = 0; j < k; j++)
-                batch[j] = val(v + j);
+                batch[j] = bt_drain_item(v + j);
             size_t sent = 0;
             p->rc = baton_workqueue_send_n(p->tx, batch, k, BATON_WAIT_FOREVER, &sent);
             BT_CHECK(p->rc != 0 || sent == k);
@@ -324,27 +325,29 @@ static inline void *producer_main(void *arg)
     return NULL;
 }
 
-static inline void producer_start(producer *p, baton_workqueue_sender *tx, uint64_t first, uint64_t n)
+static inline void bt_producer_start(bt_producer *p, baton_workqueue_sender *tx, uint64_t first,
+                                     uint64_t n)
 {
     p->tx = tx;
     p->first = first;
     p->n = n;
-    assert_int_equal(pthread_create(&p->thread, NULL, producer_main, p), 0);
+    assert_int_equal(pthread_create(&p->thread, NULL, bt_producer_main, p), 0);
 }
 
-static inline baton_workqueue_receiver *wq_preloaded(uint64_t n, unsigned flags)
+static inline baton_workqueue_receiver *bt_wq_preloaded(uint64_t n, unsigned flags)
 {
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create((size_t)n + 1, flags, &tx, &rx), 0);
     for (uint64_t i = 0; i < n; i++)
-        bt_assert_rc(baton_workqueue_try_send(tx, val(i)), 0);
+        bt_assert_rc(baton_workqueue_try_send(tx, bt_drain_item(i)), 0);
     baton_workqueue_sender_close(tx);
     return rx;
 }
 
-static inline void assert_report(const baton_drain_report *r, uint64_t accepted, uint64_t delivered,
-                          uint64_t processed, uint64_t failed_seq, const char *what)
+static inline void bt_assert_report(const baton_drain_report *r, uint64_t accepted,
+                                    uint64_t delivered, uint64_t processed, uint64_t failed_seq,
+                                    const char *what)
 {
     if (r->accepted != accepted || r->delivered != delivered ||
         r->undelivered != accepted - delivered || r->processed != processed ||
@@ -361,7 +364,7 @@ static inline void assert_report(const baton_drain_report *r, uint64_t accepted,
 
 /* ---- the window -------------------------------------------------------------------------------- */
 
-typedef struct drain_thread {
+typedef struct bt_drain_thread {
     baton_workqueue_receiver *rx;
     baton_pool *pool;
     baton_drain_ops ops;
@@ -370,18 +373,18 @@ typedef struct drain_thread {
     int rc;
     atomic_int done;
     pthread_t thread;
-} drain_thread;
+} bt_drain_thread;
 
-static inline void *drain_thread_main(void *arg)
+static inline void *bt_drain_thread_main(void *arg)
 {
-    drain_thread *t = arg;
+    bt_drain_thread *t = arg;
     t->rc = baton_workqueue_drain_parallel(t->rx, t->pool, &t->ops, t->ctx, &t->rep);
     atomic_store(&t->done, 1);
     return NULL;
 }
 
-static inline void drain_thread_start(drain_thread *t, baton_workqueue_receiver *rx, baton_pool *pool,
-                               baton_drain_ops ops, void *ctx)
+static inline void bt_drain_thread_start(bt_drain_thread *t, baton_workqueue_receiver *rx,
+                                         baton_pool *pool, baton_drain_ops ops, void *ctx)
 {
     t->rx = rx;
     t->pool = pool;
@@ -389,36 +392,36 @@ static inline void drain_thread_start(drain_thread *t, baton_workqueue_receiver 
     t->ctx = ctx;
     t->rc = 12345;
     atomic_init(&t->done, 0);
-    assert_int_equal(pthread_create(&t->thread, NULL, drain_thread_main, t), 0);
+    assert_int_equal(pthread_create(&t->thread, NULL, bt_drain_thread_main, t), 0);
 }
 
 
 /* ---- the multi-producer stream's callbacks (also used for argument checks) --------------------- */
 
-enum { MP_MAX = 8 }; /* producers at most in the multi-producer stream */
+enum { BT_MP_MAX = 8 }; /* producers at most in the multi-producer stream */
 
-typedef struct mp_ctx {
+typedef struct bt_mp_ctx {
     unsigned np;
-    atomic_uint_fast64_t next[MP_MAX]; /* per producer: the index deliver expects */
+    atomic_uint_fast64_t next[BT_MP_MAX]; /* per producer: the index deliver expects */
     atomic_uint_fast64_t next_seq;
     atomic_uint_fast64_t total;
-} mp_ctx;
+} bt_mp_ctx;
 
-static inline int mp_process(void *ctx, void *item, void **result)
+static inline int bt_mp_process(void *ctx, void *item, void **result)
 {
     (void)ctx;
-    small_work(num(item));
-    *result = result_of(num(item));
+    bt_small_work(bt_drain_value(item));
+    *result = bt_result_of(bt_drain_value(item));
     return 0;
 }
 
-static inline int mp_deliver(void *ctx, uint64_t seq, void *item, void *result)
+static inline int bt_mp_deliver(void *ctx, uint64_t seq, void *item, void *result)
 {
-    mp_ctx *m = ctx;
-    uint64_t v = num(item);
+    bt_mp_ctx *m = ctx;
+    uint64_t v = bt_drain_value(item);
     unsigned p = (unsigned)(v & 0xff);
     uint64_t i = v >> 8;
-    BT_CHECK_MSG(result == result_of(v), "item %#llx: wrong result", (unsigned long long)v);
+    BT_CHECK_MSG(result == bt_result_of(v), "item %#llx: wrong result", (unsigned long long)v);
     BT_CHECK_MSG(seq == atomic_load(&m->next_seq), "seq %llu out of order",
                  (unsigned long long)seq);
     atomic_store(&m->next_seq, seq + 1);
@@ -434,4 +437,4 @@ static inline int mp_deliver(void *ctx, uint64_t seq, void *item, void *result)
     return 0;
 }
 
-#endif /* BATON_TESTS_DRAIN_FIXTURE_H */
+#endif /* BT_SUPPORT_QUEUE_DRAIN_H */

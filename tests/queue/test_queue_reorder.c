@@ -1,5 +1,5 @@
 /*
- * test_reorder.c — the reorder buffer (baton_reorder_*), at one inserter-thread count
+ * test_queue_reorder.c — the reorder buffer (baton_reorder_*), at one inserter-thread count
  * (--workers N; CTest runs it at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
  *  - create: NULL out, window 0 and above BATON_DRAIN_MAX_WINDOW give BATON_EINVAL and store
  *    nothing; the window is rounded up to a power of two (1 stays 1, the maximum is accepted);
@@ -13,7 +13,7 @@
  *    retrying BATON_EAGAIN with a yield, while the main thread pops 10^6 values (times
  *    BATON_TEST_SCALE) in order; with a large and with a tiny window.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/queue.h"
 

@@ -1,14 +1,15 @@
 /*
- * test_drain_failures.c — baton_workqueue_drain_parallel when things go wrong or get unusual, at one
- * pool size (--workers N; CTest runs 1 to 16): errors in process and deliver (first, middle and
- * last item; the lower seq wins; unordered accounting), with every item delivered, handed back
+ * test_queue_drain_failures.c — baton_workqueue_drain_parallel when things go wrong or get unusual,
+ * at one pool size (--workers N; CTest runs 1 to 16): errors in process and deliver (first, middle
+ * and last item; the lower seq wins; unordered accounting), with every item delivered, handed back
  * or left in the queue exactly once; drains inside tasks of the pool itself; process calling
  * the pool; deliver NULL; bad arguments, a short struct_size, and a second drain on the same
- * receiver (BATON_EBUSY). test_drain.c has the ordinary paths; drain_fixture.h the shared parts.
+ * receiver (BATON_EBUSY). test_queue_drain.c has the ordinary paths; bt_queue_drain.h the shared
+ * parts.
  *
  * Callbacks run on pool workers and inside baton: they check with BT_CHECK only.
  */
-#include "drain_fixture.h"
+#include "support/bt_queue_drain.h"
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
@@ -38,12 +39,12 @@ static void run_fail_case(const fail_case *fc)
     const bool ordered = fc->flags == 0;
     const uint64_t n = fc->n, k = fc->expect_failed;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, fc->what);
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, fc->what);
     baton_workqueue_sender *tx;
     baton_workqueue_receiver *rx;
     bt_assert_rc(baton_workqueue_create(64, 0, &tx, &rx), 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, ordered);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, ordered);
     for (int i = 0; i < 2; i++) {
         c.fail_process_seq[i] = fc->process_seq[i];
         c.fail_process_rc[i] = fc->process_rc[i];
@@ -51,9 +52,9 @@ static void run_fail_case(const fail_case *fc)
     }
     c.fail_deliver_seq = fc->deliver_seq;
     c.fail_deliver_rc = fc->deliver_rc;
-    producer p = {0};
-    producer_start(&p, tx, 0, n);
-    baton_drain_ops ops = d_ops(fc->flags, 0);
+    bt_producer p = {0};
+    bt_producer_start(&p, tx, 0, n);
+    baton_drain_ops ops = bt_d_ops(fc->flags, 0);
     baton_drain_report rep;
     memset(&rep, 0xee, sizeof rep);
     int rc = baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep);
@@ -91,8 +92,8 @@ static void run_fail_case(const fail_case *fc)
     uint64_t processed_undelivered = 0;
     bool found_k = false;
     for (size_t i = 0; i < c.u_n; i++) {
-        const undelivered_rec *u = &c.u[i];
-        uint64_t v = num(u->item);
+        const bt_undelivered_rec *u = &c.u[i];
+        uint64_t v = bt_drain_value(u->item);
         if (v != u->seq || v >= n)
             fail_msg("%s: undelivered seq %llu carries item %llu", fc->what,
                      (unsigned long long)u->seq, (unsigned long long)v);
@@ -110,10 +111,11 @@ static void run_fail_case(const fail_case *fc)
                 fail_msg("%s: the failed item %llu has status %d (%s), expected %d", fc->what,
                          (unsigned long long)k, u->status, baton_err_name(u->status),
                          fc->expect_rc);
-            void *want = fc->deliver_seq == k ? result_of(v) : val(0xfa11);
+            void *want = fc->deliver_seq == k ? bt_result_of(v) : bt_drain_item(0xfa11);
             if (u->result != want)
                 fail_msg("%s: the failed item's result is %#llx, expected %#llx", fc->what,
-                         (unsigned long long)num(u->result), (unsigned long long)num(want));
+                         (unsigned long long)bt_drain_value(u->result),
+                         (unsigned long long)bt_drain_value(want));
             if (fc->deliver_seq == k)
                 processed_undelivered++;
             continue;
@@ -122,9 +124,10 @@ static void run_fail_case(const fail_case *fc)
                              u->seq == fc->deliver_seq;
         if (u->status == 0) {
             processed_undelivered++;
-            if (!ran || u->result != result_of(v))
+            if (!ran || u->result != bt_result_of(v))
                 fail_msg("%s: undelivered item %llu with status 0: processed %d, result %#llx",
-                         fc->what, (unsigned long long)v, ran, (unsigned long long)num(u->result));
+                         fc->what, (unsigned long long)v, ran,
+                         (unsigned long long)bt_drain_value(u->result));
             if (other_failure && u->seq != fc->deliver_seq)
                 fail_msg("%s: item %llu failed in process but has status 0", fc->what,
                          (unsigned long long)v);
@@ -132,7 +135,8 @@ static void run_fail_case(const fail_case *fc)
             if (ran || u->result != NULL)
                 fail_msg("%s: undelivered item %llu with BATON_ECANCELED: processed %d, "
                          "result %#llx",
-                         fc->what, (unsigned long long)v, ran, (unsigned long long)num(u->result));
+                         fc->what, (unsigned long long)v, ran,
+                         (unsigned long long)bt_drain_value(u->result));
         } else {
             /* Only another failing item may carry its own error. */
             int own = u->seq == fc->process_seq[0]   ? fc->process_rc[0]
@@ -164,7 +168,7 @@ static void run_fail_case(const fail_case *fc)
             if (r == BATON_EEOF)
                 break;
             bt_assert_rc(r, 0);
-            uint64_t v = num(item);
+            uint64_t v = bt_drain_value(item);
             if (v != expect)
                 fail_msg("%s: after the drain the queue gave item %llu, expected %llu",
                          fc->what, (unsigned long long)v, (unsigned long long)expect);
@@ -174,13 +178,13 @@ static void run_fail_case(const fail_case *fc)
     } else {
         for (uint64_t v = 0; v < n; v++)
             atomic_store_explicit(&c.delivered_hits[v], 0, memory_order_relaxed);
-        dctx_next_drain(&c, accepted);
+        bt_dctx_next_drain(&c, accepted);
         c.ordered = true;
-        ops = d_ops(0, 0);
+        ops = bt_d_ops(0, 0);
         baton_drain_report rep2;
         bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep2), 0);
         bt_assert_no_thread_failures();
-        assert_report(&rep2, n - accepted, n - accepted, n - accepted, UINT64_MAX, fc->what);
+        bt_assert_report(&rep2, n - accepted, n - accepted, n - accepted, UINT64_MAX, fc->what);
         for (uint64_t v = accepted; v < n; v++)
             seen[v] += atomic_load_explicit(&c.delivered_hits[v], memory_order_relaxed);
     }
@@ -197,7 +201,7 @@ static void run_fail_case(const fail_case *fc)
            (unsigned long long)rep.undelivered, (unsigned long long)rep.processed);
     free(seen);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 static fail_case fail_case_one(const char *what, unsigned flags, uint64_t n, uint64_t k, int rc,
@@ -314,8 +318,8 @@ static void test_unordered_error_accounting(void **state)
 typedef struct inner_drain {
     baton_pool *pool;
     baton_workqueue_receiver *rx;
-    producer prod;
-    dctx c;
+    bt_producer prod;
+    bt_dctx c;
     unsigned flags;
     int rc;
     baton_drain_report rep;
@@ -329,7 +333,7 @@ static bool g_inner_on_workers; /* the scope body waits until other threads took
 static void inner_drain_run(inner_drain *d)
 {
     d->where = baton_pool_current_worker(d->pool);
-    baton_drain_ops ops = d_ops(d->flags, 0);
+    baton_drain_ops ops = bt_d_ops(d->flags, 0);
     d->rc = baton_workqueue_drain_parallel(d->rx, d->pool, &ops, &d->c, &d->rep);
     BT_CHECK_MSG(d->rc == 0, "drain inside the pool: %s", baton_err_name(d->rc));
 }
@@ -413,7 +417,7 @@ static void inner_case(unsigned workers, bool use_for, bool with_hog, bool on_wo
              use_for ? "parallel_for iterations" : "scope tasks", workers,
              with_hog ? ", worker 0 busy" : "", on_workers ? ", both taken by workers" : "");
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, what);
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, what);
     baton_pool *pool = bt_pool_create(workers);
     g_inner_on_workers = on_workers;
     atomic_store(&g_inner_started, 0);
@@ -434,9 +438,9 @@ static void inner_case(unsigned workers, bool use_for, bool with_hog, bool on_wo
         d->where = -2;
         baton_workqueue_sender *tx;
         bt_assert_rc(baton_workqueue_create(32, 0, &tx, &d->rx), 0);
-        dctx_init(&d->c, pool, n, d->flags == 0);
-        d->prod = (producer){.pause_every = n / 3, .pause_ms = 5};
-        producer_start(&d->prod, tx, 0, n);
+        bt_dctx_init(&d->c, pool, n, d->flags == 0);
+        d->prod = (bt_producer){.pause_every = n / 3, .pause_ms = 5};
+        bt_producer_start(&d->prod, tx, 0, n);
     }
     if (use_for)
         bt_assert_rc(baton_parallel_for(pool, 0, 2, 1, inner_for_body, NULL), 0);
@@ -454,13 +458,13 @@ static void inner_case(unsigned workers, bool use_for, bool with_hog, bool on_wo
     for (int i = 0; i < 2; i++) {
         inner_drain *d = &g_inner[i];
         bt_assert_rc(d->rc, 0);
-        assert_report(&d->rep, n, n, n, UINT64_MAX, what);
+        bt_assert_report(&d->rep, n, n, n, UINT64_MAX, what);
         for (uint64_t v = 0; v < n; v++)
             if (atomic_load(&d->c.delivered_hits[v]) != 1)
                 fail_msg("%s: drain %d delivered item %llu %u times", what, i,
                          (unsigned long long)v, (unsigned)atomic_load(&d->c.delivered_hits[v]));
         baton_workqueue_receiver_destroy(d->rx);
-        dctx_free(&d->c);
+        bt_dctx_free(&d->c);
     }
     printf("# %s: the drains ran on workers %d and %d, the hog on %d (-1: an outside thread)\n",
            what, g_inner[0].where, g_inner[1].where, h.where);
@@ -488,21 +492,21 @@ static void test_process_calls_parallel_for(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "process calls parallel_for");
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "process calls parallel_for");
     uint64_t n = bt_scaled(5000, 500);
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
     c.nested_for = true;
-    baton_drain_ops ops = d_ops(0, 0);
+    baton_drain_ops ops = bt_d_ops(0, 0);
     baton_drain_report rep;
     bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep), 0);
     bt_watchdog_stop(&dog);
     bt_assert_no_thread_failures();
-    assert_report(&rep, n, n, n, UINT64_MAX, "process calls parallel_for");
+    bt_assert_report(&rep, n, n, n, UINT64_MAX, "process calls parallel_for");
     assert_int_equal(atomic_load(&c.next), n);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 static void test_deliver_null(void **state)
@@ -513,11 +517,11 @@ static void test_deliver_null(void **state)
         baton_workqueue_sender *tx;
         baton_workqueue_receiver *rx;
         bt_assert_rc(baton_workqueue_create(64, 0, &tx, &rx), 0);
-        dctx c;
-        dctx_init(&c, g_pool, n, mode == 0);
-        producer p = {0};
-        producer_start(&p, tx, 0, n);
-        baton_drain_ops ops = d_ops(mode ? BATON_DRAIN_UNORDERED : 0, 0);
+        bt_dctx c;
+        bt_dctx_init(&c, g_pool, n, mode == 0);
+        bt_producer p = {0};
+        bt_producer_start(&p, tx, 0, n);
+        baton_drain_ops ops = bt_d_ops(mode ? BATON_DRAIN_UNORDERED : 0, 0);
         ops.deliver = NULL;
         ops.undelivered = NULL;
         baton_drain_report rep;
@@ -525,22 +529,22 @@ static void test_deliver_null(void **state)
         pthread_join(p.thread, NULL);
         bt_assert_no_thread_failures();
         bt_assert_rc(rc, 0);
-        assert_report(&rep, n, n, n, UINT64_MAX, "deliver NULL");
+        bt_assert_report(&rep, n, n, n, UINT64_MAX, "deliver NULL");
         for (uint64_t v = 0; v < n; v++)
             if (atomic_load(&c.processed_hits[v]) != 1)
                 fail_msg("deliver NULL: item %llu processed %u times", (unsigned long long)v,
                          (unsigned)atomic_load(&c.processed_hits[v]));
         baton_workqueue_receiver_destroy(rx);
-        dctx_free(&c);
+        bt_dctx_free(&c);
     }
     /* And with an error: undelivered NULL, the items are only counted. */
     uint64_t n = 3000;
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
     c.fail_process_seq[0] = 1000;
     c.fail_process_rc[0] = BATON_EIO;
-    baton_drain_ops ops = d_ops(0, 0);
+    baton_drain_ops ops = bt_d_ops(0, 0);
     ops.deliver = NULL;
     ops.undelivered = NULL;
     baton_drain_report rep;
@@ -553,12 +557,12 @@ static void test_deliver_null(void **state)
     uint64_t left = 0;
     void *item;
     while (baton_workqueue_try_recv(rx, &item) == 0) {
-        assert_int_equal(num(item), rep.accepted + left);
+        assert_int_equal(bt_drain_value(item), rep.accepted + left);
         left++;
     }
     assert_int_equal(rep.accepted + left, n);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 
@@ -569,7 +573,7 @@ static int never_process(void *ctx, void *item, void **result)
     (void)ctx;
     (void)result;
     BT_CHECK_MSG(false, "process called for item %llu by a drain that should not run",
-                 (unsigned long long)num(item));
+                 (unsigned long long)bt_drain_value(item));
     return 0;
 }
 
@@ -577,7 +581,7 @@ static void test_bad_arguments(void **state)
 {
     (void)state;
     const uint64_t n = 10;
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
     baton_drain_ops good;
     memset(&good, 0, sizeof good);
     good.struct_size = sizeof good;
@@ -608,13 +612,13 @@ static void test_bad_arguments(void **state)
     for (uint64_t i = 0; i < n; i++) {
         void *item = NULL;
         bt_assert_rc(baton_workqueue_try_recv(rx, &item), 0);
-        assert_int_equal(num(item), i);
+        assert_int_equal(bt_drain_value(item), i);
     }
     void *item;
     bt_assert_rc(baton_workqueue_try_recv(rx, &item), BATON_EEOF);
-    good.process = mp_process;
+    good.process = bt_mp_process;
     bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &good, NULL, &rep), 0);
-    assert_report(&rep, 0, 0, 0, UINT64_MAX, "after bad arguments");
+    bt_assert_report(&rep, 0, 0, 0, UINT64_MAX, "after bad arguments");
     baton_workqueue_receiver_destroy(rx);
 }
 
@@ -623,34 +627,34 @@ static void test_short_struct_size(void **state)
 {
     (void)state;
     uint64_t n = 2000;
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
-    baton_drain_ops ops = d_ops(0, 0);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
+    baton_drain_ops ops = bt_d_ops(0, 0);
     ops.struct_size = offsetof(baton_drain_ops, window);
     ops.window = 12345678; /* beyond struct_size: ignored */
     ops.flags = 0xff00;    /* likewise */
     baton_drain_report rep;
     bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &ops, &c, &rep), 0);
     bt_assert_no_thread_failures();
-    assert_report(&rep, n, n, n, UINT64_MAX, "short struct_size");
+    bt_assert_report(&rep, n, n, n, UINT64_MAX, "short struct_size");
     assert_int_equal(atomic_load(&c.next), n);
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 static void test_second_concurrent_drain_is_ebusy(void **state)
 {
     (void)state;
     bt_watchdog dog;
-    bt_watchdog_start(&dog, WATCHDOG_S, "second drain is EBUSY");
+    bt_watchdog_start(&dog, BT_DRAIN_WATCHDOG_S, "second drain is EBUSY");
     const uint64_t n = 100;
-    baton_workqueue_receiver *rx = wq_preloaded(n, 0);
-    dctx c;
-    dctx_init(&c, g_pool, n, true);
+    baton_workqueue_receiver *rx = bt_wq_preloaded(n, 0);
+    bt_dctx c;
+    bt_dctx_init(&c, g_pool, n, true);
     c.block_seq = 5;
-    drain_thread t;
-    drain_thread_start(&t, rx, g_pool, d_ops(0, 8), &c);
+    bt_drain_thread t;
+    bt_drain_thread_start(&t, rx, g_pool, bt_d_ops(0, 8), &c);
     assert_true(bt_wait_flag(&c.blocked, 60000));
     baton_drain_ops other;
     memset(&other, 0, sizeof other);
@@ -676,12 +680,12 @@ static void test_second_concurrent_drain_is_ebusy(void **state)
     memset(&untouched, 0xee, sizeof untouched);
     assert_memory_equal(&rep, &untouched, sizeof rep);
     bt_assert_rc(t.rc, 0);
-    assert_report(&t.rep, n, n, n, UINT64_MAX, "the first drain");
+    bt_assert_report(&t.rep, n, n, n, UINT64_MAX, "the first drain");
     /* Once the first is over, another drain may run (the stream has ended: nothing to do). */
     bt_assert_rc(baton_workqueue_drain_parallel(rx, g_pool, &other, NULL, &rep), 0);
-    assert_report(&rep, 0, 0, 0, UINT64_MAX, "a later drain");
+    bt_assert_report(&rep, 0, 0, 0, UINT64_MAX, "a later drain");
     baton_workqueue_receiver_destroy(rx);
-    dctx_free(&c);
+    bt_dctx_free(&c);
 }
 
 int main(int argc, char **argv)

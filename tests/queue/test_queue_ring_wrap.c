@@ -1,5 +1,5 @@
 /*
- * test_ring_wrap.c — the bounded rings' 64-bit positions wrapping around. The internal hook
+ * test_queue_ring_wrap.c — the bounded rings' 64-bit positions wrapping around. The internal hook
  * baton__<kind>_set_position (src/queue/testing.h) starts an empty ring at any position; from
  * just below 2^32 (where a truncation to 32 bits would show) and just below 2^64 (where the
  * counters themselves wrap), each kind, at capacities 1 to 1024:
@@ -11,9 +11,9 @@
  *    consumers for MPMC), blocking and non-blocking calls, across the wrap: every item arrives
  *    once, in order per producer.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "ring_ops.h"
+#include "support/bt_queue_ring.h"
 
 static const uint64_t g_starts[] = {
     (UINT64_C(1) << 32) - 5,
@@ -27,9 +27,9 @@ static const uint64_t g_starts[] = {
 static const size_t g_capacities[] = {1, 2, 4, 8, 16, 1024};
 #define N_CAPACITIES (sizeof g_capacities / sizeof g_capacities[0])
 
-static void *ring_at(const ring_ops *ops, size_t capacity, uint64_t start)
+static void *ring_at(const bt_ring_ops *ops, size_t capacity, uint64_t start)
 {
-    void *q = ring_new(ops, capacity);
+    void *q = bt_ring_new(ops, capacity);
     ops->set_position(q, start);
     assert_int_equal(ops->size(q), 0);
     assert_int_equal(ops->capacity(q), capacity);
@@ -40,30 +40,30 @@ static void *ring_at(const ring_ops *ops, size_t capacity, uint64_t start)
 
 static void test_wrap_fill_and_drain(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     for (size_t s = 0; s < N_STARTS; s++) {
         for (size_t c = 0; c < N_CAPACITIES; c++) {
             size_t cap = g_capacities[c];
             void *q = ring_at(ops, cap, g_starts[s]);
-            ring_model m;
-            model_init(&m, cap, 0);
+            bt_ring_model m;
+            bt_model_init(&m, cap, 0);
             /* Enough rounds to cross the wrap even from 1023 below it with capacity 1. */
             size_t rounds = 2 + 2048 / cap;
             for (size_t r = 0; r < rounds; r++) {
                 void *got;
                 bt_assert_rc(ops->try_pop(q, &got), BATON_EAGAIN);
                 for (size_t i = 0; i < cap; i++)
-                    model_expect_push(ops, q, &m);
+                    bt_model_expect_push(ops, q, &m);
                 if (ops->size(q) != cap)
                     fail_msg("%s start %#llx cap %zu round %zu: size %zu when full", ops->name,
                              (unsigned long long)g_starts[s], cap, r, ops->size(q));
-                bt_assert_rc(ops->try_push(q, item_of(~UINT64_C(0))), BATON_EAGAIN);
-                bt_assert_rc(ops->push(q, item_of(~UINT64_C(0)), 0), BATON_ETIMEDOUT);
+                bt_assert_rc(ops->try_push(q, bt_item_of(~UINT64_C(0))), BATON_EAGAIN);
+                bt_assert_rc(ops->push(q, bt_item_of(~UINT64_C(0)), 0), BATON_ETIMEDOUT);
                 for (size_t i = 0; i < cap; i++)
-                    model_expect_pop(ops, q, &m);
+                    bt_model_expect_pop(ops, q, &m);
                 assert_int_equal(ops->size(q), 0);
             }
-            model_free(&m);
+            bt_model_free(&m);
             ops->destroy(q);
         }
     }
@@ -73,27 +73,27 @@ static void test_wrap_fill_and_drain(void **state)
 
 static void test_wrap_one_at_a_time(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     for (size_t s = 0; s < N_STARTS; s++) {
         for (size_t c = 0; c < N_CAPACITIES; c++) {
             size_t cap = g_capacities[c];
             void *q = ring_at(ops, cap, g_starts[s]);
-            ring_model m;
-            model_init(&m, cap, 0);
+            bt_ring_model m;
+            bt_model_init(&m, cap, 0);
             size_t keep = cap / 2;
             for (size_t i = 0; i < keep; i++)
-                model_expect_push(ops, q, &m);
+                bt_model_expect_push(ops, q, &m);
             for (size_t i = 0; i < 2100 + 3 * cap; i++) {
-                model_expect_push(ops, q, &m);
-                model_expect_pop(ops, q, &m);
+                bt_model_expect_push(ops, q, &m);
+                bt_model_expect_pop(ops, q, &m);
                 if (ops->size(q) != keep)
                     fail_msg("%s start %#llx cap %zu step %zu: size %zu, expected %zu",
                              ops->name, (unsigned long long)g_starts[s], cap, i, ops->size(q),
                              keep);
             }
             while (m.count > 0)
-                model_expect_pop(ops, q, &m);
-            model_free(&m);
+                bt_model_expect_pop(ops, q, &m);
+            bt_model_free(&m);
             ops->destroy(q);
         }
     }
@@ -103,7 +103,7 @@ static void test_wrap_one_at_a_time(void **state)
 
 static void test_wrap_batches(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     for (size_t s = 0; s < N_STARTS; s++) {
         for (size_t c = 0; c < N_CAPACITIES; c++) {
             size_t cap = g_capacities[c];
@@ -116,7 +116,7 @@ static void test_wrap_batches(void **state)
             size_t rounds = 2 + 2048 / cap;
             for (size_t r = 0; r < rounds; r++) {
                 for (size_t i = 0; i <= cap; i++)
-                    in[i] = item_of(next + i);
+                    in[i] = bt_item_of(next + i);
                 size_t count = 0;
                 bt_assert_rc(ops->push_n(q, in, cap + 1, &count), 0);
                 assert_int_equal(count, cap); /* the one beyond the capacity did not fit */
@@ -126,20 +126,20 @@ static void test_wrap_batches(void **state)
                 bt_assert_rc(ops->pop_n(q, out, cap + 1, &count), 0);
                 assert_int_equal(count, cap);
                 for (size_t i = 0; i < cap; i++) {
-                    if (value_of(out[i]) != expect)
+                    if (bt_value_of(out[i]) != expect)
                         fail_msg("%s start %#llx cap %zu round %zu: item %zu = %llu, "
                                  "expected %llu",
                                  ops->name, (unsigned long long)g_starts[s], cap, r, i,
-                                 (unsigned long long)value_of(out[i]),
+                                 (unsigned long long)bt_value_of(out[i]),
                                  (unsigned long long)expect);
                     expect++;
                 }
                 /* Leave the next round at a different offset. */
                 if (cap > 1 && r % 3 == 0) {
-                    bt_assert_rc(ops->try_push(q, item_of(next++)), 0);
+                    bt_assert_rc(ops->try_push(q, bt_item_of(next++)), 0);
                     void *got;
                     bt_assert_rc(ops->try_pop(q, &got), 0);
-                    assert_int_equal(value_of(got), expect++);
+                    assert_int_equal(bt_value_of(got), expect++);
                 }
             }
             free(in);
@@ -153,25 +153,25 @@ static void test_wrap_batches(void **state)
 
 static void test_wrap_random_mix(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     size_t steps = bt_scaled(20000, 5000);
     for (size_t s = 0; s < N_STARTS; s++) {
         for (size_t c = 0; c < N_CAPACITIES; c++) {
             size_t cap = g_capacities[c];
             void *q = ring_at(ops, cap, g_starts[s]);
-            ring_model m;
-            model_init(&m, cap, 0);
+            bt_ring_model m;
+            bt_model_init(&m, cap, 0);
             bt_rng rng = bt_rng_seed(g_starts[s] ^ cap);
             /* Fill most of a big ring first so that the mix runs across the wrap. */
             for (size_t i = 0; i + 4 < cap; i++)
-                model_expect_push(ops, q, &m);
+                bt_model_expect_push(ops, q, &m);
             for (size_t step = 0; step < steps; step++)
-                model_random_step(ops, q, &m, &rng);
+                bt_model_random_step(ops, q, &m, &rng);
             while (m.count > 0)
-                model_expect_pop(ops, q, &m);
+                bt_model_expect_pop(ops, q, &m);
             void *got;
             bt_assert_rc(ops->try_pop(q, &got), BATON_EAGAIN);
-            model_free(&m);
+            bt_model_free(&m);
             ops->destroy(q);
         }
     }
@@ -182,7 +182,7 @@ static void test_wrap_random_mix(void **state)
 enum { WRAP_MAX_THREADS = 3 };
 
 typedef struct wrap_run {
-    const ring_ops *ops;
+    const bt_ring_ops *ops;
     void *q;
     uint64_t per_producer;
     bool blocking;
@@ -202,7 +202,7 @@ static void *wrap_producer(void *arg)
     wrap_thread *self = arg;
     wrap_run *run = self->run;
     for (uint64_t seq = 0; seq < run->per_producer; seq++) {
-        void *item = item_make(self->id, seq);
+        void *item = bt_item_make(self->id, seq);
         int rc;
         if (run->blocking) {
             rc = run->ops->push(run->q, item, BATON_WAIT_FOREVER);
@@ -240,8 +240,8 @@ static void *wrap_consumer(void *arg)
             BT_CHECK_MSG(rc == 0, "consumer %u pop: %s", self->id, baton_err_name(rc));
             break;
         }
-        unsigned p = item_producer(item);
-        uint64_t seq = item_seq(item);
+        unsigned p = bt_item_producer(item);
+        uint64_t seq = bt_item_seq(item);
         if (p >= run->n_producers || seq >= run->per_producer) {
             BT_CHECK_MSG(false, "consumer %u popped a foreign item %p", self->id, item);
             continue;
@@ -267,7 +267,7 @@ static void *wrap_consumer(void *arg)
 
 /* Starts the ring half the run's items below `wrap` (2^32, or 0 for 2^64), so that the run
  * crosses it in the middle whatever the scale. */
-static void wrap_threads(const ring_ops *ops, uint64_t wrap, size_t cap, bool blocking)
+static void wrap_threads(const bt_ring_ops *ops, uint64_t wrap, size_t cap, bool blocking)
 {
     uint64_t total = bt_scaled(60000, 6000);
     uint64_t start = wrap - total / 2;
@@ -321,7 +321,7 @@ static void wrap_threads(const ring_ops *ops, uint64_t wrap, size_t cap, bool bl
 
 static void test_wrap_threads(void **state)
 {
-    const ring_ops *ops = ring_ops_of(state);
+    const bt_ring_ops *ops = bt_ring_ops_of(state);
     static const uint64_t wraps[] = {UINT64_C(1) << 32, 0};
     for (size_t w = 0; w < 2; w++) {
         wrap_threads(ops, wraps[w], 16, true);
@@ -335,11 +335,11 @@ int main(int argc, char **argv)
 {
     bt_init(argc, argv, 1);
     const struct CMUnitTest tests[] = {
-        RING_CASES(test_wrap_fill_and_drain),
-        RING_CASES(test_wrap_one_at_a_time),
-        RING_CASES(test_wrap_batches),
-        RING_CASES(test_wrap_random_mix),
-        RING_CASES(test_wrap_threads),
+        BT_RING_CASES(test_wrap_fill_and_drain),
+        BT_RING_CASES(test_wrap_one_at_a_time),
+        BT_RING_CASES(test_wrap_batches),
+        BT_RING_CASES(test_wrap_random_mix),
+        BT_RING_CASES(test_wrap_threads),
     };
     return cmocka_run_group_tests_name("queue/ring_wrap", tests, NULL, NULL);
 }

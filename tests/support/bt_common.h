@@ -1,5 +1,5 @@
 /*
- * test_util.h — helpers shared by baton's cmocka tests (header-only).
+ * bt_common.h — helpers shared by baton's cmocka tests (header-only).
  *
  *  - sizes: BATON_TEST_SCALE (a float, default 1.0) multiplies iteration counts, so CI can run
  *    the suite small and a developer huge; bt_scaled() applies it with a floor.
@@ -19,8 +19,8 @@
  * Every test file includes this header first; it defines _POSIX_C_SOURCE when the file has not
  * asked for more.
  */
-#ifndef BATON_TEST_UTIL_H
-#define BATON_TEST_UTIL_H
+#ifndef BT_SUPPORT_COMMON_H
+#define BT_SUPPORT_COMMON_H
 
 #if !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -61,7 +61,7 @@ static inline double bt_scale(void)
         errno = 0;
         double parsed = strtod(text, &end);
         if (errno != 0 || end == text || *end != '\0' || !(parsed > 0.0) || parsed > 1e6)
-            fprintf(stderr, "test_util: ignoring BATON_TEST_SCALE=\"%s\" (want a float > 0)\n",
+            fprintf(stderr, "bt_common: ignoring BATON_TEST_SCALE=\"%s\" (want a float > 0)\n",
                     text);
         else
             value = parsed;
@@ -93,7 +93,7 @@ static inline unsigned bt__parse_unsigned(const char *text, const char *what)
     errno = 0;
     unsigned long value = strtoul(text, &end, 10);
     if (errno != 0 || end == text || *end != '\0' || value > 100000) {
-        fprintf(stderr, "test_util: bad %s \"%s\"\n", what, text);
+        fprintf(stderr, "bt_common: bad %s \"%s\"\n", what, text);
         exit(2);
     }
     return (unsigned)value;
@@ -127,7 +127,7 @@ static inline unsigned bt_init(int argc, char **argv, unsigned fallback)
         }
     }
     if (workers == 0 || workers > BATON_POOL_MAX_WORKERS) {
-        fprintf(stderr, "test_util: worker count %u out of range\n", workers);
+        fprintf(stderr, "bt_common: worker count %u out of range\n", workers);
         exit(2);
     }
     printf("# %s: workers=%u scale=%g\n", argv[0], workers, bt_scale());
@@ -507,4 +507,4 @@ static inline void bt_assert_pool_usable(baton_pool *pool)
             fail_msg("pool not usable: index %zu ran %u times", i, (unsigned)atomic_load(&hits[i]));
 }
 
-#endif /* BATON_TEST_UTIL_H */
+#endif /* BT_SUPPORT_COMMON_H */

@@ -1,5 +1,5 @@
 /*
- * test_alloc.c — the allocator hook and allocation failure handling:
+ * test_core_alloc.c — the allocator hook and allocation failure handling:
  *  - a counting allocator installed with baton_set_allocator sees every allocation of a pool's
  *    life, and everything is freed by baton_pool_destroy (counts balance, no foreign frees);
  *    aligned requests are powers of two <= 4096 with sizes rounded to a multiple;
@@ -14,7 +14,7 @@
  * Allocators may only be switched while baton holds no memory, so the tests run in order and
  * every one ends with all its pools destroyed.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "core/alloc.h"
 

@@ -1,16 +1,16 @@
 /*
- * space_util.h — helpers shared by the space tests: a value or a pattern from text, failing the
+ * bt_space.h — helpers shared by the space tests: a value or a pattern from text, failing the
  * test with the parser's message when the text does not parse (the texts are the tests' own).
  */
-#ifndef BATON_TESTS_SPACE_UTIL_H
-#define BATON_TESTS_SPACE_UTIL_H
+#ifndef BT_SUPPORT_SPACE_H
+#define BT_SUPPORT_SPACE_H
 
 #include <string.h>
 
 #include "baton/space.h"
-#include "test_util.h"
+#include "support/bt_common.h"
 
-static inline baton_value *V(const char *text)
+static inline baton_value *bt_value(const char *text)
 {
     baton_value *value = NULL;
     int rc = baton_value_parse(text, strlen(text), &value);
@@ -20,7 +20,7 @@ static inline baton_value *V(const char *text)
     return value;
 }
 
-static inline baton_pattern *P(const char *text)
+static inline baton_pattern *bt_pattern(const char *text)
 {
     baton_pattern *pattern = NULL;
     int rc = baton_pattern_parse(text, strlen(text), &pattern);
@@ -30,4 +30,4 @@ static inline baton_pattern *P(const char *text)
     return pattern;
 }
 
-#endif /* BATON_TESTS_SPACE_UTIL_H */
+#endif /* BT_SUPPORT_SPACE_H */

@@ -1,5 +1,5 @@
 /*
- * test_workqueue_size.c — queue.h's baton_workqueue_capacity / _sender_capacity and
+ * test_queue_workqueue_size.c — queue.h's baton_workqueue_capacity / _sender_capacity and
  * baton_workqueue_size / _sender_size, single- and multi-producer:
  *  - capacity is what create was given rounded up to a power of two, the same through the
  *    receiver, the sender and every clone, and exactly as many items as try_send accepts;
@@ -11,7 +11,7 @@
  *    every size read lies in [0, capacity], and once every sender has closed and the receiver has
  *    taken everything it is 0 again.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/queue.h"
 

@@ -1,5 +1,5 @@
 /*
- * test_park.c — the parker (baton__park / baton__unpark) and the futex shim under it:
+ * test_core_park.c — the parker (baton__park / baton__unpark) and the futex shim under it:
  * an unpark that comes first is kept as a token; a parked thread is woken by another thread and
  * sees what it wrote; tokens do not pile up; timeouts time out, and huge ones (up to UINT64_MAX)
  * do not wrap into the past; a long ping-pong loses no
@@ -11,7 +11,7 @@
  * compiled together with the core sources and -DBATON_PARKING_CONDVAR=1 (the portable path).
  * Anything that could hang is guarded by a watchdog that names what did not finish.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "core/os.h"
 #include "core/park.h"

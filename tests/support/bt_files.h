@@ -1,10 +1,10 @@
 /*
- * dir_util.h — temporary directories for the tests that write files (the log, the durable space,
+ * bt_files.h — temporary directories for the tests that write files (the log, the durable space,
  * the engine's checkpoints): one made with mkdtemp under /tmp, and removed with everything in it
- * (remove_tree asserts nothing, so a forked child may call it too).
+ * (bt_remove_tree asserts nothing, so a forked child may call it too).
  */
-#ifndef BATON_TESTS_DIR_UTIL_H
-#define BATON_TESTS_DIR_UTIL_H
+#ifndef BT_SUPPORT_FILES_H
+#define BT_SUPPORT_FILES_H
 
 #include <dirent.h>
 #include <stdio.h>
@@ -12,16 +12,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
 /* A fresh directory /tmp/<prefix>-XXXXXX into path. */
-static inline void make_tmpdir_named(char *path, size_t cap, const char *prefix)
+static inline void bt_make_tmpdir(char *path, size_t cap, const char *prefix)
 {
     snprintf(path, cap, "/tmp/%s-XXXXXX", prefix);
     assert_non_null(mkdtemp(path));
 }
 
-static inline void remove_tree(const char *path)
+static inline void bt_remove_tree(const char *path)
 {
     DIR *d = opendir(path);
     if (d != NULL) {
@@ -35,7 +35,7 @@ static inline void remove_tree(const char *path)
                 continue; /* too long to be one of ours */
             struct stat st;
             if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(child);
+                bt_remove_tree(child);
             else
                 unlink(child);
         }
@@ -44,4 +44,4 @@ static inline void remove_tree(const char *path)
     rmdir(path);
 }
 
-#endif /* BATON_TESTS_DIR_UTIL_H */
+#endif /* BT_SUPPORT_FILES_H */
