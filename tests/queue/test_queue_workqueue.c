@@ -1,7 +1,6 @@
 /*
  * test_queue_workqueue.c — the work queue's sender and receiver handles, at one producer-thread
- * count
- * (--workers N; CTest runs it at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
+ * count (--workers N; CTest runs it at 1, 2, 4, 8 and 16, oversubscribed on 2 cores on purpose):
  *  - create: NULL out pointers, capacity 0 or too large, unknown flags give BATON_EINVAL and
  *    store nothing; capacity is rounded up to a power of two (seen through try_send);
  *  - single-producer by default: sender_clone is BATON_EINVAL and its message names

@@ -1,5 +1,5 @@
 /*
- * bt_engine_checkpoint.h — what the checkpoint tests share (header-only; test_engine_checkpoint.c
+ * bt_engine_checkpoint.h — what the checkpoint tests share (inline; test_engine_checkpoint.c
  * and test_engine_resume.c): the engine they run (the workload of bt_engine.h over BT_CKPT_ROWS
  * rows, checkpointing as bt_ckpt_config() says), snapshots of its state for byte-for-byte
  * comparison, and the files in a checkpoint directory.
@@ -7,7 +7,7 @@
  * It defines the test group's pool (BT_DEFINE_POOL_GROUP: g_workers, g_pool, group_setup,
  * group_teardown), which bt_ckpt_config() and bt_build_engine() use, so a test includes it instead
  * of writing BT_DEFINE_POOL_GROUP() itself. bt_build_engine uses no cmocka asserts, so that a
- * forked child can build an engine too.
+ * forked child can build an engine too. Inline (not in baton_test_support) for that pool group.
  */
 #ifndef BT_SUPPORT_ENGINE_CHECKPOINT_H
 #define BT_SUPPORT_ENGINE_CHECKPOINT_H
@@ -161,28 +161,6 @@ static inline void bt_ckpt_path(char *out, size_t cap, const char *dir, uint64_t
 {
     snprintf(out, cap, "%s%sckpt-%020llu-%s.bck", dir != NULL ? dir : "", dir != NULL ? "/" : "",
              (unsigned long long)step, name);
-}
-
-/* The bytes of the file at path (malloc'd: the caller frees them), its size in *out_size. */
-static inline unsigned char *bt_read_file(const char *path, size_t *out_size)
-{
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    unsigned char *buf = malloc((size_t)sb.st_size + 1);
-    FILE *f = fopen(path, "rb");
-    assert_true(buf != NULL && f != NULL);
-    assert_int_equal(fread(buf, 1, (size_t)sb.st_size, f), (size_t)sb.st_size);
-    fclose(f);
-    *out_size = (size_t)sb.st_size;
-    return buf;
-}
-
-static inline void bt_write_file(const char *path, const unsigned char *buf, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, size, f), size);
-    fclose(f);
 }
 
 #endif /* BT_SUPPORT_ENGINE_CHECKPOINT_H */

@@ -2,8 +2,9 @@
  * bt_queue_drain.h — what the parallel drain tests share (test_queue_drain.c,
  * test_queue_drain_failures.c): item values and the simulated work, the test's drain context and
  * its callbacks (which check with BT_CHECK only: they run on pool workers), producer threads, a
- * drain on a thread of its own, and the report check. Functions are static inline so that each test
- * program takes what it uses.
+ * drain on a thread of its own, and the report check. Inline (not in baton_test_support): it
+ * defines the test program's pool group (BT_DEFINE_POOL_GROUP), whose size the default window
+ * reads.
  */
 #ifndef BT_SUPPORT_QUEUE_DRAIN_H
 #define BT_SUPPORT_QUEUE_DRAIN_H

@@ -7,11 +7,12 @@
  * in the pointer's bits (bt_item_make / bt_item_producer / bt_item_seq); item 0 of producer 0 is
  * NULL on purpose, since NULL is an item like any other.
  *
- * Include after bt_common.h.
+ * Inline (not in baton_test_support): the wrappers are made per kind by BT_RING_OPS_DEFINE.
  */
 #ifndef BT_SUPPORT_QUEUE_RING_H
 #define BT_SUPPORT_QUEUE_RING_H
 
+#include "support/bt_common.h"
 #include "baton/queue.h"
 
 #include "queue/testing.h"

@@ -3,6 +3,7 @@
  * test_space_model.c): the pool group and a space on it, the data (thread, serial, tag) and the
  * table of patterns with which tags each matches, the patterns themselves (made by the group's
  * per-test setup), and BT_SEEN_ERROR for the visits that compare the space with an oracle.
+ * Inline (not in baton_test_support): it defines the test program's pool group and patterns.
  */
 #ifndef BT_SUPPORT_SPACE_STRESS_H
 #define BT_SUPPORT_SPACE_STRESS_H

@@ -6,7 +6,7 @@
  * run the same code; what the oracle contributes independently is the documented semantics of a
  * tick: key order, conflicts, deferral and rejection, missing ids, staging, merging, the report and
  * the outcomes. Submitted rewrites live in bt_wl_submitted, by seq; bt_wl_runs counts the library's
- * runs.
+ * runs. Inline (not in baton_test_support): one test uses it, and it defines that program's state.
  */
 #ifndef BT_SUPPORT_STORE_ORACLE_H
 #define BT_SUPPORT_STORE_ORACLE_H

@@ -4,6 +4,8 @@
  * submitted rewrites by seq, the scenarios' rule (bt_sc_rule_log), the store configurations each
  * scenario runs under, and helpers that submit, tick, and check the report, the outcomes (in key
  * order) and which rewrites ran. Callbacks that run inside the library check with BT_CHECK only.
+ * Inline (not in baton_test_support): it defines the test program's pool group and submitted
+ * rewrites.
  */
 #ifndef BT_SUPPORT_STORE_REWRITE_H
 #define BT_SUPPORT_STORE_REWRITE_H
