@@ -16,7 +16,7 @@
  *    fails to write (nothing left behind) and is checked (a damaged, missing or foreign part)
  *    as one.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -26,9 +26,9 @@
 
 #include "baton/engine.h"
 #include "core/alloc.h"
-#include "engine/checkpoint_test_util.h" /* also the pool group: g_pool, g_workers */
+#include "support/bt_engine_checkpoint.h" /* also the pool group: g_pool, g_workers */
 
-/* The size of a checkpoint of ROWS rows of this test's schema called name (the format). */
+/* The size of a checkpoint of BT_CKPT_ROWS rows of this test's schema called name (the format). */
 static size_t expected_size(size_t rows, const char *name)
 {
     /* header, no identity (its length), schema, rows, an empty placement (its count), the
@@ -41,7 +41,7 @@ static size_t expected_size(size_t rows, const char *name)
 static void test_config_errors(void **state)
 {
     (void)state;
-    baton_state *st = new_state(10, false);
+    baton_state *st = bt_new_state(10, false);
     baton_engine *engine = NULL;
     const struct {
         baton_checkpoint_policy policy;
@@ -54,7 +54,7 @@ static void test_config_errors(void **state)
         {BATON_CHECKPOINT_EVERY, 3, 0, NULL, "checkpoint_keep 0"},
         {BATON_CHECKPOINT_DISABLED, 0, 0, "", "checkpoint_dir"},
     };
-    baton_engine_config cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
+    baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, NULL, 0, 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg.checkpoint_policy = bad[i].policy;
         cfg.checkpoint_every = bad[i].every;
@@ -64,7 +64,7 @@ static void test_config_errors(void **state)
     }
 
     /* checkpoint_identity: at most BATON_CHECKPOINT_IDENTITY_MAX printable ASCII bytes. */
-    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
+    cfg = bt_ckpt_config(BATON_REPLAY_OFF, NULL, 0, 0);
     char long_id[BATON_CHECKPOINT_IDENTITY_MAX + 2];
     memset(long_id, 'i', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
@@ -79,18 +79,18 @@ static void test_config_errors(void **state)
     const char *fine[] = {long_id, "", " ~"};
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
         cfg.checkpoint_identity = fine[i];
-        bt_assert_rc(baton_engine_create(&cfg, new_state(10, false), &engine), 0);
+        bt_assert_rc(baton_engine_create(&cfg, bt_new_state(10, false), &engine), 0);
         bt_assert_rc(baton_engine_checkpoint(engine, NULL), 0);
         bt_assert_rc(baton_engine_restore(engine, NULL), 0);
         baton_engine_destroy(engine);
     }
-    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
+    cfg = bt_ckpt_config(BATON_REPLAY_OFF, NULL, 0, 0);
 
     /* A directory that cannot be created: a regular file, and below one. */
     char dir[512], below[600];
-    make_tmp_dir(dir, sizeof dir);
+    bt_ckpt_tmpdir(dir, sizeof dir);
     snprintf(below, sizeof below, "%s/plain", dir);
-    write_whole(below, (const unsigned char *)"x", 1);
+    bt_write_file(below, (const unsigned char *)"x", 1);
     cfg.checkpoint_dir = below;
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EIO, below, NULL);
     snprintf(below, sizeof below, "%s/plain/sub", dir);
@@ -103,11 +103,11 @@ static void test_config_errors(void **state)
     struct stat sb;
     assert_true(stat(below, &sb) == 0 && S_ISDIR(sb.st_mode));
     baton_engine_destroy(engine);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 
     /* keep 0 with DISABLED means 1. */
-    cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
-    engine = new_engine(&cfg);
+    cfg = bt_ckpt_config(BATON_REPLAY_OFF, NULL, 0, 0);
+    engine = bt_new_engine(&cfg);
     bt_assert_rc(baton_engine_checkpoint(engine, "a"), 0);
     bt_assert_rc(baton_engine_checkpoint(engine, "b"), 0);
     size_t n = 0;
@@ -139,17 +139,17 @@ static void test_restore(void **state)
     (void)state;
     for (int files = 0; files < 2; files++) {
         char dir[512], names[4][128], want[700];
-        make_tmp_dir(dir, sizeof dir);
-        baton_engine_config cfg = config(BATON_REPLAY_OFF, files ? dir : NULL, 0, 5);
-        baton_engine *engine = new_engine(&cfg);
+        bt_ckpt_tmpdir(dir, sizeof dir);
+        baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, files ? dir : NULL, 0, 5);
+        baton_engine *engine = bt_new_engine(&cfg);
         baton_state *st = baton_engine_state(engine);
-        run_steps(engine, 3);
-        snap at3 = snap_take(engine);
+        bt_run_steps(engine, 3);
+        bt_snap at3 = bt_snap_take(engine);
         bt_assert_rc(baton_engine_checkpoint(engine, "three"), 0);
-        run_steps(engine, 4);
-        snap at7 = snap_take(engine);
+        bt_run_steps(engine, 4);
+        bt_snap at7 = bt_snap_take(engine);
         bt_assert_rc(baton_engine_checkpoint(engine, NULL), 0);
-        run_steps(engine, 2);
+        bt_run_steps(engine, 2);
 
         baton_checkpoint_info info[8];
         size_t n = 0;
@@ -157,20 +157,20 @@ static void test_restore(void **state)
         assert_int_equal(n, 2);
         assert_true(strcmp(info[0].name, "three") == 0 && info[0].step == 3);
         assert_true(strcmp(info[1].name, "manual") == 0 && info[1].step == 7);
-        assert_int_equal(info[0].bytes, expected_size(ROWS, "three"));
-        assert_int_equal(info[1].bytes, expected_size(ROWS, "manual"));
+        assert_int_equal(info[0].bytes, expected_size(BT_CKPT_ROWS, "three"));
+        assert_int_equal(info[1].bytes, expected_size(BT_CKPT_ROWS, "manual"));
         if (files) {
-            assert_int_equal(list_files(dir, names, 4), 2);
-            ckpt_path(want, sizeof want, NULL, 3, "three");
+            assert_int_equal(bt_ckpt_files(dir, names, 4), 2);
+            bt_ckpt_path(want, sizeof want, NULL, 3, "three");
             assert_string_equal(names[0], want);
-            ckpt_path(want, sizeof want, dir, 3, "three");
+            bt_ckpt_path(want, sizeof want, dir, 3, "three");
             struct stat sb;
             assert_int_equal(stat(want, &sb), 0);
             assert_int_equal((size_t)sb.st_size, info[0].bytes);
             /* info's path names the file, which exists. */
             assert_non_null(info[0].path);
             assert_string_equal(info[0].path, want);
-            ckpt_path(want, sizeof want, dir, 7, "manual");
+            bt_ckpt_path(want, sizeof want, dir, 7, "manual");
             assert_non_null(info[1].path);
             assert_string_equal(info[1].path, want);
             assert_int_equal(stat(info[1].path, &sb), 0);
@@ -180,13 +180,13 @@ static void test_restore(void **state)
         }
 
         bt_assert_rc(baton_engine_restore(engine, "three"), 0);
-        snap_check(&at3, engine);
+        bt_snap_check(&at3, engine);
         assert_ptr_equal(baton_engine_state(engine), st); /* the same handle, restored */
-        run_steps(engine, 1);
+        bt_run_steps(engine, 1);
         bt_assert_rc(baton_engine_restore(engine, NULL), 0); /* the newest: "manual" at 7 */
-        snap_check(&at7, engine);
+        bt_snap_check(&at7, engine);
         bt_expect_error(baton_engine_restore(engine, "nine"), BATON_ENOTFOUND, "\"nine\"", NULL);
-        snap_check(&at7, engine);
+        bt_snap_check(&at7, engine);
         /* Restoring keeps the checkpoints; the same key again replaces the kept one. */
         bt_assert_rc(baton_engine_restore(engine, "three"), 0);
         bt_assert_rc(baton_engine_checkpoint(engine, "three"), 0);
@@ -194,19 +194,19 @@ static void test_restore(void **state)
         assert_int_equal(n, 2);
         assert_string_equal(info[1].name, "three");
         if (files)
-            assert_int_equal(list_files(dir, names, 4), 2);
+            assert_int_equal(bt_ckpt_files(dir, names, 4), 2);
         baton_engine_metrics m;
         bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
         assert_int_equal(m.checkpoints_created, 3);
         baton_engine_destroy(engine);
 
         /* An engine without checkpoints has nothing to restore. */
-        engine = new_engine(&cfg);
+        engine = bt_new_engine(&cfg);
         bt_expect_error(baton_engine_restore(engine, NULL), BATON_ENOTFOUND, "0 kept", NULL);
         baton_engine_destroy(engine);
         free(at3.bytes);
         free(at7.bytes);
-        remove_tree(dir);
+        bt_remove_tree(dir);
     }
 }
 
@@ -214,17 +214,18 @@ static void test_restore(void **state)
 static void test_rows_change(void **state)
 {
     (void)state;
-    baton_engine_config cfg = config(BATON_REPLAY_OFF, NULL, 0, 0);
-    baton_engine *engine = new_engine(&cfg);
-    run_steps(engine, 2);
-    snap before = snap_take(engine);
+    baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, NULL, 0, 0);
+    baton_engine *engine = bt_new_engine(&cfg);
+    bt_run_steps(engine, 2);
+    bt_snap before = bt_snap_take(engine);
     bt_assert_rc(baton_engine_checkpoint(engine, "x"), 0);
     baton_state *st = baton_engine_state(engine);
-    const uint64_t gone[] = {7, 7 + 5 * 100, 7 + 5 * (uint64_t)(ROWS - 1)}, extra[] = {1, 2, 3};
+    const uint64_t gone[] = {7, 7 + 5 * 100, 7 + 5 * (uint64_t)(BT_CKPT_ROWS - 1)},
+                   extra[] = {1, 2, 3};
     bt_assert_rc(baton_state_remove_rows(st, gone, 3), 0);
     bt_assert_rc(baton_state_add_rows(st, extra, 3, NULL), 0);
     bt_assert_rc(baton_engine_restore(engine, "x"), 0);
-    snap_check(&before, engine);
+    bt_snap_check(&before, engine);
     size_t row = 0;
     bt_expect_error(baton_state_find(st, 2, &row), BATON_ENOTFOUND, NULL);
     free(before.bytes);
@@ -247,22 +248,22 @@ static void test_rows_change(void **state)
 static void test_restore_then_continue(void **state)
 {
     (void)state;
-    baton_engine_config cfg = config(BATON_REPLAY_RECORD, NULL, 0, 0);
-    baton_engine *whole = new_engine(&cfg);
-    run_steps(whole, 20);
+    baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_RECORD, NULL, 0, 0);
+    baton_engine *whole = bt_new_engine(&cfg);
+    bt_run_steps(whole, 20);
     const baton_replay_entry *want = NULL, *got = NULL;
     size_t n_want = 0, n_got = 0;
     bt_assert_rc(baton_engine_recording(whole, &want, &n_want), 0);
     assert_int_equal(n_want, 20);
 
-    baton_engine *broken = new_engine(&cfg);
-    run_steps(broken, 8);
+    baton_engine *broken = bt_new_engine(&cfg);
+    bt_run_steps(broken, 8);
     bt_assert_rc(baton_engine_checkpoint(broken, "eight"), 0);
-    run_steps(broken, 6);
+    bt_run_steps(broken, 6);
     bt_assert_rc(baton_engine_restore(broken, "eight"), 0);
     bt_assert_rc(baton_engine_recording(broken, &got, &n_got), 0);
     assert_int_equal(n_got, 8); /* steps 8 .. 13 dropped */
-    run_steps(broken, 12);
+    bt_run_steps(broken, 12);
     bt_assert_rc(baton_engine_recording(broken, &got, &n_got), 0);
     assert_int_equal(n_got, n_want);
     assert_memory_equal(got, want, n_want * sizeof *want);
@@ -279,20 +280,20 @@ static void test_retention(void **state)
     (void)state;
     for (int files = 0; files < 2; files++) {
         char dir[512], names[8][128], want[700];
-        make_tmp_dir(dir, sizeof dir);
-        baton_engine_config cfg = config(BATON_REPLAY_OFF, files ? dir : NULL, 3, 2);
+        bt_ckpt_tmpdir(dir, sizeof dir);
+        baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, files ? dir : NULL, 3, 2);
         cfg.checkpoint_sync = files == 1;
-        baton_engine *engine = new_engine(&cfg);
-        snap at18 = {0};
+        baton_engine *engine = bt_new_engine(&cfg);
+        bt_snap at18 = {0};
         for (unsigned s = 1; s <= 20; s++) {
             if (s == 11) {
                 const uint64_t gone[] = {7, 12, 7 + 5 * 500};
                 bt_assert_rc(baton_state_remove_rows(baton_engine_state(engine), gone, 3), 0);
                 bt_assert_rc(baton_engine_set_plan(engine, NULL), 0);
             }
-            run_steps(engine, 1);
+            bt_run_steps(engine, 1);
             if (s == 18)
-                at18 = snap_take(engine);
+                at18 = bt_snap_take(engine);
             baton_checkpoint_info info[4];
             size_t n = 0, taken = s / 3;
             bt_assert_rc(baton_engine_checkpoints(engine, info, 4, &n), 0);
@@ -302,24 +303,24 @@ static void test_retention(void **state)
                 assert_int_equal(info[i].step, 3 * (taken - n + 1 + i));
             }
             if (files)
-                assert_int_equal(list_files(dir, names, 8), n);
+                assert_int_equal(bt_ckpt_files(dir, names, 8), n);
             for (size_t i = 0; files && i < n; i++) {
-                ckpt_path(want, sizeof want, NULL, info[i].step, "auto");
+                bt_ckpt_path(want, sizeof want, NULL, info[i].step, "auto");
                 assert_string_equal(names[i], want);
-                ckpt_path(want, sizeof want, dir, info[i].step, "auto");
+                bt_ckpt_path(want, sizeof want, dir, info[i].step, "auto");
                 struct stat sb;
                 assert_int_equal(stat(want, &sb), 0);
                 assert_int_equal((size_t)sb.st_size, info[i].bytes);
             }
         }
         bt_assert_rc(baton_engine_restore(engine, NULL), 0);
-        snap_check(&at18, engine);
+        bt_snap_check(&at18, engine);
         free(at18.bytes);
         baton_engine_metrics m;
         bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
         assert_int_equal(m.checkpoints_created, 6);
         baton_engine_destroy(engine);
-        remove_tree(dir);
+        bt_remove_tree(dir);
     }
 }
 
@@ -327,10 +328,10 @@ static void test_schema_mismatch(void **state)
 {
     (void)state;
     char dir[512];
-    make_tmp_dir(dir, sizeof dir);
-    baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 0, 0);
-    baton_engine *engine = new_engine(&cfg);
-    run_steps(engine, 2);
+    bt_ckpt_tmpdir(dir, sizeof dir);
+    baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, dir, 0, 0);
+    baton_engine *engine = bt_new_engine(&cfg);
+    bt_run_steps(engine, 2);
     bt_assert_rc(baton_engine_checkpoint(engine, "two"), 0);
     /* A column added since: the checkpoint lacks it. */
     baton_column_spec z = {"z", BATON_COLUMN_DOUBLE};
@@ -343,13 +344,13 @@ static void test_schema_mismatch(void **state)
 
     /* An engine whose column 0 has another type. */
     cfg.checkpoint_dir = NULL;
-    bt_assert_rc(baton_engine_create(&cfg, new_state(10, true), &engine), 0);
+    bt_assert_rc(baton_engine_create(&cfg, bt_new_state(10, true), &engine), 0);
     bt_expect_error(baton_engine_resume(engine, dir), BATON_EMISMATCH,
                     "column 0 is \"x\" (double) in the file, \"x\" (float) in the engine", NULL);
     assert_int_equal(baton_engine_current_step(engine), 0);
     assert_int_equal(baton_state_rows(baton_engine_state(engine)), 10);
     baton_engine_destroy(engine);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* Every allocation of checkpoint and restore failing in turn: ENOMEM and the engine unchanged,
@@ -359,14 +360,14 @@ static void test_alloc_failures(void **state)
     (void)state;
     for (int files = 0; files < 2; files++) {
         char dir[512];
-        make_tmp_dir(dir, sizeof dir);
-        baton_engine_config cfg = config(BATON_REPLAY_RECORD, files ? dir : NULL, 0, 3);
+        bt_ckpt_tmpdir(dir, sizeof dir);
+        baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_RECORD, files ? dir : NULL, 0, 3);
         cfg.pool = NULL;
-        baton_engine *engine = new_engine(&cfg);
-        run_steps(engine, 2);
+        baton_engine *engine = bt_new_engine(&cfg);
+        bt_run_steps(engine, 2);
         bt_assert_rc(baton_engine_checkpoint(engine, "two"), 0);
-        run_steps(engine, 1);
-        snap before = snap_take(engine);
+        bt_run_steps(engine, 1);
+        bt_snap before = bt_snap_take(engine);
         int rc = BATON_ENOMEM;
         size_t n = 0;
         for (long k = 0; rc == BATON_ENOMEM; k++) {
@@ -385,12 +386,12 @@ static void test_alloc_failures(void **state)
             assert_true(rc == 0 || rc == BATON_ENOMEM);
             assert_int_equal(baton_engine_current_step(engine), rc == 0 ? 2 : 3);
             if (rc == 0)
-                run_steps(engine, 1); /* back to where it was */
-            snap_check(&before, engine);
+                bt_run_steps(engine, 1); /* back to where it was */
+            bt_snap_check(&before, engine);
         }
         free(before.bytes);
         baton_engine_destroy(engine);
-        remove_tree(dir);
+        bt_remove_tree(dir);
     }
 }
 
@@ -401,9 +402,9 @@ static void test_write_failure(void **state)
 {
     (void)state;
     char dir[512], names[4][128], tmp[700];
-    make_tmp_dir(dir, sizeof dir);
-    baton_engine_config cfg = config(BATON_REPLAY_OFF, dir, 0, 2);
-    baton_engine *engine = new_engine(&cfg);
+    bt_ckpt_tmpdir(dir, sizeof dir);
+    baton_engine_config cfg = bt_ckpt_config(BATON_REPLAY_OFF, dir, 0, 2);
+    baton_engine *engine = bt_new_engine(&cfg);
     bt_assert_rc(baton_engine_checkpoint(engine, "a"), 0);
     struct rlimit saved, small;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -414,7 +415,7 @@ static void test_write_failure(void **state)
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
         int rc = baton_engine_checkpoint(engine, "b");
         assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
-        ckpt_path(tmp, sizeof tmp, dir, 0, "b");
+        bt_ckpt_path(tmp, sizeof tmp, dir, 0, "b");
         strcat(tmp, ".tmp");
         bt_expect_error(rc, BATON_EIO, "cannot write", tmp, strerror(EFBIG), NULL);
         /* With 1 kept nothing is lost; with 2, "a" (recycled) is. */
@@ -423,7 +424,7 @@ static void test_write_failure(void **state)
         bt_assert_rc(baton_engine_checkpoints(engine, info, 4, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(info[0].name, kept == 1 ? "a" : "c");
-        assert_int_equal(list_files(dir, names, 4), 1);
+        assert_int_equal(bt_ckpt_files(dir, names, 4), 1);
         assert_int_equal(access(tmp, F_OK), -1);
         if (kept == 1)
             bt_assert_rc(baton_engine_checkpoint(engine, "c"), 0); /* now K = 2 are kept */
@@ -432,16 +433,16 @@ static void test_write_failure(void **state)
     bt_assert_rc(baton_engine_restore(engine, "b"), 0);
     signal(SIGXFSZ, SIG_DFL);
     baton_engine_destroy(engine);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* Restoring checkpoint `name` fails with BATON_EIO, its message containing `why`; the state
  * stays as it was. */
 static void expect_restore_eio(baton_engine *engine, const char *name, const char *why)
 {
-    snap before = snap_take(engine);
+    bt_snap before = bt_snap_take(engine);
     bt_expect_error(baton_engine_restore(engine, name), BATON_EIO, name, why, NULL);
-    snap_check(&before, engine);
+    bt_snap_check(&before, engine);
     free(before.bytes);
 }
 
@@ -459,23 +460,24 @@ static void test_two_parts(void **state)
         bt_assert_rc(baton_pool_create(&pc, &pool), 0);
     }
     char dir[512], path[3][700], part[3][720], names[8][128];
-    make_tmp_dir(dir, sizeof dir);
+    bt_ckpt_tmpdir(dir, sizeof dir);
     baton_engine_config cfg = {
         .struct_size = sizeof cfg, .pool = pool, .checkpoint_keep = 2, .checkpoint_dir = dir};
     baton_engine *engine = NULL;
-    baton_state *st = new_state(BIG, false);
+    baton_state *st = bt_new_state(BIG, false);
     bt_assert_rc(baton_engine_create(&cfg, st, &engine), 0);
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, BATON_PHASE_INFALLIBLE, 0};
+    baton_phase_spec a = {"advance", bt_advance, NULL, bt_writes_advance, 2, BATON_PHASE_INFALLIBLE,
+                          0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
     const char *const names3[] = {"one", "two", "three"};
     for (int i = 0; i < 3; i++) {
-        ckpt_path(path[i], sizeof path[i], dir, (uint64_t)i + 1, names3[i]);
+        bt_ckpt_path(path[i], sizeof path[i], dir, (uint64_t)i + 1, names3[i]);
         strcpy(part[i], path[i]); /* room: 700 + ".part" */
         strcat(part[i], ".part");
     }
 
-    run_steps(engine, 1);
-    snap one = snap_take(engine);
+    bt_run_steps(engine, 1);
+    bt_snap one = bt_snap_take(engine);
     bt_assert_rc(baton_engine_checkpoint(engine, "one"), 0);
     struct stat sm, sp;
     assert_int_equal(stat(path[0], &sm), 0);
@@ -488,40 +490,40 @@ static void test_two_parts(void **state)
     assert_string_equal(info[0].path, path[0]);
     assert_int_equal(info[0].bytes, expected_size(BIG, "one") + 16); /* two more checksums */
     assert_true(sm.st_size > (off_t)(2u << 20) && sp.st_size > (off_t)(2u << 20));
-    run_steps(engine, 1);
+    bt_run_steps(engine, 1);
     bt_assert_rc(baton_engine_checkpoint(engine, "two"), 0);
-    snap two = snap_take(engine);
-    run_steps(engine, 1);
+    bt_snap two = bt_snap_take(engine);
+    bt_run_steps(engine, 1);
     bt_assert_rc(baton_engine_restore(engine, "one"), 0);
-    snap_check(&one, engine);
+    bt_snap_check(&one, engine);
     /* The third writes over the oldest's two files; retention leaves two checkpoints, four files.
      */
-    run_steps(engine, 2);
+    bt_run_steps(engine, 2);
     bt_assert_rc(baton_engine_checkpoint(engine, "three"), 0);
-    assert_int_equal(list_files(dir, names, 8), 2);
+    assert_int_equal(bt_ckpt_files(dir, names, 8), 2);
     assert_true(stat(path[0], &sm) != 0 && stat(part[0], &sp) != 0);
     assert_true(stat(part[1], &sp) == 0 && stat(part[2], &sp) == 0);
     bt_assert_rc(baton_engine_restore(engine, "two"), 0);
-    snap_check(&two, engine);
+    bt_snap_check(&two, engine);
 
     /* Three's part in place of two's: each checks out alone, but not together. */
     size_t size2 = 0, size3 = 0;
-    unsigned char *part2 = read_whole(part[1], &size2), *part3 = read_whole(part[2], &size3);
-    write_whole(part[1], part3, size3);
+    unsigned char *part2 = bt_read_file(part[1], &size2), *part3 = bt_read_file(part[2], &size3);
+    bt_write_file(part[1], part3, size3);
     expect_restore_eio(engine, "two", "not the one its main file was written with");
     part2[size2 / 2] ^= 0x40; /* damaged */
-    write_whole(part[1], part2, size2);
+    bt_write_file(part[1], part2, size2);
     expect_restore_eio(engine, "two", "its part's checksum does not match");
     assert_int_equal(unlink(part[1]), 0);
     expect_restore_eio(engine, "two", ".part");
     bt_assert_rc(baton_engine_restore(engine, "three"), 0);
-    snap three = snap_take(engine);
+    bt_snap three = bt_snap_take(engine);
     baton_engine_destroy(engine);
 
     /* A new engine resumes from both files, and counts both in the checkpoint's size. */
-    bt_assert_rc(baton_engine_create(&cfg, new_state(BIG, false), &engine), 0);
+    bt_assert_rc(baton_engine_create(&cfg, bt_new_state(BIG, false), &engine), 0);
     bt_assert_rc(baton_engine_resume(engine, dir), 0);
-    snap_check(&three, engine);
+    bt_snap_check(&three, engine);
     bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(info[1].bytes, expected_size(BIG, "three") + 16);
@@ -541,7 +543,7 @@ static void test_two_parts(void **state)
     bt_assert_rc(baton_engine_checkpoints(engine, info, 2, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(info[0].name, "three");
-    assert_int_equal(list_files(dir, names, 8), 1);
+    assert_int_equal(bt_ckpt_files(dir, names, 8), 1);
     DIR *d = opendir(dir);
     assert_non_null(d);
     size_t files = 0;
@@ -550,7 +552,7 @@ static void test_two_parts(void **state)
     closedir(d);
     assert_int_equal(files, 2); /* three's main file and part */
     bt_assert_rc(baton_engine_restore(engine, "three"), 0);
-    snap_check(&three, engine);
+    bt_snap_check(&three, engine);
     baton_engine_destroy(engine);
     free(three.bytes);
     if (pool != g_pool)
@@ -559,7 +561,7 @@ static void test_two_parts(void **state)
     free(part3);
     free(one.bytes);
     free(two.bytes);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 int main(int argc, char **argv)

@@ -15,7 +15,7 @@
  *  - errors: NULL arguments, begin not a multiple of CHUNK, end not one nor the row count
  *    (BATON_EINVAL), end past the rows or begin past end (BATON_ERANGE), out of memory.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 #include <xxhash.h>

@@ -27,7 +27,7 @@
  *  - create with workers other than the rank count: BATON_EINVAL naming both, on every rank.
  * Plain exit codes (0: pass), so that mpirun's status is the verdict.
  */
-#include "engine_test_util.h"
+#include "support/bt_engine.h"
 
 #include <mpi.h>
 
@@ -35,7 +35,7 @@
 #define PARTITIONS 6u
 
 static int g_rank;
-/* The engines' handles, where the smooth phase finds its engine (see engine_test_util.h). */
+/* The engines' handles, where the smooth phase finds its engine (see bt_engine.h). */
 static baton_engine *g_engines[16];
 static size_t g_n_engines;
 
@@ -60,7 +60,7 @@ static int check_phase(baton_state *st, size_t begin, size_t end, size_t partiti
 {
     const fail_switch *fs = ctx;
     (void)step;
-    int64_t *n = baton_state_int64(st, COL_N);
+    int64_t *n = baton_state_int64(st, BT_COL_N);
     for (size_t i = begin; i < end; i++)
         n[i] += 100;
     return fs->armed && partition == fs->partition ? BATON_ERANGE : 0;
@@ -80,7 +80,7 @@ static baton_plan *second_plan(void)
 static baton_state *own_share(const baton_plan *plan, unsigned rank)
 {
     baton_state *st = NULL;
-    CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+    CHECK(bt_build_state(ROWS, false, &st) == 0, "build_state");
     uint64_t *others = malloc(ROWS * sizeof *others);
     size_t n = 0;
     CHECK(others != NULL, "memory");
@@ -101,7 +101,7 @@ static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows ro
     if (rows == BATON_MPI_ROWS_OWNED)
         st = own_share(plan, (unsigned)g_rank);
     else
-        CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+        CHECK(bt_build_state(ROWS, false, &st) == 0, "build_state");
     baton_engine_config cfg = {.struct_size = sizeof cfg,
                                .replay = BATON_REPLAY_RECORD,
                                .executor = executor,
@@ -109,12 +109,12 @@ static baton_engine *make_engine(baton_executor_kind executor, baton_mpi_rows ro
     baton_engine *engine = NULL;
     int rc = baton_engine_create(&cfg, st, &engine);
     CHECK(rc == 0, "baton_engine_create: %s", baton_last_error_message());
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
-    const size_t writes_n[] = {COL_N};
+    baton_phase_spec a = {"advance", bt_advance, NULL, bt_writes_advance, 2, 0, 0};
+    const size_t writes_n[] = {BT_COL_N};
     baton_phase_spec c = {"check", check_phase, fs, writes_n, 1, 0, 0};
     /* Reads x 2 rows past its partition: under MPI, often another rank's rows. */
     baton_engine **handle = &g_engines[g_n_engines++];
-    baton_phase_spec sm = {"smooth", smooth, handle, writes_smooth, 1, 0, SMOOTH_HALO};
+    baton_phase_spec sm = {"smooth", bt_smooth, handle, bt_writes_smooth, 1, 0, BT_SMOOTH_HALO};
     CHECK(baton_engine_add_phase(engine, &a) == 0 && baton_engine_add_phase(engine, &c) == 0 &&
               baton_engine_add_phase(engine, &sm) == 0,
           "add_phase: %s", baton_last_error_message());
@@ -162,10 +162,10 @@ static void check_share(baton_engine *local, baton_engine *mpi, const baton_plan
         CHECK(at + n <= baton_state_rows(ms), "rank holds %zu rows, fewer than its partitions",
               baton_state_rows(ms));
         CHECK(memcmp(baton_state_ids(ms) + at, baton_state_ids(ls) + p.begin, n * 8) == 0 &&
-                  memcmp(baton_state_double(ms, COL_X) + at,
-                         baton_state_double(ls, COL_X) + p.begin, n * 8) == 0 &&
-                  memcmp(baton_state_int64(ms, COL_N) + at, baton_state_int64(ls, COL_N) + p.begin,
-                         n * 8) == 0,
+                  memcmp(baton_state_double(ms, BT_COL_X) + at,
+                         baton_state_double(ls, BT_COL_X) + p.begin, n * 8) == 0 &&
+                  memcmp(baton_state_int64(ms, BT_COL_N) + at,
+                         baton_state_int64(ls, BT_COL_N) + p.begin, n * 8) == 0,
               "partition %zu's rows differ from the local run's", i);
         at += n;
     }
@@ -187,8 +187,8 @@ static share_copy share_take(baton_engine *mpi)
     c.x = malloc((c.rows + 1) * sizeof *c.x);
     c.n = malloc((c.rows + 1) * sizeof *c.n);
     CHECK(c.x != NULL && c.n != NULL, "memory");
-    memcpy(c.x, baton_state_double(st, COL_X), c.rows * sizeof *c.x);
-    memcpy(c.n, baton_state_int64(st, COL_N), c.rows * sizeof *c.n);
+    memcpy(c.x, baton_state_double(st, BT_COL_X), c.rows * sizeof *c.x);
+    memcpy(c.n, baton_state_int64(st, BT_COL_N), c.rows * sizeof *c.n);
     return c;
 }
 
@@ -196,8 +196,8 @@ static bool share_same(baton_engine *mpi, const share_copy *c)
 {
     baton_state *st = baton_engine_state(mpi);
     return baton_state_rows(st) == c->rows &&
-           memcmp(c->x, baton_state_double(st, COL_X), c->rows * sizeof *c->x) == 0 &&
-           memcmp(c->n, baton_state_int64(st, COL_N), c->rows * sizeof *c->n) == 0;
+           memcmp(c->x, baton_state_double(st, BT_COL_X), c->rows * sizeof *c->x) == 0 &&
+           memcmp(c->n, baton_state_int64(st, BT_COL_N), c->rows * sizeof *c->n) == 0;
 }
 
 static void test_replicated(void)
@@ -293,12 +293,12 @@ static void test_owned(void)
 static baton_engine *small_engine(baton_executor_kind executor, size_t rows)
 {
     baton_state *st = NULL;
-    CHECK(build_state(rows, false, &st) == 0, "build_state");
+    CHECK(bt_build_state(rows, false, &st) == 0, "build_state");
     baton_engine_config cfg = {
         .struct_size = sizeof cfg, .replay = BATON_REPLAY_RECORD, .executor = executor};
     baton_engine *engine = NULL;
     CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s", baton_last_error_message());
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
+    baton_phase_spec a = {"advance", bt_advance, NULL, bt_writes_advance, 2, 0, 0};
     CHECK(baton_engine_add_phase(engine, &a) == 0, "add_phase: %s", baton_last_error_message());
     return engine;
 }
@@ -380,7 +380,7 @@ static int fails_in(baton_state *st, size_t begin, size_t end, size_t partition,
     fail_set *fs = ctx;
     if (partition == fs->wait_in)
         (void)bt_wait_flag_nudging(fs->pool, &fs->returned, 2000);
-    int64_t *n = baton_state_int64(st, COL_N);
+    int64_t *n = baton_state_int64(st, BT_COL_N);
     for (size_t i = begin; i < end; i++)
         n[i] += 100;
     int rc = fs->fail[partition] ? -(1000 + (int)partition) : 0;
@@ -407,13 +407,13 @@ static void test_failure_names_smallest(void)
         for (size_t i = 0; i < FAIL_PARTS; i++)
             fs.fail[i] = cases[k][1] == SIZE_MAX || i == cases[k][0] || i == cases[k][1];
         baton_state *st = NULL;
-        CHECK(build_state(ROWS, false, &st) == 0, "build_state");
+        CHECK(bt_build_state(ROWS, false, &st) == 0, "build_state");
         baton_engine_config cfg = {
             .struct_size = sizeof cfg, .pool = pool, .executor = BATON_EXECUTOR_MPI};
         baton_engine *engine = NULL;
         CHECK(baton_engine_create(&cfg, st, &engine) == 0, "create: %s",
               baton_last_error_message());
-        const size_t writes_n[] = {COL_N};
+        const size_t writes_n[] = {BT_COL_N};
         baton_phase_spec f = {"check", fails_in, &fs, writes_n, 1, 0, 0};
         CHECK(baton_engine_add_phase(engine, &f) == 0 && baton_engine_set_plan(engine, plan) == 0,
               "setup: %s", baton_last_error_message());
@@ -444,7 +444,7 @@ static void test_failure_names_smallest(void)
 static void test_create_workers(void)
 {
     baton_state *st = NULL;
-    CHECK(build_state(10, false, &st) == 0, "build_state");
+    CHECK(bt_build_state(10, false, &st) == 0, "build_state");
     baton_engine_config cfg = {
         .struct_size = sizeof cfg, .executor = BATON_EXECUTOR_MPI, .workers = 2};
     baton_engine *engine = NULL;

@@ -13,7 +13,7 @@
  *    the empty state's single plan;
  *  - accessors on NULL and out of range.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/engine.h"
 

@@ -17,14 +17,14 @@
  *  - the policy takes no checkpoint after a step whose verification failed;
  *  - baton_engine_checkpoints with cap below the kept count: cap filled, *out_n the count.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "baton/engine.h"
-#include "engine/engine_test_util.h"
+#include "support/bt_engine.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -33,9 +33,9 @@ BT_DEFINE_POOL_GROUP()
 static baton_engine *engine_on(const baton_engine_config *cfg, size_t rows, unsigned flags)
 {
     baton_engine *engine = NULL;
-    bt_assert_rc(baton_engine_create(cfg, new_state(rows, false), &engine), 0);
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, flags, 0};
-    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, flags, 0};
+    bt_assert_rc(baton_engine_create(cfg, bt_new_state(rows, false), &engine), 0);
+    baton_phase_spec a = {"advance", bt_advance, NULL, bt_writes_advance, 2, flags, 0};
+    baton_phase_spec c = {"couple", bt_couple, NULL, bt_writes_couple, 1, flags, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
     bt_assert_rc(baton_engine_add_phase(engine, &c), 0);
     return engine;
@@ -61,7 +61,7 @@ static int engine_try_struct_size(size_t struct_size, bool *created, void *ctx)
     (void)ctx;
     baton_engine_config cfg = pool_config(BATON_REPLAY_OFF);
     cfg.struct_size = struct_size;
-    baton_state *st = new_state(4, false);
+    baton_state *st = bt_new_state(4, false);
     baton_engine *engine = NULL;
     int rc = baton_engine_create(&cfg, st, &engine);
     if (engine != NULL) {
@@ -79,14 +79,14 @@ static void test_struct_size(void **state)
     baton_engine_config cfg = pool_config(BATON_REPLAY_OFF);
     cfg.checkpoint_identity = "bad\tidentity"; /* refused when seen */
     baton_engine *engine = NULL;
-    baton_state *st = new_state(4, false);
+    baton_state *st = bt_new_state(4, false);
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
                     NULL);
     cfg.struct_size = offsetof(baton_engine_config, checkpoint_identity); /* an older caller */
     bt_assert_rc(baton_engine_create(&cfg, st, &engine), 0);
     baton_engine_destroy(engine);
     cfg.struct_size = 0; /* this header's: the identity is seen again */
-    st = new_state(4, false);
+    st = bt_new_state(4, false);
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "checkpoint_identity",
                     NULL);
     baton_state_destroy(st); /* on error the caller keeps it */
@@ -132,7 +132,7 @@ static void test_default_plan(void **state)
     (void)state;
     baton_engine_config cfg = pool_config(BATON_REPLAY_OFF);
     baton_engine *engine = NULL;
-    bt_assert_rc(baton_engine_create(&cfg, new_state(ROWS, false), &engine), 0);
+    bt_assert_rc(baton_engine_create(&cfg, bt_new_state(ROWS, false), &engine), 0);
     seen s = {0};
     baton_phase_spec p = {"record", record_range, &s, NULL, 0, BATON_PHASE_INFALLIBLE, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &p), 0);
@@ -182,7 +182,7 @@ static void test_metrics(void **state)
     bt_assert_rc(baton_engine_set_plan(engine, NULL), 0);
 
     /* A failing phase: failed, and its partitions not counted. */
-    baton_phase_spec f = {"fail", fail_always, NULL, writes_couple, 1, 0, 0};
+    baton_phase_spec f = {"fail", fail_always, NULL, bt_writes_couple, 1, 0, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
     bt_expect_error(baton_engine_step(engine, NULL), BATON_ERANGE, "\"fail\"", NULL);
     bt_assert_rc(baton_engine_get_metrics(engine, &m), 0);
@@ -295,7 +295,7 @@ static void test_no_checkpoint_after_divergence(void **state)
     baton_engine *ver = engine_on(&cfg, ROWS, 0);
     bt_assert_rc(baton_engine_replay_load(ver, path), 0);
     bt_assert_rc(baton_engine_run(ver, 2, NULL, NULL), 0);     /* checkpoints after steps 1, 2 */
-    baton_state_int64(baton_engine_state(ver), COL_N)[7] += 1; /* the next step diverges */
+    baton_state_int64(baton_engine_state(ver), BT_COL_N)[7] += 1; /* the next step diverges */
     bt_expect_error(baton_engine_step(ver, NULL), BATON_EMISMATCH, "step 2", NULL);
     assert_int_equal(baton_engine_current_step(ver), 3); /* applied and counted */
     baton_checkpoint_info info[8];

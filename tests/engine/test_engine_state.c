@@ -15,7 +15,7 @@
  *    the id index: long clusters that wrap around, where removal has to shift entries back;
  *  - resident_bytes grows with rows and columns.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 

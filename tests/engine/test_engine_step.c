@@ -20,13 +20,13 @@
  *  - halo rows: a phase reading 2 rows each side through baton_engine_halo equals a loop over
  *    the whole array on 1 to ROWS partitions; the API's errors.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "baton/engine.h"
-#include "engine/engine_test_util.h"
+#include "support/bt_engine.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -35,12 +35,12 @@ BT_DEFINE_POOL_GROUP()
 
 /* ---- the oracle and a failing phase --------------------------------------------------------- */
 
-/* The serial oracle: step `step` of the two phases (engine_test_util.h) over every row. */
+/* The serial oracle: step `step` of the two phases (bt_engine.h) over every row. */
 static void oracle_step(baton_state *st, uint64_t step)
 {
     size_t rows = baton_state_rows(st);
-    advance(st, 0, rows, 0, step, NULL);
-    couple(st, 0, rows, 0, step, NULL);
+    bt_advance(st, 0, rows, 0, step, NULL);
+    bt_couple(st, 0, rows, 0, step, NULL);
 }
 
 /* fails: fails in the partition that holds row fail_row (after writing its rows), from step
@@ -56,7 +56,7 @@ static int fails(baton_state *st, size_t begin, size_t end, size_t partition, ui
 {
     (void)partition;
     const fail_plan *fp = ctx;
-    int64_t *n = baton_state_int64(st, COL_N);
+    int64_t *n = baton_state_int64(st, BT_COL_N);
     for (size_t i = begin; i < end; i++)
         n[i] += 100; /* a write the undo must take back */
     return step >= fp->fail_step && fp->fail_row >= begin && fp->fail_row < end ? fp->code : 0;
@@ -66,9 +66,9 @@ static baton_engine *new_engine(size_t rows, baton_replay_mode replay, size_t pa
 {
     baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool, .replay = replay};
     baton_engine *engine = NULL;
-    bt_assert_rc(baton_engine_create(&cfg, new_state(rows, false), &engine), 0);
-    baton_phase_spec a = {"advance", advance, NULL, writes_advance, 2, 0, 0};
-    baton_phase_spec c = {"couple", couple, NULL, writes_couple, 1, 0, 0};
+    bt_assert_rc(baton_engine_create(&cfg, bt_new_state(rows, false), &engine), 0);
+    baton_phase_spec a = {"advance", bt_advance, NULL, bt_writes_advance, 2, 0, 0};
+    baton_phase_spec c = {"couple", bt_couple, NULL, bt_writes_couple, 1, 0, 0};
     bt_assert_rc(baton_engine_add_phase(engine, &a), 0);
     bt_assert_rc(baton_engine_add_phase(engine, &c), 0);
     if (partitions > 0) {
@@ -85,9 +85,9 @@ static void assert_states_equal(baton_state *a, baton_state *b)
     size_t rows = baton_state_rows(a);
     assert_int_equal(rows, baton_state_rows(b));
     assert_memory_equal(baton_state_ids(a), baton_state_ids(b), rows * 8);
-    assert_memory_equal(baton_state_double(a, COL_X), baton_state_double(b, COL_X), rows * 8);
-    assert_memory_equal(baton_state_float(a, COL_Y), baton_state_float(b, COL_Y), rows * 4);
-    assert_memory_equal(baton_state_int64(a, COL_N), baton_state_int64(b, COL_N), rows * 8);
+    assert_memory_equal(baton_state_double(a, BT_COL_X), baton_state_double(b, BT_COL_X), rows * 8);
+    assert_memory_equal(baton_state_float(a, BT_COL_Y), baton_state_float(b, BT_COL_Y), rows * 4);
+    assert_memory_equal(baton_state_int64(a, BT_COL_N), baton_state_int64(b, BT_COL_N), rows * 8);
 }
 
 /* ---- tests ----------------------------------------------------------------------------------- */
@@ -98,7 +98,7 @@ static void test_create_errors(void **state)
     baton_engine *engine = (baton_engine *)(uintptr_t)0x1234;
     bt_expect_error(baton_engine_create(NULL, NULL, &engine), BATON_EINVAL, "state is NULL", NULL);
     assert_null(engine);
-    baton_state *st = new_state(4, false);
+    baton_state *st = bt_new_state(4, false);
     baton_engine_config cfg = {.struct_size = sizeof cfg, .replay = (baton_replay_mode)7};
     bt_expect_error(baton_engine_create(&cfg, st, &engine), BATON_EINVAL, "replay mode 7", NULL);
     cfg.replay = BATON_REPLAY_OFF;
@@ -122,7 +122,7 @@ static void test_create_errors(void **state)
     bt_expect_error(baton_engine_create(NULL, st, NULL), BATON_EINVAL, "out", NULL);
     bt_assert_rc(baton_engine_create(NULL, st, &engine), 0); /* defaults: no pool, 1 worker */
 
-    baton_phase_spec ok = {"advance", advance, NULL, writes_advance, 2, 0, 0};
+    baton_phase_spec ok = {"advance", bt_advance, NULL, bt_writes_advance, 2, 0, 0};
     baton_phase_spec bad = ok;
     bad.fn = NULL;
     bt_expect_error(baton_engine_add_phase(engine, &bad), BATON_EINVAL, "spec->fn", NULL);
@@ -142,10 +142,10 @@ static void test_create_errors(void **state)
     char name[16];
     for (unsigned i = 1; i < BATON_ENGINE_MAX_PHASES; i++) {
         snprintf(name, sizeof name, "p%u", i);
-        baton_phase_spec more = {name, advance, NULL, NULL, 0, BATON_PHASE_INFALLIBLE, 0};
+        baton_phase_spec more = {name, bt_advance, NULL, NULL, 0, BATON_PHASE_INFALLIBLE, 0};
         bt_assert_rc(baton_engine_add_phase(engine, &more), 0);
     }
-    baton_phase_spec extra = {"extra", advance, NULL, NULL, 0, 0, 0};
+    baton_phase_spec extra = {"extra", bt_advance, NULL, NULL, 0, 0, 0};
     bt_expect_error(baton_engine_add_phase(engine, &extra), BATON_ERANGE, "64 phases", NULL);
     baton_engine_destroy(engine);
     baton_engine_destroy(NULL);
@@ -156,7 +156,7 @@ static void test_steps_match_oracle(void **state)
 {
     (void)state;
     const size_t partitions[] = {0, 1, 2, 3, 7};
-    baton_state *oracle = new_state(ROWS, false);
+    baton_state *oracle = bt_new_state(ROWS, false);
     for (unsigned s = 0; s < STEPS; s++)
         oracle_step(oracle, s);
     for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
@@ -198,15 +198,15 @@ static void test_failed_step_is_undone(void **state)
     for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
         baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, partitions[k]);
         fail_plan fp = {ROWS - 5, 3, BATON_ERANGE};
-        const size_t writes_n[] = {COL_N};
+        const size_t writes_n[] = {BT_COL_N};
         baton_phase_spec f = {"check", fails, &fp, writes_n, 1, 0, 0};
         bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
         bt_assert_rc(baton_engine_run(engine, 3, NULL, NULL), 0);
 
-        baton_state *before = new_state(ROWS, false);
+        baton_state *before = bt_new_state(ROWS, false);
         for (unsigned s = 0; s < 3; s++) {
             oracle_step(before, s);
-            int64_t *n = baton_state_int64(before, COL_N);
+            int64_t *n = baton_state_int64(before, BT_COL_N);
             for (size_t i = 0; i < ROWS; i++)
                 n[i] += 100;
         }
@@ -257,7 +257,7 @@ static int fails_in(baton_state *st, size_t begin, size_t end, size_t partition,
     fail_set *fs = ctx;
     if (partition == fs->wait_in)
         (void)bt_wait_flag_nudging(g_pool, &fs->returned, 2000);
-    int64_t *n = baton_state_int64(st, COL_N);
+    int64_t *n = baton_state_int64(st, BT_COL_N);
     for (size_t i = begin; i < end; i++)
         n[i] += 100;
     int rc = fs->fail[partition] ? -(1000 + (int)partition) : 0;
@@ -289,7 +289,7 @@ static void test_failure_names_smallest(void **state)
         }
         size_t smallest = cases[k].a;
         baton_engine *engine = new_engine(ROWS, BATON_REPLAY_OFF, FAIL_PARTS);
-        const size_t writes_n[] = {COL_N};
+        const size_t writes_n[] = {BT_COL_N};
         baton_phase_spec f = {"check", fails_in, &fs, writes_n, 1, 0, 0};
         bt_assert_rc(baton_engine_add_phase(engine, &f), 0);
         baton_plan *plan = NULL;
@@ -394,7 +394,7 @@ static void test_replay_record_verify(void **state)
     baton_engine *ver = new_engine(ROWS, BATON_REPLAY_VERIFY, 3);
     bt_assert_rc(baton_engine_replay_load(ver, path), 0);
     bt_assert_rc(baton_engine_run(ver, 5, NULL, NULL), 0);
-    baton_state_double(baton_engine_state(ver), COL_X)[ROWS / 2] += 1e-9;
+    baton_state_double(baton_engine_state(ver), BT_COL_X)[ROWS / 2] += 1e-9;
     char want[64];
     snprintf(want, sizeof want, "recorded 0x%016llx", (unsigned long long)entries[5].fingerprint);
     bt_expect_error(baton_engine_step(ver, NULL), BATON_EMISMATCH, "divergence at step 5", want,
@@ -481,9 +481,9 @@ static int probe_halo(baton_state *st, size_t begin, size_t end, size_t partitio
     halo_probe *hp = ctx;
     baton_halo h;
     if (partition == 0) { /* one partition asks: the answers land in one place */
-        hp->written = baton_engine_halo(hp->engine, 0, COL_Y, &h);
+        hp->written = baton_engine_halo(hp->engine, 0, BT_COL_Y, &h);
         hp->bad_column = baton_engine_halo(hp->engine, 0, 3, &h);
-        hp->bad_partition = baton_engine_halo(hp->engine, 99, COL_X, &h);
+        hp->bad_partition = baton_engine_halo(hp->engine, 99, BT_COL_X, &h);
     }
     return 0;
 }
@@ -494,13 +494,14 @@ static void test_halo(void **state)
 {
     (void)state;
     const size_t partitions[] = {0, 1, 2, 3, 7, ROWS};
-    baton_state *oracle = new_state(ROWS, false);
-    const double *x = baton_state_double(oracle, COL_X);
+    baton_state *oracle = bt_new_state(ROWS, false);
+    const double *x = baton_state_double(oracle, BT_COL_X);
     for (size_t k = 0; k < sizeof partitions / sizeof partitions[0]; k++) {
         baton_engine_config cfg = {.struct_size = sizeof cfg, .pool = g_pool};
         baton_engine *engine = NULL;
-        bt_assert_rc(baton_engine_create(&cfg, new_state(ROWS, false), &engine), 0);
-        baton_phase_spec sm = {"smooth", smooth, &engine, writes_smooth, 1, 0, SMOOTH_HALO};
+        bt_assert_rc(baton_engine_create(&cfg, bt_new_state(ROWS, false), &engine), 0);
+        baton_phase_spec sm = {"smooth", bt_smooth, &engine,       bt_writes_smooth,
+                               1,        0,         BT_SMOOTH_HALO};
         bt_assert_rc(baton_engine_add_phase(engine, &sm), 0);
         if (partitions[k] > 0) {
             baton_plan *plan = NULL;
@@ -509,11 +510,11 @@ static void test_halo(void **state)
             baton_plan_destroy(plan);
         }
         bt_assert_rc(baton_engine_step(engine, NULL), 0);
-        const float *y = baton_state_float(baton_engine_state(engine), COL_Y);
+        const float *y = baton_state_float(baton_engine_state(engine), BT_COL_Y);
         for (size_t i = 0; i < ROWS; i++) {
             double sum = 0;
-            for (size_t j = i >= SMOOTH_HALO ? i - SMOOTH_HALO : 0;
-                 j <= i + SMOOTH_HALO && j < ROWS; j++)
+            for (size_t j = i >= BT_SMOOTH_HALO ? i - BT_SMOOTH_HALO : 0;
+                 j <= i + BT_SMOOTH_HALO && j < ROWS; j++)
                 sum += x[j];
             assert_true(y[i] == (float)sum);
         }
@@ -522,16 +523,16 @@ static void test_halo(void **state)
     baton_state_destroy(oracle);
 
     baton_engine *engine = NULL;
-    bt_assert_rc(baton_engine_create(NULL, new_state(10, false), &engine), 0);
+    bt_assert_rc(baton_engine_create(NULL, bt_new_state(10, false), &engine), 0);
     baton_halo h;
-    bt_expect_error(baton_engine_halo(engine, 0, COL_X, &h), BATON_EPERM, "no phase is running",
+    bt_expect_error(baton_engine_halo(engine, 0, BT_COL_X, &h), BATON_EPERM, "no phase is running",
                     NULL);
-    bt_expect_error(baton_engine_halo(NULL, 0, COL_X, &h), BATON_EINVAL, "engine", NULL);
-    baton_phase_spec all = {"all", smooth, &engine, NULL, 0, 0, 1};
+    bt_expect_error(baton_engine_halo(NULL, 0, BT_COL_X, &h), BATON_EINVAL, "engine", NULL);
+    baton_phase_spec all = {"all", bt_smooth, &engine, NULL, 0, 0, 1};
     bt_expect_error(baton_engine_add_phase(engine, &all), BATON_EINVAL, "halo_rows 1",
                     "declared writes", NULL);
     halo_probe hp = {engine, 0, 0, 0};
-    baton_phase_spec pr = {"probe", probe_halo, &hp, writes_smooth, 1, 0, 1};
+    baton_phase_spec pr = {"probe", probe_halo, &hp, bt_writes_smooth, 1, 0, 1};
     bt_assert_rc(baton_engine_add_phase(engine, &pr), 0);
     bt_assert_rc(baton_engine_step(engine, NULL), 0);
     assert_int_equal(hp.written, BATON_EINVAL);
@@ -585,7 +586,7 @@ static void test_motion_rows(void **state)
     bt_expect_error(baton_engine_motion_add_rows(pieces, AGENTS, seed, 7, 8), BATON_EEXIST, "8",
                     NULL);
     assert_int_equal(baton_state_rows(pieces), AGENTS);
-    baton_state *other = new_state(3, false);
+    baton_state *other = bt_new_state(3, false);
     bt_expect_error(baton_engine_motion_add_rows(other, AGENTS, seed, 0, 1), BATON_EMISMATCH,
                     "column 0", NULL);
     bt_expect_error(baton_engine_motion_add_rows(NULL, AGENTS, seed, 0, 1), BATON_EINVAL,

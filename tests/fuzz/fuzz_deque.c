@@ -3,7 +3,7 @@
  * byte: push private, push public, publish, owner pop, steal. The model is the list of jobs from
  * top to bottom and the split point; every operation's result must match it. Single-threaded:
  * this checks the deque's sequential contract (LIFO for the owner, FIFO for thieves over the
- * public part only, private jobs invisible, growth keeps everything); test_deque.c races it.
+ * public part only, private jobs invisible, growth keeps everything); test_pool_deque.c races it.
  *
  * Built two ways: as a libFuzzer target with -DBATON_FUZZ=ON and clang (LLVMFuzzerTestOneInput
  * only), and, always, as a CTest program whose main feeds it pseudo-random inputs

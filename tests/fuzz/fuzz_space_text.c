@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef BATON_FUZZ_DRIVER
-#include "fuzz_corpus.h"
+#include "support/bt_fuzz.h"
 
 static uint64_t next_random(uint64_t *x)
 {
@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         {0x07, 0x02, 0x01, 0x02}, {0x08, 0, 0, 0, 0, 0, 0, 0, 7}, {0x05, 0x00},
     };
     unsigned long replayed =
-        fuzz_replay_corpus("fuzz_space_text", BATON_FUZZ_CORPUS_DIR, LLVMFuzzerTestOneInput);
+        bt_fuzz_replay_corpus("fuzz_space_text", BATON_FUZZ_CORPUS_DIR, LLVMFuzzerTestOneInput);
     unsigned long inputs = argc > 1 ? strtoul(argv[1], NULL, 10) : 20000;
     uint64_t x = 0x9e3779b97f4a7c15u;
     static uint8_t buf[512];

@@ -15,9 +15,9 @@
  *  - a map, a stateful node and a sink that call baton_parallel_for / baton_join on the pool
  *    that runs the graph finish (no deadlock) with the right results.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -128,19 +128,19 @@ static void test_stateful_never_concurrent(void **state)
     sink.n = n;
     assert_non_null(sink.seen);
 
-    baton_graph *g = gu_create(32, 0, NULL, NULL);
-    int map = gu_map(g, "work", work_map, NULL, 1);
-    int a1 = gu_stateful(g, "actor 1", actor_fn, &first, 1);
-    int a2 = gu_stateful(g, "actor 2", actor_fn, &second, 1);
-    int sink_id = gu_sink(g, "sink", plain_sink_fn, &sink);
+    baton_graph *g = bt_graph_create(32, 0, NULL, NULL);
+    int map = bt_graph_map(g, "work", work_map, NULL, 1);
+    int a1 = bt_graph_stateful(g, "actor 1", actor_fn, &first, 1);
+    int a2 = bt_graph_stateful(g, "actor 2", actor_fn, &second, 1);
+    int sink_id = bt_graph_sink(g, "sink", plain_sink_fn, &sink);
     for (int s = 0; s < 3; s++) {
         num_source_init(&sources[s], n * (uint64_t)s / 3, n * (uint64_t)(s + 1) / 3,
                         (unsigned)(1 + 3 * s));
-        int src = gu_source(g, NULL, num_source_fn, &sources[s], (unsigned)(1 + 3 * s));
-        gu_connect(g, src, map, 0);
+        int src = bt_graph_source(g, NULL, num_source_fn, &sources[s], (unsigned)(1 + 3 * s));
+        bt_graph_connect(g, src, map, 0);
     }
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){map, a1, a2, sink_id}, 4), 0);
-    gu_run_ok(g, g_pool, "stateful never concurrent");
+    bt_graph_run_ok(g, g_pool, "stateful never concurrent");
 
     uint64_t expected_sum = (uint64_t)n * (n - 1) / 2;
     assert_int_equal(first.count, n);
@@ -152,8 +152,8 @@ static void test_stateful_never_concurrent(void **state)
     for (size_t i = 0; i < n; i++)
         if (sink.seen[i] != 1)
             fail_msg("item %zu arrived %u times", i, (unsigned)sink.seen[i]);
-    assert_int_equal(gu_stats(g, a1).items_in, n);
-    assert_int_equal(gu_stats(g, a2).items_out, n);
+    assert_int_equal(bt_node_stats(g, a1).items_in, n);
+    assert_int_equal(bt_node_stats(g, a2).items_out, n);
     baton_graph_destroy(g);
     free(sink.seen);
 }
@@ -215,27 +215,27 @@ static void test_concurrency_limits(void **state)
     sink.n = n;
     assert_non_null(sink.seen);
 
-    baton_graph *g = gu_create(0, 4, NULL, NULL);
-    int src = gu_source(g, "numbers", num_source_fn, &source, 8);
-    baton_node_config cfg = gu_node(BATON_NODE_MAP, "at most 2");
+    baton_graph *g = bt_graph_create(0, 4, NULL, NULL);
+    int src = bt_graph_source(g, "numbers", num_source_fn, &source, 8);
+    baton_node_config cfg = bt_node_config(BATON_NODE_MAP, "at most 2");
     cfg.map = limited_map;
     cfg.ctx = &two;
     cfg.concurrency = 2;
-    int m2 = gu_add(g, &cfg);
-    cfg = gu_node(BATON_NODE_MAP, "serial map");
+    int m2 = bt_graph_add(g, &cfg);
+    cfg = bt_node_config(BATON_NODE_MAP, "serial map");
     cfg.map = limited_map;
     cfg.ctx = &one;
     cfg.concurrency = 1;
-    int m1 = gu_add(g, &cfg);
-    cfg = gu_node(BATON_NODE_SINK, "at most 3");
+    int m1 = bt_graph_add(g, &cfg);
+    cfg = bt_node_config(BATON_NODE_SINK, "at most 3");
     cfg.sink = limited_sink_fn;
     cfg.ctx = &sink;
     cfg.concurrency = 3;
-    int sink_id = gu_add(g, &cfg);
+    int sink_id = bt_graph_add(g, &cfg);
     /* A wide map before the limited ones, so that there is parallel work to limit. */
-    int wide = gu_map(g, "wide", work_map, NULL, 1);
+    int wide = bt_graph_map(g, "wide", work_map, NULL, 1);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, wide, m2, m1, sink_id}, 5), 0);
-    gu_run_ok(g, g_pool, "concurrency limits");
+    bt_graph_run_ok(g, g_pool, "concurrency limits");
     for (size_t i = 0; i < n; i++)
         if (atomic_load(&sink.seen[i]) != 1)
             fail_msg("item %zu arrived %u times", i, (unsigned)atomic_load(&sink.seen[i]));
@@ -318,23 +318,23 @@ static void run_ordered(size_t capacity, unsigned batch, unsigned per_call)
     atomic_init(&sink.in_call, 0);
     uint64_t actor_seen = 0;
 
-    baton_graph *g = gu_create(0, batch, NULL, NULL);
-    int src = gu_source(g, "numbers", num_source_fn, &source, per_call);
-    int slow = gu_map(g, "variable time", slow_some_map, NULL, 1);
-    int filter = gu_map(g, "filter", filter_map, NULL, 1);
-    int actor = gu_stateful(g, "dropping actor", dropping_actor, &actor_seen, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "in order");
+    baton_graph *g = bt_graph_create(0, batch, NULL, NULL);
+    int src = bt_graph_source(g, "numbers", num_source_fn, &source, per_call);
+    int slow = bt_graph_map(g, "variable time", slow_some_map, NULL, 1);
+    int filter = bt_graph_map(g, "filter", filter_map, NULL, 1);
+    int actor = bt_graph_stateful(g, "dropping actor", dropping_actor, &actor_seen, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "in order");
     cfg.sink = ordered_sink_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
-    int sink_id = gu_add(g, &cfg);
-    gu_connect(g, src, slow, 0);
-    gu_connect(g, slow, filter, 0);
-    gu_connect(g, filter, actor, 0);
-    gu_connect(g, actor, sink_id, capacity);
+    int sink_id = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, slow, 0);
+    bt_graph_connect(g, slow, filter, 0);
+    bt_graph_connect(g, filter, actor, 0);
+    bt_graph_connect(g, actor, sink_id, capacity);
     char what[64];
     snprintf(what, sizeof what, "ordered sink, input capacity %zu", capacity);
-    gu_run_ok(g, g_pool, what);
+    bt_graph_run_ok(g, g_pool, what);
 
     uint64_t expected = 0, after_filter = 0;
     for (uint64_t x = 0; x < n; x++) {
@@ -343,7 +343,7 @@ static void run_ordered(size_t capacity, unsigned batch, unsigned per_call)
     }
     assert_int_equal(sink.received, expected);
     assert_int_equal(actor_seen, after_filter);
-    assert_int_equal(gu_stats(g, sink_id).items_in, expected);
+    assert_int_equal(bt_node_stats(g, sink_id).items_in, expected);
     baton_graph_destroy(g);
 }
 
@@ -384,20 +384,20 @@ static void test_ordered_sink_filter_only(void **state)
     num_source source;
     num_source_init(&source, 0, n, 2);
     ordered_plain_sink sink = {0, false, 0};
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "numbers", num_source_fn, &source, 2);
-    int slow = gu_map(g, "variable time", slow_some_map, NULL, 1);
-    int filter = gu_map(g, "filter", filter_map, NULL, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "in order");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "numbers", num_source_fn, &source, 2);
+    int slow = bt_graph_map(g, "variable time", slow_some_map, NULL, 1);
+    int filter = bt_graph_map(g, "filter", filter_map, NULL, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "in order");
     cfg.sink = ordered_plain_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
     cfg.concurrency = 1; /* explicit 1 is allowed */
-    int sink_id = gu_add(g, &cfg);
-    gu_connect(g, src, slow, 0);
-    gu_connect(g, slow, filter, 0);
-    gu_connect(g, filter, sink_id, 8);
-    gu_run_ok(g, g_pool, "ordered sink, filter only");
+    int sink_id = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, slow, 0);
+    bt_graph_connect(g, slow, filter, 0);
+    bt_graph_connect(g, filter, sink_id, 8);
+    bt_graph_run_ok(g, g_pool, "ordered sink, filter only");
     uint64_t expected = 0;
     for (uint64_t x = 0; x < n; x++)
         expected += !dropped_by_filter(x);
@@ -442,20 +442,20 @@ static void test_ordered_sink_behind_fanout(void **state)
     num_source_init(&source, 0, n, 2);
     ordered_plain_sink sink = {0, false, 0};
     uint64_t other = 0;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "numbers", num_source_fn, &source, 2);
-    int slow = gu_map(g, "variable time", slow_some_map, NULL, 1);
-    int fan = gu_fanout(g, "fanout", NULL, NULL);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "in order");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "numbers", num_source_fn, &source, 2);
+    int slow = bt_graph_map(g, "variable time", slow_some_map, NULL, 1);
+    int fan = bt_graph_fanout(g, "fanout", NULL, NULL);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "in order");
     cfg.sink = ordered_count_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
-    int ordered = gu_add(g, &cfg);
-    int filter = gu_map(g, "filter", filter_map, NULL, 1);
-    int plain = gu_sink(g, "other branch", plain_count, &other);
+    int ordered = bt_graph_add(g, &cfg);
+    int filter = bt_graph_map(g, "filter", filter_map, NULL, 1);
+    int plain = bt_graph_sink(g, "other branch", plain_count, &other);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, slow, fan, ordered}, 4), 0);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){fan, filter, plain}, 3), 0);
-    gu_run_ok(g, g_pool, "ordered sink behind a fanout");
+    bt_graph_run_ok(g, g_pool, "ordered sink behind a fanout");
     uint64_t kept = 0;
     for (uint64_t x = 0; x < n; x++)
         kept += !dropped_by_filter(x);
@@ -498,7 +498,7 @@ static void test_two_graphs_one_pool(void **state)
     graph_thread threads[2];
     pthread_t ids[2];
     bt_watchdog dog;
-    bt_watchdog_start(&dog, GU_WATCHDOG_S, "two graphs on one pool");
+    bt_watchdog_start(&dog, BT_GRAPH_WATCHDOG_S, "two graphs on one pool");
     for (int k = 0; k < 2; k++) {
         graph_thread *t = &threads[k];
         memset(t, 0, sizeof *t);
@@ -535,16 +535,16 @@ static void test_ordered_window_below_source_emit(void **state)
     num_source source;
     num_source_init(&source, 0, n, 4);
     ordered_plain_sink sink = {0, false, 0};
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "four per call", num_source_fn, &source, 4);
-    int map = gu_map(g, "pass", identity_pass, NULL, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered, input 2");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "four per call", num_source_fn, &source, 4);
+    int map = bt_graph_map(g, "pass", identity_pass, NULL, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "ordered, input 2");
     cfg.sink = ordered_count_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
-    int sink_id = gu_add(g, &cfg);
-    gu_connect(g, src, map, 4);
-    gu_connect(g, map, sink_id, 2);
+    int sink_id = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, map, 4);
+    bt_graph_connect(g, map, sink_id, 2);
     bt_watchdog dog;
     bt_watchdog_start(&dog, 30, "ordered sink with an input capacity (2) below its source's "
                                 "max_emit (4)");
@@ -552,7 +552,7 @@ static void test_ordered_window_below_source_emit(void **state)
     bt_watchdog_stop(&dog);
     if (rc == BATON_EINVAL) {
         printf("# refused: %s\n", baton_last_error_message());
-        gu_assert_contains(baton_last_error_message(), "ordered, input 2");
+        bt_assert_contains(baton_last_error_message(), "ordered, input 2");
     } else {
         bt_assert_rc(rc, 0);
         bt_assert_no_thread_failures();
@@ -638,14 +638,14 @@ static void test_nested_parallel_for(void **state)
     num_source_init(&source, 0, n, 4);
     nested_actor actor = {g_pool, 0};
     nested_sink sink = {g_pool, n, 0, 0};
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
     int nodes[4];
-    nodes[0] = gu_source(g, "numbers", num_source_fn, &source, 4);
-    nodes[1] = gu_map(g, "parallel_for inside", nested_for_map, g_pool, 1);
-    nodes[2] = gu_stateful(g, "join inside", nested_join_actor, &actor, 1);
-    nodes[3] = gu_sink(g, "parallel_for in sink", nested_sink_fn, &sink);
+    nodes[0] = bt_graph_source(g, "numbers", num_source_fn, &source, 4);
+    nodes[1] = bt_graph_map(g, "parallel_for inside", nested_for_map, g_pool, 1);
+    nodes[2] = bt_graph_stateful(g, "join inside", nested_join_actor, &actor, 1);
+    nodes[3] = bt_graph_sink(g, "parallel_for in sink", nested_sink_fn, &sink);
     bt_assert_rc(baton_graph_connect_path(g, nodes, 4), 0);
-    gu_run_ok(g, g_pool, "nested parallel_for");
+    bt_graph_run_ok(g, g_pool, "nested parallel_for");
     assert_int_equal(sink.count, n);
     assert_int_equal(sink.sum, (uint64_t)n * (n - 1) / 2);
     assert_int_equal(actor.count, n);

@@ -18,9 +18,9 @@
  *  - after a run: add and connect are BATON_EPERM; a node function that runs its own graph gets
  *    BATON_EBUSY; statistics and names of ids that are not nodes are refused.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -73,19 +73,19 @@ static void test_create_errors(void **state)
     (void)state;
     baton_graph *g = (baton_graph *)(uintptr_t)0x1234;
     bt_assert_rc(baton_graph_create(NULL, NULL), BATON_EINVAL);
-    baton_graph_config config = gu_graph_config(0, 0, NULL, NULL);
+    baton_graph_config config = bt_graph_config(0, 0, NULL, NULL);
     bt_assert_rc(baton_graph_create(&config, NULL), BATON_EINVAL);
 
     config.struct_size = sizeof config + 8;
     bt_assert_rc(baton_graph_create(&config, &g), BATON_EINVAL);
-    config = gu_graph_config(0, BATON_GRAPH_MAX_BATCH + 1, NULL, NULL);
+    config = bt_graph_config(0, BATON_GRAPH_MAX_BATCH + 1, NULL, NULL);
     bt_assert_rc(baton_graph_create(&config, &g), BATON_EINVAL);
-    config = gu_graph_config((size_t)BATON_GRAPH_MAX_CAPACITY + 1, 0, NULL, NULL);
+    config = bt_graph_config((size_t)BATON_GRAPH_MAX_CAPACITY + 1, 0, NULL, NULL);
     bt_assert_rc(baton_graph_create(&config, &g), BATON_EINVAL);
     assert_true(g == (baton_graph *)(uintptr_t)0x1234);
 
     /* The limits themselves, struct_size 0 and a NULL config are fine. */
-    config = gu_graph_config((size_t)BATON_GRAPH_MAX_CAPACITY, BATON_GRAPH_MAX_BATCH, NULL, NULL);
+    config = bt_graph_config((size_t)BATON_GRAPH_MAX_CAPACITY, BATON_GRAPH_MAX_BATCH, NULL, NULL);
     config.struct_size = 0;
     bt_assert_rc(baton_graph_create(&config, &g), 0);
     assert_int_equal(baton_graph_node_count(g), 0);
@@ -102,8 +102,8 @@ static void test_create_errors(void **state)
 static void test_add_errors(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    baton_node_config cfg = gu_node(BATON_NODE_MAP, "m");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    baton_node_config cfg = bt_node_config(BATON_NODE_MAP, "m");
     cfg.map = noop_map;
     bt_assert_rc(baton_graph_add(NULL, &cfg), BATON_EINVAL);
     expect_add_error(g, baton_graph_add(g, NULL), BATON_EINVAL);
@@ -115,7 +115,7 @@ static void test_add_errors(void **state)
     const baton_node_kind needs_fn[] = {BATON_NODE_SOURCE, BATON_NODE_MAP, BATON_NODE_STATEFUL,
                                         BATON_NODE_SINK};
     for (size_t k = 0; k < 4; k++) {
-        cfg = gu_node(needs_fn[k], "no function");
+        cfg = bt_node_config(needs_fn[k], "no function");
         expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
     }
     /* A function the kind does not use (on top of the one it needs). */
@@ -141,7 +141,7 @@ static void test_add_errors(void **state)
         {BATON_NODE_SINK, NULL, NULL, noop_sink, noop_copy},
     };
     for (size_t k = 0; k < sizeof foreign / sizeof foreign[0]; k++) {
-        cfg = gu_node(foreign[k].kind, "foreign");
+        cfg = bt_node_config(foreign[k].kind, "foreign");
         cfg.source = foreign[k].source;
         cfg.map = foreign[k].map;
         cfg.sink = foreign[k].sink;
@@ -154,23 +154,23 @@ static void test_add_errors(void **state)
     }
 
     /* Sources and stateful nodes are serial. */
-    cfg = gu_node(BATON_NODE_SOURCE, "parallel source");
+    cfg = bt_node_config(BATON_NODE_SOURCE, "parallel source");
     cfg.source = noop_source;
     cfg.concurrency = 2;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
     cfg.concurrency = BATON_CONCURRENCY_UNLIMITED;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
-    cfg = gu_node(BATON_NODE_STATEFUL, "parallel actor");
+    cfg = bt_node_config(BATON_NODE_STATEFUL, "parallel actor");
     cfg.map = noop_map;
     cfg.concurrency = 2;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
 
     /* BATON_NODE_ORDERED: sinks only, and serial ones. */
-    cfg = gu_node(BATON_NODE_MAP, "ordered map");
+    cfg = bt_node_config(BATON_NODE_MAP, "ordered map");
     cfg.map = noop_map;
     cfg.flags = BATON_NODE_ORDERED;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
-    cfg = gu_node(BATON_NODE_SINK, "ordered parallel sink");
+    cfg = bt_node_config(BATON_NODE_SINK, "ordered parallel sink");
     cfg.sink = noop_sink;
     cfg.flags = BATON_NODE_ORDERED;
     cfg.concurrency = 2;
@@ -179,15 +179,15 @@ static void test_add_errors(void **state)
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
 
     /* max_emit, flags, struct_size. */
-    cfg = gu_node(BATON_NODE_MAP, "too many");
+    cfg = bt_node_config(BATON_NODE_MAP, "too many");
     cfg.map = noop_map;
     cfg.max_emit = BATON_GRAPH_MAX_EMIT + 1;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
-    cfg = gu_node(BATON_NODE_SINK, "odd flags");
+    cfg = bt_node_config(BATON_NODE_SINK, "odd flags");
     cfg.sink = noop_sink;
     cfg.flags = 0x2;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
-    cfg = gu_node(BATON_NODE_SINK, "future struct");
+    cfg = bt_node_config(BATON_NODE_SINK, "future struct");
     cfg.sink = noop_sink;
     cfg.struct_size = sizeof cfg + 8;
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
@@ -196,10 +196,10 @@ static void test_add_errors(void **state)
     char name[80];
     memset(name, 'n', 64);
     name[64] = '\0';
-    cfg = gu_node(BATON_NODE_MERGE, name);
+    cfg = bt_node_config(BATON_NODE_MERGE, name);
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EINVAL);
     name[63] = '\0';
-    int long_name = gu_add(g, &cfg);
+    int long_name = bt_graph_add(g, &cfg);
     assert_int_equal(long_name, 0);
     name[0] = 'X'; /* copied: changing the caller's buffer changes nothing */
     assert_int_equal(strlen(baton_graph_node_name(g, long_name)), 63);
@@ -209,21 +209,21 @@ static void test_add_errors(void **state)
     expect_add_error(g, baton_graph_merge(g, name), BATON_EINVAL);
 
     /* What works: the limits, explicit 1, shorthands; ids count on from where errors left. */
-    cfg = gu_node(BATON_NODE_MAP, "wide");
+    cfg = bt_node_config(BATON_NODE_MAP, "wide");
     cfg.map = noop_map;
     cfg.max_emit = BATON_GRAPH_MAX_EMIT;
     cfg.concurrency = BATON_CONCURRENCY_UNLIMITED;
-    assert_int_equal(gu_add(g, &cfg), 1);
-    cfg = gu_node(BATON_NODE_SOURCE, NULL);
+    assert_int_equal(bt_graph_add(g, &cfg), 1);
+    cfg = bt_node_config(BATON_NODE_SOURCE, NULL);
     cfg.source = noop_source;
     cfg.concurrency = 1;
-    assert_int_equal(gu_add(g, &cfg), 2);
+    assert_int_equal(bt_graph_add(g, &cfg), 2);
     assert_string_equal(baton_graph_node_name(g, 2), "node2");
-    cfg = gu_node(BATON_NODE_SINK, "ordered");
+    cfg = bt_node_config(BATON_NODE_SINK, "ordered");
     cfg.sink = noop_sink;
     cfg.flags = BATON_NODE_ORDERED;
     cfg.concurrency = 1;
-    assert_int_equal(gu_add(g, &cfg), 3);
+    assert_int_equal(bt_graph_add(g, &cfg), 3);
     assert_int_equal(baton_graph_fanout(g, "by ref", NULL, NULL), 4);
     assert_int_equal(baton_graph_fanout(g, "copying", noop_copy, NULL), 5);
     assert_int_equal(baton_graph_stateful(g, NULL, noop_map, NULL), 6);
@@ -249,7 +249,7 @@ static void test_add_errors(void **state)
 static void test_add_too_many(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
     for (unsigned i = 0; i < BATON_GRAPH_MAX_NODES; i++) {
         int id = baton_graph_merge(g, NULL);
         if (id != (int)i)
@@ -269,15 +269,15 @@ static void test_add_too_many(void **state)
 static void test_connect_errors(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(2, 0, NULL, NULL);
-    int src = gu_source(g, "src", noop_source, NULL, 1);
-    int src4 = gu_source(g, "src4", noop_source, NULL, 4);
-    int map = gu_map(g, "the map", noop_map, NULL, 1);
-    int actor = gu_stateful(g, "the actor", noop_map, NULL, 1);
-    int fan = gu_fanout(g, "fan", NULL, NULL);
-    int merge = gu_merge(g, "the merge");
-    int sink = gu_sink(g, "the sink", noop_sink, NULL);
-    int sink2 = gu_sink(g, "other sink", noop_sink, NULL);
+    baton_graph *g = bt_graph_create(2, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int src4 = bt_graph_source(g, "src4", noop_source, NULL, 4);
+    int map = bt_graph_map(g, "the map", noop_map, NULL, 1);
+    int actor = bt_graph_stateful(g, "the actor", noop_map, NULL, 1);
+    int fan = bt_graph_fanout(g, "fan", NULL, NULL);
+    int merge = bt_graph_merge(g, "the merge");
+    int sink = bt_graph_sink(g, "the sink", noop_sink, NULL);
+    int sink2 = bt_graph_sink(g, "other sink", noop_sink, NULL);
     int count = (int)baton_graph_node_count(g);
 
     bt_assert_rc(baton_graph_connect(NULL, src, map, 0), BATON_EINVAL);
@@ -302,91 +302,91 @@ static void test_connect_errors(void **state)
     bt_assert_rc(baton_graph_connect(g, src, map, (size_t)BATON_GRAPH_MAX_CAPACITY + 1),
                  BATON_EINVAL);
     bt_assert_rc(baton_graph_connect(g, src4, merge, 3), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "src4");
+    bt_assert_contains(baton_last_error_message(), "src4");
     bt_assert_rc(baton_graph_connect(g, src4, merge, 0), BATON_EINVAL);
-    gu_connect(g, src4, merge, 4);
+    bt_graph_connect(g, src4, merge, 4);
 
     /* One successor for everything but a fanout; no edge twice. */
-    gu_connect(g, src, map, 0);
+    bt_graph_connect(g, src, map, 0);
     bt_assert_rc(baton_graph_connect(g, src, sink, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "src");
-    gu_connect(g, map, actor, 0);
+    bt_assert_contains(baton_last_error_message(), "src");
+    bt_graph_connect(g, map, actor, 0);
     bt_assert_rc(baton_graph_connect(g, map, sink, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "the map");
-    gu_connect(g, actor, fan, 1);
+    bt_assert_contains(baton_last_error_message(), "the map");
+    bt_graph_connect(g, actor, fan, 1);
     bt_assert_rc(baton_graph_connect(g, actor, sink2, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "the actor");
-    gu_connect(g, merge, sink, 0);
+    bt_assert_contains(baton_last_error_message(), "the actor");
+    bt_graph_connect(g, merge, sink, 0);
     bt_assert_rc(baton_graph_connect(g, merge, sink2, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "the merge");
-    gu_connect(g, fan, sink, 1);
-    gu_connect(g, fan, sink2, 0);
+    bt_assert_contains(baton_last_error_message(), "the merge");
+    bt_graph_connect(g, fan, sink, 1);
+    bt_graph_connect(g, fan, sink2, 0);
     bt_assert_rc(baton_graph_connect(g, fan, sink, 0), BATON_EINVAL); /* again */
 
     /* Every error above left the graph as it was: it runs, complete. */
-    gu_run_ok(g, g_pool, "graph after connect errors");
+    bt_graph_run_ok(g, g_pool, "graph after connect errors");
     baton_graph_destroy(g);
 
     /* The largest capacity is accepted (not run: its ring would take gigabytes). */
-    g = gu_create(0, 0, NULL, NULL);
-    src = gu_source(g, "src", noop_source, NULL, 1);
-    sink = gu_sink(g, "sink", noop_sink, NULL);
-    gu_connect(g, src, sink, (size_t)BATON_GRAPH_MAX_CAPACITY);
+    g = bt_graph_create(0, 0, NULL, NULL);
+    src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    sink = bt_graph_sink(g, "sink", noop_sink, NULL);
+    bt_graph_connect(g, src, sink, (size_t)BATON_GRAPH_MAX_CAPACITY);
     baton_graph_destroy(g);
 }
 
 static void test_cycles(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", noop_source, NULL, 1);
-    int merge = gu_merge(g, "loop head");
-    int a = gu_map(g, "loop body", noop_map, NULL, 1);
-    int fan = gu_fanout(g, "loop tail", NULL, NULL);
-    int sink = gu_sink(g, "sink", noop_sink, NULL);
-    int self = gu_merge(g, "self");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int merge = bt_graph_merge(g, "loop head");
+    int a = bt_graph_map(g, "loop body", noop_map, NULL, 1);
+    int fan = bt_graph_fanout(g, "loop tail", NULL, NULL);
+    int sink = bt_graph_sink(g, "sink", noop_sink, NULL);
+    int self = bt_graph_merge(g, "self");
 
     /* A node to itself. */
     bt_assert_rc(baton_graph_connect(g, self, self, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "self");
+    bt_assert_contains(baton_last_error_message(), "self");
 
     /* src -> merge -> map -> fanout -> sink, and fanout -> merge would close a loop. */
-    gu_connect(g, src, merge, 0);
-    gu_connect(g, merge, a, 0);
-    gu_connect(g, a, fan, 0);
-    gu_connect(g, fan, sink, 0);
+    bt_graph_connect(g, src, merge, 0);
+    bt_graph_connect(g, merge, a, 0);
+    bt_graph_connect(g, a, fan, 0);
+    bt_graph_connect(g, fan, sink, 0);
     bt_assert_rc(baton_graph_connect(g, fan, merge, 0), BATON_EINVAL);
     const char *msg = baton_last_error_message();
-    gu_assert_contains(msg, "loop head");
-    gu_assert_contains(msg, "loop tail");
+    bt_assert_contains(msg, "loop head");
+    bt_assert_contains(msg, "loop tail");
     bt_assert_rc(baton_graph_connect(g, fan, a, 0), BATON_EINVAL);
-    gu_assert_contains(baton_last_error_message(), "loop body");
+    bt_assert_contains(baton_last_error_message(), "loop body");
 
     /* The refused edges are not there: self is still unconnected, the rest runs once self is
      * fed and drained. */
-    int src2 = gu_source(g, "src2", noop_source, NULL, 1);
-    gu_connect(g, src2, self, 0);
-    gu_connect(g, self, sink, 0);
-    gu_run_ok(g, g_pool, "graph after refused cycles");
+    int src2 = bt_graph_source(g, "src2", noop_source, NULL, 1);
+    bt_graph_connect(g, src2, self, 0);
+    bt_graph_connect(g, self, sink, 0);
+    bt_graph_run_ok(g, g_pool, "graph after refused cycles");
     baton_graph_destroy(g);
 }
 
 static void test_connect_path(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", noop_source, NULL, 1);
-    int a = gu_map(g, "a", noop_map, NULL, 1);
-    int src2 = gu_source(g, "src2", noop_source, NULL, 1);
-    int b = gu_map(g, "b", noop_map, NULL, 1);
-    int sink = gu_sink(g, "sink", noop_sink, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int a = bt_graph_map(g, "a", noop_map, NULL, 1);
+    int src2 = bt_graph_source(g, "src2", noop_source, NULL, 1);
+    int b = bt_graph_map(g, "b", noop_map, NULL, 1);
+    int sink = bt_graph_sink(g, "sink", noop_sink, NULL);
     bt_assert_rc(baton_graph_connect_path(NULL, (const int[]){src, a}, 2), BATON_EINVAL);
     /* src -> a is made, a -> src2 is refused, b is never reached. */
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, a, src2, b}, 4), BATON_EINVAL);
     bt_assert_rc(baton_graph_connect(g, src, a, 0), BATON_EINVAL); /* exists */
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src2, b, sink}, 3), 0);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){a, sink}, 2), 0);
-    gu_run_ok(g, g_pool, "connect_path");
+    bt_graph_run_ok(g, g_pool, "connect_path");
     baton_graph_destroy(g);
 }
 
@@ -394,7 +394,7 @@ static void test_connect_path(void **state)
 
 static void expect_run_einval(baton_graph *g, const char *name, const char *other_name)
 {
-    int rc = gu_run(g, g_pool, "validation");
+    int rc = bt_graph_run(g, g_pool, "validation");
     const char *msg = baton_last_error_message();
     if (rc != BATON_EINVAL)
         fail_msg("run of an invalid graph (%s): %s, message \"%s\"", name, baton_err_name(rc),
@@ -410,74 +410,75 @@ static void test_run_validation(void **state)
 {
     (void)state;
     /* No source at all. */
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    bt_assert_rc(gu_run(g, g_pool, "empty graph"), BATON_EINVAL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    bt_assert_rc(bt_graph_run(g, g_pool, "empty graph"), BATON_EINVAL);
     assert_true(baton_last_error_message()[0] != '\0');
-    int m = gu_map(g, "lonely map", noop_map, NULL, 1);
-    int k = gu_sink(g, "lonely sink", noop_sink, NULL);
-    gu_connect(g, m, k, 0);
+    int m = bt_graph_map(g, "lonely map", noop_map, NULL, 1);
+    int k = bt_graph_sink(g, "lonely sink", noop_sink, NULL);
+    bt_graph_connect(g, m, k, 0);
     expect_run_einval(g, "source", "lonely map");
     baton_graph_destroy(g);
 
     /* A node with no predecessor, then one with no successor; each fixed in turn. */
-    g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", noop_source, NULL, 1);
-    int sink = gu_sink(g, "sink", noop_sink, NULL);
-    gu_connect(g, src, sink, 0);
-    int orphan = gu_map(g, "orphan map", noop_map, NULL, 1);
-    gu_connect(g, orphan, sink, 0);
+    g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int sink = bt_graph_sink(g, "sink", noop_sink, NULL);
+    bt_graph_connect(g, src, sink, 0);
+    int orphan = bt_graph_map(g, "orphan map", noop_map, NULL, 1);
+    bt_graph_connect(g, orphan, sink, 0);
     expect_run_einval(g, "orphan map", NULL);
-    int src2 = gu_source(g, "src2", noop_source, NULL, 1);
-    gu_connect(g, src2, orphan, 0);
-    int dead_end = gu_map(g, "dead end", noop_map, NULL, 1);
-    int src3 = gu_source(g, "src3", noop_source, NULL, 1);
-    gu_connect(g, src3, dead_end, 0);
+    int src2 = bt_graph_source(g, "src2", noop_source, NULL, 1);
+    bt_graph_connect(g, src2, orphan, 0);
+    int dead_end = bt_graph_map(g, "dead end", noop_map, NULL, 1);
+    int src3 = bt_graph_source(g, "src3", noop_source, NULL, 1);
+    bt_graph_connect(g, src3, dead_end, 0);
     expect_run_einval(g, "dead end", NULL);
-    int fan = gu_fanout(g, "fan", NULL, NULL);
-    gu_connect(g, dead_end, fan, 0);
+    int fan = bt_graph_fanout(g, "fan", NULL, NULL);
+    bt_graph_connect(g, dead_end, fan, 0);
     expect_run_einval(g, "fan", NULL); /* a fanout with no successor */
     baton_graph_destroy(g);
 
     /* A by-reference fanout where there is a release function. */
-    g = gu_create(0, 0, noop_release, NULL);
-    src = gu_source(g, "src", noop_source, NULL, 1);
-    fan = gu_fanout(g, "shared fan", NULL, NULL);
-    int s1 = gu_sink(g, "s1", noop_sink, NULL), s2 = gu_sink(g, "s2", noop_sink, NULL);
-    gu_connect(g, src, fan, 0);
-    gu_connect(g, fan, s1, 0);
-    gu_connect(g, fan, s2, 0);
+    g = bt_graph_create(0, 0, noop_release, NULL);
+    src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    fan = bt_graph_fanout(g, "shared fan", NULL, NULL);
+    int s1 = bt_graph_sink(g, "s1", noop_sink, NULL), s2 = bt_graph_sink(g, "s2", noop_sink, NULL);
+    bt_graph_connect(g, src, fan, 0);
+    bt_graph_connect(g, fan, s1, 0);
+    bt_graph_connect(g, fan, s2, 0);
     expect_run_einval(g, "shared fan", NULL);
     baton_graph_destroy(g);
 
     /* An ordered sink fed by two paths: through a fanout and a merge, or from two sources. */
-    baton_node_config ordered = gu_node(BATON_NODE_SINK, "ordered sink");
+    baton_node_config ordered = bt_node_config(BATON_NODE_SINK, "ordered sink");
     ordered.sink = noop_sink;
     ordered.flags = BATON_NODE_ORDERED;
-    g = gu_create(0, 0, NULL, NULL);
-    src = gu_source(g, "src", noop_source, NULL, 1);
-    fan = gu_fanout(g, "fan", noop_copy, NULL);
-    int left = gu_map(g, "left", noop_map, NULL, 1), right = gu_map(g, "right", noop_map, NULL, 1);
-    int merge = gu_merge(g, "merge");
-    int osink = gu_add(g, &ordered);
+    g = bt_graph_create(0, 0, NULL, NULL);
+    src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    fan = bt_graph_fanout(g, "fan", noop_copy, NULL);
+    int left = bt_graph_map(g, "left", noop_map, NULL, 1),
+        right = bt_graph_map(g, "right", noop_map, NULL, 1);
+    int merge = bt_graph_merge(g, "merge");
+    int osink = bt_graph_add(g, &ordered);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, fan, left, merge, osink}, 5), 0);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){fan, right, merge}, 3), 0);
     expect_run_einval(g, "ordered sink", NULL);
     baton_graph_destroy(g);
 
-    g = gu_create(0, 0, NULL, NULL);
-    src = gu_source(g, "src", noop_source, NULL, 1);
-    src2 = gu_source(g, "src2", noop_source, NULL, 1);
-    osink = gu_add(g, &ordered);
-    gu_connect(g, src, osink, 0);
-    gu_connect(g, src2, osink, 0);
+    g = bt_graph_create(0, 0, NULL, NULL);
+    src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    src2 = bt_graph_source(g, "src2", noop_source, NULL, 1);
+    osink = bt_graph_add(g, &ordered);
+    bt_graph_connect(g, src, osink, 0);
+    bt_graph_connect(g, src2, osink, 0);
     expect_run_einval(g, "ordered sink", NULL);
     baton_graph_destroy(g);
 
     /* An ordered sink behind a node that may emit two items per item. */
-    g = gu_create(0, 0, NULL, NULL);
-    src = gu_source(g, "src", noop_source, NULL, 1);
-    int flat = gu_map(g, "flat map", noop_map, NULL, 2);
-    osink = gu_add(g, &ordered);
+    g = bt_graph_create(0, 0, NULL, NULL);
+    src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int flat = bt_graph_map(g, "flat map", noop_map, NULL, 2);
+    osink = bt_graph_add(g, &ordered);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, flat, osink}, 3), 0);
     expect_run_einval(g, "ordered sink", "flat map");
     baton_graph_destroy(g);
@@ -487,14 +488,14 @@ static void test_run_validation(void **state)
 static void test_refused_graph_can_be_completed(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", noop_source, NULL, 1);
-    int map = gu_map(g, "unfinished", noop_map, NULL, 1);
-    gu_connect(g, src, map, 0);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", noop_source, NULL, 1);
+    int map = bt_graph_map(g, "unfinished", noop_map, NULL, 1);
+    bt_graph_connect(g, src, map, 0);
     expect_run_einval(g, "unfinished", NULL);
-    int sink = gu_sink(g, "added after the refusal", noop_sink, NULL);
-    gu_connect(g, map, sink, 0);
-    gu_run_ok(g, g_pool, "completed graph");
+    int sink = bt_graph_sink(g, "added after the refusal", noop_sink, NULL);
+    bt_graph_connect(g, map, sink, 0);
+    bt_graph_run_ok(g, g_pool, "completed graph");
     baton_graph_destroy(g);
 }
 
@@ -531,23 +532,23 @@ static int counter_source_fn(void *state, baton_emitter *out)
 static void test_after_run(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
     counter_source source = {0, 10};
     reentry r = {g, g_pool, 1, 0};
-    int src = gu_source(g, "src", counter_source_fn, &source, 1);
-    int map = gu_map(g, "map", noop_map, NULL, 1);
-    int sink = gu_sink(g, "sink", reentrant_sink, &r);
+    int src = bt_graph_source(g, "src", counter_source_fn, &source, 1);
+    int map = bt_graph_map(g, "map", noop_map, NULL, 1);
+    int sink = bt_graph_sink(g, "sink", reentrant_sink, &r);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, sink}, 3), 0);
 
     bt_assert_rc(baton_graph_run(NULL, g_pool), BATON_EINVAL);
     bt_assert_rc(baton_graph_run(g, NULL), BATON_EINVAL);
     /* A node function that runs its own graph: BATON_EBUSY, at once. */
-    gu_run_ok(g, g_pool, "re-entrant run");
+    bt_graph_run_ok(g, g_pool, "re-entrant run");
     assert_int_equal(atomic_load(&r.rc), BATON_EBUSY);
     assert_int_equal(atomic_load(&r.calls), 10);
 
     /* Frozen. */
-    baton_node_config cfg = gu_node(BATON_NODE_MERGE, "late");
+    baton_node_config cfg = bt_node_config(BATON_NODE_MERGE, "late");
     expect_add_error(g, baton_graph_add(g, &cfg), BATON_EPERM);
     expect_add_error(g, baton_graph_merge(g, "late"), BATON_EPERM);
     expect_add_error(g, baton_graph_sink(g, "late sink", noop_sink, NULL), BATON_EPERM);
@@ -560,15 +561,15 @@ static void test_after_run(void **state)
     bt_assert_rc(baton_graph_node_stats(g, 0, NULL), BATON_EINVAL);
     bt_assert_rc(baton_graph_node_stats(g, -1, &st), BATON_EINVAL);
     bt_assert_rc(baton_graph_node_stats(g, 3, &st), BATON_EINVAL);
-    st = gu_stats(g, sink);
+    st = bt_node_stats(g, sink);
     assert_int_equal(st.items_in, 10);
 
     /* It runs again (the source has ended: it is called once more and ends). */
     atomic_store(&r.calls, 0);
-    gu_run_ok(g, g_pool, "second run");
+    bt_graph_run_ok(g, g_pool, "second run");
     assert_int_equal(atomic_load(&r.calls), 0);
-    assert_int_equal(gu_stats(g, src).items_in, 1);
-    assert_int_equal(gu_stats(g, sink).items_in, 0);
+    assert_int_equal(bt_node_stats(g, src).items_in, 1);
+    assert_int_equal(bt_node_stats(g, sink).items_in, 0);
     baton_graph_destroy(g);
 }
 

@@ -14,9 +14,9 @@
  *  - no node function runs after baton_graph_run has returned;
  *  - the graph runs again afterwards (its sources from where they were) and completes.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -38,7 +38,7 @@ typedef enum fail_where {
 static const char *const where_names[] = {"nothing", "source", "map", "actor", "copy", "sink"};
 
 typedef struct cancel_run {
-    gu_tracker tracker;
+    bt_tracker tracker;
     fail_where where;
     int code;
     uint64_t at;          /* items from this origin on make the failing node fail */
@@ -50,7 +50,7 @@ typedef struct cancel_run {
     atomic_int in_actor;
 } cancel_run;
 
-static bool fails_here(cancel_run *r, fail_where where, const gu_payload *p)
+static bool fails_here(cancel_run *r, fail_where where, const bt_payload *p)
 {
     return r->where == where && p->origin >= r->at;
 }
@@ -65,13 +65,13 @@ static int cancel_source(void *state, baton_emitter *out)
             atomic_fetch_add(&r->failures, 1);
             return r->code;
         }
-        gu_payload *p = gu_new(&r->tracker, r->next, 0);
+        bt_payload *p = bt_item_new(&r->tracker, r->next, 0);
         if (p == NULL)
             return BATON_ENOMEM;
         int rc = baton_emit(out, baton_item_ptr(p));
         if (rc != 0) {
             BT_CHECK_MSG(false, "source emit: %s", baton_err_name(rc));
-            gu_free(&r->tracker, p);
+            bt_item_free(&r->tracker, p);
             return rc;
         }
         r->next++;
@@ -83,14 +83,14 @@ static int cancel_map(void *ctx, baton_item item, baton_emitter *out)
 {
     cancel_run *r = ctx;
     CHECK_NOT_RETURNED("a map");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     if (baton_mix64(p->origin) % 16 == 0)
         bt_busy_ns(10000);
     if (fails_here(r, FAIL_MAP, p)) {
         /* The item we hold when we fail is ours to free. */
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         atomic_fetch_add(&r->failures, 1);
         return r->code;
     }
@@ -102,15 +102,15 @@ static int cancel_copy(void *ctx, baton_item item, baton_item *copy)
 {
     cancel_run *r = ctx;
     CHECK_NOT_RETURNED("the copy function");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     if (fails_here(r, FAIL_COPY, p)) {
         /* Nothing made; the item stays with the graph (graph.h), which must release it. */
         atomic_fetch_add(&r->failures, 1);
         return r->code;
     }
-    return gu_copy(&r->tracker, item, copy);
+    return bt_item_copy(&r->tracker, item, copy);
 }
 
 static int cancel_actor(void *ctx, baton_item item, baton_emitter *out)
@@ -118,12 +118,12 @@ static int cancel_actor(void *ctx, baton_item item, baton_emitter *out)
     cancel_run *r = ctx;
     CHECK_NOT_RETURNED("the actor");
     BT_CHECK(atomic_exchange(&r->in_actor, 1) == 0);
-    gu_payload *p = item.p;
+    bt_payload *p = item.p;
     int rc = 0;
-    if (!gu_valid(&r->tracker, p)) {
+    if (!bt_item_valid(&r->tracker, p)) {
         rc = BATON_EINVAL;
     } else if (fails_here(r, FAIL_ACTOR, p)) {
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         atomic_fetch_add(&r->failures, 1);
         rc = r->code;
     }
@@ -135,7 +135,7 @@ static int cancel_pass(void *ctx, baton_item item, baton_emitter *out)
 {
     cancel_run *r = ctx;
     CHECK_NOT_RETURNED("the second map");
-    if (!gu_valid(&r->tracker, item.p))
+    if (!bt_item_valid(&r->tracker, item.p))
         return BATON_EINVAL;
     return baton_emit(out, item);
 }
@@ -144,18 +144,18 @@ static int cancel_sink1(void *state, baton_item item)
 {
     cancel_run *r = state;
     CHECK_NOT_RETURNED("sink 1");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     if (fails_here(r, FAIL_SINK, p)) {
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         atomic_fetch_add(&r->failures, 1);
         return r->code;
     }
     if (r->sink1_seen[p->origin]++ != 0)
         BT_CHECK_MSG(false, "sink 1 got origin %llu twice", (unsigned long long)p->origin);
     r->sink1_count++;
-    gu_free(&r->tracker, p);
+    bt_item_free(&r->tracker, p);
     return 0;
 }
 
@@ -163,13 +163,13 @@ static int cancel_sink2(void *state, baton_item item)
 {
     cancel_run *r = state;
     CHECK_NOT_RETURNED("sink 2");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     if (r->sink2_seen[p->origin]++ != 0)
         BT_CHECK_MSG(false, "sink 2 got origin %llu twice", (unsigned long long)p->origin);
     r->sink2_count++;
-    gu_free(&r->tracker, p);
+    bt_item_free(&r->tracker, p);
     return 0;
 }
 
@@ -181,7 +181,7 @@ static void cancel_init(cancel_run *r, fail_where where, int code)
     r->at = bt_scaled(1000, 100);
     r->n = r->at * 20;
     r->per_call = 4;
-    gu_tracker_init(&r->tracker, r->n, r->n);
+    bt_tracker_init(&r->tracker, r->n, r->n);
     atomic_init(&r->failures, 0);
     atomic_init(&r->in_actor, 0);
     r->sink1_seen = calloc(r->n, 1);
@@ -191,7 +191,7 @@ static void cancel_init(cancel_run *r, fail_where where, int code)
 
 static void cancel_fini(cancel_run *r)
 {
-    gu_tracker_fini(&r->tracker);
+    bt_tracker_fini(&r->tracker);
     free(r->sink1_seen);
     free(r->sink2_seen);
 }
@@ -201,25 +201,25 @@ static void run_case(fail_where where, int code)
 {
     cancel_run r;
     cancel_init(&r, where, code);
-    baton_graph *g = gu_create(16, 0, gu_release, &r.tracker);
-    int src = gu_source(g, "source", cancel_source, &r, r.per_call);
-    int map = gu_map(g, "map", cancel_map, &r, 1);
-    int fan = gu_fanout(g, "fanout", cancel_copy, &r);
-    int actor = gu_stateful(g, "actor", cancel_actor, &r, 1);
-    int pass = gu_map(g, "second map", cancel_pass, &r, 1);
-    int sink1 = gu_sink(g, "sink 1", cancel_sink1, &r);
-    int sink2 = gu_sink(g, "sink 2", cancel_sink2, &r);
-    gu_connect(g, src, map, 0);
-    gu_connect(g, map, fan, 0);
-    gu_connect(g, fan, actor, 8);
-    gu_connect(g, fan, pass, 0);
-    gu_connect(g, actor, sink1, 0);
-    gu_connect(g, pass, sink2, 4);
+    baton_graph *g = bt_graph_create(16, 0, bt_item_release, &r.tracker);
+    int src = bt_graph_source(g, "source", cancel_source, &r, r.per_call);
+    int map = bt_graph_map(g, "map", cancel_map, &r, 1);
+    int fan = bt_graph_fanout(g, "fanout", cancel_copy, &r);
+    int actor = bt_graph_stateful(g, "actor", cancel_actor, &r, 1);
+    int pass = bt_graph_map(g, "second map", cancel_pass, &r, 1);
+    int sink1 = bt_graph_sink(g, "sink 1", cancel_sink1, &r);
+    int sink2 = bt_graph_sink(g, "sink 2", cancel_sink2, &r);
+    bt_graph_connect(g, src, map, 0);
+    bt_graph_connect(g, map, fan, 0);
+    bt_graph_connect(g, fan, actor, 8);
+    bt_graph_connect(g, fan, pass, 0);
+    bt_graph_connect(g, actor, sink1, 0);
+    bt_graph_connect(g, pass, sink2, 4);
 
     char what[64];
     snprintf(what, sizeof what, "failure in the %s", where_names[where]);
     atomic_store(&g_returned, 0);
-    int rc = gu_run(g, g_pool, what);
+    int rc = bt_graph_run(g, g_pool, what);
     atomic_store(&g_returned, 1);
     if (rc != code)
         fail_msg("%s: baton_graph_run returned %d (%s), expected the node's %d (%s); message "
@@ -230,7 +230,7 @@ static void run_case(fail_where where, int code)
     printf("# %s: %llu items made, %ld released by the graph, %llu and %llu reached the sinks\n",
            what, (unsigned long long)r.next, atomic_load(&r.tracker.released),
            (unsigned long long)r.sink1_count, (unsigned long long)r.sink2_count);
-    gu_assert_all_freed(&r.tracker);
+    bt_assert_all_freed(&r.tracker);
     /* The source had n items to give; bounded edges and the cancellation stopped it long
      * before. */
     if (r.next >= r.n)
@@ -247,7 +247,7 @@ static void run_case(fail_where where, int code)
     uint64_t resumed_at = r.next;
     r.where = FAIL_NONE;
     atomic_store(&g_returned, 0);
-    rc = gu_run(g, g_pool, "after a failure");
+    rc = bt_graph_run(g, g_pool, "after a failure");
     atomic_store(&g_returned, 1);
     if (rc != 0)
         fail_msg("%s, run again: %s: %s", what, baton_err_name(rc), baton_last_error_message());
@@ -257,10 +257,10 @@ static void run_case(fail_where where, int code)
             fail_msg("%s, run again: origin %llu reached the sinks %u and %u times", what,
                      (unsigned long long)i, (unsigned)r.sink1_seen[i],
                      (unsigned)r.sink2_seen[i]);
-    gu_assert_all_freed(&r.tracker);
-    assert_int_equal(gu_stats(g, src).items_out, r.n - resumed_at);
-    assert_int_equal(gu_stats(g, sink1).items_in, r.n - resumed_at);
-    assert_int_equal(gu_stats(g, sink2).items_in, r.n - resumed_at);
+    bt_assert_all_freed(&r.tracker);
+    assert_int_equal(bt_node_stats(g, src).items_out, r.n - resumed_at);
+    assert_int_equal(bt_node_stats(g, sink1).items_in, r.n - resumed_at);
+    assert_int_equal(bt_node_stats(g, sink2).items_in, r.n - resumed_at);
     baton_graph_destroy(g);
     cancel_fini(&r);
 }
@@ -299,7 +299,7 @@ static void test_fail_in_source(void **state)
 /* ---- the ordered variant: items wait in the sink's window when the failure comes ------------- */
 
 typedef struct ordered_run {
-    gu_tracker tracker;
+    bt_tracker tracker;
     uint64_t next, n, at;
     uint64_t expected, received;
     atomic_ulong failures;
@@ -311,12 +311,12 @@ static int ordered_source(void *state, baton_emitter *out)
     CHECK_NOT_RETURNED("the ordered source");
     if (r->next >= r->n)
         return BATON_GRAPH_END;
-    gu_payload *p = gu_new(&r->tracker, r->next, 0);
+    bt_payload *p = bt_item_new(&r->tracker, r->next, 0);
     if (p == NULL)
         return BATON_ENOMEM;
     int rc = baton_emit(out, baton_item_ptr(p));
     if (rc != 0)
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
     else
         r->next++;
     return rc;
@@ -328,12 +328,12 @@ static int ordered_map(void *ctx, baton_item item, baton_emitter *out)
 {
     ordered_run *r = ctx;
     CHECK_NOT_RETURNED("the ordered map");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     if (p->origin == r->at) {
         bt_busy_ns(2000000);
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         atomic_fetch_add(&r->failures, 1);
         return BATON_EIO;
     }
@@ -346,7 +346,7 @@ static int ordered_pass(void *ctx, baton_item item, baton_emitter *out)
 {
     ordered_run *r = ctx;
     CHECK_NOT_RETURNED("the second ordered map");
-    if (!gu_valid(&r->tracker, item.p))
+    if (!bt_item_valid(&r->tracker, item.p))
         return BATON_EINVAL;
     return baton_emit(out, item);
 }
@@ -355,8 +355,8 @@ static int ordered_sink(void *state, baton_item item)
 {
     ordered_run *r = state;
     CHECK_NOT_RETURNED("the ordered sink");
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     BT_CHECK_MSG(p->origin == r->expected && p->origin < r->at,
                  "ordered sink got %llu, expected %llu (failing item %llu)",
@@ -364,7 +364,7 @@ static int ordered_sink(void *state, baton_item item)
                  (unsigned long long)r->at);
     r->expected = p->origin + 1;
     r->received++;
-    gu_free(&r->tracker, p);
+    bt_item_free(&r->tracker, p);
     return 0;
 }
 
@@ -375,22 +375,22 @@ static void test_fail_with_ordered_window(void **state)
     memset(&r, 0, sizeof r);
     r.at = bt_scaled(500, 50);
     r.n = r.at * 40;
-    gu_tracker_init(&r.tracker, r.n, 0);
+    bt_tracker_init(&r.tracker, r.n, 0);
     atomic_init(&r.failures, 0);
-    baton_graph *g = gu_create(0, 0, gu_release, &r.tracker);
-    int src = gu_source(g, "source", ordered_source, &r, 1);
-    int m1 = gu_map(g, "slow then failing", ordered_map, &r, 1);
-    int m2 = gu_map(g, "pass", ordered_pass, &r, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered");
+    baton_graph *g = bt_graph_create(0, 0, bt_item_release, &r.tracker);
+    int src = bt_graph_source(g, "source", ordered_source, &r, 1);
+    int m1 = bt_graph_map(g, "slow then failing", ordered_map, &r, 1);
+    int m2 = bt_graph_map(g, "pass", ordered_pass, &r, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "ordered");
     cfg.sink = ordered_sink;
     cfg.ctx = &r;
     cfg.flags = BATON_NODE_ORDERED;
-    int sink = gu_add(g, &cfg);
-    gu_connect(g, src, m1, 0);
-    gu_connect(g, m1, m2, 0);
-    gu_connect(g, m2, sink, 64);
+    int sink = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, m1, 0);
+    bt_graph_connect(g, m1, m2, 0);
+    bt_graph_connect(g, m2, sink, 64);
     atomic_store(&g_returned, 0);
-    int rc = gu_run(g, g_pool, "failure before an ordered sink");
+    int rc = bt_graph_run(g, g_pool, "failure before an ordered sink");
     atomic_store(&g_returned, 1);
     if (rc != BATON_EIO)
         fail_msg("baton_graph_run returned %s, expected the map's BATON_EIO: %s",
@@ -400,9 +400,9 @@ static void test_fail_with_ordered_window(void **state)
            atomic_load(&r.tracker.released));
     assert_true(r.received <= r.at);
     assert_true(r.next < r.n);
-    gu_assert_all_freed(&r.tracker);
+    bt_assert_all_freed(&r.tracker);
     baton_graph_destroy(g);
-    gu_tracker_fini(&r.tracker);
+    bt_tracker_fini(&r.tracker);
 }
 
 int main(int argc, char **argv)

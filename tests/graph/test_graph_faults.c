@@ -12,10 +12,10 @@
  * Building happens on the main thread; runs use a pool of two workers, whose allocations, if
  * any, count against the same budget and must surface as the run's BATON_ENOMEM as well.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "core/alloc.h"
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 /* ---- the counting allocator ------------------------------------------------------------------ */
 
@@ -83,11 +83,11 @@ static int warm_source(void *state, baton_emitter *out)
 static void warm_up_pool(void)
 {
     int left = 100;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "warm", warm_source, &left, 1);
-    int sink = gu_sink(g, "sink", noop_sink, NULL);
-    gu_connect(g, src, sink, 0);
-    gu_run_ok(g, g_pool, "warm-up");
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "warm", warm_source, &left, 1);
+    int sink = bt_graph_sink(g, "sink", noop_sink, NULL);
+    bt_graph_connect(g, src, sink, 0);
+    bt_graph_run_ok(g, g_pool, "warm-up");
     baton_graph_destroy(g);
 }
 
@@ -122,7 +122,7 @@ static void test_add_and_connect_faults(void **state)
     (void)state;
     warm_up_pool();
     long before = atomic_load(&live_blocks);
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
     enum { N_MAPS = 300 };
     long add_faults = 0, connect_faults = 0;
     char name[32];
@@ -134,16 +134,16 @@ static void test_add_and_connect_faults(void **state)
     for (int i = 0; i < N_MAPS + 3; i++) {
         baton_node_config cfg;
         if (i == 0) {
-            cfg = gu_node(BATON_NODE_SOURCE, "source");
+            cfg = bt_node_config(BATON_NODE_SOURCE, "source");
             cfg.source = noop_source;
         } else if (i == 1) {
-            cfg = gu_node(BATON_NODE_FANOUT, "fanout");
+            cfg = bt_node_config(BATON_NODE_FANOUT, "fanout");
         } else if (i == 2) {
-            cfg = gu_node(BATON_NODE_SINK, "sink");
+            cfg = bt_node_config(BATON_NODE_SINK, "sink");
             cfg.sink = noop_sink;
         } else {
             snprintf(name, sizeof name, "map %d", i);
-            cfg = gu_node(BATON_NODE_MAP, i % 2 ? name : NULL);
+            cfg = bt_node_config(BATON_NODE_MAP, i % 2 ? name : NULL);
             cfg.map = noop_map;
         }
         for (long k = 0;; k++) {
@@ -192,7 +192,7 @@ static void test_add_and_connect_faults(void **state)
            add_faults, 2 * N_MAPS + 1, connect_faults);
     assert_true(add_faults >= 1);
     /* The graph is whole: it runs (the source ends at once). */
-    gu_run_ok(g, g_pool, "graph built under faults");
+    bt_graph_run_ok(g, g_pool, "graph built under faults");
     baton_graph_destroy(g);
     assert_int_equal(atomic_load(&live_blocks), before);
 }
@@ -200,7 +200,7 @@ static void test_add_and_connect_faults(void **state)
 /* ---- run ------------------------------------------------------------------------------------- */
 
 typedef struct fault_run {
-    gu_tracker tracker;
+    bt_tracker tracker;
     uint64_t next, n;
     uint64_t calls;
     uint64_t received[2];
@@ -211,12 +211,12 @@ static int fault_source(void *state, baton_emitter *out)
     fault_run *r = state;
     r->calls++;
     for (int k = 0; k < 2 && r->next < r->n; k++) {
-        gu_payload *p = gu_new(&r->tracker, r->next, 0);
+        bt_payload *p = bt_item_new(&r->tracker, r->next, 0);
         if (p == NULL)
             return BATON_ENOMEM;
         int rc = baton_emit(out, baton_item_ptr(p));
         if (rc != 0) {
-            gu_free(&r->tracker, p);
+            bt_item_free(&r->tracker, p);
             return rc;
         }
         r->next++;
@@ -226,10 +226,10 @@ static int fault_source(void *state, baton_emitter *out)
 
 static int fault_sink_fn(fault_run *r, int which, baton_item item)
 {
-    if (!gu_valid(&r->tracker, item.p))
+    if (!bt_item_valid(&r->tracker, item.p))
         return BATON_EINVAL;
     r->received[which]++;
-    gu_free(&r->tracker, item.p);
+    bt_item_free(&r->tracker, item.p);
     return 0;
 }
 
@@ -245,8 +245,8 @@ static int fault_sink1(void *state, baton_item item)
 
 static void fault_reset(fault_run *r)
 {
-    gu_tracker_fini(&r->tracker);
-    gu_tracker_init(&r->tracker, r->n, r->n);
+    bt_tracker_fini(&r->tracker);
+    bt_tracker_init(&r->tracker, r->n, r->n);
     r->next = 0;
     r->calls = 0;
     r->received[0] = r->received[1] = 0;
@@ -258,19 +258,19 @@ static void test_run_faults(void **state)
     fault_run r;
     memset(&r, 0, sizeof r);
     r.n = 500;
-    gu_tracker_init(&r.tracker, r.n, r.n);
+    bt_tracker_init(&r.tracker, r.n, r.n);
     long before = atomic_load(&live_blocks);
-    baton_graph *g = gu_create(8, 4, gu_release, &r.tracker);
-    int src = gu_source(g, "source", fault_source, &r, 2);
-    int map = gu_map(g, "map", noop_map, NULL, 1);
-    int fan = gu_fanout(g, "fanout", gu_copy, &r.tracker);
-    int s0 = gu_sink(g, "sink 0", fault_sink0, &r);
-    int s1 = gu_sink(g, "sink 1", fault_sink1, &r);
+    baton_graph *g = bt_graph_create(8, 4, bt_item_release, &r.tracker);
+    int src = bt_graph_source(g, "source", fault_source, &r, 2);
+    int map = bt_graph_map(g, "map", noop_map, NULL, 1);
+    int fan = bt_graph_fanout(g, "fanout", bt_item_copy, &r.tracker);
+    int s0 = bt_graph_sink(g, "sink 0", fault_sink0, &r);
+    int s1 = bt_graph_sink(g, "sink 1", fault_sink1, &r);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, fan, s0}, 4), 0);
-    gu_connect(g, fan, s1, 2);
+    bt_graph_connect(g, fan, s1, 2);
     /* One run without faults first: the pool keeps what its first tasks allocate (its free
      * lists), which is not the graph's to give back. */
-    gu_run_ok(g, g_pool, "warm-up run");
+    bt_graph_run_ok(g, g_pool, "warm-up run");
     long built = atomic_load(&live_blocks);
 
     long failures = 0, polled_in_failures = 0;
@@ -278,7 +278,7 @@ static void test_run_faults(void **state)
         assert_true(k < MAX_N);
         fault_reset(&r);
         baton__alloc_fail_after(k);
-        int rc = gu_run(g, g_pool, "run under allocation faults");
+        int rc = bt_graph_run(g, g_pool, "run under allocation faults");
         baton__alloc_fail_after(-1);
         bt_assert_no_thread_failures();
         bool faulted_run_failed = rc != 0;
@@ -287,20 +287,20 @@ static void test_run_faults(void **state)
             failures++;
             polled_in_failures += r.calls != 0;
             /* Whatever was made was freed, by a sink or by the release function. */
-            gu_assert_all_freed(&r.tracker);
+            bt_assert_all_freed(&r.tracker);
             /* The run's own allocations are gone with it. */
             assert_int_equal(atomic_load(&live_blocks), built);
             /* And the graph runs normally right after. */
             fault_reset(&r);
-            rc = gu_run(g, g_pool, "run after a failed one");
+            rc = bt_graph_run(g, g_pool, "run after a failed one");
             if (rc != 0)
                 fail_msg("allocation %ld failing: the next run returned %s: %s", k,
                          baton_err_name(rc), baton_last_error_message());
         }
         assert_int_equal(r.received[0], r.n);
         assert_int_equal(r.received[1], r.n);
-        gu_assert_all_freed(&r.tracker);
-        assert_int_equal(gu_stats(g, s1).items_in, r.n);
+        bt_assert_all_freed(&r.tracker);
+        assert_int_equal(bt_node_stats(g, s1).items_in, r.n);
         /* The sweep goes on until the faulted run itself succeeds. */
         if (!faulted_run_failed)
             break;
@@ -311,7 +311,7 @@ static void test_run_faults(void **state)
     assert_true(failures >= 1);
     baton_graph_destroy(g);
     assert_int_equal(atomic_load(&live_blocks), before);
-    gu_tracker_fini(&r.tracker);
+    bt_tracker_fini(&r.tracker);
 }
 
 static int group_setup(void **state)

@@ -2,7 +2,7 @@
  * test_graph_memory.c — bounded edges keep memory bounded, at one pool size (--workers N; CTest
  * runs 1, 2, 4, 8 and 16, oversubscribed on 2 cores).
  *
- * Every item here is a heap block made by the test (graph_util.h's tracker): the live count goes
+ * Every item here is a heap block made by the test (bt_graph.h's tracker): the live count goes
  * up before a producer emits and down when a consumer frees, and its peak over the run must not
  * exceed the sum of the capacities of all edges (graph.h: "at any instant the items alive in a
  * run number at most the sum of the capacities of all edges"). The test measures it itself; it
@@ -16,16 +16,16 @@
  *    the call): random shapes, and one where the first item stays 20 ms in the second map while
  *    the others overtake it into the sink's reorder buffer.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 BT_DEFINE_POOL_GROUP()
 
 /* ---- nodes over tracked items ---------------------------------------------------------------- */
 
 typedef struct mem_ctx {
-    gu_tracker *tracker;
+    bt_tracker *tracker;
     unsigned fan; /* flat map: items emitted per item */
     uint64_t work_ns;
 } mem_ctx;
@@ -34,53 +34,53 @@ typedef struct mem_ctx {
 static int transform_map(void *ctx, baton_item item, baton_emitter *out)
 {
     mem_ctx *m = ctx;
-    gu_payload *p = item.p;
-    if (!gu_valid(m->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(m->tracker, p))
         return BATON_EINVAL;
-    gu_payload *q = gu_new_derived(m->tracker, p, p->value + 1);
+    bt_payload *q = bt_item_new_derived(m->tracker, p, p->value + 1);
     if (q == NULL)
         return BATON_ENOMEM;
     if (m->work_ns)
         bt_busy_ns(baton_mix64(p->origin) % 4 == 0 ? m->work_ns * 4 : m->work_ns);
-    gu_free(m->tracker, p);
+    bt_item_free(m->tracker, p);
     int rc = baton_emit(out, baton_item_ptr(q));
     if (rc != 0)
-        gu_free(m->tracker, q);
+        bt_item_free(m->tracker, q);
     return rc;
 }
 
 static int flat_map(void *ctx, baton_item item, baton_emitter *out)
 {
     mem_ctx *m = ctx;
-    gu_payload *p = item.p;
-    if (!gu_valid(m->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(m->tracker, p))
         return BATON_EINVAL;
     for (unsigned k = 0; k < m->fan; k++) {
-        gu_payload *q = gu_new_derived(m->tracker, p, (int64_t)k);
+        bt_payload *q = bt_item_new_derived(m->tracker, p, (int64_t)k);
         if (q == NULL)
             return BATON_ENOMEM;
         int rc = baton_emit(out, baton_item_ptr(q));
         if (rc != 0) {
             BT_CHECK_MSG(false, "flat map emit %u of %u: %s", k + 1, m->fan, baton_err_name(rc));
-            gu_free(m->tracker, q);
-            gu_free(m->tracker, p);
+            bt_item_free(m->tracker, q);
+            bt_item_free(m->tracker, p);
             return rc;
         }
     }
-    gu_free(m->tracker, p);
+    bt_item_free(m->tracker, p);
     return 0;
 }
 
 static int pass_actor(void *ctx, baton_item item, baton_emitter *out)
 {
     mem_ctx *m = ctx;
-    if (!gu_valid(m->tracker, item.p))
+    if (!bt_item_valid(m->tracker, item.p))
         return BATON_EINVAL;
     return baton_emit(out, item);
 }
 
 typedef struct mem_sink {
-    gu_tracker *tracker;
+    bt_tracker *tracker;
     uint64_t work_ns;
     uint64_t received;
     uint64_t *per_origin; /* NULL: not counted */
@@ -90,26 +90,26 @@ typedef struct mem_sink {
 static int mem_sink_fn(void *state, baton_item item)
 {
     mem_sink *s = state;
-    gu_payload *p = item.p;
-    if (!gu_valid(s->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(s->tracker, p))
         return BATON_EINVAL;
     if (s->per_origin != NULL && p->origin < s->n_origins)
         s->per_origin[p->origin]++;
     s->received++;
     if (s->work_ns)
         bt_busy_ns(s->work_ns);
-    gu_free(s->tracker, p);
+    bt_item_free(s->tracker, p);
     return 0;
 }
 
 /* Connects and adds the capacity to the run's bound. */
 static void mem_connect(baton_graph *g, int from, int to, size_t capacity, size_t *bound)
 {
-    gu_connect(g, from, to, capacity);
+    bt_graph_connect(g, from, to, capacity);
     *bound += capacity;
 }
 
-static void assert_bound(gu_tracker *t, size_t bound, const char *what)
+static void assert_bound(bt_tracker *t, size_t bound, const char *what)
 {
     long peak = atomic_load(&t->peak);
     printf("# %s: peak %ld items alive, bound %zu\n", what, peak, bound);
@@ -125,23 +125,23 @@ static void test_slow_sink_tiny_edges(void **state)
 {
     (void)state;
     size_t n = bt_scaled(3000, 300);
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, n, 4 * n);
-    gu_tracked_source source = {&tracker, 0, n, 2};
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, n, 4 * n);
+    bt_tracked_source source = {&tracker, 0, n, 2};
     mem_ctx transform = {&tracker, 0, 1000}, actor = {&tracker, 0, 0};
     mem_sink sink = {&tracker, 20000, 0, calloc(n, sizeof(uint64_t)), n};
     assert_non_null(sink.per_origin);
 
     /* source =2=> transform -1-> fanout -1-> actor -1-> merge -1-> slow sink
      *                                  \-2-> transform -2-/                   */
-    baton_graph *g = gu_create(1, 0, gu_release, &tracker);
-    int src = gu_source(g, "fast source", gu_tracked_source_fn, &source, 2);
-    int t1 = gu_map(g, "transform", transform_map, &transform, 1);
-    int fan = gu_fanout(g, "fanout", gu_copy, &tracker);
-    int act = gu_stateful(g, "actor", pass_actor, &actor, 1);
-    int t2 = gu_map(g, "transform 2", transform_map, &transform, 1);
-    int merge = gu_merge(g, "merge");
-    int sink_id = gu_sink(g, "slow sink", mem_sink_fn, &sink);
+    baton_graph *g = bt_graph_create(1, 0, bt_item_release, &tracker);
+    int src = bt_graph_source(g, "fast source", bt_tracked_source_fn, &source, 2);
+    int t1 = bt_graph_map(g, "transform", transform_map, &transform, 1);
+    int fan = bt_graph_fanout(g, "fanout", bt_item_copy, &tracker);
+    int act = bt_graph_stateful(g, "actor", pass_actor, &actor, 1);
+    int t2 = bt_graph_map(g, "transform 2", transform_map, &transform, 1);
+    int merge = bt_graph_merge(g, "merge");
+    int sink_id = bt_graph_sink(g, "slow sink", mem_sink_fn, &sink);
     size_t bound = 0;
     mem_connect(g, src, t1, 2, &bound);
     mem_connect(g, t1, fan, 1, &bound);
@@ -150,19 +150,19 @@ static void test_slow_sink_tiny_edges(void **state)
     mem_connect(g, act, merge, 1, &bound);
     mem_connect(g, t2, merge, 2, &bound);
     mem_connect(g, merge, sink_id, 1, &bound);
-    gu_run_ok(g, g_pool, "slow sink behind tiny edges");
+    bt_graph_run_ok(g, g_pool, "slow sink behind tiny edges");
 
     assert_int_equal(sink.received, 2 * n);
     for (size_t i = 0; i < n; i++)
         if (sink.per_origin[i] != 2)
             fail_msg("origin %zu reached the sink %llu times, expected 2", i,
                      (unsigned long long)sink.per_origin[i]);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     assert_int_equal(atomic_load(&tracker.released), 0);
     assert_bound(&tracker, bound, "tiny edges");
     baton_graph_destroy(g);
     free(sink.per_origin);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 /* ---- shapes that push on the bound, random capacities ---------------------------------------- */
@@ -176,84 +176,85 @@ static unsigned pick(bt_rng *rng, unsigned low, unsigned high)
 static void run_chain(bt_rng *rng)
 {
     size_t n = bt_scaled(8000, 400);
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, n, 3 * n);
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, n, 3 * n);
     unsigned per_call = pick(rng, 1, 16);
-    gu_tracked_source source = {&tracker, 0, n, per_call};
+    bt_tracked_source source = {&tracker, 0, n, per_call};
     mem_ctx transform = {&tracker, 0, pick(rng, 0, 1) * 2000};
     mem_sink sink = {&tracker, pick(rng, 0, 1) * 3000, 0, NULL, 0};
     unsigned batch = pick(rng, 1, 40);
-    baton_graph *g = gu_create(4, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, per_call);
-    int a = gu_map(g, NULL, transform_map, &transform, 1);
-    int b = gu_map(g, NULL, transform_map, &transform, 1);
-    int sink_id = gu_sink(g, NULL, mem_sink_fn, &sink);
+    baton_graph *g = bt_graph_create(4, batch, bt_item_release, &tracker);
+    int src = bt_graph_source(g, NULL, bt_tracked_source_fn, &source, per_call);
+    int a = bt_graph_map(g, NULL, transform_map, &transform, 1);
+    int b = bt_graph_map(g, NULL, transform_map, &transform, 1);
+    int sink_id = bt_graph_sink(g, NULL, mem_sink_fn, &sink);
     size_t bound = 0;
     mem_connect(g, src, a, pick(rng, per_call, per_call + 20), &bound);
     mem_connect(g, a, b, pick(rng, 1, 12), &bound);
     mem_connect(g, b, sink_id, pick(rng, 1, 12), &bound);
-    gu_run_ok(g, g_pool, "chain");
+    bt_graph_run_ok(g, g_pool, "chain");
     assert_int_equal(sink.received, n);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     char what[120];
     snprintf(what, sizeof what, "chain (per_call %u, batch %u)", per_call, batch);
     assert_bound(&tracker, bound, what);
     baton_graph_destroy(g);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 /* A flat map emitting four per item: what a batch may emit is reserved up front. */
 static void run_flat(bt_rng *rng)
 {
     size_t n = bt_scaled(3000, 300);
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, n, 4 * n);
-    gu_tracked_source source = {&tracker, 0, n, 1};
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, n, 4 * n);
+    bt_tracked_source source = {&tracker, 0, n, 1};
     mem_ctx flat = {&tracker, 4, 0};
     mem_sink sink = {&tracker, 2000, 0, NULL, 0};
     unsigned batch = pick(rng, 1, 32);
-    baton_graph *g = gu_create(8, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, 1);
-    int f = gu_map(g, "times four", flat_map, &flat, 4);
-    int sink_id = gu_sink(g, NULL, mem_sink_fn, &sink);
+    baton_graph *g = bt_graph_create(8, batch, bt_item_release, &tracker);
+    int src = bt_graph_source(g, NULL, bt_tracked_source_fn, &source, 1);
+    int f = bt_graph_map(g, "times four", flat_map, &flat, 4);
+    int sink_id = bt_graph_sink(g, NULL, mem_sink_fn, &sink);
     size_t bound = 0;
     mem_connect(g, src, f, pick(rng, 1, 8), &bound);
     mem_connect(g, f, sink_id, pick(rng, 4, 9), &bound);
-    gu_run_ok(g, g_pool, "flat map");
+    bt_graph_run_ok(g, g_pool, "flat map");
     assert_int_equal(sink.received, 4 * n);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     char what[120];
     snprintf(what, sizeof what, "flat map (batch %u)", batch);
     assert_bound(&tracker, bound, what);
     baton_graph_destroy(g);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 /* Four sources into one slow sink (one of them through a merge). */
 static void run_many_sources(bt_rng *rng)
 {
     size_t n = bt_scaled(2000, 200);
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, 4 * n, 0);
-    gu_tracked_source sources[4];
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, 4 * n, 0);
+    bt_tracked_source sources[4];
     mem_sink sink = {&tracker, 4000, 0, NULL, 0};
-    baton_graph *g = gu_create(4, pick(rng, 1, 8), gu_release, &tracker);
-    int merge = gu_merge(g, NULL);
-    int sink_id = gu_sink(g, NULL, mem_sink_fn, &sink);
+    baton_graph *g = bt_graph_create(4, pick(rng, 1, 8), bt_item_release, &tracker);
+    int merge = bt_graph_merge(g, NULL);
+    int sink_id = bt_graph_sink(g, NULL, mem_sink_fn, &sink);
     size_t bound = 0;
     for (int k = 0; k < 4; k++) {
         unsigned per_call = pick(rng, 1, 6);
-        sources[k] = (gu_tracked_source){&tracker, (uint64_t)k * n, (uint64_t)(k + 1) * n, per_call};
-        int src = gu_source(g, NULL, gu_tracked_source_fn, &sources[k], per_call);
+        sources[k] =
+            (bt_tracked_source){&tracker, (uint64_t)k * n, (uint64_t)(k + 1) * n, per_call};
+        int src = bt_graph_source(g, NULL, bt_tracked_source_fn, &sources[k], per_call);
         mem_connect(g, src, k < 2 ? merge : sink_id, pick(rng, per_call, per_call + 4), &bound);
     }
     mem_connect(g, merge, sink_id, pick(rng, 1, 3), &bound);
-    gu_run_ok(g, g_pool, "many sources");
+    bt_graph_run_ok(g, g_pool, "many sources");
     assert_int_equal(sink.received, 4 * n);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     assert_bound(&tracker, bound, "many sources");
     baton_graph_destroy(g);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 /* An ordered sink behind variable-time parallel maps: the reordering window is the sink's input
@@ -266,8 +267,8 @@ typedef struct ordered_mem_sink {
 static int ordered_mem_sink_fn(void *state, baton_item item)
 {
     ordered_mem_sink *s = state;
-    gu_payload *p = item.p;
-    if (gu_valid(s->base.tracker, p)) {
+    bt_payload *p = item.p;
+    if (bt_item_valid(s->base.tracker, p)) {
         BT_CHECK_MSG(p->origin == s->expected, "ordered sink got origin %llu, expected %llu",
                      (unsigned long long)p->origin, (unsigned long long)s->expected);
         s->expected = p->origin + 1;
@@ -278,22 +279,22 @@ static int ordered_mem_sink_fn(void *state, baton_item item)
 static void run_ordered(bt_rng *rng)
 {
     size_t n = bt_scaled(3000, 300);
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, n, 2 * n);
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, n, 2 * n);
     unsigned per_call = pick(rng, 1, 4);
-    gu_tracked_source source = {&tracker, 0, n, per_call};
+    bt_tracked_source source = {&tracker, 0, n, per_call};
     mem_ctx transform = {&tracker, 0, 3000};
     ordered_mem_sink sink = {{&tracker, pick(rng, 0, 1) * 2000, 0, NULL, 0}, 0};
     unsigned batch = pick(rng, 1, 16);
-    baton_graph *g = gu_create(4, batch, gu_release, &tracker);
-    int src = gu_source(g, NULL, gu_tracked_source_fn, &source, per_call);
-    int a = gu_map(g, NULL, transform_map, &transform, 1);
-    int b = gu_map(g, NULL, transform_map, &transform, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered");
+    baton_graph *g = bt_graph_create(4, batch, bt_item_release, &tracker);
+    int src = bt_graph_source(g, NULL, bt_tracked_source_fn, &source, per_call);
+    int a = bt_graph_map(g, NULL, transform_map, &transform, 1);
+    int b = bt_graph_map(g, NULL, transform_map, &transform, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "ordered");
     cfg.sink = ordered_mem_sink_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
-    int sink_id = gu_add(g, &cfg);
+    int sink_id = bt_graph_add(g, &cfg);
     size_t bound = 0, caps[3];
     caps[0] = pick(rng, per_call, per_call + 8);
     caps[1] = pick(rng, 1, 8);
@@ -301,15 +302,15 @@ static void run_ordered(bt_rng *rng)
     mem_connect(g, src, a, caps[0], &bound);
     mem_connect(g, a, b, caps[1], &bound);
     mem_connect(g, b, sink_id, caps[2], &bound);
-    gu_run_ok(g, g_pool, "ordered");
+    bt_graph_run_ok(g, g_pool, "ordered");
     assert_int_equal(sink.base.received, n);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     char what[120];
     snprintf(what, sizeof what, "ordered (per_call %u, batch %u, capacities %zu, %zu, %zu)",
              per_call, batch, caps[0], caps[1], caps[2]);
     assert_bound(&tracker, bound, what);
     baton_graph_destroy(g);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 /* The shape that fills an ordered sink's buffer: item 0 stays 20 ms inside the second map,
@@ -318,16 +319,16 @@ static void run_ordered(bt_rng *rng)
 static int slow_first_transform(void *ctx, baton_item item, baton_emitter *out)
 {
     mem_ctx *m = ctx;
-    gu_payload *p = item.p;
-    if (gu_valid(m->tracker, p) && p->origin == 0) {
-        gu_payload *q = gu_new_derived(m->tracker, p, p->value + 1);
+    bt_payload *p = item.p;
+    if (bt_item_valid(m->tracker, p) && p->origin == 0) {
+        bt_payload *q = bt_item_new_derived(m->tracker, p, p->value + 1);
         if (q == NULL)
             return BATON_ENOMEM;
         bt_sleep_ms(20); /* both alive meanwhile: p on the input edge, q reserved on the output */
-        gu_free(m->tracker, p);
+        bt_item_free(m->tracker, p);
         int rc = baton_emit(out, baton_item_ptr(q));
         if (rc != 0)
-            gu_free(m->tracker, q);
+            bt_item_free(m->tracker, q);
         return rc;
     }
     return transform_map(ctx, item, out);
@@ -337,31 +338,31 @@ static void test_ordered_bound_slow_item(void **state)
 {
     (void)state;
     size_t n = 200;
-    gu_tracker tracker;
-    gu_tracker_init(&tracker, n, 2 * n);
-    gu_tracked_source source = {&tracker, 0, n, 1};
+    bt_tracker tracker;
+    bt_tracker_init(&tracker, n, 2 * n);
+    bt_tracked_source source = {&tracker, 0, n, 1};
     mem_ctx transform = {&tracker, 0, 0};
     ordered_mem_sink sink = {{&tracker, 0, 0, NULL, 0}, 0};
     /* Batches of one, so that no item waits behind item 0 in its batch. */
-    baton_graph *g = gu_create(4, 1, gu_release, &tracker);
-    int src = gu_source(g, "source", gu_tracked_source_fn, &source, 1);
-    int a = gu_map(g, "transform", transform_map, &transform, 1);
-    int b = gu_map(g, "slow first", slow_first_transform, &transform, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "ordered");
+    baton_graph *g = bt_graph_create(4, 1, bt_item_release, &tracker);
+    int src = bt_graph_source(g, "source", bt_tracked_source_fn, &source, 1);
+    int a = bt_graph_map(g, "transform", transform_map, &transform, 1);
+    int b = bt_graph_map(g, "slow first", slow_first_transform, &transform, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "ordered");
     cfg.sink = ordered_mem_sink_fn;
     cfg.ctx = &sink;
     cfg.flags = BATON_NODE_ORDERED;
-    int sink_id = gu_add(g, &cfg);
+    int sink_id = bt_graph_add(g, &cfg);
     size_t bound = 0;
     mem_connect(g, src, a, 2, &bound);
     mem_connect(g, a, b, 2, &bound);
     mem_connect(g, b, sink_id, 2, &bound);
-    gu_run_ok(g, g_pool, "ordered, slow first item");
+    bt_graph_run_ok(g, g_pool, "ordered, slow first item");
     assert_int_equal(sink.base.received, n);
-    gu_assert_all_freed(&tracker);
+    bt_assert_all_freed(&tracker);
     assert_bound(&tracker, bound, "ordered, slow first item (capacities 2, 2, 2)");
     baton_graph_destroy(g);
-    gu_tracker_fini(&tracker);
+    bt_tracker_fini(&tracker);
 }
 
 static void test_bound_shapes(void **state)

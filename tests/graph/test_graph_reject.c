@@ -1,6 +1,6 @@
 /*
  * test_graph_reject.c — BATON_INPUT_REJECT, at one pool size (--workers N; CTest runs 1, 2, 4, 8
- * and 16, oversubscribed on 2 cores). Items are tracked blocks (graph_util.h), so every test
+ * and 16, oversubscribed on 2 cores). Items are tracked blocks (bt_graph.h), so every test
  * also checks that no item is lost or freed twice.
  *  - a source feeding a slow node (concurrency 1) that rejects: baton_emit returns BATON_EBUSY,
  *    the item stays with the source, which drops it (an old video frame); the node's `rejected`
@@ -12,16 +12,16 @@
  *  - a fanout whose successor rejects releases the refused item through the graph's release
  *    function, once, and the successor counts it.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 BT_DEFINE_POOL_GROUP()
 
 /* ---- BATON_INPUT_REJECT ---------------------------------------------------------------------- */
 
 typedef struct reject_run {
-    gu_tracker tracker;
+    bt_tracker tracker;
     uint64_t next, n;
     uint64_t dropped;       /* the source's count of BATON_EBUSY (plain: the source is serial) */
     atomic_int saw_busy;    /* set once the source has been refused */
@@ -35,7 +35,7 @@ static int reject_source(void *state, baton_emitter *out)
     reject_run *r = state;
     if (r->next >= r->n)
         return BATON_GRAPH_END;
-    gu_payload *p = gu_new(&r->tracker, r->next, (int64_t)r->next);
+    bt_payload *p = bt_item_new(&r->tracker, r->next, (int64_t)r->next);
     if (p == NULL)
         return BATON_ENOMEM;
     r->next++;
@@ -44,19 +44,19 @@ static int reject_source(void *state, baton_emitter *out)
         /* Refused: still ours. Drop it, like an old video frame. */
         r->dropped++;
         atomic_store(&r->saw_busy, 1);
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         return 0;
     }
     BT_CHECK_MSG(rc == 0, "emit to a rejecting node: %s", baton_err_name(rc));
     if (rc != 0)
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
     return rc;
 }
 
 static int reject_slow(void *ctx, baton_item item, baton_emitter *out)
 {
     reject_run *r = ctx;
-    if (!gu_valid(&r->tracker, item.p))
+    if (!bt_item_valid(&r->tracker, item.p))
         return BATON_EINVAL;
     if (atomic_exchange(&r->first_call, 1) == 0 && r->workers >= 2) {
         /* With another worker free, the source is polled while this call runs, and must be
@@ -72,9 +72,9 @@ static int reject_slow(void *ctx, baton_item item, baton_emitter *out)
 static int reject_sink(void *state, baton_item item)
 {
     reject_run *r = state;
-    if (gu_valid(&r->tracker, item.p)) {
+    if (bt_item_valid(&r->tracker, item.p)) {
         r->sink_count++;
-        gu_free(&r->tracker, item.p);
+        bt_item_free(&r->tracker, item.p);
     }
     return 0;
 }
@@ -86,36 +86,36 @@ static void test_input_reject(void **state)
     memset(&r, 0, sizeof r);
     r.n = bt_scaled(3000, 300);
     r.workers = g_workers;
-    gu_tracker_init(&r.tracker, r.n, 0);
+    bt_tracker_init(&r.tracker, r.n, 0);
     atomic_init(&r.saw_busy, 0);
     atomic_init(&r.first_call, 0);
 
-    baton_graph *g = gu_create(0, 0, gu_release, &r.tracker);
-    int src = gu_source(g, "frames", reject_source, &r, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_MAP, "slow, rejecting");
+    baton_graph *g = bt_graph_create(0, 0, bt_item_release, &r.tracker);
+    int src = bt_graph_source(g, "frames", reject_source, &r, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_MAP, "slow, rejecting");
     cfg.map = reject_slow;
     cfg.ctx = &r;
     cfg.concurrency = 1;
     cfg.input = BATON_INPUT_REJECT;
-    int slow = gu_add(g, &cfg);
-    int sink_id = gu_sink(g, "display", reject_sink, &r);
+    int slow = bt_graph_add(g, &cfg);
+    int sink_id = bt_graph_sink(g, "display", reject_sink, &r);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, slow, sink_id}, 3), 0);
-    gu_run_ok(g, g_pool, "input reject");
+    bt_graph_run_ok(g, g_pool, "input reject");
 
-    baton_node_stats st = gu_stats(g, slow);
+    baton_node_stats st = bt_node_stats(g, slow);
     printf("# %llu of %llu items refused\n", (unsigned long long)r.dropped,
            (unsigned long long)r.n);
     assert_int_equal(r.dropped + r.sink_count, r.n);
     assert_int_equal(st.rejected, r.dropped);
     assert_int_equal(st.items_in, r.sink_count);
-    assert_int_equal(gu_stats(g, src).items_out, r.n - r.dropped);
+    assert_int_equal(bt_node_stats(g, src).items_out, r.n - r.dropped);
     if (g_workers >= 2)
         assert_true(r.dropped >= 1);
     /* Nothing was cancelled, so the graph released nothing; the source and sink freed all. */
     assert_int_equal(atomic_load(&r.tracker.released), 0);
-    gu_assert_all_freed(&r.tracker);
+    bt_assert_all_freed(&r.tracker);
     baton_graph_destroy(g);
-    gu_tracker_fini(&r.tracker);
+    bt_tracker_fini(&r.tracker);
 }
 
 /* A source that keeps a refused item and offers it again in its next call (returning 0 in
@@ -125,9 +125,9 @@ static void test_input_reject(void **state)
 #define RETRY_LIMIT_NS UINT64_C(3000000000)
 
 typedef struct retry_run {
-    gu_tracker tracker;
+    bt_tracker tracker;
     uint64_t next, n;
-    gu_payload *held;      /* refused, to offer again */
+    bt_payload *held;      /* refused, to offer again */
     uint64_t held_since;   /* when it was first refused */
     uint64_t retries, dropped;
     bool gave_up;          /* one item waited RETRY_LIMIT_NS: drop refused items from then on */
@@ -138,11 +138,11 @@ typedef struct retry_run {
 static int retry_source_fn(void *state, baton_emitter *out)
 {
     retry_run *r = state;
-    gu_payload *p = r->held;
+    bt_payload *p = r->held;
     if (p == NULL) {
         if (r->next >= r->n)
             return BATON_GRAPH_END;
-        p = gu_new(&r->tracker, r->next, (int64_t)r->next);
+        p = bt_item_new(&r->tracker, r->next, (int64_t)r->next);
         if (p == NULL)
             return BATON_ENOMEM;
         r->next++;
@@ -154,13 +154,13 @@ static int retry_source_fn(void *state, baton_emitter *out)
     }
     BT_CHECK_MSG(rc == BATON_EBUSY, "emit: %s", baton_err_name(rc));
     if (rc != BATON_EBUSY) {
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         return rc;
     }
     if (r->gave_up) {
         r->dropped++;
         r->held = NULL;
-        gu_free(&r->tracker, p);
+        bt_item_free(&r->tracker, p);
         return 0;
     }
     if (r->held == NULL) {
@@ -180,18 +180,18 @@ static int retry_source_fn(void *state, baton_emitter *out)
 static int retry_pass(void *ctx, baton_item item, baton_emitter *out)
 {
     retry_run *r = ctx;
-    if (!gu_valid(&r->tracker, item.p))
+    if (!bt_item_valid(&r->tracker, item.p))
         return BATON_EINVAL;
     return baton_emit(out, item);
 }
 
 static int retry_sink_fn(retry_run *r, int which, baton_item item)
 {
-    gu_payload *p = item.p;
-    if (!gu_valid(&r->tracker, p))
+    bt_payload *p = item.p;
+    if (!bt_item_valid(&r->tracker, p))
         return BATON_EINVAL;
     r->sink_count[which]++;
-    gu_free(&r->tracker, p);
+    bt_item_free(&r->tracker, p);
     return 0;
 }
 
@@ -208,8 +208,8 @@ static int retry_sink1(void *state, baton_item item)
 static int retry_ordered_sink(void *state, baton_item item)
 {
     retry_run *r = state;
-    gu_payload *p = item.p;
-    if (gu_valid(&r->tracker, p)) {
+    bt_payload *p = item.p;
+    if (bt_item_valid(&r->tracker, p)) {
         BT_CHECK_MSG(p->origin >= r->ordered_next, "ordered sink got %llu after %llu",
                      (unsigned long long)p->origin, (unsigned long long)r->ordered_next);
         r->ordered_next = p->origin + 1;
@@ -234,57 +234,58 @@ static void run_reject_retry(reject_target target)
     retry_run r;
     memset(&r, 0, sizeof r);
     r.n = bt_scaled(2000, 200);
-    gu_tracker_init(&r.tracker, r.n, r.n);
+    bt_tracker_init(&r.tracker, r.n, r.n);
 
-    baton_graph *g = gu_create(8, 0, gu_release, &r.tracker);
-    int src = gu_source(g, "retrying source", retry_source_fn, &r, 1);
+    baton_graph *g = bt_graph_create(8, 0, bt_item_release, &r.tracker);
+    int src = bt_graph_source(g, "retrying source", retry_source_fn, &r, 1);
     baton_node_config cfg;
     switch (target) {
     case TARGET_MAP:
     case TARGET_ACTOR:
-        cfg = gu_node(target == TARGET_MAP ? BATON_NODE_MAP : BATON_NODE_STATEFUL, "rejecting");
+        cfg = bt_node_config(target == TARGET_MAP ? BATON_NODE_MAP : BATON_NODE_STATEFUL,
+                             "rejecting");
         cfg.map = retry_pass;
         cfg.ctx = &r;
         break;
     case TARGET_SINK:
     case TARGET_ORDERED_SINK:
-        cfg = gu_node(BATON_NODE_SINK, "rejecting");
+        cfg = bt_node_config(BATON_NODE_SINK, "rejecting");
         cfg.sink = target == TARGET_SINK ? retry_sink0 : retry_ordered_sink;
         cfg.ctx = &r;
         cfg.flags = target == TARGET_SINK ? 0 : BATON_NODE_ORDERED;
         break;
     case TARGET_FANOUT:
-        cfg = gu_node(BATON_NODE_FANOUT, "rejecting");
-        cfg.copy = gu_copy;
+        cfg = bt_node_config(BATON_NODE_FANOUT, "rejecting");
+        cfg.copy = bt_item_copy;
         cfg.ctx = &r.tracker;
         break;
     }
     cfg.concurrency = 1;
     cfg.input = BATON_INPUT_REJECT;
-    int rejecting = gu_add(g, &cfg);
-    gu_connect(g, src, rejecting, 0);
+    int rejecting = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, rejecting, 0);
     if (target == TARGET_MAP || target == TARGET_ACTOR) {
-        gu_connect(g, rejecting, gu_sink(g, "sink", retry_sink0, &r), 0);
+        bt_graph_connect(g, rejecting, bt_graph_sink(g, "sink", retry_sink0, &r), 0);
     } else if (target == TARGET_FANOUT) {
-        gu_connect(g, rejecting, gu_sink(g, "sink 0", retry_sink0, &r), 0);
-        gu_connect(g, rejecting, gu_sink(g, "sink 1", retry_sink1, &r), 0);
+        bt_graph_connect(g, rejecting, bt_graph_sink(g, "sink 0", retry_sink0, &r), 0);
+        bt_graph_connect(g, rejecting, bt_graph_sink(g, "sink 1", retry_sink1, &r), 0);
     }
     char what[64];
     snprintf(what, sizeof what, "reject with retries: %s", target_names[target]);
-    gu_run_ok(g, g_pool, what);
+    bt_graph_run_ok(g, g_pool, what);
 
     printf("# %s: %llu refusals retried, %llu dropped\n", what, (unsigned long long)r.retries,
            (unsigned long long)r.dropped);
-    baton_node_stats st = gu_stats(g, rejecting);
+    baton_node_stats st = bt_node_stats(g, rejecting);
     assert_int_equal(r.dropped, 0); /* everything got in, sooner or later */
     assert_int_equal(r.sink_count[0], r.n);
     if (target == TARGET_FANOUT)
         assert_int_equal(r.sink_count[1], r.n);
     assert_int_equal(st.rejected, r.retries + r.dropped);
     assert_int_equal(atomic_load(&r.tracker.released), 0);
-    gu_assert_all_freed(&r.tracker);
+    bt_assert_all_freed(&r.tracker);
     baton_graph_destroy(g);
-    gu_tracker_fini(&r.tracker);
+    bt_tracker_fini(&r.tracker);
 }
 
 static void test_reject_retry_map(void **state)
@@ -320,7 +321,7 @@ static void test_reject_retry_fanout(void **state)
 /* A fanout has no code to tell when a successor refuses: it releases the refused copy (graph.h:
  * the release function frees "a fanout's copy [that] is refused") and the successor counts it. */
 typedef struct fan_reject {
-    gu_tracker tracker;
+    bt_tracker tracker;
     uint64_t next, n;
     uint64_t count[2];
 } fan_reject;
@@ -330,20 +331,20 @@ static int fan_reject_source(void *state, baton_emitter *out)
     fan_reject *f = state;
     if (f->next >= f->n)
         return BATON_GRAPH_END;
-    gu_payload *p = gu_new(&f->tracker, f->next, 0);
+    bt_payload *p = bt_item_new(&f->tracker, f->next, 0);
     if (p == NULL)
         return BATON_ENOMEM;
     f->next++;
     int rc = baton_emit(out, baton_item_ptr(p));
     if (rc != 0)
-        gu_free(&f->tracker, p);
+        bt_item_free(&f->tracker, p);
     return rc;
 }
 
 static int fan_reject_slow(void *ctx, baton_item item, baton_emitter *out)
 {
     fan_reject *f = ctx;
-    if (!gu_valid(&f->tracker, item.p))
+    if (!bt_item_valid(&f->tracker, item.p))
         return BATON_EINVAL;
     bt_busy_ns(10000);
     return baton_emit(out, item);
@@ -351,10 +352,10 @@ static int fan_reject_slow(void *ctx, baton_item item, baton_emitter *out)
 
 static int fan_reject_sink(fan_reject *f, int which, baton_item item)
 {
-    if (!gu_valid(&f->tracker, item.p))
+    if (!bt_item_valid(&f->tracker, item.p))
         return BATON_EINVAL;
     f->count[which]++;
-    gu_free(&f->tracker, item.p);
+    bt_item_free(&f->tracker, item.p);
     return 0;
 }
 
@@ -374,25 +375,25 @@ static void test_fanout_into_rejecting_node(void **state)
     fan_reject f;
     memset(&f, 0, sizeof f);
     f.n = bt_scaled(2000, 200);
-    gu_tracker_init(&f.tracker, f.n, f.n);
-    baton_graph *g = gu_create(0, 0, gu_release, &f.tracker);
-    int src = gu_source(g, "source", fan_reject_source, &f, 1);
-    int fan = gu_fanout(g, "fanout", gu_copy, &f.tracker);
+    bt_tracker_init(&f.tracker, f.n, f.n);
+    baton_graph *g = bt_graph_create(0, 0, bt_item_release, &f.tracker);
+    int src = bt_graph_source(g, "source", fan_reject_source, &f, 1);
+    int fan = bt_graph_fanout(g, "fanout", bt_item_copy, &f.tracker);
     /* Successor 0 (it gets the originals) rejects; successor 1 (copies) queues. */
-    baton_node_config cfg = gu_node(BATON_NODE_MAP, "slow, rejecting");
+    baton_node_config cfg = bt_node_config(BATON_NODE_MAP, "slow, rejecting");
     cfg.map = fan_reject_slow;
     cfg.ctx = &f;
     cfg.concurrency = 1;
     cfg.input = BATON_INPUT_REJECT;
-    int slow = gu_add(g, &cfg);
-    int s0 = gu_sink(g, "sink 0", fan_reject_sink0, &f);
-    int s1 = gu_sink(g, "sink 1", fan_reject_sink1, &f);
-    gu_connect(g, src, fan, 0);
-    gu_connect(g, fan, slow, 0);
-    gu_connect(g, fan, s1, 0);
-    gu_connect(g, slow, s0, 0);
-    gu_run_ok(g, g_pool, "fanout into a rejecting node");
-    baton_node_stats st = gu_stats(g, slow);
+    int slow = bt_graph_add(g, &cfg);
+    int s0 = bt_graph_sink(g, "sink 0", fan_reject_sink0, &f);
+    int s1 = bt_graph_sink(g, "sink 1", fan_reject_sink1, &f);
+    bt_graph_connect(g, src, fan, 0);
+    bt_graph_connect(g, fan, slow, 0);
+    bt_graph_connect(g, fan, s1, 0);
+    bt_graph_connect(g, slow, s0, 0);
+    bt_graph_run_ok(g, g_pool, "fanout into a rejecting node");
+    baton_node_stats st = bt_node_stats(g, slow);
     printf("# the rejecting node refused %llu of %llu\n", (unsigned long long)st.rejected,
            (unsigned long long)f.n);
     assert_int_equal(f.count[1], f.n);
@@ -400,9 +401,9 @@ static void test_fanout_into_rejecting_node(void **state)
     assert_int_equal(st.items_in, f.count[0]);
     /* Each refused item was released by the graph, exactly once. */
     assert_int_equal(atomic_load(&f.tracker.released), st.rejected);
-    gu_assert_all_freed(&f.tracker);
+    bt_assert_all_freed(&f.tracker);
     baton_graph_destroy(g);
-    gu_tracker_fini(&f.tracker);
+    bt_tracker_fini(&f.tracker);
 }
 
 int main(int argc, char **argv)

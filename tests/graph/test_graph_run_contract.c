@@ -15,9 +15,9 @@
  *    the pool alive meanwhile, completes).
  * Runs on a pool of --workers workers.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -69,15 +69,15 @@ static int run_with_return(int kind, int code, int at)
 {
     returner r = {code, at, 0};
     returner quiet = {0, -1, 0};
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "the source", returning_source, kind == 0 ? &r : &quiet, 1);
-    int map = gu_map(g, "the map", returning_map, kind == 1 ? &r : &quiet, 1);
-    int fan = gu_fanout(g, "the fanout", returning_copy, kind == 3 ? &r : &quiet);
-    int sink = gu_sink(g, "the sink", returning_sink, kind == 2 ? &r : &quiet);
-    int sink2 = gu_sink(g, "other sink", gu_drop_sink, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "the source", returning_source, kind == 0 ? &r : &quiet, 1);
+    int map = bt_graph_map(g, "the map", returning_map, kind == 1 ? &r : &quiet, 1);
+    int fan = bt_graph_fanout(g, "the fanout", returning_copy, kind == 3 ? &r : &quiet);
+    int sink = bt_graph_sink(g, "the sink", returning_sink, kind == 2 ? &r : &quiet);
+    int sink2 = bt_graph_sink(g, "other sink", bt_drop_sink, NULL);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, fan, sink}, 4), 0);
-    gu_connect(g, fan, sink2, 0);
-    int rc = gu_run(g, g_pool, "node returns a code");
+    bt_graph_connect(g, fan, sink2, 0);
+    int rc = bt_graph_run(g, g_pool, "node returns a code");
     baton_graph_destroy(g);
     return rc;
 }
@@ -93,10 +93,10 @@ static void test_positive_returns_are_refused(void **state)
             if (rc != BATON_EINVAL)
                 fail_msg("%s returned %d: baton_graph_run gave %d (%s), expected BATON_EINVAL",
                          names[kind], codes[c], rc, baton_err_name(rc));
-            gu_assert_contains(baton_last_error_message(), names[kind]);
+            bt_assert_contains(baton_last_error_message(), names[kind]);
             char value[16];
             snprintf(value, sizeof value, "%d", codes[c]);
-            gu_assert_contains(baton_last_error_message(), value);
+            bt_assert_contains(baton_last_error_message(), value);
         }
     /* BATON_GRAPH_END from a map or sink is not "end": it is a positive value too. */
     bt_assert_rc(run_with_return(1, BATON_GRAPH_END, 3), BATON_EINVAL);
@@ -104,7 +104,7 @@ static void test_positive_returns_are_refused(void **state)
     /* A negative code of the user's own is returned as it is, naming the node. */
     for (int kind = 0; kind < 4; kind++) {
         bt_assert_rc(run_with_return(kind, -4242, 10), -4242);
-        gu_assert_contains(baton_last_error_message(), names[kind]);
+        bt_assert_contains(baton_last_error_message(), names[kind]);
     }
     bt_assert_no_thread_failures();
 }
@@ -117,13 +117,13 @@ static void test_message_of_a_failed_run(void **state)
     for (int kind = 0; kind < 4; kind++) {
         /* Another message first, so that a stale one cannot pass for the right one. */
         baton_graph *g = NULL;
-        baton_graph_config bad = gu_graph_config(0, BATON_GRAPH_MAX_BATCH + 1, NULL, NULL);
+        baton_graph_config bad = bt_graph_config(0, BATON_GRAPH_MAX_BATCH + 1, NULL, NULL);
         bt_assert_rc(baton_graph_create(&bad, &g), BATON_EINVAL);
         bt_assert_rc(run_with_return(kind, -777, 25), -777);
         const char *message = baton_last_error_message();
         static const char *names[] = {"the source", "the map", "the sink", "the fanout"};
-        gu_assert_contains(message, names[kind]);
-        gu_assert_contains(message, "-777");
+        bt_assert_contains(message, names[kind]);
+        bt_assert_contains(message, "-777");
     }
 }
 
@@ -131,7 +131,7 @@ static void test_successful_run_leaves_message(void **state)
 {
     (void)state;
     baton_graph *g = NULL;
-    baton_graph_config bad = gu_graph_config(0, BATON_GRAPH_MAX_BATCH + 9, NULL, NULL);
+    baton_graph_config bad = bt_graph_config(0, BATON_GRAPH_MAX_BATCH + 9, NULL, NULL);
     bt_assert_rc(baton_graph_create(&bad, &g), BATON_EINVAL);
     char before[512];
     snprintf(before, sizeof before, "%s", baton_last_error_message());
@@ -184,18 +184,18 @@ static void test_run_again_after_failure(void **state)
     uint64_t n = bt_scaled(5000, 500);
     release_log released = {calloc(n, 1), n};
     flaky_sink sink_state = {n / 3, calloc(n, 1), n, 0};
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, n, 3, 0);
-    baton_graph *g = gu_create(16, 4, log_release, &released);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 3);
-    int map = gu_map(g, "map", gu_pass_map, NULL, 1);
-    int sink = gu_sink(g, "flaky", flaky_sink_fn, &sink_state);
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, n, 3, 0);
+    baton_graph *g = bt_graph_create(16, 4, log_release, &released);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 3);
+    int map = bt_graph_map(g, "map", bt_pass_map, NULL, 1);
+    int sink = bt_graph_sink(g, "flaky", flaky_sink_fn, &sink_state);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, sink}, 3), 0);
-    bt_assert_rc(gu_run(g, g_pool, "failing run"), -99);
-    gu_assert_contains(baton_last_error_message(), "flaky");
+    bt_assert_rc(bt_graph_run(g, g_pool, "failing run"), -99);
+    bt_assert_contains(baton_last_error_message(), "flaky");
     bt_assert_no_thread_failures();
-    gu_range_next_run(&src_state);
-    gu_run_ok(g, g_pool, "run after the failure");
+    bt_range_next_run(&src_state);
+    bt_graph_run_ok(g, g_pool, "run after the failure");
     /* Every value the source made reached the sink once, or was released once, or was the one
      * the sink failed on (its own to drop); none twice. */
     uint64_t missing = 0;
@@ -252,16 +252,16 @@ static int waiting_sink(void *state, baton_item item)
 static void test_run_from_two_threads(void **state)
 {
     (void)state;
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
     busy_probe probe = {g, g_pool, 0, 1};
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, 10, 1, 0);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 1);
-    int sink = gu_sink(g, "waits", waiting_sink, &probe);
-    gu_connect(g, src, sink, 0);
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, 10, 1, 0);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 1);
+    int sink = bt_graph_sink(g, "waits", waiting_sink, &probe);
+    bt_graph_connect(g, src, sink, 0);
     pthread_t other;
     assert_int_equal(pthread_create(&other, NULL, second_runner, &probe), 0);
-    gu_run_ok(g, g_pool, "first run");
+    bt_graph_run_ok(g, g_pool, "first run");
     pthread_join(other, NULL);
     bt_assert_no_thread_failures();
     assert_int_equal(atomic_load(&probe.answer), BATON_EBUSY);
@@ -293,18 +293,18 @@ static int idle_task(void *ctx)
 static void test_run_from_a_pool_task(void **state)
 {
     (void)state;
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, 1000, 2, 0);
-    gu_count_sink sink_state;
-    gu_count_sink_init(&sink_state, 0, 1000);
-    baton_graph *g = gu_create(8, 0, NULL, NULL);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 2);
-    int map = gu_map(g, "map", gu_pass_map, NULL, 1);
-    int sink = gu_sink(g, "sink", gu_count_sink_fn, &sink_state);
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, 1000, 2, 0);
+    bt_count_sink sink_state;
+    bt_count_sink_init(&sink_state, 0, 1000);
+    baton_graph *g = bt_graph_create(8, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 2);
+    int map = bt_graph_map(g, "map", bt_pass_map, NULL, 1);
+    int sink = bt_graph_sink(g, "sink", bt_count_sink_fn, &sink_state);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, sink}, 3), 0);
     inner_run r = {g, g_pool, 1};
     bt_watchdog dog;
-    bt_watchdog_start(&dog, GU_WATCHDOG_S, "graph run inside a pool task");
+    bt_watchdog_start(&dog, BT_GRAPH_WATCHDOG_S, "graph run inside a pool task");
     /* B runs on a worker or the caller; either way the run must finish (or refuse at once). */
     bt_assert_rc(baton_join(g_pool, idle_task, NULL, run_in_task, &r), 0);
     bt_watchdog_stop(&dog);
@@ -312,7 +312,7 @@ static void test_run_from_a_pool_task(void **state)
     if (rc != 0)
         fail_msg("baton_graph_run from a task of its pool: %s: %s", baton_err_name(rc),
                  baton_last_error_message());
-    gu_count_sink_assert_all(&sink_state);
+    bt_count_sink_assert_all(&sink_state);
     free(sink_state.seen);
     baton_graph_destroy(g);
 }
@@ -366,16 +366,16 @@ static void test_node_functions_run_on_workers_or_caller(void **state)
 {
     (void)state;
     thread_check t = {g_pool, pthread_self(), 0};
-    baton_graph *g = gu_create(4, 2, NULL, NULL);
-    int src = gu_source(g, "src", checked_source, &t, 1);
-    int map = gu_map(g, "map", checked_map, &t, 1);
-    int actor = gu_stateful(g, "actor", checked_map, &t, 1);
-    int fan = gu_fanout(g, "fan", checked_copy, &t);
-    int sink = gu_sink(g, "sink", checked_sink, &t);
-    int sink2 = gu_sink(g, "sink2", checked_sink, &t);
+    baton_graph *g = bt_graph_create(4, 2, NULL, NULL);
+    int src = bt_graph_source(g, "src", checked_source, &t, 1);
+    int map = bt_graph_map(g, "map", checked_map, &t, 1);
+    int actor = bt_graph_stateful(g, "actor", checked_map, &t, 1);
+    int fan = bt_graph_fanout(g, "fan", checked_copy, &t);
+    int sink = bt_graph_sink(g, "sink", checked_sink, &t);
+    int sink2 = bt_graph_sink(g, "sink2", checked_sink, &t);
     bt_assert_rc(baton_graph_connect_path(g, (const int[]){src, map, actor, fan, sink}, 5), 0);
-    gu_connect(g, fan, sink2, 0);
-    gu_run_ok(g, g_pool, "which threads");
+    bt_graph_connect(g, fan, sink2, 0);
+    bt_graph_run_ok(g, g_pool, "which threads");
     assert_true(atomic_load(&t.calls) > 3000);
     baton_graph_destroy(g);
 }
@@ -398,17 +398,17 @@ static int spinning_sink(void *state, baton_item item)
 static void test_busy_time_covers_the_functions(void **state)
 {
     (void)state;
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, 200, 1, 0);
-    baton_graph *g = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 1);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "spins");
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, 200, 1, 0);
+    baton_graph *g = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 1);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "spins");
     cfg.sink = spinning_sink;
     cfg.concurrency = BATON_CONCURRENCY_UNLIMITED;
-    int sink = gu_add(g, &cfg);
-    gu_connect(g, src, sink, 0);
-    gu_run_ok(g, g_pool, "busy sink");
-    baton_node_stats st = gu_stats(g, sink);
+    int sink = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, sink, 0);
+    bt_graph_run_ok(g, g_pool, "busy sink");
+    baton_node_stats st = bt_node_stats(g, sink);
     assert_int_equal(st.items_in, 200);
     if (st.busy_ns < 200 * 2000)
         fail_msg("busy_ns = %llu for 200 calls of at least 2000 ns each",
@@ -461,19 +461,19 @@ static void test_run_on_a_closing_pool(void **state)
     atomic_init(&c.got_closed, 0);
     baton_pool_config config = bt_pool_config(g_workers, 0, 0);
     bt_assert_rc(baton_pool_create(&config, &c.pool), 0);
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, 5, 1, 0);
-    c.holder = gu_create(0, 0, NULL, NULL);
-    int src = gu_source(c.holder, "src", gu_range_source_fn, &src_state, 1);
-    int sink = gu_sink(c.holder, "holds the pool", holding_sink, &c);
-    gu_connect(c.holder, src, sink, 0);
-    baton_graph *probe = gu_create(0, 0, NULL, NULL);
-    int psrc = gu_source(probe, "probe src", gu_end_source, NULL, 1);
-    int psink = gu_sink(probe, "probe sink", gu_drop_sink, NULL);
-    gu_connect(probe, psrc, psink, 0);
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, 5, 1, 0);
+    c.holder = bt_graph_create(0, 0, NULL, NULL);
+    int src = bt_graph_source(c.holder, "src", bt_range_source_fn, &src_state, 1);
+    int sink = bt_graph_sink(c.holder, "holds the pool", holding_sink, &c);
+    bt_graph_connect(c.holder, src, sink, 0);
+    baton_graph *probe = bt_graph_create(0, 0, NULL, NULL);
+    int psrc = bt_graph_source(probe, "probe src", bt_end_source, NULL, 1);
+    int psink = bt_graph_sink(probe, "probe sink", bt_drop_sink, NULL);
+    bt_graph_connect(probe, psrc, psink, 0);
 
     bt_watchdog dog;
-    bt_watchdog_start(&dog, GU_WATCHDOG_S, "run on a closing pool");
+    bt_watchdog_start(&dog, BT_GRAPH_WATCHDOG_S, "run on a closing pool");
     pthread_t holder, destroyer;
     assert_int_equal(pthread_create(&holder, NULL, holder_main, &c), 0);
     assert_true(bt_wait_flag(&c.inside, 120000));

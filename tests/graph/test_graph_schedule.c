@@ -12,9 +12,9 @@
  *  - a source feeding a sink: with equal priority the source is not polled again while the sink
  *    has items, beyond one batch; with a higher priority it runs ahead.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "graph_util.h"
+#include "support/bt_graph.h"
 
 static baton_pool *g_one; /* one worker */
 
@@ -95,25 +95,25 @@ static void run_two_sinks(int priority_a, int priority_b)
     order_log a, b;
     order_log_init(&a, &clock, n);
     order_log_init(&b, &clock, n);
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, n, 1, 0);
-    baton_graph *g = gu_create(64, 8, NULL, NULL);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 1);
-    int fan = gu_fanout(g, "fan", NULL, NULL);
-    baton_node_config cfg = gu_node(BATON_NODE_SINK, "a");
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, n, 1, 0);
+    baton_graph *g = bt_graph_create(64, 8, NULL, NULL);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 1);
+    int fan = bt_graph_fanout(g, "fan", NULL, NULL);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SINK, "a");
     cfg.sink = log_sink;
     cfg.ctx = &a;
     cfg.priority = priority_a;
-    int ka = gu_add(g, &cfg);
-    cfg = gu_node(BATON_NODE_SINK, "b");
+    int ka = bt_graph_add(g, &cfg);
+    cfg = bt_node_config(BATON_NODE_SINK, "b");
     cfg.sink = log_sink;
     cfg.ctx = &b;
     cfg.priority = priority_b;
-    int kb = gu_add(g, &cfg);
-    gu_connect(g, src, fan, 0);
-    gu_connect(g, fan, ka, 0);
-    gu_connect(g, fan, kb, 0);
-    gu_run_ok(g, g_one, "two sinks");
+    int kb = bt_graph_add(g, &cfg);
+    bt_graph_connect(g, src, fan, 0);
+    bt_graph_connect(g, fan, ka, 0);
+    bt_graph_connect(g, fan, kb, 0);
+    bt_graph_run_ok(g, g_one, "two sinks");
     char what[64];
     snprintf(what, sizeof what, "priorities a=%d b=%d", priority_a, priority_b);
     if (priority_a > priority_b)
@@ -145,28 +145,28 @@ static void run_serial_vs_parallel(int map_priority, bool map_edge_first, bool s
     order_log m, s;
     order_log_init(&m, &clock, n);
     order_log_init(&s, &clock, n);
-    gu_range_source src_state;
-    gu_range_init(&src_state, 0, n, 1, 0);
-    baton_graph *g = gu_create(64, 8, NULL, NULL);
-    int src = gu_source(g, "src", gu_range_source_fn, &src_state, 1);
-    int fan = gu_fanout(g, "fan", NULL, NULL);
-    baton_node_config cfg = gu_node(BATON_NODE_MAP, "parallel map");
+    bt_range_source src_state;
+    bt_range_init(&src_state, 0, n, 1, 0);
+    baton_graph *g = bt_graph_create(64, 8, NULL, NULL);
+    int src = bt_graph_source(g, "src", bt_range_source_fn, &src_state, 1);
+    int fan = bt_graph_fanout(g, "fan", NULL, NULL);
+    baton_node_config cfg = bt_node_config(BATON_NODE_MAP, "parallel map");
     cfg.map = log_map;
     cfg.ctx = &m;
     cfg.priority = map_priority;
-    int map = gu_add(g, &cfg);
-    int after_map = gu_sink(g, "after map", drop_sink, NULL);
-    int serial = stateful ? gu_stateful(g, "stateful", log_map, &s, 1)
-                          : gu_sink(g, "serial sink", log_sink, &s);
+    int map = bt_graph_add(g, &cfg);
+    int after_map = bt_graph_sink(g, "after map", drop_sink, NULL);
+    int serial = stateful ? bt_graph_stateful(g, "stateful", log_map, &s, 1)
+                          : bt_graph_sink(g, "serial sink", log_sink, &s);
     if (stateful)
-        gu_connect(g, serial, gu_sink(g, "after stateful", drop_sink, NULL), 0);
-    gu_connect(g, src, fan, 0);
+        bt_graph_connect(g, serial, bt_graph_sink(g, "after stateful", drop_sink, NULL), 0);
+    bt_graph_connect(g, src, fan, 0);
     /* Both orders of the fanout's edges, so that the order they are scheduled in cannot pass
      * for the rank. */
-    gu_connect(g, fan, map_edge_first ? map : serial, 0);
-    gu_connect(g, fan, map_edge_first ? serial : map, 0);
-    gu_connect(g, map, after_map, 0);
-    gu_run_ok(g, g_one, "serial and parallel");
+    bt_graph_connect(g, fan, map_edge_first ? map : serial, 0);
+    bt_graph_connect(g, fan, map_edge_first ? serial : map, 0);
+    bt_graph_connect(g, map, after_map, 0);
+    bt_graph_run_ok(g, g_one, "serial and parallel");
     if (map_priority > 0)
         assert_first(&m, &s, "map of higher priority before a serial node");
     else
@@ -216,15 +216,15 @@ static int ahead_sink(void *state, baton_item item)
 static uint64_t source_lead(int source_priority, unsigned batch)
 {
     ahead_probe probe = {0, 0, bt_scaled(5000, 2000), 0};
-    baton_graph *g = gu_create(1024, batch, NULL, NULL);
-    baton_node_config cfg = gu_node(BATON_NODE_SOURCE, "src");
+    baton_graph *g = bt_graph_create(1024, batch, NULL, NULL);
+    baton_node_config cfg = bt_node_config(BATON_NODE_SOURCE, "src");
     cfg.source = ahead_source;
     cfg.ctx = &probe;
     cfg.priority = source_priority;
-    int src = gu_add(g, &cfg);
-    int sink = gu_sink(g, "sink", ahead_sink, &probe);
-    gu_connect(g, src, sink, 0);
-    gu_run_ok(g, g_one, "source and sink");
+    int src = bt_graph_add(g, &cfg);
+    int sink = bt_graph_sink(g, "sink", ahead_sink, &probe);
+    bt_graph_connect(g, src, sink, 0);
+    bt_graph_run_ok(g, g_one, "source and sink");
     assert_int_equal(probe.consumed, probe.end);
     baton_graph_destroy(g);
     return probe.worst;

@@ -10,7 +10,7 @@
  * goes idle once A forks again; worker statistics.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <sys/prctl.h>
 

@@ -13,7 +13,7 @@
  * the slots made on demand are reused: there are never more than the threads inside at once;
  * without memory for another slot a call fails with BATON_ENOMEM and runs nothing.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "core/alloc.h"
 #include "pool/internal.h"

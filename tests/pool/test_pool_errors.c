@@ -6,7 +6,7 @@
  * not started; parallel_reduce returns accumulate's error and leaves out_value untouched;
  * errors cross nested scopes, joins and loops outwards; the pool stays usable after each error.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 BT_DEFINE_POOL_GROUP()
 

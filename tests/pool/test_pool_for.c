@@ -8,7 +8,7 @@
  * threads at once (through external slots, beyond them, with BATON_POOL_NO_EXTERNAL_SLOTS and
  * with a single slot) are all complete.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 BT_DEFINE_POOL_GROUP()
 

@@ -5,7 +5,7 @@
  * BATON_ECLOSED; an idle pool of 16 workers uses (almost) no CPU; workers wake up for work after
  * being idle, again and again.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 static int cover_fn(size_t begin, size_t end, void *ctx)
 {

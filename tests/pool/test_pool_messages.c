@@ -8,7 +8,7 @@
  * nor the caller's own older one ("out_pool is NULL"). Each case runs on a pool whose calls
  * take an external slot, and on a pool of one worker with BATON_POOL_NO_EXTERNAL_SLOTS.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 static unsigned g_workers;
 

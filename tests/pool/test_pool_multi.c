@@ -13,7 +13,7 @@
  * The tests that could hang run under a watchdog that names what did not return. CTest runs
  * each of those in its own process (--filter), so that one hang does not hide the others.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 /* ---- A -> B -> A nesting --------------------------------------------------------------------- */
 

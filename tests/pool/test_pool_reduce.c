@@ -13,7 +13,7 @@
  *  - invalid arguments (value_size 0 or too big, NULL callbacks, unknown flags, begin > end)
  *    give BATON_EINVAL, call nothing and leave out_value untouched.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <math.h>
 

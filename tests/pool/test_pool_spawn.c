@@ -12,7 +12,7 @@
  *  - baton_scope_cancelled turns true once a task failed, and later spawns return
  *    BATON_ECANCELED.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 BT_DEFINE_POOL_GROUP()
 

@@ -16,14 +16,14 @@
  *    a partial one is BATON_EINVAL and makes nothing, an older header's shorter struct leaves
  *    the fields past it at their defaults.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 
 #include "baton/space.h"
-#include "space/space_util.h"
-#include "dir_util.h"
+#include "support/bt_files.h"
+#include "support/bt_space.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -58,8 +58,8 @@ static void test_consume_produce_errors(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    baton_pattern *any = P("_");
-    baton_value *a = V("@1"), *b = V("@2"), *datum = V("5");
+    baton_pattern *any = bt_pattern("_");
+    baton_value *a = bt_value("@1"), *b = bt_value("@2"), *datum = bt_value("5");
     baton_value_view views[2] = {baton_value_as_view(a), baton_value_as_view(b)};
     baton_pattern *pats[2] = {any, any};
     baton_pattern *null_pat[2] = {any, NULL};
@@ -119,7 +119,7 @@ static void test_consume_produce_errors(void **state)
 /* A heap copy of a value's encoding, which the test scribbles over and frees after the call. */
 static baton_value_view heap_view(const char *text)
 {
-    baton_value *v = V(text);
+    baton_value *v = bt_value(text);
     baton_value_view view = baton_value_as_view(v);
     uint8_t *copy = malloc(view.size);
     assert_non_null(copy);
@@ -154,7 +154,7 @@ static void test_views_copied(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[2] = {any, any};
     /* produce copies its channel and datum. */
     baton_value_view channel = heap_view("(\"c\", 1)"), datum = heap_view("(\"kept\", 42)");
@@ -170,7 +170,7 @@ static void test_views_copied(void **state)
     scribble_free(joined[1]);
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal(atomic_load(&s.fired), 0);
-    baton_value *c2 = V("(\"c\", 2)"), *two = V("2");
+    baton_value *c2 = bt_value("(\"c\", 2)"), *two = bt_value("2");
     bt_assert_rc(
         baton_space_produce(space, baton_value_as_view(c2), baton_value_as_view(two), false), 0);
     bt_assert_rc(baton_space_quiesce(space), 0);
@@ -205,8 +205,8 @@ static void test_quiesce_first_error(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    baton_pattern *any = P("_");
-    baton_value *c = V("@1"), *d = V("nil");
+    baton_pattern *any = bt_pattern("_");
+    baton_value *c = bt_value("@1"), *d = bt_value("nil");
     baton_value_view cv = baton_value_as_view(c);
     bt_assert_rc(baton_space_consume(space, &cv, &any, 1, fail_io, NULL, 0, NULL), 0);
     bt_assert_rc(baton_space_consume(space, &cv, &any, 1, fail_range, NULL, 0, NULL), 0);
@@ -242,8 +242,8 @@ static void test_empty_body(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    baton_pattern *any = P("_");
-    baton_value *c = V("@1");
+    baton_pattern *any = bt_pattern("_");
+    baton_value *c = bt_value("@1");
     baton_value_view cv = baton_value_as_view(c);
     body_kinds b = {{0, 0}, {-1, -1}};
     bt_assert_rc(baton_space_consume(space, &cv, &any, 1, never_fn, NULL, 0, &b.ids[0]), 0);
@@ -330,7 +330,7 @@ static int open_try_struct_size(size_t struct_size, bool *created, void *ctx)
     struct stat sb;
     *created = space != NULL || stat(dir, &sb) == 0;
     baton_space_destroy(space);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     return rc;
 }
 
@@ -344,7 +344,7 @@ static void test_config_struct_size(void **state)
     bt_check_struct_size("baton_space_config", sizeof(baton_space_config),
                          create_try_struct_size, NULL);
     char top[256], dir[300];
-    make_tmpdir_named(top, sizeof top, "baton-space-size");
+    bt_make_tmpdir(top, sizeof top, "baton-space-size");
     snprintf(dir, sizeof dir, "%s/space", top);
     bt_check_struct_size("baton_space_config", sizeof(baton_space_config), open_try_struct_size,
                          dir);
@@ -355,7 +355,7 @@ static void test_config_struct_size(void **state)
     baton_space *space = NULL;
     bt_assert_rc(baton_space_open(&config, dir, &space), 0);
     baton_space_destroy(space);
-    remove_tree(top);
+    bt_remove_tree(top);
 }
 
 int main(int argc, char **argv)

@@ -7,13 +7,13 @@
  * consume (a chain of hops), argument errors, and a stress run of random produces and consumes from
  * 16 threads checked against the space's invariants.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 
 #include "baton/space.h"
-#include "space/space_util.h"
+#include "support/bt_space.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -28,7 +28,7 @@ static baton_space *space_new(void)
 /* Produce the value written as text on the channel written as text. */
 static void put(baton_space *space, const char *channel, const char *datum, bool persistent)
 {
-    baton_value *c = V(channel), *d = V(datum);
+    baton_value *c = bt_value(channel), *d = bt_value(datum);
     bt_assert_rc(
         baton_space_produce(space, baton_value_as_view(c), baton_value_as_view(d), persistent), 0);
     baton_value_destroy(c);
@@ -37,7 +37,7 @@ static void put(baton_space *space, const char *channel, const char *datum, bool
 
 static void counts(baton_space *space, const char *channel, size_t data, size_t consumers)
 {
-    baton_value *c = V(channel);
+    baton_value *c = bt_value(channel);
     size_t d = 99, k = 99;
     bt_assert_rc(baton_space_channel_counts(space, baton_value_as_view(c), &d, &k), 0);
     if (d != data || k != consumers)
@@ -75,7 +75,7 @@ static void take(baton_space *space, size_t n, const char *const *channels,
     baton_value *values[8];
     baton_value_view views[8];
     for (size_t i = 0; i < n; i++) {
-        values[i] = V(channels[i]);
+        values[i] = bt_value(channels[i]);
         views[i] = baton_value_as_view(values[i]);
     }
     bt_assert_rc(baton_space_consume(space, views, patterns, n, record_fn, r, flags, NULL), 0);
@@ -92,7 +92,7 @@ static void quiesce_ok(baton_space *space)
 static void test_seed_match(void **state)
 {
     (void)state;
-    baton_pattern *p = P("\"hello\" | \"world\"");
+    baton_pattern *p = bt_pattern("\"hello\" | \"world\"");
     for (int order = 0; order < 2; order++) {
         baton_space *space = space_new();
         recorder r = {0};
@@ -113,7 +113,7 @@ static void test_seed_match(void **state)
 static void test_no_match_waits(void **state)
 {
     (void)state;
-    baton_pattern *p = P("String");
+    baton_pattern *p = bt_pattern("String");
     baton_space *space = space_new();
     recorder r = {0};
     put(space, "@1", "42", false);
@@ -148,7 +148,7 @@ static void *put_thread(void *arg)
 static void test_overlapping_joins(void **state)
 {
     (void)state;
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[3] = {any, any, any};
     size_t rounds = bt_scaled(200, 20);
     baton_space *space = space_new();
@@ -179,7 +179,7 @@ static void test_overlapping_joins(void **state)
 static void test_competing_joins(void **state)
 {
     (void)state;
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[2] = {any, any};
     baton_space *space = space_new();
     recorder r1 = {0}, r2 = {0};
@@ -208,7 +208,7 @@ static void test_competing_joins(void **state)
 static void test_fired_join_unregisters(void **state)
 {
     (void)state;
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[3] = {any, any, any};
     baton_space *space = space_new();
     recorder r = {0};
@@ -239,7 +239,7 @@ static void test_fired_join_unregisters(void **state)
 static void test_persistent_datum(void **state)
 {
     (void)state;
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[2] = {any, any};
     baton_space *space = space_new();
     recorder r = {0};
@@ -280,8 +280,8 @@ static void test_persistent_datum(void **state)
 static void test_join_order(void **state)
 {
     (void)state;
-    baton_pattern *even = P("0 | 2 | 4 | 6");
-    baton_pattern *any = P("_");
+    baton_pattern *even = bt_pattern("0 | 2 | 4 | 6");
+    baton_pattern *any = bt_pattern("_");
     const char *names[4] = {"@1", "\"x\"", "(1, 2)", "@77"};
     for (int perm = 0; perm < 2; perm++) {
         baton_space *space = space_new();
@@ -322,7 +322,7 @@ static void test_join_order(void **state)
 static void test_persistent_consumer(void **state)
 {
     (void)state;
-    baton_pattern *p = P("Int");
+    baton_pattern *p = bt_pattern("Int");
     baton_space *space = space_new();
     recorder r = {0};
     for (int i = 0; i < 5; i++)
@@ -344,7 +344,7 @@ static void test_persistent_consumer(void **state)
 static void test_peek(void **state)
 {
     (void)state;
-    baton_pattern *p = P("_");
+    baton_pattern *p = bt_pattern("_");
     baton_space *space = space_new();
     recorder peeker = {0}, taker = {0};
     put(space, "@1", "1", false);
@@ -396,8 +396,8 @@ static void test_chain_of_hops(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    hop_ctx h = {space, P("Int"), 0, 1000};
-    baton_value *c = V("@0");
+    hop_ctx h = {space, bt_pattern("Int"), 0, 1000};
+    baton_value *c = bt_value("@0");
     baton_value_view cv = baton_value_as_view(c);
     bt_assert_rc(baton_space_consume(space, &cv, &h.pattern, 1, hop_fn, &h, 0, NULL), 0);
     put(space, "@0", "0", false);
@@ -420,9 +420,9 @@ static void test_errors(void **state)
 {
     (void)state;
     baton_space *space = space_new();
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[2] = {any, any};
-    baton_value *a = V("@1");
+    baton_value *a = bt_value("@1");
     baton_value_view views[2] = {baton_value_as_view(a), baton_value_as_view(a)};
     bt_assert_rc(baton_space_consume(space, views, pats, 2, record_fn, NULL, 0, NULL),
                  BATON_EINVAL);
@@ -592,11 +592,11 @@ static void run_stress(int n_channels, size_t total_ops)
     assert_non_null(s->consumers);
     assert_non_null(s->data);
     for (int i = 0; i < ST_PATTERNS; i++)
-        s->patterns[i] = P(st_pattern_text[i]);
+        s->patterns[i] = bt_pattern(st_pattern_text[i]);
     for (int c = 0; c < n_channels; c++) {
         char text[16];
         snprintf(text, sizeof text, "@%d", c + 1000);
-        s->channels[c] = V(text);
+        s->channels[c] = bt_value(text);
     }
     pthread_t threads[THREADS];
     for (int t = 0; t < THREADS; t++)

@@ -9,50 +9,50 @@
  * recovery and damaged logs: test_space_recovery.c.
  */
 #define _GNU_SOURCE
-#include "test_util.h"
-#include "space/durable_util.h"
+#include "support/bt_common.h"
+#include "support/bt_space_durable.h"
 
 /* ---- 1. round trip -------------------------------------------------------------------------- */
 
 static void run_round_trip(baton_durability durability)
 {
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    session *s = calloc(1, sizeof *s);
+    bt_space_tmpdir(dir, sizeof dir);
+    bt_session *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    baton_space_config config = space_config(pool, durability, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    populate(s, space);
-    dump before = dump_space(space);
+    baton_space_config config = bt_space_config(pool, durability, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
+    bt_populate(s, space);
+    bt_dump before = bt_dump_space(space);
     assert_int_equal(before.n_data, 6);
     assert_int_equal(before.n_consumers, 5);
     for (int i = 0; i < 5; i++)
         assert_int_equal(before.ids[i], s->waiting[i]); /* in registration order */
-    baton_space_stats st = stats_of(space);
+    baton_space_stats st = bt_stats_of(space);
     assert_int_equal(st.data, 6);
     assert_int_equal(st.consumers, 5);
     baton_space_destroy(space);
-    session_free_patterns(s);
+    bt_session_free_patterns(s);
 
-    reviver *r = reviver_new();
-    config = space_config(pool, durability, revive_fn, r);
-    space = open_ok(&config, dir);
-    dump after = dump_space(space);
+    bt_reviver *r = bt_reviver_new();
+    config = bt_space_config(pool, durability, bt_revive_fn, r);
+    space = bt_space_open_ok(&config, dir);
+    bt_dump after = bt_dump_space(space);
     if (strcmp(before.text, after.text) != 0)
         fail_msg("the reopened space differs:\n--- before\n%s--- after\n%s", before.text,
                  after.text);
-    st = stats_of(space);
+    st = bt_stats_of(space);
     assert_int_equal(st.recovered_data, 6);
     assert_int_equal(st.recovered_consumers, 5);
     assert_int_equal(st.data, 6);
     assert_int_equal(st.consumers, 5);
     assert_int_equal(r->n, 5);
-    assert_string_equal(revived(r, s->waiting[0])->body, "(\"k\", 7)");
-    assert_string_equal(revived(r, s->waiting[1])->body, "(\"join\", [1, 2])");
-    assert_string_equal(revived(r, s->waiting[2])->body, "nil");
-    assert_string_equal(revived(r, s->waiting[3])->body, "\"peek\"");
-    assert_string_equal(revived(r, s->waiting[4])->body, "42");
+    assert_string_equal(bt_revived(r, s->waiting[0])->body, "(\"k\", 7)");
+    assert_string_equal(bt_revived(r, s->waiting[1])->body, "(\"join\", [1, 2])");
+    assert_string_equal(bt_revived(r, s->waiting[2])->body, "nil");
+    assert_string_equal(bt_revived(r, s->waiting[3])->body, "\"peek\"");
+    assert_string_equal(bt_revived(r, s->waiting[4])->body, "42");
     for (size_t i = 0; i < r->n; i++)
         assert_int_equal(atomic_load(&r->slots[i].fired), 0);
 
@@ -61,22 +61,22 @@ static void run_round_trip(baton_durability durability)
     uint64_t name = baton_space_fresh_name(space);
     assert_true(name > 7000);
     assert_true(name > s->max_name);
-    kslot extra;
+    bt_kslot extra;
     memset(&extra, 0, sizeof extra);
-    uint64_t id = s_take(s, space, 1, (const char *[]){s->n[0]}, (const char *[]){"Int"}, NULL,
-                         &extra, 0);
+    uint64_t id = bt_session_take(s, space, 1, (const char *[]){s->n[0]}, (const char *[]){"Int"},
+                                  NULL, &extra, 0);
     for (int i = 0; i < 5; i++)
         assert_true(id > s->waiting[i]);
 
     /* The revived consumers fire. */
-    put(space, s->n[5], "(\"k\", 5)", false);
-    put(space, s->n[6], "0", false);
-    put(space, s->n[1], "200", false);
-    put(space, s->n[7], "\"again\"", false);
-    put(space, s->n[0], "11", false);
+    bt_put(space, s->n[5], "(\"k\", 5)", false);
+    bt_put(space, s->n[6], "0", false);
+    bt_put(space, s->n[1], "200", false);
+    bt_put(space, s->n[7], "\"again\"", false);
+    bt_put(space, s->n[0], "11", false);
     bt_assert_rc(baton_space_quiesce(space), 0);
-    kslot *k1 = revived(r, s->waiting[0]), *k2 = revived(r, s->waiting[1]);
-    kslot *k3 = revived(r, s->waiting[2]);
+    bt_kslot *k1 = bt_revived(r, s->waiting[0]), *k2 = bt_revived(r, s->waiting[1]);
+    bt_kslot *k3 = bt_revived(r, s->waiting[2]);
     assert_int_equal(atomic_load(&k1->fired), 1);
     assert_string_equal(k1->last[0], "(\"k\", 5)");
     assert_int_equal(atomic_load(&k2->fired), 1);
@@ -85,17 +85,17 @@ static void run_round_trip(baton_durability durability)
     assert_int_equal(atomic_load(&k3->fired), 1);
     assert_string_equal(k3->last[0], "\"again\"");
     assert_int_equal(atomic_load(&extra.fired), 1);
-    st = stats_of(space);
+    st = bt_stats_of(space);
     assert_int_equal(st.consumers, 3); /* K3 (persistent), K4, K5 */
     assert_int_equal(st.data, 6);
     baton_space_destroy(space);
-    session_free_patterns(s);
+    bt_session_free_patterns(s);
 
     free(before.text);
     free(after.text);
     free(r);
     free(s);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -116,13 +116,13 @@ static void test_round_trip_sync(void **state)
 static void test_revive_errors(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    dump before;
-    session *s = populated_log(pool, BATON_DURABILITY_ASYNC, dir, sizeof dir, &before);
+    bt_dump before;
+    bt_session *s = bt_populated_log(pool, BATON_DURABILITY_ASYNC, dir, sizeof dir, &before);
 
     /* No revive function: EINVAL naming one of the waiting consumers. */
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
     baton_space *space = NULL;
     bt_assert_rc(baton_space_open(&config, dir, &space), BATON_EINVAL);
     assert_null(space);
@@ -139,37 +139,37 @@ static void test_revive_errors(void **state)
     /* A revive that fails, first or later: that error, nothing leaks, the log stays usable. */
     const int fail_at[] = {0, 1, 4};
     for (size_t i = 0; i < sizeof fail_at / sizeof fail_at[0]; i++) {
-        reviver *r = reviver_new();
+        bt_reviver *r = bt_reviver_new();
         r->fail_at = fail_at[i];
         r->fail_rc = BATON_ERANGE;
-        config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, r);
+        config = bt_space_config(pool, BATON_DURABILITY_ASYNC, bt_revive_fn, r);
         space = NULL;
         bt_assert_rc(baton_space_open(&config, dir, &space), BATON_ERANGE);
         assert_null(space);
         free(r);
     }
     /* Returning 0 without a function: EINVAL. */
-    reviver *r = reviver_new();
+    bt_reviver *r = bt_reviver_new();
     r->fail_at = 2;
     r->fail_rc = 0;
-    config = space_config(pool, BATON_DURABILITY_SYNC, revive_fn, r);
+    config = bt_space_config(pool, BATON_DURABILITY_SYNC, bt_revive_fn, r);
     space = NULL;
     bt_assert_rc(baton_space_open(&config, dir, &space), BATON_EINVAL);
     assert_null(space);
     free(r);
 
     /* After all that the state is intact. */
-    r = reviver_new();
-    config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, r);
-    space = open_ok(&config, dir);
-    dump after = dump_space(space);
+    r = bt_reviver_new();
+    config = bt_space_config(pool, BATON_DURABILITY_ASYNC, bt_revive_fn, r);
+    space = bt_space_open_ok(&config, dir);
+    bt_dump after = bt_dump_space(space);
     assert_string_equal(before.text, after.text);
     baton_space_destroy(space);
     free(r);
     free(before.text);
     free(after.text);
     free(s);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -178,51 +178,51 @@ static void test_revive_errors(void **state)
 static void test_none_read_only(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    dump before;
-    session *s = populated_log(pool, BATON_DURABILITY_SYNC, dir, sizeof dir, &before);
+    bt_dump before;
+    bt_session *s = bt_populated_log(pool, BATON_DURABILITY_SYNC, dir, sizeof dir, &before);
     baton_space_config config;
     baton_space *space;
 
     char path[128];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     size_t size0 = 0;
-    unsigned char *bytes0 = read_whole(path, &size0);
+    unsigned char *bytes0 = bt_read_file(path, &size0);
 
     for (int round = 0; round < 2; round++) {
-        reviver *r = reviver_new();
-        config = space_config(pool, BATON_DURABILITY_NONE, revive_fn, r);
-        space = open_ok(&config, dir);
-        dump view = dump_space(space);
+        bt_reviver *r = bt_reviver_new();
+        config = bt_space_config(pool, BATON_DURABILITY_NONE, bt_revive_fn, r);
+        space = bt_space_open_ok(&config, dir);
+        bt_dump view = bt_dump_space(space);
         assert_string_equal(before.text, view.text);
-        baton_space_stats st = stats_of(space);
+        baton_space_stats st = bt_stats_of(space);
         assert_int_equal(st.log_records, 0);
         assert_int_equal(st.log_appended, 0);
         assert_true(st.log_writer_cpu_ns == 0); /* NONE: no writer */
         assert_int_equal(st.recovered_data, 6);
         assert_int_equal(st.recovered_consumers, 5);
         /* Changes live in memory only. */
-        put(space, s->n[5], "(\"k\", 1)", false);
-        put(space, s->n[0], "\"new\"", true);
+        bt_put(space, s->n[5], "(\"k\", 1)", false);
+        bt_put(space, s->n[0], "\"new\"", true);
         bt_assert_rc(baton_space_quiesce(space), 0);
-        assert_int_equal(atomic_load(&revived(r, s->waiting[0])->fired), 1);
+        assert_int_equal(atomic_load(&bt_revived(r, s->waiting[0])->fired), 1);
         bt_assert_rc(baton_space_sync(space), 0);
         bt_assert_rc(baton_space_compact(space), 0);
         baton_space_destroy(space);
         free(view.text);
         free(r);
         size_t size1 = 0;
-        unsigned char *bytes1 = read_whole(path, &size1);
+        unsigned char *bytes1 = bt_read_file(path, &size1);
         assert_int_equal(size1, size0);
         assert_true(memcmp(bytes0, bytes1, size0) == 0);
         free(bytes1);
     }
     /* A writable reopen sees the log, not the NONE session's changes. */
-    reviver *r = reviver_new();
-    config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, r);
-    space = open_ok(&config, dir);
-    dump after = dump_space(space);
+    bt_reviver *r = bt_reviver_new();
+    config = bt_space_config(pool, BATON_DURABILITY_ASYNC, bt_revive_fn, r);
+    space = bt_space_open_ok(&config, dir);
+    bt_dump after = bt_dump_space(space);
     assert_string_equal(before.text, after.text);
     baton_space_destroy(space);
     free(r);
@@ -230,7 +230,7 @@ static void test_none_read_only(void **state)
     free(before.text);
     free(bytes0);
     free(s);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -255,38 +255,38 @@ static int perm_fn(void *ctx, const baton_match *match)
 static void test_compaction(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
     config.compact_records = 100;
-    baton_space *space = open_ok(&config, dir);
-    uint64_t compactions0 = stats_of(space).compactions;
+    baton_space *space = bt_space_open_ok(&config, dir);
+    uint64_t compactions0 = bt_stats_of(space).compactions;
 
     /* Live state that must survive every compaction: data, a waiting consumer with a body. */
-    put(space, "\"keep\"", "1", false);
-    put(space, "\"keep\"", "(2, \"two\")", true);
-    kslot waiting;
+    bt_put(space, "\"keep\"", "1", false);
+    bt_put(space, "\"keep\"", "(2, \"two\")", true);
+    bt_kslot waiting;
     memset(&waiting, 0, sizeof waiting);
     baton_pattern *keep_pattern[1];
-    take(space, 1, (const char *[]){"\"wait\""}, (const char *[]){"\"never\""}, keep_pattern,
+    bt_take(space, 1, (const char *[]){"\"wait\""}, (const char *[]){"\"never\""}, keep_pattern,
          "(\"body\", 1)", &waiting, 0);
 
-    baton_pattern *p_int = P("Int");
-    baton_value *ch = V("\"pc\"");
-    kslot fired;
+    baton_pattern *p_int = bt_pattern("Int");
+    baton_value *ch = bt_value("\"pc\"");
+    bt_kslot fired;
     memset(&fired, 0, sizeof fired);
     const size_t rounds = bt_scaled(3000, 500);
     uint64_t max_records = 0;
     for (size_t i = 0; i < rounds; i++) {
-        baton_value *d = V("7");
+        baton_value *d = bt_value("7");
         baton_value_view cv = baton_value_as_view(ch);
         bt_assert_rc(baton_space_produce(space, cv, baton_value_as_view(d), false), 0);
-        bt_assert_rc(baton_space_consume(space, &cv, &p_int, 1, slot_fn, &fired, 0, NULL), 0);
+        bt_assert_rc(baton_space_consume(space, &cv, &p_int, 1, bt_kslot_fn, &fired, 0, NULL), 0);
         baton_value_destroy(d);
         if (i % 10 == 9) {
             bt_assert_rc(baton_space_quiesce(space), 0);
-            baton_space_stats st = stats_of(space);
+            baton_space_stats st = bt_stats_of(space);
             if (st.log_records > max_records)
                 max_records = st.log_records;
             if (st.log_records >= 300)
@@ -295,7 +295,7 @@ static void test_compaction(void **state)
     }
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal((size_t)atomic_load(&fired.fired), rounds);
-    baton_space_stats st = stats_of(space);
+    baton_space_stats st = bt_stats_of(space);
     assert_true(st.compactions > compactions0 + 5);
     assert_int_equal(st.data, 2);
     assert_int_equal(st.consumers, 1);
@@ -304,7 +304,7 @@ static void test_compaction(void **state)
 
     /* Explicit compaction: the log holds the snapshot only (SNAP, 2 PUT, 1 REG, SNAP_END). */
     bt_assert_rc(baton_space_compact(space), 0);
-    baton_space_stats st2 = stats_of(space);
+    baton_space_stats st2 = bt_stats_of(space);
     assert_int_equal(st2.compactions, st.compactions + 1);
     assert_int_equal(st2.log_records, 5);
     assert_true(st2.log_durable >= st2.log_appended);
@@ -314,28 +314,28 @@ static void test_compaction(void **state)
 
     /* Compaction, sync and quiesce from a continuation: EPERM. */
     perm_probe probe = {.space = space};
-    baton_pattern *p_any = P("_");
-    baton_value *pch = V("\"perm\"");
+    baton_pattern *p_any = bt_pattern("_");
+    baton_value *pch = bt_value("\"perm\"");
     baton_value_view pv = baton_value_as_view(pch);
     bt_assert_rc(baton_space_consume(space, &pv, &p_any, 1, perm_fn, &probe, 0, NULL), 0);
-    put(space, "\"perm\"", "0", false);
+    bt_put(space, "\"perm\"", "0", false);
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal(atomic_load(&probe.ran), 1);
     assert_int_equal(atomic_load(&probe.compact_rc), BATON_EPERM);
     assert_int_equal(atomic_load(&probe.sync_rc), BATON_EPERM);
     assert_int_equal(atomic_load(&probe.quiesce_rc), BATON_EPERM);
 
-    dump before = dump_space(space);
+    bt_dump before = bt_dump_space(space);
     baton_space_destroy(space);
-    reviver *r = reviver_new();
-    config = space_config(pool, BATON_DURABILITY_ASYNC, revive_fn, r);
+    bt_reviver *r = bt_reviver_new();
+    config = bt_space_config(pool, BATON_DURABILITY_ASYNC, bt_revive_fn, r);
     config.compact_records = 100;
-    space = open_ok(&config, dir);
-    dump after = dump_space(space);
+    space = bt_space_open_ok(&config, dir);
+    bt_dump after = bt_dump_space(space);
     assert_string_equal(before.text, after.text);
     assert_int_equal(r->n, 1);
     assert_string_equal(r->slots[0].body, "(\"body\", 1)");
-    assert_true(stats_of(space).log_records < 300);
+    assert_true(bt_stats_of(space).log_records < 300);
     baton_space_destroy(space);
 
     free(before.text);
@@ -346,7 +346,7 @@ static void test_compaction(void **state)
     baton_pattern_destroy(p_any);
     baton_pattern_destroy(p_int);
     baton_pattern_destroy(keep_pattern[0]);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -394,67 +394,67 @@ static int sync_first_fn(void *ctx, const baton_match *match)
 static void test_sync_semantics(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    sync_probe probe = {.space = space, .hop = V("\"hop\"")};
-    baton_pattern *p_int = P("Int");
-    baton_value *in = V("\"in\"");
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
+    sync_probe probe = {.space = space, .hop = bt_value("\"hop\"")};
+    baton_pattern *p_int = bt_pattern("Int");
+    baton_value *in = bt_value("\"in\"");
     baton_value_view inv = baton_value_as_view(in), hopv = baton_value_as_view(probe.hop);
     const int n = (int)bt_scaled(200, 40);
     for (int i = 0; i < n; i++) {
         /* An outside produce that stores: durable when it returns. */
-        baton_space_stats st0 = stats_of(space);
-        put(space, "\"store\"", "1", false);
-        baton_space_stats st1 = stats_of(space);
+        baton_space_stats st0 = bt_stats_of(space);
+        bt_put(space, "\"store\"", "1", false);
+        baton_space_stats st1 = bt_stats_of(space);
         if (st1.log_durable < st0.log_appended + 1)
             fail_msg("produce returned at durable %" PRIu64 ", appended before it %" PRIu64,
                      st1.log_durable, st0.log_appended);
         /* An outside consume that registers: durable when it returns. */
-        st0 = stats_of(space);
+        st0 = bt_stats_of(space);
         bt_assert_rc(baton_space_consume(space, &inv, &p_int, 1, sync_first_fn, &probe, 0, NULL),
                      0);
-        st1 = stats_of(space);
+        st1 = bt_stats_of(space);
         assert_true(st1.log_durable >= st0.log_appended + 1);
         /* The hop consumer waits; the produce fires the first, which fires the hop. */
         bt_assert_rc(baton_space_consume(space, &hopv, &p_int, 1, sync_hop_fn, &probe, 0, NULL),
                      0);
-        st0 = stats_of(space);
+        st0 = bt_stats_of(space);
         atomic_store(&probe.min_durable, st0.log_appended);
-        baton_value *d = V("5");
+        baton_value *d = bt_value("5");
         bt_assert_rc(baton_space_produce(space, inv, baton_value_as_view(d), false), 0);
         baton_value_destroy(d);
-        st1 = stats_of(space);
+        st1 = bt_stats_of(space);
         assert_true(st1.log_durable >= st0.log_appended + 1);
         bt_assert_rc(baton_space_quiesce(space), 0);
         if (atomic_load(&probe.ran) != i + 1 || atomic_load(&probe.hops) != i + 1) {
             int ran = atomic_load(&probe.ran), hops = atomic_load(&probe.hops);
-            baton_space_stats sq = stats_of(space);
+            baton_space_stats sq = bt_stats_of(space);
             bt_sleep_ms(200);
-            baton_space_stats sl = stats_of(space);
+            baton_space_stats sl = bt_stats_of(space);
             fail_msg("iteration %d: after quiesce %d firings and %d hops (%d and %d 200 ms "
                      "later); data %zu, consumers %zu (later %zu, %zu)", i, ran, hops,
                      atomic_load(&probe.ran), atomic_load(&probe.hops), sq.data, sq.consumers,
                      sl.data, sl.consumers);
         }
         bt_assert_rc(baton_space_sync(space), 0);
-        st1 = stats_of(space);
+        st1 = bt_stats_of(space);
         assert_true(st1.log_durable >= st1.log_appended);
     }
     bt_assert_no_thread_failures();
     assert_int_equal(atomic_load(&probe.ran), n);
     assert_int_equal(atomic_load(&probe.hops), n);
     assert_int_equal(atomic_load(&probe.bad), 0);
-    baton_space_stats st = stats_of(space);
+    baton_space_stats st = bt_stats_of(space);
     assert_int_equal(st.data, (size_t)n);
     assert_int_equal(st.consumers, 0);
     baton_space_destroy(space);
     baton_pattern_destroy(p_int);
     baton_value_destroy(in);
     baton_value_destroy(probe.hop);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 

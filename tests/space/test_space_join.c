@@ -17,13 +17,13 @@
  *    BATON_EINVAL naming the later place; an allocation failure while a 1000-channel join is
  *    made is BATON_ENOMEM; none of them registers anything or touches *consumer_id.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <stdint.h>
 
 #include "core/alloc.h"
-#include "space/join_util.h"
-#include "space/stress_util.h"
+#include "support/bt_space_join.h"
+#include "support/bt_space_stress.h"
 
 static baton_space_stats stats_now(baton_space *space)
 {
@@ -50,7 +50,7 @@ static int seen_fn(void *ctx, const baton_match *match)
     seen_join *s = ctx;
     s->n_channels = match->n_channels;
     for (size_t i = 0; i < match->n_channels && i < s->width; i++) {
-        BT_CHECK(read_datum(match->data[i], &s->channel[i], &s->serial[i]));
+        BT_CHECK(bt_read_datum(match->data[i], &s->channel[i], &s->serial[i]));
         s->bound[i] = -1;
         if (i % 2 == 0) /* the pattern (_, x): one binder, the serial */
             s->bound[i] = baton_view_int(match->bindings[i][0]);
@@ -94,7 +94,7 @@ static void seen_check(const seen_join *s, int64_t serial)
     }
 }
 
-static uint64_t consume_listed(baton_space *space, const chans *c, const int *listed, size_t n,
+static uint64_t consume_listed(baton_space *space, const bt_chans *c, const int *listed, size_t n,
                                baton_pattern *const *two, seen_join *s)
 {
     baton_value_view *views = calloc(n, sizeof *views);
@@ -120,7 +120,7 @@ static void check_channel(baton_space *space, baton_value_view channel, size_t d
     assert_int_equal(k, consumers);
 }
 
-static void check_counts(baton_space *space, const chans *c, size_t n, size_t data,
+static void check_counts(baton_space *space, const bt_chans *c, size_t n, size_t data,
                          size_t consumers)
 {
     for (size_t i = 0; i < n; i++) {
@@ -142,16 +142,16 @@ static void test_widths(void **state)
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);
     /* Even listed positions bind the serial, odd ones only check its type. */
-    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
+    baton_pattern *two[2] = {bt_pattern("(_, x)"), bt_pattern("(_, Int)")};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
         size_t n = widths[w];
-        baton_space *space = space_new();
-        chans c = chans_make(b, n);
+        baton_space *space = bt_space_new();
+        bt_chans c = bt_chans_make(b, n);
         int *listed = calloc(n, sizeof *listed), *reversed = calloc(n, sizeof *reversed);
         assert_true(listed != NULL && reversed != NULL);
         for (size_t i = 0; i < n; i++)
             listed[i] = (int)i;
-        shuffle(listed, n, &rng);
+        bt_shuffle(listed, n, &rng);
         for (size_t i = 0; i < n; i++)
             reversed[i] = listed[n - 1 - i];
         seen_join *first = seen_new(n, listed), *second = seen_new(n, reversed);
@@ -159,7 +159,7 @@ static void test_widths(void **state)
 
         /* Serial 0 on every channel but the last listed; two joins wait, the older first. */
         for (size_t i = 0; i + 1 < n; i++)
-            produce_datum(space, b, &c, listed[i], 0, false);
+            bt_produce_datum(space, b, &c, listed[i], 0, false);
         (void)consume_listed(space, &c, listed, n, two, first);
         (void)consume_listed(space, &c, reversed, n, two, second);
         bt_assert_rc(baton_space_quiesce(space), 0);
@@ -169,14 +169,14 @@ static void test_widths(void **state)
         if (n > 1)
             check_channel(space, c.views[listed[0]], 1, 2);
         /* The last channel's datum completes the older join only. */
-        produce_datum(space, b, &c, listed[n - 1], 0, false);
+        bt_produce_datum(space, b, &c, listed[n - 1], 0, false);
         bt_assert_rc(baton_space_quiesce(space), 0);
         seen_check(first, 0);
         assert_int_equal(atomic_load(&second->fired), 0);
         check_counts(space, &c, n, 0, 1);
         /* Serial 1 everywhere: the second join fires at its last channel's datum. */
         for (size_t i = 0; i < n; i++)
-            produce_datum(space, b, &c, listed[i], 1, false);
+            bt_produce_datum(space, b, &c, listed[i], 1, false);
         bt_assert_rc(baton_space_quiesce(space), 0);
         seen_check(second, 1);
         check_counts(space, &c, n, 0, 0);
@@ -184,9 +184,9 @@ static void test_widths(void **state)
         /* Data first: serials 2 and 3 everywhere; a join takes the oldest at once, the next
          * join the newer ones, whatever order each lists its channels in. */
         for (size_t i = 0; i < n; i++)
-            produce_datum(space, b, &c, (int)i, 2, false);
+            bt_produce_datum(space, b, &c, (int)i, 2, false);
         for (size_t i = 0; i < n; i++)
-            produce_datum(space, b, &c, (int)(n - 1 - i), 3, false);
+            bt_produce_datum(space, b, &c, (int)(n - 1 - i), 3, false);
         (void)consume_listed(space, &c, reversed, n, two, third);
         bt_assert_rc(baton_space_quiesce(space), 0);
         seen_check(third, 2);
@@ -207,7 +207,7 @@ static void test_widths(void **state)
         free(listed);
         free(reversed);
         baton_space_destroy(space);
-        chans_free(&c);
+        bt_chans_free(&c);
     }
     baton_pattern_destroy(two[0]);
     baton_pattern_destroy(two[1]);
@@ -222,18 +222,18 @@ static void test_wide_persistent_and_peek(void **state)
     static const size_t widths[] = {65, 1000};
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);
-    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
+    baton_pattern *two[2] = {bt_pattern("(_, x)"), bt_pattern("(_, Int)")};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
         size_t n = widths[w];
-        baton_space *space = space_new();
-        chans c = chans_make(b, n);
+        baton_space *space = bt_space_new();
+        bt_chans c = bt_chans_make(b, n);
         int *listed = calloc(n, sizeof *listed);
         assert_non_null(listed);
         for (size_t i = 0; i < n; i++)
             listed[i] = (int)(n - 1 - i);
         seen_join *peek = seen_new(n, listed), *keep = seen_new(n, listed);
         for (size_t i = 0; i < n; i++)
-            produce_datum(space, b, &c, (int)i, 7, false);
+            bt_produce_datum(space, b, &c, (int)i, 7, false);
         baton_value_view *views = calloc(n, sizeof *views);
         baton_pattern **pats = calloc(n, sizeof *pats);
         assert_true(views != NULL && pats != NULL);
@@ -254,7 +254,7 @@ static void test_wide_persistent_and_peek(void **state)
         seen_check(keep, 7);
         check_counts(space, &c, n, 0, 1);
         for (size_t i = 0; i < n; i++)
-            produce_datum(space, b, &c, (int)i, 8, false);
+            bt_produce_datum(space, b, &c, (int)i, 8, false);
         bt_assert_rc(baton_space_quiesce(space), 0);
         assert_int_equal(atomic_load(&keep->fired), 2);
         check_counts(space, &c, n, 0, 1);
@@ -264,7 +264,7 @@ static void test_wide_persistent_and_peek(void **state)
         seen_free(keep);
         free(listed);
         baton_space_destroy(space);
-        chans_free(&c);
+        bt_chans_free(&c);
     }
     baton_pattern_destroy(two[0]);
     baton_pattern_destroy(two[1]);
@@ -283,7 +283,7 @@ typedef struct c_join {
 
 typedef struct c_round {
     baton_space *space;
-    chans *c;
+    bt_chans *c;
     baton_pattern *any;
     c_join *joins;
     size_t n_joins;
@@ -313,7 +313,7 @@ static int c_fire(void *ctx, const baton_match *match)
                  x->join, match->n_channels, j->width);
     for (size_t i = 0; i < match->n_channels && i < j->width; i++) {
         int64_t channel = -1, serial = -1;
-        if (!read_datum(match->data[i], &channel, &serial) || channel != j->listed[i] ||
+        if (!bt_read_datum(match->data[i], &channel, &serial) || channel != j->listed[i] ||
             serial < 0 || serial >= r->per_channel[channel]) {
             BT_CHECK_MSG(false,
                          "join %zu, listed %zu: datum (%" PRId64 ", %" PRId64
@@ -343,7 +343,7 @@ static void *c_main(void *arg)
     for (size_t k = 0; b != NULL && k < r->n_ops[t->index]; k++) {
         int op = r->ops[t->index][k];
         if (op >= 0) {
-            baton_value *d = datum_value(b, r->produce_channel[op], r->produce_serial[op]);
+            baton_value *d = bt_datum_value(b, r->produce_channel[op], r->produce_serial[op]);
             BT_CHECK(d != NULL);
             if (d == NULL)
                 break;
@@ -372,12 +372,12 @@ static void *c_main(void *arg)
     return NULL;
 }
 
-static void c_round_run(chans *c, baton_pattern *any, bt_rng *rng, size_t n_joins)
+static void c_round_run(bt_chans *c, baton_pattern *any, bt_rng *rng, size_t n_joins)
 {
     static const size_t widths[] = {1000, 100, 65, 64, 2, 1, 100, 1000, 65};
     c_round r;
     memset(&r, 0, sizeof r);
-    r.space = space_new();
+    r.space = bt_space_new();
     r.c = c;
     r.any = any;
     r.n_joins = n_joins;
@@ -396,7 +396,7 @@ static void c_round_run(chans *c, baton_pattern *any, bt_rng *rng, size_t n_join
         assert_non_null(cj->listed);
         for (int i = 0; i < C_CHANNELS; i++)
             perm[i] = i;
-        shuffle(perm, C_CHANNELS, rng);
+        bt_shuffle(perm, C_CHANNELS, rng);
         memcpy(cj->listed, perm, cj->width * sizeof *cj->listed);
         for (size_t i = 0; i < cj->width; i++)
             r.per_channel[cj->listed[i]]++;
@@ -425,7 +425,7 @@ static void c_round_run(chans *c, baton_pattern *any, bt_rng *rng, size_t n_join
         all[i] = (int)i;
     for (size_t j = 0; j < n_joins; j++)
         all[total + j] = -1 - (int)j;
-    shuffle(all, total + n_joins, rng);
+    bt_shuffle(all, total + n_joins, rng);
     for (unsigned t = 0; t < C_THREADS; t++) {
         r.ops[t] = malloc((total + n_joins) * sizeof(int));
         assert_non_null(r.ops[t]);
@@ -487,15 +487,15 @@ static void test_concurrent(void **state)
     bt_rng rng = bt_rng_seed(seed);
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);
-    chans c = chans_make(b, C_CHANNELS);
-    baton_pattern *any = P("(Int, Int)");
+    bt_chans c = bt_chans_make(b, C_CHANNELS);
+    baton_pattern *any = bt_pattern("(Int, Int)");
     bt_watchdog dog;
     bt_watchdog_start(&dog, 240, "wide joins under concurrent callers (a deadlock?)");
     for (size_t round = 0; round < rounds; round++)
         c_round_run(&c, any, &rng, n_joins);
     bt_watchdog_stop(&dog);
     baton_pattern_destroy(any);
-    chans_free(&c);
+    bt_chans_free(&c);
     baton_value_builder_destroy(b);
 }
 
@@ -512,10 +512,10 @@ static int never_fn(void *ctx, const baton_match *match)
 static void test_too_wide(void **state)
 {
     (void)state;
-    baton_space *space = space_new();
-    baton_value *one = V("@1");
+    baton_space *space = bt_space_new();
+    baton_value *one = bt_value("@1");
     baton_value_view views[1] = {baton_value_as_view(one)};
-    baton_pattern *any = P("_");
+    baton_pattern *any = bt_pattern("_");
     baton_pattern *pats[1] = {any};
     /* The arrays hold one entry: a count that cannot be addressed must be refused before they are
      * read (ASan would see the read). */
@@ -546,8 +546,8 @@ static void test_listed_twice(void **state)
     (void)state;
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);
-    chans c = chans_make(b, 200);
-    baton_pattern *any = P("_");
+    bt_chans c = bt_chans_make(b, 200);
+    baton_pattern *any = bt_pattern("_");
     enum { N = 150 };
     baton_value_view views[N];
     baton_pattern *pats[N];
@@ -559,7 +559,7 @@ static void test_listed_twice(void **state)
     views[120] = c.views[37];
     views[90] = c.views[37];
     views[140] = c.views[5];
-    baton_space *space = space_new();
+    baton_space *space = bt_space_new();
     uint64_t id = 77;
     int rc = baton_space_consume(space, views, pats, N, never_fn, NULL, 0, &id);
     assert_int_equal(rc, BATON_EINVAL);
@@ -574,8 +574,8 @@ static void test_listed_twice(void **state)
                         "baton_space_consume: channel 1 is listed twice");
     assert_int_equal(id, 77);
     /* Nothing waits: data produced on those channels stay. */
-    produce_datum(space, b, &c, 37, 0, false);
-    produce_datum(space, b, &c, 3, 0, false);
+    bt_produce_datum(space, b, &c, 37, 0, false);
+    bt_produce_datum(space, b, &c, 3, 0, false);
     bt_assert_rc(baton_space_quiesce(space), 0);
     bt_assert_no_thread_failures();
     baton_space_stats stats = stats_now(space);
@@ -583,7 +583,7 @@ static void test_listed_twice(void **state)
     assert_int_equal(stats.data, 2);
     baton_space_destroy(space);
     baton_pattern_destroy(any);
-    chans_free(&c);
+    bt_chans_free(&c);
     baton_value_builder_destroy(b);
 }
 
@@ -596,8 +596,8 @@ static void test_wide_out_of_memory(void **state)
     enum { N = 1000 };
     baton_value_builder *b = NULL;
     bt_assert_rc(baton_value_builder_create(&b), 0);
-    chans c = chans_make(b, N);
-    baton_pattern *two[2] = {P("(_, x)"), P("(_, Int)")};
+    bt_chans c = bt_chans_make(b, N);
+    baton_pattern *two[2] = {bt_pattern("(_, x)"), bt_pattern("(_, Int)")};
     int *listed = calloc(N, sizeof *listed);
     assert_non_null(listed);
     for (int i = 0; i < N; i++)
@@ -610,7 +610,7 @@ static void test_wide_out_of_memory(void **state)
         pats[i] = two[i % 2];
     }
     seen_join *s = seen_new(N, listed);
-    baton_space *space = space_new();
+    baton_space *space = bt_space_new();
     long failures = 0;
     for (long n = 0;; n++) {
         uint64_t id = 77;
@@ -629,7 +629,7 @@ static void test_wide_out_of_memory(void **state)
     assert_true(failures > 0);
     assert_int_equal(stats_now(space).consumers, 1);
     for (int i = 0; i < N; i++)
-        produce_datum(space, b, &c, i, 4, false);
+        bt_produce_datum(space, b, &c, i, 4, false);
     bt_assert_rc(baton_space_quiesce(space), 0);
     seen_check(s, 4);
     baton_space_destroy(space);
@@ -639,7 +639,7 @@ static void test_wide_out_of_memory(void **state)
     free(listed);
     baton_pattern_destroy(two[0]);
     baton_pattern_destroy(two[1]);
-    chans_free(&c);
+    bt_chans_free(&c);
     baton_value_builder_destroy(b);
 }
 

@@ -20,10 +20,10 @@
  * wide joins are re-evaluated, compete for data with older and overlapping joins and fire.
  *
  * The concurrent stress against an oracle is in test_space_stress.c; the helpers both share are in
- * stress_util.h.
+ * bt_space_stress.h.
  */
-#include "test_util.h"
-#include "space/stress_util.h"
+#include "support/bt_common.h"
+#include "support/bt_space_stress.h"
 
 /* What a run draws from: its channels, and how it picks a consumer's width and patterns. */
 typedef struct m_params {
@@ -165,7 +165,7 @@ static int m_oldest(model *m, int ch, int pat)
 {
     m_list *l = &m->chan_data[ch];
     for (size_t i = 0; i < l->count; i++)
-        if (pat_matches(pat, m->data[l->items[i]].tag))
+        if (bt_pat_matches(pat, m->data[l->items[i]].tag))
             return l->items[i];
     return -1;
 }
@@ -219,7 +219,7 @@ static void m_settle(model *m, int ch, int d)
             c = &m->consumers[m->regs[ch][j].consumer];
             for (pos = 0; c->chans[pos] != ch; pos++) {
             }
-            if (pat_matches(c->pats[pos], m->data[d].tag))
+            if (bt_pat_matches(c->pats[pos], m->data[d].tag))
                 break;
         }
         if (j == m->n_regs[ch])
@@ -259,7 +259,7 @@ static int m_record_fn(void *ctx, const baton_match *match)
     }
     for (size_t i = 0; i < match->n_channels; i++) {
         int64_t t = -1, sr = -1, tag = -1;
-        BT_CHECK(read_triple(match->data[i], &t, &sr, &tag) && t == 0);
+        BT_CHECK(bt_read_triple(match->data[i], &t, &sr, &tag) && t == 0);
         f.data[i] = (int)sr;
     }
     pthread_mutex_lock(&g_log_lock);
@@ -341,21 +341,21 @@ static int m_on_datum(void *ctx, const baton_space_datum_info *info)
     m_seen *seen = ctx;
     int c = m_channel_of(seen, info->channel);
     int64_t t, sr, tag;
-    if (c < 0 || !read_triple(info->datum, &t, &sr, &tag)) {
-        SEEN_ERROR(seen, "visit: datum on an unknown channel or of unknown shape\n");
+    if (c < 0 || !bt_read_triple(info->datum, &t, &sr, &tag)) {
+        BT_SEEN_ERROR(seen, "visit: datum on an unknown channel or of unknown shape\n");
         return 0;
     }
     /* Channels come as groups: one channel's data all together. */
     if (c != seen->last_channel) {
         if (seen->channel_done[c])
-            SEEN_ERROR(seen, "visit: channel %d's data not reported together\n", c);
+            BT_SEEN_ERROR(seen, "visit: channel %d's data not reported together\n", c);
         if (seen->last_channel >= 0)
             seen->channel_done[seen->last_channel] = true;
         seen->last_channel = c;
     }
     model *m = seen->m;
     if (sr >= 0 && m->data[sr].persistent != info->persistent)
-        SEEN_ERROR(seen, "visit: datum %" PRId64 " persistent %d, model %d\n", sr,
+        BT_SEEN_ERROR(seen, "visit: datum %" PRId64 " persistent %d, model %d\n", sr,
                    info->persistent, m->data[sr].persistent);
     if (seen->n_data[c] == seen->cap_data[c]) {
         seen->cap_data[c] = seen->cap_data[c] ? 2 * seen->cap_data[c] : 64;
@@ -381,7 +381,7 @@ static int m_on_consumer(void *ctx, const baton_space_consumer_info *info)
             hi = mid;
     }
     if (lo == seen->n_ids || m->consumers[lo].id != info->id) {
-        SEEN_ERROR(seen, "visit: unknown consumer id %" PRIu64 "\n", info->id);
+        BT_SEEN_ERROR(seen, "visit: unknown consumer id %" PRIu64 "\n", info->id);
         return 0;
     }
     int k = (int)lo;
@@ -389,16 +389,16 @@ static int m_on_consumer(void *ctx, const baton_space_consumer_info *info)
     bool same = info->flags == c->flags && info->n_channels == (size_t)c->n;
     for (int i = 0; same && i < c->n; i++)
         same = m_channel_of(seen, info->channels[i]) == c->chans[i] &&
-               info->patterns[i] == g_pats[c->pats[i]];
+               info->patterns[i] == bt_pats[c->pats[i]];
     if (same) {
         int64_t x, y, z;
         if (c->with_body)
-            same = read_triple(info->body, &x, &y, &z) && x == -1 && y == k && z == -1;
+            same = bt_read_triple(info->body, &x, &y, &z) && x == -1 && y == k && z == -1;
         else
             same = baton_view_kind(info->body) == BATON_VALUE_NIL;
     }
     if (!same)
-        SEEN_ERROR(seen, "visit: consumer %d reported unlike registered\n", k);
+        BT_SEEN_ERROR(seen, "visit: consumer %d reported unlike registered\n", k);
     if (seen->n_consumers == seen->cap_consumers) {
         seen->cap_consumers = seen->cap_consumers ? 2 * seen->cap_consumers : 64;
         seen->consumers = realloc(seen->consumers, seen->cap_consumers * sizeof(int));
@@ -483,19 +483,19 @@ static int m_pick_pattern(bt_rng *rng, int n)
 {
     static const int wide_pats[] = {0, 1, 2, 3, 4, 6};
     if (n <= 3)
-        return pick_pattern(rng);
+        return bt_pick_pattern(rng);
     return wide_pats[bt_rng_below(rng, sizeof wide_pats / sizeof wide_pats[0])];
 }
 
 /* A tag 0..3 that pattern p matches; any of them for a pattern that none matches (a small
- * consumer's PERSISTENT_PAT or NOTHING_PAT). */
+ * consumer's BT_PERSISTENT_PAT or BT_NOTHING_PAT). */
 static int m_tag_for(bt_rng *rng, int p)
 {
-    if (p == PERSISTENT_PAT || p == NOTHING_PAT || p == FOOD_PAT)
+    if (p == BT_PERSISTENT_PAT || p == BT_NOTHING_PAT || p == BT_FOOD_PAT)
         return (int)bt_rng_below(rng, 4);
     for (;;) {
         int tag = (int)bt_rng_below(rng, 4);
-        if (pat_matches(p, tag))
+        if (bt_pat_matches(p, tag))
             return tag;
     }
 }
@@ -520,7 +520,7 @@ static void m_produce(model *m, baton_space *space, baton_value_builder *b, bato
     md->persistent = persistent;
     md->tag = tag;
     md->stored = true;
-    baton_value *v = make_triple(b, 0, d, md->tag);
+    baton_value *v = bt_make_triple(b, 0, d, md->tag);
     assert_non_null(v);
     bt_assert_rc(baton_space_produce(space, baton_value_as_view(channels[channel]),
                                      baton_value_as_view(v), persistent),
@@ -556,12 +556,12 @@ static void m_consume(model *m, baton_space *space, baton_value_builder *b, bato
         c->chans[i] = perm[i];
         c->pats[i] = m_pick_pattern(rng, c->n);
         views[i] = baton_value_as_view(channels[c->chans[i]]);
-        pats[i] = g_pats[c->pats[i]];
+        pats[i] = bt_pats[c->pats[i]];
     }
     uint64_t id = 0;
     void *ctx = (void *)(intptr_t)k;
     if (c->with_body) {
-        baton_value *body = make_triple(b, -1, k, -1);
+        baton_value *body = bt_make_triple(b, -1, k, -1);
         assert_non_null(body);
         bt_assert_rc(baton_space_consume_body(space, views, pats, (size_t)c->n, m_record_fn, ctx,
                                               c->flags, baton_value_as_view(body), &id),
@@ -612,7 +612,7 @@ static void m_run(const m_params *p)
     uint64_t seed = bt_now_ns();
     printf("# %s: %zu ops, %d channels, seed %" PRIu64 "\n", p->name, n_ops, p->n_channels, seed);
     bt_rng rng = bt_rng_seed(seed);
-    baton_space *space = space_new();
+    baton_space *space = bt_space_new();
     size_t nc = (size_t)p->n_channels;
     model m;
     memset(&m, 0, sizeof m);
@@ -638,11 +638,11 @@ static void m_run(const m_params *p)
     for (int c = 0; c < p->n_channels; c++) {
         perm[c] = c;
         if (p->channel_text != NULL) {
-            channels[c] = V(p->channel_text[c]);
+            channels[c] = bt_value(p->channel_text[c]);
         } else {
             char text[32];
             snprintf(text, sizeof text, "(\"w\", %d)", c);
-            channels[c] = V(text);
+            channels[c] = bt_value(text);
         }
     }
     /* Consumers waiting now, for fills. */
@@ -678,8 +678,8 @@ static void m_run(const m_params *p)
                 fill = -1;
         } else if (bt_rng_below(&rng, 100) < 50) {
             bool persistent = bt_rng_below(&rng, 100) < 3;
-            int tag =
-                persistent && bt_rng_below(&rng, 2) ? PERSISTENT_TAG : (int)bt_rng_below(&rng, 4);
+            int tag = persistent && bt_rng_below(&rng, 2) ? BT_PERSISTENT_TAG
+                                                          : (int)bt_rng_below(&rng, 4);
             m_produce(&m, space, b, channels, (int)n_data++,
                       (int)bt_rng_below(&rng, (uint64_t)p->n_channels), tag, persistent);
         } else {
@@ -752,8 +752,9 @@ int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sequential_model, setup_patterns, teardown_patterns),
-        cmocka_unit_test_setup_teardown(test_wide_model, setup_patterns, teardown_patterns),
+        cmocka_unit_test_setup_teardown(test_sequential_model, bt_setup_patterns,
+                                        bt_teardown_patterns),
+        cmocka_unit_test_setup_teardown(test_wide_model, bt_setup_patterns, bt_teardown_patterns),
     };
     return cmocka_run_group_tests_name("space/model", tests, group_setup, group_teardown);
 }

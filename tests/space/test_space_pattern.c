@@ -5,19 +5,19 @@
  * round trip, matching without allocating, and random values against the literal pattern printed
  * from them and against patterns that bind parts of them. Values are made with baton_value_parse.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <inttypes.h>
 
 #include "baton/space.h"
-#include "space/space_util.h"
+#include "support/bt_space.h"
 #include "core/alloc.h"
 
 /* Whether the pattern text matches the value text (bindings: room for all binders or NULL). */
 static bool matches(const char *pattern_text, const char *value_text, baton_value_view *bindings)
 {
-    baton_pattern *pattern = P(pattern_text);
-    baton_value *value = V(value_text);
+    baton_pattern *pattern = bt_pattern(pattern_text);
+    baton_value *value = bt_value(value_text);
     bool result = baton_pattern_match(pattern, baton_value_as_view(value), bindings);
     baton_value_destroy(value);
     baton_pattern_destroy(pattern);
@@ -64,16 +64,16 @@ static void test_alternatives(void **state)
 static void test_bindings(void **state)
 {
     (void)state;
-    baton_pattern *pattern = P("(x, _, [1, y])");
+    baton_pattern *pattern = bt_pattern("(x, _, [1, y])");
     assert_int_equal(baton_pattern_binders(pattern), 2);
     assert_string_equal(baton_pattern_binder_name(pattern, 0), "x");
     assert_string_equal(baton_pattern_binder_name(pattern, 1), "y");
     assert_null(baton_pattern_binder_name(pattern, 2));
-    baton_value *value = V("((\"a\", true), \"skip\", [1, -42])");
+    baton_value *value = bt_value("((\"a\", true), \"skip\", [1, -42])");
     baton_value_view view = baton_value_as_view(value), bindings[2];
     memset(bindings, 0, sizeof bindings);
     assert_true(baton_pattern_match(pattern, view, bindings));
-    baton_value *x = V("(\"a\", true)");
+    baton_value *x = bt_value("(\"a\", true)");
     assert_true(baton_view_equal(bindings[0], baton_value_as_view(x)));
     assert_int_equal(baton_view_kind(bindings[1]), BATON_VALUE_INT);
     assert_int_equal(baton_view_int(bindings[1]), -42);
@@ -82,7 +82,7 @@ static void test_bindings(void **state)
     assert_true(bindings[1].data + bindings[1].size == view.data + view.size);
     /* NULL bindings: matching still works. */
     assert_true(baton_pattern_match(pattern, view, NULL));
-    baton_value *other = V("(1, 2, [2, 3])");
+    baton_value *other = bt_value("(1, 2, [2, 3])");
     assert_false(baton_pattern_match(pattern, baton_value_as_view(other), bindings));
     baton_value_destroy(other);
     baton_value_destroy(x);
@@ -120,8 +120,8 @@ static void test_nested(void **state)
     (void)state;
     baton_value_view b[4];
     const char *pattern = "((a, (b, _)), [Int, (c,)], d)";
-    baton_pattern *compiled = P(pattern);
-    baton_value *value = V("((1, (2, 3)), [4, (5,)], ())");
+    baton_pattern *compiled = bt_pattern(pattern);
+    baton_value *value = bt_value("((1, (2, 3)), [4, (5,)], ())");
     assert_true(baton_pattern_match(compiled, baton_value_as_view(value), b));
     assert_int_equal(baton_view_int(b[0]), 1);
     assert_int_equal(baton_view_int(b[1]), 2);
@@ -239,9 +239,9 @@ static void test_errors(void **state)
 
     /* Nesting: BATON_VALUE_MAX_DEPTH containers are fine, one more is not. */
     char *ok = repeat("[", BATON_VALUE_MAX_DEPTH, "x", "]");
-    baton_pattern *pattern = P(ok);
+    baton_pattern *pattern = bt_pattern(ok);
     char *value_text = repeat("[", BATON_VALUE_MAX_DEPTH, "7", "]");
-    baton_value *value = V(value_text);
+    baton_value *value = bt_value(value_text);
     baton_value_view b[1];
     assert_true(baton_pattern_match(pattern, baton_value_as_view(value), b));
     assert_int_equal(baton_view_int(b[0]), 7);
@@ -267,7 +267,7 @@ static void test_errors(void **state)
     expect_error(text, BATON_ERANGE, "more than 64 binders");
     char *cut = strrchr(text, ',');
     strcpy(cut, ")");
-    pattern = P(text);
+    pattern = bt_pattern(text);
     assert_int_equal(baton_pattern_binders(pattern), BATON_PATTERN_MAX_BINDERS);
     assert_string_equal(baton_pattern_binder_name(pattern, 63), "b63");
     baton_pattern_destroy(pattern);
@@ -275,7 +275,7 @@ static void test_errors(void **state)
     /* Arguments. */
     assert_int_equal(baton_pattern_parse("_", 1, NULL), BATON_EINVAL);
     assert_int_equal(baton_pattern_parse(NULL, 1, &pattern), BATON_EINVAL);
-    pattern = P("_");
+    pattern = bt_pattern("_");
     size_t length;
     assert_int_equal(baton_pattern_print(pattern, NULL, 4, &length), BATON_EINVAL);
     assert_int_equal(baton_pattern_print(pattern, NULL, 0, NULL), BATON_EINVAL);
@@ -313,12 +313,12 @@ static void test_print_round_trip(void **state)
         {"[(a, 1), (\"k\", [b, _])]", "[(a, 1), (\"k\", [b, _])]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        baton_pattern *pattern = P(cases[i].text);
+        baton_pattern *pattern = bt_pattern(cases[i].text);
         char *text = print_pattern(pattern);
         if (strcmp(text, cases[i].canonical) != 0)
             fail_msg("print(parse(%s)) = %s, expected %s", cases[i].text, text,
                      cases[i].canonical);
-        baton_pattern *again = P(text);
+        baton_pattern *again = bt_pattern(text);
         char *text2 = print_pattern(again);
         assert_string_equal(text, text2);
         assert_int_equal(baton_pattern_binders(again), baton_pattern_binders(pattern));
@@ -344,8 +344,8 @@ static void test_print_round_trip(void **state)
 static void test_match_allocates_nothing(void **state)
 {
     (void)state;
-    baton_pattern *pattern = P("(x, [_, Int | \"s\"], (1, y), z)");
-    baton_value *value = V("(\"a\", [nil, \"s\"], (1, [2]), @3)");
+    baton_pattern *pattern = bt_pattern("(x, [_, Int | \"s\"], (1, y), z)");
+    baton_value *value = bt_value("(\"a\", [nil, \"s\"], (1, [2]), @3)");
     baton_value_view b[3];
     baton__alloc_fail_after(0);
     bool matched = baton_pattern_match(pattern, baton_value_as_view(value), b);
@@ -497,18 +497,18 @@ static void test_random(void **state)
     printf("test_random: seed %" PRIu64 "\n", seed);
     bt_rng rng = bt_rng_seed(seed);
     size_t rounds = bt_scaled(2000, 100);
-    baton_value *previous = V("nil");
+    baton_value *previous = bt_value("nil");
     for (size_t round = 0; round < rounds; round++) {
         text_buf vt = {.length = 0};
         random_value(&rng, &vt, 0);
-        baton_value *value = V(vt.data);
+        baton_value *value = bt_value(vt.data);
         baton_value_view view = baton_value_as_view(value);
 
         /* The literal pattern printed from the value matches exactly that value. */
         char printed[8192];
         size_t length;
         assert_int_equal(baton_value_print(view, printed, sizeof printed, &length), 0);
-        baton_pattern *literal = P(printed);
+        baton_pattern *literal = bt_pattern(printed);
         assert_int_equal(baton_pattern_binders(literal), 0);
         assert_true(baton_pattern_match(literal, view, NULL));
         baton_value_view pv = baton_value_as_view(previous);
@@ -523,7 +523,7 @@ static void test_random(void **state)
         baton_value_view expected[BATON_PATTERN_MAX_BINDERS], bindings[BATON_PATTERN_MAX_BINDERS];
         unsigned n_binders = 0;
         random_pattern(&rng, view, &pt, expected, &n_binders);
-        baton_pattern *pattern = P(pt.data);
+        baton_pattern *pattern = bt_pattern(pt.data);
         assert_int_equal(baton_pattern_binders(pattern), n_binders);
         memset(bindings, 0, sizeof bindings);
         if (!baton_pattern_match(pattern, view, bindings))
@@ -534,7 +534,7 @@ static void test_random(void **state)
         }
         /* Round trip of the mixed pattern too. */
         char *text = print_pattern(pattern);
-        baton_pattern *reparsed = P(text);
+        baton_pattern *reparsed = bt_pattern(text);
         char *text2 = print_pattern(reparsed);
         assert_string_equal(text, text2);
         assert_true(baton_pattern_match(reparsed, view, NULL));

@@ -13,11 +13,11 @@
  *    refused before anything is allocated for it, unknown REG flags, pattern text that does not
  *    parse, a malformed value, trailing bytes, non-canonical varints, empty input.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "baton/space.h"
 #include "space/record.h"
-#include "space_util.h"
+#include "support/bt_space.h"
 
 #define WHO "wal_replay"
 #define BUF_MAX 65536
@@ -132,7 +132,8 @@ static void test_sample_bytes(void **state)
 {
     (void)state;
     uint8_t out[256];
-    baton_value *a = V("\"a\""), *b = V("\"b\""), *c = V("\"c\""), *d = V("42"), *nil = V("nil");
+    baton_value *a = bt_value("\"a\""), *b = bt_value("\"b\""), *c = bt_value("\"c\""),
+                *d = bt_value("42"), *nil = bt_value("nil");
 
     size_t size = baton__record_put_size(baton_value_as_view(c), baton_value_as_view(d), 5);
     assert_int_equal(size, sizeof sample_put);
@@ -235,7 +236,7 @@ static void test_round_trips(void **state)
     (void)state;
     baton_value *values[N_VALUES];
     for (size_t i = 0; i < N_VALUES; i++)
-        values[i] = V(value_texts[i]);
+        values[i] = bt_value(value_texts[i]);
     static uint8_t buf[BUF_MAX];
     baton__record r;
     baton__record_parts dparts = {0};

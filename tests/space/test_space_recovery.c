@@ -5,8 +5,8 @@
  * without salvage in forked children, so a crash shows up as a failure and not as a dead binary).
  */
 #define _GNU_SOURCE
-#include "test_util.h"
-#include "space/durable_util.h"
+#include "support/bt_common.h"
+#include "support/bt_space_durable.h"
 
 /* ---- 6. crash recovery ---------------------------------------------------------------------- */
 
@@ -102,18 +102,19 @@ static _Noreturn void crash_child(const char *dir, int fd, uint64_t seed)
     baton_pool_config pc = bt_pool_config(2, 0, 0);
     if (baton_pool_create(&pc, &pool) != 0)
         _exit(3);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
     baton_space *space = NULL;
     if (baton_space_open(&config, dir, &space) != 0)
         _exit(4);
     uint64_t opened = 0; /* the parent starts its clock once the space is open */
     if (write(fd, &opened, sizeof opened) != (ssize_t)sizeof opened)
         _exit(6);
-    baton_value *chan[5] = {V("\"A\""), V("\"B\""), V("\"C\""), V("\"D\""), V("\"E\"")};
+    baton_value *chan[5] = {bt_value("\"A\""), bt_value("\"B\""), bt_value("\"C\""),
+                            bt_value("\"D\""), bt_value("\"E\"")};
     baton_value_view cv[5];
     for (int i = 0; i < 5; i++)
         cv[i] = baton_value_as_view(chan[i]);
-    baton_pattern *never = P("\"never\""), *p_int = P("Int");
+    baton_pattern *never = bt_pattern("\"never\""), *p_int = bt_pattern("Int");
     baton_pattern *const join_pats[2] = {p_int, p_int};
     for (uint64_t op = 1; op < 10000000; op++) {
         int kind = op_kind(seed, op);
@@ -323,7 +324,7 @@ typedef struct crash_totals {
 static void crash_trial(int trial, uint64_t seed, uint64_t kill_after, crash_totals *totals)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    bt_space_tmpdir(dir, sizeof dir);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -359,9 +360,9 @@ static void crash_trial(int trial, uint64_t seed, uint64_t kill_after, crash_tot
     }
     close(fds[0]);
 
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     parent_rv rv = {.seed = seed};
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, parent_revive, &rv);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, parent_revive, &rv);
     baton_space *space = NULL;
     int rc = baton_space_open(&config, dir, &space);
     if (rc != 0)
@@ -437,7 +438,7 @@ static void crash_trial(int trial, uint64_t seed, uint64_t kill_after, crash_tot
         fail_msg("trial %d: a single consumer waits while C holds data", trial);
     if (v.waiting_join > 0 && v.n_c > 0 && v.n_d > 0)
         fail_msg("trial %d: a join waits while C and D hold data", trial);
-    baton_space_stats st = stats_of(space);
+    baton_space_stats st = bt_stats_of(space);
     assert_int_equal(st.consumers, v.waiting_b + v.waiting_single + v.waiting_join);
     totals->acked += acked;
     totals->lost_e += gone_single + gone_join;
@@ -450,7 +451,7 @@ static void crash_trial(int trial, uint64_t seed, uint64_t kill_after, crash_tot
     free(v.cons_seen);
     free(v.a_data);
     bt_pool_destroy(pool);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_crash_recovery(void **state)
@@ -513,7 +514,8 @@ static damage_result open_in_child(const char *dir, bool salvage)
         baton_pool_config pc = bt_pool_config(2, 0, 0);
         if (baton_pool_create(&pc, &pool) != 0)
             _exit(3);
-        baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, noop_revive, NULL);
+        baton_space_config config =
+            bt_space_config(pool, BATON_DURABILITY_ASYNC, noop_revive, NULL);
         config.salvage = salvage;
         baton_space *space = NULL;
         int rc = baton_space_open(&config, dir, &space);
@@ -570,9 +572,9 @@ static void try_damaged(const char *base, const unsigned char *data, size_t size
     char path[192];
     snprintf(path, sizeof path, "%s/data.mdb", trial);
 
-    remove_tree(trial);
+    bt_remove_tree(trial);
     assert_int_equal(mkdir(trial, 0755), 0);
-    write_whole(path, data, size);
+    bt_write_file(path, data, size);
     damage_result plain = open_in_child(trial, false);
     if (!plain.exited)
         fail_msg("%s: baton_space_open crashed", what);
@@ -584,9 +586,9 @@ static void try_damaged(const char *base, const unsigned char *data, size_t size
     if (plain.rc == 0 && plain.reopen_rc != 0)
         fail_msg("%s: the second open returned %s", what, baton_err_name(plain.reopen_rc));
 
-    remove_tree(trial);
+    bt_remove_tree(trial);
     assert_int_equal(mkdir(trial, 0755), 0);
-    write_whole(path, data, size);
+    bt_write_file(path, data, size);
     damage_result salv = open_in_child(trial, true);
     if (!salv.exited)
         fail_msg("%s: baton_space_open with salvage crashed", what);
@@ -609,31 +611,31 @@ static void test_damaged_logs(void **state)
 {
     (void)state;
     char base[64];
-    make_tmpdir(base, sizeof base);
+    bt_space_tmpdir(base, sizeof base);
     char dir[128];
     snprintf(dir, sizeof dir, "%s/clean", base);
     {
-        baton_pool *pool = pool_new(2);
-        baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
-        baton_space *space = open_ok(&config, dir);
-        session *s = calloc(1, sizeof *s);
+        baton_pool *pool = bt_pool_new(2);
+        baton_space_config config = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+        baton_space *space = bt_space_open_ok(&config, dir);
+        bt_session *s = calloc(1, sizeof *s);
         assert_non_null(s);
-        populate(s, space);
+        bt_populate(s, space);
         for (int i = 0; i < 300; i++) {
             char datum[64];
             snprintf(datum, sizeof datum, "(%d, \"payload %d\")", i, i * 7);
-            put(space, i % 3 == 0 ? "\"x\"" : i % 3 == 1 ? "\"y\"" : "@9", datum, i % 5 == 0);
+            bt_put(space, i % 3 == 0 ? "\"x\"" : i % 3 == 1 ? "\"y\"" : "@9", datum, i % 5 == 0);
         }
         bt_assert_rc(baton_space_quiesce(space), 0);
         baton_space_destroy(space);
-        session_free_patterns(s);
+        bt_session_free_patterns(s);
         free(s);
         bt_pool_destroy(pool);
     }
     char path[192];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     size_t size = 0;
-    unsigned char *data = read_whole(path, &size);
+    unsigned char *data = bt_read_file(path, &size);
     assert_true(size > 3 * 4096);
 
     damage_counts counts = {0};
@@ -668,7 +670,7 @@ static void test_damaged_logs(void **state)
     assert_true(counts.refused > 0);
     free(copy);
     free(data);
-    remove_tree(base);
+    bt_remove_tree(base);
 }
 
 int main(int argc, char **argv)

@@ -16,8 +16,8 @@
  *     compaction counts what a reopened log holds.
  */
 #define _GNU_SOURCE
-#include "test_util.h"
-#include "space/durable_util.h"
+#include "support/bt_common.h"
+#include "support/bt_space_durable.h"
 #include "space/record.h"
 #include "space/wal.h"
 
@@ -27,7 +27,7 @@ static unsigned char *log_bytes(const char *dir, size_t *size)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    return read_whole(path, size);
+    return bt_read_file(path, size);
 }
 
 static void assert_same_log(const char *dir, const unsigned char *bytes, size_t size,
@@ -40,7 +40,7 @@ static void assert_same_log(const char *dir, const unsigned char *bytes, size_t 
     free(now);
 }
 
-static void assert_none_fired(reviver *r, const char *what)
+static void assert_none_fired(bt_reviver *r, const char *what)
 {
     for (size_t i = 0; i < r->n; i++)
         if (atomic_load(&r->slots[i].fired) != 0)
@@ -52,36 +52,36 @@ static void assert_none_fired(reviver *r, const char *what)
  * `rounds` times: the same state each time, nothing fires, nothing is written. */
 static void run_reopen_fires_nothing(baton_durability durability)
 {
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config config = space_config(pool, durability, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config config = bt_space_config(pool, durability, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
     baton_pattern *keep[8];
-    kslot slots[4];
+    bt_kslot slots[4];
     memset(slots, 0, sizeof slots);
     /* Registered after its datum; registered before its datum; a peek; a join. */
-    put(space, "@1", "5", true);
-    take(space, 1, (const char *[]){"@1"}, (const char *[]){"Int"}, keep, "\"after\"",
+    bt_put(space, "@1", "5", true);
+    bt_take(space, 1, (const char *[]){"@1"}, (const char *[]){"Int"}, keep, "\"after\"",
          &slots[0], BATON_CONSUME_PERSISTENT);
-    take(space, 1, (const char *[]){"@2"}, (const char *[]){"Int"}, keep + 1, "\"before\"",
+    bt_take(space, 1, (const char *[]){"@2"}, (const char *[]){"Int"}, keep + 1, "\"before\"",
          &slots[1], BATON_CONSUME_PERSISTENT);
-    put(space, "@2", "6", true);
-    take(space, 1, (const char *[]){"@3"}, (const char *[]){"_"}, keep + 2, "\"peek\"",
+    bt_put(space, "@2", "6", true);
+    bt_take(space, 1, (const char *[]){"@3"}, (const char *[]){"_"}, keep + 2, "\"peek\"",
          &slots[2], BATON_CONSUME_PERSISTENT | BATON_CONSUME_PEEK);
-    put(space, "@3", "7", false);
-    take(space, 2, (const char *[]){"@4", "@5"}, (const char *[]){"_", "_"}, keep + 3,
+    bt_put(space, "@3", "7", false);
+    bt_take(space, 2, (const char *[]){"@4", "@5"}, (const char *[]){"_", "_"}, keep + 3,
          "\"join\"", &slots[3], BATON_CONSUME_PERSISTENT);
-    put(space, "@4", "8", true);
-    put(space, "@5", "9", true);
+    bt_put(space, "@4", "8", true);
+    bt_put(space, "@5", "9", true);
     bt_assert_rc(baton_space_quiesce(space), 0);
     for (int i = 0; i < 4; i++)
         if (atomic_load(&slots[i].fired) != 1)
             fail_msg("consumer %d fired %d times in the live space", i,
                      atomic_load(&slots[i].fired));
     bt_assert_rc(baton_space_sync(space), 0);
-    dump before = dump_space(space);
-    uint64_t appended = stats_of(space).log_appended;
+    bt_dump before = bt_dump_space(space);
+    uint64_t appended = bt_stats_of(space).log_appended;
     assert_true(appended > 0);
     baton_space_destroy(space);
     for (int i = 0; i < 5; i++)
@@ -90,19 +90,19 @@ static void run_reopen_fires_nothing(baton_durability durability)
     size_t size = 0;
     unsigned char *bytes = log_bytes(dir, &size);
     for (int round = 0; round < 3; round++) {
-        reviver *r = reviver_new();
-        config = space_config(pool, durability, revive_fn, r);
-        space = open_ok(&config, dir);
+        bt_reviver *r = bt_reviver_new();
+        config = bt_space_config(pool, durability, bt_revive_fn, r);
+        space = bt_space_open_ok(&config, dir);
         bt_assert_rc(baton_space_quiesce(space), 0);
         assert_int_equal(r->n, 4);
         char what[64];
         snprintf(what, sizeof what, "reopen %d", round + 1);
         assert_none_fired(r, what);
-        dump after = dump_space(space);
+        bt_dump after = bt_dump_space(space);
         if (strcmp(before.text, after.text) != 0)
             fail_msg("%s: the space differs:\n--- before\n%s--- after\n%s", what, before.text,
                      after.text);
-        baton_space_stats st = stats_of(space);
+        baton_space_stats st = bt_stats_of(space);
         assert_int_equal(st.log_appended, appended); /* nothing appended since */
         baton_space_destroy(space);
         assert_same_log(dir, bytes, size, what);
@@ -110,13 +110,13 @@ static void run_reopen_fires_nothing(baton_durability durability)
         free(r);
     }
     /* And the revived consumers still take their turns at new data, once each. */
-    reviver *r = reviver_new();
-    config = space_config(pool, durability, revive_fn, r);
-    space = open_ok(&config, dir);
-    put(space, "@1", "10", true);
-    put(space, "@2", "11", false);
-    put(space, "@3", "12", false);
-    put(space, "@5", "13", true);
+    bt_reviver *r = bt_reviver_new();
+    config = bt_space_config(pool, durability, bt_revive_fn, r);
+    space = bt_space_open_ok(&config, dir);
+    bt_put(space, "@1", "10", true);
+    bt_put(space, "@2", "11", false);
+    bt_put(space, "@3", "12", false);
+    bt_put(space, "@5", "13", true);
     bt_assert_rc(baton_space_quiesce(space), 0);
     for (size_t i = 0; i < r->n; i++)
         if (atomic_load(&r->slots[i].fired) != 1)
@@ -126,7 +126,7 @@ static void run_reopen_fires_nothing(baton_durability durability)
     free(r);
     free(bytes);
     free(before.text);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -157,7 +157,7 @@ static void lw_append(log_writer *w, size_t size)
 static void lw_put(log_writer *w, const char *channel, uint64_t id, const char *datum,
                    bool persistent)
 {
-    baton_value *c = V(channel), *d = V(datum);
+    baton_value *c = bt_value(channel), *d = bt_value(datum);
     lw_append(w, baton__record_put(w->buf, baton_value_as_view(c), baton_value_as_view(d), id,
                                    persistent));
     baton_value_destroy(c);
@@ -168,10 +168,10 @@ static void lw_put(log_writer *w, const char *channel, uint64_t id, const char *
 static void lw_reg(log_writer *w, uint64_t id, unsigned flags, size_t n,
                    const char *const *channels, const char *body)
 {
-    baton_value *c[2], *b = V(body);
+    baton_value *c[2], *b = bt_value(body);
     baton__record_part parts[2];
     for (size_t i = 0; i < n; i++) {
-        c[i] = V(channels[i]);
+        c[i] = bt_value(channels[i]);
         parts[i] = (baton__record_part){.channel = baton_value_as_view(c[i]), .pattern = "_",
                                         .pattern_size = 1};
     }
@@ -186,18 +186,18 @@ static void lw_seen(log_writer *w, uint64_t consumer, uint64_t datum)
     lw_append(w, baton__record_seen(w->buf, consumer, datum));
 }
 
-static reviver *reopen_counting(baton_pool *pool, const char *dir, dump *out)
+static bt_reviver *reopen_counting(baton_pool *pool, const char *dir, bt_dump *out)
 {
-    reviver *r = reviver_new();
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, revive_fn, r);
-    baton_space *space = open_ok(&config, dir);
+    bt_reviver *r = bt_reviver_new();
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, bt_revive_fn, r);
+    baton_space *space = bt_space_open_ok(&config, dir);
     bt_assert_rc(baton_space_quiesce(space), 0);
-    *out = dump_space(space);
+    *out = bt_dump_space(space);
     baton_space_destroy(space);
     return r;
 }
 
-static int fired_of(reviver *r, const char *body)
+static int fired_of(bt_reviver *r, const char *body)
 {
     for (size_t i = 0; i < r->n; i++)
         if (strcmp(r->slots[i].body, body) == 0)
@@ -209,9 +209,9 @@ static int fired_of(reviver *r, const char *body)
 static void test_reopen_settles_owed_turns(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    bt_space_tmpdir(dir, sizeof dir);
     log_writer w;
     bt_assert_rc(baton__wal_open(dir, BATON__WAL_SYNC, &w.wal), 0);
     unsigned persistent = BATON_CONSUME_PERSISTENT;
@@ -238,8 +238,8 @@ static void test_reopen_settles_owed_turns(void **state)
     lw_put(&w, "@7", 7, "3", false);
     bt_assert_rc(baton__wal_close(w.wal), 0);
 
-    dump first;
-    reviver *r = reopen_counting(pool, dir, &first);
+    bt_dump first;
+    bt_reviver *r = reopen_counting(pool, dir, &first);
     assert_int_equal(fired_of(r, "\"owed\""), 1);
     assert_int_equal(fired_of(r, "\"peek\""), 1);
     assert_int_equal(fired_of(r, "\"looked\""), 0);
@@ -252,7 +252,7 @@ static void test_reopen_settles_owed_turns(void **state)
     size_t size = 0;
     unsigned char *bytes = log_bytes(dir, &size);
     for (int round = 0; round < 2; round++) {
-        dump again;
+        bt_dump again;
         r = reopen_counting(pool, dir, &again);
         assert_int_equal(r->n, 5);
         assert_none_fired(r, "a reopen after the owed turns were taken");
@@ -263,7 +263,7 @@ static void test_reopen_settles_owed_turns(void **state)
     }
     free(bytes);
     free(first.text);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -272,9 +272,9 @@ static void test_reopen_settles_owed_turns(void **state)
 static void test_cut_short_snapshot_then_more(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    bt_space_tmpdir(dir, sizeof dir);
     log_writer w;
     bt_assert_rc(baton__wal_open(dir, BATON__WAL_SYNC, &w.wal), 0);
     lw_put(&w, "@1", 1, "1", false);
@@ -288,8 +288,8 @@ static void test_cut_short_snapshot_then_more(void **state)
     lw_put(&w, "@1", 3, "3", false); /* a later run */
     lw_reg(&w, 2, 0, 1, (const char *[]){"@8"}, "\"k2\"");
     bt_assert_rc(baton__wal_close(w.wal), 0);
-    dump d;
-    reviver *r = reopen_counting(pool, dir, &d);
+    bt_dump d;
+    bt_reviver *r = reopen_counting(pool, dir, &d);
     assert_string_equal(d.text, "D @1 <- 1 #1\n"
                                 "D @1 <- 2 #2 persistent\n"
                                 "D @1 <- 3 #3\n"
@@ -297,7 +297,7 @@ static void test_cut_short_snapshot_then_more(void **state)
                                 "K #2 flags=0 body=\"k2\" [@8: _]\n");
     free(r);
     free(d.text);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -316,39 +316,39 @@ static void expect_busy(const baton_space_config *config, const char *dir)
 static void test_second_open_in_process(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config sync = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
-    baton_space_config async = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
-    baton_space_config none = space_config(pool, BATON_DURABILITY_NONE, NULL, NULL);
-    baton_space *first = open_ok(&sync, dir);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config sync = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+    baton_space_config async = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space_config none = bt_space_config(pool, BATON_DURABILITY_NONE, NULL, NULL);
+    baton_space *first = bt_space_open_ok(&sync, dir);
     for (int i = 0; i < 100; i++) {
         char datum[16];
         snprintf(datum, sizeof datum, "%d", i);
-        put(first, "@1", datum, false);
+        bt_put(first, "@1", datum, false);
         if (i % 2 == 1) /* alternately, as two handles would */
             expect_busy(i % 4 == 1 ? &async : &none, dir);
     }
     bt_assert_rc(baton_space_quiesce(first), 0);
     bt_assert_rc(baton_space_sync(first), 0);
-    assert_int_equal(stats_of(first).data, 100);
+    assert_int_equal(bt_stats_of(first).data, 100);
     baton_space_destroy(first);
 
     /* Closed: it opens again, with all 100. Read-only views share the directory with each
      * other, not with a writer. */
-    baton_space *v1 = open_ok(&none, dir), *v2 = open_ok(&none, dir);
-    assert_int_equal(stats_of(v1).data, 100);
-    assert_int_equal(stats_of(v2).data, 100);
+    baton_space *v1 = bt_space_open_ok(&none, dir), *v2 = bt_space_open_ok(&none, dir);
+    assert_int_equal(bt_stats_of(v1).data, 100);
+    assert_int_equal(bt_stats_of(v2).data, 100);
     expect_busy(&sync, dir);
     baton_space_destroy(v1);
     expect_busy(&sync, dir);
     baton_space_destroy(v2);
-    baton_space *again = open_ok(&async, dir);
-    assert_int_equal(stats_of(again).data, 100);
+    baton_space *again = bt_space_open_ok(&async, dir);
+    assert_int_equal(bt_stats_of(again).data, 100);
     expect_busy(&none, dir);
     baton_space_destroy(again);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -364,7 +364,7 @@ static _Noreturn void child_open(const char *dir, int fd, bool hold, int cmd_fd)
     int rc = baton_pool_create(&pc, &pool);
     baton_space *space = NULL;
     if (rc == 0) {
-        baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+        baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
         rc = baton_space_open(&config, dir, &space);
         if (rc == BATON_EBUSY && strstr(baton_last_error_message(), dir) == NULL)
             rc = -1;
@@ -373,7 +373,7 @@ static _Noreturn void child_open(const char *dir, int fd, bool hold, int cmd_fd)
         _exit(3);
     char cmd = 'q';
     while (rc == 0 && hold && read(cmd_fd, &cmd, 1) == 1 && cmd == 'p') {
-        baton_value *c = V("@1"), *d = V("\"child\"");
+        baton_value *c = bt_value("@1"), *d = bt_value("\"child\"");
         int prc = baton_space_produce(space, baton_value_as_view(c), baton_value_as_view(d), false);
         if (prc == 0)
             prc = baton_space_sync(space);
@@ -434,7 +434,7 @@ static void test_second_open_in_other_process(void **state)
 {
     (void)state;
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    bt_space_tmpdir(dir, sizeof dir);
     /* A holds the directory; B's open is refused; A goes on producing and syncing. */
     child a = fork_open(dir, true);
     assert_int_equal(read_rc(&a), 0);
@@ -461,14 +461,14 @@ static void test_second_open_in_other_process(void **state)
     status = reap(&d);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
-    baton_pool *pool = pool_new(2);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
-    dump dm = dump_space(space);
+    baton_pool *pool = bt_pool_new(2);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
+    bt_dump dm = bt_dump_space(space);
     assert_string_equal(dm.text, "D @1 <- \"child\" #1\nD @1 <- \"child\" #2\n");
     free(dm.text);
     baton_space_destroy(space);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -477,11 +477,11 @@ static void test_second_open_in_other_process(void **state)
 static void test_forked_child_shares_the_lock(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(1);
+    baton_pool *pool = bt_pool_new(1);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
-    baton_space *space = open_ok(&config, dir);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    baton_space *space = bt_space_open_ok(&config, dir);
     int cmd[2];
     assert_int_equal(pipe(cmd), 0);
     pid_t pid = fork();
@@ -500,9 +500,9 @@ static void test_forked_child_shares_the_lock(void **state)
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
-    space = open_ok(&config, dir);
+    space = bt_space_open_ok(&config, dir);
     baton_space_destroy(space);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -517,7 +517,7 @@ static void test_crash_during_creation(void **state)
     for (size_t p = 0; p < sizeof creation_points / sizeof creation_points[0]; p++) {
         const char *point = creation_points[p];
         char parent[64], dir[128];
-        make_tmpdir(parent, sizeof parent);
+        bt_space_tmpdir(parent, sizeof parent);
         snprintf(dir, sizeof dir, "%s/space", parent); /* open creates it */
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -527,7 +527,7 @@ static void test_crash_during_creation(void **state)
             baton_pool_config pc = bt_pool_config(1, 0, 0);
             baton_space *space = NULL;
             if (baton_pool_create(&pc, &pool) == 0) {
-                baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL,
+                baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL,
                                                          NULL);
                 (void)baton_space_open(&config, dir, &space);
             }
@@ -538,34 +538,34 @@ static void test_crash_during_creation(void **state)
         if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
             fail_msg("the child was to die at point %s but exited", point);
 
-        baton_pool *pool = pool_new(2);
+        baton_pool *pool = bt_pool_new(2);
         /* A read-only view first: an empty space, and it writes nothing. */
-        baton_space_config none = space_config(pool, BATON_DURABILITY_NONE, NULL, NULL);
+        baton_space_config none = bt_space_config(pool, BATON_DURABILITY_NONE, NULL, NULL);
         baton_space *space = NULL;
         int rc = baton_space_open(&none, dir, &space);
         if (rc != 0)
             fail_msg("killed at %s: a read-only open fails: %s: %s", point, baton_err_name(rc),
                      baton_last_error_message());
-        assert_int_equal(stats_of(space).data, 0);
+        assert_int_equal(bt_stats_of(space).data, 0);
         baton_space_destroy(space);
-        baton_space_config config = space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
+        baton_space_config config = bt_space_config(pool, BATON_DURABILITY_SYNC, NULL, NULL);
         rc = baton_space_open(&config, dir, &space);
         if (rc != 0)
             fail_msg("killed at %s: the directory does not open: %s: %s", point,
                      baton_err_name(rc), baton_last_error_message());
-        baton_space_stats st = stats_of(space);
+        baton_space_stats st = bt_stats_of(space);
         assert_int_equal(st.data + st.consumers, 0);
-        put(space, "@1", "1", false);
+        bt_put(space, "@1", "1", false);
         baton_space_destroy(space);
-        space = open_ok(&config, dir);
-        assert_int_equal(stats_of(space).data, 1);
+        space = bt_space_open_ok(&config, dir);
+        assert_int_equal(bt_stats_of(space).data, 1);
         baton_space_destroy(space);
         char leftover[160];
         snprintf(leftover, sizeof leftover, "%s/data.new", dir);
         if (access(leftover, F_OK) == 0)
             fail_msg("killed at %s: %s is still there after a writing open", point, leftover);
         bt_pool_destroy(pool);
-        remove_tree(parent);
+        bt_remove_tree(parent);
     }
 }
 
@@ -575,10 +575,10 @@ static void test_crash_during_creation(void **state)
 static void test_open_argument_errors(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(1);
+    baton_pool *pool = bt_pool_new(1);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config good = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config good = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
     baton_space_config bad[4] = {good, good, good, good};
     bad[0].durability = (baton_durability)3;
     bad[1].log_group_max = BATON__WAL_BATCH + 1;
@@ -594,9 +594,9 @@ static void test_open_argument_errors(void **state)
     bt_assert_rc(baton_space_open(&good, NULL, &space), BATON_EINVAL);
     bt_assert_rc(baton_space_open(NULL, dir, &space), BATON_EINVAL);
     assert_ptr_equal(space, untouched);
-    space = open_ok(&good, dir);
+    space = bt_space_open_ok(&good, dir);
     baton_space_destroy(space);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 
@@ -605,46 +605,46 @@ static void test_open_argument_errors(void **state)
 static void test_auto_compaction_after_reopen(void **state)
 {
     (void)state;
-    baton_pool *pool = pool_new(2);
+    baton_pool *pool = bt_pool_new(2);
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    baton_space_config config = space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
+    bt_space_tmpdir(dir, sizeof dir);
+    baton_space_config config = bt_space_config(pool, BATON_DURABILITY_ASYNC, NULL, NULL);
     config.compact_records = 100000;
-    baton_space *space = open_ok(&config, dir);
-    baton_pattern *any = P("_");
-    baton_value *c = V("@1");
+    baton_space *space = bt_space_open_ok(&config, dir);
+    baton_pattern *any = bt_pattern("_");
+    baton_value *c = bt_value("@1");
     baton_value_view cv = baton_value_as_view(c);
-    kslot slot;
+    bt_kslot slot;
     memset(&slot, 0, sizeof slot);
     for (int i = 0; i < 60; i++) { /* 60 consumers registered, then 60 data taking them: 120 */
-        bt_assert_rc(baton_space_consume(space, &cv, &any, 1, slot_fn, &slot, 0, NULL), 0);
+        bt_assert_rc(baton_space_consume(space, &cv, &any, 1, bt_kslot_fn, &slot, 0, NULL), 0);
     }
     for (int i = 0; i < 60; i++)
-        put(space, "@1", "1", false);
-    put(space, "@1", "\"kept\"", false);
+        bt_put(space, "@1", "1", false);
+    bt_put(space, "@1", "\"kept\"", false);
     bt_assert_rc(baton_space_quiesce(space), 0);
     assert_int_equal(atomic_load(&slot.fired), 60);
-    assert_int_equal(stats_of(space).compactions, 0);
+    assert_int_equal(bt_stats_of(space).compactions, 0);
     baton_space_destroy(space);
 
     config.compact_records = 50;
-    space = open_ok(&config, dir);
-    baton_space_stats st = stats_of(space);
+    space = bt_space_open_ok(&config, dir);
+    baton_space_stats st = bt_stats_of(space);
     assert_int_equal(st.compactions, 0);
     assert_true(st.log_records > 100);
     bt_assert_rc(baton_space_quiesce(space), 0);
-    st = stats_of(space);
+    st = bt_stats_of(space);
     assert_int_equal(st.compactions, 1);
     assert_true(st.log_records <= 3); /* SNAP, the one datum, SNAP_END */
     baton_space_destroy(space);
-    space = open_ok(&config, dir);
-    dump d = dump_space(space);
+    space = bt_space_open_ok(&config, dir);
+    bt_dump d = bt_dump_space(space);
     assert_string_equal(d.text, "D @1 <- \"kept\" #61\n");
     free(d.text);
     baton_space_destroy(space);
     baton_pattern_destroy(any);
     baton_value_destroy(c);
-    remove_tree(dir);
+    bt_remove_tree(dir);
     bt_pool_destroy(pool);
 }
 

@@ -20,13 +20,13 @@
  * with one of the oldest matches non-persistent (firing would remove something).
  *
  * The sequential determinism test (one caller against a reference model of the space's rules) is
- * in test_space_model.c; the helpers both share are in stress_util.h. The issue's three regression
- * cases (a fired join leaves no registration behind, a persistent datum stays a candidate, a
- * join's channel order does not change the result) are test_fired_join_unregisters,
+ * in test_space_model.c; the helpers both share are in bt_space_stress.h. The issue's three
+ * regression cases (a fired join leaves no registration behind, a persistent datum stays a
+ * candidate, a join's channel order does not change the result) are test_fired_join_unregisters,
  * test_persistent_datum and test_join_order in test_space_core.c; they are not repeated here.
  */
-#include "test_util.h"
-#include "space/stress_util.h"
+#include "support/bt_common.h"
+#include "support/bt_space_stress.h"
 
 enum { S_THREADS = 16, HOP_THREAD = 16, MAX_CHANNELS = 64, MAX_NOTHING = 32 };
 
@@ -119,7 +119,7 @@ static void s_produce(s_stress *s, baton_value_builder *b, s_datum *d, int threa
     d->made = true;
     if (!d->persistent && d->owner < S_THREADS)
         atomic_fetch_add(&s->stored[d->owner], 1);
-    baton_value *v = make_triple(b, thread, (int64_t)serial, d->tag);
+    baton_value *v = bt_make_triple(b, thread, (int64_t)serial, d->tag);
     if (v != NULL)
         BT_CHECK(baton_space_produce(s->space, baton_value_as_view(s->channels[d->channel]),
                                      baton_value_as_view(v), d->persistent) == 0);
@@ -148,7 +148,7 @@ static void s_hop(s_consumer *k)
 /* The binders of "(t, s, 2)" must be the datum's first two elements. */
 static bool bindings_ok(int pat, baton_value_view datum, const baton_value_view *bindings)
 {
-    if (pat != BINDER_PAT)
+    if (pat != BT_BINDER_PAT)
         return true;
     return bindings != NULL && baton_view_equal(bindings[0], baton_view_element(datum, 0)) &&
            baton_view_equal(bindings[1], baton_view_element(datum, 1));
@@ -167,7 +167,7 @@ static int s_fn(void *ctx, const baton_match *match)
     f->n = (uint8_t)(match->n_channels < 3 ? match->n_channels : 3);
     for (size_t i = 0; i < f->n; i++) {
         int64_t t = -1, sr = -1, tag = -1;
-        BT_CHECK(read_triple(match->data[i], &t, &sr, &tag));
+        BT_CHECK(bt_read_triple(match->data[i], &t, &sr, &tag));
         f->thread[i] = (int32_t)t;
         f->serial[i] = (int32_t)sr;
         BT_CHECK_MSG(bindings_ok(k->pats[i], match->data[i], match->bindings[i]),
@@ -199,7 +199,7 @@ typedef struct s_thread_arg {
 /* A tag that pattern p (one that some ordinary datum matches) matches. */
 static int tag_for(bt_rng *rng, int p)
 {
-    static const int tags[NPAT][4] = {{0, 1, 2, 3}, {3, 3, 3, 3}, {0, 1, 0, 1}, {2, 2, 2, 2},
+    static const int tags[BT_NPAT][4] = {{0, 1, 2, 3}, {3, 3, 3, 3}, {0, 1, 0, 1}, {2, 2, 2, 2},
                                       {2, 3, 2, 3}, {0},          {0, 1, 2, 3}, {0},
                                       {4, 4, 4, 4}};
     return tags[p][bt_rng_below(rng, 4)];
@@ -281,7 +281,9 @@ static void *s_thread(void *arg)
                 d->channel = (uint8_t)bt_rng_below(&rng, (uint64_t)s->n_channels);
                 d->persistent = bt_rng_below(&rng, 100) < 1;
                 uint64_t roll = bt_rng_below(&rng, 100);
-                d->tag = d->persistent ? PERSISTENT_TAG : roll < 4 ? FOOD_TAG : (uint8_t)(roll % 4);
+                d->tag = d->persistent ? BT_PERSISTENT_TAG
+                         : roll < 4    ? BT_FOOD_TAG
+                                       : (uint8_t)(roll % 4);
             }
             if (!d->persistent)
                 s_queue_push(&mine_d, op);
@@ -318,27 +320,27 @@ static void *s_thread(void *arg)
                 for (size_t j = 0; j < i; j++)
                     dup |= k->chans[j] == k->chans[i];
             } while (dup);
-            k->pats[i] = left != NULL ? pat_for(&rng, left->tag) : pick_pattern(&rng);
+            k->pats[i] = left != NULL ? pat_for(&rng, left->tag) : bt_pick_pattern(&rng);
             /* A persistent consumer fires on every match for the rest of the run: it gets a
              * narrow pattern, and one that takes data only its food or the persistent data. */
             if (k->flags & BATON_CONSUME_PERSISTENT)
                 k->pats[i] = (k->flags & BATON_CONSUME_PEEK) && bt_rng_below(&rng, 3) == 0
                                  ? 1
-                                 : bt_rng_below(&rng, 2) ? FOOD_PAT
-                                                         : PERSISTENT_PAT;
-            if (k->pats[i] == NOTHING_PAT &&
+                                 : bt_rng_below(&rng, 2) ? BT_FOOD_PAT
+                                                         : BT_PERSISTENT_PAT;
+            if (k->pats[i] == BT_NOTHING_PAT &&
                 atomic_fetch_add(&s->nothing_consumers, 1) >= MAX_NOTHING)
                 k->pats[i] = 0;
-            k->tracked &= k->pats[i] != NOTHING_PAT && k->pats[i] != PERSISTENT_PAT;
+            k->tracked &= k->pats[i] != BT_NOTHING_PAT && k->pats[i] != BT_PERSISTENT_PAT;
             views[i] = baton_value_as_view(s->channels[k->chans[i]]);
-            pats[i] = g_pats[k->pats[i]];
+            pats[i] = bt_pats[k->pats[i]];
         }
         k->made = true;
         if (k->tracked) {
             atomic_fetch_add(&s->waiting[t], 1);
             s_queue_push(&mine_k, op);
         }
-        baton_value *body = make_triple(b, t, (int64_t)op, -1);
+        baton_value *body = bt_make_triple(b, t, (int64_t)op, -1);
         if (body == NULL)
             continue;
         uint64_t id = 0;
@@ -379,19 +381,19 @@ static int s_on_datum(void *ctx, const baton_space_datum_info *info)
     seen->n_data++;
     int64_t t, sr, tag;
     int c = s_channel_of(info->channel);
-    if (!read_triple(info->datum, &t, &sr, &tag) || c < 0 || c >= seen->s->n_channels) {
-        SEEN_ERROR(seen, "visit: a stored datum of unknown shape or channel\n");
+    if (!bt_read_triple(info->datum, &t, &sr, &tag) || c < 0 || c >= seen->s->n_channels) {
+        BT_SEEN_ERROR(seen, "visit: a stored datum of unknown shape or channel\n");
         return 0;
     }
     s_datum *d = s_lookup(seen->s, t, sr);
     if (d == NULL) {
-        SEEN_ERROR(seen, "visit: stored datum (%" PRId64 ", %" PRId64 ") was never produced\n",
+        BT_SEEN_ERROR(seen, "visit: stored datum (%" PRId64 ", %" PRId64 ") was never produced\n",
                    t, sr);
         return 0;
     }
     d->stored++;
     if (d->channel != c || d->tag != tag || d->persistent != info->persistent)
-        SEEN_ERROR(seen,
+        BT_SEEN_ERROR(seen,
                    "visit: datum (%" PRId64 ", %" PRId64 ") on channel %d (made on %d), tag %" PRId64
                    " (%d), persistent %d (%d)\n",
                    t, sr, c, d->channel, tag, d->tag, info->persistent, d->persistent);
@@ -413,10 +415,10 @@ static int s_on_consumer(void *ctx, const baton_space_consumer_info *info)
     s_seen *seen = ctx;
     seen->n_consumers++;
     int64_t t, sr, minus_one;
-    if (!read_triple(info->body, &t, &sr, &minus_one) || t < 0 || t >= S_THREADS || sr < 0 ||
+    if (!bt_read_triple(info->body, &t, &sr, &minus_one) || t < 0 || t >= S_THREADS || sr < 0 ||
         (size_t)sr >= seen->s->ops_per_thread || minus_one != -1 ||
         !seen->s->consumers[t][sr].made) {
-        SEEN_ERROR(seen, "visit: a waiting consumer with an unknown body\n");
+        BT_SEEN_ERROR(seen, "visit: a waiting consumer with an unknown body\n");
         return 0;
     }
     s_consumer *k = &seen->s->consumers[t][sr];
@@ -424,10 +426,10 @@ static int s_on_consumer(void *ctx, const baton_space_consumer_info *info)
     bool same = info->id == k->id && info->flags == k->flags && info->n_channels == k->n;
     for (size_t i = 0; same && i < k->n; i++)
         same = s_channel_of(info->channels[i]) == k->chans[i] &&
-               info->patterns[i] == g_pats[k->pats[i]];
+               info->patterns[i] == bt_pats[k->pats[i]];
     if (!same)
-        SEEN_ERROR(seen, "visit: consumer (%" PRId64 ", %" PRId64 ") reported unlike registered\n",
-                   t, sr);
+        BT_SEEN_ERROR(
+            seen, "visit: consumer (%" PRId64 ", %" PRId64 ") reported unlike registered\n", t, sr);
     if (seen->n_waiting == seen->waiting_cap) {
         seen->waiting_cap = seen->waiting_cap ? 2 * seen->waiting_cap : 256;
         seen->waiting = realloc(seen->waiting, seen->waiting_cap * sizeof *seen->waiting);
@@ -469,11 +471,11 @@ static void s_check(s_stress *s)
                                 f->thread[c], f->serial[c]);
                         continue;
                     }
-                    if (d->channel != k->chans[c] || !pat_matches(k->pats[c], d->tag))
+                    if (d->channel != k->chans[c] || !bt_pat_matches(k->pats[c], d->tag))
                         S_ERROR("consumer (%d, %zu) got (%d, %d) from channel %d tag %d on its "
                                 "channel %d pattern %s\n",
                                 t, i, f->thread[c], f->serial[c], d->channel, d->tag, k->chans[c],
-                                pat_text[k->pats[c]]);
+                                bt_pat_text[k->pats[c]]);
                     if (!(k->flags & BATON_CONSUME_PEEK) && !d->persistent)
                         d->taken++;
                 }
@@ -547,12 +549,12 @@ static void s_check(s_stress *s)
         }
 
     /* Stability. oldest[c][p]: index of the oldest stored datum on c matching p, or -1. */
-    static int oldest[MAX_CHANNELS][NPAT];
+    static int oldest[MAX_CHANNELS][BT_NPAT];
     for (int c = 0; c < s->n_channels; c++)
-        for (int p = 0; p < NPAT; p++) {
+        for (int p = 0; p < BT_NPAT; p++) {
             oldest[c][p] = -1;
             for (size_t j = 0; j < seen.count[c]; j++)
-                if (pat_matches(p, seen.tags[c][j])) {
+                if (bt_pat_matches(p, seen.tags[c][j])) {
                     oldest[c][p] = (int)j;
                     break;
                 }
@@ -574,7 +576,7 @@ static void s_check(s_stress *s)
             S_ERROR("unstable: waiting consumer id %" PRIu64 " (flags %u, %u channels:", k->id,
                     k->flags, k->n);
             for (size_t c = 0; c < k->n; c++)
-                print_message(" %d %s", k->chans[c], pat_text[k->pats[c]]);
+                print_message(" %d %s", k->chans[c], bt_pat_text[k->pats[c]]);
             print_message(") has a matching stored datum on every channel\n");
         }
     }
@@ -598,7 +600,7 @@ static void run_stress(int n_channels, size_t total_ops)
     assert_non_null(s);
     s->seed = bt_now_ns();
     printf("# stress: %d channels, %zu ops, seed %" PRIu64 "\n", n_channels, total_ops, s->seed);
-    s->space = space_new();
+    s->space = bt_space_new();
     s->n_channels = n_channels;
     s->bound = 8 + n_channels / 2;
     s->ops_per_thread = (total_ops + S_THREADS - 1) / S_THREADS;
@@ -613,7 +615,7 @@ static void run_stress(int n_channels, size_t total_ops)
     for (int c = 0; c < n_channels; c++) {
         char text[16];
         snprintf(text, sizeof text, "@%d", c + 1000);
-        s->channels[c] = V(text);
+        s->channels[c] = bt_value(text);
     }
     bt_watchdog dog;
     bt_watchdog_start(&dog, 240, "space stress run");
@@ -696,10 +698,12 @@ int main(int argc, char **argv)
     argc = kept;
     g_workers = bt_init(argc, argv, 4);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stress_1_channel, setup_patterns, teardown_patterns),
-        cmocka_unit_test_setup_teardown(test_stress_8_channels, setup_patterns, teardown_patterns),
-        cmocka_unit_test_setup_teardown(test_stress_64_channels, setup_patterns,
-                                        teardown_patterns),
+        cmocka_unit_test_setup_teardown(test_stress_1_channel, bt_setup_patterns,
+                                        bt_teardown_patterns),
+        cmocka_unit_test_setup_teardown(test_stress_8_channels, bt_setup_patterns,
+                                        bt_teardown_patterns),
+        cmocka_unit_test_setup_teardown(test_stress_64_channels, bt_setup_patterns,
+                                        bt_teardown_patterns),
     };
     return cmocka_run_group_tests_name("space/stress", tests, group_setup, group_teardown);
 }

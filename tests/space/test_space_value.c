@@ -16,7 +16,7 @@
  *    are BATON_ENOMEM, leak nothing under ASan, and leave a builder usable;
  *  - random values: encode, decode, print, parse and print again agree.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <xxhash.h>
 

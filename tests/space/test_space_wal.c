@@ -6,8 +6,8 @@
  * a forked child so that a crash shows up as a failure of this test and not as a dead binary.
  */
 #define _GNU_SOURCE
-#include "test_util.h"
-#include "dir_util.h"
+#include "support/bt_common.h"
+#include "support/bt_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -25,7 +25,7 @@
 
 static void make_tmpdir(char *path, size_t cap)
 {
-    make_tmpdir_named(path, cap, "baton-wal");
+    bt_make_tmpdir(path, cap, "baton-wal");
 }
 
 /* The record numbered seq: "REC:", seq big-endian, then filler; 12..51 bytes. */
@@ -124,7 +124,7 @@ static void run_mode(baton__wal_mode mode)
     }
     assert_int_equal(baton__wal_close(wal), 0);
     replay_expect(dir, 1, n);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_sync_mode(void **state)
@@ -159,7 +159,7 @@ static void test_none_mode(void **state)
                      BATON_ENOTFOUND);
     wal = open_wal(NULL, BATON__WAL_NONE);
     assert_int_equal(baton__wal_close(wal), 0);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_bad_arguments(void **state)
@@ -181,7 +181,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(baton__wal_wait_durable(wal, UINT64_MAX / 2), BATON_EINVAL); /* never given */
     assert_int_equal(baton__wal_wait_durable(wal, 1), 0);
     assert_int_equal(baton__wal_close(wal), 0);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ---- numbering, durability, close ----------------------------------------------------------- */
@@ -199,7 +199,7 @@ static void test_reopen_continues(void **state)
         assert_int_equal(baton__wal_close(wal), 0);
     }
     replay_expect(dir, 1, next - 1);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_wait_durable(void **state)
@@ -224,7 +224,7 @@ static void test_wait_durable(void **state)
         assert_int_equal(baton__wal_close(wal), 0);
     }
     replay_expect(dir, 1, 102);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ASYNC syncs on a thread of its own (wal_syncer.c). A regression: a syncer that first ran after
@@ -247,7 +247,7 @@ static void test_async_first_commit_durable(void **state)
         assert_int_equal(baton__wal_close(wal), 0);
     }
     replay_expect(dir, 1, rounds);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_close_flushes(void **state)
@@ -261,7 +261,7 @@ static void test_close_flushes(void **state)
         append_gen(wal, s);
     assert_int_equal(baton__wal_close(wal), 0); /* no wait: close writes and syncs */
     replay_expect(dir, 1, n);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ---- concurrent appenders ------------------------------------------------------------------- */
@@ -317,7 +317,7 @@ static void test_concurrent_appends(void **state)
     char dir[64];
     make_tmpdir(dir, sizeof dir);
     for (int m = 0; m < 2; m++) {
-        remove_tree(dir);
+        bt_remove_tree(dir);
         baton__wal *wal = open_wal(dir, m ? BATON__WAL_SYNC : BATON__WAL_ASYNC);
         uint32_t n = (uint32_t)bt_scaled(m ? 5000 : 20000, 1000);
         pthread_t th[4];
@@ -339,7 +339,7 @@ static void test_concurrent_appends(void **state)
             assert_int_equal(s.hits[i], 1);
         free(s.hits);
     }
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ---- truncation ----------------------------------------------------------------------------- */
@@ -369,7 +369,7 @@ static void test_truncate_before(void **state)
     append_gen(wal, 112);
     assert_int_equal(baton__wal_close(wal), 0);
     replay_expect(dir, 112, 112);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* Records larger than a page live on LMDB's overflow pages: written, truncated, replayed and
@@ -413,7 +413,7 @@ static void test_large_records(void **state)
     assert_int_equal(count, 41);
     assert_int_equal(last, 120);
     free(buf);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ---- crash recovery ------------------------------------------------------------------------- */
@@ -488,7 +488,7 @@ static void test_crash_recovery(void **state)
         assert_true(last_good >= acked_max); /* every acknowledged record is there */
     }
     assert_true(acked_max > 0);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* ---- damaged files -------------------------------------------------------------------------- */
@@ -587,7 +587,7 @@ static void damage_setup(damage_fixture *f, uint64_t n)
 static void damage_teardown(damage_fixture *f)
 {
     free(f->data);
-    remove_tree(f->dir);
+    bt_remove_tree(f->dir);
 }
 
 /* A replay of a damaged copy: no crash, rc 0 or BATON_EIO, only right records, in order. */
@@ -725,7 +725,7 @@ static void test_not_a_log(void **state)
         assert_int_equal(baton__wal_open(dir, BATON__WAL_SYNC, &wal), BATON_EIO);
         assert_null(wal);
     }
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 int main(int argc, char **argv)

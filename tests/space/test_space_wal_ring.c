@@ -6,8 +6,8 @@
  * inside a group (everything before the damaged record is still handed out).
  */
 #define _GNU_SOURCE
-#include "test_util.h"
-#include "dir_util.h"
+#include "support/bt_common.h"
+#include "support/bt_files.h"
 
 #include <pthread.h>
 
@@ -95,7 +95,7 @@ static void test_ring_backpressure(void **state)
 {
     (void)state;
     char dir[64];
-    make_tmpdir_named(dir, sizeof dir, "baton-wal-ring");
+    bt_make_tmpdir(dir, sizeof dir, "baton-wal-ring");
     /* One transaction per record: the writer falls behind four appenders, their lanes fill
      * and they wait for room. */
     baton__wal *wal = NULL;
@@ -126,7 +126,7 @@ static void test_ring_backpressure(void **state)
     assert_int_equal(s.count, (uint64_t)RING_THREADS * n);
     for (uint32_t t = 0; t < RING_THREADS; t++)
         assert_int_equal(s.next[t], n);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 /* Record seq of the single-appender tests: "SEQ", seq, filler. */
@@ -185,7 +185,7 @@ static void test_truncate_inside_group(void **state)
 {
     (void)state;
     char dir[64];
-    make_tmpdir_named(dir, sizeof dir, "baton-wal-ring");
+    bt_make_tmpdir(dir, sizeof dir, "baton-wal-ring");
     baton__wal *wal = NULL;
     assert_int_equal(baton__wal_open(dir, BATON__WAL_ASYNC, &wal), 0);
     append_seqs(wal, 1, 1000);
@@ -200,14 +200,14 @@ static void test_truncate_inside_group(void **state)
     assert_int_equal(baton__wal_truncate_before(wal, 1015), 0);
     assert_int_equal(baton__wal_close(wal), 0);
     expect_seqs(dir, 1015, 1020);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 static void test_damage_inside_group(void **state)
 {
     (void)state;
     char dir[64], path[128];
-    make_tmpdir_named(dir, sizeof dir, "baton-wal-ring");
+    bt_make_tmpdir(dir, sizeof dir, "baton-wal-ring");
     baton__wal *wal = NULL;
     assert_int_equal(baton__wal_open(dir, BATON__WAL_ASYNC, &wal), 0);
     append_seqs(wal, 1, 300);
@@ -242,7 +242,7 @@ static void test_damage_inside_group(void **state)
     assert_int_equal(s.bad, 0);
     assert_int_equal(s.count, 149);
     assert_int_equal(last_good, 149);
-    remove_tree(dir);
+    bt_remove_tree(dir);
 }
 
 int main(int argc, char **argv)

@@ -8,9 +8,9 @@
  * The rewrites are spread unevenly over the shards and their rules cost unevenly, so that
  * under DYNAMIC the lanes take different shards from one tick to the next.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -51,12 +51,12 @@ static int rule_sum(baton_rewrite_ctx *rc, void *ctx)
         const void *p = NULL;
         if (baton_rewrite_read(rc, reads[k], &p) != 0)
             return BATON_EINVAL;
-        sum += st_get64(p, 0);
+        sum += bt_get64(p, 0);
     }
     void *w = NULL;
     if (baton_rewrite_write(rc, arg, &w) != 0)
         return BATON_EINVAL;
-    st_put64(w, 0, st_get64(w, 0) + sum + 1);
+    bt_put64(w, 0, bt_get64(w, 0) + sum + 1);
     return 0;
 }
 
@@ -84,14 +84,14 @@ typedef struct mode {
 
 static void steady_state(const mode *m, unsigned bits, unsigned ticks)
 {
-    baton_store_config config = st_config(PAYLOAD, bits, 0, m->with_pool ? g_pool : NULL, m->policy,
-                                          BATON_STORE_DEFER, m->executors);
-    baton_store *store = st_create_config(&config);
+    baton_store_config config = bt_store_config(PAYLOAD, bits, 0, m->with_pool ? g_pool : NULL,
+                                                m->policy, BATON_STORE_DEFER, m->executors);
+    baton_store *store = bt_store_create_config(&config);
     uint32_t rule = 0;
     unsigned char p[PAYLOAD] = {0};
     bt_assert_rc(baton_store_add_rule(store, rule_sum, NULL, &rule), 0);
     for (uint64_t id = 0; id < 2 * ENTITIES; id++) {
-        st_put64(p, 0, id);
+        bt_put64(p, 0, id);
         bt_assert_rc(baton_store_insert(store, id, p, PAYLOAD), 0);
     }
     for (unsigned t = 0; t < WARMUP + ticks; t++) {
@@ -121,7 +121,7 @@ static void steady_state(const mode *m, unsigned bits, unsigned ticks)
     for (uint64_t i = 0; i < REWRITES; i += 97) {
         bt_assert_rc(baton_store_get(store, i, p, PAYLOAD), 0);
         uint64_t per_tick = ENTITIES + i % ENTITIES + ENTITIES + (i * 37 + 11) % ENTITIES + 1;
-        assert_int_equal(st_get64(p, 0), i + per_tick * (WARMUP + ticks));
+        assert_int_equal(bt_get64(p, 0), i + per_tick * (WARMUP + ticks));
     }
     baton_store_destroy(store);
 }

@@ -15,9 +15,9 @@
  *  - errors: a NULL store and a call from a tick's outcome callback are BATON_EINVAL and change
  *    nothing.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 enum { MAX_SHARDS = 256 };
 
@@ -98,8 +98,8 @@ static void check_state(baton_store *store, const model *m, size_t size)
         bt_assert_rc(baton_store_get(store, m->ids[i], got, size), 0);
         assert_memory_equal(got, payloads + i * size, size);
     }
-    assert_int_equal(st_store_fingerprint(store),
-                     st_model_fingerprint(m->ids, payloads, NULL, m->n, size));
+    assert_int_equal(bt_store_fingerprint(store),
+                     bt_model_fingerprint(m->ids, payloads, NULL, m->n, size));
 }
 
 static void insert_model(baton_store *store, model *m, uint64_t id, size_t size)
@@ -154,7 +154,7 @@ static void test_layout(void **state)
         for (size_t b = 0; b < sizeof bits / sizeof bits[0]; b++)
             for (size_t f = 0; f < sizeof fills / sizeof fills[0]; f++) {
                 size_t size = sizes[z];
-                baton_store *store = st_create(size, bits[b], NULL, BATON_STORE_DYNAMIC);
+                baton_store *store = bt_store_create(size, bits[b], NULL, BATON_STORE_DYNAMIC);
                 static model m;
                 m.n = 0;
                 populate(store, &m, size, fills[f]);
@@ -174,7 +174,7 @@ static void test_one_per_shard(void **state)
 {
     (void)state;
     for (size_t size = 1; size <= 128; size++) {
-        baton_store *store = st_create(size, 1, NULL, BATON_STORE_STATIC);
+        baton_store *store = bt_store_create(size, 1, NULL, BATON_STORE_STATIC);
         static model m;
         m.n = 0;
         populate(store, &m, size, one_each);
@@ -191,7 +191,7 @@ static void test_grow_after_compact(void **state)
     const size_t sizes[] = {1, 24, 64, 100};
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         size_t size = sizes[z];
-        baton_store *store = st_create(size, 4, NULL, BATON_STORE_DYNAMIC);
+        baton_store *store = bt_store_create(size, 4, NULL, BATON_STORE_DYNAMIC);
         static model m;
         m.n = 0;
         populate(store, &m, size, uneven);
@@ -278,9 +278,9 @@ static void test_errors(void **state)
 {
     (void)state;
     bt_assert_rc(baton_store_compact(NULL), BATON_EINVAL);
-    assert_true(st_mentions(baton_last_error_message(), "store is NULL"));
+    assert_true(bt_mentions(baton_last_error_message(), "store is NULL"));
 
-    baton_store *store = st_create(24, 2, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(24, 2, NULL, BATON_STORE_DYNAMIC);
     static model m;
     m.n = 0;
     populate(store, &m, 24, one_each);

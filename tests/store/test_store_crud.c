@@ -23,9 +23,9 @@
  *  - every error's message names its function and what was wrong, with the value (the id, the
  *    sizes, the policy, the rule, the failing shard).
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 /* ---- create ---------------------------------------------------------------------------------- */
 
@@ -40,7 +40,7 @@ static void test_create_errors(void **state)
     (void)state;
     baton_store *sentinel = (baton_store *)(uintptr_t)0x1234;
     baton_store *store = sentinel;
-    baton_store_config good = st_config(16, 4, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    baton_store_config good = bt_store_config(16, 4, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
     /* A failed create hands out no store: *out is left alone or set to NULL. */
     bt_assert_rc(baton_store_create(NULL, &store), BATON_EINVAL);
     assert_true(store == sentinel || store == NULL);
@@ -76,8 +76,8 @@ static void test_create_errors(void **state)
         assert_true(store == sentinel || store == NULL);
         const char *message = baton_last_error_message();
         /* A one-digit value would match anything, so those must name the field. */
-        bool names_value = cases[i].value >= 10 && st_mentions_u64(message, cases[i].value);
-        if (!st_mentions(message, cases[i].what) && !names_value)
+        bool names_value = cases[i].value >= 10 && bt_mentions_u64(message, cases[i].value);
+        if (!bt_mentions(message, cases[i].what) && !names_value)
             fail_msg("bad %s (%llu): the message \"%s\" names neither", cases[i].what,
                      (unsigned long long)cases[i].value, message);
     }
@@ -86,7 +86,7 @@ static void test_create_errors(void **state)
 static int store_try_struct_size(size_t struct_size, bool *created, void *ctx)
 {
     (void)ctx;
-    baton_store_config config = st_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    baton_store_config config = bt_store_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
     config.struct_size = struct_size;
     baton_store *store = NULL;
     int rc = baton_store_create(&config, &store);
@@ -112,7 +112,7 @@ static void test_create_defaults_and_limits(void **state)
     baton_store_config config;
     memset(&config, 0, sizeof config); /* struct_size 0: this header's size */
     config.payload_size = 1;
-    baton_store *store = st_create_config(&config);
+    baton_store *store = bt_store_create_config(&config);
     assert_int_equal(baton_store_shards(store), 1u << BATON_STORE_DEFAULT_SHARD_BITS);
     assert_int_equal(baton_store_payload_size(store), 1);
     assert_int_equal(baton_store_count(store), 0);
@@ -122,9 +122,9 @@ static void test_create_defaults_and_limits(void **state)
     baton_store_destroy(NULL);
 
     /* The largest shard count, and the largest payload (one entity of it round-trips). */
-    config = st_config(BATON_STORE_MAX_PAYLOAD_SIZE, BATON_STORE_MAX_SHARD_BITS, 0, NULL,
+    config = bt_store_config(BATON_STORE_MAX_PAYLOAD_SIZE, BATON_STORE_MAX_SHARD_BITS, 0, NULL,
                        BATON_STORE_STATIC, BATON_STORE_REJECT, BATON_STORE_MAX_EXECUTORS);
-    store = st_create_config(&config);
+    store = bt_store_create_config(&config);
     assert_int_equal(baton_store_shards(store), 1u << BATON_STORE_MAX_SHARD_BITS);
     assert_int_equal(baton_store_payload_size(store), BATON_STORE_MAX_PAYLOAD_SIZE);
     unsigned char *big = malloc(BATON_STORE_MAX_PAYLOAD_SIZE);
@@ -143,19 +143,19 @@ static void test_create_defaults_and_limits(void **state)
 
     /* An older caller's shorter struct: the fields past struct_size are not read (garbage
      * there is ignored and the defaults apply). */
-    config = st_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    config = bt_store_config(8, 2, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
     config.struct_size = offsetof(baton_store_config, conflict);
     config.conflict = (baton_store_conflict_policy)77;
     config.executors = BATON_STORE_MAX_EXECUTORS + 5;
-    store = st_create_config(&config);
+    store = bt_store_create_config(&config);
     assert_int_equal(baton_store_shards(store), 4);
     baton_store_destroy(store);
 
     /* Every policy and the routing flag are accepted. */
     for (int p = 0; p < 3; p++) {
-        config = st_config(8, 1, BATON_STORE_IDS_ARE_HASHES, NULL, (baton_store_policy)p,
+        config = bt_store_config(8, 1, BATON_STORE_IDS_ARE_HASHES, NULL, (baton_store_policy)p,
                            BATON_STORE_DEFER, 0);
-        store = st_create_config(&config);
+        store = bt_store_create_config(&config);
         assert_int_equal(baton_store_shards(store), 2);
         baton_store_destroy(store);
     }
@@ -183,7 +183,7 @@ static void test_default_config_defers(void **state)
     baton_store_config config;
     memset(&config, 0, sizeof config);
     config.payload_size = 1;
-    baton_store *store = st_create_config(&config);
+    baton_store *store = bt_store_create_config(&config);
     unsigned char value = 5;
     bt_assert_rc(baton_store_insert(store, 1, &value, 1), 0);
     uint32_t rule = 9;
@@ -222,8 +222,8 @@ static void expect_message(int rc, int expected, const char *function, const cha
 {
     bt_assert_rc(rc, expected);
     const char *message = baton_last_error_message();
-    if (!st_mentions(message, function) || (word != NULL && !st_mentions(message, word)) ||
-        (has_value && !st_mentions_u64(message, value)))
+    if (!bt_mentions(message, function) || (word != NULL && !bt_mentions(message, word)) ||
+        (has_value && !bt_mentions_u64(message, value)))
         fail_msg("%s: message \"%s\" does not name %s%s%s and %llu", function,
                  message != NULL ? message : "(null)", function, word ? ", " : "",
                  word ? word : "", (unsigned long long)value);
@@ -247,7 +247,7 @@ static void test_error_messages(void **state)
     (void)state;
     enum { P = 12 };
     const uint64_t id = UINT64_C(0xABCDEF12345), missing = UINT64_C(0x5151515151);
-    baton_store *store = st_create(P, 3, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(P, 3, NULL, BATON_STORE_DYNAMIC);
     unsigned char p[P + 1] = {0};
     void *ptr = NULL;
     uint32_t rule = 0;
@@ -294,7 +294,7 @@ static void test_error_messages(void **state)
 static void test_set_policy(void **state)
 {
     (void)state;
-    baton_store *store = st_create(8, 2, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(8, 2, NULL, BATON_STORE_DYNAMIC);
     bt_assert_rc(baton_store_set_policy(NULL, BATON_STORE_STATIC), BATON_EINVAL);
     bt_assert_rc(baton_store_set_policy(store, (baton_store_policy)3), BATON_EINVAL);
     bt_assert_rc(baton_store_set_policy(store, (baton_store_policy)-1), BATON_EINVAL);
@@ -310,7 +310,7 @@ static void test_entity_errors(void **state)
 {
     (void)state;
     enum { P = 12 };
-    baton_store *store = st_create(P, 3, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(P, 3, NULL, BATON_STORE_DYNAMIC);
     unsigned char a[P], b[P], out[P + 1];
     memset(a, 0xA1, P);
     memset(b, 0xB2, P);
@@ -530,14 +530,14 @@ static void model_check(const model *m, baton_store *store)
     for (size_t i = 0; i < m->n_ids; i++)
         assert_int_equal(v.seen[i], m->present[i]);
     free(v.seen);
-    assert_true(st_store_fingerprint(store) ==
-                st_model_fingerprint(m->ids, m->payloads, m->present, m->n_ids, MP));
+    assert_true(bt_store_fingerprint(store) ==
+                bt_model_fingerprint(m->ids, m->payloads, m->present, m->n_ids, MP));
 }
 
 static void run_model(unsigned shard_bits, size_t n_ids, size_t n_ops, uint64_t seed)
 {
     bt_rng rng = bt_rng_seed(seed);
-    baton_store *store = st_create(MP, shard_bits, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(MP, shard_bits, NULL, BATON_STORE_DYNAMIC);
     unsigned shards = baton_store_shards(store);
     model m;
     model_init(&m, n_ids, shards, &rng);
@@ -629,7 +629,7 @@ static int visit_stop(uint64_t id, const void *payload, void *ctx)
 static void test_foreach_stop(void **state)
 {
     (void)state;
-    baton_store *store = st_create(4, 3, NULL, BATON_STORE_DYNAMIC);
+    baton_store *store = bt_store_create(4, 3, NULL, BATON_STORE_DYNAMIC);
     stop_state s = {0, 1};
     bt_assert_rc(baton_store_foreach(store, visit_stop, &s), 0); /* empty: no calls */
     assert_int_equal(s.visits, 0);
@@ -668,11 +668,11 @@ static void test_fingerprint(void **state)
         for (int k = 0; k < FP; k++)
             payloads[i * FP + k] = (unsigned char)bt_rng_next(&rng);
     }
-    uint64_t expected = st_model_fingerprint(ids, payloads, NULL, n, FP);
+    uint64_t expected = bt_model_fingerprint(ids, payloads, NULL, n, FP);
 
     /* The empty store: XXH3 of nothing. */
-    baton_store *empty = st_create(FP, 2, NULL, BATON_STORE_DYNAMIC);
-    assert_true(st_store_fingerprint(empty) == XXH3_64bits("", 0));
+    baton_store *empty = bt_store_create(FP, 2, NULL, BATON_STORE_DYNAMIC);
+    assert_true(bt_store_fingerprint(empty) == XXH3_64bits("", 0));
     bt_assert_rc(baton_store_fingerprint(empty, NULL), BATON_EINVAL);
     uint64_t fp;
     bt_assert_rc(baton_store_fingerprint(NULL, &fp), BATON_EINVAL);
@@ -691,13 +691,13 @@ static void test_fingerprint(void **state)
                 }
             unsigned flags = (variant + bits) % 2 ? BATON_STORE_IDS_ARE_HASHES : 0;
             baton_store_config config =
-                st_config(FP, bits, flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
-            baton_store *store = st_create_config(&config);
+                bt_store_config(FP, bits, flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
+            baton_store *store = bt_store_create_config(&config);
             for (size_t i = 0; i < n; i++)
                 bt_assert_rc(baton_store_insert(store, ids[order[i]],
                                                 payloads + order[i] * FP, FP),
                              0);
-            uint64_t got = st_store_fingerprint(store);
+            uint64_t got = bt_store_fingerprint(store);
             if (got != expected)
                 fail_msg("shard_bits %u, order %d, flags %#x: fingerprint %#llx, expected "
                          "%#llx",
@@ -713,19 +713,19 @@ static void test_fingerprint(void **state)
                     bt_assert_rc(baton_store_lookup(store, ids[i], &ptr), 0);
                     ((unsigned char *)ptr)[k] ^= flip;
                     payloads[i * FP + k] ^= flip;
-                    uint64_t changed = st_store_fingerprint(store);
+                    uint64_t changed = bt_store_fingerprint(store);
                     assert_true(changed != expected);
-                    assert_true(changed == st_model_fingerprint(ids, payloads, NULL, n, FP));
+                    assert_true(changed == bt_model_fingerprint(ids, payloads, NULL, n, FP));
                     ((unsigned char *)ptr)[k] ^= flip;
                     payloads[i * FP + k] ^= flip;
-                    assert_true(st_store_fingerprint(store) == expected);
+                    assert_true(bt_store_fingerprint(store) == expected);
                 }
                 /* A removed and re-inserted entity: the same set, the same fingerprint. */
                 size_t i = (size_t)bt_rng_below(&rng, n);
                 bt_assert_rc(baton_store_remove(store, ids[i]), 0);
-                assert_true(st_store_fingerprint(store) != expected);
+                assert_true(bt_store_fingerprint(store) != expected);
                 bt_assert_rc(baton_store_insert(store, ids[i], payloads + i * FP, FP), 0);
-                assert_true(st_store_fingerprint(store) == expected);
+                assert_true(bt_store_fingerprint(store) == expected);
             }
             baton_store_destroy(store);
         }

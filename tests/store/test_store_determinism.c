@@ -34,7 +34,7 @@
  * policy switched every tick; DEFER and REJECT. Since every configuration must equal the oracle,
  * they all equal each other, for any worker count; the final fingerprints are printed.
  */
-#include "rewrite_oracle.h"
+#include "support/bt_store_oracle.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -72,14 +72,14 @@ static void record(const baton_rewrite_outcome *outcome, void *ctx)
 
 static const uint64_t scopes[] = {0, 1, 7, 42, UINT64_C(0x8000000000000000), UINT64_MAX};
 
-static void random_footprint(bt_rng *rng, wl_rewrite *w)
+static void random_footprint(bt_rng *rng, bt_wl_rewrite *w)
 {
     w->n_reads = (uint32_t)bt_rng_below(rng, 4);
     w->n_writes = (uint32_t)bt_rng_below(rng, 3);
     for (uint32_t i = 0; i < w->n_reads; i++)
-        w->reads[i] = main_id((size_t)bt_rng_below(rng, g_nid));
+        w->reads[i] = bt_wl_main_id((size_t)bt_rng_below(rng, bt_wl_n_ids));
     for (uint32_t i = 0; i < w->n_writes; i++)
-        w->writes[i] = main_id((size_t)bt_rng_below(rng, g_nid));
+        w->writes[i] = bt_wl_main_id((size_t)bt_rng_below(rng, bt_wl_n_ids));
     if (bt_rng_below(rng, 6) == 0 && w->n_writes > 0) /* an id both read and written */
         w->reads[w->n_reads++] = w->writes[0];
     if (bt_rng_below(rng, 6) == 0 && w->n_reads > 0) /* a repeated id */
@@ -87,16 +87,16 @@ static void random_footprint(bt_rng *rng, wl_rewrite *w)
 }
 
 /* Fills the distinct lists and submits; the seq must be the next one. */
-static void submit(baton_store *store, wl_rewrite *w, uint64_t expect_seq, oracle *o)
+static void submit(baton_store *store, bt_wl_rewrite *w, uint64_t expect_seq, bt_oracle *o)
 {
     w->nw = w->nf = 0;
     for (uint32_t i = 0; i < w->n_writes; i++)
-        if (!in_list(w->w, w->nw, w->writes[i]))
+        if (!bt_wl_in_list(w->w, w->nw, w->writes[i]))
             w->w[w->nw++] = w->writes[i];
     for (uint32_t i = 0; i < w->nw; i++)
         w->f[w->nf++] = w->w[i];
     for (uint32_t i = 0; i < w->n_reads; i++)
-        if (!in_list(w->f, w->nf, w->reads[i]))
+        if (!bt_wl_in_list(w->f, w->nf, w->reads[i]))
             w->f[w->nf++] = w->reads[i];
     baton_rewrite rw = {w->rule,     w->scope, w->arg, w->n_reads ? w->reads : NULL, w->n_reads,
                         w->n_writes ? w->writes : NULL, w->n_writes};
@@ -106,18 +106,18 @@ static void submit(baton_store *store, wl_rewrite *w, uint64_t expect_seq, oracl
     o->queue[o->n_queue++] = seq;
 }
 
-static void put_entity(baton_store *store, oracle *o, size_t slot, uint64_t id, uint64_t value)
+static void put_entity(baton_store *store, bt_oracle *o, size_t slot, uint64_t id, uint64_t value)
 {
     o->ids[slot] = id;
     o->present[slot] = true;
-    st_put64(o->state[slot], 0, value);
-    st_put64(o->state[slot], 8, 0);
-    st_put64(o->state[slot], 16, UINT64_MAX);
-    bt_assert_rc(baton_store_insert(store, id, o->state[slot], DP), 0);
+    bt_put64(o->state[slot], 0, value);
+    bt_put64(o->state[slot], 8, 0);
+    bt_put64(o->state[slot], 16, UINT64_MAX);
+    bt_assert_rc(baton_store_insert(store, id, o->state[slot], BT_WL_PAYLOAD), 0);
 }
 
-static void compare_tick(const char *what, size_t tick, baton_store *store, const oracle *o,
-                         const expected_tick *e, const recorder *rec,
+static void compare_tick(const char *what, size_t tick, baton_store *store, const bt_oracle *o,
+                         const bt_expected_tick *e, const recorder *rec,
                          const baton_tick_report *got)
 {
     const baton_tick_report *x = &e->report;
@@ -150,30 +150,30 @@ static void compare_tick(const char *what, size_t tick, baton_store *store, cons
                      (unsigned long long)b->seq, b->status, b->deferred,
                      (unsigned long long)b->conflict_id, (unsigned long long)b->winner_seq);
     }
-    for (size_t s = 0; s < g_cap; s++)
-        if (atomic_load(&g_runs[s]) != (unsigned)e->ran[s])
+    for (size_t s = 0; s < bt_wl_cap; s++)
+        if (atomic_load(&bt_wl_runs[s]) != (unsigned)e->ran[s])
             fail_msg("%s, tick %zu: seq %zu ran %u times, oracle %d", what, tick, s,
-                     atomic_load(&g_runs[s]), (int)e->ran[s]);
-    unsigned char p[DP];
+                     atomic_load(&bt_wl_runs[s]), (int)e->ran[s]);
+    unsigned char p[BT_WL_PAYLOAD];
     uint64_t counters = 0;
-    for (size_t i = 0; i < N_SLOTS; i++) {
+    for (size_t i = 0; i < BT_WL_SLOTS; i++) {
         if (!o->present[i]) {
             assert_false(baton_store_contains(store, o->ids[i]));
             continue;
         }
-        bt_assert_rc(baton_store_get(store, o->ids[i], p, DP), 0);
-        if (memcmp(p, o->state[i], DP) != 0)
+        bt_assert_rc(baton_store_get(store, o->ids[i], p, BT_WL_PAYLOAD), 0);
+        if (memcmp(p, o->state[i], BT_WL_PAYLOAD) != 0)
             fail_msg("%s, tick %zu: entity %#llx is {%llu, %llu, %llu}, oracle {%llu, %llu, "
                      "%llu}",
                      what, tick, (unsigned long long)o->ids[i],
-                     (unsigned long long)st_get64(p, 0), (unsigned long long)st_get64(p, 8),
-                     (unsigned long long)st_get64(p, 16),
-                     (unsigned long long)st_get64(o->state[i], 0),
-                     (unsigned long long)st_get64(o->state[i], 8),
-                     (unsigned long long)st_get64(o->state[i], 16));
-        counters += st_get64(p, 8);
+                     (unsigned long long)bt_get64(p, 0), (unsigned long long)bt_get64(p, 8),
+                     (unsigned long long)bt_get64(p, 16),
+                     (unsigned long long)bt_get64(o->state[i], 0),
+                     (unsigned long long)bt_get64(o->state[i], 8),
+                     (unsigned long long)bt_get64(o->state[i], 16));
+        counters += bt_get64(p, 8);
     }
-    assert_true(st_store_fingerprint(store) == oracle_fingerprint(o));
+    assert_true(bt_store_fingerprint(store) == bt_oracle_fingerprint(o));
     assert_int_equal(baton_store_pending(store), o->n_queue);
     /* Every committed write bumped one counter once: none lost, none applied twice. */
     assert_int_equal(counters, o->total_writes);
@@ -186,8 +186,8 @@ static int bump_values(const uint64_t *ids, void *payloads, size_t count, unsign
     (void)ids, (void)shard;
     uint64_t delta = *(const uint64_t *)ctx;
     for (size_t i = 0; i < count; i++) {
-        unsigned char *p = (unsigned char *)payloads + i * DP;
-        st_put64(p, 0, st_get64(p, 0) + delta);
+        unsigned char *p = (unsigned char *)payloads + i * BT_WL_PAYLOAD;
+        bt_put64(p, 0, bt_get64(p, 0) + delta);
     }
     return 0;
 }
@@ -201,45 +201,47 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
     snprintf(what, sizeof what, "%s, shard_bits %u, flags %#x, %s", m->name, bits, flags,
              conflict == BATON_STORE_DEFER ? "defer" : "reject");
     bt_rng rng = bt_rng_seed(conflict == BATON_STORE_DEFER ? 0xDE7E4 : 0x4E7EC7);
-    baton_store_config config = st_config(DP, bits, flags, m->with_pool ? g_pool : NULL,
-                                          m->policy, conflict, m->with_pool ? 0 : g_workers);
-    baton_store *store = st_create_config(&config);
-    for (uint32_t r = 0; r < N_RULES; r++) {
+    baton_store_config config =
+        bt_store_config(BT_WL_PAYLOAD, bits, flags, m->with_pool ? g_pool : NULL, m->policy,
+                        conflict, m->with_pool ? 0 : g_workers);
+    baton_store *store = bt_store_create_config(&config);
+    for (uint32_t r = 0; r < BT_WL_RULES; r++) {
         uint32_t number = UINT32_MAX;
-        bt_assert_rc(baton_store_add_rule(store, lib_rule, &g_rule_tags[r], &number), 0);
+        bt_assert_rc(baton_store_add_rule(store, bt_lib_rule, &bt_wl_rule_tags[r], &number), 0);
         assert_int_equal(number, r);
     }
-    g_cap = TICKS * (2 * per_tick + 2);
-    g_rw = calloc(g_cap, sizeof *g_rw);
-    g_runs = calloc(g_cap, sizeof *g_runs);
-    oracle *o = calloc(1, sizeof *o);
+    bt_wl_cap = BT_WL_TICKS * (2 * per_tick + 2);
+    bt_wl_submitted = calloc(bt_wl_cap, sizeof *bt_wl_submitted);
+    bt_wl_runs = calloc(bt_wl_cap, sizeof *bt_wl_runs);
+    bt_oracle *o = calloc(1, sizeof *o);
     assert_non_null(o);
-    o->ids = calloc(N_SLOTS, sizeof *o->ids);
-    o->state = calloc(N_SLOTS, DP);
-    o->present = calloc(N_SLOTS, sizeof *o->present);
+    o->ids = calloc(BT_WL_SLOTS, sizeof *o->ids);
+    o->state = calloc(BT_WL_SLOTS, BT_WL_PAYLOAD);
+    o->present = calloc(BT_WL_SLOTS, sizeof *o->present);
     assert_true(o->ids && o->state && o->present);
-    expected_tick e = {.out = calloc(g_cap, sizeof *e.out), .ran = calloc(g_cap, sizeof(bool))};
-    recorder rec = {.out = calloc(g_cap, sizeof *rec.out), .cap = g_cap};
-    assert_true(g_rw && g_runs && o && e.out && e.ran && rec.out);
-    o->queue = calloc(g_cap, sizeof *o->queue);
+    bt_expected_tick e = {.out = calloc(bt_wl_cap, sizeof *e.out),
+                          .ran = calloc(bt_wl_cap, sizeof(bool))};
+    recorder rec = {.out = calloc(bt_wl_cap, sizeof *rec.out), .cap = bt_wl_cap};
+    assert_true(bt_wl_submitted && bt_wl_runs && o && e.out && e.ran && rec.out);
+    o->queue = calloc(bt_wl_cap, sizeof *o->queue);
     assert_non_null(o->queue);
     o->conflict = conflict;
-    for (size_t i = 0; i < g_nid; i++)
-        put_entity(store, o, i, main_id(i), (uint64_t)i * 1000 + 1);
+    for (size_t i = 0; i < bt_wl_n_ids; i++)
+        put_entity(store, o, i, bt_wl_main_id(i), (uint64_t)i * 1000 + 1);
     uint64_t seq = 0, totals[6] = {0}; /* committed deferred rejected failed writes ticks */
     for (size_t tick = 0;; tick++) {
-        if (tick < TICKS) {
+        if (tick < BT_WL_TICKS) {
             /* Between ticks: a payload changed in place; an entity nobody names comes and one
              * goes; new rewrites, one of which names a fresh entity removed right away. */
-            size_t slot = (size_t)bt_rng_below(&rng, g_nid);
+            size_t slot = (size_t)bt_rng_below(&rng, bt_wl_n_ids);
             void *ptr = NULL;
-            bt_assert_rc(baton_store_lookup(store, main_id(slot), &ptr), 0);
-            uint64_t v = st_get64(ptr, 0) ^ bt_rng_next(&rng);
-            st_put64(ptr, 0, v);
-            st_put64(o->state[slot], 0, v);
-            size_t extra = g_nid + tick % N_EXTRA;
-            put_entity(store, o, extra, extra_id(tick), tick);
-            size_t old = g_nid + (tick + N_EXTRA - 3) % N_EXTRA;
+            bt_assert_rc(baton_store_lookup(store, bt_wl_main_id(slot), &ptr), 0);
+            uint64_t v = bt_get64(ptr, 0) ^ bt_rng_next(&rng);
+            bt_put64(ptr, 0, v);
+            bt_put64(o->state[slot], 0, v);
+            size_t extra = bt_wl_n_ids + tick % BT_WL_EXTRA;
+            put_entity(store, o, extra, bt_wl_extra_id(tick), tick);
+            size_t old = bt_wl_n_ids + (tick + BT_WL_EXTRA - 3) % BT_WL_EXTRA;
             if (tick >= 3) {
                 bt_assert_rc(baton_store_remove(store, o->ids[old]), 0);
                 o->present[old] = false;
@@ -247,24 +249,24 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
             if (tick % 3 == 1) { /* a bulk update between ticks, under the store's policy */
                 uint64_t delta = tick * 1000003;
                 bt_assert_rc(baton_store_update_all(store, bump_values, &delta), 0);
-                for (size_t i = 0; i < N_SLOTS; i++)
+                for (size_t i = 0; i < BT_WL_SLOTS; i++)
                     if (o->present[i])
-                        st_put64(o->state[i], 0, st_get64(o->state[i], 0) + delta);
+                        bt_put64(o->state[i], 0, bt_get64(o->state[i], 0) + delta);
             }
             size_t n_new = per_tick / 2 + (size_t)bt_rng_below(&rng, per_tick + 1);
             size_t doomed_at = (size_t)bt_rng_below(&rng, n_new + 1);
             for (size_t k = 0; k <= n_new; k++) {
-                wl_rewrite *w = &g_rw[seq];
+                bt_wl_rewrite *w = &bt_wl_submitted[seq];
                 memset(w, 0, sizeof *w);
-                w->rule = (uint32_t)bt_rng_below(&rng, N_RULES);
+                w->rule = (uint32_t)bt_rng_below(&rng, BT_WL_RULES);
                 w->scope = bt_rng_below(&rng, 4) == 0
-                               ? main_id((size_t)bt_rng_below(&rng, g_nid))
+                               ? bt_wl_main_id((size_t)bt_rng_below(&rng, bt_wl_n_ids))
                                : scopes[bt_rng_below(&rng, sizeof scopes / sizeof scopes[0])];
                 w->arg = bt_rng_next(&rng) >> 1;
                 if (k == doomed_at) {
                     uint64_t fresh = UINT64_C(0xD000000000000000) + seq;
-                    unsigned char zero[DP] = {0};
-                    bt_assert_rc(baton_store_insert(store, fresh, zero, DP), 0);
+                    unsigned char zero[BT_WL_PAYLOAD] = {0};
+                    bt_assert_rc(baton_store_insert(store, fresh, zero, BT_WL_PAYLOAD), 0);
                     if (bt_rng_below(&rng, 2))
                         w->reads[w->n_reads++] = fresh;
                     else
@@ -275,22 +277,23 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
                     random_footprint(&rng, w);
                     submit(store, w, seq++, o);
                 }
-                assert_true(seq < g_cap);
+                assert_true(seq < bt_wl_cap);
             }
         } else if (o->n_queue == 0) {
             break;
         }
-        assert_true(tick < TICKS + g_cap); /* each tick commits its smallest key: it ends */
+        assert_true(tick <
+                    BT_WL_TICKS + bt_wl_cap); /* each tick commits its smallest key: it ends */
         if (m->rotate)
             bt_assert_rc(baton_store_set_policy(store, (baton_store_policy)(tick % 3)), 0);
-        for (size_t s = 0; s < g_cap; s++)
-            atomic_store(&g_runs[s], 0);
+        for (size_t s = 0; s < bt_wl_cap; s++)
+            atomic_store(&bt_wl_runs[s], 0);
         baton_tick_report report;
         memset(&report, 0xff, sizeof report);
         rec.n = 0;
         bt_assert_rc(baton_store_tick(store, &report, record, &rec), 0);
         bt_assert_no_thread_failures();
-        oracle_tick(o, &e);
+        bt_oracle_tick(o, &e);
         bt_assert_no_thread_failures(); /* the oracle's own run of the rules checks too */
         compare_tick(what, tick, store, o, &e, &rec, &report);
         totals[0] += report.committed, totals[1] += report.deferred;
@@ -304,7 +307,7 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
                (unsigned long long)totals[0], (unsigned long long)totals[1],
                (unsigned long long)totals[2], (unsigned long long)totals[3],
                (unsigned long long)totals[4]);
-    uint64_t fp = st_store_fingerprint(store);
+    uint64_t fp = bt_store_fingerprint(store);
     baton_store_destroy(store);
     free(o->queue);
     free(o->ids);
@@ -314,10 +317,10 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
     free(e.out);
     free(e.ran);
     free(rec.out);
-    free(g_rw);
-    free((void *)g_runs);
-    g_rw = NULL;
-    g_runs = NULL;
+    free(bt_wl_submitted);
+    free((void *)bt_wl_runs);
+    bt_wl_submitted = NULL;
+    bt_wl_runs = NULL;
     return fp;
 }
 
@@ -326,7 +329,7 @@ static uint64_t run_workload(const mode *m, unsigned bits, unsigned flags,
 static void run_all(baton_store_conflict_policy conflict, size_t nid, size_t per_tick,
                     const unsigned *bits, size_t n_bits)
 {
-    g_nid = nid;
+    bt_wl_n_ids = nid;
     uint64_t first = 0;
     for (size_t b = 0; b < n_bits; b++)
         for (size_t m = 0; m < N_MODES; m++) {

@@ -17,10 +17,10 @@
  *    then it packs; update_all on a fresh store: ENOMEM ran nothing (fn never called), then it
  *    runs every shard.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include "core/alloc.h"
-#include "store_util.h"
+#include "support/bt_store.h"
 
 /* ---- the counting allocator ------------------------------------------------------------------ */
 
@@ -50,7 +50,7 @@ enum { FP = 16, MAX_N = 10000 };
 
 static baton_store_config no_pool_config(unsigned bits)
 {
-    return st_config(FP, bits, 0, NULL, BATON_STORE_DYNAMIC, BATON_STORE_DEFER, 0);
+    return bt_store_config(FP, bits, 0, NULL, BATON_STORE_DYNAMIC, BATON_STORE_DEFER, 0);
 }
 
 /* ---- create and insert ----------------------------------------------------------------------- */
@@ -89,7 +89,7 @@ static void test_insert_faults(void **state)
 {
     (void)state;
     baton_store_config config = no_pool_config(2);
-    baton_store *store = st_create_config(&config);
+    baton_store *store = bt_store_create_config(&config);
     size_t n = bt_scaled(3000, 300);
     uint64_t *ids = malloc(n * sizeof *ids);
     unsigned char *payloads = malloc(n * FP);
@@ -98,7 +98,7 @@ static void test_insert_faults(void **state)
     for (size_t i = 0; i < n; i++) {
         ids[i] = fid(i);
         memset(payloads + i * FP, (int)(i % 251), FP);
-        st_put64(payloads + i * FP, 0, ids[i]);
+        bt_put64(payloads + i * FP, 0, ids[i]);
         unsigned shard = baton_store_shard_of(store, ids[i]);
         size_t shard_size = baton_store_shard_size(store, shard);
         for (long k = 0;; k++) {
@@ -115,8 +115,8 @@ static void test_insert_faults(void **state)
             assert_int_equal(baton_store_shard_size(store, shard), shard_size);
             assert_false(baton_store_contains(store, ids[i]));
             if (faults % 16 == 1) {
-                assert_true(st_store_fingerprint(store) ==
-                            st_model_fingerprint(ids, payloads, NULL, i, FP));
+                assert_true(bt_store_fingerprint(store) ==
+                            bt_model_fingerprint(ids, payloads, NULL, i, FP));
                 unsigned char out[FP];
                 for (size_t j = 0; j < i; j++) {
                     bt_assert_rc(baton_store_get(store, ids[j], out, FP), 0);
@@ -127,7 +127,7 @@ static void test_insert_faults(void **state)
     }
     printf("# %zu inserts, %zu refused for want of memory\n", n, faults);
     assert_true(faults >= 8); /* the four shards' first inserts, and growth */
-    assert_true(st_store_fingerprint(store) == st_model_fingerprint(ids, payloads, NULL, n, FP));
+    assert_true(bt_store_fingerprint(store) == bt_model_fingerprint(ids, payloads, NULL, n, FP));
     /* The fingerprint's own allocation. */
     for (long k = 0;; k++) {
         uint64_t fp = 42;
@@ -135,7 +135,7 @@ static void test_insert_faults(void **state)
         int rc = baton_store_fingerprint(store, &fp);
         baton__alloc_fail_after(-1);
         if (rc == 0) {
-            assert_true(fp == st_model_fingerprint(ids, payloads, NULL, n, FP));
+            assert_true(fp == bt_model_fingerprint(ids, payloads, NULL, n, FP));
             assert_true(k >= 1);
             break;
         }
@@ -158,9 +158,9 @@ static int rule_mix(baton_rewrite_ctx *rc, void *rule_ctx)
     void *w = NULL;
     uint64_t sum = 0;
     if (baton_rewrite_read(rc, fid((size_t)(arg / 64)), &r) == 0)
-        sum = st_get64(r, 8);
+        sum = bt_get64(r, 8);
     if (baton_rewrite_write(rc, fid((size_t)(arg % 64)), &w) == 0)
-        st_put64(w, 8, st_get64(w, 8) * 3 + sum + seq);
+        bt_put64(w, 8, bt_get64(w, 8) * 3 + sum + seq);
     return seq % 5 == 0 ? BATON_ECANCELED : 0;
 }
 
@@ -182,11 +182,11 @@ static void record(const baton_rewrite_outcome *o, void *ctx)
 static baton_store *tick_setup(unsigned bits, size_t n_rewrites, bool sweep)
 {
     baton_store_config config = no_pool_config(bits);
-    baton_store *store = st_create_config(&config);
+    baton_store *store = bt_store_create_config(&config);
     unsigned char p[FP] = {0};
     for (size_t i = 0; i < 24; i++) {
-        st_put64(p, 0, fid(i));
-        st_put64(p, 8, i * 11);
+        bt_put64(p, 0, fid(i));
+        bt_put64(p, 8, i * 11);
         bt_assert_rc(baton_store_insert(store, fid(i), p, FP), 0);
     }
     for (uint32_t r = 0; r < 3; r++) {
@@ -245,11 +245,11 @@ static void test_tick_faults(void **state)
     for (unsigned bits = 1; bits <= 7; bits += 3) {
         /* The reference: no faults anywhere. */
         baton_store *ref = tick_setup(bits, n_rewrites, false);
-        uint64_t ref_before = st_store_fingerprint(ref);
+        uint64_t ref_before = bt_store_fingerprint(ref);
         baton_tick_report ref_report;
         outcomes ref_out = {.n = 0};
         bt_assert_rc(baton_store_tick(ref, &ref_report, record, &ref_out), 0);
-        uint64_t ref_after = st_store_fingerprint(ref);
+        uint64_t ref_after = bt_store_fingerprint(ref);
         assert_true(ref_after != ref_before);
         assert_true(ref_report.committed > 0 && ref_report.deferred > 0);
         size_t ref_pending = baton_store_pending(ref);
@@ -259,7 +259,7 @@ static void test_tick_faults(void **state)
         for (long k = 0;; k++) {
             assert_true(k < MAX_N);
             baton_store *store = tick_setup(bits, n_rewrites, k < 8);
-            assert_true(st_store_fingerprint(store) == ref_before);
+            assert_true(bt_store_fingerprint(store) == ref_before);
             outcomes out = {.n = 0};
             baton_tick_report report;
             baton__alloc_fail_after(k);
@@ -269,7 +269,7 @@ static void test_tick_faults(void **state)
                 failed_ticks++;
                 assert_int_equal(out.n, 0);
                 assert_int_equal(baton_store_pending(store), n_rewrites);
-                assert_true(st_store_fingerprint(store) == ref_before);
+                assert_true(bt_store_fingerprint(store) == ref_before);
                 /* Again, without faults: as if the failed tick had never been. */
                 bt_assert_rc(baton_store_tick(store, &report, record, &out), 0);
             } else {
@@ -285,7 +285,7 @@ static void test_tick_faults(void **state)
                              "tick that runs out of memory returns BATON_ENOMEM having done "
                              "nothing",
                              bits, k, baton_err_name(rc), (unsigned long long)out.out[q].seq);
-            assert_true(st_store_fingerprint(store) == ref_after);
+            assert_true(bt_store_fingerprint(store) == ref_after);
             assert_int_equal(baton_store_pending(store), ref_pending);
             assert_int_equal(report.considered, ref_report.considered);
             assert_int_equal(report.committed, ref_report.committed);
@@ -318,7 +318,7 @@ static void test_compact_and_update_faults(void **state)
     (void)state;
     long before = live_blocks;
     baton_store_config config = no_pool_config(3);
-    baton_store *store = st_create_config(&config);
+    baton_store *store = bt_store_create_config(&config);
     enum { N = 200 };
     uint64_t ids[N];
     unsigned char payloads[N * FP];
@@ -330,7 +330,7 @@ static void test_compact_and_update_faults(void **state)
     }
     for (size_t i = 0; i < N; i++)
         bt_assert_rc(baton_store_lookup(store, ids[i], &where[i]), 0);
-    uint64_t expected = st_model_fingerprint(ids, payloads, NULL, N, FP);
+    uint64_t expected = bt_model_fingerprint(ids, payloads, NULL, N, FP);
 
     /* update_all's first call allocates (its shard cursors). */
     int failures = 0;
@@ -366,10 +366,10 @@ static void test_compact_and_update_faults(void **state)
             assert_ptr_equal(p, where[i]); /* not moved */
         }
         assert_int_equal(baton_store_count(store), N);
-        assert_true(st_store_fingerprint(store) == expected);
+        assert_true(bt_store_fingerprint(store) == expected);
     }
     assert_true(failures >= 1);
-    assert_true(st_store_fingerprint(store) == expected);
+    assert_true(bt_store_fingerprint(store) == expected);
     baton_store_destroy(store);
     assert_int_equal(live_blocks, before);
 }

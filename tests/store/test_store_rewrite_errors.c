@@ -1,6 +1,6 @@
 /*
  * test_store_rewrite_errors.c — what a rule, a submit and a tick refuse, at one pool size
- * (--workers N; CTest runs 1, 2, 4, 8 and 16), under the configurations of rewrite_fixture.h:
+ * (--workers N; CTest runs 1, 2, 4, 8 and 16), under the configurations of bt_store_rewrite.h:
  *  - inside a rule: writing an id outside the write set, and reading or writing one outside the
  *    footprint (or one that does not exist) are BATON_EPERM, NULL arguments BATON_EINVAL;
  *    reading an id after opening it for writing gives the rule's own copy, and opening it again
@@ -14,7 +14,7 @@
  *    update_all, set_policy, compact) and tick from inside a rule are BATON_EINVAL and change
  *    nothing; the store works normally afterwards and the reports go on counting ticks.
  */
-#include "rewrite_fixture.h"
+#include "support/bt_store_rewrite.h"
 
 /* ---- inside a rule --------------------------------------------------------------------------- */
 
@@ -46,54 +46,54 @@ static int rule_probe(baton_rewrite_ctx *rc, void *rule_ctx)
     ps->read_null_rc = baton_rewrite_read(NULL, PX, &r);
     ps->write_null_rc = baton_rewrite_write(NULL, PZ, &w);
     if (baton_rewrite_read(rc, PX, &r) == 0)
-        ps->x_value = value_of(r);
+        ps->x_value = bt_sc_value_of(r);
     if (baton_rewrite_read(rc, PY, &r) == 0)
-        ps->y_value = value_of(r);
+        ps->y_value = bt_sc_value_of(r);
     if (baton_rewrite_write(rc, PY, &w) == 0) {
-        BT_CHECK(value_of(w) == ps->y_value); /* the copy holds the current value */
-        st_put64(w, 0, 777);
+        BT_CHECK(bt_sc_value_of(w) == ps->y_value); /* the copy holds the current value */
+        bt_put64(w, 0, 777);
     }
     if (baton_rewrite_read(rc, PY, &r) == 0) /* now its own copy */
-        ps->y_after_write = value_of(r);
+        ps->y_after_write = bt_sc_value_of(r);
     if (baton_rewrite_write(rc, PY, &w) == 0) /* the same copy again */
-        ps->y_reopened = value_of(w);
+        ps->y_reopened = bt_sc_value_of(w);
     if (baton_rewrite_write(rc, PZ, &w) == 0)
-        st_put64(w, 0, 888);
+        bt_put64(w, 0, 888);
     return 0;
 }
 
-static void inside_rule(const sc_mode *mode, unsigned bits)
+static void inside_rule(const bt_sc_mode *mode, unsigned bits)
 {
-    scenario sc;
-    sc_open(&sc, mode, bits, BATON_STORE_DEFER, 1); /* rule 0: log */
+    bt_scenario sc;
+    bt_sc_open(&sc, mode, bits, BATON_STORE_DEFER, 1); /* rule 0: log */
     uint32_t probe = 0;
     bt_assert_rc(baton_store_add_rule(sc.store, rule_probe, NULL, &probe), 0);
     assert_int_equal(probe, 1);
-    sc_entity(&sc, PX, 5);
-    sc_entity(&sc, PY, 6);
-    sc_entity(&sc, PZ, 7);
-    sc_entity(&sc, PQ, 8);
+    bt_sc_entity(&sc, PX, 5);
+    bt_sc_entity(&sc, PY, 6);
+    bt_sc_entity(&sc, PZ, 7);
+    bt_sc_entity(&sc, PQ, 8);
     memset(&g_probe, 0, sizeof g_probe);
     const uint64_t reads[] = {PX, PX, PY}, writes[] = {PY, PZ, PZ};
     baton_rewrite rw = {probe, 3, 0, reads, 3, writes, 3};
-    g_sc[0].rule = probe, g_sc[0].scope = 3;
+    bt_sc_submitted[0].rule = probe, bt_sc_submitted[0].scope = 3;
     bt_assert_rc(baton_store_submit(sc.store, &rw, NULL), 0); /* out_seq may be NULL */
     sc.next_seq = 1;
     /* seq1 (rule 0, larger key) reads Y, which the probe writes (it is in both of its lists):
      * a conflict. seq2 reads X, which the probe only reads: none. */
-    sc_submit(&sc, 0, 1, IDS(PY), IDS(PQ), 0);
-    sc_submit(&sc, 0, 2, IDS(PX), IDS(PQ), 0);
+    bt_sc_submit(&sc, 0, 1, BT_IDS(PY), BT_IDS(PQ), 0);
+    bt_sc_submit(&sc, 0, 2, BT_IDS(PX), BT_IDS(PQ), 0);
     /* Rule 0 comes first in key order: seq1 (0,1,1) < seq2 (0,2,2) < probe (1,3,0). seq1 and
      * seq2 both write Q, so seq2 loses to seq1; the probe writes Y, which seq1 reads: the probe
      * loses to seq1. So first tick: seq1; second: seq2 and the probe (disjoint writes). */
-    sc_tick(&sc, IDS(1), 1);
-    sc_report(&sc, 0, 3, 1, 2, 0, 0, 1);
-    sc_outcome(&sc, 0, 2, BATON_ECONFLICT, true, PQ, 1);
-    sc_outcome(&sc, 1, 0, BATON_ECONFLICT, true, PY, 1);
+    bt_sc_tick(&sc, BT_IDS(1), 1);
+    bt_sc_report(&sc, 0, 3, 1, 2, 0, 0, 1);
+    bt_sc_outcome(&sc, 0, 2, BATON_ECONFLICT, true, PQ, 1);
+    bt_sc_outcome(&sc, 1, 0, BATON_ECONFLICT, true, PY, 1);
     assert_int_equal(g_probe.ran, 0);
-    sc_expect(&sc, PQ, 8 + 6 + 1, 2);
-    sc_tick(&sc, IDS(2), 1);
-    sc_report(&sc, 1, 2, 2, 0, 0, 0, 3);
+    bt_sc_expect(&sc, PQ, 8 + 6 + 1, 2);
+    bt_sc_tick(&sc, BT_IDS(2), 1);
+    bt_sc_report(&sc, 1, 2, 2, 0, 0, 0, 3);
     assert_int_equal(g_probe.ran, 1);
     bt_assert_rc(g_probe.write_read_only, BATON_EPERM);
     bt_assert_rc(g_probe.read_outside, BATON_EPERM);
@@ -107,19 +107,19 @@ static void inside_rule(const sc_mode *mode, unsigned bits)
     assert_int_equal(g_probe.y_value, 6);
     assert_int_equal(g_probe.y_after_write, 777);
     assert_int_equal(g_probe.y_reopened, 777);
-    sc_expect(&sc, PX, 5, 0);
-    sc_expect(&sc, PY, 777, 0);
-    sc_expect(&sc, PZ, 888, 0);
-    sc_expect(&sc, PQ, 15 + 5 + 1, 2 * 64 + 3);
+    bt_sc_expect(&sc, PX, 5, 0);
+    bt_sc_expect(&sc, PY, 777, 0);
+    bt_sc_expect(&sc, PZ, 888, 0);
+    bt_sc_expect(&sc, PQ, 15 + 5 + 1, 2 * 64 + 3);
     baton_store_destroy(sc.store);
 }
 
 static void test_inside_rule(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < N_SC_MODES; m++) {
-        inside_rule(&sc_modes[m], 1);
-        inside_rule(&sc_modes[m], 8);
+    for (size_t m = 0; m < BT_SC_N_MODES; m++) {
+        inside_rule(&bt_sc_modes[m], 1);
+        inside_rule(&bt_sc_modes[m], 8);
     }
 }
 
@@ -139,14 +139,14 @@ static int rule_big(baton_rewrite_ctx *rc, void *rule_ctx)
         int r = baton_rewrite_read(rc, g_big[i], &p);
         BT_CHECK(r == 0);
         if (r == 0)
-            sum += value_of(p);
+            sum += bt_sc_value_of(p);
     }
     for (size_t i = BIG - 97; i < BIG; i++) {
         void *p = NULL;
         int r = baton_rewrite_write(rc, g_big[i], &p);
         BT_CHECK(r == 0);
         if (r == 0)
-            st_put64(p, 0, sum);
+            bt_put64(p, 0, sum);
     }
     return 0;
 }
@@ -154,12 +154,12 @@ static int rule_big(baton_rewrite_ctx *rc, void *rule_ctx)
 static void test_submit_errors(void **state)
 {
     (void)state;
-    scenario sc;
-    sc_open(&sc, &sc_modes[0], 4, BATON_STORE_DEFER, 1);
+    bt_scenario sc;
+    bt_sc_open(&sc, &bt_sc_modes[0], 4, BATON_STORE_DEFER, 1);
     baton_store *store = sc.store;
     for (size_t i = 0; i <= BIG; i++) {
         g_big[i] = 1 + i * 3;
-        sc_entity(&sc, g_big[i], 1);
+        bt_sc_entity(&sc, g_big[i], 1);
     }
     const uint64_t one[] = {g_big[0]};
     baton_rewrite rw = {1, 0, 0, one, 1, NULL, 0}; /* rule 1 does not exist yet */
@@ -182,7 +182,7 @@ static void test_submit_errors(void **state)
     const uint64_t with_missing[] = {g_big[0], missing, g_big[1]};
     rw = (baton_rewrite){0, 0, 0, with_missing, 3, NULL, 0};
     bt_assert_rc(baton_store_submit(store, &rw, &seq), BATON_ENOTFOUND);
-    if (!st_mentions_u64(baton_last_error_message(), missing))
+    if (!bt_mentions_u64(baton_last_error_message(), missing))
         fail_msg("the message \"%s\" does not name id %#llx", baton_last_error_message(),
                  (unsigned long long)missing);
     rw = (baton_rewrite){0, 0, 0, one, 1, with_missing, 3};
@@ -205,7 +205,7 @@ static void test_submit_errors(void **state)
     bt_assert_no_thread_failures();
     assert_int_equal(baton_store_pending(store), 0);
     for (size_t i = 0; i <= BIG; i++)
-        sc_expect(&sc, g_big[i], i < BIG - 97 || i == BIG ? 1 : BIG - 97, 0);
+        bt_sc_expect(&sc, g_big[i], i < BIG - 97 || i == BIG ? 1 : BIG - 97, 0);
     bt_assert_rc(baton_store_tick(NULL, NULL, NULL, NULL), BATON_EINVAL);
     /* Destroyed with rewrites still queued: they go with it (ASan checks for leaks). */
     rw = (baton_rewrite){0, 0, 0, g_big, 3, g_big + 3, 2};
@@ -234,16 +234,16 @@ static void reenter(const baton_rewrite_outcome *outcome, void *ctx)
 {
     (void)outcome;
     reentry *re = ctx;
-    unsigned char p[SP] = {0};
+    unsigned char p[BT_SC_PAYLOAD] = {0};
     const uint64_t one[] = {1};
     baton_rewrite rw = {0, 0, 0, one, 1, NULL, 0};
     uint32_t number;
     re->calls++;
     re->tick = baton_store_tick(re->store, NULL, NULL, NULL);
-    re->insert = baton_store_insert(re->store, 424242, p, SP);
+    re->insert = baton_store_insert(re->store, 424242, p, BT_SC_PAYLOAD);
     re->remove = baton_store_remove(re->store, 1);
     re->submit = baton_store_submit(re->store, &rw, NULL);
-    re->add_rule = baton_store_add_rule(re->store, rule_log, NULL, &number);
+    re->add_rule = baton_store_add_rule(re->store, bt_sc_rule_log, NULL, &number);
     re->update_all = baton_store_update_all(re->store, update_nothing, NULL);
     re->set_policy = baton_store_set_policy(re->store, BATON_STORE_STATIC);
     re->compact = baton_store_compact(re->store);
@@ -262,11 +262,11 @@ static int rule_reenter(baton_rewrite_ctx *rc, void *rule_ctx)
 static void test_reentry(void **state)
 {
     (void)state;
-    for (size_t m = 0; m < N_SC_MODES; m++) {
-        scenario sc;
-        sc_open(&sc, &sc_modes[m], 3, BATON_STORE_DEFER, 1);
-        sc_entity(&sc, 1, 1);
-        sc_submit(&sc, 0, 0, NULL, IDS(1), BATON_ECANCELED); /* fails: one outcome */
+    for (size_t m = 0; m < BT_SC_N_MODES; m++) {
+        bt_scenario sc;
+        bt_sc_open(&sc, &bt_sc_modes[m], 3, BATON_STORE_DEFER, 1);
+        bt_sc_entity(&sc, 1, 1);
+        bt_sc_submit(&sc, 0, 0, NULL, BT_IDS(1), BATON_ECANCELED); /* fails: one outcome */
         reentry re = {.store = sc.store};
         baton_tick_report report;
         bt_assert_rc(baton_store_tick(sc.store, &report, reenter, &re), 0);
@@ -284,17 +284,17 @@ static void test_reentry(void **state)
         assert_int_equal(baton_store_count(sc.store), 1);
         assert_false(baton_store_contains(sc.store, 424242));
         assert_int_equal(baton_store_pending(sc.store), 0);
-        sc_expect(&sc, 1, 1, 0);
+        bt_sc_expect(&sc, 1, 1, 0);
         /* The store works normally afterwards, and ticks go on counting. */
         uint32_t number = 0;
         bt_assert_rc(baton_store_add_rule(sc.store, rule_reenter, NULL, &number), 0);
         assert_int_equal(number, 1);
-        sc_submit(&sc, 0, 0, NULL, IDS(1), 0);
-        sc_tick(&sc, IDS(1), 1);
-        sc_report(&sc, 1, 1, 1, 0, 0, 0, 1);
-        sc_expect(&sc, 1, 2, 2);
+        bt_sc_submit(&sc, 0, 0, NULL, BT_IDS(1), 0);
+        bt_sc_tick(&sc, BT_IDS(1), 1);
+        bt_sc_report(&sc, 1, 1, 1, 0, 0, 0, 1);
+        bt_sc_expect(&sc, 1, 2, 2);
         /* tick from inside a rule, where the rule runs on the calling thread (no pool). */
-        if (!sc_modes[m].with_pool) {
+        if (!bt_sc_modes[m].with_pool) {
             g_rule_reentry = (reentry){.store = sc.store};
             const uint64_t none[] = {0};
             baton_rewrite rw = {number, 0, 0, none, 0, none, 0};

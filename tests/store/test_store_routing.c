@@ -14,11 +14,11 @@
  *  - balance: sequential ids spread over 256 shards within a bound derived from the binomial
  *    spread (see test_balance_sequential_ids), and exactly evenly when ids are hashes.
  */
-#include "test_util.h"
+#include "support/bt_common.h"
 
 #include <math.h>
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 enum { N_BITS = 5 };
 static const unsigned table_bits[N_BITS] = {1, 3, 8, 10, 16};
@@ -97,8 +97,8 @@ static void test_store_shard_of_table(void **state)
             unsigned flags = mode ? BATON_STORE_IDS_ARE_HASHES : 0;
             const route_row *table = mode ? hashed_table : mixed_table;
             baton_store_config config =
-                st_config(8, table_bits[b], flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
-            baton_store *store = st_create_config(&config);
+                bt_store_config(8, table_bits[b], flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
+            baton_store *store = bt_store_create_config(&config);
             assert_int_equal(baton_store_shards(store), 1u << table_bits[b]);
             for (size_t r = 0; r < N_ROWS; r++) {
                 unsigned got = baton_store_shard_of(store, table[r].id);
@@ -122,8 +122,8 @@ static void test_route_edges(void **state)
     (void)state;
     bt_rng rng = bt_rng_seed(0x5eed0001);
     /* The default store has 256 shards and routes like route(id, 8, 0). */
-    baton_store_config config = st_config(8, 0, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
-    baton_store *store = st_create_config(&config);
+    baton_store_config config = bt_store_config(8, 0, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    baton_store *store = bt_store_create_config(&config);
     assert_int_equal(baton_store_shards(store), 1u << BATON_STORE_DEFAULT_SHARD_BITS);
     for (int i = 0; i < 10000; i++) {
         uint64_t id = bt_rng_next(&rng);
@@ -163,8 +163,8 @@ static void test_route_edges(void **state)
  * count, and each id's shard_of is its route. */
 static void check_every_entity_in_one_shard(unsigned bits, unsigned flags, size_t n)
 {
-    baton_store_config config = st_config(8, bits, flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
-    baton_store *store = st_create_config(&config);
+    baton_store_config config = bt_store_config(8, bits, flags, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    baton_store *store = bt_store_create_config(&config);
     unsigned shards = baton_store_shards(store);
     size_t *hist = calloc(shards, sizeof *hist);
     assert_non_null(hist);
@@ -172,7 +172,7 @@ static void check_every_entity_in_one_shard(unsigned bits, unsigned flags, size_
     for (size_t i = 0; i < n; i++) {
         uint64_t id = first + i;
         unsigned char payload[8];
-        st_put64(payload, 0, id);
+        bt_put64(payload, 0, id);
         bt_assert_rc(baton_store_insert(store, id, payload, 8), 0);
         unsigned shard = baton_store_route(id, bits, flags);
         if (baton_store_shard_of(store, id) != shard)
@@ -201,7 +201,7 @@ static void check_every_entity_in_one_shard(unsigned bits, unsigned flags, size_
         for (size_t i = 1; i < n; i += 2) {
             unsigned char payload[8];
             bt_assert_rc(baton_store_get(store, first + i, payload, 8), 0);
-            assert_true(st_get64(payload, 0) == first + i);
+            assert_true(bt_get64(payload, 0) == first + i);
         }
     }
     free(hist);
@@ -254,8 +254,8 @@ static void test_balance_sequential_ids(void **state)
     /* The same through a store, at the (scaled) million of the issue: the store's shard sizes are
      * the route histogram (checked in test_every_entity_in_one_shard), so they balance as well. */
     size_t m = bt_scaled(1000000, 50000);
-    baton_store_config config = st_config(8, 8, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
-    baton_store *store = st_create_config(&config);
+    baton_store_config config = bt_store_config(8, 8, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
+    baton_store *store = bt_store_create_config(&config);
     unsigned char payload[8] = {0};
     for (size_t i = 0; i < m; i++)
         bt_assert_rc(baton_store_insert(store, (uint64_t)i, payload, 8), 0);

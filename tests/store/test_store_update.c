@@ -29,9 +29,9 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "test_util.h"
+#include "support/bt_common.h"
 
-#include "store_util.h"
+#include "support/bt_store.h"
 
 BT_DEFINE_POOL_GROUP()
 
@@ -96,9 +96,9 @@ static void read_allowed_cpus(void)
 static baton_store *mode_store(const mode *m, size_t payload_size, unsigned shard_bits)
 {
     baton_store_config config =
-        st_config(payload_size, shard_bits, m->flags, m->with_pool ? g_pool : NULL, m->policy,
+        bt_store_config(payload_size, shard_bits, m->flags, m->with_pool ? g_pool : NULL, m->policy,
                   BATON_STORE_DEFER, m->executors);
-    return st_create_config(&config);
+    return bt_store_create_config(&config);
 }
 
 /* What one update_all saw, per shard. Each slot is written by the one worker that owns the
@@ -141,9 +141,9 @@ static int count_update(const uint64_t *ids, void *payloads, size_t count, unsig
     for (size_t i = 0; i < count; i++, p += UP) {
         BT_CHECK_MSG(baton_store_route(ids[i], 8, 0) == shard, "id %#llx in shard %u",
                      (unsigned long long)ids[i], shard);
-        BT_CHECK_MSG(st_get64(p, 0) == ids[i], "shard %u entity %zu: payload of %#llx, id %#llx",
-                     shard, i, (unsigned long long)st_get64(p, 0), (unsigned long long)ids[i]);
-        st_put64(p, 8, st_get64(p, 8) + 1);
+        BT_CHECK_MSG(bt_get64(p, 0) == ids[i], "shard %u entity %zu: payload of %#llx, id %#llx",
+                     shard, i, (unsigned long long)bt_get64(p, 0), (unsigned long long)ids[i]);
+        bt_put64(p, 8, bt_get64(p, 8) + 1);
     }
     return s->fail_with;
 }
@@ -158,8 +158,8 @@ static void fill(baton_store *store, size_t n)
     unsigned char payload[UP];
     memset(payload, 0x5A, UP);
     for (size_t i = 0; i < n; i++) {
-        st_put64(payload, 0, entity_id(i));
-        st_put64(payload, 8, 0);
+        bt_put64(payload, 0, entity_id(i));
+        bt_put64(payload, 8, 0);
         bt_assert_rc(baton_store_insert(store, entity_id(i), payload, UP), 0);
     }
 }
@@ -170,9 +170,9 @@ static void check_counters(const baton_store *store, size_t n, uint64_t rounds)
     unsigned char payload[UP];
     for (size_t i = 0; i < n; i++) {
         bt_assert_rc(baton_store_get(store, entity_id(i), payload, UP), 0);
-        if (st_get64(payload, 8) != rounds)
+        if (bt_get64(payload, 8) != rounds)
             fail_msg("entity %zu updated %llu times, expected %llu", i,
-                     (unsigned long long)st_get64(payload, 8), (unsigned long long)rounds);
+                     (unsigned long long)bt_get64(payload, 8), (unsigned long long)rounds);
     }
 }
 
@@ -438,12 +438,12 @@ static void test_update_empty_and_null(void **state)
 static void reference_step(unsigned char *e)
 {
     for (int axis = 0; axis < 3; axis++) {
-        int64_t pos = (int64_t)st_get64(e, 8 * (size_t)axis);
-        int64_t vel = (int64_t)st_get64(e, 24 + 8 * (size_t)axis);
+        int64_t pos = (int64_t)bt_get64(e, 8 * (size_t)axis);
+        int64_t vel = (int64_t)bt_get64(e, 24 + 8 * (size_t)axis);
         int64_t sum;
         if (__builtin_add_overflow(pos, vel, &sum))
             sum = pos < 0 ? INT64_MIN : INT64_MAX;
-        st_put64(e, 8 * (size_t)axis, (uint64_t)sum);
+        bt_put64(e, 8 * (size_t)axis, (uint64_t)sum);
     }
 }
 
@@ -477,7 +477,7 @@ static void test_motion_kernel_reference(void **state)
     unsigned char *b = malloc((size_t)N * BATON_MOTION_PAYLOAD_SIZE);
     assert_true(a && b);
     for (size_t i = 0; i < (size_t)N * 6; i++)
-        st_put64(b, 8 * i, motion_word(&rng));
+        bt_put64(b, 8 * i, motion_word(&rng));
     /* baton_motion_step must not assume alignment: run it at an odd address. */
     memcpy(a + 1, b, (size_t)N * BATON_MOTION_PAYLOAD_SIZE);
     for (int step = 0; step < 3; step++) {
@@ -503,7 +503,7 @@ static void test_motion_update_matches_serial(void **state)
     for (size_t i = 0; i < n; i++) {
         ids[i] = bt_rng_next(&rng) | 1; /* distinct with overwhelming probability; checked */
         for (int w = 0; w < 6; w++)
-            st_put64(flat, i * BATON_MOTION_PAYLOAD_SIZE + 8 * (size_t)w, motion_word(&rng));
+            bt_put64(flat, i * BATON_MOTION_PAYLOAD_SIZE + 8 * (size_t)w, motion_word(&rng));
     }
     for (size_t mi = 0; mi < N_MODES; mi++) {
         baton_store *store = mode_store(&modes[mi], BATON_MOTION_PAYLOAD_SIZE, mi % 2 ? 8 : 3);
@@ -529,8 +529,8 @@ static void test_motion_update_matches_serial(void **state)
             if (memcmp(got, copy + i * BATON_MOTION_PAYLOAD_SIZE, BATON_MOTION_PAYLOAD_SIZE))
                 fail_msg("%s: entity %zu differs from the serial loop", modes[mi].name, i);
         }
-        assert_true(st_store_fingerprint(store) ==
-                    st_model_fingerprint(ids, copy, NULL, n, BATON_MOTION_PAYLOAD_SIZE));
+        assert_true(bt_store_fingerprint(store) ==
+                    bt_model_fingerprint(ids, copy, NULL, n, BATON_MOTION_PAYLOAD_SIZE));
         free(copy);
         baton_store_destroy(store);
     }
@@ -549,7 +549,7 @@ typedef struct reader_ctx {
 static int count_visit(uint64_t id, const void *payload, void *ctx)
 {
     size_t *count = ctx;
-    BT_CHECK(st_get64(payload, 0) == id);
+    BT_CHECK(bt_get64(payload, 0) == id);
     (*count)++;
     return 0;
 }
@@ -563,7 +563,7 @@ static void *reader_main(void *arg)
     for (size_t k = 0; k < r->iterations; k++) {
         size_t i = (size_t)bt_rng_below(&rng, r->n);
         int rc = baton_store_get(r->store, entity_id(i), p, UP);
-        BT_CHECK(rc == 0 && st_get64(p, 0) == entity_id(i) && st_get64(p, 8) == 0);
+        BT_CHECK(rc == 0 && bt_get64(p, 0) == entity_id(i) && bt_get64(p, 8) == 0);
         BT_CHECK(baton_store_contains(r->store, entity_id(i)));
         BT_CHECK(!baton_store_contains(r->store, entity_id(r->n + i)));
         BT_CHECK(baton_store_get(r->store, entity_id(r->n + i), p, UP) == BATON_ENOTFOUND);
@@ -592,10 +592,10 @@ static void test_concurrent_readers(void **state)
     for (size_t i = 0; i < n; i++) {
         ids[i] = entity_id(i);
         memset(payloads + i * UP, 0x5A, UP);
-        st_put64(payloads + i * UP, 0, ids[i]);
-        st_put64(payloads + i * UP, 8, 0);
+        bt_put64(payloads + i * UP, 0, ids[i]);
+        bt_put64(payloads + i * UP, 8, 0);
     }
-    uint64_t expected = st_model_fingerprint(ids, payloads, NULL, n, UP);
+    uint64_t expected = bt_model_fingerprint(ids, payloads, NULL, n, UP);
     free(ids);
     free(payloads);
     unsigned n_threads = g_workers;
@@ -627,7 +627,7 @@ static int rule_bump(baton_rewrite_ctx *rc, void *rule_ctx)
     int r = baton_rewrite_write(rc, baton_rewrite_arg(rc), &p);
     BT_CHECK(r == 0);
     if (r == 0)
-        st_put64(p, 8, st_get64(p, 8) + 1);
+        bt_put64(p, 8, bt_get64(p, 8) + 1);
     return r;
 }
 
@@ -637,7 +637,7 @@ static void *driver_main(void *arg)
 {
     driver_ctx *d = arg;
     baton_store_config config =
-        st_config(UP, 8, d->m->flags, d->m->with_pool ? g_pool : NULL, d->m->policy,
+        bt_store_config(UP, 8, d->m->flags, d->m->with_pool ? g_pool : NULL, d->m->policy,
                   BATON_STORE_DEFER, d->m->executors);
     baton_store *store = NULL;
     BT_CHECK(baton_store_create(&config, &store) == 0);
@@ -645,7 +645,7 @@ static void *driver_main(void *arg)
         return NULL;
     unsigned char payload[UP] = {0};
     for (size_t i = 0; i < d->n; i++) {
-        st_put64(payload, 0, entity_id(i));
+        bt_put64(payload, 0, entity_id(i));
         BT_CHECK(baton_store_insert(store, entity_id(i), payload, UP) == 0);
     }
     uint32_t rule = 99;
@@ -672,8 +672,8 @@ static void *driver_main(void *arg)
         for (int r = 0; r < d->rounds; r++)
             expect += i >= (size_t)r && (i - (size_t)r) % 7 == 0;
         BT_CHECK(baton_store_get(store, entity_id(i), payload, UP) == 0);
-        BT_CHECK_MSG(st_get64(payload, 8) == expect, "%s: entity %zu: %llu, expected %llu",
-                     d->m->name, i, (unsigned long long)st_get64(payload, 8),
+        BT_CHECK_MSG(bt_get64(payload, 8) == expect, "%s: entity %zu: %llu, expected %llu",
+                     d->m->name, i, (unsigned long long)bt_get64(payload, 8),
                      (unsigned long long)expect);
     }
     free(u.seen);
