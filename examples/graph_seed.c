@@ -1,5 +1,5 @@
 /*
- * graph_seed.c — the para seed's pipeline, in C:
+ * graph_seed.c — a fanout into two branches that meet again in one sink:
  *
  *     data 0, 1, 2 => ( x -> (2x, x) => (2x, x) -> 2x - x ,   x -> -x ) => sum += x
  *

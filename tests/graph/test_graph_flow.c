@@ -1,8 +1,8 @@
 /*
  * test_graph_flow.c — items through graphs that complete, at one pool size (--workers N; CTest
  * runs 1, 2, 4, 8 and 16, oversubscribed on 2 cores):
- *  - the seed's example (para-pipelines): 0, 1, 2 -> fanout to (x -> (2x, x) -> 2x - x) and
- *    (x -> -x) -> sum; the sum is 0, from six items;
+ *  - a fanout into two branches joined again (examples/graph_seed.c's pipeline): 0, 1, 2 ->
+ *    fanout to (x -> (2x, x) -> 2x - x) and (x -> -x) -> sum; the sum is 0, from six items;
  *  - a 4-stage pipeline (source, three maps, sink) where every item arrives exactly once; the
  *    10^7-item run is its own CTest entry (test_pipeline_10m), scaled down under sanitizers;
  *  - several producers into one merge, and into a sink directly; a source that produces nothing;
@@ -17,7 +17,7 @@
 
 BT_DEFINE_POOL_GROUP()
 
-/* ---- the seed's example ---------------------------------------------------------------------- */
+/* ---- a fanout and two branches into one sum -------------------------------------------------- */
 
 typedef struct seed_data {
     const int64_t *values;

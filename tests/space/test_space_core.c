@@ -1,6 +1,6 @@
 /*
  * test_space_core.c — the in-memory tuplespace (include/baton/space.h, src/space/space.c): the
- * seed's cases (a match, a non-match that leaves both waiting, overlapping joins without deadlock,
+ * basic cases (a match, a non-match that leaves both waiting, overlapping joins without deadlock,
  * two joins competing for one channel), the three regressions (a fired join leaves none of its
  * registrations behind, a persistent datum stays a candidate, the order a join lists its channels
  * in does not change the result), persistent consumers, peeking, continuations that produce and

@@ -20,7 +20,7 @@
  * with one of the oldest matches non-persistent (firing would remove something).
  *
  * The sequential determinism test (one caller against a reference model of the space's rules) is
- * in test_space_model.c; the helpers both share are in bt_space_stress.h. The issue's three
+ * in test_space_model.c; the helpers both share are in bt_space_stress.h. The three
  * regression cases (a fired join leaves no registration behind, a persistent datum stays a
  * candidate, a join's channel order does not change the result) are test_fired_join_unregisters,
  * test_persistent_datum and test_join_order in test_space_core.c; they are not repeated here.
@@ -648,7 +648,7 @@ static void run_stress(int n_channels, size_t total_ops)
     free(s);
 }
 
-/* The operations of the three stress runs together: 10^6 (scaled) by default, the issue's shape.
+/* The operations of the three stress runs together: 10^6 (scaled by BATON_TEST_SCALE) by default.
  * That takes 11-17 s per worker count in Release on a 2-core machine (1 and 16 workers; the
  * 8-channel run dominates) and far longer under the sanitizers, so the CTest entries pass
  * `--ops N` with a smaller total (tests/CMakeLists.txt); run the binary without it for the full

@@ -168,8 +168,10 @@ static void test_layout(void **state)
             }
 }
 
-/* The issue's case, one entity in each of 2 shards with 24-byte payloads, and the bound for
- * one entity per shard at every payload size from 1 to 128. */
+/* One entity in each of 2 shards, at every payload size P from 1 to 128: a layout that rounded
+ * each shard's entity count (rather than its bytes) up to a multiple of 64 / gcd(P, 64) would
+ * leave (64 / gcd(P, 64) - 1) * P bytes between two such shards (168 for 24-byte payloads), where
+ * store.h allows at most 63. */
 static void test_one_per_shard(void **state)
 {
     (void)state;

@@ -83,7 +83,7 @@ static void test_route_table(void **state)
     (void)state;
     check_table(mixed_table, 0);
     check_table(hashed_table, BATON_STORE_IDS_ARE_HASHES);
-    /* The issue's example, spelled out. */
+    /* docs/store.md's example: a hash id routes by its low byte, 0xBE = 190 of 256 shards. */
     assert_int_equal(baton_store_route(UINT64_C(0xDEADBEEFCAFEBABE), 8,
                                        BATON_STORE_IDS_ARE_HASHES),
                      190);
@@ -228,8 +228,8 @@ static void test_every_entity_in_one_shard(void **state)
  * 0 .. 2^20 - 1 is +5.8 % / -5.0 % (computed in Python). The bound here is 6 sigma: the chance
  * that any of 256 binomial shards exceeds it is below 256 * 2e-9 = 5e-7, so it only fails for a
  * mixer (or routing) that is really skewed, at any BATON_TEST_SCALE. With the default
- * n = 2^22 (m = 16384) that is 4.7 %, the issue's "within about 5 %" (the actual spread there
- * is +2.0 % / -2.8 %).
+ * n = 2^22 (m = 16384) that is 4.7 %, so sequential ids are checked to spread within about 5 %
+ * (the actual spread there is +2.0 % / -2.8 %).
  */
 static void test_balance_sequential_ids(void **state)
 {
@@ -251,8 +251,9 @@ static void test_balance_sequential_ids(void **state)
     assert_true(over <= bound);
     assert_true(under <= bound);
 
-    /* The same through a store, at the (scaled) million of the issue: the store's shard sizes are
-     * the route histogram (checked in test_every_entity_in_one_shard), so they balance as well. */
+    /* The same through a store of 10^6 entities (scaled), the count docs/store.md says the tests
+     * check: the store's shard sizes are the route histogram (checked in
+     * test_every_entity_in_one_shard), so they balance as well. */
     size_t m = bt_scaled(1000000, 50000);
     baton_store_config config = bt_store_config(8, 8, 0, NULL, BATON_STORE_DYNAMIC, 0, 0);
     baton_store *store = bt_store_create_config(&config);
