@@ -57,14 +57,14 @@ int cli_bench(int argc, char **argv)
 
     (void)argc;
     if (program == NULL) {
-        cli_errorf("bench: this build has no baton-bench");
+        cmdline_errorf("bench: this build has no baton-bench");
         how_to_build(stderr);
         return CLI_EXIT_USAGE;
     }
     /* argv[0] is "bench" and argv[argc] is NULL (main's argv): the same arguments follow it. */
     argv[0] = (char *)program;
     execv(program, argv);
-    cli_errorf("bench: cannot run %s: %s", program, strerror(errno));
+    cmdline_errorf("bench: cannot run %s: %s", program, strerror(errno));
     how_to_build(stderr);
     return CLI_EXIT_USAGE;
 }

@@ -1,7 +1,7 @@
 /*
- * cli.h — what the files of the `baton` command share: the subcommands, error and progress
- * printing, argument parsing. The benchmarks are another program, `baton-bench` (bench/driver/),
- * which `baton bench` only starts.
+ * cli.h — what the files of the `baton` command share: the subcommands. Error and progress
+ * printing, argument parsing and the command's pools are bench/common/cmdline.h's, which
+ * `baton-bench` (bench/driver/), the benchmarks' program that `baton bench` only starts, shares.
  *
  * Internal to cli/; nothing here is part of the library's API, and cli/ uses only its public
  * headers. Output discipline: results go to stdout, everything else (progress, notes, errors) to
@@ -16,12 +16,7 @@
 #include <stdio.h>
 
 #include "baton/pool.h"
-
-#if defined(__GNUC__) || defined(__clang__)
-#define CLI_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
-#else
-#define CLI_PRINTF(fmt_index, first_arg)
-#endif
+#include "cmdline.h"
 
 /* Exit statuses: 0 success, 1 a failed run or a wrong result, 2 a usage error. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
@@ -40,42 +35,5 @@ void cli_run_usage(FILE *out);
 void cli_demo_usage(FILE *out);
 void cli_bench_usage(FILE *out);
 void cli_space_usage(FILE *out);
-
-/* ---- util.c --------------------------------------------------------------------------------- */
-
-/* Prints "baton: <what>: <BATON_E...> (<strerror>): <last error message>" to stderr, for a
- * failed library call that returned `err`. */
-void cli_report_error(int err, const char *what);
-/* A command's pool: n workers (0: one per CPU) with `flags`, threads named "baton-<i>"; reports
- * a failure. */
-int cli_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
-/* Destroys a command's pool; keeps the first error in *inout_rc (reports a failure). */
-void cli_pool_destroy(baton_pool *pool, int *inout_rc);
-/* Prints "baton: <message>" to stderr. */
-void cli_errorf(const char *fmt, ...) CLI_PRINTF(1, 2);
-
-/* Parses a whole decimal string into [min, max]; returns false (and prints why) otherwise. */
-bool cli_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
-                        unsigned long *out_value);
-/* Matches `--name VALUE` or `--name=VALUE` at argv[*index]; on a match stores the value, advances
- * *index past what it used and returns 1; returns 0 when argv[*index] is another option, -1 (after
- * printing why) when the value is missing. */
-int cli_option_value(int argc, char **argv, int *index, const char *name, const char **out_value);
-
-/* Seconds of the monotonic clock, as a double. */
-double cli_now_s(void);
-
-/* Progress on stderr. cli_progress rewrites one line in place and prints only when stderr is a
- * terminal; cli_note always prints a full line (clearing a pending progress line first). */
-void cli_progress(const char *fmt, ...) CLI_PRINTF(1, 2);
-void cli_progress_clear(void);
-void cli_note(const char *fmt, ...) CLI_PRINTF(1, 2);
-bool cli_stderr_is_tty(void);
-
-/* Where the demo makes its scratch directories: $TMPDIR, else /var/tmp (a disk,
- * where /tmp may be memory). */
-const char *cli_temp_base(void);
-/* Deletes dir and everything under it (links are not followed); 0, or -1 when something stayed. */
-int cli_remove_tree(const char *dir);
 
 #endif /* BATON_CLI_H */

@@ -29,6 +29,7 @@
 
 #include "baton/store.h"
 #include "cli.h"
+#include "motion_store.h"
 #include "peer_process.h"
 #include "workloads.h"
 
@@ -100,24 +101,24 @@ static int parse_demo_options(int argc, char **argv, demo_options *opts)
             cli_demo_usage(stdout);
             return 1;
         }
-        if ((m = cli_option_value(argc, argv, &i, "--workers", &value)) != 0) {
-            if (m < 0 || !cli_parse_unsigned("--workers", value, 0, BATON_POOL_MAX_WORKERS, &n))
+        if ((m = cmdline_option_value(argc, argv, &i, "--workers", &value)) != 0) {
+            if (m < 0 || !cmdline_parse_unsigned("--workers", value, 0, BATON_POOL_MAX_WORKERS, &n))
                 return -1;
             opts->workers = (unsigned)n;
-        } else if ((m = cli_option_value(argc, argv, &i, "--entities", &value)) != 0) {
-            if (m < 0 || !cli_parse_unsigned("--entities", value, 1, DEMO_MAX_ENTITIES, &n))
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--entities", &value)) != 0) {
+            if (m < 0 || !cmdline_parse_unsigned("--entities", value, 1, DEMO_MAX_ENTITIES, &n))
                 return -1;
             opts->entities = (size_t)n;
-        } else if ((m = cli_option_value(argc, argv, &i, "--ticks", &value)) != 0) {
-            if (m < 0 || !cli_parse_unsigned("--ticks", value, 1, DEMO_MAX_TICKS, &n))
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--ticks", &value)) != 0) {
+            if (m < 0 || !cmdline_parse_unsigned("--ticks", value, 1, DEMO_MAX_TICKS, &n))
                 return -1;
             opts->ticks = (unsigned)n;
-        } else if ((m = cli_option_value(argc, argv, &i, "--peers", &value)) != 0) {
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--peers", &value)) != 0) {
             if (m < 0)
                 return -1;
             opts->peers_dir = value;
         } else {
-            cli_errorf("demo: unknown argument '%s'", argv[i]);
+            cmdline_errorf("demo: unknown argument '%s'", argv[i]);
             return -1;
         }
     }
@@ -130,23 +131,23 @@ static int default_workers(unsigned *out_workers)
     baton_pool *pool;
     int rc = baton_pool_create(NULL, &pool);
     if (rc != 0) {
-        cli_report_error(rc, "creating a pool to count the CPUs");
+        cmdline_report_error(rc, "creating a pool to count the CPUs");
         return rc;
     }
     *out_workers = baton_pool_workers(pool);
     rc = baton_pool_destroy(pool);
     if (rc != 0)
-        cli_report_error(rc, "destroying a pool");
+        cmdline_report_error(rc, "destroying a pool");
     return rc;
 }
 
 static void announce(const char *name, const demo_options *opts, unsigned workers)
 {
-    if (cli_stderr_is_tty())
-        cli_progress("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
+    if (cmdline_stderr_is_tty())
+        cmdline_progress("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
                      workers, workers == 1 ? "" : "s");
     else
-        cli_note("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
+        cmdline_note("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
                  workers, workers == 1 ? "" : "s");
 }
 
@@ -167,7 +168,7 @@ static int demo_range_task(size_t begin, size_t end, void *ctx)
 static bool start_row(demo_row *row, const demo_options *opts, baton_pool **out_pool)
 {
     announce(row->name, opts, row->workers);
-    if (out_pool != NULL && cli_pool_create(row->workers, 0, out_pool) != 0) {
+    if (out_pool != NULL && cmdline_pool_create(row->workers, 0, out_pool) != 0) {
         row->note = "failed (see above)";
         row->failed = true;
         return false;
@@ -180,7 +181,7 @@ static void end_row(demo_row *row, const demo_options *opts, baton_pool *pool, i
                     double elapsed, const unsigned char *state)
 {
     if (pool != NULL)
-        cli_pool_destroy(pool, &rc);
+        cmdline_pool_destroy(pool, &rc);
     if (rc != 0) {
         row->note = "failed (see above)";
         row->failed = true;
@@ -196,10 +197,10 @@ static void run_serial_row(demo_row *row, const demo_options *opts, unsigned cha
     double start;
     start_row(row, opts, NULL);
     motion_init(state, opts->entities);
-    start = cli_now_s();
+    start = cmdline_now_s();
     for (unsigned t = 0; t < opts->ticks; t++)
         baton_motion_step(state, opts->entities);
-    end_row(row, opts, NULL, 0, cli_now_s() - start, state);
+    end_row(row, opts, NULL, 0, cmdline_now_s() - start, state);
 }
 
 static void run_pfor_row(demo_row *row, const demo_options *opts, unsigned char *state)
@@ -212,61 +213,12 @@ static void run_pfor_row(demo_row *row, const demo_options *opts, unsigned char 
     if (!start_row(row, opts, &pool))
         return;
     motion_init(state, opts->entities);
-    start = cli_now_s();
+    start = cmdline_now_s();
     for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
         rc = baton_parallel_for(pool, 0, opts->entities, 0, demo_range_task, &flat);
     if (rc != 0)
-        cli_report_error(rc, "baton_parallel_for (motion)");
-    end_row(row, opts, pool, rc, cli_now_s() - start, state);
-}
-
-static int demo_touch_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
-                              void *ctx)
-{
-    (void)ids;
-    (void)payloads;
-    (void)count;
-    (void)shard;
-    (void)ctx;
-    return 0;
-}
-
-/* A store of the entities in their initial state on `pool`, packed, every shard visited once. */
-static int demo_make_store(baton_pool *pool, size_t entities, baton_store **out_store)
-{
-    baton_store_config config;
-    unsigned char payload[BATON_MOTION_PAYLOAD_SIZE];
-    baton_store *store;
-    const char *what = "baton_store_create";
-    int rc;
-
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.payload_size = BATON_MOTION_PAYLOAD_SIZE;
-    config.pool = pool;
-    config.policy = BATON_STORE_DYNAMIC;
-    rc = baton_store_create(&config, &store);
-    if (rc != 0) {
-        cli_report_error(rc, what);
-        return rc;
-    }
-    for (uint64_t id = 0; id < entities && rc == 0; id++) {
-        motion_init_entity(payload, id);
-        rc = baton_store_insert(store, id, payload, sizeof payload);
-        what = "baton_store_insert";
-    }
-    /* Packed after loading, as baton/store.h advises; the untimed pass touches every shard. */
-    if (rc == 0 && (rc = baton_store_compact(store)) != 0)
-        what = "baton_store_compact";
-    if (rc == 0 && (rc = baton_store_update_all(store, demo_touch_nothing, NULL)) != 0)
-        what = "baton_store_update_all (warm-up)";
-    if (rc != 0) {
-        cli_report_error(rc, what);
-        baton_store_destroy(store);
-        return rc;
-    }
-    *out_store = store;
-    return 0;
+        cmdline_report_error(rc, "baton_parallel_for (motion)");
+    end_row(row, opts, pool, rc, cmdline_now_s() - start, state);
 }
 
 static void run_sharded_row(demo_row *row, const demo_options *opts, unsigned char *state)
@@ -278,20 +230,20 @@ static void run_sharded_row(demo_row *row, const demo_options *opts, unsigned ch
 
     if (!start_row(row, opts, &pool))
         return;
-    rc = demo_make_store(pool, opts->entities, &store);
+    rc = motion_store_create(pool, BATON_STORE_DYNAMIC, 0, opts->entities, &store);
     if (rc == 0) {
-        start = cli_now_s();
+        start = cmdline_now_s();
         for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
             rc = baton_store_update_all(store, baton_motion_update, NULL);
-        elapsed = cli_now_s() - start;
+        elapsed = cmdline_now_s() - start;
         if (rc != 0)
-            cli_report_error(rc, "baton_store_update_all (motion)");
+            cmdline_report_error(rc, "baton_store_update_all (motion)");
         /* The final state in id order, for the checksum. */
         for (uint64_t id = 0; id < opts->entities && rc == 0; id++) {
             rc = baton_store_get(store, id, state + id * BATON_MOTION_PAYLOAD_SIZE,
                                  BATON_MOTION_PAYLOAD_SIZE);
             if (rc != 0)
-                cli_report_error(rc, "baton_store_get");
+                cmdline_report_error(rc, "baton_store_get");
         }
         baton_store_destroy(store);
     }
@@ -322,7 +274,7 @@ static void run_omp_row(demo_row *row, const demo_options *opts)
     announce(row->name, opts, row->workers);
     if (peer_process_run(path, args, DEMO_PEER_TIMEOUT_S, &time_s, &row->checksum, why,
                          sizeof why) != 0) {
-        cli_errorf("demo: %s", why);
+        cmdline_errorf("demo: %s", why);
         row->note = "failed (see above)";
         row->failed = true;
         return;
@@ -389,7 +341,7 @@ int cli_demo(int argc, char **argv)
 
     state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
     if (state == NULL) {
-        cli_errorf("demo: cannot allocate %zu bytes of state",
+        cmdline_errorf("demo: cannot allocate %zu bytes of state",
                    opts.entities * MOTION_PAYLOAD_BYTES);
         return CLI_EXIT_FAIL;
     }
@@ -405,17 +357,17 @@ int cli_demo(int argc, char **argv)
     run_sharded_row(&rows[ROW_SHARDED], &opts, state);
     free(state);
     run_omp_row(&rows[ROW_OMP], &opts);
-    cli_progress_clear();
+    cmdline_progress_clear();
 
     ok = print_table(rows, &opts, workers);
     if (!ok)
-        cli_errorf("demo: a row failed or its final state differs from the serial one");
+        cmdline_errorf("demo: a row failed or its final state differs from the serial one");
 
     baton_pool *pool = NULL;
-    if (cli_pool_create(workers, 0, &pool) != 0)
+    if (cmdline_pool_create(workers, 0, &pool) != 0)
         return CLI_EXIT_FAIL;
     bool engine_ok = cli_demo_engine(pool, opts.entities, opts.ticks);
     int prc = 0;
-    cli_pool_destroy(pool, &prc);
+    cmdline_pool_destroy(pool, &prc);
     return ok && engine_ok && prc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -31,7 +31,7 @@ static int make_engine(baton_pool *pool, size_t agents, baton_replay_mode replay
     baton_state *state = NULL;
     int rc = baton_engine_motion_state(agents, DEMO_SEED, &state);
     if (rc != 0) {
-        cli_report_error(rc, "demo: baton_engine_motion_state");
+        cmdline_report_error(rc, "demo: baton_engine_motion_state");
         return rc;
     }
     baton_engine_config cfg = {.struct_size = sizeof cfg,
@@ -44,7 +44,7 @@ static int make_engine(baton_pool *pool, size_t agents, baton_replay_mode replay
     baton_engine *engine = NULL;
     if ((rc = baton_engine_create(&cfg, state, &engine)) != 0) {
         baton_state_destroy(state);
-        cli_report_error(rc, "demo: baton_engine_create");
+        cmdline_report_error(rc, "demo: baton_engine_create");
         return rc;
     }
     baton_plan *plan = NULL;
@@ -54,7 +54,7 @@ static int make_engine(baton_pool *pool, size_t agents, baton_replay_mode replay
         rc = baton_engine_set_plan(engine, plan);
     baton_plan_destroy(plan);
     if (rc != 0) {
-        cli_report_error(rc, "demo: setting up the engine");
+        cmdline_report_error(rc, "demo: setting up the engine");
         baton_engine_destroy(engine);
         return rc;
     }
@@ -65,26 +65,26 @@ static int make_engine(baton_pool *pool, size_t agents, baton_replay_mode replay
 /* Runs the engine to step `to`, with a progress line; the seconds it took in *out_s. */
 static int run_to(baton_engine *engine, uint64_t to, const char *what, double *out_s)
 {
-    double t0 = cli_now_s();
+    double t0 = cmdline_now_s();
     int rc = 0;
     while (rc == 0 && baton_engine_current_step(engine) < to) {
         rc = baton_engine_step(engine, NULL);
-        cli_progress("demo: engine %s: step %" PRIu64 "/%" PRIu64, what,
+        cmdline_progress("demo: engine %s: step %" PRIu64 "/%" PRIu64, what,
                      baton_engine_current_step(engine), to);
     }
-    *out_s = cli_now_s() - t0;
+    *out_s = cmdline_now_s() - t0;
     if (rc != 0)
-        cli_report_error(rc, "demo: baton_engine_step");
+        cmdline_report_error(rc, "demo: baton_engine_step");
     return rc;
 }
 
 bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
 {
     char dir[DEMO_DIR_MAX];
-    const char *base = cli_temp_base();
+    const char *base = cmdline_temp_base();
     if ((size_t)snprintf(dir, sizeof dir, "%s/baton-demo-XXXXXX", base) >= sizeof dir ||
         mkdtemp(dir) == NULL) {
-        cli_errorf("demo: cannot make a directory under %s: %s", base, strerror(errno));
+        cmdline_errorf("demo: cannot make a directory under %s: %s", base, strerror(errno));
         return false;
     }
     uint64_t every = steps >= 4 ? steps / 4 : 1, half = steps / 2 - (steps / 2) % every;
@@ -128,9 +128,9 @@ bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
                  ver_fp == rec_fp && vm.fingerprints_verified == steps - resumed_at;
         }
     }
-    cli_progress_clear();
+    cmdline_progress_clear();
     if (!ok)
-        cli_errorf("demo: the engine's run failed: %s", baton_last_error_message());
+        cmdline_errorf("demo: the engine's run failed: %s", baton_last_error_message());
     else {
         printf("\nengine: the motion rule through the step engine, %zu agents, %u steps, %u "
                "partitions on %u workers\n",
@@ -151,6 +151,6 @@ bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
     }
     baton_engine_destroy(rec);
     baton_engine_destroy(ver);
-    (void)cli_remove_tree(dir);
+    (void)cmdline_remove_tree(dir);
     return ok;
 }

@@ -67,7 +67,7 @@ static int cli_help(int argc, char **argv)
             return CLI_EXIT_OK;
         }
     }
-    cli_errorf("help: unknown command '%s'", argv[1]);
+    cmdline_errorf("help: unknown command '%s'", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;
 }
@@ -76,7 +76,7 @@ static int cli_version(int argc, char **argv)
 {
     (void)argv;
     if (argc > 1) {
-        cli_errorf("version takes no arguments");
+        cmdline_errorf("version takes no arguments");
         return CLI_EXIT_USAGE;
     }
     printf("baton %d.%d.%d\n", BATON_VERSION_MAJOR, BATON_VERSION_MINOR, BATON_VERSION_PATCH);
@@ -85,6 +85,7 @@ static int cli_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cmdline_set_program("baton", "baton");
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     }
-    cli_errorf("unknown command '%s'", argv[1]);
+    cmdline_errorf("unknown command '%s'", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;
 }

@@ -203,25 +203,25 @@ static int load_scenario(const char *path, scenario *sc)
     sc->keep = 1;
     int line = ini_parse(path, scenario_key, sc);
     if (line == -1) {
-        cli_errorf("run: cannot open the scenario %s: %s", path, strerror(errno));
+        cmdline_errorf("run: cannot open the scenario %s: %s", path, strerror(errno));
         return -1;
     }
     if (sc->error[0] != '\0') {
-        cli_errorf("run: %s: line %d: %s", path, line, sc->error);
+        cmdline_errorf("run: %s: line %d: %s", path, line, sc->error);
         return -1;
     }
     if (line != 0) {
-        cli_errorf("run: %s: line %d is not INI (key = value, or [section])", path, line);
+        cmdline_errorf("run: %s: line %d is not INI (key = value, or [section])", path, line);
         return -1;
     }
     if (sc->replay != BATON_REPLAY_OFF && sc->replay_file[0] == '\0') {
-        cli_errorf("run: %s: [replay] mode = %s needs a file", path,
+        cmdline_errorf("run: %s: [replay] mode = %s needs a file", path,
                    sc->replay == BATON_REPLAY_RECORD ? "record" : "verify");
         return -1;
     }
     if (sc->workers > BATON_POOL_MAX_WORKERS || sc->plan_workers > UINT32_MAX ||
         sc->keep > UINT32_MAX || sc->agents > SIZE_MAX / 32) {
-        cli_errorf("run: %s: a number is out of range (workers at most %u)", path,
+        cmdline_errorf("run: %s: a number is out of range (workers at most %u)", path,
                    BATON_POOL_MAX_WORKERS);
         return -1;
     }
@@ -233,7 +233,7 @@ static int load_scenario(const char *path, scenario *sc)
 static int report_rc(int rc, const char *what)
 {
     if (rc != 0)
-        cli_report_error(rc, what);
+        cmdline_report_error(rc, what);
     return rc;
 }
 
@@ -384,14 +384,14 @@ static int keep_scenario(const char *path, const char *dir)
     if (in != NULL)
         fclose(in);
     if (rc != 0)
-        cli_errorf("run: cannot copy the scenario %s to %s: %s", path, dest, strerror(errno));
+        cmdline_errorf("run: cannot copy the scenario %s to %s: %s", path, dest, strerror(errno));
     return rc;
 }
 
 static int run_scenario(const run_options *opt, const scenario *sc)
 {
     baton_pool *pool = NULL;
-    if (cli_pool_create((unsigned)sc->workers, 0, &pool) != 0)
+    if (cmdline_pool_create((unsigned)sc->workers, 0, &pool) != 0)
         return CLI_EXIT_FAIL;
     baton_engine *engine = NULL;
     int rc = build_engine(opt, sc, pool, &engine);
@@ -400,19 +400,19 @@ static int run_scenario(const run_options *opt, const scenario *sc)
     if (rc == 0 && opt->resume_dir != NULL) {
         rc = report_rc(baton_engine_resume(engine, opt->resume_dir), "baton_engine_resume");
         if (rc == 0 && opt->rank == 0)
-            cli_note("run: resumed from %s at step %" PRIu64, opt->resume_dir,
+            cmdline_note("run: resumed from %s at step %" PRIu64, opt->resume_dir,
                      baton_engine_current_step(engine));
     }
     while (rc == 0 && baton_engine_current_step(engine) < sc->steps) {
         baton_step_report rep;
         rc = baton_engine_step(engine, &rep);
         if (rc != 0)
-            cli_report_error(rc, "baton_engine_step");
+            cmdline_report_error(rc, "baton_engine_step");
         else if (opt->rank == 0)
-            cli_progress("run: step %" PRIu64 "/%" PRIu64 " (%.2f ms)", rep.step + 1, sc->steps,
+            cmdline_progress("run: step %" PRIu64 "/%" PRIu64 " (%.2f ms)", rep.step + 1, sc->steps,
                          (double)rep.total_ns / 1e6);
     }
-    cli_progress_clear();
+    cmdline_progress_clear();
     if (rc == 0 && sc->replay == BATON_REPLAY_RECORD && opt->rank == 0)
         rc = report_rc(baton_engine_replay_save(engine, sc->replay_file),
                        "baton_engine_replay_save");
@@ -430,7 +430,7 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         baton_engine_destroy(engine);
     }
     int prc = 0;
-    cli_pool_destroy(pool, &prc);
+    cmdline_pool_destroy(pool, &prc);
     return rc == 0 && prc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
@@ -448,7 +448,7 @@ int cli_run(int argc, char **argv)
         } else if (argv[i][0] != '-' && opt.scenario_path == NULL) {
             opt.scenario_path = argv[i];
         } else {
-            cli_errorf("run: unexpected argument '%s'", argv[i]);
+            cmdline_errorf("run: unexpected argument '%s'", argv[i]);
             cli_run_usage(stderr);
             return CLI_EXIT_USAGE;
         }
@@ -459,7 +459,7 @@ int cli_run(int argc, char **argv)
         opt.scenario_path = resume_scenario;
     }
     if (opt.scenario_path == NULL) {
-        cli_errorf("run: no scenario file");
+        cmdline_errorf("run: no scenario file");
         cli_run_usage(stderr);
         return CLI_EXIT_USAGE;
     }
@@ -472,7 +472,7 @@ int cli_run(int argc, char **argv)
     if (getenv("OMPI_COMM_WORLD_SIZE") != NULL) {
         int size = 1;
         if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
-            cli_errorf("run: MPI_Init failed");
+            cmdline_errorf("run: MPI_Init failed");
             return CLI_EXIT_FAIL;
         }
         MPI_Comm_rank(MPI_COMM_WORLD, &opt.rank);

@@ -104,11 +104,11 @@ static int parse_options(int argc, char **argv, space_options *opts)
             cli_space_usage(stdout);
             return 1;
         }
-        if ((m = cli_option_value(argc, argv, &i, "--dir", &value)) != 0) {
+        if ((m = cmdline_option_value(argc, argv, &i, "--dir", &value)) != 0) {
             if (m < 0)
                 return -1;
             opts->dir = value;
-        } else if ((m = cli_option_value(argc, argv, &i, "--durability", &value)) != 0) {
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--durability", &value)) != 0) {
             if (m < 0)
                 return -1;
             if (strcmp(value, "async") == 0) {
@@ -116,30 +116,30 @@ static int parse_options(int argc, char **argv, space_options *opts)
             } else if (strcmp(value, "sync") == 0) {
                 opts->durability = BATON_DURABILITY_SYNC;
             } else {
-                cli_errorf("space: --durability: expected async or sync, got '%s'", value);
+                cmdline_errorf("space: --durability: expected async or sync, got '%s'", value);
                 return -1;
             }
             opts->durability_given = true;
-        } else if ((m = cli_option_value(argc, argv, &i, "--workers", &value)) != 0) {
-            if (m < 0 || !cli_parse_unsigned("--workers", value, 1, BATON_POOL_MAX_WORKERS, &n))
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--workers", &value)) != 0) {
+            if (m < 0 || !cmdline_parse_unsigned("--workers", value, 1, BATON_POOL_MAX_WORKERS, &n))
                 return -1;
             opts->workers = (unsigned)n;
         } else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0) {
-            cli_errorf("space: unknown option '%s'", argv[i]);
+            cmdline_errorf("space: unknown option '%s'", argv[i]);
             return -1;
         } else if (opts->script != NULL) {
-            cli_errorf("space: one script only, got '%s' and '%s'", opts->script, argv[i]);
+            cmdline_errorf("space: one script only, got '%s' and '%s'", opts->script, argv[i]);
             return -1;
         } else {
             opts->script = argv[i++];
         }
     }
     if (opts->script == NULL && opts->dir == NULL) {
-        cli_errorf("space: no script (give a file, or - for stdin; see `baton help space`)");
+        cmdline_errorf("space: no script (give a file, or - for stdin; see `baton help space`)");
         return -1;
     }
     if (opts->durability_given && opts->dir == NULL) {
-        cli_errorf("space: --durability needs --dir (a space in memory keeps nothing)");
+        cmdline_errorf("space: --durability needs --dir (a space in memory keeps nothing)");
         return -1;
     }
     return 0;
@@ -155,17 +155,17 @@ static int read_script(const char *path, char **out, size_t *out_size)
     bool ok = true;
 
     if (f == NULL) {
-        cli_errorf("space: cannot open script '%s': %s", path, strerror(errno));
+        cmdline_errorf("space: cannot open script '%s': %s", path, strerror(errno));
         return CLI_EXIT_USAGE;
     }
     while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
         ok = space_buf_append(&text, chunk, got);
     ok = ok && space_buf_append(&text, "", 0);
     if (ferror(f)) {
-        cli_errorf("space: cannot read script '%s'", path);
+        cmdline_errorf("space: cannot read script '%s'", path);
         ok = false;
     } else if (!ok) {
-        cli_errorf("space: out of memory reading script '%s'", path);
+        cmdline_errorf("space: out of memory reading script '%s'", path);
     }
     if (f != stdin)
         fclose(f);
@@ -203,7 +203,7 @@ static int space_fire(void *ctx, const baton_match *match)
     int rc = space_body_expand(cont->body, match, &produces, &n, err, sizeof err);
 
     if (rc != 0) {
-        cli_errorf("space: a consumer's body { %s } failed: %s", cont->body->text, err);
+        cmdline_errorf("space: a consumer's body { %s } failed: %s", cont->body->text, err);
         return rc;
     }
     for (size_t k = 0; k < n; k++) {
@@ -267,7 +267,7 @@ static int space_revive(void *revive_ctx, uint64_t consumer_id, baton_value_view
     char err[256];
 
     if (!space_body_decode(body_value, &body, err, sizeof err)) {
-        cli_errorf("space: consumer %" PRIu64 " in the log was not made by `baton space`: %s",
+        cmdline_errorf("space: consumer %" PRIu64 " in the log was not made by `baton space`: %s",
                    consumer_id, err);
         return BATON_EINVAL;
     }
@@ -303,7 +303,7 @@ static int run_publish(space_run *run, baton_space *space)
         space_pending *next = reversed->next;
         int prc = rc == 0 ? run_produce(space, &reversed->produce) : 0;
         if (prc != 0) {
-            cli_report_error(prc, "space: a recovered consumer's produce");
+            cmdline_report_error(prc, "space: a recovered consumer's produce");
             rc = prc;
         }
         produce_free(&reversed->produce);
@@ -406,7 +406,7 @@ static int on_consumer(void *ctx, const baton_space_consumer_info *consumer)
     bool ok;
 
     if (!space_body_decode(consumer->body, &body, err, sizeof err)) {
-        cli_errorf("space: consumer %" PRIu64 " was not made by `baton space`: %s", consumer->id,
+        cmdline_errorf("space: consumer %" PRIu64 " was not made by `baton space`: %s", consumer->id,
                    err);
         return BATON_EINVAL;
     }
@@ -451,7 +451,7 @@ static int print_space(baton_space *space)
     if (rc == 0)
         rc = baton_space_visit(space, NULL, on_consumer, &consumers);
     if (rc != 0) {
-        cli_report_error(rc, "space: reading the space");
+        cmdline_report_error(rc, "space: reading the space");
     } else {
         /* qsort wants a non-NULL array even for no elements. */
         if (data.n > 0)
@@ -501,7 +501,7 @@ static int run_stmt(space_run *run, baton_space *space, space_stmt *stmt, const 
         free(channels);
     }
     if (rc != 0)
-        cli_report_error(rc, what);
+        cmdline_report_error(rc, what);
     return rc;
 }
 
@@ -516,7 +516,7 @@ static int make_pool(unsigned workers, baton_pool **out)
     config.name = "space";
     rc = baton_pool_create(&config, out);
     if (rc != 0)
-        cli_report_error(rc, "space: creating the pool");
+        cmdline_report_error(rc, "space: creating the pool");
     return rc;
 }
 
@@ -546,12 +546,12 @@ static int run_script(const space_options *opts, space_script *script, const cha
         if (rc != 0) {
             char what[512];
             snprintf(what, sizeof what, "space: opening the space in '%s'", opts->dir);
-            cli_report_error(rc, what);
+            cmdline_report_error(rc, what);
         }
     } else {
         rc = baton_space_create(&config, &space);
         if (rc != 0)
-            cli_report_error(rc, "space: creating the space");
+            cmdline_report_error(rc, "space: creating the space");
     }
     if (rc == 0)
         rc = run_publish(&run, space);
@@ -561,20 +561,20 @@ static int run_script(const space_options *opts, space_script *script, const cha
         /* Always quiesce: the space may be destroyed only with nothing in flight. */
         int qrc = baton_space_quiesce(space);
         if (qrc != 0 && rc == 0) {
-            cli_report_error(qrc, "space: a consumer's body failed");
+            cmdline_report_error(qrc, "space: a consumer's body failed");
             rc = qrc;
         }
     }
     if (rc == 0)
         rc = print_space(space);
     if (rc == 0 && fflush(stdout) != 0) {
-        cli_errorf("space: cannot write the output: %s", strerror(errno));
+        cmdline_errorf("space: cannot write the output: %s", strerror(errno));
         rc = BATON_EIO;
     }
     if (rc == 0 && (rc = baton_space_sync(space)) != 0)
-        cli_report_error(rc, "space: syncing the log");
+        cmdline_report_error(rc, "space: syncing the log");
     baton_space_destroy(space);
-    cli_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     run_free(&run);
     return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -87,7 +87,7 @@ void space_buf_free(space_buf *buf)
     memset(buf, 0, sizeof *buf);
 }
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...) CLI_PRINTF(3, 4);
+static void set_err(char *err, size_t err_size, const char *fmt, ...) CMDLINE_PRINTF(3, 4);
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
 {
     va_list ap;

@@ -17,64 +17,21 @@
 #include <stdio.h>
 
 #include "baton/pool.h"
+#include "cmdline.h"
 #include "peer_process.h"
-
-#if defined(__GNUC__) || defined(__clang__)
-#define BENCH_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
-#else
-#define BENCH_PRINTF(fmt_index, first_arg)
-#endif
+#include "pool_install.h"
 
 /* Exit statuses: 0 success, 1 a failed run or a wrong result, 2 a usage error. */
 enum { BENCH_EXIT_OK = 0, BENCH_EXIT_FAIL = 1, BENCH_EXIT_USAGE = 2 };
 
-/* ---- util.c --------------------------------------------------------------------------------- */
+/* ---- util.c: what only the benchmarks need (the rest is bench/common/cmdline.h) ------------ */
 
-/* Prints "baton-bench: <what>: <BATON_E...> (<strerror>): <last error message>" to stderr, for a
- * failed library call that returned `err`. */
-void bench_baton_error(int err, const char *what);
-/* Prints "baton-bench: <message>" to stderr. */
-void bench_errorf(const char *fmt, ...) BENCH_PRINTF(1, 2);
-
-/* A benchmark's pool: n workers with `flags`, threads named "bench-<i>"; reports a failure. */
-int bench_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool);
-/* Runs fn(ctx) on one of pool's workers and returns what it returned (or the join's error); the
- * calling thread sleeps meanwhile (rayon's install()). Every baton call runs on its calling
- * thread, which takes part; a bench that wants exactly its pool's W threads at work runs its
- * measured work through this. */
-int bench_install(baton_pool *pool, int (*fn)(void *ctx), void *ctx);
-/* Destroys a benchmark's pool; keeps the first error in *inout_rc (reports a failure). */
-void bench_pool_destroy(baton_pool *pool, int *inout_rc);
-
-/* Parses a whole decimal string into [min, max]; returns false (and prints why) otherwise. */
-bool bench_parse_unsigned(const char *option, const char *text, unsigned long min,
-                          unsigned long max, unsigned long *out_value);
-/* Matches `--name VALUE` or `--name=VALUE` at argv[*index]; on a match stores the value, advances
- * *index past what it used and returns 1; returns 0 when argv[*index] is another option, -1 (after
- * printing why) when the value is missing. */
-int bench_option_value(int argc, char **argv, int *index, const char *name, const char **out_value);
-
-/* Seconds of the monotonic clock, as a double. */
-double bench_now_s(void);
 /* Sleeps for `seconds` (restarted when a signal interrupts it). */
 void bench_sleep_s(double seconds);
-
-/* Progress on stderr. bench_progress rewrites one line in place and prints only when stderr is a
- * terminal; bench_note always prints a full line (clearing a pending progress line first). */
-void bench_progress(const char *fmt, ...) BENCH_PRINTF(1, 2);
-void bench_progress_clear(void);
-void bench_note(const char *fmt, ...) BENCH_PRINTF(1, 2);
-bool bench_stderr_is_tty(void);
-
 /* Median of `n` values (sorted in place); NaN when n is 0. */
 double bench_median(double *values, size_t n);
 /* CPU time the whole process has used, in seconds; NaN when the clock cannot be read. */
 double bench_process_cpu_s(void);
-/* Where benchmarks make their scratch directories: $TMPDIR, else /var/tmp (a disk, where /tmp
- * may be memory). */
-const char *bench_temp_base(void);
-/* Deletes dir and everything under it (links are not followed); 0, or -1 when something stayed. */
-int bench_remove_tree(const char *dir);
 
 /* ---- report.c: records, statistics, table and JSON --------------------------------- */
 
@@ -130,7 +87,7 @@ typedef struct bench_report {
 bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, unsigned runs);
 void bench_report_free(bench_report *report);
 void bench_report_note(bench_report *report, const char *case_name, const char *fmt, ...)
-    BENCH_PRINTF(3, 4);
+    CMDLINE_PRINTF(3, 4);
 
 void bench_record_sample(bench_record *record, double value);
 void bench_record_set_extra(bench_record *record, const char *name, double value);

@@ -110,22 +110,22 @@ static bool parse_worker_list(const char *text, bench_options *options)
     unsigned n = 0;
 
     if (strlen(text) >= sizeof buf || text[0] == '\0') {
-        bench_errorf("--workers: expected a list such as 1,2,4, got '%s'", text);
+        cmdline_errorf("--workers: expected a list such as 1,2,4, got '%s'", text);
         return false;
     }
     strcpy(buf, text);
     for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         unsigned long w;
         if (n == BENCH_MAX_WORKER_COUNTS) {
-            bench_errorf("--workers: at most %d counts", BENCH_MAX_WORKER_COUNTS);
+            cmdline_errorf("--workers: at most %d counts", BENCH_MAX_WORKER_COUNTS);
             return false;
         }
-        if (!bench_parse_unsigned("--workers", item, 1, BATON_POOL_MAX_WORKERS, &w))
+        if (!cmdline_parse_unsigned("--workers", item, 1, BATON_POOL_MAX_WORKERS, &w))
             return false;
         options->workers[n++] = (unsigned)w;
     }
     if (n == 0) {
-        bench_errorf("--workers: expected a list such as 1,2,4, got '%s'", text);
+        cmdline_errorf("--workers: expected a list such as 1,2,4, got '%s'", text);
         return false;
     }
     options->n_workers = n;
@@ -171,25 +171,25 @@ static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
         } else if (strcmp(argv[i], "--quick") == 0) {
             options->quick = true;
             i++;
-        } else if ((m = bench_option_value(argc, argv, &i, "--runs", &value)) != 0) {
-            if (m < 0 || !bench_parse_unsigned("--runs", value, 1, BENCH_MAX_RUNS, &n))
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--runs", &value)) != 0) {
+            if (m < 0 || !cmdline_parse_unsigned("--runs", value, 1, BENCH_MAX_RUNS, &n))
                 return -1;
             options->runs = (unsigned)n;
             runs_given = true;
-        } else if ((m = bench_option_value(argc, argv, &i, "--workers", &value)) != 0) {
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--workers", &value)) != 0) {
             if (m < 0 || !parse_worker_list(value, options))
                 return -1;
             workers_given = true;
-        } else if ((m = bench_option_value(argc, argv, &i, "--case", &value)) != 0) {
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--case", &value)) != 0) {
             if (m < 0)
                 return -1;
             options->only_case = value;
-        } else if ((m = bench_option_value(argc, argv, &i, "--peers", &value)) != 0) {
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--peers", &value)) != 0) {
             if (m < 0)
                 return -1;
             options->peers_dir = value;
         } else {
-            bench_errorf("bench: unknown argument '%s'", argv[i]);
+            cmdline_errorf("bench: unknown argument '%s'", argv[i]);
             return -1;
         }
     }
@@ -213,8 +213,8 @@ void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, u
 {
     if (n_slots == 0)
         return;
-    if (!bench_stderr_is_tty())
-        bench_note("bench %s: %s, %zu contenders x %u runs", slots[0].record->suite, case_name,
+    if (!cmdline_stderr_is_tty())
+        cmdline_note("bench %s: %s, %zu contenders x %u runs", slots[0].record->suite, case_name,
                    n_slots, runs);
     for (unsigned r = 0; r < runs; r++) {
         for (size_t k = 0; k < n_slots; k++) {
@@ -226,14 +226,14 @@ void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, u
 
             if (slot->stopped)
                 continue;
-            bench_progress("bench %s: %s: run %u/%u: %s, %u workers", record->suite, case_name,
+            cmdline_progress("bench %s: %s: run %u/%u: %s, %u workers", record->suite, case_name,
                            r + 1, runs, record->contender, slot->workers);
             record->attempted = true;
             rc = slot->measure(slot->ctx, slot->workers, &value, &correct);
             if (rc != 0) {
                 record->correct = false;
                 slot->stopped = true;
-                bench_note("bench %s: %s: %s (%u workers) failed; it runs no more", record->suite,
+                cmdline_note("bench %s: %s: %s (%u workers) failed; it runs no more", record->suite,
                            case_name, record->contender, slot->workers);
                 continue;
             }
@@ -241,12 +241,12 @@ void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, u
             if (!correct) {
                 record->correct = false;
                 slot->stopped = true;
-                bench_note("bench %s: %s: %s (%u workers) computed a wrong result; it runs no more",
+                cmdline_note("bench %s: %s: %s (%u workers) computed a wrong result; it runs no more",
                            record->suite, case_name, record->contender, slot->workers);
             }
         }
     }
-    bench_progress_clear();
+    cmdline_progress_clear();
 }
 
 int main(int argc, char **argv)
@@ -257,6 +257,7 @@ int main(int argc, char **argv)
     bool ok;
     int rc;
 
+    cmdline_set_program("baton-bench", "bench");
     if (argc < 2) {
         list_suites(stdout);
         return BENCH_EXIT_OK;
@@ -269,7 +270,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], suites[i].name) == 0)
             suite = &suites[i];
     if (suite == NULL) {
-        bench_errorf("bench: unknown suite '%s'", argv[1]);
+        cmdline_errorf("bench: unknown suite '%s'", argv[1]);
         list_suites(stderr);
         return BENCH_EXIT_USAGE;
     }
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
         /* The notes (sizes, measured limits) are part of the tables; with --json they go to
          * stderr, so stdout stays one JSON array. */
         for (unsigned i = 0; i < report.n_notes; i++)
-            bench_note("bench %s: %s: %s", suite->name, report.notes[i].case_name,
+            cmdline_note("bench %s: %s: %s", suite->name, report.notes[i].case_name,
                        report.notes[i].text);
         if (suite->print_json != NULL)
             suite->print_json(&report, stdout);
@@ -297,6 +298,6 @@ int main(int argc, char **argv)
     ok = rc == 0 && bench_report_all_correct(&report);
     bench_report_free(&report);
     if (!ok)
-        bench_note("bench %s: some contenders failed or computed wrong results", suite->name);
+        cmdline_note("bench %s: some contenders failed or computed wrong results", suite->name);
     return ok ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
 }

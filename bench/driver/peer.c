@@ -18,7 +18,7 @@ int bench_peer_run(const char *path, const char *const *args, double timeout_s, 
 {
     char why[PEER_PROCESS_WHY_MAX];
     if (peer_process_run(path, args, timeout_s, out_time_s, out_check, why, sizeof why) != 0) {
-        bench_errorf("%s", why);
+        cmdline_errorf("%s", why);
         return -1;
     }
     return 0;
@@ -41,13 +41,13 @@ int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out
     if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
         return -1;
     if (pc->ticks > 0 && !(time_s > 0)) {
-        bench_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
+        cmdline_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
         return -1;
     }
     *out_value = pc->ticks > 0 ? pc->ticks / time_s : time_s;
     *out_correct = check == pc->expected;
     if (!*out_correct)
-        bench_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite, pc->path,
+        cmdline_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite, pc->path,
                    pc->case_name, workers_arg, check, pc->expected);
     return 0;
 }

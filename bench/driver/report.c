@@ -30,7 +30,7 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
         size_t capacity = report->capacity ? 2 * report->capacity : 16;
         bench_record **grown = realloc(report->records, capacity * sizeof *grown);
         if (grown == NULL) {
-            bench_errorf("bench: out of memory");
+            cmdline_errorf("bench: out of memory");
             return NULL;
         }
         report->records = grown;
@@ -38,13 +38,13 @@ bench_record *bench_report_add(bench_report *report, const bench_record *tmpl, u
     }
     record = calloc(1, sizeof *record);
     if (record == NULL) {
-        bench_errorf("bench: out of memory");
+        cmdline_errorf("bench: out of memory");
         return NULL;
     }
     record->samples = calloc(runs ? runs : 1, sizeof *record->samples);
     if (record->samples == NULL) {
         free(record);
-        bench_errorf("bench: out of memory");
+        cmdline_errorf("bench: out of memory");
         return NULL;
     }
     record->suite = tmpl->suite;

@@ -123,7 +123,7 @@ static int fresh_state(const engine_bench *eb, baton_state **out)
 {
     int rc = baton_engine_motion_state(eb->rows, BENCH_ENGINE_SEED, out);
     if (rc != 0)
-        bench_baton_error(rc, "bench engine: baton_engine_motion_state");
+        cmdline_report_error(rc, "bench engine: baton_engine_motion_state");
     return rc;
 }
 
@@ -143,16 +143,16 @@ static int measure_hand(void *ctx, unsigned workers, double *out_value, bool *ou
         return -1;
     hand_arrays a = arrays_of(state, ms->partitions);
     int rc = 0;
-    double t0 = bench_now_s();
+    double t0 = cmdline_now_s();
     for (unsigned s = 0; s < eb->steps && rc == 0; s++) {
         if (ms->partitions == 1)
             hand_motion(&a, 0, a.rows);
         else
             rc = baton_parallel_for(eb->pool, 0, ms->partitions, 1, hand_partitions, &a);
     }
-    *out_value = bench_now_s() - t0;
+    *out_value = cmdline_now_s() - t0;
     if (rc != 0)
-        bench_baton_error(rc, "bench engine: baton_parallel_for");
+        cmdline_report_error(rc, "bench engine: baton_parallel_for");
     *out_correct = rc == 0 && final_state_correct(eb, state);
     baton_state_destroy(state);
     return rc != 0 ? -1 : 0;
@@ -171,7 +171,7 @@ static int measure_engine(void *ctx, unsigned workers, double *out_value, bool *
     int rc = baton_engine_create(&cfg, state, &engine);
     if (rc != 0) {
         baton_state_destroy(state);
-        bench_baton_error(rc, "bench engine: baton_engine_create");
+        cmdline_report_error(rc, "bench engine: baton_engine_create");
         return -1;
     }
     if ((rc = baton_engine_add_motion(engine)) == 0 &&
@@ -180,12 +180,12 @@ static int measure_engine(void *ctx, unsigned workers, double *out_value, bool *
     baton_plan_destroy(plan);
     uint64_t done = 0;
     if (rc == 0) {
-        double t0 = bench_now_s();
+        double t0 = cmdline_now_s();
         rc = baton_engine_run(engine, eb->steps, NULL, &done);
-        *out_value = bench_now_s() - t0;
+        *out_value = cmdline_now_s() - t0;
     }
     if (rc != 0)
-        bench_baton_error(rc, "bench engine: the engine");
+        cmdline_report_error(rc, "bench engine: the engine");
     *out_correct =
         rc == 0 && done == eb->steps && final_state_correct(eb, baton_engine_state(engine));
     baton_engine_destroy(engine);
@@ -204,7 +204,7 @@ static int compute_reference(engine_bench *eb)
     int rc = baton_state_fingerprint(state, NULL, &eb->reference);
     baton_state_destroy(state);
     if (rc != 0)
-        bench_baton_error(rc, "bench engine: baton_state_fingerprint");
+        cmdline_report_error(rc, "bench engine: baton_state_fingerprint");
     return rc;
 }
 
@@ -288,17 +288,17 @@ static int measure_fp_baton(void *ctx, unsigned workers, double *out_value, bool
     fp_bench *fb = ctx;
     (void)workers;
     bool correct = true;
-    double t0 = bench_now_s();
+    double t0 = cmdline_now_s();
     for (unsigned r = 0; r < FINGERPRINT_REPS; r++) {
         uint64_t fp = 0;
         int rc = baton_state_fingerprint(fb->state, fb->eb->pool, &fp);
         if (rc != 0) {
-            bench_baton_error(rc, "bench engine: baton_state_fingerprint");
+            cmdline_report_error(rc, "bench engine: baton_state_fingerprint");
             return -1;
         }
         correct = correct && fp == fb->baton_reference;
     }
-    *out_value = fb->bytes * FINGERPRINT_REPS / (bench_now_s() - t0);
+    *out_value = fb->bytes * FINGERPRINT_REPS / (cmdline_now_s() - t0);
     *out_correct = correct;
     return 0;
 }
@@ -308,10 +308,10 @@ static int measure_fp_fnv(void *ctx, unsigned workers, double *out_value, bool *
     fp_bench *fb = ctx;
     (void)workers;
     bool correct = true;
-    double t0 = bench_now_s();
+    double t0 = cmdline_now_s();
     for (unsigned r = 0; r < FINGERPRINT_REPS; r++)
         correct = correct && fnv_fingerprint(fb->state) == fb->fnv_reference;
-    *out_value = fb->bytes * FINGERPRINT_REPS / (bench_now_s() - t0);
+    *out_value = fb->bytes * FINGERPRINT_REPS / (cmdline_now_s() - t0);
     *out_correct = correct;
     return 0;
 }
@@ -323,7 +323,7 @@ static int run_fingerprint(const bench_options *options, bench_report *report, e
         return -1;
     int rc = baton_state_fingerprint(fb.state, NULL, &fb.baton_reference);
     if (rc != 0) {
-        bench_baton_error(rc, "bench engine: baton_state_fingerprint");
+        cmdline_report_error(rc, "bench engine: baton_state_fingerprint");
         baton_state_destroy(fb.state);
         return -1;
     }
@@ -382,14 +382,14 @@ static int measure_ckpt_write(void *ctx, unsigned workers, double *out_value, bo
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         int rc = baton_engine_step(cb->engine, NULL);
         if (rc != 0) {
-            bench_baton_error(rc, "bench engine: baton_engine_step");
+            cmdline_report_error(rc, "bench engine: baton_engine_step");
             return -1;
         }
-        double t0 = bench_now_s();
+        double t0 = cmdline_now_s();
         rc = baton_engine_checkpoint(cb->engine, "bench");
-        timed += bench_now_s() - t0;
+        timed += cmdline_now_s() - t0;
         if (rc != 0) {
-            bench_baton_error(rc, "bench engine: baton_engine_checkpoint");
+            cmdline_report_error(rc, "bench engine: baton_engine_checkpoint");
             return -1;
         }
     }
@@ -408,15 +408,15 @@ static int measure_ckpt_restore(void *ctx, unsigned workers, double *out_value, 
 {
     ckpt_bench *cb = ctx;
     (void)workers;
-    double t0 = bench_now_s();
+    double t0 = cmdline_now_s();
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         int rc = baton_engine_restore(cb->engine, "bench");
         if (rc != 0) {
-            bench_baton_error(rc, "bench engine: baton_engine_restore");
+            cmdline_report_error(rc, "bench engine: baton_engine_restore");
             return -1;
         }
     }
-    *out_value = cb->bytes * CHECKPOINT_REPS / (bench_now_s() - t0);
+    *out_value = cb->bytes * CHECKPOINT_REPS / (cmdline_now_s() - t0);
     *out_correct = state_is(cb, cb->reference);
     return 0;
 }
@@ -428,7 +428,7 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
     (void)workers;
     baton_state *state = baton_engine_state(cb->engine);
     size_t rows = baton_state_rows(state), columns = baton_state_columns(state);
-    double t0 = bench_now_s();
+    double t0 = cmdline_now_s();
     for (unsigned r = 0; r < CHECKPOINT_REPS; r++) {
         unsigned char *out = cb->buffer;
         memcpy(out, baton_state_ids(state), rows * 8);
@@ -436,7 +436,7 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
         for (size_t c = 0; c < columns; c++, out += rows * 4)
             memcpy(out, baton_state_column_data(state, c), rows * 4);
     }
-    *out_value = cb->bytes * CHECKPOINT_REPS / (bench_now_s() - t0);
+    *out_value = cb->bytes * CHECKPOINT_REPS / (cmdline_now_s() - t0);
     bool same = memcmp(cb->buffer, baton_state_ids(state), rows * 8) == 0;
     for (size_t c = 0; c < columns && same; c++)
         same = memcmp(cb->buffer + rows * 8 + c * rows * 4, baton_state_column_data(state, c),
@@ -447,11 +447,11 @@ static int measure_ckpt_memcpy(void *ctx, unsigned workers, double *out_value, b
 
 static int ckpt_setup(engine_bench *eb, ckpt_bench *cb)
 {
-    const char *base = bench_temp_base();
+    const char *base = cmdline_temp_base();
     if ((size_t)snprintf(cb->dir, sizeof cb->dir, "%s/baton-bench-engine-XXXXXX", base) >=
             sizeof cb->dir ||
         mkdtemp(cb->dir) == NULL) {
-        bench_errorf("bench engine: cannot make a directory under %s: %s", base, strerror(errno));
+        cmdline_errorf("bench engine: cannot make a directory under %s: %s", base, strerror(errno));
         cb->dir[0] = '\0';
         return -1;
     }
@@ -465,23 +465,23 @@ static int ckpt_setup(engine_bench *eb, ckpt_bench *cb)
     int rc = baton_engine_create(&cfg, state, &cb->engine);
     if (rc != 0) {
         baton_state_destroy(state);
-        bench_baton_error(rc, "bench engine: baton_engine_create");
+        cmdline_report_error(rc, "bench engine: baton_engine_create");
         return -1;
     }
     if ((rc = baton_engine_add_motion(cb->engine)) != 0) {
-        bench_baton_error(rc, "bench engine: baton_engine_add_motion");
+        cmdline_report_error(rc, "bench engine: baton_engine_add_motion");
         return -1;
     }
     if ((rc = baton_state_fingerprint(state, NULL, &cb->reference)) != 0 ||
         (rc = baton_engine_checkpoint(cb->engine, "bench")) != 0) {
-        bench_baton_error(rc, "bench engine: the first checkpoint");
+        cmdline_report_error(rc, "bench engine: the first checkpoint");
         return -1;
     }
     size_t rows = baton_state_rows(state);
     cb->bytes = (double)rows * (8.0 + 4.0 * (double)baton_state_columns(state));
     cb->buffer = malloc((size_t)cb->bytes);
     if (cb->buffer == NULL) {
-        bench_errorf("bench engine: out of memory");
+        cmdline_errorf("bench engine: out of memory");
         return -1;
     }
     memset(cb->buffer, 1, (size_t)cb->bytes);
@@ -524,7 +524,7 @@ static int run_checkpoint(const bench_options *options, bench_report *report, en
     baton_engine_destroy(cb.engine);
     free(cb.buffer);
     if (cb.dir[0] != '\0')
-        (void)bench_remove_tree(cb.dir);
+        (void)cmdline_remove_tree(cb.dir);
     return rc;
 }
 
@@ -534,7 +534,7 @@ int bench_engine_run(const bench_options *options, bench_report *report)
 {
     engine_bench eb = {.rows = options->quick ? QUICK_ROWS : MOTION_ROWS,
                        .steps = options->quick ? QUICK_STEPS : MOTION_STEPS};
-    if (bench_pool_create(options->max_workers, 0, &eb.pool) != 0)
+    if (cmdline_pool_create(options->max_workers, 0, &eb.pool) != 0)
         return -1;
     int rc = 0;
     if (bench_case_selected(options, "step_motion"))
@@ -546,7 +546,7 @@ int bench_engine_run(const bench_options *options, bench_report *report)
         rc = run_checkpoint(options, report, &eb);
     if (rc == 0 && bench_case_selected(options, "mpi_step"))
         rc = bench_engine_mpi_run(options, report, eb.pool, eb.rows, eb.steps);
-    bench_pool_destroy(eb.pool, &rc);
+    cmdline_pool_destroy(eb.pool, &rc);
     return rc;
 }
 

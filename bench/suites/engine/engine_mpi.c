@@ -79,7 +79,7 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     snprintf(scenario, sizeof scenario, "%s/ranks-%u.ini", mb->dir, ms->ranks);
     FILE *f = fopen(scenario, "w");
     if (f == NULL) {
-        bench_errorf("bench engine: cannot write %s: %s", scenario, strerror(errno));
+        cmdline_errorf("bench engine: cannot write %s: %s", scenario, strerror(errno));
         return -1;
     }
     fprintf(f,
@@ -93,7 +93,7 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
              geteuid() == 0 ? "--allow-run-as-root" : "", ms->ranks, mb->cli, scenario);
     FILE *p = popen(cmd, "r");
     if (p == NULL) {
-        bench_errorf("bench engine: cannot start mpirun: %s", strerror(errno));
+        cmdline_errorf("bench engine: cannot start mpirun: %s", strerror(errno));
         return -1;
     }
     char out[4096];
@@ -103,7 +103,7 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     uint64_t step_ns = 0, verified = 0;
     if (status != 0 || !json_u64(out, "total_step_ns", &step_ns) ||
         !json_u64(out, "fingerprints_verified", &verified)) {
-        bench_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks, status,
+        cmdline_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks, status,
                      out);
         return -1;
     }
@@ -129,7 +129,7 @@ static int record_reference(mpi_bench *mb, baton_pool *pool)
         rc = baton_engine_replay_save(engine, path);
     baton_engine_destroy(engine);
     if (rc != 0)
-        bench_baton_error(rc, "bench engine: the reference recording");
+        cmdline_report_error(rc, "bench engine: the reference recording");
     return rc;
 }
 
@@ -174,12 +174,12 @@ int bench_engine_mpi_run(const bench_options *options, bench_report *report, bat
     const char *cli = getenv("BATON_CLI");
     if (cli == NULL || cli[0] == '\0')
         cli = BATON_CLI_PATH;
-    const char *base = bench_temp_base();
+    const char *base = cmdline_temp_base();
     if ((size_t)snprintf(mb.cli, sizeof mb.cli, "%s", cli) >= sizeof mb.cli ||
         (size_t)snprintf(mb.dir, sizeof mb.dir, "%s/baton-bench-mpi-XXXXXX", base) >=
             sizeof mb.dir ||
         mkdtemp(mb.dir) == NULL) {
-        bench_errorf("bench engine: the path of baton is too long, or cannot make a directory "
+        cmdline_errorf("bench engine: the path of baton is too long, or cannot make a directory "
                      "under %s",
                      base);
         return -1;

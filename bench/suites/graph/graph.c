@@ -141,7 +141,7 @@ static int run_trivial4(graph_bench *gb)
     gc.name = "trivial4";
     gc.items = gb->options->quick ? GRAPH_TRIVIAL_QUICK_ITEMS : GRAPH_TRIVIAL_ITEMS;
     gc.rounds = 0;
-    bench_progress("bench graph: trivial4: serial reference");
+    cmdline_progress("bench graph: trivial4: serial reference");
     gc.expected_sum = graph_reference_sum(gc.items, 0);
     bench_report_note(gb->report, "trivial4",
                       "%.3g items: source -> x*3+1 -> x^(x>>7) -> x+0x9e37..7c15 -> sum (serial "
@@ -173,12 +173,12 @@ static int run_work4(graph_bench *gb)
     memset(&gc, 0, sizeof gc);
     gc.name = "work4";
     gc.items = gb->options->quick ? GRAPH_WORK_QUICK_ITEMS : GRAPH_WORK_ITEMS;
-    bench_progress("bench graph: work4: calibrating the stages' work");
+    cmdline_progress("bench graph: work4: calibrating the stages' work");
     gc.rounds = graph_calibrate_rounds(&ns_per_round);
-    bench_progress("bench graph: work4: serial reference");
-    reference_s = bench_now_s();
+    cmdline_progress("bench graph: work4: serial reference");
+    reference_s = cmdline_now_s();
     gc.expected_sum = graph_reference_sum(gc.items, gc.rounds);
-    reference_s = bench_now_s() - reference_s;
+    reference_s = cmdline_now_s() - reference_s;
     bench_report_note(gb->report, "work4",
                       "%.3g items; each stage (3 maps, the sink) runs %llu mixer rounds: %.0f ns "
                       "at the calibrated %.3g ns a round; the reference took %.3g s",
@@ -209,9 +209,9 @@ int bench_graph_run(const bench_options *options, bench_report *report)
     gb.report = report;
     summary_info.runs = options->runs;
     if (!peer_process_path(options->peers_dir, PEER_NAME, gb.peer_path, sizeof gb.peer_path))
-        bench_note("bench graph: peers directory name too long; " PEER_NAME " skipped");
+        cmdline_note("bench graph: peers directory name too long; " PEER_NAME " skipped");
     else if (!(gb.peer_available = peer_process_available(gb.peer_path)))
-        bench_note("bench graph: %s not found; the tbb_flow contender is skipped (the peers are "
+        cmdline_note("bench graph: %s not found; the tbb_flow contender is skipped (the peers are "
                    "built by `make bench`)",
                    gb.peer_path);
     if (bench_case_selected(options, "trivial4"))

@@ -127,7 +127,7 @@ static int build_graph(graph_case *gc, source_state *source, sink_state *sink,
 
     rc = baton_graph_create(NULL, &graph);
     if (rc != 0) {
-        bench_baton_error(rc, "baton_graph_create");
+        cmdline_report_error(rc, "baton_graph_create");
         return rc;
     }
     /* A failed add returns a negative id, which connect_path reports: one check covers all. */
@@ -138,7 +138,7 @@ static int build_graph(graph_case *gc, source_state *source, sink_state *sink,
     nodes[NODE_SINK] = baton_graph_sink(graph, "sink", work ? work_sink : trivial_sink, sink);
     rc = baton_graph_connect_path(graph, nodes, N_NODES);
     if (rc != 0) {
-        bench_baton_error(rc, "building the graph");
+        cmdline_report_error(rc, "building the graph");
         baton_graph_destroy(graph);
         return rc;
     }
@@ -161,15 +161,15 @@ static int run_graph_once(graph_case *gc, baton_pool *pool, uint64_t items, doub
     rc = build_graph(gc, &source, out_sink, &graph);
     if (rc != 0)
         return rc;
-    start = bench_now_s();
+    start = cmdline_now_s();
     rc = baton_graph_run(graph, pool);
-    *out_s = bench_now_s() - start;
+    *out_s = cmdline_now_s() - start;
     if (rc != 0)
-        bench_baton_error(rc, "baton_graph_run");
+        cmdline_report_error(rc, "baton_graph_run");
     for (int n = 0; rc == 0 && stats != NULL && n < N_NODES; n++) {
         rc = baton_graph_node_stats(graph, n, &stats[n]);
         if (rc != 0)
-            bench_baton_error(rc, "baton_graph_node_stats");
+            cmdline_report_error(rc, "baton_graph_node_stats");
     }
     baton_graph_destroy(graph);
     return rc;
@@ -185,25 +185,25 @@ int graph_measure_baton(void *ctx, unsigned workers, double *out_value, bool *ou
     bool warmup_ok;
     int rc;
 
-    if (bench_pool_create(workers, 0, &pool) != 0)
+    if (cmdline_pool_create(workers, 0, &pool) != 0)
         return -1;
     rc = run_graph_once(gc, pool, GRAPH_WARMUP_ITEMS, &seconds, &sink, NULL);
     /* A wrong warm-up makes the measurement wrong too, but the timed run still gives its value. */
     warmup_ok = sink.count == GRAPH_WARMUP_ITEMS &&
                 sink.sum == graph_expected_sum(GRAPH_WARMUP_ITEMS, gc->rounds);
     if (rc == 0 && !warmup_ok)
-        bench_note("bench graph: %s: baton's warm-up (%u workers) summed %" PRIu64
+        cmdline_note("bench graph: %s: baton's warm-up (%u workers) summed %" PRIu64
                    " items to %" PRIu64 ", expected %" PRIu64 " items",
                    gc->name, workers, sink.count, sink.sum, GRAPH_WARMUP_ITEMS);
     if (rc == 0)
         rc = run_graph_once(gc, pool, gc->items, &seconds, &sink, stats);
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     if (rc != 0)
         return rc;
     *out_value = (double)gc->items / seconds;
     *out_correct = warmup_ok && sink.count == gc->items && sink.sum == gc->expected_sum;
     if (sink.count != gc->items || sink.sum != gc->expected_sum)
-        bench_note("bench graph: %s: baton (%u workers) summed %" PRIu64 " items to %" PRIu64
+        cmdline_note("bench graph: %s: baton (%u workers) summed %" PRIu64 " items to %" PRIu64
                    ", expected %" PRIu64 " items summing to %" PRIu64,
                    gc->name, workers, sink.count, sink.sum, gc->items, gc->expected_sum);
     if (workers >= gc->baton_stats.workers) {
@@ -340,13 +340,13 @@ static int run_pipeline_threads(pthread_pipeline *pipe, uint64_t items, double *
 {
     pthread_t threads[PIPE_STAGES];
     stage_arg args[PIPE_STAGES];
-    double start = bench_now_s();
+    double start = cmdline_now_s();
     int started, rc = 0;
 
     for (started = 0; started < PIPE_STAGES; started++) {
         args[started] = (stage_arg){pipe, started};
         if (pthread_create(&threads[started], NULL, stage_main, &args[started]) != 0) {
-            bench_errorf("bench graph: pthread_queues: cannot start a stage thread");
+            cmdline_errorf("bench graph: pthread_queues: cannot start a stage thread");
             rc = -1;
             break;
         }
@@ -362,7 +362,7 @@ static int run_pipeline_threads(pthread_pipeline *pipe, uint64_t items, double *
     }
     for (int k = 0; k < started; k++)
         pthread_join(threads[k], NULL);
-    *out_s = bench_now_s() - start;
+    *out_s = cmdline_now_s() - start;
     return rc;
 }
 
@@ -377,21 +377,21 @@ int graph_measure_pthread_queues(void *ctx, unsigned workers, double *out_value,
     /* The queues hold 8 KiB each: on the heap rather than the stack. */
     pipe = calloc(1, sizeof *pipe);
     if (pipe == NULL) {
-        bench_errorf("bench graph: out of memory");
+        cmdline_errorf("bench graph: out of memory");
         return -1;
     }
     pipe->rounds = gc->rounds;
     while (made < PIPE_STAGES && queue_init(&pipe->queues[made]) == 0)
         made++;
     if (made < PIPE_STAGES)
-        bench_errorf("bench graph: pthread_queues: cannot initialise a queue");
+        cmdline_errorf("bench graph: pthread_queues: cannot initialise a queue");
     else
         rc = run_pipeline_threads(pipe, gc->items, &seconds);
     if (rc == 0) {
         *out_value = (double)gc->items / seconds;
         *out_correct = pipe->count == gc->items && pipe->sum == gc->expected_sum;
         if (!*out_correct)
-            bench_note("bench graph: %s: pthread_queues summed %" PRIu64 " items to %" PRIu64
+            cmdline_note("bench graph: %s: pthread_queues summed %" PRIu64 " items to %" PRIu64
                        ", expected %" PRIu64 " items summing to %" PRIu64,
                        gc->name, pipe->count, pipe->sum, gc->items, gc->expected_sum);
     }
@@ -411,9 +411,9 @@ uint64_t graph_reference_sum(uint64_t items, uint64_t rounds)
 int graph_measure_serial(void *ctx, unsigned workers, double *out_value, bool *out_correct)
 {
     graph_case *gc = ctx;
-    double start = bench_now_s();
+    double start = cmdline_now_s();
     uint64_t sum = graph_expected_sum(gc->items, gc->rounds);
-    double seconds = bench_now_s() - start;
+    double seconds = cmdline_now_s() - start;
 
     (void)workers;
     *out_value = (double)gc->items / seconds;
@@ -434,9 +434,9 @@ uint64_t graph_calibrate_rounds(double *out_ns_per_round)
     double best = INFINITY, ns;
 
     for (unsigned t = 0; t < CALIBRATION_TRIES; t++) {
-        double start = bench_now_s(), elapsed;
+        double start = cmdline_now_s(), elapsed;
         result = graph_spin(seed + t, CALIBRATION_CHAIN);
-        elapsed = bench_now_s() - start;
+        elapsed = cmdline_now_s() - start;
         if (elapsed < best)
             best = elapsed;
     }

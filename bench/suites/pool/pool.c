@@ -162,7 +162,7 @@ static int run_motion(pool_bench *pb)
     bytes = mc.entities * MOTION_PAYLOAD_BYTES;
     mc.state = malloc(bytes);
     if (mc.state == NULL) {
-        bench_errorf("bench pool: motion: cannot allocate %zu bytes", bytes);
+        cmdline_errorf("bench pool: motion: cannot allocate %zu bytes", bytes);
         return -1;
     }
 
@@ -170,7 +170,7 @@ static int run_motion(pool_bench *pb)
      * reference run initialises it. */
     limit =
         bench_motion_update_limit(pb->report, "pool", mc.state, bytes, mc.entities, mc.ticks, w);
-    bench_progress("bench pool: motion: serial reference");
+    cmdline_progress("bench pool: motion: serial reference");
     pool_motion_reference(&mc);
 
     list.n = 0;
@@ -225,13 +225,13 @@ static void find_peers(pool_bench *pb)
     for (int p = 0; p < N_PEERS; p++) {
         if (!peer_process_path(pb->options->peers_dir, peer_names[p], pb->peer_path[p],
                                PEER_PATH_MAX)) {
-            bench_note("bench pool: peers directory name too long; %s skipped", peer_names[p]);
+            cmdline_note("bench pool: peers directory name too long; %s skipped", peer_names[p]);
             pb->peer_available[p] = false;
             continue;
         }
         pb->peer_available[p] = peer_process_available(pb->peer_path[p]);
         if (!pb->peer_available[p])
-            bench_note("bench pool: %s not found; the %s contender is skipped (the peers are built "
+            cmdline_note("bench pool: %s not found; the %s contender is skipped (the peers are built "
                        "by `make bench`)",
                        pb->peer_path[p], peer_names[p]);
     }

@@ -4,7 +4,7 @@
  *
  * How baton is driven, case by case (so that the comparison with the peers is like for like):
  *  - fib32 and motion: a pool of exactly W workers with BATON_POOL_NO_EXTERNAL_SLOTS, entered
- *    once from main through bench_install: the work runs on a worker, so W threads do it
+ *    once from main through pool_install: the work runs on a worker, so W threads do it
  *    while main sleeps (what rayon's install() does).
  *  - pfor16_*: a pool of W-1 workers (at least 1) with default flags: main takes an external slot
  *    and helps, as a caller of a small loop would, so W threads work, like oneTBB's arena (main
@@ -67,9 +67,9 @@ static int fib_task(void *ctx)
 static int fib_on_pool(baton_pool *pool, unsigned n, uint64_t *out_value)
 {
     fib_frame root = {pool, n, 0};
-    int rc = bench_install(pool, fib_task, &root);
+    int rc = pool_install(pool, fib_task, &root);
     if (rc != 0) {
-        bench_baton_error(rc, "baton_join (fib)");
+        cmdline_report_error(rc, "baton_join (fib)");
         return rc;
     }
     *out_value = root.result;
@@ -84,15 +84,15 @@ int pool_measure_fib_baton(void *ctx, unsigned workers, double *out_value, bool 
     double start, elapsed = 0;
     int rc;
 
-    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (cmdline_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
     rc = fib_on_pool(pool, FIB_WARMUP_N, &warm);
     if (rc == 0) {
-        start = bench_now_s();
+        start = cmdline_now_s();
         rc = fib_on_pool(pool, fc->n, &value);
-        elapsed = bench_now_s() - start;
+        elapsed = cmdline_now_s() - start;
     }
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = elapsed;
@@ -118,9 +118,9 @@ int pool_measure_fib_serial(void *ctx, unsigned workers, double *out_value, bool
     uint64_t value;
 
     (void)workers;
-    start = bench_now_s();
+    start = cmdline_now_s();
     value = fib_serial_root(fc->n);
-    *out_value = bench_now_s() - start;
+    *out_value = cmdline_now_s() - start;
     *out_correct = value == fib_expected(fc->n);
     return 0;
 }
@@ -152,7 +152,7 @@ static int pfor_samples(baton_pool *pool, const pfor_case *pc, double *out_value
 
     latency = malloc(pc->samples * sizeof *latency);
     if (latency == NULL) {
-        bench_errorf("bench pool: out of memory");
+        cmdline_errorf("bench pool: out of memory");
         return -1;
     }
     for (unsigned s = 0; s < pc->samples; s++)
@@ -178,7 +178,7 @@ static int pfor_samples(baton_pool *pool, const pfor_case *pc, double *out_value
             sum += out[i];
     }
     if (rc != 0) {
-        bench_baton_error(rc, "baton_parallel_for (pfor16)");
+        cmdline_report_error(rc, "baton_parallel_for (pfor16)");
         free(latency);
         return -1;
     }
@@ -194,10 +194,10 @@ int pool_measure_pfor_baton(void *ctx, unsigned workers, double *out_value, bool
     int rc;
 
     /* Main helps through its external slot: W threads in all, as in the peers. */
-    if (bench_pool_create(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
+    if (cmdline_pool_create(workers > 1 ? workers - 1 : 1, 0, &pool) != 0)
         return -1;
     rc = pfor_samples(pool, ctx, out_value, out_correct);
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -220,7 +220,7 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run on one of the pool's workers (bench_install). */
+/* The whole tick loop, run on one of the pool's workers (pool_install). */
 static int motion_ticks(void *ctx)
 {
     const motion_run *run = ctx;
@@ -241,15 +241,15 @@ int pool_measure_motion_baton(void *ctx, unsigned workers, double *out_value, bo
     int rc;
 
     run.mc = mc;
-    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
+    if (cmdline_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
-    start = bench_now_s();
-    rc = bench_install(run.pool, motion_ticks, &run);
-    elapsed = bench_now_s() - start;
+    start = cmdline_now_s();
+    rc = pool_install(run.pool, motion_ticks, &run);
+    elapsed = cmdline_now_s() - start;
     if (rc != 0)
-        bench_baton_error(rc, "the tick loop (motion)");
-    bench_pool_destroy(run.pool, &rc);
+        cmdline_report_error(rc, "the tick loop (motion)");
+    cmdline_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -261,10 +261,10 @@ static double motion_serial_ticks(const motion_case *mc)
 {
     double start;
     motion_init(mc->state, mc->entities);
-    start = bench_now_s();
+    start = cmdline_now_s();
     for (unsigned t = 0; t < mc->ticks; t++)
         motion_update_range(mc->state, 0, mc->entities);
-    return bench_now_s() - start;
+    return cmdline_now_s() - start;
 }
 
 int pool_measure_motion_serial(void *ctx, unsigned workers, double *out_value, bool *out_correct)
@@ -378,7 +378,7 @@ int pool_measure_update_limit(void *buf, size_t bytes, unsigned threads, double 
         args[started].index = started;
         rc = pthread_create(&ids[started], NULL, update_thread_main, &args[started]);
         if (rc != 0) {
-            bench_errorf("bench pool: bandwidth probe: pthread_create: %s", strerror(rc));
+            cmdline_errorf("bench pool: bandwidth probe: pthread_create: %s", strerror(rc));
             break;
         }
     }
@@ -429,18 +429,18 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     double cpu0, wall0, cpu1, wall1;
     int rc = 0;
 
-    if (bench_pool_create(workers, 0, &pool) != 0)
+    if (cmdline_pool_create(workers, 0, &pool) != 0)
         return -1;
     bench_sleep_s(ic->settle_s);
     cpu0 = bench_process_cpu_s();
-    wall0 = bench_now_s();
+    wall0 = cmdline_now_s();
     bench_sleep_s(ic->wall_s);
     cpu1 = bench_process_cpu_s();
-    wall1 = bench_now_s();
-    bench_pool_destroy(pool, &rc);
+    wall1 = cmdline_now_s();
+    cmdline_pool_destroy(pool, &rc);
     if (rc != 0 || isnan(cpu0) || isnan(cpu1)) {
         if (rc == 0)
-            bench_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s",
+            cmdline_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s",
                          strerror(errno));
         return -1;
     }
@@ -454,10 +454,10 @@ double bench_motion_update_limit(bench_report *report, const char *suite, void *
 {
     double limit;
 
-    bench_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
+    cmdline_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
                    threads);
     if (pool_measure_update_limit(buf, bytes, threads, &limit) != 0) {
-        bench_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
+        cmdline_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
                    suite);
         return NAN;
     }

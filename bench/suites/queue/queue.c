@@ -123,13 +123,13 @@ static int measure_peer(void *ctx, unsigned workers, double *out_value, bool *ou
     if (bench_peer_run(pc->path, args, PEER_TIMEOUT_S, &time_s, &check) != 0)
         return -1;
     if (!(time_s > 0)) {
-        bench_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
+        cmdline_errorf("%s: %s took time_s=0: no throughput to report", pc->path, pc->case_name);
         return -1;
     }
     *out_value = (double)pc->n_items / time_s;
     *out_correct = check == pc->expected;
     if (!*out_correct)
-        bench_note("bench queue: %s %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
+        cmdline_note("bench queue: %s %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
                    pc->kind, pc->threads, pc->items, check, pc->expected);
     return 0;
 }
@@ -163,7 +163,7 @@ static int run_ring_case(queue_bench *qb, const char *case_name)
     memset(&layout, 0, sizeof layout);
     if (queue_bench_case(case_name, &kind, &threads) != 0 ||
         queue_layout_init(&layout, kind, threads) != 0) {
-        bench_errorf("bench queue: %s: not a case of queue_workloads.h", case_name);
+        cmdline_errorf("bench queue: %s: not a case of queue_workloads.h", case_name);
         return -1;
     }
     if (!qb->ring_noted) {
@@ -257,7 +257,7 @@ static int run_fanin_cases(queue_bench *qb)
                 if (data == NULL && (data = bench_queue_fanin_data_create(fanin_sizes[s])) == NULL)
                     return -1;
                 if (!noted) {
-                    bench_progress("bench queue: timing the per-item work");
+                    cmdline_progress("bench queue: timing the per-item work");
                     bench_report_note(qb->report, name,
                                       "per-item work: %d rounds of baton_mix64, %.0f ns here; "
                                       "workers = pool size; warm-up N/10 first",
@@ -315,14 +315,14 @@ static void find_peers(queue_bench *qb)
         if (!peer_process_path(qb->options->peers_dir, peers[p].program, qb->peer_path[p],
                                PEER_PATH_MAX)) {
             if (any_ring)
-                bench_note("bench queue: peers directory name too long; %s skipped",
+                cmdline_note("bench queue: peers directory name too long; %s skipped",
                            peers[p].contender);
             qb->peer_available[p] = false;
             continue;
         }
         qb->peer_available[p] = peer_process_available(qb->peer_path[p]);
         if (!qb->peer_available[p] && any_ring)
-            bench_note(
+            cmdline_note(
                 "bench queue: %s not found; the %s contender is skipped (the peers are built "
                 "by `make bench`)",
                 qb->peer_path[p], peers[p].contender);
@@ -336,7 +336,7 @@ int bench_queue_run(const bench_options *options, bench_report *report)
 
     name_fanin_cases();
     if (!known_case(options)) {
-        bench_errorf("bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
+        cmdline_errorf("bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
                      "mpsc_t4/t8/t16, mpmc2, mpmc_t8/t16, sp_1p_100k, mp_4p_100k and "
                      "fanin_<sharded_mutex|per_thread_concat|mpsc|drain_ordered|drain_unordered>_"
                      "<10k|100k>_w<4|8|16>",

@@ -141,7 +141,7 @@ bench_fanin_data *bench_queue_fanin_data_create(size_t items)
         d->expected = malloc(items * sizeof *d->expected);
     }
     if (d == NULL || d->items == NULL || d->ptrs == NULL || d->expected == NULL) {
-        bench_errorf("bench queue: out of memory for %zu fan-in items", items);
+        cmdline_errorf("bench queue: out of memory for %zu fan-in items", items);
         bench_queue_fanin_data_destroy(d);
         return NULL;
     }
@@ -321,7 +321,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         size_t begin = received;
         rc = fill_chunk(run, &received);
         if (rc != 0) {
-            bench_baton_error(rc, "receiving from the work queue");
+            cmdline_report_error(rc, "receiving from the work queue");
             return rc;
         }
         if (received == begin)
@@ -331,7 +331,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         run->chunks[n_chunks].end = received;
         rc = baton_scope_spawn(scope, chunk_task, &run->chunks[n_chunks]);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_scope_spawn");
+            cmdline_report_error(rc, "baton_scope_spawn");
             return rc;
         }
         n_chunks++;
@@ -344,7 +344,7 @@ static int scope_body_inner(baton_scope *scope, fanin_run *run)
         if (rc == 0)
             run->stream_long = true;
         else if (rc != BATON_EEOF) {
-            bench_baton_error(rc, "receiving the end of the work queue");
+            cmdline_report_error(rc, "receiving the end of the work queue");
             return rc;
         }
     }
@@ -427,13 +427,13 @@ static int run_scope_strategy(fanin_run *run)
     } else {
         rc = baton_mpsc_create(FANIN_RING_CAPACITY, &run->ring);
         if (rc != 0) {
-            bench_baton_error(rc, "creating an MPSC ring");
+            cmdline_report_error(rc, "creating an MPSC ring");
             return rc;
         }
     }
     rc = baton_scope_run(run->pool, scope_body, run);
     if (rc != 0) {
-        bench_baton_error(rc, "baton_scope_run (fan-in)");
+        cmdline_report_error(rc, "baton_scope_run (fan-in)");
         return rc;
     }
     if (run->strategy != BENCH_FANIN_MPSC)
@@ -478,7 +478,7 @@ static int run_drain_strategy(fanin_run *run)
     ops.flags = run->strategy == BENCH_FANIN_DRAIN_UNORDERED ? BATON_DRAIN_UNORDERED : 0;
     rc = baton_workqueue_drain_parallel(run->rx, run->pool, &ops, run, &run->report);
     if (rc != 0)
-        bench_baton_error(rc, "baton_workqueue_drain_parallel");
+        cmdline_report_error(rc, "baton_workqueue_drain_parallel");
     return rc;
 }
 
@@ -508,7 +508,7 @@ static bool check_run(const fanin_run *run, const bench_fanin_data *data, const 
     } else {
         unsigned char *seen = calloc(run->n ? run->n : 1, 1);
         if (seen == NULL) {
-            bench_errorf("bench queue: %s: out of memory for the check", what);
+            cmdline_errorf("bench queue: %s: out of memory for the check", what);
             return false;
         }
         for (size_t i = 0; why == NULL && i < run->n; i++) {
@@ -525,9 +525,9 @@ static bool check_run(const fanin_run *run, const bench_fanin_data *data, const 
     }
     if (why != NULL) {
         if (bad < run->n)
-            bench_note("bench queue: %s: %s (item %zu of %zu)", what, why, bad, run->n);
+            cmdline_note("bench queue: %s: %s (item %zu of %zu)", what, why, bad, run->n);
         else
-            bench_note("bench queue: %s: %s (%zu items)", what, why, run->n);
+            cmdline_note("bench queue: %s: %s (%zu items)", what, why, run->n);
         return false;
     }
     return true;
@@ -573,13 +573,13 @@ static int fanin_once(const bench_queue_fanin *fc, baton_pool *pool, unsigned wo
 
     rc = baton_workqueue_create(n, 0, &tx, &run.rx);
     if (rc != 0) {
-        bench_baton_error(rc, "creating a work queue");
+        cmdline_report_error(rc, "creating a work queue");
         return -1;
     }
     rc = baton_workqueue_send_n(tx, fc->data->ptrs, n, BATON_WAIT_FOREVER, &sent);
     baton_workqueue_sender_close(tx);
     if (rc != 0 || sent != n) {
-        bench_baton_error(rc, "filling the work queue");
+        cmdline_report_error(rc, "filling the work queue");
         baton_workqueue_receiver_destroy(run.rx);
         return -1;
     }
@@ -592,7 +592,7 @@ static int fanin_once(const bench_queue_fanin *fc, baton_pool *pool, unsigned wo
     t1 = baton_now_ns();
 
     if (rc == BATON_ENOMEM)
-        bench_errorf("bench queue: %s: out of memory", what);
+        cmdline_errorf("bench queue: %s: out of memory", what);
     if (rc == 0) {
         *out_s = (double)(t1 - t0) * 1e-9;
         *out_correct = check_run(&run, fc->data, what);
@@ -617,7 +617,7 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     if (n / 10 > warm_n)
         warm_n = n / 10;
     if (fc->strategy >= BENCH_FANIN_N_STRATEGIES) {
-        bench_errorf("bench queue: unknown fan-in strategy %u", fc->strategy);
+        cmdline_errorf("bench queue: unknown fan-in strategy %u", fc->strategy);
         return -1;
     }
     memset(&config, 0, sizeof config);
@@ -627,7 +627,7 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     rc = baton_pool_create(&config, &pool);
     if (rc != 0) {
         snprintf(what, sizeof what, "creating a pool of %u workers", workers);
-        bench_baton_error(rc, what);
+        cmdline_report_error(rc, what);
         return -1;
     }
     snprintf(what, sizeof what, "fanin %s, %zu items, %u workers, warm-up",
@@ -640,13 +640,13 @@ int bench_queue_measure_fanin(void *ctx, unsigned workers, double *out_value, bo
     }
     destroy_rc = baton_pool_destroy(pool);
     if (destroy_rc != 0) {
-        bench_baton_error(destroy_rc, "destroying a pool");
+        cmdline_report_error(destroy_rc, "destroying a pool");
         rc = -1;
     }
     if (rc != 0)
         return -1;
     if (warm_ok && !(time_s > 0)) {
-        bench_errorf("bench queue: %s: the run took no measurable time", what);
+        cmdline_errorf("bench queue: %s: the run took no measurable time", what);
         return -1;
     }
     *out_value = warm_ok ? (double)n / time_s : 0;

@@ -290,7 +290,7 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
     for (unsigned i = 0; i < l->producers + l->consumers; i++) {
         const ring_thread *t = i < l->producers ? &producers[i] : &consumers[i - l->producers];
         if (t->error != 0) {
-            bench_note("bench queue: %s: baton %s run: a %s returned %s", case_name, run,
+            cmdline_note("bench queue: %s: baton %s run: a %s returned %s", case_name, run,
                        i < l->producers ? "push" : "pop", baton_err_name(t->error));
             return false;
         }
@@ -299,7 +299,7 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
         const ring_thread *t = &consumers[c];
         if (t->rejected) {
             uint64_t v = t->rejected_value;
-            bench_note("bench queue: %s: baton %s run: consumer %u received 0x%016" PRIx64
+            cmdline_note("bench queue: %s: baton %s run: consumer %u received 0x%016" PRIx64
                        " (producer %" PRIu64 ", index %" PRIu64 ") out of order or from no "
                        "producer it serves",
                        case_name, run, c, v, queue_item_producer(v), queue_item_index(v));
@@ -314,7 +314,7 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
             if (consumers[c].check.last[p] > last)
                 last = consumers[c].check.last[p];
         if (last != n) {
-            bench_note("bench queue: %s: baton %s run: the last item received from producer %u "
+            cmdline_note("bench queue: %s: baton %s run: the last item received from producer %u "
                        "has index %" PRIu64 ", expected %" PRIu64,
                        case_name, run, p, last, n);
             return false;
@@ -322,7 +322,7 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
     }
     expected = queue_expected_check(l->producers, items);
     if (count != items || sum != expected) {
-        bench_note("bench queue: %s: baton %s run: %" PRIu64 " items with check %" PRIu64
+        cmdline_note("bench queue: %s: baton %s run: %" PRIu64 " items with check %" PRIu64
                    ", expected %" PRIu64 " with %" PRIu64,
                    case_name, run, count, sum, items, expected);
         return false;
@@ -345,7 +345,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
 
     threads = calloc(l->threads, sizeof *threads);
     if (threads == NULL) {
-        bench_errorf("bench queue: %s: out of memory", case_name);
+        cmdline_errorf("bench queue: %s: out of memory", case_name);
         return -1;
     }
     producers = threads;
@@ -356,7 +356,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
     for (unsigned q = 0; q < l->queues && rc == 0; q++) {
         rc = ring_create(kind, &queues[q]);
         if (rc != 0)
-            bench_baton_error(rc, "creating a ring");
+            cmdline_report_error(rc, "creating a ring");
     }
     for (unsigned p = 0; p < l->producers && rc == 0; p++) {
         ring_thread *t = &producers[p];
@@ -369,7 +369,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
              * could hand out untouched zero pages). */
             t->nodes = malloc((t->items ? t->items : 1) * sizeof *t->nodes);
             if (t->nodes == NULL) {
-                bench_errorf("bench queue: %s: out of memory for %" PRIu64 " nodes", case_name,
+                cmdline_errorf("bench queue: %s: out of memory for %" PRIu64 " nodes", case_name,
                              t->items);
                 rc = -1;
             }
@@ -398,7 +398,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
             pthread_create(&threads[idx].tid, NULL,
                            is_producer ? producer_main[kind] : consumer_main[kind], &threads[idx]);
         if (err != 0) {
-            bench_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
+            cmdline_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
             rc = -1;
             break;
         }
@@ -456,14 +456,14 @@ int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, boo
     (void)workers; /* the case fixes the threads */
     memset(&layout, 0, sizeof layout);
 #if UINTPTR_MAX < UINT64_MAX
-    bench_errorf("bench queue: %s: the items are 64-bit values carried as pointers, which are "
+    cmdline_errorf("bench queue: %s: the items are 64-bit values carried as pointers, which are "
                  "narrower here",
                  rq->case_name);
     return -1;
 #endif
     if (queue_bench_case(rq->case_name, &base, &threads) != 0 ||
         queue_layout_init(&layout, base, threads) != 0 || (rq->linked && base != QUEUE_MPSC)) {
-        bench_errorf("bench queue: %s: not a ring case baton can run%s", rq->case_name,
+        cmdline_errorf("bench queue: %s: not a ring case baton can run%s", rq->case_name,
                      rq->linked ? " on the linked MPSC queue" : "");
         return -1;
     }
@@ -482,7 +482,7 @@ int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, boo
     if (ring_run(rq->case_name, &layout, kind, rq->items, "timed", &time_s, &ok) != 0)
         return -1;
     if (!(time_s > 0)) {
-        bench_errorf("bench queue: %s: the run took no measurable time", rq->case_name);
+        cmdline_errorf("bench queue: %s: the run took no measurable time", rq->case_name);
         return -1;
     }
     *out_value = (double)rq->items / time_s;

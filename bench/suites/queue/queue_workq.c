@@ -128,7 +128,7 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     rc = baton_workqueue_create(QUEUE_RING_CAPACITY, producers > 1 ? BATON_WQ_MULTI_PRODUCER : 0,
                                 &tx, &rx);
     if (rc != 0) {
-        bench_baton_error(rc, "creating a work queue");
+        cmdline_report_error(rc, "creating a work queue");
         return -1;
     }
     threads[0].sender = tx;
@@ -136,7 +136,7 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     for (unsigned p = 1; p < producers && rc == 0; p++) {
         rc = baton_workqueue_sender_clone(tx, &threads[p].sender);
         if (rc != 0)
-            bench_baton_error(rc, "cloning a work queue sender");
+            cmdline_report_error(rc, "cloning a work queue sender");
         else
             n_senders++;
     }
@@ -155,7 +155,7 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
         wq_thread *t = i == 0 ? consumer : &threads[i - 1];
         int err = pthread_create(&t->tid, NULL, i == 0 ? wq_consumer : wq_producer, t);
         if (err != 0) {
-            bench_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
+            cmdline_errorf("bench queue: %s: cannot create a thread: %s", case_name, strerror(err));
             rc = -1;
             break;
         }
@@ -188,12 +188,12 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     *out_correct = true;
     for (unsigned p = 0; p < producers; p++) {
         if (threads[p].error != 0) {
-            bench_note("bench queue: %s: %s run: producer %u's send returned %s", case_name, run, p,
+            cmdline_note("bench queue: %s: %s run: producer %u's send returned %s", case_name, run, p,
                        baton_err_name(threads[p].error));
             *out_correct = false;
         }
         if (consumer->check.last[p] != threads[p].n_items) {
-            bench_note("bench queue: %s: %s run: producer %u's last item received has index "
+            cmdline_note("bench queue: %s: %s run: producer %u's last item received has index "
                        "%" PRIu64 ", expected %" PRIu64,
                        case_name, run, p, consumer->check.last[p], threads[p].n_items);
             *out_correct = false;
@@ -203,7 +203,7 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     sum = consumer->check.sum;
     if (consumer->error != 0 || consumer->rejected || count != items ||
         sum != queue_expected_check(producers, items)) {
-        bench_note("bench queue: %s: %s run: received %" PRIu64 " items (check %" PRIu64
+        cmdline_note("bench queue: %s: %s run: received %" PRIu64 " items (check %" PRIu64
                    "), expected %" PRIu64 " (check %" PRIu64 ")%s%s%s",
                    case_name, run, count, sum, items, queue_expected_check(producers, items),
                    consumer->rejected ? "; an item out of order or from no producer" : "",
@@ -238,14 +238,14 @@ int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bo
 
     (void)workers;
     if (wc->producers == 0 || wc->producers > QUEUE_MAX_PRODUCERS || wc->items == 0) {
-        bench_errorf("bench queue: %s: bad case (%u producers, %" PRIu64 " items)", wc->case_name,
+        cmdline_errorf("bench queue: %s: bad case (%u producers, %" PRIu64 " items)", wc->case_name,
                      wc->producers, wc->items);
         return -1;
     }
     warm = build_items(wc->producers, warm_items);
     timed = build_items(wc->producers, wc->items);
     if (warm == NULL || timed == NULL) {
-        bench_errorf("bench queue: %s: out of memory", wc->case_name);
+        cmdline_errorf("bench queue: %s: out of memory", wc->case_name);
         free(warm);
         free(timed);
         return -1;
@@ -258,7 +258,7 @@ int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bo
     if (rc != 0)
         return -1;
     if (warm_ok && !(time_s > 0)) {
-        bench_errorf("bench queue: %s: the run took no measurable time", wc->case_name);
+        cmdline_errorf("bench queue: %s: the run took no measurable time", wc->case_name);
         return -1;
     }
     *out_value = warm_ok ? (double)wc->items / time_s : 0;

@@ -238,7 +238,7 @@ static int run_init(space_run *run, const space_case *sc, unsigned workers,
     }
     if (run->w == NULL || (sc->kind == CASE_JOIN3 && run->ring == NULL)) {
         run_free(run);
-        bench_errorf("bench space: out of memory");
+        cmdline_errorf("bench space: out of memory");
         return -1;
     }
     for (size_t i = 0; i < run->ring_n; i++)
@@ -328,36 +328,36 @@ static int measure_baton(void *ctx, unsigned workers, double *out_value, bool *o
     double t0, t1;
     int rc, qrc;
 
-    if (bench_pool_create(workers, 0, &pool) != 0)
+    if (cmdline_pool_create(workers, 0, &pool) != 0)
         return -1;
     memset(&config, 0, sizeof config);
     config.struct_size = sizeof config;
     config.pool = pool;
     if ((rc = baton_space_create(&config, &space)) != 0) {
-        bench_baton_error(rc, "baton_space_create");
-        bench_pool_destroy(pool, &rc);
+        cmdline_report_error(rc, "baton_space_create");
+        cmdline_pool_destroy(pool, &rc);
         return -1;
     }
     if (run_init(&run, sc, workers, baton_next_name, space) != 0) {
         baton_space_destroy(space);
-        bench_pool_destroy(pool, &rc);
+        cmdline_pool_destroy(pool, &rc);
         return -1;
     }
     run.target.baton = space;
-    t0 = bench_now_s();
+    t0 = cmdline_now_s();
     rc = baton_parallel_for(pool, 0, workers, 1, baton_range, &run);
     qrc = baton_space_quiesce(space);
-    t1 = bench_now_s();
+    t1 = cmdline_now_s();
     if (rc != 0)
-        bench_baton_error(rc, "bench space: baton: a worker's produce or consume");
+        cmdline_report_error(rc, "bench space: baton: a worker's produce or consume");
     if (qrc != 0)
-        bench_baton_error(qrc, "bench space: baton_space_quiesce");
+        cmdline_report_error(qrc, "bench space: baton_space_quiesce");
     *out_correct = rc == 0 && qrc == 0 && run_results_ok(&run) && baton_space_empty(space, &run);
     *out_value = (double)run_ops(&run) / (t1 - t0);
     baton_space_destroy(space);
     run_free(&run);
     rc = 0;
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -383,7 +383,7 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
     int rc;
 
     if ((rc = ms_space_create(locking, &space)) != 0) {
-        bench_errorf("bench space: cannot create the baseline space: %s", baton_err_name(rc));
+        cmdline_errorf("bench space: cannot create the baseline space: %s", baton_err_name(rc));
         return -1;
     }
     if (run_init(&run, sc, workers, counter_next_name, &names) != 0) {
@@ -393,7 +393,7 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
     run.target.ms = space;
     threads = calloc(workers, sizeof *threads);
     if (threads == NULL || pthread_barrier_init(&run.start, NULL, workers + 1) != 0) {
-        bench_errorf("bench space: out of memory");
+        cmdline_errorf("bench space: out of memory");
         free(threads);
         run_free(&run);
         ms_space_destroy(space);
@@ -404,13 +404,13 @@ static int measure_mutex(const space_case *sc, ms_locking locking, unsigned work
             break;
     if (started < workers) {
         /* The barrier cannot complete: the threads that started would wait forever. */
-        bench_errorf("bench space: cannot start %u threads", workers);
+        cmdline_errorf("bench space: cannot start %u threads", workers);
         abort();
     }
     pthread_barrier_wait(&run.start);
-    t0 = bench_now_s();
+    t0 = cmdline_now_s();
     pthread_barrier_wait(&run.start);
-    t1 = bench_now_s();
+    t1 = cmdline_now_s();
     for (unsigned i = 0; i < workers; i++)
         pthread_join(threads[i], NULL);
     ms_space_counts(space, &data, &consumers);
@@ -474,7 +474,7 @@ int bench_space_run(const bench_options *options, bench_report *report)
 
     summary_info.runs = options->runs;
     if ((rc = baton_pattern_parse("Int", 3, &int_pattern)) != 0) {
-        bench_baton_error(rc, "baton_pattern_parse");
+        cmdline_report_error(rc, "baton_pattern_parse");
         return -1;
     }
     if (bench_case_selected(options, "independent")) {

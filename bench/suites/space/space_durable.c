@@ -174,10 +174,10 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
 
     run = calloc(1, sizeof *run);
     if (run == NULL) {
-        bench_errorf("bench space: out of memory");
+        cmdline_errorf("bench space: out of memory");
         return -1;
     }
-    if (bench_pool_create(workers, 0, &pool) != 0) {
+    if (cmdline_pool_create(workers, 0, &pool) != 0) {
         free(run);
         return -1;
     }
@@ -187,13 +187,13 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     if (dc->logged) {
         config.durability = dc->durability;
         config.log_group_max = dc->log_group_max;
-        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", bench_temp_base()) >=
+        if ((size_t)snprintf(dir, sizeof dir, "%s/baton-bench-space-XXXXXX", cmdline_temp_base()) >=
                 sizeof dir ||
             mkdtemp(dir) == NULL) {
-            bench_errorf("bench space: cannot make a directory under %s: %s", bench_temp_base(),
+            cmdline_errorf("bench space: cannot make a directory under %s: %s", cmdline_temp_base(),
                          strerror(errno));
             rc = 0;
-            bench_pool_destroy(pool, &rc);
+            cmdline_pool_destroy(pool, &rc);
             free(run);
             return -1;
         }
@@ -202,10 +202,10 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
         rc = baton_space_create(&config, &run->space);
     }
     if (rc != 0) {
-        bench_baton_error(rc, dc->logged ? "baton_space_open" : "baton_space_create");
+        cmdline_report_error(rc, dc->logged ? "baton_space_open" : "baton_space_create");
         if (dir[0] != '\0')
-            (void)bench_remove_tree(dir);
-        bench_pool_destroy(pool, &rc);
+            (void)cmdline_remove_tree(dir);
+        cmdline_pool_destroy(pool, &rc);
         free(run);
         return -1;
     }
@@ -224,20 +224,20 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
         if (baton_space_get_stats(run->space, &stats) == 0)
             writer0 = stats.log_writer_cpu_ns;
         cpu0 = bench_process_cpu_s();
-        t0 = bench_now_s();
+        t0 = cmdline_now_s();
         rc = baton_space_produce(run->space, start, enc_view(zero), false);
         qrc = baton_space_quiesce(run->space);
         src = baton_space_sync(run->space);
-        t1 = bench_now_s();
+        t1 = cmdline_now_s();
         cpu1 = bench_process_cpu_s();
         *out_value = (double)DURABLE_CHAINS * (double)dc->per_chain / (t1 - t0);
     }
     if (rc != 0)
-        bench_baton_error(rc, "bench space: the outside produce or consume");
+        cmdline_report_error(rc, "bench space: the outside produce or consume");
     if (qrc != 0)
-        bench_baton_error(qrc, "bench space: baton_space_quiesce");
+        cmdline_report_error(qrc, "bench space: baton_space_quiesce");
     if (src != 0)
-        bench_baton_error(src, "bench space: baton_space_sync");
+        cmdline_report_error(src, "bench space: baton_space_sync");
     correct = rc == 0 && qrc == 0 && src == 0;
     for (unsigned k = 0; k < DURABLE_CHAINS && correct; k++) {
         size_t data, consumers;
@@ -258,11 +258,11 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
     }
     *out_correct = correct;
     baton_space_destroy(run->space);
-    if (dir[0] != '\0' && bench_remove_tree(dir) != 0)
-        bench_note("bench space: could not delete %s entirely", dir);
+    if (dir[0] != '\0' && cmdline_remove_tree(dir) != 0)
+        cmdline_note("bench space: could not delete %s entirely", dir);
     free(run);
     rc = 0;
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     return rc != 0 ? -1 : 0;
 }
 
@@ -317,8 +317,8 @@ int bench_space_durable_run(const bench_options *options, bench_report *report,
             "%u chains x %llu pairs, driven from continuations, on %u workers%s%s%s%s",
             DURABLE_CHAINS, (unsigned long long)dc->per_chain, DURABLE_WORKERS,
             dc->logged ? "; the log in a fresh directory under " : "",
-            dc->logged ? bench_temp_base() : "", dc->logged ? ", on " : "",
-            dc->logged ? filesystem_name(bench_temp_base()) : "");
+            dc->logged ? cmdline_temp_base() : "", dc->logged ? ", on " : "",
+            dc->logged ? filesystem_name(cmdline_temp_base()) : "");
         if (!bench_slots_add(slots, &n, DURABLE_N_CASES, report, options->runs, &tmpl, "baton",
                              DURABLE_WORKERS, measure_durable, dc)) {
             free_cpu_samples(cases);

@@ -139,7 +139,7 @@ static int run_motion(store_bench *sb)
     bytes = mc.entities * MOTION_PAYLOAD_BYTES;
     mc.state = malloc(bytes);
     if (mc.state == NULL) {
-        bench_errorf("bench store: motion: cannot allocate %zu bytes", bytes);
+        cmdline_errorf("bench store: motion: cannot allocate %zu bytes", bytes);
         return -1;
     }
 
@@ -147,7 +147,7 @@ static int run_motion(store_bench *sb)
      * run initialises it) with all W threads, reading and writing every byte once a pass. */
     limit =
         bench_motion_update_limit(sb->report, "store", mc.state, bytes, mc.entities, mc.ticks, w);
-    bench_progress("bench store: motion: serial reference");
+    cmdline_progress("bench store: motion: serial reference");
     mc.expected = store_motion_reference(&mc, mc.ticks);
 
     list.n = 0;
@@ -213,10 +213,10 @@ static int run_conflicts(store_bench *sb)
     bytes = cc.entities * MOTION_PAYLOAD_BYTES;
     cc.state = malloc(bytes);
     if (cc.state == NULL) {
-        bench_errorf("bench store: motion_conflicts: cannot allocate %zu bytes", bytes);
+        cmdline_errorf("bench store: motion_conflicts: cannot allocate %zu bytes", bytes);
         return -1;
     }
-    bench_progress("bench store: motion_conflicts: serial reference");
+    cmdline_progress("bench store: motion_conflicts: serial reference");
     if (store_conflict_reference(&cc) != 0) {
         free(cc.state);
         return -1;
@@ -257,13 +257,13 @@ static void find_peers(store_bench *sb)
     for (int p = 0; p < N_PEERS; p++) {
         if (!peer_process_path(sb->options->peers_dir, peer_names[p], sb->peer_path[p],
                                PEER_PATH_MAX)) {
-            bench_note("bench store: peers directory name too long; %s skipped", peer_names[p]);
+            cmdline_note("bench store: peers directory name too long; %s skipped", peer_names[p]);
             sb->peer_available[p] = false;
             continue;
         }
         sb->peer_available[p] = peer_process_available(sb->peer_path[p]);
         if (!sb->peer_available[p])
-            bench_note("bench store: %s not found; the %s contender is skipped (%s)",
+            cmdline_note("bench store: %s not found; the %s contender is skipped (%s)",
                        sb->peer_path[p], peer_contenders[p],
                        p == PEER_STDMAP ? "built by `make bench`"
                                         : "built with the CLI when CMake finds OpenMP");

@@ -6,7 +6,7 @@
  *
  * Thread counts, so that every parallel row runs W threads:
  *  - baton_parallel_for: a pool of W workers with BATON_POOL_NO_EXTERNAL_SLOTS, the tick loop
- *    run on one of them (bench_install), as the pool suite's motion case
+ *    run on one of them (pool_install), as the pool suite's motion case
  *    (../pool/pool_work.c) runs it.
  *  - baton_sharded: the same pool (W workers, no external slot) and, under
  *    BATON_STORE_DEDICATED, W executors. Its tick loop (one baton_store_update_all per tick, and
@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "motion_store.h"
 #include "store/motion_kernel.h"
 #include "store_work.h"
 
@@ -53,77 +54,20 @@ const char *store_policy_name(baton_store_policy policy)
     return "unknown";
 }
 
-static int touch_nothing(const uint64_t *ids, void *payloads, size_t count, unsigned shard,
-                         void *ctx)
-{
-    (void)ids;
-    (void)payloads;
-    (void)count;
-    (void)shard;
-    (void)ctx;
-    return 0;
-}
-
-/* Creates a store of motion payloads on `pool` under `policy` with entities 0 .. entities-1 in
- * their initial state, packs it and runs the untimed warm-up pass. */
-static int make_store(baton_pool *pool, unsigned workers, baton_store_policy policy,
-                      size_t entities, baton_store **out_store)
-{
-    baton_store_config config;
-    baton_store *store;
-    unsigned char payload[MOTION_PAYLOAD_BYTES];
-    int rc;
-
-    memset(&config, 0, sizeof config);
-    config.struct_size = sizeof config;
-    config.payload_size = BATON_MOTION_PAYLOAD_SIZE;
-    config.pool = pool;
-    config.policy = policy;
-    config.executors = workers;
-    rc = baton_store_create(&config, &store);
-    if (rc != 0) {
-        bench_baton_error(rc, "baton_store_create");
-        return rc;
-    }
-    for (uint64_t id = 0; id < entities && rc == 0; id++) {
-        motion_init_entity(payload, id);
-        rc = baton_store_insert(store, id, payload, sizeof payload);
-        if (rc != 0)
-            bench_baton_error(rc, "baton_store_insert");
-    }
-    /* Packed after loading, as baton/store.h advises: shard after shard in one block. */
-    if (rc == 0) {
-        rc = baton_store_compact(store);
-        if (rc != 0)
-            bench_baton_error(rc, "baton_store_compact");
-    }
-    if (rc == 0) {
-        rc = baton_store_update_all(store, touch_nothing, NULL);
-        if (rc != 0)
-            bench_baton_error(rc, "baton_store_update_all (warm-up)");
-    }
-    if (rc != 0) {
-        baton_store_destroy(store);
-        return rc;
-    }
-    *out_store = store;
-    return 0;
-}
-
 /* Copies the store's payloads into `state` in id order (ids 0 .. entities-1). Returns false,
  * after a message, when the store does not hold exactly those entities. */
 static bool store_state_by_id(const baton_store *store, unsigned char *state, size_t entities)
 {
     size_t count = baton_store_count(store);
     if (count != entities) {
-        bench_errorf("bench store: the store holds %zu entities, expected %zu", count, entities);
+        cmdline_errorf("bench store: the store holds %zu entities, expected %zu", count, entities);
         return false;
     }
     for (uint64_t id = 0; id < entities; id++) {
         int rc =
             baton_store_get(store, id, state + id * MOTION_PAYLOAD_BYTES, MOTION_PAYLOAD_BYTES);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_store_get");
+            cmdline_report_error(rc, "baton_store_get");
             return false;
         }
     }
@@ -136,10 +80,10 @@ static double motion_serial_ticks(unsigned char *state, size_t entities, unsigne
 {
     double start;
     motion_init(state, entities);
-    start = bench_now_s();
+    start = cmdline_now_s();
     for (unsigned t = 0; t < ticks; t++)
         baton__motion_step_block(state, entities);
-    return bench_now_s() - start;
+    return cmdline_now_s() - start;
 }
 
 int store_measure_motion_serial(void *ctx, unsigned workers, double *out_value, bool *out_correct)
@@ -170,7 +114,7 @@ static int motion_range_task(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
-/* The whole tick loop, run on one of the pool's workers (bench_install). */
+/* The whole tick loop, run on one of the pool's workers (pool_install). */
 static int pfor_ticks(void *ctx)
 {
     const pfor_run *run = ctx;
@@ -190,15 +134,15 @@ int store_measure_motion_pfor(void *ctx, unsigned workers, double *out_value, bo
     double start, elapsed;
     int rc;
 
-    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
+    if (cmdline_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &run.pool) != 0)
         return -1;
     motion_init(mc->state, mc->entities);
-    start = bench_now_s();
-    rc = bench_install(run.pool, pfor_ticks, &run);
-    elapsed = bench_now_s() - start;
+    start = cmdline_now_s();
+    rc = pool_install(run.pool, pfor_ticks, &run);
+    elapsed = cmdline_now_s() - start;
     if (rc != 0)
-        bench_baton_error(rc, "the tick loop (motion)");
-    bench_pool_destroy(run.pool, &rc);
+        cmdline_report_error(rc, "the tick loop (motion)");
+    cmdline_pool_destroy(run.pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -234,21 +178,21 @@ int store_measure_motion_sharded(void *ctx, unsigned workers, double *out_value,
     bool complete;
     int rc;
 
-    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (cmdline_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
-    rc = make_store(pool, workers, sc->policy, mc->entities, &run.store);
+    rc = motion_store_create(pool, sc->policy, workers, mc->entities, &run.store);
     if (rc != 0) {
-        bench_pool_destroy(pool, &rc);
+        cmdline_pool_destroy(pool, &rc);
         return -1;
     }
-    start = bench_now_s();
-    rc = bench_install(pool, sharded_ticks, &run);
-    elapsed = bench_now_s() - start;
+    start = cmdline_now_s();
+    rc = pool_install(pool, sharded_ticks, &run);
+    elapsed = cmdline_now_s() - start;
     if (rc != 0)
-        bench_baton_error(rc, "baton_store_update_all (motion)");
+        cmdline_report_error(rc, "baton_store_update_all (motion)");
     complete = rc == 0 && store_state_by_id(run.store, mc->state, mc->entities);
     baton_store_destroy(run.store);
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     *out_value = mc->ticks / elapsed;
@@ -296,7 +240,7 @@ static bool queue_reserve(queue_buf *q, size_t capacity)
         capacity = 2 * q->capacity;
     grown = realloc(q->items, capacity * sizeof *grown);
     if (grown == NULL) {
-        bench_errorf("bench store: out of memory for %zu queued rewrites", capacity);
+        cmdline_errorf("bench store: out of memory for %zu queued rewrites", capacity);
         return false;
     }
     q->items = grown;
@@ -331,12 +275,12 @@ static int conflict_serial_run(const store_conflict_case *cc, double *out_second
          queue_reserve(&fresh, expected_fresh) && queue_reserve(&merged, expected_fresh);
     if (!ok) {
         if (claimed == NULL)
-            bench_errorf("bench store: out of memory for %zu claim marks", n);
+            cmdline_errorf("bench store: out of memory for %zu claim marks", n);
         free(claimed);
         return -1;
     }
     motion_init(cc->state, n);
-    start = bench_now_s();
+    start = cmdline_now_s();
     for (unsigned t = 0; t < cc->ticks && ok; t++) {
         uint32_t stamp = t + 1;
         size_t i = 0, j = 0;
@@ -379,7 +323,7 @@ static int conflict_serial_run(const store_conflict_case *cc, double *out_second
             claimed[a] = claimed[b] = stamp;
         }
     }
-    *out_seconds = bench_now_s() - start;
+    *out_seconds = cmdline_now_s() - start;
     totals.pending = deferred.n;
     free(claimed);
     free(deferred.items);
@@ -412,7 +356,7 @@ static bool totals_match(const store_conflict_case *cc, const conflict_totals *t
         totals->committed == cc->expected_committed &&
         totals->deferrals == cc->expected_deferrals && totals->pending == cc->expected_pending)
         return true;
-    bench_note("bench store: motion_conflicts: %s: submitted %" PRIu64 ", committed %" PRIu64
+    cmdline_note("bench store: motion_conflicts: %s: submitted %" PRIu64 ", committed %" PRIu64
                ", deferred %" PRIu64 ", pending %" PRIu64 "; expected %" PRIu64 ", %" PRIu64
                ", %" PRIu64 ", %" PRIu64,
                who, totals->submitted, totals->committed, totals->deferrals, totals->pending,
@@ -480,7 +424,7 @@ static int submit_interactions(conflict_run *run, unsigned tick)
         rw.n_writes = 2;
         rc = baton_store_submit(run->store, &rw, NULL);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_store_submit");
+            cmdline_report_error(rc, "baton_store_submit");
             return rc;
         }
         run->totals.submitted++;
@@ -496,7 +440,7 @@ static int conflict_ticks(void *ctx)
         baton_tick_report report;
         int rc = baton_store_update_all(run->store, baton_motion_update, NULL);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_store_update_all (motion_conflicts)");
+            cmdline_report_error(rc, "baton_store_update_all (motion_conflicts)");
             return rc;
         }
         rc = submit_interactions(run, t);
@@ -504,7 +448,7 @@ static int conflict_ticks(void *ctx)
             return rc;
         rc = baton_store_tick(run->store, &report, NULL, NULL);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_store_tick");
+            cmdline_report_error(rc, "baton_store_tick");
             return rc;
         }
         run->totals.committed += report.committed;
@@ -528,30 +472,30 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
 
     memset(&run, 0, sizeof run);
     run.cc = cc;
-    if (bench_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
+    if (cmdline_pool_create(workers, BATON_POOL_NO_EXTERNAL_SLOTS, &pool) != 0)
         return -1;
-    rc = make_store(pool, workers, sc->policy, cc->entities, &run.store);
+    rc = motion_store_create(pool, sc->policy, workers, cc->entities, &run.store);
     if (rc == 0) {
         rc = baton_store_add_rule(run.store, interact_rule, NULL, &run.rule);
         if (rc != 0) {
-            bench_baton_error(rc, "baton_store_add_rule");
+            cmdline_report_error(rc, "baton_store_add_rule");
             baton_store_destroy(run.store);
         }
     }
     if (rc != 0) {
-        bench_pool_destroy(pool, &rc);
+        cmdline_pool_destroy(pool, &rc);
         return -1;
     }
-    start = bench_now_s();
-    rc = bench_install(pool, conflict_ticks, &run);
-    elapsed = bench_now_s() - start;
+    start = cmdline_now_s();
+    rc = pool_install(pool, conflict_ticks, &run);
+    elapsed = cmdline_now_s() - start;
     complete = rc == 0 && store_state_by_id(run.store, cc->state, cc->entities);
     baton_store_destroy(run.store);
-    bench_pool_destroy(pool, &rc);
+    cmdline_pool_destroy(pool, &rc);
     if (rc != 0)
         return -1;
     if (run.other_failures != 0)
-        bench_note("bench store: motion_conflicts: %" PRIu64 " rewrites were rejected or failed",
+        cmdline_note("bench store: motion_conflicts: %" PRIu64 " rewrites were rejected or failed",
                    run.other_failures);
     *out_value = (double)run.totals.committed / elapsed;
     *out_correct = complete && run.other_failures == 0 &&

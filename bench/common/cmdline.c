@@ -1,46 +1,54 @@
 /*
- * util.c — small helpers of the `baton` command: error messages in one format, strict number and
- * option parsing, the clock, a command's pool, scratch directories, and a progress line on
- * stderr.
- *
- * The progress line is rewritten in place ("\r...\033[K") only when stderr is a terminal; when it
- * is a file or a pipe, only cli_note's full lines are written, so logs stay readable.
+ * cmdline.c — the messages, parsing, clock, progress line, pools and scratch directories that
+ * `baton` and `baton-bench` share (cmdline.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "baton/core.h"
+#include "cmdline.h"
 
-void cli_report_error(int err, const char *what)
+/* Set once by each program's main (cmdline_set_program). */
+static const char *program = "baton";
+static const char *pool_name = "baton";
+
+void cmdline_set_program(const char *program_name, const char *pool_thread_name)
 {
-    const char *detail = baton_last_error_message();
-    cli_progress_clear();
-    if (detail != NULL && detail[0] != '\0')
-        fprintf(stderr, "baton: %s: %s (%s): %s\n", what, baton_err_name(err), baton_strerror(err),
-                detail);
-    else
-        fprintf(stderr, "baton: %s: %s (%s)\n", what, baton_err_name(err), baton_strerror(err));
+    program = program_name;
+    pool_name = pool_thread_name;
 }
 
-void cli_errorf(const char *fmt, ...)
+void cmdline_report_error(int err, const char *what)
+{
+    const char *detail = baton_last_error_message();
+    cmdline_progress_clear();
+    if (detail != NULL && detail[0] != '\0')
+        fprintf(stderr, "%s: %s: %s (%s): %s\n", program, what, baton_err_name(err), baton_strerror(err),
+                detail);
+    else
+        fprintf(stderr, "%s: %s: %s (%s)\n", program, what, baton_err_name(err), baton_strerror(err));
+}
+
+void cmdline_errorf(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_clear();
-    fputs("baton: ", stderr);
+    cmdline_progress_clear();
+    fprintf(stderr, "%s: ", program);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
 
-bool cli_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
+bool cmdline_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
                         unsigned long *out_value)
 {
     char *end = NULL;
@@ -48,24 +56,24 @@ bool cli_parse_unsigned(const char *option, const char *text, unsigned long min,
 
     /* strtoul accepts leading blanks and a minus sign (it negates); neither is a count. */
     if (text == NULL || text[0] < '0' || text[0] > '9') {
-        cli_errorf("%s: expected a number, got '%s'", option, text ? text : "");
+        cmdline_errorf("%s: expected a number, got '%s'", option, text ? text : "");
         return false;
     }
     errno = 0;
     value = strtoul(text, &end, 10);
     if (errno != 0 || end == text || *end != '\0') {
-        cli_errorf("%s: expected a number, got '%s'", option, text);
+        cmdline_errorf("%s: expected a number, got '%s'", option, text);
         return false;
     }
     if (value < min || value > max) {
-        cli_errorf("%s: %lu is out of range (%lu to %lu)", option, value, min, max);
+        cmdline_errorf("%s: %lu is out of range (%lu to %lu)", option, value, min, max);
         return false;
     }
     *out_value = value;
     return true;
 }
 
-int cli_option_value(int argc, char **argv, int *index, const char *name, const char **out_value)
+int cmdline_option_value(int argc, char **argv, int *index, const char *name, const char **out_value)
 {
     const char *arg = argv[*index];
     size_t len = strlen(name);
@@ -80,7 +88,7 @@ int cli_option_value(int argc, char **argv, int *index, const char *name, const 
     if (arg[len] != '\0')
         return 0;
     if (*index + 1 >= argc) {
-        cli_errorf("%s needs a value", name);
+        cmdline_errorf("%s needs a value", name);
         return -1;
     }
     *out_value = argv[*index + 1];
@@ -88,27 +96,27 @@ int cli_option_value(int argc, char **argv, int *index, const char *name, const 
     return 1;
 }
 
-double cli_now_s(void)
+double cmdline_now_s(void)
 {
     return (double)baton_now_ns() * 1e-9;
 }
 
-/* -1: not yet asked; 0 / 1 afterwards. The CLI is single-threaded where it prints. */
+/* -1: not yet asked; 0 / 1 afterwards. */
 static int stderr_tty = -1;
 /* A progress line is on the screen and needs clearing before a full line is written. */
 static bool progress_pending;
 
-bool cli_stderr_is_tty(void)
+bool cmdline_stderr_is_tty(void)
 {
     if (stderr_tty < 0)
         stderr_tty = isatty(STDERR_FILENO) ? 1 : 0;
     return stderr_tty == 1;
 }
 
-void cli_progress(const char *fmt, ...)
+void cmdline_progress(const char *fmt, ...)
 {
     va_list ap;
-    if (!cli_stderr_is_tty())
+    if (!cmdline_stderr_is_tty())
         return;
     fputc('\r', stderr);
     va_start(ap, fmt);
@@ -119,7 +127,7 @@ void cli_progress(const char *fmt, ...)
     progress_pending = true;
 }
 
-void cli_progress_clear(void)
+void cmdline_progress_clear(void)
 {
     if (!progress_pending)
         return;
@@ -128,10 +136,10 @@ void cli_progress_clear(void)
     progress_pending = false;
 }
 
-void cli_note(const char *fmt, ...)
+void cmdline_note(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_clear();
+    cmdline_progress_clear();
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -139,7 +147,7 @@ void cli_note(const char *fmt, ...)
     fflush(stderr);
 }
 
-int cli_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
+int cmdline_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
 {
     baton_pool_config config;
     char what[96];
@@ -149,32 +157,32 @@ int cli_pool_create(unsigned workers, unsigned flags, baton_pool **out_pool)
     config.struct_size = sizeof config;
     config.n_workers = workers;
     config.flags = flags;
-    config.name = "baton";
+    config.name = pool_name;
     rc = baton_pool_create(&config, out_pool);
     if (rc != 0) {
         snprintf(what, sizeof what, "creating a pool of %u workers", workers);
-        cli_report_error(rc, what);
+        cmdline_report_error(rc, what);
     }
     return rc;
 }
 
-void cli_pool_destroy(baton_pool *pool, int *inout_rc)
+void cmdline_pool_destroy(baton_pool *pool, int *inout_rc)
 {
     int rc = baton_pool_destroy(pool);
     if (rc != 0) {
-        cli_report_error(rc, "destroying a pool");
+        cmdline_report_error(rc, "destroying a pool");
         if (*inout_rc == 0)
             *inout_rc = rc;
     }
 }
 
-const char *cli_temp_base(void)
+const char *cmdline_temp_base(void)
 {
     const char *env = getenv("TMPDIR");
     return env != NULL && env[0] != '\0' ? env : "/var/tmp";
 }
 
-int cli_remove_tree(const char *dir)
+int cmdline_remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -192,7 +200,7 @@ int cli_remove_tree(const char *dir)
             continue;
         }
         if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rc |= cli_remove_tree(path);
+            rc |= cmdline_remove_tree(path);
         else if (unlink(path) != 0)
             rc = -1;
     }
