@@ -13,8 +13,16 @@
  *
  * with ticks per second, the total time, the speedup over serial and each final state's checksum,
  * which must equal the serial one: every entity is stepped by exactly one thread per tick and the
- * rule is integer arithmetic, so any split, any shard layout gives the same bytes. The baton rows
- * run on a pool of W workers; the thread that drives the ticks takes part in each. One run each;
+ * rule is integer arithmetic, so any split, any shard layout gives the same bytes.
+ *
+ * Every parallel row works with exactly W threads, as the omp row does with W OpenMP threads:
+ * each baton row makes a pool of W workers and hands its whole tick loop to one of them
+ * (pool_install, bench/common/pool_install.h) while the calling thread sleeps, so the loop's
+ * baton_parallel_for and baton_store_update_all run on the W workers and on no other thread. A
+ * call from outside the pool would run work on the calling thread too (baton/pool.h): W + 1
+ * threads. A pool of W - 1 workers plus the calling thread would not do either: the store makes
+ * one task per pool worker (BATON_STORE_DYNAMIC), so its shards would be stepped by W - 1 tasks.
+ * The time of a row is that of its tick loop, measured on the worker. One run each;
  * `baton-bench store` repeats them, interleaved, with every thread count fixed, and adds the
  * ordered-map baseline, the other store policies and the bandwidth limit.
  *
@@ -31,6 +39,7 @@
 #include "cli.h"
 #include "motion_store.h"
 #include "peer_process.h"
+#include "pool_install.h"
 #include "workloads.h"
 
 #ifndef BATON_BENCH_PEERS_DIR
@@ -77,7 +86,10 @@ void cli_demo_usage(FILE *out)
             "OpenMP's parallel for; ticks per second, total time, speedup, and whether every\n"
             "final state equals the serial one.\n"
             "\n"
-            "  --workers N    threads of every parallel row (default 0: one per CPU)\n"
+            "  --workers N    threads of every parallel row (default 0: one per CPU): a baton\n"
+            "                 row makes a pool of N workers and runs its ticks on one of them\n"
+            "                 while the calling thread sleeps, so N threads work, as in the\n"
+            "                 omp row\n"
             "  --entities N   entities (default %lu)\n"
             "  --ticks N      ticks (default %lu)\n"
             "  --peers DIR    where baton-peer-omp_store is (default: $BATON_BENCH_PEERS, else\n"
@@ -203,51 +215,75 @@ static void run_serial_row(demo_row *row, const demo_options *opts, unsigned cha
     end_row(row, opts, NULL, 0, cmdline_now_s() - start, state);
 }
 
-static void run_pfor_row(demo_row *row, const demo_options *opts, unsigned char *state)
-{
-    demo_flat flat = {state, opts->entities};
+/* A parallel row's tick loop, run on one of its pool's workers (pool_install). */
+typedef struct demo_ticks {
     baton_pool *pool;
-    double start;
+    demo_flat flat;     /* the parallel_for row's array */
+    baton_store *store; /* the sharded row's store */
+    unsigned ticks;
+    double elapsed;
+} demo_ticks;
+
+static int pfor_ticks(void *arg)
+{
+    demo_ticks *run = arg;
+    double start = cmdline_now_s();
     int rc = 0;
 
-    if (!start_row(row, opts, &pool))
+    for (unsigned t = 0; t < run->ticks && rc == 0; t++)
+        rc = baton_parallel_for(run->pool, 0, run->flat.entities, 0, demo_range_task, &run->flat);
+    run->elapsed = cmdline_now_s() - start;
+    return rc;
+}
+
+static void run_pfor_row(demo_row *row, const demo_options *opts, unsigned char *state)
+{
+    demo_ticks run = {.flat = {state, opts->entities}, .ticks = opts->ticks};
+    int rc;
+
+    if (!start_row(row, opts, &run.pool))
         return;
     motion_init(state, opts->entities);
-    start = cmdline_now_s();
-    for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
-        rc = baton_parallel_for(pool, 0, opts->entities, 0, demo_range_task, &flat);
+    rc = pool_install(run.pool, pfor_ticks, &run);
     if (rc != 0)
         cmdline_report_error(rc, "baton_parallel_for (motion)");
-    end_row(row, opts, pool, rc, cmdline_now_s() - start, state);
+    end_row(row, opts, run.pool, rc, run.elapsed, state);
+}
+
+static int sharded_ticks(void *arg)
+{
+    demo_ticks *run = arg;
+    double start = cmdline_now_s();
+    int rc = 0;
+
+    for (unsigned t = 0; t < run->ticks && rc == 0; t++)
+        rc = baton_store_update_all(run->store, baton_motion_update, NULL);
+    run->elapsed = cmdline_now_s() - start;
+    return rc;
 }
 
 static void run_sharded_row(demo_row *row, const demo_options *opts, unsigned char *state)
 {
-    baton_store *store;
-    baton_pool *pool;
-    double start, elapsed = 0;
+    demo_ticks run = {.ticks = opts->ticks};
     int rc;
 
-    if (!start_row(row, opts, &pool))
+    if (!start_row(row, opts, &run.pool))
         return;
-    rc = motion_store_create(pool, BATON_STORE_DYNAMIC, 0, opts->entities, &store);
+    rc = motion_store_create(run.pool, BATON_STORE_DYNAMIC, 0, opts->entities, &run.store);
     if (rc == 0) {
-        start = cmdline_now_s();
-        for (unsigned t = 0; t < opts->ticks && rc == 0; t++)
-            rc = baton_store_update_all(store, baton_motion_update, NULL);
-        elapsed = cmdline_now_s() - start;
+        rc = pool_install(run.pool, sharded_ticks, &run);
         if (rc != 0)
             cmdline_report_error(rc, "baton_store_update_all (motion)");
         /* The final state in id order, for the checksum. */
         for (uint64_t id = 0; id < opts->entities && rc == 0; id++) {
-            rc = baton_store_get(store, id, state + id * BATON_MOTION_PAYLOAD_SIZE,
+            rc = baton_store_get(run.store, id, state + id * BATON_MOTION_PAYLOAD_SIZE,
                                  BATON_MOTION_PAYLOAD_SIZE);
             if (rc != 0)
                 cmdline_report_error(rc, "baton_store_get");
         }
-        baton_store_destroy(store);
+        baton_store_destroy(run.store);
     }
-    end_row(row, opts, pool, rc, elapsed, state);
+    end_row(row, opts, run.pool, rc, run.elapsed, state);
 }
 
 /* Runs the OpenMP child into `row`, or says why it cannot. */
