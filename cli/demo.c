@@ -156,11 +156,11 @@ static int default_workers(unsigned *out_workers)
 static void announce(const char *name, const demo_options *opts, unsigned workers)
 {
     if (cmdline_stderr_is_tty())
-        cmdline_progress("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
-                     workers, workers == 1 ? "" : "s");
+        cmdline_progress("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks,
+                         opts->entities, workers, workers == 1 ? "" : "s");
     else
         cmdline_note("%s: %u ticks of %zu entities, %u thread%s", name, opts->ticks, opts->entities,
-                 workers, workers == 1 ? "" : "s");
+                     workers, workers == 1 ? "" : "s");
 }
 
 /* The flat array the serial and parallel_for rows tick in place. */
@@ -378,7 +378,7 @@ int cli_demo(int argc, char **argv)
     state = malloc(opts.entities * MOTION_PAYLOAD_BYTES);
     if (state == NULL) {
         cmdline_errorf("demo: cannot allocate %zu bytes of state",
-                   opts.entities * MOTION_PAYLOAD_BYTES);
+                       opts.entities * MOTION_PAYLOAD_BYTES);
         return CLI_EXIT_FAIL;
     }
     memset(rows, 0, sizeof rows);

@@ -70,7 +70,7 @@ static int run_to(baton_engine *engine, uint64_t to, const char *what, double *o
     while (rc == 0 && baton_engine_current_step(engine) < to) {
         rc = baton_engine_step(engine, NULL);
         cmdline_progress("demo: engine %s: step %" PRIu64 "/%" PRIu64, what,
-                     baton_engine_current_step(engine), to);
+                         baton_engine_current_step(engine), to);
     }
     *out_s = cmdline_now_s() - t0;
     if (rc != 0)
@@ -96,12 +96,11 @@ bool cli_demo_engine(baton_pool *pool, size_t agents, unsigned steps)
     baton_engine_metrics rm, vm;
     /* "start": a checkpoint of step 0, so that a run too short for the policy's still has one
      * to resume from. */
-    bool ok = make_engine(pool, agents, BATON_REPLAY_RECORD, dir, every, &rec) == 0 &&
-              baton_engine_checkpoint(rec, "start") == 0 &&
-              run_to(rec, steps, "record", &rec_s) == 0 &&
-              baton_engine_replay_save(rec, recording) == 0 &&
-              baton_engine_get_metrics(rec, &rm) == 0 &&
-              baton_state_fingerprint(baton_engine_state(rec), pool, &rec_fp) == 0;
+    bool ok =
+        make_engine(pool, agents, BATON_REPLAY_RECORD, dir, every, &rec) == 0 &&
+        baton_engine_checkpoint(rec, "start") == 0 && run_to(rec, steps, "record", &rec_s) == 0 &&
+        baton_engine_replay_save(rec, recording) == 0 && baton_engine_get_metrics(rec, &rm) == 0 &&
+        baton_state_fingerprint(baton_engine_state(rec), pool, &rec_fp) == 0;
     if (ok) {
         /* Leave only the checkpoints up to half-way, as if the run had died there. */
         baton_engine_destroy(rec);

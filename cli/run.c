@@ -216,13 +216,13 @@ static int load_scenario(const char *path, scenario *sc)
     }
     if (sc->replay != BATON_REPLAY_OFF && sc->replay_file[0] == '\0') {
         cmdline_errorf("run: %s: [replay] mode = %s needs a file", path,
-                   sc->replay == BATON_REPLAY_RECORD ? "record" : "verify");
+                       sc->replay == BATON_REPLAY_RECORD ? "record" : "verify");
         return -1;
     }
     if (sc->workers > BATON_POOL_MAX_WORKERS || sc->plan_workers > UINT32_MAX ||
         sc->keep > UINT32_MAX || sc->agents > SIZE_MAX / 32) {
         cmdline_errorf("run: %s: a number is out of range (workers at most %u)", path,
-                   BATON_POOL_MAX_WORKERS);
+                       BATON_POOL_MAX_WORKERS);
         return -1;
     }
     return 0;
@@ -401,7 +401,7 @@ static int run_scenario(const run_options *opt, const scenario *sc)
         rc = report_rc(baton_engine_resume(engine, opt->resume_dir), "baton_engine_resume");
         if (rc == 0 && opt->rank == 0)
             cmdline_note("run: resumed from %s at step %" PRIu64, opt->resume_dir,
-                     baton_engine_current_step(engine));
+                         baton_engine_current_step(engine));
     }
     while (rc == 0 && baton_engine_current_step(engine) < sc->steps) {
         baton_step_report rep;
@@ -410,7 +410,7 @@ static int run_scenario(const run_options *opt, const scenario *sc)
             cmdline_report_error(rc, "baton_engine_step");
         else if (opt->rank == 0)
             cmdline_progress("run: step %" PRIu64 "/%" PRIu64 " (%.2f ms)", rep.step + 1, sc->steps,
-                         (double)rep.total_ns / 1e6);
+                             (double)rep.total_ns / 1e6);
     }
     cmdline_progress_clear();
     if (rc == 0 && sc->replay == BATON_REPLAY_RECORD && opt->rank == 0)

@@ -46,8 +46,8 @@ typedef struct space_pending {
 /* What the continuations share: the space, the bodies they run, the deferred produces. */
 typedef struct space_run {
     pthread_mutex_t lock;
-    baton_space *space;      /* NULL until create/open returned; under lock */
-    space_pending *pending;  /* under lock */
+    baton_space *space;        /* NULL until create/open returned; under lock */
+    space_pending *pending;    /* under lock */
     struct space_cont **conts; /* every continuation's context, freed at the end */
     size_t n_conts;
     size_t cap_conts;
@@ -268,7 +268,7 @@ static int space_revive(void *revive_ctx, uint64_t consumer_id, baton_value_view
 
     if (!space_body_decode(body_value, &body, err, sizeof err)) {
         cmdline_errorf("space: consumer %" PRIu64 " in the log was not made by `baton space`: %s",
-                   consumer_id, err);
+                       consumer_id, err);
         return BATON_EINVAL;
     }
     cont = run_adopt(run, body);
@@ -406,8 +406,8 @@ static int on_consumer(void *ctx, const baton_space_consumer_info *consumer)
     bool ok;
 
     if (!space_body_decode(consumer->body, &body, err, sizeof err)) {
-        cmdline_errorf("space: consumer %" PRIu64 " was not made by `baton space`: %s", consumer->id,
-                   err);
+        cmdline_errorf("space: consumer %" PRIu64 " was not made by `baton space`: %s",
+                       consumer->id, err);
         return BATON_EINVAL;
     }
     ok = space_buf_puts(&text, "for (");
@@ -494,8 +494,8 @@ static int run_stmt(space_run *run, baton_space *space, space_stmt *stmt, const 
             for (size_t c = 0; c < stmt->n_channels; c++)
                 channels[c] = baton_value_as_view(stmt->channels[c]);
             rc = baton_space_consume_body(space, channels, stmt->patterns, stmt->n_channels,
-                                          space_fire, cont, stmt->flags,
-                                          baton_value_as_view(body), NULL);
+                                          space_fire, cont, stmt->flags, baton_value_as_view(body),
+                                          NULL);
         }
         baton_value_destroy(body);
         free(channels);

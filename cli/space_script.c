@@ -210,8 +210,8 @@ static int parse_datum(const char *s, size_t n, baton_value **out, char *err, si
     tuple[n + 1] = ')';
     int rc = baton_value_parse(tuple, n + 2, out);
     if (rc != 0)
-        set_err(err, err_size, "bad value '%.*s' (read as the tuple (%.*s)): %s", (int)n, s,
-                (int)n, s, baton_last_error_message());
+        set_err(err, err_size, "bad value '%.*s' (read as the tuple (%.*s)): %s", (int)n, s, (int)n,
+                s, baton_last_error_message());
     free(tuple);
     return rc;
 }
@@ -443,7 +443,8 @@ static int substitute(const space_body *body, const baton_match *match, space_bu
                     set_err(err, err_size,
                             "a body may not contain `for` (nested consumers are not supported)");
                     rc = BATON_EINVAL;
-                } else if (text == NULL && match == NULL && !is_literal_word(s + start, i - start)) {
+                } else if (text == NULL && match == NULL &&
+                           !is_literal_word(s + start, i - start)) {
                     set_err(err, err_size, "'%.*s' in the body is not a binder of this consumer",
                             (int)(i - start), s + start);
                     rc = BATON_EINVAL;
@@ -618,8 +619,8 @@ static int normalize_body(const char *s, size_t n, space_body *body, char *err, 
         trim(&stmt, &stmt_n);
         if (stmt_n == 0)
             continue;
-        ok = (text.len == 0 || space_buf_puts(&text, "; ")) &&
-             space_buf_append(&text, stmt, stmt_n);
+        ok =
+            (text.len == 0 || space_buf_puts(&text, "; ")) && space_buf_append(&text, stmt, stmt_n);
     }
     if (!ok) {
         space_buf_free(&text);

@@ -40,8 +40,8 @@ void space_buf_free(space_buf *buf);
 typedef struct space_body {
     char *text;
     size_t n_channels;
-    size_t *n_names;  /* per channel */
-    char ***names;    /* names[channel][binder] */
+    size_t *n_names; /* per channel */
+    char ***names;   /* names[channel][binder] */
 } space_body;
 
 void space_body_free(space_body *body);

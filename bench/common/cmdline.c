@@ -31,10 +31,11 @@ void cmdline_report_error(int err, const char *what)
     const char *detail = baton_last_error_message();
     cmdline_progress_clear();
     if (detail != NULL && detail[0] != '\0')
-        fprintf(stderr, "%s: %s: %s (%s): %s\n", program, what, baton_err_name(err), baton_strerror(err),
-                detail);
+        fprintf(stderr, "%s: %s: %s (%s): %s\n", program, what, baton_err_name(err),
+                baton_strerror(err), detail);
     else
-        fprintf(stderr, "%s: %s: %s (%s)\n", program, what, baton_err_name(err), baton_strerror(err));
+        fprintf(stderr, "%s: %s: %s (%s)\n", program, what, baton_err_name(err),
+                baton_strerror(err));
 }
 
 void cmdline_errorf(const char *fmt, ...)
@@ -48,8 +49,8 @@ void cmdline_errorf(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-bool cmdline_parse_unsigned(const char *option, const char *text, unsigned long min, unsigned long max,
-                        unsigned long *out_value)
+bool cmdline_parse_unsigned(const char *option, const char *text, unsigned long min,
+                            unsigned long max, unsigned long *out_value)
 {
     char *end = NULL;
     unsigned long value;
@@ -73,7 +74,8 @@ bool cmdline_parse_unsigned(const char *option, const char *text, unsigned long 
     return true;
 }
 
-int cmdline_option_value(int argc, char **argv, int *index, const char *name, const char **out_value)
+int cmdline_option_value(int argc, char **argv, int *index, const char *name,
+                         const char **out_value)
 {
     const char *arg = argv[*index];
     size_t len = strlen(name);

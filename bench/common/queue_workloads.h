@@ -188,7 +188,7 @@ struct queue_layout {
     unsigned threads;   /* producers + consumers */
     unsigned producers; /* P in queue_items_of and queue_expected_check */
     unsigned consumers;
-    unsigned queues;    /* spsc: one per pair; otherwise 1 */
+    unsigned queues; /* spsc: one per pair; otherwise 1 */
 };
 
 static inline const char *queue_case_name(enum queue_case kind)
@@ -252,10 +252,10 @@ static inline int queue_bench_case(const char *name, enum queue_case *kind, unsi
         enum queue_case kind;
         unsigned threads;
     } table[] = {
-        {"spsc", QUEUE_SPSC, 2},     {"spsc_t4", QUEUE_SPSC, 4},  {"spsc_t8", QUEUE_SPSC, 8},
-        {"spsc_t16", QUEUE_SPSC, 16}, {"mpsc2", QUEUE_MPSC, 3},    {"mpsc_t4", QUEUE_MPSC, 4},
-        {"mpsc_t8", QUEUE_MPSC, 8},  {"mpsc_t16", QUEUE_MPSC, 16}, {"mpmc2", QUEUE_MPMC, 4},
-        {"mpmc_t8", QUEUE_MPMC, 8},  {"mpmc_t16", QUEUE_MPMC, 16},
+        {"spsc", QUEUE_SPSC, 2},      {"spsc_t4", QUEUE_SPSC, 4},   {"spsc_t8", QUEUE_SPSC, 8},
+        {"spsc_t16", QUEUE_SPSC, 16}, {"mpsc2", QUEUE_MPSC, 3},     {"mpsc_t4", QUEUE_MPSC, 4},
+        {"mpsc_t8", QUEUE_MPSC, 8},   {"mpsc_t16", QUEUE_MPSC, 16}, {"mpmc2", QUEUE_MPMC, 4},
+        {"mpmc_t8", QUEUE_MPMC, 8},   {"mpmc_t16", QUEUE_MPMC, 16},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(name, table[i].name) == 0) {

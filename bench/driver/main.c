@@ -215,7 +215,7 @@ void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, u
         return;
     if (!cmdline_stderr_is_tty())
         cmdline_note("bench %s: %s, %zu contenders x %u runs", slots[0].record->suite, case_name,
-                   n_slots, runs);
+                     n_slots, runs);
     for (unsigned r = 0; r < runs; r++) {
         for (size_t k = 0; k < n_slots; k++) {
             bench_slot *slot = &slots[(k + r) % n_slots];
@@ -227,22 +227,23 @@ void bench_run_slots(const char *case_name, bench_slot *slots, size_t n_slots, u
             if (slot->stopped)
                 continue;
             cmdline_progress("bench %s: %s: run %u/%u: %s, %u workers", record->suite, case_name,
-                           r + 1, runs, record->contender, slot->workers);
+                             r + 1, runs, record->contender, slot->workers);
             record->attempted = true;
             rc = slot->measure(slot->ctx, slot->workers, &value, &correct);
             if (rc != 0) {
                 record->correct = false;
                 slot->stopped = true;
                 cmdline_note("bench %s: %s: %s (%u workers) failed; it runs no more", record->suite,
-                           case_name, record->contender, slot->workers);
+                             case_name, record->contender, slot->workers);
                 continue;
             }
             bench_record_sample(record, value);
             if (!correct) {
                 record->correct = false;
                 slot->stopped = true;
-                cmdline_note("bench %s: %s: %s (%u workers) computed a wrong result; it runs no more",
-                           record->suite, case_name, record->contender, slot->workers);
+                cmdline_note(
+                    "bench %s: %s: %s (%u workers) computed a wrong result; it runs no more",
+                    record->suite, case_name, record->contender, slot->workers);
             }
         }
     }
@@ -285,7 +286,7 @@ int main(int argc, char **argv)
          * stderr, so stdout stays one JSON array. */
         for (unsigned i = 0; i < report.n_notes; i++)
             cmdline_note("bench %s: %s: %s", suite->name, report.notes[i].case_name,
-                       report.notes[i].text);
+                         report.notes[i].text);
         if (suite->print_json != NULL)
             suite->print_json(&report, stdout);
         else

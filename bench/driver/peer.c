@@ -47,7 +47,7 @@ int bench_peer_measure(void *ctx, unsigned workers, double *out_value, bool *out
     *out_value = pc->ticks > 0 ? pc->ticks / time_s : time_s;
     *out_correct = check == pc->expected;
     if (!*out_correct)
-        cmdline_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite, pc->path,
-                   pc->case_name, workers_arg, check, pc->expected);
+        cmdline_note("bench %s: %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->suite,
+                     pc->path, pc->case_name, workers_arg, check, pc->expected);
     return 0;
 }

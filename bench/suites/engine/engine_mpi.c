@@ -103,8 +103,8 @@ static int measure_mpi(void *ctx, unsigned workers, double *out_value, bool *out
     uint64_t step_ns = 0, verified = 0;
     if (status != 0 || !json_u64(out, "total_step_ns", &step_ns) ||
         !json_u64(out, "fingerprints_verified", &verified)) {
-        cmdline_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks, status,
-                     out);
+        cmdline_errorf("bench engine: mpi_step on %u ranks failed (status %d): %s", ms->ranks,
+                       status, out);
         return -1;
     }
     *out_value = (double)step_ns / 1e9;
@@ -180,8 +180,8 @@ int bench_engine_mpi_run(const bench_options *options, bench_report *report, bat
             sizeof mb.dir ||
         mkdtemp(mb.dir) == NULL) {
         cmdline_errorf("bench engine: the path of baton is too long, or cannot make a directory "
-                     "under %s",
-                     base);
+                       "under %s",
+                       base);
         return -1;
     }
     if (record_reference(&mb, pool) != 0) {

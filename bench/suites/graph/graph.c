@@ -212,8 +212,8 @@ int bench_graph_run(const bench_options *options, bench_report *report)
         cmdline_note("bench graph: peers directory name too long; " PEER_NAME " skipped");
     else if (!(gb.peer_available = peer_process_available(gb.peer_path)))
         cmdline_note("bench graph: %s not found; the tbb_flow contender is skipped (the peers are "
-                   "built by `make bench`)",
-                   gb.peer_path);
+                     "built by `make bench`)",
+                     gb.peer_path);
     if (bench_case_selected(options, "trivial4"))
         rc = run_trivial4(&gb);
     if (rc == 0 && bench_case_selected(options, "work4"))

@@ -193,8 +193,8 @@ int graph_measure_baton(void *ctx, unsigned workers, double *out_value, bool *ou
                 sink.sum == graph_expected_sum(GRAPH_WARMUP_ITEMS, gc->rounds);
     if (rc == 0 && !warmup_ok)
         cmdline_note("bench graph: %s: baton's warm-up (%u workers) summed %" PRIu64
-                   " items to %" PRIu64 ", expected %" PRIu64 " items",
-                   gc->name, workers, sink.count, sink.sum, GRAPH_WARMUP_ITEMS);
+                     " items to %" PRIu64 ", expected %" PRIu64 " items",
+                     gc->name, workers, sink.count, sink.sum, GRAPH_WARMUP_ITEMS);
     if (rc == 0)
         rc = run_graph_once(gc, pool, gc->items, &seconds, &sink, stats);
     cmdline_pool_destroy(pool, &rc);
@@ -204,8 +204,8 @@ int graph_measure_baton(void *ctx, unsigned workers, double *out_value, bool *ou
     *out_correct = warmup_ok && sink.count == gc->items && sink.sum == gc->expected_sum;
     if (sink.count != gc->items || sink.sum != gc->expected_sum)
         cmdline_note("bench graph: %s: baton (%u workers) summed %" PRIu64 " items to %" PRIu64
-                   ", expected %" PRIu64 " items summing to %" PRIu64,
-                   gc->name, workers, sink.count, sink.sum, gc->items, gc->expected_sum);
+                     ", expected %" PRIu64 " items summing to %" PRIu64,
+                     gc->name, workers, sink.count, sink.sum, gc->items, gc->expected_sum);
     if (workers >= gc->baton_stats.workers) {
         gc->baton_stats.workers = workers;
         gc->baton_stats.run_s = seconds;
@@ -392,8 +392,8 @@ int graph_measure_pthread_queues(void *ctx, unsigned workers, double *out_value,
         *out_correct = pipe->count == gc->items && pipe->sum == gc->expected_sum;
         if (!*out_correct)
             cmdline_note("bench graph: %s: pthread_queues summed %" PRIu64 " items to %" PRIu64
-                       ", expected %" PRIu64 " items summing to %" PRIu64,
-                       gc->name, pipe->count, pipe->sum, gc->items, gc->expected_sum);
+                         ", expected %" PRIu64 " items summing to %" PRIu64,
+                         gc->name, pipe->count, pipe->sum, gc->items, gc->expected_sum);
     }
     for (int k = 0; k < made; k++)
         queue_destroy(&pipe->queues[k]);

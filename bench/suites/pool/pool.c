@@ -231,9 +231,10 @@ static void find_peers(pool_bench *pb)
         }
         pb->peer_available[p] = peer_process_available(pb->peer_path[p]);
         if (!pb->peer_available[p])
-            cmdline_note("bench pool: %s not found; the %s contender is skipped (the peers are built "
-                       "by `make bench`)",
-                       pb->peer_path[p], peer_names[p]);
+            cmdline_note(
+                "bench pool: %s not found; the %s contender is skipped (the peers are built "
+                "by `make bench`)",
+                pb->peer_path[p], peer_names[p]);
     }
 }
 

@@ -441,7 +441,7 @@ int pool_measure_idle_baton(void *ctx, unsigned workers, double *out_value, bool
     if (rc != 0 || isnan(cpu0) || isnan(cpu1)) {
         if (rc == 0)
             cmdline_errorf("bench pool: clock_gettime(CLOCK_PROCESS_CPUTIME_ID): %s",
-                         strerror(errno));
+                           strerror(errno));
         return -1;
     }
     *out_value = (cpu1 - cpu0) / (wall1 - wall0);
@@ -455,10 +455,10 @@ double bench_motion_update_limit(bench_report *report, const char *suite, void *
     double limit;
 
     cmdline_progress("bench %s: motion: measuring the in-place update limit (%u threads)", suite,
-                   threads);
+                     threads);
     if (pool_measure_update_limit(buf, bytes, threads, &limit) != 0) {
         cmdline_note("bench %s: motion: could not measure the update limit; no bandwidth_fraction",
-                   suite);
+                     suite);
         return NAN;
     }
     bench_report_note(report, "motion",

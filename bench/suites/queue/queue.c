@@ -130,7 +130,7 @@ static int measure_peer(void *ctx, unsigned workers, double *out_value, bool *ou
     *out_correct = check == pc->expected;
     if (!*out_correct)
         cmdline_note("bench queue: %s %s %s %s: check=%" PRIu64 ", expected %" PRIu64, pc->path,
-                   pc->kind, pc->threads, pc->items, check, pc->expected);
+                     pc->kind, pc->threads, pc->items, check, pc->expected);
     return 0;
 }
 
@@ -316,7 +316,7 @@ static void find_peers(queue_bench *qb)
                                PEER_PATH_MAX)) {
             if (any_ring)
                 cmdline_note("bench queue: peers directory name too long; %s skipped",
-                           peers[p].contender);
+                             peers[p].contender);
             qb->peer_available[p] = false;
             continue;
         }
@@ -336,11 +336,12 @@ int bench_queue_run(const bench_options *options, bench_report *report)
 
     name_fanin_cases();
     if (!known_case(options)) {
-        cmdline_errorf("bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
-                     "mpsc_t4/t8/t16, mpmc2, mpmc_t8/t16, sp_1p_100k, mp_4p_100k and "
-                     "fanin_<sharded_mutex|per_thread_concat|mpsc|drain_ordered|drain_unordered>_"
-                     "<10k|100k>_w<4|8|16>",
-                     options->only_case);
+        cmdline_errorf(
+            "bench queue: no case named '%s'; the cases are spsc, spsc_t4/t8/t16, mpsc2, "
+            "mpsc_t4/t8/t16, mpmc2, mpmc_t8/t16, sp_1p_100k, mp_4p_100k and "
+            "fanin_<sharded_mutex|per_thread_concat|mpsc|drain_ordered|drain_unordered>_"
+            "<10k|100k>_w<4|8|16>",
+            options->only_case);
         return -1;
     }
     memset(&qb, 0, sizeof qb);

@@ -291,7 +291,7 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
         const ring_thread *t = i < l->producers ? &producers[i] : &consumers[i - l->producers];
         if (t->error != 0) {
             cmdline_note("bench queue: %s: baton %s run: a %s returned %s", case_name, run,
-                       i < l->producers ? "push" : "pop", baton_err_name(t->error));
+                         i < l->producers ? "push" : "pop", baton_err_name(t->error));
             return false;
         }
     }
@@ -300,9 +300,9 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
         if (t->rejected) {
             uint64_t v = t->rejected_value;
             cmdline_note("bench queue: %s: baton %s run: consumer %u received 0x%016" PRIx64
-                       " (producer %" PRIu64 ", index %" PRIu64 ") out of order or from no "
-                       "producer it serves",
-                       case_name, run, c, v, queue_item_producer(v), queue_item_index(v));
+                         " (producer %" PRIu64 ", index %" PRIu64 ") out of order or from no "
+                         "producer it serves",
+                         case_name, run, c, v, queue_item_producer(v), queue_item_index(v));
             return false;
         }
         sum += t->check.sum;
@@ -315,16 +315,16 @@ static bool verify(const char *case_name, const char *run, const struct queue_la
                 last = consumers[c].check.last[p];
         if (last != n) {
             cmdline_note("bench queue: %s: baton %s run: the last item received from producer %u "
-                       "has index %" PRIu64 ", expected %" PRIu64,
-                       case_name, run, p, last, n);
+                         "has index %" PRIu64 ", expected %" PRIu64,
+                         case_name, run, p, last, n);
             return false;
         }
     }
     expected = queue_expected_check(l->producers, items);
     if (count != items || sum != expected) {
         cmdline_note("bench queue: %s: baton %s run: %" PRIu64 " items with check %" PRIu64
-                   ", expected %" PRIu64 " with %" PRIu64,
-                   case_name, run, count, sum, items, expected);
+                     ", expected %" PRIu64 " with %" PRIu64,
+                     case_name, run, count, sum, items, expected);
         return false;
     }
     return true;
@@ -370,7 +370,7 @@ static int ring_run(const char *case_name, const struct queue_layout *l, enum ri
             t->nodes = malloc((t->items ? t->items : 1) * sizeof *t->nodes);
             if (t->nodes == NULL) {
                 cmdline_errorf("bench queue: %s: out of memory for %" PRIu64 " nodes", case_name,
-                             t->items);
+                               t->items);
                 rc = -1;
             }
             for (uint64_t k = 0; t->nodes != NULL && k < t->items; k++) {
@@ -457,14 +457,14 @@ int bench_queue_measure_ring(void *ctx, unsigned workers, double *out_value, boo
     memset(&layout, 0, sizeof layout);
 #if UINTPTR_MAX < UINT64_MAX
     cmdline_errorf("bench queue: %s: the items are 64-bit values carried as pointers, which are "
-                 "narrower here",
-                 rq->case_name);
+                   "narrower here",
+                   rq->case_name);
     return -1;
 #endif
     if (queue_bench_case(rq->case_name, &base, &threads) != 0 ||
         queue_layout_init(&layout, base, threads) != 0 || (rq->linked && base != QUEUE_MPSC)) {
         cmdline_errorf("bench queue: %s: not a ring case baton can run%s", rq->case_name,
-                     rq->linked ? " on the linked MPSC queue" : "");
+                       rq->linked ? " on the linked MPSC queue" : "");
         return -1;
     }
     kind = rq->linked           ? RING_LINKED

@@ -188,14 +188,14 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     *out_correct = true;
     for (unsigned p = 0; p < producers; p++) {
         if (threads[p].error != 0) {
-            cmdline_note("bench queue: %s: %s run: producer %u's send returned %s", case_name, run, p,
-                       baton_err_name(threads[p].error));
+            cmdline_note("bench queue: %s: %s run: producer %u's send returned %s", case_name, run,
+                         p, baton_err_name(threads[p].error));
             *out_correct = false;
         }
         if (consumer->check.last[p] != threads[p].n_items) {
             cmdline_note("bench queue: %s: %s run: producer %u's last item received has index "
-                       "%" PRIu64 ", expected %" PRIu64,
-                       case_name, run, p, consumer->check.last[p], threads[p].n_items);
+                         "%" PRIu64 ", expected %" PRIu64,
+                         case_name, run, p, consumer->check.last[p], threads[p].n_items);
             *out_correct = false;
         }
     }
@@ -204,11 +204,11 @@ static int wq_run(const char *case_name, unsigned producers, uint64_t items, voi
     if (consumer->error != 0 || consumer->rejected || count != items ||
         sum != queue_expected_check(producers, items)) {
         cmdline_note("bench queue: %s: %s run: received %" PRIu64 " items (check %" PRIu64
-                   "), expected %" PRIu64 " (check %" PRIu64 ")%s%s%s",
-                   case_name, run, count, sum, items, queue_expected_check(producers, items),
-                   consumer->rejected ? "; an item out of order or from no producer" : "",
-                   consumer->error != 0 ? "; recv returned " : "",
-                   consumer->error != 0 ? baton_err_name(consumer->error) : "");
+                     "), expected %" PRIu64 " (check %" PRIu64 ")%s%s%s",
+                     case_name, run, count, sum, items, queue_expected_check(producers, items),
+                     consumer->rejected ? "; an item out of order or from no producer" : "",
+                     consumer->error != 0 ? "; recv returned " : "",
+                     consumer->error != 0 ? baton_err_name(consumer->error) : "");
         *out_correct = false;
     }
     return 0;
@@ -239,7 +239,7 @@ int bench_queue_measure_workq(void *ctx, unsigned workers, double *out_value, bo
     (void)workers;
     if (wc->producers == 0 || wc->producers > QUEUE_MAX_PRODUCERS || wc->items == 0) {
         cmdline_errorf("bench queue: %s: bad case (%u producers, %" PRIu64 " items)", wc->case_name,
-                     wc->producers, wc->items);
+                       wc->producers, wc->items);
         return -1;
     }
     warm = build_items(wc->producers, warm_items);

@@ -16,7 +16,10 @@
 
 /* The worker counts when --workers is not given: the cores of a small machine and beyond (on 2
  * cores, 4 and 8 are oversubscribed). */
-#define BENCH_SPACE_DEFAULT_WORKERS {1, 2, 4, 8}
+#define BENCH_SPACE_DEFAULT_WORKERS                                                                \
+    {                                                                                              \
+        1, 2, 4, 8                                                                                 \
+    }
 #define BENCH_SPACE_N_DEFAULT_WORKERS 4u
 
 /* Encodings the workloads build without a builder (canonical: tag and 8 big-endian bytes). */

@@ -191,7 +191,7 @@ static int measure_durable(void *ctx, unsigned workers, double *out_value, bool 
                 sizeof dir ||
             mkdtemp(dir) == NULL) {
             cmdline_errorf("bench space: cannot make a directory under %s: %s", cmdline_temp_base(),
-                         strerror(errno));
+                           strerror(errno));
             rc = 0;
             cmdline_pool_destroy(pool, &rc);
             free(run);

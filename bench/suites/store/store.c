@@ -264,9 +264,9 @@ static void find_peers(store_bench *sb)
         sb->peer_available[p] = peer_process_available(sb->peer_path[p]);
         if (!sb->peer_available[p])
             cmdline_note("bench store: %s not found; the %s contender is skipped (%s)",
-                       sb->peer_path[p], peer_contenders[p],
-                       p == PEER_STDMAP ? "built by `make bench`"
-                                        : "built with the CLI when CMake finds OpenMP");
+                         sb->peer_path[p], peer_contenders[p],
+                         p == PEER_STDMAP ? "built by `make bench`"
+                                          : "built with the CLI when CMake finds OpenMP");
     }
 }
 

@@ -357,11 +357,11 @@ static bool totals_match(const store_conflict_case *cc, const conflict_totals *t
         totals->deferrals == cc->expected_deferrals && totals->pending == cc->expected_pending)
         return true;
     cmdline_note("bench store: motion_conflicts: %s: submitted %" PRIu64 ", committed %" PRIu64
-               ", deferred %" PRIu64 ", pending %" PRIu64 "; expected %" PRIu64 ", %" PRIu64
-               ", %" PRIu64 ", %" PRIu64,
-               who, totals->submitted, totals->committed, totals->deferrals, totals->pending,
-               cc->expected_submitted, cc->expected_committed, cc->expected_deferrals,
-               cc->expected_pending);
+                 ", deferred %" PRIu64 ", pending %" PRIu64 "; expected %" PRIu64 ", %" PRIu64
+                 ", %" PRIu64 ", %" PRIu64,
+                 who, totals->submitted, totals->committed, totals->deferrals, totals->pending,
+                 cc->expected_submitted, cc->expected_committed, cc->expected_deferrals,
+                 cc->expected_pending);
     return false;
 }
 
@@ -496,7 +496,7 @@ int store_measure_conflict_sharded(void *ctx, unsigned workers, double *out_valu
         return -1;
     if (run.other_failures != 0)
         cmdline_note("bench store: motion_conflicts: %" PRIu64 " rewrites were rejected or failed",
-                   run.other_failures);
+                     run.other_failures);
     *out_value = (double)run.totals.committed / elapsed;
     *out_correct = complete && run.other_failures == 0 &&
                    totals_match(cc, &run.totals, store_policy_name(sc->policy)) &&
