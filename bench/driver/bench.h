@@ -36,7 +36,7 @@ double bench_process_cpu_s(void);
 /* ---- report.c: records, statistics, table and JSON --------------------------------- */
 
 #define BENCH_MAX_EXTRAS 4
-#define BENCH_MAX_NOTES 8
+#define BENCH_MAX_NOTES 16
 
 /* A named extra number on a record ("ns_per_task", "speedup", ...). */
 typedef struct bench_extra {
@@ -80,6 +80,8 @@ typedef struct bench_report {
      * label `baton_label` when that is not NULL. */
     const char *baton_contender;
     const char *baton_label;
+    /* --contender NAME: bench_slots_add adds records of this contender only. NULL: every one. */
+    const char *only_contender;
 } bench_report;
 
 /* Adds a record (copying `tmpl`'s names, label, workers and direction) with room for `runs`
@@ -127,7 +129,8 @@ typedef struct bench_options {
     unsigned n_workers;   /* entries in workers[] */
     unsigned max_workers; /* the largest of workers[] */
     const char *peers_dir;
-    const char *only_case; /* --case NAME: run this case only; NULL: all */
+    const char *only_case;      /* --case NAME: run this case only; NULL: all */
+    const char *only_contender; /* --contender NAME: run this contender only; NULL: all */
 } bench_options;
 
 /* True when the case is to run under these options (--case). */
@@ -151,8 +154,10 @@ typedef struct bench_slot {
 
 /*
  * report.c: adds a record shaped like `tmpl` (its contender and workers replaced) to the
- * report and a slot that measures it to slots[*n], then counts it in *n. Returns false when the
- * `max` slots are taken or memory ran out; the suite then gives up on the case.
+ * report and a slot that measures it to slots[*n], then counts it in *n. When the report runs
+ * one contender only (report->only_contender, from --contender) and this is another, adds
+ * nothing and returns true: the suites skip other contenders through here. Returns false when
+ * the `max` slots are taken or memory ran out; the suite then gives up on the case.
  */
 bool bench_slots_add(bench_slot *slots, size_t *n, size_t max, bench_report *report, unsigned runs,
                      const bench_record *tmpl, const char *contender, unsigned workers,

@@ -79,7 +79,7 @@ static void usage(FILE *out)
 {
     fputs(
         "usage: baton-bench SUITE [--json] [--quick] [--runs N] [--workers LIST] [--case NAME]\n"
-        "                         [--peers DIR]\n"
+        "                         [--contender NAME] [--peers DIR]\n"
         "       baton-bench            (lists the suites)\n"
         "\n"
         "Measures baton and its peers in the same run, interleaved, and prints the median,\n"
@@ -90,6 +90,11 @@ static void usage(FILE *out)
         "  --runs N        repetitions of every measurement (default 5, queue 10; quick 3)\n"
         "  --case NAME     run only that case of the suite (e.g. motion); NAME* runs\n"
         "                  every case whose name starts with NAME (e.g. 'durable_*')\n"
+        "  --contender NAME\n"
+        "                  run only that contender (e.g. baton, global_mutex, rayon): the\n"
+        "                  tables and JSON hold its rows alone and a profile sees its work\n"
+        "                  only (perf record -g baton-bench space --case join3 --contender\n"
+        "                  baton); a NAME that no case of the run has is a usage error\n"
         "  --workers LIST  comma-separated worker counts (default 1,2; space 1,2,4,8); cases\n"
         "                  that use one count take the largest (pool, store; queue cases fix\n"
         "                  their threads)\n"
@@ -184,6 +189,14 @@ static int parse_bench_options(const bench_suite *suite, int argc, char **argv,
             if (m < 0)
                 return -1;
             options->only_case = value;
+        } else if ((m = cmdline_option_value(argc, argv, &i, "--contender", &value)) != 0) {
+            if (m < 0)
+                return -1;
+            if (value[0] == '\0') {
+                cmdline_errorf("--contender: expected a contender's name, got ''");
+                return -1;
+            }
+            options->only_contender = value;
         } else if ((m = cmdline_option_value(argc, argv, &i, "--peers", &value)) != 0) {
             if (m < 0)
                 return -1;
@@ -280,7 +293,17 @@ int main(int argc, char **argv)
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
 
     memset(&report, 0, sizeof report);
+    report.only_contender = options.only_contender;
     rc = suite->run(&options, &report);
+    if (rc == 0 && options.only_contender != NULL && report.n_records == 0) {
+        /* Nothing ran: a misspelt name (or one the chosen case does not have) must not pass for
+         * a clean run. */
+        cmdline_errorf("bench %s: --contender: no case %s has a contender '%s'", suite->name,
+                       options.only_case != NULL ? "selected by --case" : "of the suite",
+                       options.only_contender);
+        bench_report_free(&report);
+        return BENCH_EXIT_USAGE;
+    }
     if (options.json) {
         /* The notes (sizes, measured limits) are part of the tables; with --json they go to
          * stderr, so stdout stays one JSON array. */

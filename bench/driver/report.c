@@ -69,6 +69,8 @@ bool bench_slots_add(bench_slot *slots, size_t *n, size_t max, bench_report *rep
     bench_record shape = *tmpl;
     bench_record *record;
 
+    if (report->only_contender != NULL && strcmp(contender, report->only_contender) != 0)
+        return true;
     if (*n == max)
         return false;
     shape.contender = contender;
