@@ -53,8 +53,9 @@ static const bench_suite suites[] = {
      .print_summary = bench_graph_print_summary},
     {.name = BENCH_SPACE_SUITE,
      .summary = "the tuplespace: produce/consume pairs on independent channels (independent), "
-                "overlapping 3-channel joins (join3), the durable log's modes (durable_*); vs a "
-                "global mutex and per-channel mutexes",
+                "overlapping 3-channel joins (join3), joins all on the same 3 channels "
+                "(join3_hot), the durable log's modes (durable_*), the CPU of an idle or waiting "
+                "space (idle_cpu, wait_cpu); vs a global mutex and per-channel mutexes",
      .run = bench_space_run,
      .print_summary = bench_space_print_summary},
     {.name = "engine",

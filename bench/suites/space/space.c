@@ -16,25 +16,41 @@
  *                                               a join over the three (Int each): neighbouring
  *                                               workers' joins overlap; 10^6 joins in all
  *                                               (--quick 2*10^5); extra ns_per_join
+ *   join3_hot            joins_per_s (joins/s)  as join3, but every worker's joins are over
+ *                                               the same 3 channels (the worst case for
+ *                                               ownership chains: every join meets every
+ *                                               other); same counts; extra ns_per_join
  *   durable_none         pairs_per_s (pairs/s)  (space_durable.c) 256 chains driven from
  *   durable_async                               continuations, each doing P pairs on its own
  *   durable_sync                                channel: in memory (baton_space_create), then on
  *   durable_sync_per_op                         a log (baton_space_open) in ASYNC, SYNC and SYNC
  *                                               with one record per transaction (P per case:
  *                                               see there); extra log_records_per_pair
+ *   idle_cpu             cpu_fraction (cores)   (space_idle.c) what an idle space burns: a
+ *   wait_cpu                                    space with waiting consumers and nothing to do;
+ *                                               a driver in baton_space_quiesce while one slow
+ *                                               continuation sleeps (baton only)
  * Contenders: baton (a baton pool of W workers: W tasks by baton_parallel_for with grain 1, each
  * looping; the space runs its continuations on the same pool), global_mutex and channel_mutex
  * (W pthreads; the continuation is called directly on the thread whose call fired it) at each
  * count W of --workers (default 1,2,4,8). The durable cases: baton only, 2 workers.
+ *
+ * Exactly W threads each: the baselines' W pthreads run while the calling thread waits on a
+ * barrier; baton's loops run on the pool's W workers only. A baton_parallel_for called from the
+ * calling thread would run loops on it too (an outside caller works in its call, baton/pool.h),
+ * W + 1 threads against the baselines' W; so the calling thread hands one function to a worker
+ * (pool_install) that calls baton_parallel_for from inside the pool, and sleeps until it returns,
+ * then in baton_space_quiesce (which waits on the space, running nothing). Its own CPU time over
+ * the timed span (CLOCK_THREAD_CPUTIME_ID) is noted under each table: it must stay near zero.
  *
  * Every result is checked before its time counts: each worker's sum (independent) or count of
  * fired joins (join3) and the sum of every datum taken must be the expected ones, no
  * continuation may fail, and the space must be empty at the end (no datum, no waiting consumer
  * on any channel the run used, after baton_space_quiesce).
  *
- * The targets (the summary after the tables): independent, baton's pairs per second at 2 workers
- * >= 1.8x at 1 worker, and >= 1.5x channel_mutex's at 2 workers; durable_async >= 0.8x
- * durable_none; durable_sync >= 50x durable_sync_per_op.
+ * The targets (the summary after the tables, space_summary.c): those of issue 20, as ratios of
+ * medians to the better of the two lock baselines at the same worker count, and durable_sync >=
+ * 50x durable_sync_per_op.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -43,6 +59,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mutex_space.h"
 #include "space.h"
@@ -57,13 +74,9 @@
 #define JOIN3_QUICK_JOINS 200000u
 #define JOIN3_WIDTH 3u
 
-#define TARGET_SCALING 1.8
-#define TARGET_VS_CHANNEL_MUTEX 1.5
-#define TARGET_VS_WORKERS 2u
-#define TARGET_ASYNC_VS_NONE 0.8
-#define TARGET_SYNC_VS_PER_OP 50.0
+#define JOIN3_HOT_WIDTH 3u /* join3_hot's channels: the 3 of every join */
 
-typedef enum space_kind { CASE_INDEPENDENT, CASE_JOIN3 } space_kind;
+typedef enum space_kind { CASE_INDEPENDENT, CASE_JOIN3, CASE_JOIN3_HOT } space_kind;
 
 /* One case: what every measurement of it shares. */
 typedef struct space_case {
@@ -71,6 +84,8 @@ typedef struct space_case {
     space_kind kind;
     uint64_t total; /* pairs or joins per run, in all */
     baton_pattern *int_pattern;
+    double caller_cpu_max; /* baton: the most CPU the calling thread used in a timed span, s */
+    double caller_wall;    /* ... and that span's wall time, s */
 } space_case;
 
 /* The space a measurement runs on: baton's or a baseline's. */
@@ -96,16 +111,12 @@ struct space_run {
     space_target target;
     unsigned workers;
     space_worker *w;
-    uint8_t (*ring)[BENCH_SPACE_ENC_SIZE]; /* join3: the K channels */
+    baton_pool *pool;                      /* baton: where the loops run */
+    uint8_t (*ring)[BENCH_SPACE_ENC_SIZE]; /* join3: the K channels; join3_hot: the 3 */
     size_t ring_n;
     _Atomic int64_t join_total; /* join3: the sum of every datum the joins took */
     pthread_barrier_t start;    /* the baselines' threads start together */
 };
-
-/* What the summary needs beyond the records. */
-static struct {
-    unsigned runs;
-} summary_info;
 
 /* ---- encodings ---- */
 
@@ -194,7 +205,8 @@ static int join3_loop(space_worker *w)
     for (unsigned k = 0; k < JOIN3_WIDTH; k++)
         pats[k] = run->sc->int_pattern;
     for (uint64_t j = 0; j < w->iterations; j++) {
-        size_t i = (size_t)(4u * w->index + j % 4u);
+        /* join3_hot: i = 0 for everyone, so every join is over the same ring of 3. */
+        size_t i = run->sc->kind == CASE_JOIN3 ? (size_t)(4u * w->index + j % 4u) : 0;
         int rc;
         for (unsigned k = 0; k < JOIN3_WIDTH; k++) {
             /* Every datum of the run is a distinct number: 0 .. 3 * joins - 1. */
@@ -232,11 +244,11 @@ static int run_init(space_run *run, const space_case *sc, unsigned workers,
     run->workers = workers;
     atomic_init(&run->join_total, 0);
     run->w = calloc(workers, sizeof *run->w);
-    if (sc->kind == CASE_JOIN3) {
-        run->ring_n = 4u * workers;
+    if (sc->kind != CASE_INDEPENDENT) {
+        run->ring_n = sc->kind == CASE_JOIN3 ? 4u * workers : JOIN3_HOT_WIDTH;
         run->ring = calloc(run->ring_n, sizeof *run->ring);
     }
-    if (run->w == NULL || (sc->kind == CASE_JOIN3 && run->ring == NULL)) {
+    if (run->w == NULL || (sc->kind != CASE_INDEPENDENT && run->ring == NULL)) {
         run_free(run);
         cmdline_errorf("bench space: out of memory");
         return -1;
@@ -271,10 +283,10 @@ static bool run_results_ok(const space_run *run)
             return false;
         if (run->sc->kind == CASE_INDEPENDENT && w->sum != (int64_t)(per * (per - 1) / 2))
             return false;
-        if (run->sc->kind == CASE_JOIN3 && atomic_load(&w->fired) != per)
+        if (run->sc->kind != CASE_INDEPENDENT && atomic_load(&w->fired) != per)
             return false;
     }
-    if (run->sc->kind == CASE_JOIN3) {
+    if (run->sc->kind != CASE_INDEPENDENT) {
         uint64_t n = run_ops(run) * JOIN3_WIDTH;
         if (atomic_load(&run->join_total) != (int64_t)(n * (n - 1) / 2))
             return false;
@@ -303,6 +315,23 @@ static int baton_range(size_t begin, size_t end, void *ctx)
     return 0;
 }
 
+/* On a worker of run->pool (pool_install): the W loops, forked from inside the pool so that
+ * they run on its W workers and on no other thread. */
+static int baton_loops(void *ctx)
+{
+    space_run *run = ctx;
+    return baton_parallel_for(run->pool, 0, run->workers, 1, baton_range, run);
+}
+
+/* The CPU time the calling thread has used, in seconds; NaN when the clock cannot be read. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return NAN;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* No datum and no waiting consumer on any channel the run used. */
 static bool baton_space_empty(baton_space *space, const space_run *run)
 {
@@ -320,12 +349,12 @@ static bool baton_space_empty(baton_space *space, const space_run *run)
 
 static int measure_baton(void *ctx, unsigned workers, double *out_value, bool *out_correct)
 {
-    const space_case *sc = ctx;
+    space_case *sc = ctx;
     baton_pool *pool = NULL;
     baton_space *space = NULL;
     baton_space_config config;
     space_run run;
-    double t0, t1;
+    double t0, t1, c0, c1;
     int rc, qrc;
 
     if (cmdline_pool_create(workers, 0, &pool) != 0)
@@ -344,10 +373,17 @@ static int measure_baton(void *ctx, unsigned workers, double *out_value, bool *o
         return -1;
     }
     run.target.baton = space;
+    run.pool = pool;
+    c0 = thread_cpu_s();
     t0 = cmdline_now_s();
-    rc = baton_parallel_for(pool, 0, workers, 1, baton_range, &run);
+    rc = pool_install(pool, baton_loops, &run);
     qrc = baton_space_quiesce(space);
     t1 = cmdline_now_s();
+    c1 = thread_cpu_s();
+    if (c1 - c0 > sc->caller_cpu_max || isnan(sc->caller_cpu_max)) {
+        sc->caller_cpu_max = c1 - c0;
+        sc->caller_wall = t1 - t0;
+    }
     if (rc != 0)
         cmdline_report_error(rc, "bench space: baton: a worker's produce or consume");
     if (qrc != 0)
@@ -457,130 +493,67 @@ static int run_case(const bench_options *options, bench_report *report, space_ca
                              measure_channel_mutex, sc))
             return -1;
     }
+    sc->caller_cpu_max = NAN;
+    sc->caller_wall = NAN;
     bench_run_slots(sc->name, slots, n, options->runs);
     for (size_t i = 0; i < report->n_records; i++) {
         bench_record *r = report->records[i];
         if (strcmp(r->case_name, sc->name) == 0)
             bench_record_set_extra(r, per_name, 1e9 / bench_record_median(r));
     }
+    if (!isnan(sc->caller_cpu_max))
+        bench_report_note(report, sc->name,
+                          "baton's calling thread (asleep while the pool's W workers run the "
+                          "loops): at most %.3f ms of CPU in a timed span of %.3f ms",
+                          sc->caller_cpu_max * 1e3, sc->caller_wall * 1e3);
     return 0;
+}
+
+/* Sets up and runs one case of the many-thread kind. */
+static int run_named_case(const bench_options *options, bench_report *report,
+                          baton_pattern *int_pattern, const char *name, space_kind kind,
+                          uint64_t total, const char *what)
+{
+    space_case sc;
+    const bool join = kind != CASE_INDEPENDENT;
+
+    if (!bench_case_selected(options, name))
+        return 0;
+    memset(&sc, 0, sizeof sc);
+    sc.name = name;
+    sc.kind = kind;
+    sc.total = total;
+    sc.int_pattern = int_pattern;
+    bench_report_note(report, name, "%.3g %s per run, split between the workers; %s", (double)total,
+                      join ? "joins" : "pairs", what);
+    return run_case(options, report, &sc, join ? "joins_per_s" : "pairs_per_s",
+                    join ? "joins/s" : "pairs/s", join ? "ns_per_join" : "ns_per_pair");
 }
 
 int bench_space_run(const bench_options *options, bench_report *report)
 {
     baton_pattern *int_pattern = NULL;
-    space_case sc;
+    uint64_t pairs = options->quick ? INDEPENDENT_QUICK_PAIRS : INDEPENDENT_PAIRS;
+    uint64_t joins = options->quick ? JOIN3_QUICK_JOINS : JOIN3_JOINS;
     int rc = 0;
 
-    summary_info.runs = options->runs;
+    bench_space_summary_init(options->runs);
     if ((rc = baton_pattern_parse("Int", 3, &int_pattern)) != 0) {
         cmdline_report_error(rc, "baton_pattern_parse");
         return -1;
     }
-    if (bench_case_selected(options, "independent")) {
-        memset(&sc, 0, sizeof sc);
-        sc.name = "independent";
-        sc.kind = CASE_INDEPENDENT;
-        sc.total = options->quick ? INDEPENDENT_QUICK_PAIRS : INDEPENDENT_PAIRS;
-        sc.int_pattern = int_pattern;
-        bench_report_note(report, sc.name,
-                          "%.3g pairs per run, split between the workers; each worker: "
-                          "produce(its channel, Int i), consume(its channel, Int)",
-                          (double)sc.total);
-        rc = run_case(options, report, &sc, "pairs_per_s", "pairs/s", "ns_per_pair");
-    }
-    if (rc == 0 && bench_case_selected(options, "join3")) {
-        memset(&sc, 0, sizeof sc);
-        sc.name = "join3";
-        sc.kind = CASE_JOIN3;
-        sc.total = options->quick ? JOIN3_QUICK_JOINS : JOIN3_JOINS;
-        sc.int_pattern = int_pattern;
-        bench_report_note(report, sc.name,
-                          "%.3g joins per run, split between the workers; a ring of 4*W "
-                          "channels, each join over 3 neighbours (Int, Int, Int)",
-                          (double)sc.total);
-        rc = run_case(options, report, &sc, "joins_per_s", "joins/s", "ns_per_join");
-    }
+    rc = run_named_case(options, report, int_pattern, "independent", CASE_INDEPENDENT, pairs,
+                        "each worker: produce(its channel, Int i), consume(its channel, Int)");
+    if (rc == 0)
+        rc = run_named_case(options, report, int_pattern, "join3", CASE_JOIN3, joins,
+                            "a ring of 4*W channels, each join over 3 neighbours (Int, Int, Int)");
+    if (rc == 0)
+        rc = run_named_case(options, report, int_pattern, "join3_hot", CASE_JOIN3_HOT, joins,
+                            "every join over the same 3 channels (Int, Int, Int)");
     if (rc == 0)
         rc = bench_space_durable_run(options, report, int_pattern);
+    if (rc == 0)
+        rc = bench_space_idle_run(options, report, int_pattern);
     baton_pattern_destroy(int_pattern);
     return rc;
-}
-
-/* ---- the summary: the targets --------------------------------------------------------------- */
-
-/* The median of a over b's, when both ran correctly; NaN otherwise. */
-static double ratio_of_medians(const bench_record *a, const bench_record *b)
-{
-    if (a == NULL || b == NULL || !a->correct || !b->correct || a->n_samples == 0 ||
-        b->n_samples == 0)
-        return NAN;
-    return bench_record_median(a) / bench_record_median(b);
-}
-
-/* The record of exactly `workers` (bench_report_find falls back to the widest). */
-static const bench_record *find_exact(const bench_report *report, const char *case_name,
-                                      const char *contender, unsigned workers)
-{
-    const bench_record *r = bench_report_find(report, case_name, contender, workers);
-    return r != NULL && r->workers == workers ? r : NULL;
-}
-
-/* Prints " RATIO (met)" or " RATIO (missed)", or " - (not measured)" when a row is missing. */
-static void print_verdict(FILE *out, double ratio, double target)
-{
-    if (isnan(ratio))
-        fputs(" - (not measured)\n", out);
-    else
-        fprintf(out, " %.3f (%s)\n", ratio, ratio >= target ? "met" : "missed");
-}
-
-/* Where durable_async's CPU goes, per pair (medians): the writer's share and the rest, which
- * the appends add to the workers. The last figure is a model, not a measurement: none's CPU over
- * async's without the writer's, the rate async would reach if the writer had a core of its own
- * and the workers' CPU were all that bounds them. */
-static void print_cpu_split(FILE *out, const bench_record *none, const bench_record *async)
-{
-    double none_cpu = none != NULL ? bench_record_extra(none, "cpu_ns_per_pair") : NAN;
-    double async_cpu = async != NULL ? bench_record_extra(async, "cpu_ns_per_pair") : NAN;
-    double writer = async != NULL ? bench_record_extra(async, "writer_cpu_ns_per_pair") : NAN;
-    if (isnan(none_cpu) || isnan(async_cpu) || isnan(writer) || async_cpu <= writer)
-        return;
-    fprintf(out,
-            "    CPU per pair: none %.0f ns, async %.0f ns (the writer %.0f, the rest %.0f); "
-            "none / async without the writer's (a model: the writer on a core of its own): %.3f\n",
-            none_cpu, async_cpu, writer, async_cpu - writer, none_cpu / (async_cpu - writer));
-}
-
-void bench_space_print_summary(const bench_report *report, FILE *out)
-{
-    fprintf(out, "\nspace targets (medians of %u runs; a target counts only correct rows):\n",
-            summary_info.runs);
-    fprintf(out, "  independent, baton pairs per second at %u workers / at 1 worker >= %.2f:",
-            TARGET_VS_WORKERS, TARGET_SCALING);
-    print_verdict(out,
-                  ratio_of_medians(find_exact(report, "independent", "baton", TARGET_VS_WORKERS),
-                                   find_exact(report, "independent", "baton", 1)),
-                  TARGET_SCALING);
-    fprintf(out, "  independent, baton / channel_mutex pairs per second at %u workers >= %.2f:",
-            TARGET_VS_WORKERS, TARGET_VS_CHANNEL_MUTEX);
-    print_verdict(
-        out,
-        ratio_of_medians(find_exact(report, "independent", "baton", TARGET_VS_WORKERS),
-                         find_exact(report, "independent", "channel_mutex", TARGET_VS_WORKERS)),
-        TARGET_VS_CHANNEL_MUTEX);
-    fprintf(out, "  durable_async / durable_none pairs per second >= %.2f:", TARGET_ASYNC_VS_NONE);
-    print_verdict(out,
-                  ratio_of_medians(bench_report_find(report, "durable_async", "baton", 0),
-                                   bench_report_find(report, "durable_none", "baton", 0)),
-                  TARGET_ASYNC_VS_NONE);
-    print_cpu_split(out, bench_report_find(report, "durable_none", "baton", 0),
-                    bench_report_find(report, "durable_async", "baton", 0));
-    fprintf(out, "  durable_sync / durable_sync_per_op pairs per second >= %.0f:",
-            TARGET_SYNC_VS_PER_OP);
-    print_verdict(out,
-                  ratio_of_medians(bench_report_find(report, "durable_sync", "baton", 0),
-                                   bench_report_find(report, "durable_sync_per_op", "baton", 0)),
-                  TARGET_SYNC_VS_PER_OP);
-    fflush(out);
 }

@@ -1,6 +1,7 @@
 /*
- * space.h — what the files of `baton-bench space` share (space.c: the cases on many threads and
- * the summary after the tables; space_durable.c: the durable cases).
+ * space.h — what the files of `baton-bench space` share (space.c: the cases on many threads;
+ * space_durable.c: the durable cases; space_idle.c: the CPU an idle or waiting space burns;
+ * space_summary.c: the targets after the tables).
  *
  * Internal to bench/.
  */
@@ -31,5 +32,12 @@ void bench_space_encode_name(uint8_t out[BENCH_SPACE_ENC_SIZE], uint64_t id);
  * only, on 2 workers). `int_pattern` is "Int". */
 int bench_space_durable_run(const bench_options *options, bench_report *report,
                             baton_pattern *int_pattern);
+
+/* space_idle.c: idle_cpu and wait_cpu (baton only, on the largest of --workers). */
+int bench_space_idle_run(const bench_options *options, bench_report *report,
+                         baton_pattern *int_pattern);
+
+/* space_summary.c: what the summary needs beyond the records (the runs per row). */
+void bench_space_summary_init(unsigned runs);
 
 #endif /* BATON_BENCH_SPACE_H */
