@@ -1,5 +1,5 @@
 /*
- * space_summary.c — the lines `baton-bench space` prints after its tables: issue 20's targets,
+ * space_summary.c — the lines `baton-bench space` prints after its tables: the space's targets,
  * each with the figures it compares and "met" or "missed", from the medians of the run.
  *
  *   independent  baton / the better lock baseline (global_mutex or channel_mutex, whichever has
@@ -169,7 +169,7 @@ static void print_cpu_case(FILE *out, const bench_report *report, const char *ca
         if (isnan(cores))
             fputs(": - (not measured)\n", out);
         else
-            fprintf(out, ": %.4f (%s)\n", cores, cores < TARGET_IDLE_CORES ? "met" : "missed");
+            fprintf(out, ": %.3g (%s)\n", cores, cores < TARGET_IDLE_CORES ? "met" : "missed");
     }
     if (!any)
         fprintf(out, "  %s < %.2f cores: - (not measured)\n", case_name, TARGET_IDLE_CORES);
