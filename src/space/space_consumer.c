@@ -42,6 +42,9 @@ typedef struct sp_sort_entry {
 
 #define SP_SORT_INLINE 16u
 
+/* nil's encoding (0x00), the body every plain consume has. */
+static const uint8_t sp_nil_body[1] = {0x00};
+
 static int by_channel_then_index(const void *a, const void *b)
 {
     const sp_sort_entry *x = a, *y = b;
@@ -68,7 +71,10 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
     k->clocks = (uint64_t **)(k->scratch + n);
     k->n = n;
     k->flags = flags;
-    if (body.size > 0) {
+    if (body.size == 1 && body.data[0] == sp_nil_body[0]) {
+        /* The usual body (a plain consume's): nothing to copy or free. */
+        k->body = (baton_value_view){sp_nil_body, 1};
+    } else if (body.size > 0) {
         k->body_bytes = baton__malloc(body.size);
         if (k->body_bytes == NULL) {
             baton__free(k);

@@ -115,7 +115,7 @@ struct baton_space {
     _Atomic uint64_t next_consumer;
     _Atomic uint64_t next_datum;
     _Atomic uint64_t next_stamp;
-    uint64_t serial; /* tells this space's thread-local id blocks from another's */
+    uint64_t serial; /* tells this space's thread-local ids and cached channels from another's */
     _Atomic int first_error;
     _Atomic int paused; /* compaction holds new outside calls back */
     baton__waitpoint idle; /* quiesce and compaction sleep here */

@@ -15,6 +15,12 @@
  *    list (collide_next), also appended to by CAS.
  *  - No resizing: the trie grows a level where it is crowded, so a million channels are about
  *    four loads deep, and nothing is ever moved, so a reader never sees a half-built table.
+ *  - Each thread remembers the last few channels it found (of one space, told apart by its
+ *    serial), with their encodings when they are short. A thread that works on a few channels
+ *    (the usual produce then consume on one name) finds them by comparing two words, without
+ *    hashing the value and walking the trie: hashing and the walk showed as a tenth of a
+ *    produce/consume pair's time. The cache holds plain pointers: channels live until their
+ *    space is destroyed, and a later space has another serial, so a stale entry never matches.
  */
 #include <string.h>
 
@@ -117,7 +123,71 @@ static sp_channel *collide_find(sp_channel *head, baton_value_view v, sp_channel
     }
 }
 
+/* The per-thread cache of found channels (see DESIGN). Encodings up to SP_CACHE_BYTES long are
+ * kept zero-padded, so a lookup compares whole words. */
+#define SP_CACHE_ENTRIES 4u
+#define SP_CACHE_BYTES 16u
+
+typedef struct sp_cache_entry {
+    uint64_t serial; /* the space's; 0: empty */
+    size_t size;
+    uint64_t words[SP_CACHE_BYTES / 8];
+    sp_channel *ch;
+} sp_cache_entry;
+
+static _Thread_local struct {
+    sp_cache_entry e[SP_CACHE_ENTRIES];
+    unsigned next; /* the entry the next miss replaces */
+} sp_tls_cache;
+
+static bool cache_key(baton_value_view v, uint64_t words[SP_CACHE_BYTES / 8])
+{
+    if (v.size > SP_CACHE_BYTES)
+        return false;
+    memset(words, 0, SP_CACHE_BYTES);
+    memcpy(words, v.data, v.size);
+    return true;
+}
+
+static sp_channel *cache_find(const baton_space *space, size_t size,
+                              const uint64_t words[SP_CACHE_BYTES / 8])
+{
+    for (unsigned i = 0; i < SP_CACHE_ENTRIES; i++) {
+        const sp_cache_entry *e = &sp_tls_cache.e[i];
+        if (e->serial == space->serial && e->size == size && e->words[0] == words[0] &&
+            e->words[1] == words[1])
+            return e->ch;
+    }
+    return NULL;
+}
+
+static void cache_put(const baton_space *space, size_t size,
+                      const uint64_t words[SP_CACHE_BYTES / 8], sp_channel *ch)
+{
+    sp_cache_entry *e = &sp_tls_cache.e[sp_tls_cache.next++ % SP_CACHE_ENTRIES];
+    e->serial = space->serial;
+    e->size = size;
+    memcpy(e->words, words, SP_CACHE_BYTES);
+    e->ch = ch;
+}
+
+static sp_channel *channel_lookup(baton_space *space, baton_value_view v, bool create);
+
 sp_channel *baton__space_channel_get(baton_space *space, baton_value_view v, bool create)
+{
+    uint64_t words[SP_CACHE_BYTES / 8];
+    if (!cache_key(v, words))
+        return channel_lookup(space, v, create);
+    sp_channel *ch = cache_find(space, v.size, words);
+    if (ch != NULL)
+        return ch;
+    ch = channel_lookup(space, v, create);
+    if (ch != NULL)
+        cache_put(space, v.size, words, ch);
+    return ch;
+}
+
+static sp_channel *channel_lookup(baton_space *space, baton_value_view v, bool create)
 {
     uint64_t hash = baton_view_hash(v);
     sp_table_node *node = space->table;
