@@ -113,11 +113,13 @@ static sp_op *pop_op(sp_channel *ch)
 
 static sp_op *op_new(sp_call *call, sp_op_kind kind)
 {
-    sp_op *op = baton__calloc(1, sizeof *op);
-    if (op == NULL)
+    sp_op *op = baton__space_alloc(call->space, sizeof *op);
+    if (op == NULL) {
         sp_record_error(call->space, BATON_ENOMEM);
-    else
-        op->kind = kind;
+        return NULL;
+    }
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
     return op;
 }
 
@@ -298,12 +300,12 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
         baton__space_consumer_unref(k); /* the record's reference */
-        baton__free(op);
+        baton__space_release(call->space, op, sizeof *op);
         return;
     }
     }
     release(call, ch);
-    baton__free(op);
+    baton__space_release(call->space, op, sizeof *op);
 }
 
 /* Runs the chains this call owns. Firings are dispatched after each record, not at the end: a
@@ -503,12 +505,12 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
     if (space == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     memset(space, 0, sizeof *space);
+    space->pool = cfg.pool;
     int rc = baton__space_table_create(&space->table);
     if (rc != 0) {
         baton__free(space);
         return rc;
     }
-    space->pool = cfg.pool;
     space->durability = BATON_DURABILITY_NONE;
     space->dir_lock = -1;
     atomic_init(&space->next_name, 0);
@@ -520,6 +522,7 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
     atomic_init(&space->first_error, 0);
     atomic_init(&space->paused, 0);
     atomic_init(&space->compactions, 0);
+    atomic_init(&space->mem, NULL);
     for (unsigned i = 0; i < SP_CALL_SLOTS; i++) {
         atomic_init(&space->slots[i].began, 0);
         atomic_init(&space->slots[i].ended, 0);
@@ -550,7 +553,7 @@ static void free_data(sp_channel *ch, void *arg)
     (void)arg;
     for (sp_datum *d = ch->data_head, *dn; d; d = dn) {
         dn = d->next;
-        baton__free(d);
+        baton__space_release(ch->space, d, sizeof *d + d->size);
     }
 }
 
@@ -584,6 +587,7 @@ void baton_space_destroy(baton_space *space)
         baton__space_consumer_free(consumers);
         consumers = next;
     }
+    baton__space_mem_destroy(space);
     baton__free(space);
 }
 
@@ -606,13 +610,14 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     if (ch == NULL)
         return BATON_ENOMEM;
     uint64_t id = take_id(space, &space->next_datum, 0);
-    sp_datum *d = baton__malloc(sizeof *d + datum.size);
-    sp_op *op = baton__calloc(1, sizeof *op);
+    sp_datum *d = baton__space_alloc(space, sizeof *d + datum.size);
+    sp_op *op = baton__space_alloc(space, sizeof *op);
     if (d == NULL || op == NULL) {
-        baton__free(d);
-        baton__free(op);
+        baton__space_release(space, d, sizeof *d + datum.size);
+        baton__space_release(space, op, sizeof *op);
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
+    memset(op, 0, sizeof *op);
     memcpy(d->bytes, datum.data, datum.size);
     d->size = datum.size;
     d->persistent = persistent;
@@ -658,11 +663,12 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     k->fn = fn;
     k->ctx = ctx;
     k->id = take_id(space, &space->next_consumer, 1);
-    sp_op *op = baton__calloc(1, sizeof *op);
+    sp_op *op = baton__space_alloc(space, sizeof *op);
     if (op == NULL) {
         baton__space_consumer_free(k);
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
+    memset(op, 0, sizeof *op);
     atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
     if (consumer_id != NULL)
         *consumer_id = k->id;

@@ -58,11 +58,13 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
                               baton_value_view body, sp_consumer **out)
 {
     sp_consumer *k = baton__space_consumer_fits(n)
-                         ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
+                         ? baton__space_alloc(space, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
                          : NULL;
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
+    memset(k, 0, sizeof *k + n * SP_CONSUMER_PER_CHANNEL);
+    k->space = space;
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);
     k->pats = (const baton_pattern **)(k->chans + n);
@@ -77,7 +79,7 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
     } else if (body.size > 0) {
         k->body_bytes = baton__malloc(body.size);
         if (k->body_bytes == NULL) {
-            baton__free(k);
+            baton__space_release(space, k, sizeof *k + n * SP_CONSUMER_PER_CHANNEL);
             return baton__error(BATON_ENOMEM, "%s: out of memory", who);
         }
         memcpy(k->body_bytes, body.data, body.size);
@@ -134,7 +136,7 @@ void baton__space_consumer_free(sp_consumer *k)
             baton_pattern_destroy((baton_pattern *)k->pats[i]);
     baton__free(k->reg_record);
     baton__free(k->body_bytes);
-    baton__free(k);
+    baton__space_release(k->space, k, sizeof *k + k->n * SP_CONSUMER_PER_CHANNEL);
 }
 
 void baton__space_consumer_unref(sp_consumer *k)

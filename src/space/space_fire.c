@@ -59,7 +59,7 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
     }
     size_t size = sizeof(sp_fire) + n * sizeof(baton_value_view) + n * sizeof(baton_value_view *) +
                   binders * sizeof(baton_value_view) + bytes;
-    sp_fire *f = baton__malloc(size);
+    sp_fire *f = baton__space_alloc(call->space, size);
     if (f == NULL) {
         sp_record_error(call->space, BATON_ENOMEM);
         return;
@@ -81,6 +81,7 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
     f->scope = NULL;
     f->root = NULL;
     f->seq = seq;
+    f->size = size;
     f->fn = k->fn;
     f->ctx = k->ctx;
     f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
@@ -107,7 +108,7 @@ static int fire_task(void *arg)
     sp_tls_root = saved_root;
     if (rc != 0)
         sp_record_error(space, rc);
-    baton__free(f);
+    baton__space_release(space, f, f->size);
     /* acq_rel: release publishes what this continuation did (and the firings it deferred) to
      * the root body that sees the count drop; acquire orders the last one's notify after them. */
     if (root != NULL && baton__fetch_sub_acq_rel(&root->running, 1) == 1)
@@ -126,7 +127,7 @@ static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f)
         sp_record_error(f->space, rc);
         if (root != NULL)
             baton__fetch_sub_relaxed(&root->running, 1);
-        baton__free(f);
+        baton__space_release(f->space, f, f->size);
     }
 }
 
@@ -271,7 +272,7 @@ void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack)
         sp_record_error(space, rc);
     for (sp_fire *f = call->fires, *next; f; f = next) { /* left over if the scope failed */
         next = f->next;
-        baton__free(f);
+        baton__space_release(space, f, f->size);
     }
     call->fires = NULL;
 }

@@ -11,12 +11,14 @@
  *   space_durable.c  open, quiesce and compaction, sync, visit and stats: the top
  *   space_recover.c  replaying a log into a space, and the turns it owes
  *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
+ *   space_mem.c      the blocks of per-operation records, kept per thread for reuse
  *   space_lock.c     one space per directory (its lock), and the open's crash points
  *
  * Calls go one way, top down: space_durable.c calls every file below it; space.c calls
- * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c and space_lock.c;
- * space_recover.c calls space_consumer.c, space_table.c and space_seen.c; space_consumer.c calls
- * space_table.c. No file calls one above it (scripts/check-file-cycles finds pairs that do).
+ * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c, space_lock.c and
+ * space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
+ * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
+ * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles finds pairs that do).
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H
@@ -33,6 +35,7 @@
 
 typedef struct sp_channel sp_channel;
 typedef struct sp_consumer sp_consumer;
+typedef struct sp_mem sp_mem;
 
 typedef struct sp_datum {
     struct sp_datum *prev, *next;
@@ -50,6 +53,7 @@ typedef struct sp_reg {
 } sp_reg;
 
 struct sp_consumer {
+    baton_space *space; /* its block goes back to the space's lists (space_mem.c) */
     uint64_t id;
     size_t n;
     unsigned flags;
@@ -73,6 +77,7 @@ struct sp_consumer {
 };
 
 struct sp_channel {
+    baton_space *space; /* its data's blocks go back to the space's lists (space_mem.c) */
     uint64_t hash;
     size_t size;
     uint8_t *enc;
@@ -135,6 +140,8 @@ struct baton_space {
     sp_pairs owed;
     /* The directory's lock (space_lock.c): a descriptor holding an OFD lock, or -1. */
     int dir_lock;
+    /* The registry of every thread's kept blocks of records (space_mem.c). */
+    sp_mem *_Atomic mem;
 };
 
 
@@ -164,6 +171,7 @@ typedef struct sp_fire {
     baton_scope *scope;
     sp_root *root;
     uint64_t seq; /* the FIRE record's sequence number (0: none) */
+    size_t size;  /* of this block, for baton__space_release */
     baton_continuation_fn fn;
     void *ctx;
     baton_match match;
@@ -308,6 +316,16 @@ int baton__space_recover(baton_space *space, const baton_space_config *config, c
 int baton__space_dir_lock(const char *who, const char *dir, bool shared, int *fd);
 /* Lets the directory go (fd -1: nothing to do). */
 void baton__space_dir_unlock(int fd);
+
+/* ---- space_mem.c: the blocks of per-operation records ---- */
+
+/* Frees every thread's lists and the blocks they keep (the space is being destroyed). */
+void baton__space_mem_destroy(baton_space *space);
+/* A block of at least size bytes: from the calling thread's list when it has one, else the heap
+ * (NULL when memory is short; no message set). */
+void *baton__space_alloc(baton_space *space, size_t size);
+/* Gives back a block of baton__space_alloc(space, size), with the same size. NULL is ignored. */
+void baton__space_release(baton_space *space, void *p, size_t size);
 
 /* ---- space_seen.c ---- */
 

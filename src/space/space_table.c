@@ -77,11 +77,12 @@ static void channel_free(sp_channel *ch)
     baton__free(ch);
 }
 
-static sp_channel *channel_new(uint64_t hash, baton_value_view v)
+static sp_channel *channel_new(baton_space *space, uint64_t hash, baton_value_view v)
 {
     sp_channel *ch = baton__calloc(1, sizeof *ch);
     if (ch == NULL)
         return NULL;
+    ch->space = space;
     ch->enc = baton__malloc(v.size);
     if (ch->enc == NULL || baton_mpsc_linked_create(&ch->queue) != 0) {
         baton__free(ch->enc);
@@ -206,7 +207,7 @@ static sp_channel *channel_lookup(baton_space *space, baton_value_view v, bool c
         sp_channel *found = (sp_channel *)s;
         if (found != NULL && found->hash == hash) {
             if (create && fresh == NULL && collide_find(found, v, NULL) == NULL) {
-                fresh = channel_new(hash, v);
+                fresh = channel_new(space, hash, v);
                 if (fresh == NULL)
                     goto nomem;
             }
@@ -220,7 +221,7 @@ static sp_channel *channel_lookup(baton_space *space, baton_value_view v, bool c
             baton__free(spare);
             return NULL;
         }
-        if (fresh == NULL && (fresh = channel_new(hash, v)) == NULL)
+        if (fresh == NULL && (fresh = channel_new(space, hash, v)) == NULL)
             goto nomem;
         if (found == NULL) {
             uintptr_t expected = 0;
@@ -332,7 +333,7 @@ void baton__space_data_remove(sp_channel *ch, sp_datum *d)
         ch->data_tail = d->prev;
     atomic_store_explicit(&ch->n_data, atomic_load_explicit(&ch->n_data, memory_order_relaxed) - 1,
                           memory_order_relaxed);
-    baton__free(d);
+    baton__space_release(ch->space, d, sizeof *d + d->size);
 }
 
 void baton__space_reg_append(sp_channel *ch, sp_reg *r)
