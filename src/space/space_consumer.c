@@ -10,8 +10,9 @@
  *    holds. Nothing bounds the width but memory: a count whose block size_t cannot hold is
  *    refused before the caller's arrays are read.
  *  - The channels are sorted by (hash, encoding), the global order joins climb in (space.c
- *    DESIGN); a qsort of (channel, caller's index) pairs, so a channel listed twice is found next
- *    to itself and reported at its later listing. The pairs of a wide join come from the heap:
+ *    DESIGN); a sort of (channel, caller's index) pairs (insertion for a few, qsort for a
+ *    wide join), so a channel listed twice is found next to itself and reported at its later
+ *    listing. The pairs of a wide join come from the heap:
  *    this runs when a consumer is made, not when it fires.
  */
 #include <stdint.h>
@@ -104,8 +105,20 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
             return BATON_ENOMEM;
         }
     }
-    if (n > 1)
+    if (n > SP_SORT_INLINE) {
         qsort(entries, n, sizeof *entries, by_channel_then_index);
+    } else {
+        /* A few channels: an insertion sort, without qsort's call per comparison. */
+        for (size_t i = 1; i < n; i++) {
+            sp_sort_entry e = entries[i];
+            size_t j = i;
+            while (j > 0 && by_channel_then_index(&entries[j - 1], &e) > 0) {
+                entries[j] = entries[j - 1];
+                j--;
+            }
+            entries[j] = e;
+        }
+    }
     size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
     for (size_t j = 0; j < n; j++) {
         k->chans[j] = entries[j].ch;
