@@ -21,7 +21,10 @@
  *    that made the chain non-idle, rather than as a pool task: the pool has no detached spawn,
  *    and an inline owner needs neither a scope nor an allocation per activation. Channels owned
  *    by one call are kept on that call's work list (`work_next`), so ownership passes without
- *    recursion.
+ *    recursion. A record for an idle channel skips the queue: pending 0 -> 1 by CAS claims the
+ *    channel, and the record waits in `direct` for its owner, who runs it before anything the
+ *    queue holds (a produce or a climb on an idle channel then costs one RMW, not a push, a
+ *    count and a pop that empties the queue again).
  *  - Joins climb in one global order (of the two remedies for the interleaving trap, this one;
  *    the other, one coordinator hooking every channel of an operation in a single step, makes
  *    that coordinator a serial point for every operation, while the climb keeps independent
@@ -80,6 +83,18 @@
 
 static void push_op(sp_call *call, sp_channel *ch, sp_op *op)
 {
+    /* An idle channel is claimed outright: its record skips the queue (a push, and a pop that
+     * would empty it again). acq_rel as below: the CAS reads the last owner's release decrement
+     * (acquire); a record pushed meanwhile but not yet counted comes after ours, as the
+     * operation of a call concurrent with ours. */
+    size_t idle = 0;
+    if (atomic_compare_exchange_strong_explicit(&ch->pending, &idle, 1, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        ch->direct = op;
+        ch->work_next = call->work;
+        call->work = ch;
+        return;
+    }
     (void)baton_mpsc_linked_push(ch->queue, &op->node); /* never closed: cannot fail */
     /* acq_rel on the chain's count (see DESIGN). Release: the pushed record (and everything the
      * pusher wrote to it) is visible to the owner whose decrement reads this increment. Acquire:
@@ -103,6 +118,11 @@ static void release(sp_call *call, sp_channel *ch)
 
 static sp_op *pop_op(sp_channel *ch)
 {
+    if (ch->direct != NULL) {
+        sp_op *op = ch->direct;
+        ch->direct = NULL;
+        return op;
+    }
     baton_mpsc_node *node = NULL;
     /* The record is counted, so it is pushed; only a pusher between its tail swap and its link
      * can hide it, for a few instructions. */

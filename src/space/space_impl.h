@@ -84,6 +84,7 @@ struct sp_channel {
     sp_channel *_Atomic collide_next; /* channels with the same 64-bit hash */
     baton_mpsc_linked *queue;
     _Atomic size_t pending;
+    struct sp_op *direct; /* the record that claimed the idle channel (owner only; space.c) */
     sp_channel *work_next;
     sp_datum *data_head, *data_tail;
     sp_reg *reg_head, *reg_tail;
