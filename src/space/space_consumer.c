@@ -64,7 +64,9 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
-    memset(k, 0, sizeof *k + n * SP_CONSUMER_PER_CHANNEL);
+    /* Only the header is zeroed: consumer_new writes every per-channel slot below (a scratch
+     * slot is written by a climb before it is read). */
+    memset(k, 0, sizeof *k);
     k->space = space;
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);

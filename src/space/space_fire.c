@@ -96,8 +96,10 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
         data[ci] = (baton_value_view){copy, found[i]->size};
         copy += found[i]->size;
         bindings[ci] = bound;
-        (void)baton_pattern_match(k->pats[i], data[ci], bound);
-        bound += baton_pattern_binders(k->pats[i]);
+        unsigned nb = baton_pattern_binders(k->pats[i]);
+        if (nb > 0) /* the copy matched already: only its bindings are wanted */
+            (void)baton_pattern_match(k->pats[i], data[ci], bound);
+        bound += nb;
     }
     f->space = call->space;
     f->scope = NULL;
