@@ -344,7 +344,7 @@ static void run_work(sp_call *call, sp_root *root)
 
 /* ---- calls and quiescence ---- */
 
-static _Thread_local unsigned sp_tls_slot = UINT32_MAX;
+static SP_TLS unsigned sp_tls_slot = UINT32_MAX;
 
 static sp_call_slot *call_slot(baton_space *space)
 {
@@ -486,7 +486,7 @@ int baton__space_settle_all(baton_space *space)
 #define SP_ID_BLOCK 256u
 
 /* This thread's blocks of datum and consumer ids, for the space with this serial. */
-static _Thread_local struct {
+static SP_TLS struct {
     uint64_t serial;
     uint64_t next[2], end[2];
 } sp_tls_ids;

@@ -35,9 +35,9 @@
 #include "space/space_impl.h"
 
 /* The continuation this thread is running, if any: its scope, pool and root. */
-static _Thread_local baton_scope *sp_tls_scope;
-static _Thread_local baton_pool *sp_tls_pool;
-static _Thread_local sp_root *sp_tls_root;
+static SP_TLS baton_scope *sp_tls_scope;
+static SP_TLS baton_pool *sp_tls_pool;
+static SP_TLS sp_root *sp_tls_root;
 
 /* An inline run (see DESIGN): the firings queued by the calls of its continuations. */
 typedef struct sp_inline {
@@ -46,7 +46,7 @@ typedef struct sp_inline {
 } sp_inline;
 
 /* The inline run whose continuation this thread is running, if any. */
-static _Thread_local sp_inline *sp_tls_inline;
+static SP_TLS sp_inline *sp_tls_inline;
 
 bool baton__space_in_continuation(const baton_space *space)
 {

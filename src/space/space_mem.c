@@ -56,7 +56,7 @@ struct sp_mem {
     BATON_CACHELINE_ALIGNED sp_block *_Atomic inbox[SP_MEM_CLASSES];
 };
 
-static _Thread_local struct {
+static SP_TLS struct {
     uint64_t serial;
     sp_mem *mem;
 } sp_tls_mem;

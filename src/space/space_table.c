@@ -136,7 +136,7 @@ typedef struct sp_cache_entry {
     sp_channel *ch;
 } sp_cache_entry;
 
-static _Thread_local struct {
+static SP_TLS struct {
     sp_cache_entry e[SP_CACHE_ENTRIES];
     unsigned next; /* the entry the next miss replaces */
 } sp_tls_cache;
