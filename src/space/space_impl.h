@@ -18,7 +18,8 @@
  * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c, space_lock.c and
  * space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
  * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
- * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles finds pairs that do).
+ * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles
+ * finds pairs that do).
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H

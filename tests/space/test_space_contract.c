@@ -372,7 +372,7 @@ typedef struct on_worker {
     pthread_t driver;
     atomic_int elsewhere; /* continuations that ran on another thread */
     atomic_int ran;       /* continuations of the pairs that ran */
-    atomic_int late;      /* the chained continuation ran before the produce that fired it returned */
+    atomic_int late;      /* the chained one ran before the produce that fired it returned */
     atomic_int chained;
 } on_worker;
 
