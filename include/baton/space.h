@@ -316,8 +316,11 @@ BATON_API uint64_t baton_space_fresh_name(baton_space *space);
  * chain: at once on the calling thread when the channel is idle, else by the thread that owns the
  * channel now, after the operations before it (the call does not wait for that). Firings run as
  * pool tasks; a call from an outside thread returns once the continuations of the firings it ran
- * itself have run, a call from a continuation returns at once. baton_space_quiesce waits for
- * everything. Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
+ * itself have run, a call from a continuation returns at once. A call from outside continuations
+ * made on a thread that runs as a worker of the space's pool (a pool task, or a caller inside
+ * baton_scope_run) runs those continuations itself, on that thread, before it returns (SYNC: as
+ * tasks, each once its record is durable); the firings of the calls they make run after them.
+ * baton_space_quiesce waits for everything. Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
  */
 BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
                                   baton_value_view datum, bool persistent);

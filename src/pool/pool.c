@@ -129,6 +129,11 @@ const _Atomic uint32_t *baton__pool_idle_workers(const baton_pool *pool)
     return &pool->n_idle;
 }
 
+bool baton__pool_runs_caller(const baton_pool *pool)
+{
+    return baton__find_context(pool) != NULL;
+}
+
 static baton__job *baton__search(baton__worker *w)
 {
     baton__job *job = baton__deque_pop(&w->deque);

@@ -12,6 +12,7 @@
 #define BATON_POOL_SCHED_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "baton/pool.h"
@@ -53,5 +54,9 @@ int baton__publish_job(baton__worker *w, baton__job *job);
  * that changes at any time, for deciding whether splitting work now may feed a worker. Valid
  * while the pool lives. */
 const _Atomic uint32_t *baton__pool_idle_workers(const baton_pool *pool);
+
+/* Whether the calling thread runs as a worker of pool, at any depth: one of its workers, or a
+ * thread inside baton__call on one of its external slots (as in baton_scope_run from outside). */
+bool baton__pool_runs_caller(const baton_pool *pool);
 
 #endif /* BATON_POOL_SCHED_H */

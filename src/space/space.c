@@ -21,7 +21,10 @@
  *    that made the chain non-idle, rather than as a pool task: the pool has no detached spawn,
  *    and an inline owner needs neither a scope nor an allocation per activation. Channels owned
  *    by one call are kept on that call's work list (`work_next`), so ownership passes without
- *    recursion.
+ *    recursion. A record for an idle channel skips the queue: pending 0 -> 1 by CAS claims the
+ *    channel, and the record waits in `direct` for its owner, who runs it before anything the
+ *    queue holds (a produce or a climb on an idle channel then costs one RMW, not a push, a
+ *    count and a pop that empties the queue again).
  *  - Joins climb in one global order (of the two remedies for the interleaving trap, this one;
  *    the other, one coordinator hooking every channel of an operation in a single step, makes
  *    that coordinator a serial point for every operation, while the climb keeps independent
@@ -80,6 +83,18 @@
 
 static void push_op(sp_call *call, sp_channel *ch, sp_op *op)
 {
+    /* An idle channel is claimed outright: its record skips the queue (a push, and a pop that
+     * would empty it again). acq_rel as below: the CAS reads the last owner's release decrement
+     * (acquire); a record pushed meanwhile but not yet counted comes after ours, as the
+     * operation of a call concurrent with ours. */
+    size_t idle = 0;
+    if (atomic_compare_exchange_strong_explicit(&ch->pending, &idle, 1, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        ch->direct = op;
+        ch->work_next = call->work;
+        call->work = ch;
+        return;
+    }
     (void)baton_mpsc_linked_push(ch->queue, &op->node); /* never closed: cannot fail */
     /* acq_rel on the chain's count (see DESIGN). Release: the pushed record (and everything the
      * pusher wrote to it) is visible to the owner whose decrement reads this increment. Acquire:
@@ -103,6 +118,11 @@ static void release(sp_call *call, sp_channel *ch)
 
 static sp_op *pop_op(sp_channel *ch)
 {
+    if (ch->direct != NULL) {
+        sp_op *op = ch->direct;
+        ch->direct = NULL;
+        return op;
+    }
     baton_mpsc_node *node = NULL;
     /* The record is counted, so it is pushed; only a pusher between its tail swap and its link
      * can hide it, for a few instructions. */
@@ -113,11 +133,13 @@ static sp_op *pop_op(sp_channel *ch)
 
 static sp_op *op_new(sp_call *call, sp_op_kind kind)
 {
-    sp_op *op = baton__calloc(1, sizeof *op);
-    if (op == NULL)
+    sp_op *op = baton__space_alloc(call->space, sizeof *op);
+    if (op == NULL) {
         sp_record_error(call->space, BATON_ENOMEM);
-    else
-        op->kind = kind;
+        return NULL;
+    }
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
     return op;
 }
 
@@ -298,12 +320,12 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
         baton__space_consumer_unref(k); /* the record's reference */
-        baton__free(op);
+        baton__space_release(call->space, op, sizeof *op);
         return;
     }
     }
     release(call, ch);
-    baton__free(op);
+    baton__space_release(call->space, op, sizeof *op);
 }
 
 /* Runs the chains this call owns. Firings are dispatched after each record, not at the end: a
@@ -322,7 +344,7 @@ static void run_work(sp_call *call, sp_root *root)
 
 /* ---- calls and quiescence ---- */
 
-static _Thread_local unsigned sp_tls_slot = UINT32_MAX;
+static SP_TLS unsigned sp_tls_slot = UINT32_MAX;
 
 static sp_call_slot *call_slot(baton_space *space)
 {
@@ -464,7 +486,7 @@ int baton__space_settle_all(baton_space *space)
 #define SP_ID_BLOCK 256u
 
 /* This thread's blocks of datum and consumer ids, for the space with this serial. */
-static _Thread_local struct {
+static SP_TLS struct {
     uint64_t serial;
     uint64_t next[2], end[2];
 } sp_tls_ids;
@@ -503,12 +525,12 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
     if (space == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     memset(space, 0, sizeof *space);
+    space->pool = cfg.pool;
     int rc = baton__space_table_create(&space->table);
     if (rc != 0) {
         baton__free(space);
         return rc;
     }
-    space->pool = cfg.pool;
     space->durability = BATON_DURABILITY_NONE;
     space->dir_lock = -1;
     atomic_init(&space->next_name, 0);
@@ -520,6 +542,7 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
     atomic_init(&space->first_error, 0);
     atomic_init(&space->paused, 0);
     atomic_init(&space->compactions, 0);
+    atomic_init(&space->mem, NULL);
     for (unsigned i = 0; i < SP_CALL_SLOTS; i++) {
         atomic_init(&space->slots[i].began, 0);
         atomic_init(&space->slots[i].ended, 0);
@@ -550,7 +573,7 @@ static void free_data(sp_channel *ch, void *arg)
     (void)arg;
     for (sp_datum *d = ch->data_head, *dn; d; d = dn) {
         dn = d->next;
-        baton__free(d);
+        baton__space_release(ch->space, d, sizeof *d + d->size);
     }
 }
 
@@ -584,6 +607,7 @@ void baton_space_destroy(baton_space *space)
         baton__space_consumer_free(consumers);
         consumers = next;
     }
+    baton__space_mem_destroy(space);
     baton__free(space);
 }
 
@@ -606,13 +630,14 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
     if (ch == NULL)
         return BATON_ENOMEM;
     uint64_t id = take_id(space, &space->next_datum, 0);
-    sp_datum *d = baton__malloc(sizeof *d + datum.size);
-    sp_op *op = baton__calloc(1, sizeof *op);
+    sp_datum *d = baton__space_alloc(space, sizeof *d + datum.size);
+    sp_op *op = baton__space_alloc(space, sizeof *op);
     if (d == NULL || op == NULL) {
-        baton__free(d);
-        baton__free(op);
+        baton__space_release(space, d, sizeof *d + datum.size);
+        baton__space_release(space, op, sizeof *op);
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
+    memset(op, 0, sizeof *op);
     memcpy(d->bytes, datum.data, datum.size);
     d->size = datum.size;
     d->persistent = persistent;
@@ -658,11 +683,12 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     k->fn = fn;
     k->ctx = ctx;
     k->id = take_id(space, &space->next_consumer, 1);
-    sp_op *op = baton__calloc(1, sizeof *op);
+    sp_op *op = baton__space_alloc(space, sizeof *op);
     if (op == NULL) {
         baton__space_consumer_free(k);
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
+    memset(op, 0, sizeof *op);
     atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
     if (consumer_id != NULL)
         *consumer_id = k->id;

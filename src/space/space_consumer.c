@@ -10,8 +10,9 @@
  *    holds. Nothing bounds the width but memory: a count whose block size_t cannot hold is
  *    refused before the caller's arrays are read.
  *  - The channels are sorted by (hash, encoding), the global order joins climb in (space.c
- *    DESIGN); a qsort of (channel, caller's index) pairs, so a channel listed twice is found next
- *    to itself and reported at its later listing. The pairs of a wide join come from the heap:
+ *    DESIGN); a sort of (channel, caller's index) pairs (insertion for a few, qsort for a
+ *    wide join), so a channel listed twice is found next to itself and reported at its later
+ *    listing. The pairs of a wide join come from the heap:
  *    this runs when a consumer is made, not when it fires.
  */
 #include <stdint.h>
@@ -42,6 +43,9 @@ typedef struct sp_sort_entry {
 
 #define SP_SORT_INLINE 16u
 
+/* nil's encoding (0x00), the body every plain consume has. */
+static const uint8_t sp_nil_body[1] = {0x00};
+
 static int by_channel_then_index(const void *a, const void *b)
 {
     const sp_sort_entry *x = a, *y = b;
@@ -55,11 +59,15 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
                               baton_value_view body, sp_consumer **out)
 {
     sp_consumer *k = baton__space_consumer_fits(n)
-                         ? baton__calloc(1, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
+                         ? baton__space_alloc(space, sizeof *k + n * SP_CONSUMER_PER_CHANNEL)
                          : NULL;
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
+    /* Only the header is zeroed: consumer_new writes every per-channel slot below (a scratch
+     * slot is written by a climb before it is read). */
+    memset(k, 0, sizeof *k);
+    k->space = space;
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);
     k->pats = (const baton_pattern **)(k->chans + n);
@@ -68,10 +76,13 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
     k->clocks = (uint64_t **)(k->scratch + n);
     k->n = n;
     k->flags = flags;
-    if (body.size > 0) {
+    if (body.size == 1 && body.data[0] == sp_nil_body[0]) {
+        /* The usual body (a plain consume's): nothing to copy or free. */
+        k->body = (baton_value_view){sp_nil_body, 1};
+    } else if (body.size > 0) {
         k->body_bytes = baton__malloc(body.size);
         if (k->body_bytes == NULL) {
-            baton__free(k);
+            baton__space_release(space, k, sizeof *k + n * SP_CONSUMER_PER_CHANNEL);
             return baton__error(BATON_ENOMEM, "%s: out of memory", who);
         }
         memcpy(k->body_bytes, body.data, body.size);
@@ -96,8 +107,20 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
             return BATON_ENOMEM;
         }
     }
-    if (n > 1)
+    if (n > SP_SORT_INLINE) {
         qsort(entries, n, sizeof *entries, by_channel_then_index);
+    } else {
+        /* A few channels: an insertion sort, without qsort's call per comparison. */
+        for (size_t i = 1; i < n; i++) {
+            sp_sort_entry e = entries[i];
+            size_t j = i;
+            while (j > 0 && by_channel_then_index(&entries[j - 1], &e) > 0) {
+                entries[j] = entries[j - 1];
+                j--;
+            }
+            entries[j] = e;
+        }
+    }
     size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
     for (size_t j = 0; j < n; j++) {
         k->chans[j] = entries[j].ch;
@@ -128,7 +151,7 @@ void baton__space_consumer_free(sp_consumer *k)
             baton_pattern_destroy((baton_pattern *)k->pats[i]);
     baton__free(k->reg_record);
     baton__free(k->body_bytes);
-    baton__free(k);
+    baton__space_release(k->space, k, sizeof *k + k->n * SP_CONSUMER_PER_CHANNEL);
 }
 
 void baton__space_consumer_unref(sp_consumer *k)

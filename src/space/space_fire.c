@@ -13,28 +13,50 @@
  *    and spawns them as the log's durable mark passes them (it sleeps on the log's progress
  *    waitpoint meanwhile), so a worker never waits on I/O and one commit releases every firing
  *    it covers (group commit).
+ *  - Inline. An outside call made on a thread that runs as a worker of the space's pool (a task
+ *    of the pool, or a caller inside baton_scope_run) runs its firings' continuations itself,
+ *    one after the other, instead of a scope and a task per firing (a scope, a spawn and a steal
+ *    or pop were a fifth of a produce/consume pair). The call waited for those continuations
+ *    anyway, and it runs them on the pool as the header promises. A call made by such an inline
+ *    continuation returns at once, as from any continuation: its firings are queued on the
+ *    inline run's list, which the outer call works through after the continuation returns; so
+ *    continuations never nest on the stack, however long a chain of them. As soon as two
+ *    firings wait on the list while the pool has an idle worker, the rest go to a scope as
+ *    tasks (the path above), so fan-out still runs in parallel. Not in SYNC mode, where a
+ *    firing waits for its record to be durable.
  */
 #include <string.h>
 
 #include "baton/pool.h"
 #include "core/alloc.h"
+#include "pool/sched.h"
 #include "core/atomic.h"
 #include "core/error.h"
 #include "space/space_impl.h"
 
 /* The continuation this thread is running, if any: its scope, pool and root. */
-static _Thread_local baton_scope *sp_tls_scope;
-static _Thread_local baton_pool *sp_tls_pool;
-static _Thread_local sp_root *sp_tls_root;
+static SP_TLS baton_scope *sp_tls_scope;
+static SP_TLS baton_pool *sp_tls_pool;
+static SP_TLS sp_root *sp_tls_root;
+
+/* An inline run (see DESIGN): the firings queued by the calls of its continuations. */
+typedef struct sp_inline {
+    baton_pool *pool;
+    sp_fire *queued;
+} sp_inline;
+
+/* The inline run whose continuation this thread is running, if any. */
+static SP_TLS sp_inline *sp_tls_inline;
 
 bool baton__space_in_continuation(const baton_space *space)
 {
-    return sp_tls_scope != NULL && sp_tls_pool == space->pool;
+    return (sp_tls_scope != NULL && sp_tls_pool == space->pool) ||
+           (sp_tls_inline != NULL && sp_tls_inline->pool == space->pool);
 }
 
 bool baton__space_in_any_continuation(void)
 {
-    return sp_tls_scope != NULL;
+    return sp_tls_scope != NULL || sp_tls_inline != NULL;
 }
 
 /* Tells an outside SYNC call which record holds its change (0: none could be written). */
@@ -59,7 +81,7 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
     }
     size_t size = sizeof(sp_fire) + n * sizeof(baton_value_view) + n * sizeof(baton_value_view *) +
                   binders * sizeof(baton_value_view) + bytes;
-    sp_fire *f = baton__malloc(size);
+    sp_fire *f = baton__space_alloc(call->space, size);
     if (f == NULL) {
         sp_record_error(call->space, BATON_ENOMEM);
         return;
@@ -74,13 +96,16 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
         data[ci] = (baton_value_view){copy, found[i]->size};
         copy += found[i]->size;
         bindings[ci] = bound;
-        (void)baton_pattern_match(k->pats[i], data[ci], bound);
-        bound += baton_pattern_binders(k->pats[i]);
+        unsigned nb = baton_pattern_binders(k->pats[i]);
+        if (nb > 0) /* the copy matched already: only its bindings are wanted */
+            (void)baton_pattern_match(k->pats[i], data[ci], bound);
+        bound += nb;
     }
     f->space = call->space;
     f->scope = NULL;
     f->root = NULL;
     f->seq = seq;
+    f->size = size;
     f->fn = k->fn;
     f->ctx = k->ctx;
     f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
@@ -96,18 +121,21 @@ static int fire_task(void *arg)
     baton_scope *saved_scope = sp_tls_scope;
     baton_pool *saved_pool = sp_tls_pool;
     sp_root *saved_root = sp_tls_root;
+    sp_inline *saved_inline = sp_tls_inline;
     sp_root *root = f->root;
     baton_space *space = f->space;
     sp_tls_scope = f->scope;
     sp_tls_pool = space->pool;
     sp_tls_root = root;
+    sp_tls_inline = NULL;
     int rc = f->fn != NULL ? f->fn(f->ctx, &f->match) : 0;
     sp_tls_scope = saved_scope;
     sp_tls_pool = saved_pool;
     sp_tls_root = saved_root;
+    sp_tls_inline = saved_inline;
     if (rc != 0)
         sp_record_error(space, rc);
-    baton__free(f);
+    baton__space_release(space, f, f->size);
     /* acq_rel: release publishes what this continuation did (and the firings it deferred) to
      * the root body that sees the count drop; acquire orders the last one's notify after them. */
     if (root != NULL && baton__fetch_sub_acq_rel(&root->running, 1) == 1)
@@ -126,7 +154,7 @@ static void spawn_fire(sp_root *root, baton_scope *scope, sp_fire *f)
         sp_record_error(f->space, rc);
         if (root != NULL)
             baton__fetch_sub_relaxed(&root->running, 1);
-        baton__free(f);
+        baton__space_release(f->space, f, f->size);
     }
 }
 
@@ -248,10 +276,61 @@ static int root_body(baton_scope *scope, void *arg)
     }
 }
 
+/* Runs the call's firings on this thread (see DESIGN: Inline); leaves in call->fires those that
+ * are to run as tasks instead. */
+static void run_inline(sp_call *call)
+{
+    baton_space *space = call->space;
+    const _Atomic uint32_t *idle = baton__pool_idle_workers(space->pool);
+    sp_inline run = {space->pool, NULL};
+    baton_scope *saved_scope = sp_tls_scope;
+    baton_pool *saved_pool = sp_tls_pool;
+    sp_root *saved_root = sp_tls_root;
+    sp_inline *saved_inline = sp_tls_inline;
+    sp_tls_scope = NULL;
+    sp_tls_pool = NULL;
+    sp_tls_root = NULL;
+    sp_tls_inline = &run;
+    sp_fire *list = call->fires;
+    call->fires = NULL;
+    while (list != NULL) {
+        /* Relaxed: a hint (sched.h); a stale reading only chooses the other correct path. */
+        if (list->next != NULL && atomic_load_explicit(idle, memory_order_relaxed) > 0)
+            break;
+        sp_fire *f = list;
+        list = f->next;
+        int rc = f->fn != NULL ? f->fn(f->ctx, &f->match) : 0;
+        if (rc != 0)
+            sp_record_error(f->space, rc);
+        baton__space_release(f->space, f, f->size);
+        while (run.queued != NULL) { /* the firings its calls made come next */
+            sp_fire *q = run.queued;
+            run.queued = q->next;
+            q->next = list;
+            list = q;
+        }
+    }
+    sp_tls_scope = saved_scope;
+    sp_tls_pool = saved_pool;
+    sp_tls_root = saved_root;
+    sp_tls_inline = saved_inline;
+    call->fires = list;
+}
+
 /* Runs the call's firings: into the running continuation's scope, or as a new root. */
 void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack)
 {
     baton_space *space = call->space;
+    if (sp_tls_inline != NULL && sp_tls_inline->pool == space->pool) {
+        /* A call of an inline continuation: the run takes its firings after it (DESIGN). */
+        while (call->fires != NULL) {
+            sp_fire *f = call->fires;
+            call->fires = f->next;
+            f->next = sp_tls_inline->queued;
+            sp_tls_inline->queued = f;
+        }
+        return;
+    }
     if (baton__space_in_continuation(space)) {
         for (sp_fire *f = call->fires, *next; f; f = next) {
             next = f->next;
@@ -265,13 +344,18 @@ void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack)
     }
     if (call->fires == NULL && !need_ack)
         return;
+    if (!sp_space_sync(space) && baton__pool_runs_caller(space->pool)) {
+        run_inline(call);
+        if (call->fires == NULL)
+            return;
+    }
     root_args args = {call, root, need_ack};
     int rc = baton_scope_run(space->pool, root_body, &args);
     if (rc != 0)
         sp_record_error(space, rc);
     for (sp_fire *f = call->fires, *next; f; f = next) { /* left over if the scope failed */
         next = f->next;
-        baton__free(f);
+        baton__space_release(space, f, f->size);
     }
     call->fires = NULL;
 }

@@ -11,12 +11,15 @@
  *   space_durable.c  open, quiesce and compaction, sync, visit and stats: the top
  *   space_recover.c  replaying a log into a space, and the turns it owes
  *   space_seen.c     the set of (consumer, datum) pairs recovery keeps
+ *   space_mem.c      the blocks of per-operation records, kept per thread for reuse
  *   space_lock.c     one space per directory (its lock), and the open's crash points
  *
  * Calls go one way, top down: space_durable.c calls every file below it; space.c calls
- * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c and space_lock.c;
- * space_recover.c calls space_consumer.c, space_table.c and space_seen.c; space_consumer.c calls
- * space_table.c. No file calls one above it (scripts/check-file-cycles finds pairs that do).
+ * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c, space_lock.c and
+ * space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
+ * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
+ * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles
+ * finds pairs that do).
  */
 #ifndef BATON_SPACE_IMPL_H
 #define BATON_SPACE_IMPL_H
@@ -31,8 +34,19 @@
 #include "core/waitpoint.h"
 #include "space/wal.h"
 
+/* The space's thread-locals are read on every operation, so they use the initial-exec TLS model
+ * as the pool's do (pool/internal.h explains it): a direct %fs-relative access instead of a call
+ * to __tls_get_addr, which position-independent code would otherwise make (it showed in the
+ * profile of a produce/consume pair). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SP_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define SP_TLS _Thread_local
+#endif
+
 typedef struct sp_channel sp_channel;
 typedef struct sp_consumer sp_consumer;
+typedef struct sp_mem sp_mem;
 
 typedef struct sp_datum {
     struct sp_datum *prev, *next;
@@ -50,6 +64,7 @@ typedef struct sp_reg {
 } sp_reg;
 
 struct sp_consumer {
+    baton_space *space; /* its block goes back to the space's lists (space_mem.c) */
     uint64_t id;
     size_t n;
     unsigned flags;
@@ -73,12 +88,14 @@ struct sp_consumer {
 };
 
 struct sp_channel {
+    baton_space *space; /* its data's blocks go back to the space's lists (space_mem.c) */
     uint64_t hash;
     size_t size;
     uint8_t *enc;
     sp_channel *_Atomic collide_next; /* channels with the same 64-bit hash */
     baton_mpsc_linked *queue;
     _Atomic size_t pending;
+    struct sp_op *direct; /* the record that claimed the idle channel (owner only; space.c) */
     sp_channel *work_next;
     sp_datum *data_head, *data_tail;
     sp_reg *reg_head, *reg_tail;
@@ -115,7 +132,7 @@ struct baton_space {
     _Atomic uint64_t next_consumer;
     _Atomic uint64_t next_datum;
     _Atomic uint64_t next_stamp;
-    uint64_t serial; /* tells this space's thread-local id blocks from another's */
+    uint64_t serial; /* tells this space's thread-local ids and cached channels from another's */
     _Atomic int first_error;
     _Atomic int paused; /* compaction holds new outside calls back */
     baton__waitpoint idle; /* quiesce and compaction sleep here */
@@ -135,6 +152,8 @@ struct baton_space {
     sp_pairs owed;
     /* The directory's lock (space_lock.c): a descriptor holding an OFD lock, or -1. */
     int dir_lock;
+    /* The registry of every thread's kept blocks of records (space_mem.c). */
+    sp_mem *_Atomic mem;
 };
 
 
@@ -164,6 +183,7 @@ typedef struct sp_fire {
     baton_scope *scope;
     sp_root *root;
     uint64_t seq; /* the FIRE record's sequence number (0: none) */
+    size_t size;  /* of this block, for baton__space_release */
     baton_continuation_fn fn;
     void *ctx;
     baton_match match;
@@ -308,6 +328,16 @@ int baton__space_recover(baton_space *space, const baton_space_config *config, c
 int baton__space_dir_lock(const char *who, const char *dir, bool shared, int *fd);
 /* Lets the directory go (fd -1: nothing to do). */
 void baton__space_dir_unlock(int fd);
+
+/* ---- space_mem.c: the blocks of per-operation records ---- */
+
+/* Frees every thread's lists and the blocks they keep (the space is being destroyed). */
+void baton__space_mem_destroy(baton_space *space);
+/* A block of at least size bytes: from the calling thread's list when it has one, else the heap
+ * (NULL when memory is short; no message set). */
+void *baton__space_alloc(baton_space *space, size_t size);
+/* Gives back a block of baton__space_alloc(space, size), with the same size. NULL is ignored. */
+void baton__space_release(baton_space *space, void *p, size_t size);
 
 /* ---- space_seen.c ---- */
 

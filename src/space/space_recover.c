@@ -127,7 +127,7 @@ static int apply_put(replay_state *st, const baton__record *r)
     if (r->datum_id <= st->copied_datum)
         return 0; /* a cut-short snapshot's copy */
     sp_channel *ch = replay_channel(st, r->channel);
-    sp_datum *d = ch != NULL ? baton__malloc(sizeof *d + r->datum.size) : NULL;
+    sp_datum *d = ch != NULL ? baton__space_alloc(st->space, sizeof *d + r->datum.size) : NULL;
     if (d == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", st->who);
     memcpy(d->bytes, r->datum.data, r->datum.size);

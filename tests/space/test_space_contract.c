@@ -12,6 +12,9 @@
  *  - quiesce returns the first error a continuation returned, then clears it;
  *  - fresh names count from 1 and never repeat, also from several threads at once;
  *  - a consumer made with an empty body view has the body nil, as one made by consume;
+ *  - a call from outside continuations made on a worker of the pool runs the continuations of
+ *    its firings on its own thread before it returns, and a call from such a continuation
+ *    returns before the continuation of the firing it made runs;
  *  - the config's struct_size, for create and open: 0 and this header's size work, a larger or
  *    a partial one is BATON_EINVAL and makes nothing, an older header's shorter struct leaves
  *    the fields past it at their defaults.
@@ -358,6 +361,93 @@ static void test_config_struct_size(void **state)
     bt_remove_tree(top);
 }
 
+/* ---- continuations of a call made on a worker of the pool ---- */
+
+enum { ON_WORKER_PAIRS = 2000 };
+
+typedef struct on_worker {
+    baton_space *space;
+    baton_pattern *pat;
+    uint8_t ch[9], next[9];
+    pthread_t driver;
+    atomic_int elsewhere; /* continuations that ran on another thread */
+    atomic_int ran;       /* continuations of the pairs that ran */
+    atomic_int late;      /* the chained one ran before the produce that fired it returned */
+    atomic_int chained;
+} on_worker;
+
+static int chained_fn(void *ctx, const baton_match *match)
+{
+    (void)match;
+    on_worker *o = ctx;
+    atomic_fetch_add(&o->chained, 1);
+    return 0;
+}
+
+static int on_worker_fn(void *ctx, const baton_match *match)
+{
+    on_worker *o = ctx;
+    if (!pthread_equal(pthread_self(), o->driver))
+        atomic_fetch_add(&o->elsewhere, 1);
+    int before = atomic_load(&o->chained);
+    /* A consumer waits on next: this produce fires it, and returns before it runs. */
+    if (baton_space_produce(o->space, (baton_value_view){o->next, 9}, match->data[0], false) != 0)
+        return BATON_EINVAL;
+    if (atomic_load(&o->chained) != before)
+        atomic_fetch_add(&o->late, 1);
+    atomic_fetch_add(&o->ran, 1);
+    return 0;
+}
+
+static int on_worker_task(void *arg)
+{
+    on_worker *o = arg;
+    o->driver = pthread_self();
+    baton_value_view ch = {o->ch, 9}, next = {o->next, 9};
+    for (int i = 0; i < ON_WORKER_PAIRS; i++) {
+        uint8_t datum[9] = {0x03, 0, 0, 0, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i};
+        int rc = baton_space_consume(o->space, &next, &o->pat, 1, chained_fn, o, 0, NULL);
+        if (rc == 0)
+            rc = baton_space_produce(o->space, ch, (baton_value_view){datum, 9}, false);
+        if (rc == 0)
+            rc = baton_space_consume(o->space, &ch, &o->pat, 1, on_worker_fn, o, 0, NULL);
+        if (rc != 0)
+            return rc;
+        /* Returned: its continuation, and the one that continuation's produce fired, ran. */
+        if (atomic_load(&o->ran) != i + 1 || atomic_load(&o->chained) != i + 1)
+            return BATON_EINVAL;
+    }
+    return 0;
+}
+
+static int on_worker_scope(baton_scope *scope, void *arg)
+{
+    return baton_scope_spawn(scope, on_worker_task, arg);
+}
+
+static void test_continuations_on_the_calling_worker(void **state)
+{
+    (void)state;
+    on_worker o = {.space = space_new(), .pat = bt_pattern("Int")};
+    atomic_init(&o.elsewhere, 0);
+    atomic_init(&o.ran, 0);
+    atomic_init(&o.late, 0);
+    atomic_init(&o.chained, 0);
+    o.ch[0] = o.next[0] = 0x08;
+    o.ch[8] = 1;
+    o.next[8] = 2;
+    bt_assert_rc(baton_scope_run(g_pool, on_worker_scope, &o), 0);
+    bt_assert_rc(baton_space_quiesce(o.space), 0);
+    assert_int_equal(atomic_load(&o.ran), ON_WORKER_PAIRS);
+    assert_int_equal(atomic_load(&o.chained), ON_WORKER_PAIRS);
+    if (atomic_load(&o.elsewhere) != 0)
+        fail_msg("%d of %d continuations ran on another thread than the worker whose call fired "
+                 "them", atomic_load(&o.elsewhere), ON_WORKER_PAIRS);
+    assert_int_equal(atomic_load(&o.late), 0);
+    baton_space_destroy(o.space);
+    baton_pattern_destroy(o.pat);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -368,6 +458,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fresh_names),
         cmocka_unit_test(test_empty_body),
         cmocka_unit_test(test_config_struct_size),
+        cmocka_unit_test(test_continuations_on_the_calling_worker),
     };
     return cmocka_run_group_tests_name("space/contract", tests, group_setup, group_teardown);
 }
