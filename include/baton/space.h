@@ -197,7 +197,7 @@ BATON_API int baton_pattern_print(const baton_pattern *pattern, char *buf, size_
  * A tuplespace, in memory or durable (baton_space_open). Data are produced on channels (any value,
  * usually a name); consumers wait on one channel or, for a join, on several, each with a pattern,
  * and fire once every channel has a matching datum: the data are removed (unless persistent or
- * peeked) and the consumer's continuation runs as a task of the space's pool. Oldest matching datum
+ * peeked) and the consumer's continuation runs on the space's pool. Oldest matching datum
  * wins for a consumer; oldest matching waiting consumer wins for a produce. A join sees its
  * channels all at once, and joins never deadlock, however they overlap (docs/space.md, Joins).
  * Every function may be called from any thread, also from inside continuations, except
@@ -213,9 +213,9 @@ typedef struct baton_match {
     const baton_value_view *const *bindings;
 } baton_match;
 
-/* A continuation: runs as a task of the pool; may produce and consume. The match and its views
- * are valid during the call only. A non-zero return is remembered and reported by
- * baton_space_quiesce (the first one). */
+/* A continuation: runs on the space's pool (baton_space_produce says on which thread); may
+ * produce and consume. The match and its views are valid during the call only. A non-zero return
+ * is remembered and reported by baton_space_quiesce (the first one). */
 typedef int (*baton_continuation_fn)(void *ctx, const baton_match *match);
 
 /*
@@ -314,13 +314,19 @@ BATON_API uint64_t baton_space_fresh_name(baton_space *space);
  * Puts datum on channel. Both are copied (the views need only live during the call). A
  * persistent datum stays on the channel after it matches. The operation runs on the channel's
  * chain: at once on the calling thread when the channel is idle, else by the thread that owns the
- * channel now, after the operations before it (the call does not wait for that). Firings run as
- * pool tasks; a call from an outside thread returns once the continuations of the firings it ran
- * itself have run, a call from a continuation returns at once. A call from outside continuations
- * made on a thread that runs as a worker of the space's pool (a pool task, or a caller inside
- * baton_scope_run) runs those continuations itself, on that thread, before it returns (SYNC: as
- * tasks, each once its record is durable); the firings of the calls they make run after them.
- * baton_space_quiesce waits for everything. Errors: BATON_EINVAL (NULL space, a malformed view), BATON_ENOMEM.
+ * channel now, after the operations before it (the call does not wait for that). Where the
+ * continuations of the firings a call runs itself run:
+ *  - a call from a continuation returns at once, without waiting for its firings' continuations;
+ *  - a call from outside continuations on a thread that runs as a worker of the space's pool (a
+ *    pool task, or a caller inside baton_scope_run) runs them itself, on that thread, before it
+ *    returns, and the firings of the calls they make after them (on the same thread, or as pool
+ *    tasks when several wait and a worker is idle); in SYNC mode they are pool tasks, each once
+ *    its record is durable;
+ *  - a call from any other thread makes each a pool task and returns once they have run.
+ * (A call's own firings are those of the operations it ran itself; an operation run by the
+ * channel's current owner fires there.)
+ * baton_space_quiesce waits for everything. Errors: BATON_EINVAL (NULL space, a malformed view),
+ * BATON_ENOMEM.
  */
 BATON_API int baton_space_produce(baton_space *space, baton_value_view channel,
                                   baton_value_view datum, bool persistent);
