@@ -549,6 +549,9 @@ static int append(baton__wal *wal, const void *record, size_t size, uint64_t *co
             lane->clock = stamp;
             tls_clock = stamp;
         }
+        /* The lane's bytes a few records on were last touched by the writer, long ago: ask
+         * for them now, so that a later append does not wait for the line. */
+        BATON__PREFETCH_WRITE(wal_lane_entry(lane, start + need + 512));
         put_entry(lane, start, record, (uint32_t)size, heap, barrier ? e : tag, stamp);
         /* Release: pairs with the writer's acquire load of tail; the entry is written. */
         lane->end = start + need;
