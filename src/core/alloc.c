@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baton/core.h"
 #include "core/alloc.h"
 #include "core/error.h"
 
@@ -31,7 +32,14 @@ static baton_allocator baton__allocator = {malloc, baton__libc_aligned_alloc, fr
  * baton_set_allocator refuses to switch (they would be freed with the other allocator). Relaxed:
  * only a count; set_allocator's callers guarantee no baton call runs concurrently with it, and
  * the threads that freed the blocks were joined (or synchronised) by the handles' destroy calls. */
-static _Atomic long baton__live_blocks = 0;
+static struct {
+    /* A line of its own: every allocation and free of every thread writes it, and the linker
+     * otherwise puts it beside globals that hot paths only read (baton__waitpoint_asymmetric,
+     * loaded by every notify, shared its line in a Release build: each append to the space's
+     * log then missed on it after any thread's malloc). */
+    BATON_CACHELINE_ALIGNED _Atomic long n;
+} baton__live_blocks = {0};
+_Static_assert(sizeof baton__live_blocks == BATON_CACHELINE, "the count fills its line alone");
 
 /* Remaining successful allocations before injected failures; negative: injection off. */
 static _Atomic long baton__alloc_budget = -1;
@@ -54,7 +62,7 @@ void baton__alloc_fail_after(long n)
 
 int baton_set_allocator(const baton_allocator *allocator)
 {
-    long live = atomic_load_explicit(&baton__live_blocks, memory_order_relaxed);
+    long live = atomic_load_explicit(&baton__live_blocks.n, memory_order_relaxed);
     if (live != 0)
         return baton__error(BATON_EBUSY,
                             "baton_set_allocator: %ld block(s) allocated by baton are still in "
@@ -86,7 +94,7 @@ void *baton__malloc(size_t size)
         return NULL;
     void *ptr = baton__allocator.malloc(size == 0 ? 1 : size);
     if (ptr != NULL)
-        atomic_fetch_add_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&baton__live_blocks.n, 1, memory_order_relaxed);
     return ptr;
 }
 
@@ -109,7 +117,7 @@ void *baton__aligned_alloc(size_t alignment, size_t size)
         return NULL;
     void *ptr = baton__allocator.aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
     if (ptr != NULL)
-        atomic_fetch_add_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&baton__live_blocks.n, 1, memory_order_relaxed);
     return ptr;
 }
 
@@ -117,7 +125,7 @@ void baton__free(void *ptr)
 {
     if (ptr == NULL)
         return;
-    atomic_fetch_sub_explicit(&baton__live_blocks, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&baton__live_blocks.n, 1, memory_order_relaxed);
     baton__allocator.free(ptr);
 }
 

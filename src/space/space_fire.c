@@ -193,28 +193,51 @@ static bool root_ready(void *arg)
         return true;
     if (baton__wal_durable(log) > w->seen_durable && root->held != NULL)
         return true;
-    if (w->need_ack && atomic_load_explicit(&root->acked, memory_order_acquire) &&
-        atomic_load_explicit(&root->ack, memory_order_relaxed) <= baton__wal_durable(log))
+    /* Otherwise only what lets the body finish (root_done) or run its held firings (the log
+     * failed) is news. A durable ack counted alone, or no continuation running while firings
+     * were held for the disk, made the body spin (ready at once, root_done still false) for as
+     * long as its chains ran: most of durable_sync's CPU. */
+    if (atomic_load_explicit(&root->running, memory_order_acquire) != 0)
+        return false;
+    if (baton__wal_failed(log))
         return true;
-    return atomic_load_explicit(&root->running, memory_order_acquire) == 0;
+    if (root->held != NULL)
+        return false;
+    if (!w->need_ack)
+        return true;
+    return atomic_load_explicit(&root->acked, memory_order_acquire) &&
+           atomic_load_explicit(&root->ack, memory_order_relaxed) <= baton__wal_durable(log);
 }
 
-/* Spawns the held firings whose records are durable now. */
-static void root_release(sp_root *root)
+/* Spawns the held firings whose records are durable now. The body wakes for deferrals (SYNC:
+ * every firing of a continuation), so the newly deferred are looked at each time, and the held
+ * ones walked again only once the durable mark has moved past *walked (the mark at the last
+ * walk) or the log failed. Walking all of them at every wake cost the body O(held) per firing:
+ * with 256 chains' firings held for a sync, most of durable_sync's CPU. */
+static void root_release(sp_root *root, uint64_t *walked)
 {
+    baton__wal *log = root->space->log;
+    bool failed = baton__wal_failed(log); /* failed: run anyway */
+    uint64_t durable = baton__wal_durable(log);
     /* Acquire: pairs with defer_fire's release CAS. */
     sp_fire *taken = atomic_exchange_explicit(&root->deferred, NULL, memory_order_acquire);
     while (taken != NULL) {
         sp_fire *next = taken->next;
-        taken->next = root->held;
-        root->held = taken;
+        if (taken->seq <= durable || failed) {
+            spawn_fire(root, root->scope, taken);
+        } else {
+            taken->next = root->held;
+            root->held = taken;
+        }
         taken = next;
     }
-    uint64_t durable = baton__wal_durable(root->space->log);
+    if (durable <= *walked && !failed)
+        return;
+    *walked = durable;
     sp_fire **link = &root->held;
     while (*link != NULL) {
         sp_fire *f = *link;
-        if (f->seq <= durable || baton__wal_failed(root->space->log)) { /* failed: run anyway */
+        if (f->seq <= durable || failed) {
             *link = f->next;
             spawn_fire(root, root->scope, f);
         } else {
@@ -263,16 +286,24 @@ static int root_body(baton_scope *scope, void *arg)
     if (!sync)
         return 0;
     baton__wal *log = root->space->log;
+    uint64_t walked = 0;
     for (;;) {
-        root_release(root);
+        root_release(root, &walked);
         if (root_done(root, a->need_ack))
             return 0;
         if (baton__wal_failed(log) && root->held == NULL &&
             atomic_load_explicit(&root->running, memory_order_acquire) == 0 &&
             atomic_load_explicit(&root->deferred, memory_order_acquire) == NULL)
             return 0;
-        root_wait w = {root, baton__wal_durable(log), a->need_ack};
-        (void)baton__waitpoint_wait(baton__wal_progress(log), root_ready, &w, UINT64_MAX);
+        /* The mark the held firings were last checked against, not a fresh reading: a sync
+         * that lands between the two would otherwise go unnoticed, and with every chain's next
+         * step held nothing new is written and no later sync comes. */
+        root_wait w = {root, walked, a->need_ack};
+        /* No yields: what the body waits for is the disk (a sync) or continuations that run
+         * on the pool's workers; yielding to them polled root_ready so often that the body
+         * caught a new deferral before it ever slept, a core's worth of CPU per SYNC space. */
+        (void)baton__waitpoint_wait_yielding(baton__wal_progress(log), root_ready, &w,
+                                             UINT64_MAX, 0);
     }
 }
 

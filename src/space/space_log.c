@@ -8,10 +8,12 @@
  * DESIGN
  *  - What is logged, and why effects rather than requests: see record.h. The core calls these
  *    while it holds the channels a change touched and hands the log their clocks, so the log's
- *    order agrees with every channel's order. Logging costs a claim of the thread's lane and one
- *    copy into it per change, and waits on I/O only when the disk falls a whole lane behind
- *    (wal.h).
- *  - A record is encoded where it fits on the stack, else in one heap buffer; a failure is
+ *    order agrees with every channel's order. Logging costs a claim of the thread's lane and the
+ *    encoding of the record into it per change, and waits on I/O only when the disk falls a
+ *    whole lane behind (wal.h).
+ *  - The per-operation records (PUT, FIRE) are sized first and then encoded straight into the
+ *    log's lane (baton__wal_append_encoded): no buffer, no second copy. SEEN is encoded on the
+ *    stack and REG once per consumer (it is a registration), both then copied. A failure is
  *    recorded for quiesce and the change goes on unlogged (the caller gets ticket 0).
  */
 #include <string.h>
@@ -52,23 +54,42 @@ uint8_t *baton__space_encode_put(const sp_channel *ch, const sp_datum *d, uint8_
     return buf;
 }
 
+/* Appends an encoded record: as baton__space_log, with the record written into the log's lane
+ * by encode (no buffer of ours, no copy). */
+static uint64_t log_encoded(baton_space *space, size_t size, baton__wal_encoder encode, void *ctx,
+                            uint64_t *const *clocks, size_t n)
+{
+    uint64_t ticket = 0;
+    int rc = baton__wal_append_encoded(space->log, size, encode, ctx, clocks, n, &ticket);
+    if (rc != 0) {
+        sp_record_error(space, rc);
+        return 0;
+    }
+    return ticket;
+}
+
+typedef struct put_source {
+    const sp_channel *ch;
+    const sp_datum *d;
+} put_source;
+
+static void encode_put(void *ctx, unsigned char *out)
+{
+    const put_source *p = ctx;
+    (void)baton__record_put(out, (baton_value_view){p->ch->enc, p->ch->size},
+                            (baton_value_view){p->d->bytes, p->d->size}, p->d->id,
+                            p->d->persistent);
+}
+
 uint64_t baton__space_log_put(baton_space *space, sp_channel *ch, const sp_datum *d)
 {
     if (space->log == NULL)
         return 0;
-    uint8_t stack[256];
-    size_t size = 0;
-    uint8_t *buf =
-        baton__space_encode_put(ch, d, stack, sizeof stack, &size, "baton_space_produce");
-    if (buf == NULL) {
-        sp_record_error(space, BATON_ENOMEM);
-        return 0;
-    }
+    put_source p = {ch, d};
+    size_t size = baton__record_put_size((baton_value_view){ch->enc, ch->size},
+                                         (baton_value_view){d->bytes, d->size}, d->id);
     uint64_t *clock = &ch->log_clock;
-    uint64_t ticket = baton__space_log(space, buf, size, &clock, 1);
-    if (buf != stack)
-        baton__free(buf);
-    return ticket;
+    return log_encoded(space, size, encode_put, &p, &clock, 1);
 }
 
 /* The canonical text of pattern in a fresh heap string (its length in *size). */
@@ -156,32 +177,36 @@ static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool 
     return taken ? found->id : 0;
 }
 
-/* Encodes the FIRE from the consumer's own channels, a part at a time, so that a join of any
- * width needs no array of parts: a small join's record fits the stack buffer, a longer record
- * (a wide join's) goes to the heap, as any long record does. */
+typedef struct fire_source {
+    const sp_consumer *k;
+    sp_datum *const *found;
+    bool removed, logged;
+} fire_source;
+
+static void encode_fire(void *ctx, unsigned char *out)
+{
+    const fire_source *f = ctx;
+    const sp_consumer *k = f->k;
+    size_t w = baton__record_fire_head(out, k->id, f->removed, k->n);
+    for (size_t i = 0; i < k->n; i++)
+        w += baton__record_fire_part(out + w,
+                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
+                                     fire_datum_id(k, f->found[i], f->logged));
+}
+
+/* Encodes the FIRE from the consumer's own channels, a part at a time and straight into the
+ * log's lane, so that a join of any width needs no array of parts and no buffer (a record too
+ * long for the lane goes to the heap inside the log, as any long record does). */
 uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
                                bool removed, bool logged)
 {
     if (space->log == NULL)
         return 0;
-    uint8_t stack[512];
     size_t size = baton__record_fire_head_size(k->id, k->n);
     for (size_t i = 0; i < k->n; i++)
         size +=
             baton__record_fire_part_size((baton_value_view){k->chans[i]->enc, k->chans[i]->size},
                                          fire_datum_id(k, found[i], logged));
-    uint8_t *buf = size <= sizeof stack ? stack : baton__malloc(size);
-    if (buf == NULL) {
-        sp_record_error(space, BATON_ENOMEM);
-        return 0;
-    }
-    size_t w = baton__record_fire_head(buf, k->id, removed, k->n);
-    for (size_t i = 0; i < k->n; i++)
-        w += baton__record_fire_part(buf + w,
-                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
-                                     fire_datum_id(k, found[i], logged));
-    uint64_t seq = baton__space_log(space, buf, w, k->clocks, k->n);
-    if (buf != stack)
-        baton__free(buf);
-    return seq;
+    fire_source f = {k, found, removed, logged};
+    return log_encoded(space, size, encode_fire, &f, k->clocks, k->n);
 }

@@ -9,7 +9,9 @@
  *    which on two cores cost half the space's throughput. Now each appending thread writes into
  *    a lane of its own (a byte ring of WAL_LANE_BYTES with a single consumer, the writer), and
  *    nothing on an append's path is written by another thread in the meantime: per record, a
- *    compare-and-swap and two stores on the lane's own line, a copy, no allocation, no lock.
+ *    compare-and-swap and two stores on the lane's own line, a copy (or, through
+ *    baton__wal_append_encoded, the caller's encoder writing the record in place: the space's
+ *    PUT and FIRE), no allocation, no lock.
  *  - A lane has one holder at a time: an append claims it by moving `active` from 0 to the
  *    epoch it read (a thread keeps its lane from one append to the next, so the claim hits its
  *    own cache) and lets go by storing 0. A thread whose lane is taken claims another or adds
@@ -451,9 +453,24 @@ static int wal_failed_error(const baton__wal *wal, const char *who)
     return baton__error(BATON_EIO, "%s: the log's writer failed: %s", who, wal->failed_msg);
 }
 
+/* Where an append's bytes come from: a record to copy, or an encoder that writes it in place. */
+typedef struct wal_source {
+    const void *record;
+    baton__wal_encoder encode;
+    void *ctx;
+} wal_source;
+
+static void source_write(const wal_source *src, unsigned char *out, size_t size)
+{
+    if (src->encode != NULL)
+        src->encode(src->ctx, out);
+    else if (size > 0)
+        memcpy(out, src->record, size);
+}
+
 /* Writes the entry at start of a lane the caller holds: header, then the record or its heap
  * copy's address. */
-static void put_entry(wal_lane *lane, uint64_t start, const void *record, uint32_t size,
+static void put_entry(wal_lane *lane, uint64_t start, const wal_source *src, uint32_t size,
                       unsigned char *heap, uint64_t epoch, uint64_t stamp)
 {
     wal_entry *en = wal_lane_entry(lane, start);
@@ -463,16 +480,17 @@ static void put_entry(wal_lane *lane, uint64_t start, const void *record, uint32
     en->stamp = stamp;
     if (heap != NULL)
         memcpy(en + 1, &heap, sizeof heap);
-    else if (size > 0)
-        memcpy(en + 1, record, size);
+    else
+        source_write(src, (unsigned char *)(en + 1), size);
 }
 
-static int append(baton__wal *wal, const void *record, size_t size, uint64_t *const *clocks,
+static int append(baton__wal *wal, const wal_source *src, size_t size, uint64_t *const *clocks,
                   size_t n_clocks, bool barrier, uint64_t *ticket, const char *who)
 {
-    if (wal == NULL || (record == NULL && size > 0) || (clocks == NULL && n_clocks > 0))
+    bool no_bytes = src->encode == NULL && src->record == NULL && size > 0;
+    if (wal == NULL || no_bytes || (clocks == NULL && n_clocks > 0))
         return baton__error(BATON_EINVAL, "%s: %s is NULL", who,
-                            wal == NULL ? "wal" : record == NULL ? "record" : "clocks");
+                            wal == NULL ? "wal" : no_bytes ? "record" : "clocks");
     if (wal->mode == BATON__WAL_NONE) {
         uint64_t s = atomic_fetch_add_explicit(&wal->none_count, 1, memory_order_relaxed) + 1;
         if (ticket != NULL)
@@ -492,7 +510,7 @@ static int append(baton__wal *wal, const void *record, size_t size, uint64_t *co
         if (heap == NULL)
             return baton__error(BATON_ENOMEM, "%s: no memory for a record of %zu bytes", who,
                                 size);
-        memcpy(heap, record, size);
+        source_write(src, heap, size);
     }
     uint64_t body = heap != NULL ? sizeof heap : size;
     uint64_t need = WAL_ENTRY_HEADER + ((body + 7) & ~(uint64_t)7);
@@ -549,7 +567,10 @@ static int append(baton__wal *wal, const void *record, size_t size, uint64_t *co
             lane->clock = stamp;
             tls_clock = stamp;
         }
-        put_entry(lane, start, record, (uint32_t)size, heap, barrier ? e : tag, stamp);
+        /* The lane's bytes a few records on were last touched by the writer, long ago: ask
+         * for them now, so that a later append does not wait for the line. */
+        BATON__PREFETCH_WRITE(wal_lane_entry(lane, start + need + 512));
+        put_entry(lane, start, src, (uint32_t)size, heap, barrier ? e : tag, stamp);
         /* Release: pairs with the writer's acquire load of tail; the entry is written. */
         lane->end = start + need;
         atomic_store_explicit(&lane->tail, lane->end, memory_order_release);
@@ -564,14 +585,26 @@ static int append(baton__wal *wal, const void *record, size_t size, uint64_t *co
 
 int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t *ticket)
 {
-    return append(wal, record, size, NULL, 0, false, ticket, "baton__wal_append");
+    wal_source src = {record, NULL, NULL};
+    return append(wal, &src, size, NULL, 0, false, ticket, "baton__wal_append");
 }
 
 int baton__wal_append_ordered(baton__wal *wal, const void *record, size_t size,
                               uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket)
 {
-    return append(wal, record, size, clocks, n_clocks, false, ticket,
+    wal_source src = {record, NULL, NULL};
+    return append(wal, &src, size, clocks, n_clocks, false, ticket,
                   "baton__wal_append_ordered");
+}
+
+int baton__wal_append_encoded(baton__wal *wal, size_t size, baton__wal_encoder encode, void *ctx,
+                              uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket)
+{
+    const char *who = "baton__wal_append_encoded";
+    if (encode == NULL)
+        return baton__error(BATON_EINVAL, "%s: encode is NULL", who);
+    wal_source src = {NULL, encode, ctx};
+    return append(wal, &src, size, clocks, n_clocks, false, ticket, who);
 }
 
 /* ---- waiting -------------------------------------------------------------------------------- */
@@ -618,7 +651,8 @@ int baton__wal_append_barrier(baton__wal *wal, const void *record, size_t size,
 {
     const char *who = "baton__wal_append_barrier";
     uint64_t e = 0;
-    int rc = append(wal, record, size, NULL, 0, true, &e, who);
+    wal_source src = {record, NULL, NULL};
+    int rc = append(wal, &src, size, NULL, 0, true, &e, who);
     if (rc != 0 || wal->mode == BATON__WAL_NONE) {
         if (rc == 0 && ticket != NULL)
             *ticket = e;

@@ -115,6 +115,21 @@ int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t
 int baton__wal_append_ordered(baton__wal *wal, const void *record, size_t size,
                               uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket);
 
+/* Writes a record of exactly the size it was asked for at out (baton__wal_append_encoded). */
+typedef void (*baton__wal_encoder)(void *ctx, unsigned char *out);
+
+/*
+ * As baton__wal_append_ordered, for a record of size bytes that encode(ctx, out) writes straight
+ * into the thread's lane (out: size bytes, 8-byte aligned), so that the caller needs no buffer
+ * of its own and the record is not copied. encode runs on the calling thread, at most once, while
+ * the lane is held: it must write exactly size bytes, quickly, and must not call into the log.
+ * It is not called when the append fails before writing, nor in NONE mode. A record longer than
+ * WAL_LANE_INLINE_MAX is encoded into its heap copy. Errors: as baton__wal_append_ordered, and
+ * BATON_EINVAL for a NULL encode.
+ */
+int baton__wal_append_encoded(baton__wal *wal, size_t size, baton__wal_encoder encode, void *ctx,
+                              uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket);
+
 /*
  * Appends a barrier: a record placed after every record whose append returned before this call
  * began and before every record whose append begins after it returns. Waits until the writer

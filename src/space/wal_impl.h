@@ -68,9 +68,13 @@ typedef struct wal_lane {
     unsigned char *bytes;
 } wal_lane;
 
-/* One record of a batch, in merge order. */
+/* One record of a batch, in merge order: what the writing needs of its entry, read once by the
+ * merge, so that sizing, writing and freeing a batch do not walk its lane entries again (a
+ * batch of one linger holds megabytes of them, out of cache by the next pass). */
 typedef struct wal_pick {
-    const wal_entry *entry;
+    const unsigned char *payload; /* in the lane, or the heap copy when heap */
+    uint32_t size;
+    uint32_t heap; /* 1: payload is a heap copy the writer frees */
 } wal_pick;
 
 struct baton__wal {
