@@ -17,7 +17,8 @@
  *    and no thread waits for a channel: an operation that finds its channel busy leaves its
  *    record behind and returns; the owner runs it. (The only wait: a record counted in `pending`
  *    may sit behind one whose pusher has swapped the queue's tail but not linked it yet; the
- *    owner spins for those two instructions.) The owner runs the records inline, on the thread
+ *    owner spins for those two instructions, and runs its call's other channels first when the
+ *    pusher was preempted between them: pop_op.) The owner runs the records inline, on the thread
  *    that made the chain non-idle, rather than as a pool task: the pool has no detached spawn,
  *    and an inline owner needs neither a scope nor an allocation per activation. Channels owned
  *    by one call are kept on that call's work list (`work_next`), so ownership passes without
