@@ -17,7 +17,8 @@
  *    and no thread waits for a channel: an operation that finds its channel busy leaves its
  *    record behind and returns; the owner runs it. (The only wait: a record counted in `pending`
  *    may sit behind one whose pusher has swapped the queue's tail but not linked it yet; the
- *    owner spins for those two instructions.) The owner runs the records inline, on the thread
+ *    owner spins for those two instructions, and runs its call's other channels first when the
+ *    pusher was preempted between them: pop_op.) The owner runs the records inline, on the thread
  *    that made the chain non-idle, rather than as a pool task: the pool has no detached spawn,
  *    and an inline owner needs neither a scope nor an allocation per activation. Channels owned
  *    by one call are kept on that call's work list (`work_next`), so ownership passes without
@@ -116,7 +117,13 @@ static void release(sp_call *call, sp_channel *ch)
     }
 }
 
-static sp_op *pop_op(sp_channel *ch)
+/* Spins of a pop that finds the next record still being linked before the owner turns to other
+ * work (or, with none, gives the pusher its CPU). */
+#define SP_POP_SPINS 128u
+
+/* The owner's next record of ch, or NULL when it is counted but still being linked and the call
+ * has other channels to run first (ch goes back on the work list, after the next one). */
+static sp_op *pop_op(sp_call *call, sp_channel *ch)
 {
     if (ch->direct != NULL) {
         sp_op *op = ch->direct;
@@ -125,9 +132,20 @@ static sp_op *pop_op(sp_channel *ch)
     }
     baton_mpsc_node *node = NULL;
     /* The record is counted, so it is pushed; only a pusher between its tail swap and its link
-     * can hide it, for a few instructions. */
-    while (baton_mpsc_linked_try_pop(ch->queue, &node) != 0)
-        sched_yield();
+     * can hide it, for a few instructions: a short spin finds it. Only a pusher preempted in
+     * between keeps it longer; then the owner runs its other channels meanwhile, and yields its
+     * CPU (to that pusher, on a full machine) only when it has nothing else to run. */
+    for (unsigned spins = 0; baton_mpsc_linked_try_pop(ch->queue, &node) != 0; spins++) {
+        if (spins < SP_POP_SPINS) {
+            baton__cpu_relax();
+        } else if (call->work != NULL) {
+            ch->work_next = call->work->work_next;
+            call->work->work_next = ch;
+            return NULL;
+        } else {
+            sched_yield();
+        }
+    }
     return (sp_op *)((char *)node - offsetof(sp_op, node));
 }
 
@@ -336,7 +354,10 @@ static void run_work(sp_call *call, sp_root *root)
     while (call->work != NULL) {
         sp_channel *ch = call->work;
         call->work = ch->work_next;
-        run_op(call, ch, pop_op(ch));
+        sp_op *op = pop_op(call, ch);
+        if (op == NULL)
+            continue;
+        run_op(call, ch, op);
         if (call->fires != NULL && call->work != NULL)
             baton__space_dispatch(call, root, false);
     }

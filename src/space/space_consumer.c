@@ -64,10 +64,23 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
     if (k == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
-    /* Only the header is zeroed: consumer_new writes every per-channel slot below (a scratch
-     * slot is written by a climb before it is read). */
-    memset(k, 0, sizeof *k);
+    /* Every field of the header is written here, one by one, rather than zeroed first: a
+     * memset of the header compiled to `rep stos`, whose start-up cost was half of this
+     * function's time in a produce/consume pair. consumer_new writes every per-channel slot below
+     * (a scratch slot is written by a climb before it is read). */
     k->space = space;
+    k->id = 0;
+    k->fn = NULL;
+    k->ctx = NULL;
+    atomic_init(&k->refs, 0);
+    k->registered = false;
+    k->owns_patterns = false;
+    k->stamp = 0;
+    k->free_next = NULL;
+    k->reg_record = NULL;
+    k->reg_size = 0;
+    k->body = (baton_value_view){NULL, 0};
+    k->body_bytes = NULL;
     k->regs = (sp_reg *)(k + 1);
     k->chans = (sp_channel **)(k->regs + n);
     k->pats = (const baton_pattern **)(k->chans + n);

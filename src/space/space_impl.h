@@ -87,6 +87,10 @@ struct sp_consumer {
     uint8_t *body_bytes;
 };
 
+/* Three cache lines, by who touches them: what every lookup and push reads (set once), the
+ * chain's count (every push and release writes it, from any thread), and the owner's state. A
+ * contended channel's pushers then do not take the owner's lists' line from it on each push, and
+ * lookups of the channel from other threads do not miss on the owner's writes. */
 struct sp_channel {
     baton_space *space; /* its data's blocks go back to the space's lists (space_mem.c) */
     uint64_t hash;
@@ -94,8 +98,9 @@ struct sp_channel {
     uint8_t *enc;
     sp_channel *_Atomic collide_next; /* channels with the same 64-bit hash */
     baton_mpsc_linked *queue;
-    _Atomic size_t pending;
-    struct sp_op *direct; /* the record that claimed the idle channel (owner only; space.c) */
+    BATON_CACHELINE_ALIGNED _Atomic size_t pending;
+    BATON_CACHELINE_ALIGNED struct sp_op *direct; /* the record that claimed the idle channel
+                                                   * (owner only; space.c) */
     sp_channel *work_next;
     sp_datum *data_head, *data_tail;
     sp_reg *reg_head, *reg_tail;

@@ -79,9 +79,10 @@ static void channel_free(sp_channel *ch)
 
 static sp_channel *channel_new(baton_space *space, uint64_t hash, baton_value_view v)
 {
-    sp_channel *ch = baton__calloc(1, sizeof *ch);
+    sp_channel *ch = baton__aligned_alloc(BATON_CACHELINE, sizeof *ch);
     if (ch == NULL)
         return NULL;
+    memset(ch, 0, sizeof *ch);
     ch->space = space;
     ch->enc = baton__malloc(v.size);
     if (ch->enc == NULL || baton_mpsc_linked_create(&ch->queue) != 0) {
