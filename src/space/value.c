@@ -201,7 +201,7 @@ int baton__value_check(const char *who, const uint8_t *data, size_t size, size_t
     return check_value(who, data, size, BATON_VALUE_MAX_DEPTH, out_size);
 }
 
-bool baton__view_valid(baton_value_view view)
+bool baton__view_valid_walk(baton_value_view view)
 {
     size_t used;
     if (view.data == NULL || view.size == 0)
