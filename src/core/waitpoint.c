@@ -70,7 +70,7 @@ static void baton__waitpoint_leave(baton__waitpoint *wp)
     baton__store_relaxed(&wp->waking, 0);
 }
 
-static void baton__waitpoint_heavy_barrier(void)
+void baton__waitpoint_heavy_barrier(void)
 {
     if (baton__waitpoint_asymmetric)
         baton__process_barrier();

@@ -74,6 +74,13 @@ static inline void baton__waitpoint_light_barrier(void)
     }
 }
 
+/* The other half: a process-wide barrier (membarrier) when the light barrier is only a compiler
+ * barrier, else a sequentially consistent fence. With the light barrier between a thread's store
+ * and its load of another word, and this between another thread's store to that word and its
+ * load of the first, one of the two loads sees the other's store (a Dekker pair whose cost lies
+ * on this side). Used by the waiters here and by the space's compaction against its calls. */
+void baton__waitpoint_heavy_barrier(void);
+
 /* Wakes waiters (all, or one) if there are any. Call after publishing the change they wait for. */
 void baton__waitpoint_wake(baton__waitpoint *wp, bool all);
 

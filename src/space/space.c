@@ -61,12 +61,17 @@
  *    (space_log.c), so the log's order agrees with every channel's order. Firings are collected
  *    during a call and dispatched as continuations after each record the call runs and at its
  *    end (space_fire.c).
- *  - Quiescence. Calls from outside continuations are counted in per-slot counters (began,
- *    ended; a slot per worker, outside threads hashed onto the rest), so that independent callers
- *    do not share a counter's cache line. Quiesce reads every `ended`, then every `began`: equal
- *    sums mean no call was in flight at a moment between the two reads (each counter only
- *    grows, began >= ended). Compaction holds new outside calls back with `paused` (a Dekker
- *    pair with the call's seq_cst increment of began) and waits the same way.
+ *  - Quiescence. Calls from outside continuations are counted in per-thread counters (began,
+ *    ended; kept with the thread's blocks, space_mem.c), so that independent callers share no
+ *    cache line and, each counter having one writer, count with plain stores instead of
+ *    read-modify-writes (two locked instructions per call, a tenth of a produce/consume pair).
+ *    Quiesce reads every `ended`, then every `began`: equal sums mean no call was in flight at a
+ *    moment between the two reads (each counter only grows, began >= ended; a thread whose
+ *    counters appear between the two reads counted from 0). Compaction holds new outside calls
+ *    back with `paused`: a Dekker pair with the call's increment of began, whose cost lies on
+ *    compaction's side (the waitpoint's light and heavy barriers: a compiler barrier in the call,
+ *    a membarrier in compaction). A thread that could not get counters (memory was short) counts
+ *    in shared ones with seq_cst read-modify-writes.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -278,8 +283,11 @@ static uint64_t top(sp_call *call, sp_op *op)
             if (k->registered)
                 baton__space_unregister(k);
             else
-                /* the alive reference of a consumer never registered */
-                baton__space_consumer_unref(k);
+                /* The alive reference of a consumer never registered: no registration, so no
+                 * re-evaluation, ever named it, and only this record does now (its maker let go
+                 * of it when it pushed the record): the count is 2 and no other thread reads it,
+                 * so a plain store drops it (one read-modify-write fewer per pair). */
+                baton__store_relaxed(&k->refs, 1);
             alive = false;
             break;
         }
@@ -338,12 +346,14 @@ static void run_op(sp_call *call, sp_channel *ch, sp_op *op)
         for (size_t i = 0; i < k->n; i++)
             release(call, k->chans[i]);
         baton__space_consumer_unref(k); /* the record's reference */
-        baton__space_release(call->space, op, sizeof *op);
+        if (!op->on_stack)
+            baton__space_release(call->space, op, sizeof *op);
         return;
     }
     }
     release(call, ch);
-    baton__space_release(call->space, op, sizeof *op);
+    if (!op->on_stack)
+        baton__space_release(call->space, op, sizeof *op);
 }
 
 /* Runs the chains this call owns. Firings are dispatched after each record, not at the end: a
@@ -365,20 +375,6 @@ static void run_work(sp_call *call, sp_root *root)
 
 /* ---- calls and quiescence ---- */
 
-static SP_TLS unsigned sp_tls_slot = UINT32_MAX;
-
-static sp_call_slot *call_slot(baton_space *space)
-{
-    int w = baton_pool_current_worker(space->pool);
-    if (w >= 0)
-        return &space->slots[(unsigned)w % SP_CALL_SLOTS];
-    if (sp_tls_slot == UINT32_MAX) {
-        static _Atomic unsigned next_slot;
-        sp_tls_slot = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed);
-    }
-    return &space->slots[(SP_CALL_SLOTS / 2 + sp_tls_slot) % SP_CALL_SLOTS];
-}
-
 static bool not_paused(void *arg)
 {
     baton_space *space = arg;
@@ -390,14 +386,34 @@ static sp_call_slot *call_begin(baton_space *space)
 {
     if (baton__space_in_continuation(space))
         return NULL;
-    sp_call_slot *slot = call_slot(space);
+    sp_call_slot *slot = baton__space_my_calls(space);
+    if (slot == NULL) { /* memory was short: the shared counters */
+        slot = &space->shared_calls;
+        for (;;) {
+            /* seq_cst: a Dekker pair with baton__space_pause's store of paused and its reads of
+             * the counters: either compaction sees this call, or this call sees the pause. */
+            atomic_fetch_add_explicit(&slot->began, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&space->paused, memory_order_seq_cst) == 0)
+                return slot;
+            atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+            baton__waitpoint_notify(&space->idle, true);
+            (void)baton__waitpoint_wait(&space->idle, not_paused, space, UINT64_MAX);
+        }
+    }
     for (;;) {
-        /* seq_cst: a Dekker pair with baton__space_pause's store of paused and its reads of the
-         * counters: either compaction sees this call, or this call sees the pause. */
-        atomic_fetch_add_explicit(&slot->began, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&space->paused, memory_order_seq_cst) == 0)
+        /* This thread alone writes its counters: a plain increment, no read-modify-write. The
+         * light barrier makes a Dekker pair with baton__space_pause (its store of paused, its
+         * heavy barrier, its reads of the counters): either compaction sees this call, or this
+         * call sees the pause. */
+        uint64_t began = baton__load_relaxed(&slot->began) + 1;
+        baton__store_relaxed(&slot->began, began);
+        baton__waitpoint_light_barrier();
+        if (baton__load_relaxed(&space->paused) == 0)
             return slot;
-        atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+        /* Release: pairs with the acquire reads of baton__space_calls_sum. (Not `began`: a
+         * call of this thread may be in flight below this one, while it helps its pool.) */
+        atomic_store_explicit(&slot->ended, baton__load_relaxed(&slot->ended) + 1,
+                              memory_order_release);
         baton__waitpoint_notify(&space->idle, true);
         (void)baton__waitpoint_wait(&space->idle, not_paused, space, UINT64_MAX);
     }
@@ -409,22 +425,24 @@ static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need
     baton__space_dispatch(call, root, need_ack);
     if (slot == NULL)
         return;
-    /* Release (seq_cst): the call's effects, and its continuations', are visible to the quiesce
-     * that reads this count (acquire). */
-    atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+    /* Release: the call's effects, and its continuations', are visible to the quiesce that reads
+     * this count (acquire, baton__space_calls_sum). */
+    if (slot == &call->space->shared_calls)
+        atomic_fetch_add_explicit(&slot->ended, 1, memory_order_seq_cst);
+    else
+        atomic_store_explicit(&slot->ended, baton__load_relaxed(&slot->ended) + 1,
+                              memory_order_release);
     baton__waitpoint_notify(&call->space->idle, true);
 }
 
 static bool no_call_in_flight(void *arg)
 {
     baton_space *space = arg;
-    uint64_t ended = 0, began = 0;
-    /* Acquire (seq_cst) loads: pair with call_end's increments. Ended first, then began: see
-     * DESIGN, Quiescence. */
-    for (unsigned i = 0; i < SP_CALL_SLOTS; i++)
-        ended += atomic_load_explicit(&space->slots[i].ended, memory_order_seq_cst);
-    for (unsigned i = 0; i < SP_CALL_SLOTS; i++)
-        began += atomic_load_explicit(&space->slots[i].began, memory_order_seq_cst);
+    /* Ended first, then began: see DESIGN, Quiescence. The shared counters are read with them. */
+    uint64_t ended = baton__space_calls_sum(space, true) +
+                     atomic_load_explicit(&space->shared_calls.ended, memory_order_seq_cst);
+    uint64_t began = baton__space_calls_sum(space, false) +
+                     atomic_load_explicit(&space->shared_calls.began, memory_order_seq_cst);
     return began == ended;
 }
 
@@ -435,8 +453,10 @@ void baton__space_wait_calls(baton_space *space)
 
 void baton__space_pause(baton_space *space)
 {
-    /* seq_cst: see call_begin. */
+    /* seq_cst, then the heavy barrier: the Dekker pair of call_begin (its light barrier, or the
+     * shared counters' seq_cst increment). */
     atomic_store_explicit(&space->paused, 1, memory_order_seq_cst);
+    baton__waitpoint_heavy_barrier();
     (void)baton__waitpoint_wait(&space->idle, no_call_in_flight, space, UINT64_MAX);
 }
 
@@ -455,8 +475,15 @@ static void root_init(sp_root *root, baton_space *space)
     atomic_init(&root->acked, 0);
 }
 
-/* Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. */
-static void call_run(baton_space *space, sp_channel *ch, sp_op *op)
+/*
+ * Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. *op
+ * is the caller's record, in its frame. When the call claims an idle channel and the record
+ * climbs no further (one channel), the record stays there: this call runs it before it returns.
+ * Otherwise it is copied into a block, since the channel's owner, maybe another thread, runs it
+ * later. (A block and its return were two of a produce/consume pair's eight.) Returns 0, or
+ * BATON_ENOMEM when no block could be had: the operation did not run and the space is as it was.
+ */
+static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_channel)
 {
     sp_call call = {space, NULL, NULL};
     sp_root root;
@@ -464,8 +491,27 @@ static void call_run(baton_space *space, sp_channel *ch, sp_op *op)
     sp_call_slot *slot = call_begin(space);
     bool need_ack = slot != NULL && sp_space_sync(space);
     op->root = need_ack ? &root : NULL;
-    push_op(&call, ch, op);
+    size_t idle = 0;
+    /* acq_rel: as push_op's claim. */
+    if (one_channel &&
+        atomic_compare_exchange_strong_explicit(&ch->pending, &idle, 1, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        op->on_stack = true;
+        ch->direct = op;
+        ch->work_next = NULL;
+        call.work = ch;
+    } else {
+        sp_op *block = baton__space_alloc(space, sizeof *block);
+        if (block == NULL) {
+            call_end(&call, slot, &root, false);
+            return BATON_ENOMEM;
+        }
+        *block = *op;
+        block->on_stack = false;
+        push_op(&call, ch, block);
+    }
     call_end(&call, slot, &root, need_ack);
+    return 0;
 }
 
 typedef struct settle_all {
@@ -564,10 +610,8 @@ int baton__space_new(const baton_space_config *config, const char *who, baton_sp
     atomic_init(&space->paused, 0);
     atomic_init(&space->compactions, 0);
     atomic_init(&space->mem, NULL);
-    for (unsigned i = 0; i < SP_CALL_SLOTS; i++) {
-        atomic_init(&space->slots[i].began, 0);
-        atomic_init(&space->slots[i].ended, 0);
-    }
+    atomic_init(&space->shared_calls.began, 0);
+    atomic_init(&space->shared_calls.ended, 0);
     baton__waitpoint_global_init();
     baton__waitpoint_init(&space->idle);
     *out = space;
@@ -652,31 +696,32 @@ int baton_space_produce(baton_space *space, baton_value_view channel, baton_valu
         return BATON_ENOMEM;
     uint64_t id = take_id(space, &space->next_datum, 0);
     sp_datum *d = baton__space_alloc(space, sizeof *d + datum.size);
-    sp_op *op = baton__space_alloc(space, sizeof *op);
-    if (d == NULL || op == NULL) {
-        baton__space_release(space, d, sizeof *d + datum.size);
-        baton__space_release(space, op, sizeof *op);
+    if (d == NULL)
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
-    }
-    memset(op, 0, sizeof *op);
     memcpy(d->bytes, datum.data, datum.size);
     d->size = datum.size;
     d->persistent = persistent;
     d->id = id;
-    op->kind = OP_PRODUCE;
-    op->datum = d;
-    call_run(space, ch, op);
+    sp_op op = {.kind = OP_PRODUCE, .datum = d};
+    if (call_run(space, ch, &op, true) != 0) {
+        baton__space_release(space, d, sizeof *d + datum.size);
+        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+    }
     return 0;
 }
 
 static const uint8_t sp_nil_encoding[1] = {BATON__TAG_NIL};
 
-int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
-                             baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
-                             void *ctx, unsigned flags, baton_value_view body,
-                             uint64_t *consumer_id)
+/* Both consume calls. The body comes as a pointer and a size, not a view: a view passed on the
+ * stack was written in two halves and read whole, a store-forwarding stall that was a third of
+ * this function's samples in a produce/consume pair. */
+static inline int consume(baton_space *space, const baton_value_view *channels,
+                          baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
+                          void *ctx, unsigned flags, const uint8_t *body_data, size_t body_size,
+                          uint64_t *consumer_id)
 {
     const char *who = "baton_space_consume";
+    baton_value_view body = {body_data, body_size};
     if (space == NULL || channels == NULL || patterns == NULL || fn == NULL || n == 0)
         return baton__error(BATON_EINVAL, "%s: NULL argument or no channels", who);
     if (flags & ~(unsigned)(BATON_CONSUME_PERSISTENT | BATON_CONSUME_PEEK))
@@ -704,27 +749,38 @@ int baton_space_consume_body(baton_space *space, const baton_value_view *channel
     k->fn = fn;
     k->ctx = ctx;
     k->id = take_id(space, &space->next_consumer, 1);
-    sp_op *op = baton__space_alloc(space, sizeof *op);
-    if (op == NULL) {
+    atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
+    /* Written before the call runs: its continuation may run inline, and may read it. */
+    uint64_t unchanged = 0;
+    if (consumer_id != NULL) {
+        unchanged = *consumer_id;
+        *consumer_id = k->id;
+    }
+    sp_op op = {.kind = OP_CONSUME, .consumer = k};
+    /* k is the record's from here: another thread may run it, and free k, at any time. */
+    if (call_run(space, k->chans[0], &op, n == 1) != 0) {
         baton__space_consumer_free(k);
+        if (consumer_id != NULL)
+            *consumer_id = unchanged;
         return baton__error(BATON_ENOMEM, "%s: out of memory", who);
     }
-    memset(op, 0, sizeof *op);
-    atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
-    if (consumer_id != NULL)
-        *consumer_id = k->id;
-    op->kind = OP_CONSUME;
-    op->consumer = k;
-    call_run(space, k->chans[0], op);
     return 0;
+}
+
+int baton_space_consume_body(baton_space *space, const baton_value_view *channels,
+                             baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
+                             void *ctx, unsigned flags, baton_value_view body,
+                             uint64_t *consumer_id)
+{
+    return consume(space, channels, patterns, n, fn, ctx, flags, body.data, body.size,
+                   consumer_id);
 }
 
 int baton_space_consume(baton_space *space, const baton_value_view *channels,
                         baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
                         void *ctx, unsigned flags, uint64_t *consumer_id)
 {
-    return baton_space_consume_body(space, channels, patterns, n, fn, ctx, flags,
-                                    (baton_value_view){NULL, 0}, consumer_id);
+    return consume(space, channels, patterns, n, fn, ctx, flags, NULL, 0, consumer_id);
 }
 
 int baton_space_channel_counts(baton_space *space, baton_value_view channel, size_t *data,

@@ -169,6 +169,14 @@ void baton__space_consumer_free(sp_consumer *k)
 
 void baton__space_consumer_unref(sp_consumer *k)
 {
+    /* The last reference needs no read-modify-write: new references are made only by holders of
+     * one (a registration makes a record's), so a count of 1 read by a holder is its own, and
+     * nothing can raise it. Acquire: pairs with the other holders' acq_rel decrements, so their
+     * uses of k happen before the free. */
+    if (atomic_load_explicit(&k->refs, memory_order_acquire) == 1) {
+        baton__space_consumer_free(k);
+        return;
+    }
     /* acq_rel: release publishes this thread's use of k; acquire, for the last one, makes every
      * other user's accesses happen before the free. */
     if (baton__fetch_sub_acq_rel(&k->refs, 1) == 1)

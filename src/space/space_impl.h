@@ -122,11 +122,10 @@ typedef struct sp_pairs {
 /* The table: a hash trie of 64-way nodes (space_table.c). */
 typedef struct sp_table_node sp_table_node;
 
-/* Per-slot call counters (see space.c, DESIGN: Quiescence). */
-#define SP_CALL_SLOTS 64u
-
+/* A thread's count of its outside calls (see space.c, DESIGN: Quiescence): kept with its blocks
+ * (space_mem.c), written only by that thread. */
 typedef struct sp_call_slot {
-    BATON_CACHELINE_ALIGNED _Atomic uint64_t began;
+    _Atomic uint64_t began;
     _Atomic uint64_t ended;
 } sp_call_slot;
 
@@ -141,7 +140,9 @@ struct baton_space {
     _Atomic int first_error;
     _Atomic int paused; /* compaction holds new outside calls back */
     baton__waitpoint idle; /* quiesce and compaction sleep here */
-    sp_call_slot slots[SP_CALL_SLOTS];
+    /* The calls of threads that could not get their own counters (memory was short): shared, so
+     * counted with read-modify-writes. */
+    BATON_CACHELINE_ALIGNED sp_call_slot shared_calls;
 
     /* Durability (space_durable.c); log is NULL for a space in memory or a read-only view. */
     baton__wal *log;
@@ -180,6 +181,7 @@ typedef struct sp_op {
     uint64_t after_seq;    /* SETTLE, REEVAL */
     sp_root *root;         /* PRODUCE, CONSUME of an outside SYNC call: gets the record's seq */
     bool recovery;         /* SETTLE, REEVAL of the open's settling: fires only owed turns */
+    bool on_stack;         /* in its call's frame, not a block (space.c: call_run) */
 } sp_op;
 
 typedef struct sp_fire {
@@ -343,6 +345,12 @@ void baton__space_mem_destroy(baton_space *space);
 void *baton__space_alloc(baton_space *space, size_t size);
 /* Gives back a block of baton__space_alloc(space, size), with the same size. NULL is ignored. */
 void baton__space_release(baton_space *space, void *p, size_t size);
+/* The calling thread's call counters in space, written by this thread alone (made with its lists
+ * on its first use); NULL when memory is short. */
+sp_call_slot *baton__space_my_calls(baton_space *space);
+/* The sum of every thread's `ended` (ended: true) or `began` counters, each read with acquire
+ * (pairs with the release store that ends a call). */
+uint64_t baton__space_calls_sum(baton_space *space, bool ended);
 
 /* ---- space_seen.c ---- */
 

@@ -27,6 +27,9 @@
  *    what a list holds stays bounded by what was live at once. Larger records (a wide
  *    join's consumer, a large datum) and blocks made when memory for the lists was short have
  *    no owner and go to the heap. Records need 8-byte alignment at most (the header's size).
+ *  - The same per-thread block holds the thread's call counters (space.c, DESIGN: Quiescence):
+ *    quiesce sums them over the registry, which only grows, so a thread's counters stay
+ *    readable for the space's life.
  *  - baton_space_destroy frees every list and what it holds: no memory outlives the space (so
  *    baton_set_allocator can change the allocator once every handle is destroyed).
  */
@@ -56,6 +59,7 @@ struct sp_mem {
     unsigned count[SP_MEM_CLASSES];
     const void *owner_thread; /* the address of its thread's sp_tls_mem */
     sp_mem *next;             /* the registry */
+    sp_call_slot calls;       /* its thread's outside calls (space.c) */
     /* Blocks other threads gave back, per class: pushed by them, taken whole by the owner. */
     BATON_CACHELINE_ALIGNED sp_block *_Atomic inbox[SP_MEM_CLASSES];
 };
@@ -123,6 +127,8 @@ static sp_mem *my_mem(baton_space *space)
         memset(m, 0, sizeof *m);
         for (unsigned c = 0; c < SP_MEM_CLASSES; c++)
             atomic_init(&m->inbox[c], NULL);
+        atomic_init(&m->calls.began, 0);
+        atomic_init(&m->calls.ended, 0);
         m->owner_thread = me;
         do {
             m->next = head;
@@ -136,6 +142,22 @@ static sp_mem *my_mem(baton_space *space)
     return m;
 }
 
+sp_call_slot *baton__space_my_calls(baton_space *space)
+{
+    sp_mem *m = my_mem(space);
+    return m != NULL ? &m->calls : NULL;
+}
+
+uint64_t baton__space_calls_sum(baton_space *space, bool ended)
+{
+    uint64_t sum = 0;
+    /* Acquire: pairs with my_mem's release CAS, so a registered list's fields are visible. */
+    for (sp_mem *m = atomic_load_explicit(&space->mem, memory_order_acquire); m; m = m->next)
+        sum += atomic_load_explicit(ended ? &m->calls.ended : &m->calls.began,
+                                    memory_order_acquire);
+    return sum;
+}
+
 static void *heap_block(sp_mem *owner, size_t size)
 {
     sp_head *h = baton__malloc(size);
@@ -145,7 +167,21 @@ static void *heap_block(sp_mem *owner, size_t size)
     return h + 1;
 }
 
-void *baton__space_alloc(baton_space *space, size_t size)
+/* The first block of m's non-empty list c, owned by m. */
+static inline void *take_block(sp_mem *m, int c)
+{
+    sp_block *b = m->head[c];
+    m->head[c] = b->next;
+    if (m->count[c] != 0)
+        m->count[c]--;
+    sp_head *h = (sp_head *)b;
+    h->owner = m;
+    return h + 1;
+}
+
+/* baton__space_alloc past its fast path: a first use, a dry list, a size without a class. Kept
+ * out of line so that the fast path saves no registers. */
+static __attribute__((noinline)) void *alloc_slow(baton_space *space, size_t size)
 {
     int c = class_of(size + SP_MEM_HEADER);
     if (c < 0)
@@ -159,15 +195,20 @@ void *baton__space_alloc(baton_space *space, size_t size)
          * by the thread that gave it back), a third of this function's samples in join3_hot. */
         m->head[c] = atomic_exchange_explicit(&m->inbox[c], NULL, memory_order_acquire);
     }
-    sp_block *b = m->head[c];
-    if (b == NULL)
+    if (m->head[c] == NULL)
         return heap_block(m, class_size(c));
-    m->head[c] = b->next;
-    if (m->count[c] != 0)
-        m->count[c]--;
-    sp_head *h = (sp_head *)b;
-    h->owner = m;
-    return h + 1;
+    return take_block(m, c);
+}
+
+void *baton__space_alloc(baton_space *space, size_t size)
+{
+    int c = class_of(size + SP_MEM_HEADER);
+    if (c >= 0 && sp_tls_mem.serial == space->serial) {
+        sp_mem *m = sp_tls_mem.mem;
+        if (m->head[c] != NULL)
+            return take_block(m, c);
+    }
+    return alloc_slow(space, size);
 }
 
 /* Pushes block b of class c onto its owner's inbox. */
