@@ -7,6 +7,8 @@
  *    from a thread outside the pool and from a task on a worker of the pool;
  *  - N 3-channel joins (a datum produced on each channel, then the join, which fires) allocate
  *    0 blocks, driven the same two ways;
+ *  - after another thread took a thread's data (their blocks go back to it), the thread's own
+ *    produces and takes keep those blocks: its next produces allocate 0 blocks;
  * and every continuation ran with the datum it should have (the sums are checked).
  */
 #include "support/bt_common.h"
@@ -161,6 +163,72 @@ static void test_joins_in_pool(void **state)
     run(true, true);
 }
 
+/* ---- blocks another thread gave back ---- */
+
+enum { HANDOFF = 1000 };
+
+static void produce_run(driver *d, uint64_t first)
+{
+    uint8_t datum[9];
+    for (uint64_t i = first; i < first + HANDOFF; i++) {
+        encode(datum, 0x03, i);
+        bt_assert_rc(baton_space_produce(d->space, view(d->chans[0]), view(datum), false), 0);
+    }
+}
+
+static int consume_run(driver *d)
+{
+    baton_value_view ch = view(d->chans[0]);
+    for (int i = 0; i < HANDOFF; i++) {
+        int rc = baton_space_consume(d->space, &ch, &d->pat, 1, took, d, 0, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void *consume_thread(void *arg)
+{
+    driver *d = arg;
+    return (void *)(intptr_t)consume_run(d);
+}
+
+/* A thread whose data another thread takes keeps their blocks: thread B takes HANDOFF of A's
+ * data (their blocks go back to A), A produces HANDOFF more (on those blocks) and takes them
+ * itself, and then A's next HANDOFF produces allocate nothing. (A's count of kept blocks once
+ * stopped at 0 while its produces used the blocks B gave back, then counted its own frees as
+ * new and sent all but 256 of them to the heap, to be allocated again.) */
+static void test_blocks_given_back(void **state)
+{
+    (void)state;
+    driver d = {.n = HANDOFF};
+    baton_space_config config = {.struct_size = sizeof config, .pool = g_pool};
+    bt_assert_rc(baton_space_create(&config, &d.space), 0);
+    d.pat = bt_pattern("Int");
+    atomic_init(&d.sum, 0);
+    encode(d.chans[0], 0x08, baton_space_fresh_name(d.space));
+    produce_run(&d, 0);
+    pthread_t b;
+    void *b_rc = NULL;
+    assert_int_equal(pthread_create(&b, NULL, consume_thread, &d), 0);
+    assert_int_equal(pthread_join(b, &b_rc), 0);
+    assert_int_equal((intptr_t)b_rc, 0);
+    produce_run(&d, HANDOFF);
+    bt_assert_rc(consume_run(&d), 0);
+    unsigned long long before = atomic_load(&g_alloc_calls);
+    produce_run(&d, 2 * HANDOFF);
+    d.allocs = atomic_load(&g_alloc_calls) - before;
+    bt_assert_rc(consume_run(&d), 0);
+    bt_assert_rc(baton_space_quiesce(d.space), 0);
+    long long values = 3 * HANDOFF;
+    assert_int_equal(atomic_load(&d.sum), values * (values - 1) / 2);
+    if (d.allocs != 0)
+        fail_msg("%d produces after a hand-off allocated %llu blocks, expected 0", HANDOFF,
+                 d.allocs);
+    baton_space_destroy(d.space);
+    baton_pattern_destroy(d.pat);
+}
+
 int main(int argc, char **argv)
 {
     static const baton_allocator counting = {count_malloc, count_aligned_alloc, count_free};
@@ -172,6 +240,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pairs_in_pool),
         cmocka_unit_test(test_joins_outside),
         cmocka_unit_test(test_joins_in_pool),
+        cmocka_unit_test(test_blocks_given_back),
     };
     return cmocka_run_group_tests_name("space/alloc", tests, group_setup, group_teardown);
 }
