@@ -44,6 +44,7 @@
 
 #include "core/alloc.h"
 #include "core/atomic.h"
+#include "core/os.h"
 #include "space/space_impl.h"
 
 #define SP_MEM_CLASSES 4u
@@ -178,6 +179,11 @@ static inline void *take_block(sp_mem *m, int c)
 {
     sp_block *b = m->head[c];
     m->head[c] = b->next;
+    /* The next block may have been given back by another thread, its line still in that
+     * thread's cache: ask for it now, so that the next allocation does not wait for it (the
+     * load of b->next above took 83% of the allocation samples of join3 at 2 workers). */
+    if (b->next != NULL)
+        BATON__PREFETCH_WRITE(b->next);
     if (m->count[c] > -SP_MEM_SLACK)
         m->count[c]--;
     sp_head *h = (sp_head *)b;
