@@ -125,6 +125,24 @@ size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed,
 size_t baton__record_fire_part_size(baton_value_view channel, uint64_t datum_id);
 size_t baton__record_fire_part(uint8_t *out, baton_value_view channel, uint64_t datum_id);
 
+/* Bounds on the lengths above, for a caller that encodes into room it reserved before knowing
+ * the exact length (the space's PUT and FIRE, written into the log's lane in one pass: the
+ * exact sizes cost a second walk of the same fields). Each counts every varint at its longest
+ * (BATON__RECORD_VARINT_MAX bytes), so it is never below the length the encoder returns. */
+#define BATON__RECORD_VARINT_MAX 10u
+static inline size_t baton__record_put_max(baton_value_view channel, baton_value_view datum)
+{
+    return 1 + channel.size + BATON__RECORD_VARINT_MAX + 1 + datum.size;
+}
+static inline size_t baton__record_fire_head_max(void)
+{
+    return 1 + BATON__RECORD_VARINT_MAX + 1 + BATON__RECORD_VARINT_MAX;
+}
+static inline size_t baton__record_fire_part_max(baton_value_view channel)
+{
+    return channel.size + BATON__RECORD_VARINT_MAX;
+}
+
 /* REG: parts[i].channel and parts[i].pattern / pattern_size. */
 size_t baton__record_reg_size(uint64_t consumer_id, unsigned flags,
                               const baton__record_part *parts, size_t n, baton_value_view body);
