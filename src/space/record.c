@@ -257,28 +257,9 @@ int baton__record_decode(const char *who, const uint8_t *data, size_t size, bato
 
 /* ---- encoders ---- */
 
-static size_t put_bytes(uint8_t *out, const void *data, size_t size)
-{
-    if (size > 0)
-        memcpy(out, data, size);
-    return size;
-}
-
 size_t baton__record_put_size(baton_value_view channel, baton_value_view datum, uint64_t datum_id)
 {
     return 1 + channel.size + baton__varint_size(datum_id) + 1 + datum.size;
-}
-
-size_t baton__record_put(uint8_t *out, baton_value_view channel, baton_value_view datum,
-                         uint64_t datum_id, bool persistent)
-{
-    size_t n = 0;
-    out[n++] = BATON__REC_PUT;
-    n += put_bytes(out + n, channel.data, channel.size);
-    n += baton__varint_write(out + n, datum_id);
-    out[n++] = persistent ? 1 : 0;
-    n += put_bytes(out + n, datum.data, datum.size);
-    return n;
 }
 
 size_t baton__record_fire_head_size(uint64_t consumer_id, size_t n)
@@ -286,25 +267,9 @@ size_t baton__record_fire_head_size(uint64_t consumer_id, size_t n)
     return 1 + baton__varint_size(consumer_id) + 1 + baton__varint_size(n);
 }
 
-size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed, size_t n)
-{
-    size_t w = 0;
-    out[w++] = BATON__REC_FIRE;
-    w += baton__varint_write(out + w, consumer_id);
-    out[w++] = removed ? 1 : 0;
-    w += baton__varint_write(out + w, n);
-    return w;
-}
-
 size_t baton__record_fire_part_size(baton_value_view channel, uint64_t datum_id)
 {
     return channel.size + baton__varint_size(datum_id);
-}
-
-size_t baton__record_fire_part(uint8_t *out, baton_value_view channel, uint64_t datum_id)
-{
-    size_t w = put_bytes(out, channel.data, channel.size);
-    return w + baton__varint_write(out + w, datum_id);
 }
 
 size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n)
@@ -344,11 +309,11 @@ size_t baton__record_reg(uint8_t *out, uint64_t consumer_id, unsigned flags,
     w += baton__varint_write(out + w, flags);
     w += baton__varint_write(out + w, n);
     for (size_t i = 0; i < n; i++) {
-        w += put_bytes(out + w, parts[i].channel.data, parts[i].channel.size);
+        w += baton__record_put_bytes(out + w, parts[i].channel.data, parts[i].channel.size);
         w += baton__varint_write(out + w, parts[i].pattern_size);
-        w += put_bytes(out + w, parts[i].pattern, parts[i].pattern_size);
+        w += baton__record_put_bytes(out + w, parts[i].pattern, parts[i].pattern_size);
     }
-    w += put_bytes(out + w, body.data, body.size);
+    w += baton__record_put_bytes(out + w, body.data, body.size);
     return w;
 }
 

@@ -44,8 +44,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "baton/space.h"
+#include "space/value_encoding.h"
 
 typedef enum {
     BATON__REC_PUT = 0x01,
@@ -110,8 +112,8 @@ int baton__record_decode(const char *who, const uint8_t *data, size_t size, bato
  * return the number of bytes written. Their inputs are trusted (valid views, n in range).
  */
 size_t baton__record_put_size(baton_value_view channel, baton_value_view datum, uint64_t datum_id);
-size_t baton__record_put(uint8_t *out, baton_value_view channel, baton_value_view datum,
-                         uint64_t datum_id, bool persistent);
+static inline size_t baton__record_put(uint8_t *out, baton_value_view channel,
+                                       baton_value_view datum, uint64_t datum_id, bool persistent);
 
 size_t baton__record_fire_size(uint64_t consumer_id, const baton__record_part *parts, size_t n);
 size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
@@ -121,9 +123,28 @@ size_t baton__record_fire(uint8_t *out, uint64_t consumer_id, bool removed,
  * a join's FIRE this way from its consumer's channels, with no array of parts that would bound
  * or allocate per width; baton__record_fire is the same over an array. */
 size_t baton__record_fire_head_size(uint64_t consumer_id, size_t n);
-size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed, size_t n);
+static inline size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed,
+                                             size_t n);
 size_t baton__record_fire_part_size(baton_value_view channel, uint64_t datum_id);
-size_t baton__record_fire_part(uint8_t *out, baton_value_view channel, uint64_t datum_id);
+static inline size_t baton__record_fire_part(uint8_t *out, baton_value_view channel,
+                                             uint64_t datum_id);
+
+/* Bounds on the lengths above, for a caller that encodes into room it reserved before knowing
+ * the exact length (the space's PUT and FIRE, written into the log's lane in one pass: the
+ * exact sizes cost a second walk of the same fields). Each counts every varint at its longest
+ * (BATON__VARINT_MAX bytes), so it is never below the length the encoder returns. */
+static inline size_t baton__record_put_max(baton_value_view channel, baton_value_view datum)
+{
+    return 1 + channel.size + BATON__VARINT_MAX + 1 + datum.size;
+}
+static inline size_t baton__record_fire_head_max(void)
+{
+    return 1 + BATON__VARINT_MAX + 1 + BATON__VARINT_MAX;
+}
+static inline size_t baton__record_fire_part_max(baton_value_view channel)
+{
+    return channel.size + BATON__VARINT_MAX;
+}
 
 /* REG: parts[i].channel and parts[i].pattern / pattern_size. */
 size_t baton__record_reg_size(uint64_t consumer_id, unsigned flags,
@@ -138,5 +159,45 @@ size_t baton__record_snap_end(uint8_t *out /* BATON__VARINT_MAX + 1 bytes */, ui
 #define BATON__RECORD_SEEN_MAX 21u /* the kind and two varints of at most 10 bytes */
 size_t baton__record_seen(uint8_t *out /* BATON__RECORD_SEEN_MAX bytes */, uint64_t consumer_id,
                           uint64_t datum_id);
+
+/* ---- the per-operation encoders, inline: every logged PUT and FIRE runs them, and through a
+ * call each (and one per varint) they cost more than the bytes they write ---- */
+
+static inline size_t baton__record_put_bytes(uint8_t *out, const void *data, size_t size)
+{
+    if (size > 0)
+        memcpy(out, data, size);
+    return size;
+}
+
+static inline size_t baton__record_put(uint8_t *out, baton_value_view channel,
+                                       baton_value_view datum, uint64_t datum_id, bool persistent)
+{
+    size_t n = 0;
+    out[n++] = BATON__REC_PUT;
+    n += baton__record_put_bytes(out + n, channel.data, channel.size);
+    n += baton__varint_write(out + n, datum_id);
+    out[n++] = persistent ? 1 : 0;
+    n += baton__record_put_bytes(out + n, datum.data, datum.size);
+    return n;
+}
+
+static inline size_t baton__record_fire_head(uint8_t *out, uint64_t consumer_id, bool removed,
+                                             size_t n)
+{
+    size_t w = 0;
+    out[w++] = BATON__REC_FIRE;
+    w += baton__varint_write(out + w, consumer_id);
+    out[w++] = removed ? 1 : 0;
+    w += baton__varint_write(out + w, n);
+    return w;
+}
+
+static inline size_t baton__record_fire_part(uint8_t *out, baton_value_view channel,
+                                             uint64_t datum_id)
+{
+    size_t w = baton__record_put_bytes(out, channel.data, channel.size);
+    return w + baton__varint_write(out + w, datum_id);
+}
 
 #endif /* BATON_SPACE_RECORD_H */

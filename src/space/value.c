@@ -37,27 +37,6 @@ struct baton_value {
 
 /* ---- varints and fixed-width fields ---- */
 
-size_t baton__varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-size_t baton__varint_write(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
 size_t baton__varint_read(const uint8_t *data, size_t size, uint64_t *out)
 {
     uint64_t v = 0;

@@ -35,11 +35,29 @@ enum {
 #define BATON__VARINT_MAX 10u
 
 /* Writes v as a shortest-form LEB128 varint into out (room for BATON__VARINT_MAX bytes) and
- * returns the number of bytes written. */
-size_t baton__varint_write(uint8_t *out, uint64_t v);
+ * returns the number of bytes written. Inline, as baton__varint_size: every logged PUT and FIRE
+ * sizes and writes a few (1.4% of a durable_async profile went to the call of this one alone). */
+static inline size_t baton__varint_write(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
 
 /* The number of bytes baton__varint_write would write for v. */
-size_t baton__varint_size(uint64_t v);
+static inline size_t baton__varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
 
 /*
  * Reads a varint from data[0..size). Returns the number of bytes read (> 0) and stores the value

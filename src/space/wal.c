@@ -460,28 +460,33 @@ typedef struct wal_source {
     void *ctx;
 } wal_source;
 
-static void source_write(const wal_source *src, unsigned char *out, size_t size)
+/* Writes the record at out (room for size bytes); returns its length: size for a copy, what
+ * the encoder wrote (at most size) for an encoded one. */
+static size_t source_write(const wal_source *src, unsigned char *out, size_t size)
 {
     if (src->encode != NULL)
-        src->encode(src->ctx, out);
-    else if (size > 0)
+        return src->encode(src->ctx, out);
+    if (size > 0)
         memcpy(out, src->record, size);
+    return size;
 }
 
-/* Writes the entry at start of a lane the caller holds: header, then the record or its heap
- * copy's address. */
-static void put_entry(wal_lane *lane, uint64_t start, const wal_source *src, uint32_t size,
-                      unsigned char *heap, uint64_t epoch, uint64_t stamp)
+/* Writes the entry at start of a lane the caller holds: header, then the record (room for size
+ * bytes) or its heap copy's address (heap_size bytes long). Returns the entry's span. */
+static uint64_t put_entry(wal_lane *lane, uint64_t start, const wal_source *src, size_t size,
+                          unsigned char *heap, size_t heap_size, uint64_t epoch, uint64_t stamp)
 {
     wal_entry *en = wal_lane_entry(lane, start);
-    en->size = size;
     en->kind = heap != NULL ? WAL_ENTRY_HEAP : WAL_ENTRY_INLINE;
     en->epoch = epoch;
     en->stamp = stamp;
-    if (heap != NULL)
+    if (heap != NULL) {
         memcpy(en + 1, &heap, sizeof heap);
-    else
-        source_write(src, (unsigned char *)(en + 1), size);
+        en->size = (uint32_t)heap_size;
+    } else {
+        en->size = (uint32_t)source_write(src, (unsigned char *)(en + 1), size);
+    }
+    return wal_entry_span(en);
 }
 
 static int append(baton__wal *wal, const wal_source *src, size_t size, uint64_t *const *clocks,
@@ -505,12 +510,13 @@ static int append(baton__wal *wal, const wal_source *src, size_t size, uint64_t 
     if (size > WAL_RECORD_MAX - WAL_RECORD_HEADER)
         return baton__error(BATON_ERANGE, "%s: record of %zu bytes is too large", who, size);
     unsigned char *heap = NULL;
+    size_t heap_size = 0;
     if (size > WAL_LANE_INLINE_MAX) {
         heap = baton__malloc(size);
         if (heap == NULL)
             return baton__error(BATON_ENOMEM, "%s: no memory for a record of %zu bytes", who,
                                 size);
-        source_write(src, heap, size);
+        heap_size = source_write(src, heap, size);
     }
     uint64_t body = heap != NULL ? sizeof heap : size;
     uint64_t need = WAL_ENTRY_HEADER + ((body + 7) & ~(uint64_t)7);
@@ -570,9 +576,12 @@ static int append(baton__wal *wal, const wal_source *src, size_t size, uint64_t 
         /* The lane's bytes a few records on were last touched by the writer, long ago: ask
          * for them now, so that a later append does not wait for the line. */
         BATON__PREFETCH_WRITE(wal_lane_entry(lane, start + need + 512));
-        put_entry(lane, start, src, (uint32_t)size, heap, barrier ? e : tag, stamp);
+        /* An encoder may write less than the room it asked for: the entry ends where its
+         * record does (never past need, which the room and the pad were reckoned with). */
+        uint64_t span = put_entry(lane, start, src, size, heap, heap_size, barrier ? e : tag,
+                                  stamp);
         /* Release: pairs with the writer's acquire load of tail; the entry is written. */
-        lane->end = start + need;
+        lane->end = start + span;
         atomic_store_explicit(&lane->tail, lane->end, memory_order_release);
         baton__store_relaxed(&lane->appended, ++lane->count);
         lane_let_go(lane);

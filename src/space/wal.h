@@ -115,17 +115,21 @@ int baton__wal_append(baton__wal *wal, const void *record, size_t size, uint64_t
 int baton__wal_append_ordered(baton__wal *wal, const void *record, size_t size,
                               uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket);
 
-/* Writes a record of exactly the size it was asked for at out (baton__wal_append_encoded). */
-typedef void (*baton__wal_encoder)(void *ctx, unsigned char *out);
+/* Writes a record of at most the size it was asked for at out and returns its length
+ * (baton__wal_append_encoded). */
+typedef size_t (*baton__wal_encoder)(void *ctx, unsigned char *out);
 
 /*
- * As baton__wal_append_ordered, for a record of size bytes that encode(ctx, out) writes straight
- * into the thread's lane (out: size bytes, 8-byte aligned), so that the caller needs no buffer
- * of its own and the record is not copied. encode runs on the calling thread, at most once, while
- * the lane is held: it must write exactly size bytes, quickly, and must not call into the log.
- * It is not called when the append fails before writing, nor in NONE mode. A record longer than
- * WAL_LANE_INLINE_MAX is encoded into its heap copy. Errors: as baton__wal_append_ordered, and
- * BATON_EINVAL for a NULL encode.
+ * As baton__wal_append_ordered, for a record of at most size bytes that encode(ctx, out) writes
+ * straight into the thread's lane (out: size bytes, 8-byte aligned) and whose length it returns:
+ * the caller needs no buffer of its own, the record is not copied, and a bound on its length
+ * will do where the exact length would cost a pass of its own (the space sizes its records'
+ * varints at their largest). The record logged is the encoder's bytes, of the length it
+ * returned (0 allowed); writing more than size is the caller's bug. encode runs on the calling
+ * thread, at most once, while the lane is held: quickly, and it must not call into the log. It
+ * is not called when the append fails before writing, nor in NONE mode. A size above
+ * WAL_LANE_INLINE_MAX is encoded into a heap copy of size bytes. Errors: as
+ * baton__wal_append_ordered (BATON_ERANGE judges size), and BATON_EINVAL for a NULL encode.
  */
 int baton__wal_append_encoded(baton__wal *wal, size_t size, baton__wal_encoder encode, void *ctx,
                               uint64_t *const *clocks, size_t n_clocks, uint64_t *ticket);

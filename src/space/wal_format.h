@@ -77,14 +77,29 @@ static inline uint64_t wal_checksum(uint64_t seq, const void *data, size_t size)
     return (uint64_t)XXH3_64bits_withSeed(size > 0 ? data : empty, size, (XXH64_hash_t)seq);
 }
 
+/* Copies size bytes; the space's records are mostly 8 to 32 bytes long, which two overlapping
+ * copies of a fixed width move without the call to memcpy (half the writer's copying cost was
+ * the call, in a profile of durable_async). */
+static inline void wal_copy(unsigned char *out, const unsigned char *data, size_t size)
+{
+    if (size >= 16 && size <= 32) {
+        memcpy(out, data, 16);
+        memcpy(out + size - 16, data + size - 16, 16);
+    } else if (size >= 8 && size < 16) {
+        memcpy(out, data, 8);
+        memcpy(out + size - 8, data + size - 8, 8);
+    } else if (size > 0) {
+        memcpy(out, data, size);
+    }
+}
+
 /* Writes one record (header and payload) at out, which has WAL_RECORD_HEADER + size bytes. */
 static inline void wal_record_write(unsigned char *out, uint64_t seq, const void *data,
                                     size_t size)
 {
     wal_put_le(out, size, 4);
     wal_put_le(out + 4, wal_checksum(seq, data, size), 8);
-    if (size > 0)
-        memcpy(out + WAL_RECORD_HEADER, data, size);
+    wal_copy(out + WAL_RECORD_HEADER, data, size);
 }
 
 /* What wal_group_next found. */

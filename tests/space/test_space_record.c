@@ -247,6 +247,10 @@ static void test_round_trips(void **state)
             baton_value_view datum = baton_value_as_view(values[(i + 3) % N_VALUES]);
             size_t size = baton__record_put(buf, ch, datum, ids[i], flag);
             assert_int_equal(size, baton__record_put_size(ch, datum, ids[i]));
+            /* record.h: the bound is never below the length, and meets it at the longest id. */
+            assert_true(size <= baton__record_put_max(ch, datum));
+            if (ids[i] == UINT64_MAX)
+                assert_int_equal(size, baton__record_put_max(ch, datum));
             decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.datum_id, ids[i]);
             assert_int_equal(r.persistent, flag);
@@ -298,6 +302,10 @@ static void test_round_trips(void **state)
             }
             assert_int_equal(psize, size);
             assert_int_equal(w, size);
+            size_t bound = baton__record_fire_head_max();
+            for (size_t i = 0; i < n; i++)
+                bound += baton__record_fire_part_max(parts[i].channel);
+            assert_true(size <= bound);
             assert_memory_equal(parted, buf, size);
             decode_ok(buf, size, &r, &dparts);
             assert_int_equal(r.kind, BATON__REC_FIRE);
