@@ -466,15 +466,6 @@ void baton__space_resume(baton_space *space)
     baton__waitpoint_notify(&space->idle, true);
 }
 
-static void root_init(sp_root *root, baton_space *space)
-{
-    *root = (sp_root){.space = space};
-    atomic_init(&root->deferred, NULL);
-    atomic_init(&root->running, 0);
-    atomic_init(&root->ack, 0);
-    atomic_init(&root->acked, 0);
-}
-
 /*
  * Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. *op
  * is the caller's record, in its frame. When the call claims an idle channel and the record
@@ -485,11 +476,14 @@ static void root_init(sp_root *root, baton_space *space)
  */
 static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_channel)
 {
-    sp_call call = {space, NULL, NULL};
-    sp_root root;
-    root_init(&root, space);
+    sp_call call = {space, NULL, NULL, false};
+    sp_root root; /* initialised when needed: a call that fires nothing never touches it */
     sp_call_slot *slot = call_begin(space);
     bool need_ack = slot != NULL && sp_space_sync(space);
+    if (need_ack) {
+        sp_root_init(&root, space);
+        call.root_ready = true;
+    }
     op->root = need_ack ? &root : NULL;
     size_t idle = 0;
     /* acq_rel: as push_op's claim. */
@@ -538,9 +532,8 @@ static int settle_channel(sp_channel *ch, void *arg)
 
 int baton__space_settle_all(baton_space *space)
 {
-    sp_call call = {space, NULL, NULL};
+    sp_call call = {space, NULL, NULL, false};
     sp_root root;
-    root_init(&root, space);
     sp_call_slot *slot = call_begin(space);
     settle_all s = {&call, 0};
     (void)baton__space_table_walk(space->table, settle_channel, &s);

@@ -38,6 +38,7 @@ bool baton__space_consumer_fits(size_t n)
 /* A channel of a consume and its place in the caller's list, sorted by channel then place. */
 typedef struct sp_sort_entry {
     sp_channel *ch;
+    uint64_t hash; /* ch's, copied: most comparisons end on it, without a load through ch */
     size_t index;
 } sp_sort_entry;
 
@@ -49,8 +50,10 @@ static const uint8_t sp_nil_body[1] = {0x00};
 static int by_channel_then_index(const void *a, const void *b)
 {
     const sp_sort_entry *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
     if (x->ch != y->ch)
-        return baton__space_channel_cmp(x->ch->hash, x->ch->enc, x->ch->size, y->ch);
+        return baton__space_channel_cmp(x->hash, x->ch->enc, x->ch->size, y->ch);
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
@@ -112,13 +115,14 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
                             n);
     }
     for (size_t i = 0; i < n; i++) {
-        entries[i] = (sp_sort_entry){baton__space_channel_get(space, channels[i], true), i};
-        if (entries[i].ch == NULL) {
+        sp_channel *ch = baton__space_channel_get(space, channels[i], true);
+        if (ch == NULL) {
             if (entries != inline_entries)
                 baton__free(entries);
             baton__space_consumer_free(k);
             return BATON_ENOMEM;
         }
+        entries[i] = (sp_sort_entry){ch, ch->hash, i};
     }
     if (n > SP_SORT_INLINE) {
         qsort(entries, n, sizeof *entries, by_channel_then_index);

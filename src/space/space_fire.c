@@ -380,6 +380,10 @@ void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack)
         if (call->fires == NULL)
             return;
     }
+    if (!call->root_ready) {
+        sp_root_init(root, space);
+        call->root_ready = true;
+    }
     root_args args = {call, root, need_ack};
     int rc = baton_scope_run(space->pool, root_body, &args);
     if (rc != 0)

@@ -211,7 +211,19 @@ typedef struct sp_call {
     baton_space *space;
     sp_channel *work;
     sp_fire *fires;
+    /* Whether the call's root (its sp_root, in its frame) is initialised: only a SYNC call's
+     * is from the start, others' only once a dispatch runs a scope (sp_root_init). */
+    bool root_ready;
 } sp_call;
+
+static inline void sp_root_init(sp_root *root, baton_space *space)
+{
+    *root = (sp_root){.space = space};
+    atomic_init(&root->deferred, NULL);
+    atomic_init(&root->running, 0);
+    atomic_init(&root->ack, 0);
+    atomic_init(&root->acked, 0);
+}
 
 /* ---- space.c: the core (chains, operations, calls), used by recovery and compaction ---- */
 
