@@ -422,7 +422,8 @@ static sp_call_slot *call_begin(baton_space *space)
 static void call_end(sp_call *call, sp_call_slot *slot, sp_root *root, bool need_ack)
 {
     run_work(call, root);
-    baton__space_dispatch(call, root, need_ack);
+    if (call->fires != NULL || need_ack) /* else nothing to run or wait for */
+        baton__space_dispatch(call, root, need_ack);
     if (slot == NULL)
         return;
     /* Release: the call's effects, and its continuations', are visible to the quiesce that reads

@@ -96,13 +96,19 @@ typedef struct space_target {
 
 typedef struct space_run space_run;
 
+#define BENCH_SPACE_LINE 64 /* a cache line */
+
 typedef struct space_worker {
-    space_run *run;
+    /* Each worker's counters on lines of their own: written by every continuation, they
+     * measured the benchmark's own false sharing (and one counter all workers added to) along
+     * with the space. */
+    _Alignas(BENCH_SPACE_LINE) space_run *run;
     unsigned index;
     uint64_t iterations;
     uint8_t chan[BENCH_SPACE_ENC_SIZE]; /* independent: the worker's channel */
     int64_t sum;                        /* independent: the data its continuations took */
     _Atomic uint64_t fired;             /* join3: its joins that fired */
+    _Atomic int64_t join_sum;           /* join3: the sum of the data its joins took */
     int rc;
 } space_worker;
 
@@ -114,8 +120,7 @@ struct space_run {
     baton_pool *pool;                      /* baton: where the loops run */
     uint8_t (*ring)[BENCH_SPACE_ENC_SIZE]; /* join3: the K channels; join3_hot: the 3 */
     size_t ring_n;
-    _Atomic int64_t join_total; /* join3: the sum of every datum the joins took */
-    pthread_barrier_t start;    /* the baselines' threads start together */
+    pthread_barrier_t start; /* the baselines' threads start together */
 };
 
 /* ---- encodings ---- */
@@ -173,7 +178,7 @@ static int join_fired(void *ctx, const baton_match *match)
     int64_t sum = 0;
     for (size_t i = 0; i < match->n_channels; i++)
         sum += baton_view_int(match->data[i]);
-    atomic_fetch_add_explicit(&w->run->join_total, sum, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->join_sum, sum, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->fired, 1, memory_order_relaxed);
     return 0;
 }
@@ -242,8 +247,9 @@ static int run_init(space_run *run, const space_case *sc, unsigned workers,
     memset(run, 0, sizeof *run);
     run->sc = sc;
     run->workers = workers;
-    atomic_init(&run->join_total, 0);
-    run->w = calloc(workers, sizeof *run->w);
+    run->w = aligned_alloc(BENCH_SPACE_LINE, workers * sizeof *run->w);
+    if (run->w != NULL)
+        memset(run->w, 0, workers * sizeof *run->w);
     if (sc->kind != CASE_INDEPENDENT) {
         run->ring_n = sc->kind == CASE_JOIN3 ? 4u * workers : JOIN3_HOT_WIDTH;
         run->ring = calloc(run->ring_n, sizeof *run->ring);
@@ -261,6 +267,7 @@ static int run_init(space_run *run, const space_case *sc, unsigned workers,
         w->index = i;
         w->iterations = sc->total / workers;
         atomic_init(&w->fired, 0);
+        atomic_init(&w->join_sum, 0);
         if (sc->kind == CASE_INDEPENDENT)
             bench_space_encode_name(w->chan, next_name(name_ctx));
     }
@@ -288,7 +295,10 @@ static bool run_results_ok(const space_run *run)
     }
     if (run->sc->kind != CASE_INDEPENDENT) {
         uint64_t n = run_ops(run) * JOIN3_WIDTH;
-        if (atomic_load(&run->join_total) != (int64_t)(n * (n - 1) / 2))
+        int64_t total = 0;
+        for (unsigned i = 0; i < run->workers; i++)
+            total += atomic_load(&run->w[i].join_sum);
+        if (total != (int64_t)(n * (n - 1) / 2))
             return false;
     }
     return true;
