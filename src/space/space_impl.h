@@ -4,6 +4,7 @@
  * them (each file's DESIGN block explains it):
  *
  *   space.c          chains, produce, consume, joins, the calls that run them, quiescence
+ *   space_lifecycle.c a space in memory made and destroyed, its fresh names
  *   space_table.c    the lock-free channel table, and each channel's lists
  *   space_consumer.c a consumer's one block (any width): made, its channels sorted, freed
  *   space_fire.c     firings and the continuations they run (SYNC: once their record is durable)
@@ -14,7 +15,8 @@
  *   space_mem.c      the blocks of per-operation records, kept per thread for reuse
  *   space_lock.c     one space per directory (its lock), and the open's crash points
  *
- * Calls go one way, top down: space_durable.c calls every file below it; space.c calls
+ * Calls go one way, top down: space_durable.c calls every file below it; space_lifecycle.c
+ * calls space_table.c, space_consumer.c, space_seen.c, space_lock.c and space_mem.c; space.c calls
  * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c, space_lock.c and
  * space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
  * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
@@ -225,10 +227,13 @@ static inline void sp_root_init(sp_root *root, baton_space *space)
     atomic_init(&root->acked, 0);
 }
 
-/* ---- space.c: the core (chains, operations, calls), used by recovery and compaction ---- */
+/* ---- space_lifecycle.c ---- */
 
 /* A space in memory, checked and allocated; who names the public function for messages. */
 int baton__space_new(const baton_space_config *config, const char *who, baton_space **out);
+
+/* ---- space.c: the core (chains, operations, calls), used by recovery and compaction ---- */
+
 /* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery):
  * what would take something fires; a turn that would take nothing (a persistent consumer over a
  * persistent datum, a persistent peek) fires only when space->owed holds it. */
