@@ -54,6 +54,11 @@
  *    again before it (re)registers, so at quiescence no waiting consumer matches stored data on
  *    all its channels, unless firing would remove nothing (a persistent or peeking consumer over
  *    persistent data) — the space is stable.
+ *  - Consume at once. A plain one-channel consume (no flags) of a space without a log that
+ *    claims its idle channel and finds a matching datum takes the oldest and fires on it there,
+ *    without making a consumer: what top() would do for a consumer that fires on its first look
+ *    (its block, the block's initialisation and its release were a third of a produce/consume
+ *    pair). With a log, the FIRE record names a consumer, so such a consume goes the general way.
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
  *    for being alive or registered, one per record that names it; space_consumer.c).
@@ -467,12 +472,69 @@ void baton__space_resume(baton_space *space)
     baton__waitpoint_notify(&space->idle, true);
 }
 
+/* ---- ids ---- */
+
+#define SP_ID_BLOCK 256u
+
+/* This thread's blocks of datum and consumer ids, for the space with this serial. */
+static SP_TLS struct {
+    uint64_t serial;
+    uint64_t next[2], end[2];
+} sp_tls_ids;
+
+/* A fresh id from counter, taken in blocks so that threads producing on independent channels
+ * do not share the counter's cache line on every call. Ids are unique, not ordered: order
+ * comes from the channels' lists. */
+static uint64_t take_id(baton_space *space, _Atomic uint64_t *counter, int which)
+{
+    if (sp_tls_ids.serial != space->serial) {
+        sp_tls_ids.serial = space->serial;
+        sp_tls_ids.next[0] = sp_tls_ids.end[0] = sp_tls_ids.next[1] = sp_tls_ids.end[1] = 0;
+    }
+    if (sp_tls_ids.next[which] == sp_tls_ids.end[which]) {
+        uint64_t first = baton__fetch_add_relaxed(counter, SP_ID_BLOCK) + 1;
+        sp_tls_ids.next[which] = first;
+        sp_tls_ids.end[which] = first + SP_ID_BLOCK;
+    }
+    return sp_tls_ids.next[which]++;
+}
+
+/* Claims ch if it is idle (pending 0 -> 1). acq_rel: as push_op's claim. */
+static bool claim(sp_channel *ch)
+{
+    size_t idle = 0;
+    return atomic_compare_exchange_strong_explicit(&ch->pending, &idle, 1, memory_order_acq_rel,
+                                                   memory_order_relaxed);
+}
+
 /*
- * Runs one operation as a public call: counts it, runs the chains it made busy, dispatches. *op
- * is the caller's record, in its frame. When the call claims an idle channel and the record
- * climbs no further (one channel), the record stays there: this call runs it before it returns.
- * Otherwise it is copied into a block, since the channel's owner, maybe another thread, runs it
- * later. (A block and its return were two of a produce/consume pair's eight.) Returns 0, or
+ * Puts a call's record *op (in the caller's frame) to run on ch. When the call has claimed ch
+ * and the record climbs no further (one channel), the record stays in the frame: the call runs
+ * it before it returns. Otherwise it is copied into a block, since the channel's owner, maybe
+ * another thread, runs it later. (A block and its return were two of a produce/consume pair's
+ * eight.) Returns 0, or BATON_ENOMEM when no block could be had: nothing was put.
+ */
+static int call_enter(sp_call *call, sp_channel *ch, sp_op *op, bool claimed)
+{
+    if (claimed) {
+        op->on_stack = true;
+        ch->direct = op;
+        ch->work_next = call->work;
+        call->work = ch;
+        return 0;
+    }
+    sp_op *block = baton__space_alloc(call->space, sizeof *block);
+    if (block == NULL)
+        return BATON_ENOMEM;
+    *block = *op;
+    block->on_stack = false;
+    push_op(call, ch, block);
+    return 0;
+}
+
+/*
+ * Runs one operation as a public call: counts it, puts its record (call_enter; a one-channel
+ * record may stay in the frame), runs the chains it made busy, dispatches. Returns 0, or
  * BATON_ENOMEM when no block could be had: the operation did not run and the space is as it was.
  */
 static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_channel)
@@ -486,27 +548,72 @@ static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_chan
         call.root_ready = true;
     }
     op->root = need_ack ? &root : NULL;
-    size_t idle = 0;
-    /* acq_rel: as push_op's claim. */
-    if (one_channel &&
-        atomic_compare_exchange_strong_explicit(&ch->pending, &idle, 1, memory_order_acq_rel,
-                                                memory_order_relaxed)) {
-        op->on_stack = true;
-        ch->direct = op;
-        ch->work_next = NULL;
-        call.work = ch;
-    } else {
-        sp_op *block = baton__space_alloc(space, sizeof *block);
-        if (block == NULL) {
-            call_end(&call, slot, &root, false);
-            return BATON_ENOMEM;
-        }
-        *block = *op;
-        block->on_stack = false;
-        push_op(&call, ch, block);
+    if (call_enter(&call, ch, op, one_channel && claim(ch)) != 0) {
+        call_end(&call, slot, &root, false);
+        return BATON_ENOMEM;
     }
     call_end(&call, slot, &root, need_ack);
     return 0;
+}
+
+/*
+ * A plain one-channel consume of a space without a log (see DESIGN: Consume at once): the call
+ * claims the idle channel and, when a datum matches, takes the oldest and fires on it without a
+ * consumer block. Otherwise (nothing matches, or the channel is busy) a consumer is made and its
+ * record runs as in any consume, in the frame when the call holds the channel.
+ */
+static int consume_one(baton_space *space, const char *who, baton_value_view channel,
+                       baton_pattern *pattern, baton_continuation_fn fn, void *ctx,
+                       baton_value_view body, uint64_t *consumer_id)
+{
+    sp_channel *ch = baton__space_channel_get(space, channel, true);
+    if (ch == NULL)
+        return BATON_ENOMEM;
+    sp_call call = {space, NULL, NULL, false};
+    sp_root root;
+    sp_call_slot *slot = call_begin(space);
+    bool claimed = claim(ch);
+    if (claimed) {
+        sp_datum *d = ch->data_head;
+        while (d && !baton_pattern_match(pattern, (baton_value_view){d->bytes, d->size}, NULL))
+            d = d->next;
+        if (d != NULL) {
+            uint64_t id = take_id(space, &space->next_consumer, 1);
+            if (consumer_id != NULL) /* before the continuation runs, as in consume */
+                *consumer_id = id;
+            const baton_pattern *pats[1] = {pattern};
+            const size_t caller_index[1] = {0};
+            baton__space_fire_collect_with(&call, 1, pats, caller_index, fn, ctx, &d, 0);
+            if (!d->persistent)
+                baton__space_data_remove(ch, d);
+            release(&call, ch);
+            call_end(&call, slot, &root, false);
+            return 0;
+        }
+    }
+    sp_consumer *k = NULL;
+    sp_op op; /* the frame's record: it runs in call_end, below */
+    int rc = baton__space_consumer_new(space, who, &channel, &pattern, 1, 0, body, &k);
+    if (rc == 0) {
+        k->fn = fn;
+        k->ctx = ctx;
+        k->id = take_id(space, &space->next_consumer, 1);
+        atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
+        uint64_t unchanged = consumer_id != NULL ? *consumer_id : 0;
+        if (consumer_id != NULL)
+            *consumer_id = k->id;
+        op = (sp_op){.kind = OP_CONSUME, .consumer = k};
+        if (call_enter(&call, ch, &op, claimed) != 0) {
+            baton__space_consumer_free(k);
+            if (consumer_id != NULL)
+                *consumer_id = unchanged;
+            rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
+        }
+    }
+    if (rc != 0 && claimed)
+        release(&call, ch);
+    call_end(&call, slot, &root, false);
+    return rc;
 }
 
 typedef struct settle_all {
@@ -540,33 +647,6 @@ int baton__space_settle_all(baton_space *space)
     (void)baton__space_table_walk(space->table, settle_channel, &s);
     call_end(&call, slot, &root, false);
     return s.rc;
-}
-
-/* ---- ids ---- */
-
-#define SP_ID_BLOCK 256u
-
-/* This thread's blocks of datum and consumer ids, for the space with this serial. */
-static SP_TLS struct {
-    uint64_t serial;
-    uint64_t next[2], end[2];
-} sp_tls_ids;
-
-/* A fresh id from counter, taken in blocks so that threads producing on independent channels
- * do not share the counter's cache line on every call. Ids are unique, not ordered: order
- * comes from the channels' lists. */
-static uint64_t take_id(baton_space *space, _Atomic uint64_t *counter, int which)
-{
-    if (sp_tls_ids.serial != space->serial) {
-        sp_tls_ids.serial = space->serial;
-        sp_tls_ids.next[0] = sp_tls_ids.end[0] = sp_tls_ids.next[1] = sp_tls_ids.end[1] = 0;
-    }
-    if (sp_tls_ids.next[which] == sp_tls_ids.end[which]) {
-        uint64_t first = baton__fetch_add_relaxed(counter, SP_ID_BLOCK) + 1;
-        sp_tls_ids.next[which] = first;
-        sp_tls_ids.end[which] = first + SP_ID_BLOCK;
-    }
-    return sp_tls_ids.next[which]++;
 }
 
 /* ---- the API ---- */
@@ -632,6 +712,8 @@ static inline int consume(baton_space *space, const baton_value_view *channels,
         if (!baton__view_valid(channels[i]))
             return baton__error(BATON_EINVAL, "%s: channel %zu is malformed", who, i);
     }
+    if (n == 1 && flags == 0 && space->log == NULL)
+        return consume_one(space, who, channels[0], patterns[0], fn, ctx, body, consumer_id);
     sp_consumer *k = NULL;
     int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);
     if (rc != 0)

@@ -74,9 +74,17 @@ void baton__space_ack(baton_space *space, sp_root *root, uint64_t seq)
 
 void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq)
 {
-    size_t n = k->n, binders = 0, bytes = 0;
+    baton__space_fire_collect_with(call, k->n, k->pats, k->caller_index, k->fn, k->ctx, found,
+                                   seq);
+}
+
+void baton__space_fire_collect_with(sp_call *call, size_t n, const baton_pattern *const *pats,
+                                    const size_t *caller_index, baton_continuation_fn fn,
+                                    void *ctx, sp_datum *const *found, uint64_t seq)
+{
+    size_t binders = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        binders += baton_pattern_binders(k->pats[i]);
+        binders += baton_pattern_binders(pats[i]);
         bytes += found[i]->size;
     }
     size_t size = sizeof(sp_fire) + n * sizeof(baton_value_view) + n * sizeof(baton_value_view *) +
@@ -91,14 +99,14 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
     baton_value_view *bound = (baton_value_view *)(bindings + n);
     uint8_t *copy = (uint8_t *)(bound + binders);
     for (size_t i = 0; i < n; i++) {
-        size_t ci = k->caller_index[i];
+        size_t ci = caller_index[i];
         memcpy(copy, found[i]->bytes, found[i]->size);
         data[ci] = (baton_value_view){copy, found[i]->size};
         copy += found[i]->size;
         bindings[ci] = bound;
-        unsigned nb = baton_pattern_binders(k->pats[i]);
+        unsigned nb = baton_pattern_binders(pats[i]);
         if (nb > 0) /* the copy matched already: only its bindings are wanted */
-            (void)baton_pattern_match(k->pats[i], data[ci], bound);
+            (void)baton_pattern_match(pats[i], data[ci], bound);
         bound += nb;
     }
     f->space = call->space;
@@ -106,8 +114,8 @@ void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *f
     f->root = NULL;
     f->seq = seq;
     f->size = size;
-    f->fn = k->fn;
-    f->ctx = k->ctx;
+    f->fn = fn;
+    f->ctx = ctx;
     f->match = (baton_match){n, data, (const baton_value_view *const *)bindings};
     f->next = call->fires;
     call->fires = f;

@@ -293,6 +293,11 @@ bool baton__space_in_any_continuation(void);
 void baton__space_ack(baton_space *space, sp_root *root, uint64_t seq);
 /* Collects a firing of k on found[] into the call (its data copied), to run at the call's end. */
 void baton__space_fire_collect(sp_call *call, sp_consumer *k, sp_datum *const *found, uint64_t seq);
+/* The same for a consume that has no consumer block: n channels in climbing order, their
+ * patterns, the caller's index of each, and the continuation. */
+void baton__space_fire_collect_with(sp_call *call, size_t n, const baton_pattern *const *pats,
+                                    const size_t *caller_index, baton_continuation_fn fn,
+                                    void *ctx, sp_datum *const *found, uint64_t seq);
 /* Runs the call's firings: into the running continuation's scope, or under a new root. */
 void baton__space_dispatch(sp_call *call, sp_root *root, bool need_ack);
 
