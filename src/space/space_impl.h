@@ -3,7 +3,9 @@
  * the space itself, and the functions that cross files, in one section per file that defines
  * them (each file's DESIGN block explains it):
  *
- *   space.c          chains, produce, consume, joins, the calls that run them, quiescence
+ *   space.c          produce, consume, the calls that run them, quiescence (and the DESIGN of
+ *                    chains and joins)
+ *   space_chain.c    each channel's chain and the records its owner runs: climbs, settling
  *   space_lifecycle.c a space in memory made and destroyed, its fresh names
  *   space_table.c    the lock-free channel table, and each channel's lists
  *   space_consumer.c a consumer's one block (any width): made, its channels sorted, freed
@@ -17,8 +19,8 @@
  *
  * Calls go one way, top down: space_durable.c calls every file below it; space_lifecycle.c
  * calls space_table.c, space_consumer.c, space_seen.c, space_lock.c and space_mem.c; space.c calls
- * space_fire.c, space_log.c, space_consumer.c, space_table.c, space_seen.c, space_lock.c and
- * space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
+ * space_chain.c and the files space_chain.c calls: space_fire.c, space_log.c, space_consumer.c,
+ * space_table.c, space_seen.c, space_lock.c and space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
  * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
  * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles
  * finds pairs that do).
@@ -232,7 +234,21 @@ static inline void sp_root_init(sp_root *root, baton_space *space)
 /* A space in memory, checked and allocated; who names the public function for messages. */
 int baton__space_new(const baton_space_config *config, const char *who, baton_space **out);
 
-/* ---- space.c: the core (chains, operations, calls), used by recovery and compaction ---- */
+/* ---- space_chain.c: chains and the records their owners run, used by space.c's calls ---- */
+
+/* Appends op to ch's chain: an idle channel is claimed (the record waits in `direct`), a busy
+ * one gets the record on its queue; a channel that becomes the call's goes on its work list. */
+void baton__space_push_op(sp_call *call, sp_channel *ch, sp_op *op);
+/* Lets a channel the call owns go; one that has records left stays the call's (work list). */
+void baton__space_release_channel(sp_call *call, sp_channel *ch);
+/* A zeroed record of that kind from the calling thread's blocks (NULL, error recorded, when
+ * memory is short). */
+sp_op *baton__space_op_new(sp_call *call, sp_op_kind kind);
+/* Runs the chains the call owns until none is left, dispatching firings as it goes. */
+void baton__space_run_work(sp_call *call, sp_root *root);
+
+/* ---- space.c: the calls (counting, quiescence) and the core's API, used by recovery and
+ * compaction ---- */
 
 /* Pushes a SETTLE of every stored datum of every channel and runs the chains (after recovery):
  * what would take something fires; a turn that would take nothing (a persistent consumer over a
