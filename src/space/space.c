@@ -55,11 +55,14 @@
  *    again before it (re)registers, so at quiescence no waiting consumer matches stored data on
  *    all its channels, unless firing would remove nothing (a persistent or peeking consumer over
  *    persistent data) — the space is stable.
- *  - Consume at once. A plain one-channel consume (no flags) of a space without a log that
- *    claims its idle channel and finds a matching datum takes the oldest and fires on it there,
- *    without making a consumer: what top() would do for a consumer that fires on its first look
- *    (its block, the block's initialisation and its release were a third of a produce/consume
- *    pair). With a log, the FIRE record names a consumer, so such a consume goes the general way.
+ *  - Consume at once. A plain consume (no flags, up to 8 channels) of a space without a log
+ *    that claims all its channels idle, in climbing order, and finds a matching datum on each
+ *    takes the oldest of each and fires there, without making a consumer: what the top of its
+ *    climb would do for a consumer that fires on its first look (the consumer's block, its
+ *    initialisation and release were a third of a produce/consume pair). The claims never wait:
+ *    a busy channel sends the consume the general way, once the channels claimed so far are let
+ *    go unchanged. With a log, the FIRE record names a consumer, so such a consume goes the
+ *    general way too.
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
  *    for being alive or registered, one per record that names it; space_consumer.c).
@@ -268,62 +271,103 @@ static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_chan
     return 0;
 }
 
-/*
- * A plain one-channel consume of a space without a log (see DESIGN: Consume at once): the call
- * claims the idle channel and, when a datum matches, takes the oldest and fires on it without a
- * consumer block. Otherwise (nothing matches, or the channel is busy) a consumer is made and its
- * record runs as in any consume, in the frame when the call holds the channel.
- */
-static int consume_one(baton_space *space, const char *who, baton_value_view channel,
-                       baton_pattern *pattern, baton_continuation_fn fn, void *ctx,
-                       baton_value_view body, uint64_t *consumer_id)
+/* The widest consume that may be taken at once (its arrays live in the frame). */
+#define SP_AT_ONCE_MAX 8u
+
+/* The oldest datum of ch that pattern matches, or NULL. */
+static sp_datum *oldest_match(const sp_channel *ch, const baton_pattern *pattern)
 {
-    sp_channel *ch = baton__space_channel_get(space, channel, true);
-    if (ch == NULL)
-        return BATON_ENOMEM;
+    sp_datum *d = ch->data_head;
+    while (d && !baton_pattern_match(pattern, (baton_value_view){d->bytes, d->size}, NULL))
+        d = d->next;
+    return d;
+}
+
+/*
+ * A plain consume (no flags, at most SP_AT_ONCE_MAX channels) of a space without a log, taken
+ * at once if it can be (see DESIGN: Consume at once): the call claims its channels, in climbing
+ * order, while they are idle, and when it holds all of them and each has a matching datum, it
+ * takes the oldest of each and fires there, without making a consumer. Otherwise a consumer is
+ * made and its record runs as in any consume: in the frame when the call holds the one channel
+ * of a one-channel consume, else pushed (a join lets every channel it claimed go first, having
+ * changed nothing). A channel listed twice goes the general way, which refuses it.
+ */
+static int consume_at_once(baton_space *space, const char *who, const baton_value_view *channels,
+                           baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
+                           void *ctx, baton_value_view body, uint64_t *consumer_id)
+{
+    sp_channel *chs[SP_AT_ONCE_MAX];
+    const baton_pattern *pats[SP_AT_ONCE_MAX];
+    size_t caller_index[SP_AT_ONCE_MAX];
+    sp_datum *found[SP_AT_ONCE_MAX];
+    bool twice = false;
+    for (size_t i = 0; i < n; i++) { /* insertion into climbing order, as consumer_new sorts */
+        sp_channel *ch = baton__space_channel_get(space, channels[i], true);
+        if (ch == NULL)
+            return BATON_ENOMEM;
+        size_t j = i;
+        for (; j > 0; j--) {
+            int c = chs[j - 1]->hash != ch->hash
+                        ? (chs[j - 1]->hash < ch->hash ? -1 : 1)
+                        : baton__space_channel_cmp(chs[j - 1]->hash, chs[j - 1]->enc,
+                                                   chs[j - 1]->size, ch);
+            twice = twice || c == 0;
+            if (c <= 0)
+                break;
+            chs[j] = chs[j - 1];
+            pats[j] = pats[j - 1];
+            caller_index[j] = caller_index[j - 1];
+        }
+        chs[j] = ch;
+        pats[j] = patterns[i];
+        caller_index[j] = i;
+    }
     sp_call call = {space, NULL, NULL, false};
     sp_root root;
     sp_call_slot *slot = call_begin(space);
-    bool claimed = claim(ch);
-    if (claimed) {
-        sp_datum *d = ch->data_head;
-        while (d && !baton_pattern_match(pattern, (baton_value_view){d->bytes, d->size}, NULL))
-            d = d->next;
-        if (d != NULL) {
-            uint64_t id = take_id(space, &space->next_consumer, 1);
-            if (consumer_id != NULL) /* before the continuation runs, as in consume */
-                *consumer_id = id;
-            const baton_pattern *pats[1] = {pattern};
-            const size_t caller_index[1] = {0};
-            baton__space_fire_collect_with(&call, 1, pats, caller_index, fn, ctx, &d, 0);
-            if (!d->persistent)
-                baton__space_data_remove(ch, d);
-            baton__space_release_channel(&call, ch);
-            call_end(&call, slot, &root, false);
-            return 0;
-        }
+    size_t held = 0;
+    while (!twice && held < n && claim(chs[held]))
+        held++;
+    bool all = held == n && !twice;
+    for (size_t i = 0; all && i < n; i++)
+        all = (found[i] = oldest_match(chs[i], pats[i])) != NULL;
+    if (all) {
+        uint64_t id = take_id(space, &space->next_consumer, 1);
+        if (consumer_id != NULL) /* before the continuation runs, as in consume */
+            *consumer_id = id;
+        baton__space_fire_collect_with(&call, n, pats, caller_index, fn, ctx, found, 0);
+        for (size_t i = 0; i < n; i++)
+            if (!found[i]->persistent)
+                baton__space_data_remove(chs[i], found[i]);
     }
-    sp_consumer *k = NULL;
+    /* A one-channel consume keeps its channel for its record below. */
+    bool keep = !all && n == 1 && held == 1;
+    for (size_t i = 0; i < held && !keep; i++)
+        baton__space_release_channel(&call, chs[i]);
+    int rc = 0;
     sp_op op; /* the frame's record: it runs in call_end, below */
-    int rc = baton__space_consumer_new(space, who, &channel, &pattern, 1, 0, body, &k);
-    if (rc == 0) {
-        k->fn = fn;
-        k->ctx = ctx;
-        k->id = take_id(space, &space->next_consumer, 1);
-        atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
-        uint64_t unchanged = consumer_id != NULL ? *consumer_id : 0;
-        if (consumer_id != NULL)
-            *consumer_id = k->id;
-        op = (sp_op){.kind = OP_CONSUME, .consumer = k};
-        if (call_enter(&call, ch, &op, claimed) != 0) {
-            baton__space_consumer_free(k);
+    if (!all) {
+        sp_consumer *k = NULL;
+        rc = baton__space_consumer_new(space, who, channels, patterns, n, 0, body, &k);
+        if (rc == 0) {
+            k->fn = fn;
+            k->ctx = ctx;
+            k->id = take_id(space, &space->next_consumer, 1);
+            atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
+            uint64_t unchanged = consumer_id != NULL ? *consumer_id : 0;
             if (consumer_id != NULL)
-                *consumer_id = unchanged;
-            rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
+                *consumer_id = k->id;
+            op = (sp_op){.kind = OP_CONSUME, .consumer = k};
+            if (call_enter(&call, k->chans[0], &op, keep) != 0) {
+                baton__space_consumer_free(k);
+                if (consumer_id != NULL)
+                    *consumer_id = unchanged;
+                rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
+            }
         }
+        if (rc != 0 && keep)
+            baton__space_release_channel(&call, chs[0]);
     }
-    if (rc != 0 && claimed)
-        baton__space_release_channel(&call, ch);
     call_end(&call, slot, &root, false);
     return rc;
 }
@@ -424,8 +468,8 @@ static inline int consume(baton_space *space, const baton_value_view *channels,
         if (!baton__view_valid(channels[i]))
             return baton__error(BATON_EINVAL, "%s: channel %zu is malformed", who, i);
     }
-    if (n == 1 && flags == 0 && space->log == NULL)
-        return consume_one(space, who, channels[0], patterns[0], fn, ctx, body, consumer_id);
+    if (n <= SP_AT_ONCE_MAX && flags == 0 && space->log == NULL)
+        return consume_at_once(space, who, channels, patterns, n, fn, ctx, body, consumer_id);
     sp_consumer *k = NULL;
     int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);
     if (rc != 0)
