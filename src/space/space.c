@@ -55,14 +55,13 @@
  *    again before it (re)registers, so at quiescence no waiting consumer matches stored data on
  *    all its channels, unless firing would remove nothing (a persistent or peeking consumer over
  *    persistent data) — the space is stable.
- *  - Consume at once. A plain consume (no flags, up to 8 channels) of a space without a log
- *    that claims all its channels idle, in climbing order, and finds a matching datum on each
- *    takes the oldest of each and fires there, without making a consumer: what the top of its
- *    climb would do for a consumer that fires on its first look (the consumer's block, its
- *    initialisation and release were a third of a produce/consume pair). The claims never wait:
- *    a busy channel sends the consume the general way, once the channels claimed so far are let
- *    go unchanged. With a log, the FIRE record names a consumer, so such a consume goes the
- *    general way too.
+ *  - Consume at once. A plain consume (no flags, up to 8 channels) that claims all its channels
+ *    idle, in climbing order, and finds a matching datum on each takes the oldest of each and
+ *    fires there, without making a consumer: what the top of its climb would do for a consumer
+ *    that fires on its first look (the consumer's block, its initialisation and release were a
+ *    third of a produce/consume pair), the same FIRE record included (space_log.c). The claims
+ *    never wait: a busy channel sends the consume the general way, once the channels claimed so
+ *    far are let go unchanged. Not in SYNC mode, whose calls wait for their record.
  *  - A consumer's mutable state (registered, its scratch array) is touched only by a thread
  *    holding all its channels, so it needs no atomics; its lifetime is a reference count (one
  *    for being alive or registered, one per record that names it; space_consumer.c).
@@ -284,7 +283,7 @@ static sp_datum *oldest_match(const sp_channel *ch, const baton_pattern *pattern
 }
 
 /*
- * A plain consume (no flags, at most SP_AT_ONCE_MAX channels) of a space without a log, taken
+ * A plain consume (no flags, at most SP_AT_ONCE_MAX channels) of a space that is not SYNC, taken
  * at once if it can be (see DESIGN: Consume at once): the call claims its channels, in climbing
  * order, while they are idle, and when it holds all of them and each has a matching datum, it
  * takes the oldest of each and fires there, without making a consumer. Otherwise a consumer is
@@ -335,7 +334,11 @@ static int consume_at_once(baton_space *space, const char *who, const baton_valu
         uint64_t id = take_id(space, &space->next_consumer, 1);
         if (consumer_id != NULL) /* before the continuation runs, as in consume */
             *consumer_id = id;
-        baton__space_fire_collect_with(&call, n, pats, caller_index, fn, ctx, found, 0);
+        uint64_t *clocks[SP_AT_ONCE_MAX];
+        for (size_t i = 0; i < n; i++)
+            clocks[i] = &chs[i]->log_clock;
+        uint64_t seq = baton__space_log_fire_at_once(space, id, n, chs, found, clocks);
+        baton__space_fire_collect_with(&call, n, pats, caller_index, fn, ctx, found, seq);
         for (size_t i = 0; i < n; i++)
             if (!found[i]->persistent)
                 baton__space_data_remove(chs[i], found[i]);
@@ -468,7 +471,7 @@ static inline int consume(baton_space *space, const baton_value_view *channels,
         if (!baton__view_valid(channels[i]))
             return baton__error(BATON_EINVAL, "%s: channel %zu is malformed", who, i);
     }
-    if (n <= SP_AT_ONCE_MAX && flags == 0 && space->log == NULL)
+    if (n <= SP_AT_ONCE_MAX && flags == 0 && !sp_space_sync(space))
         return consume_at_once(space, who, channels, patterns, n, fn, ctx, body, consumer_id);
     sp_consumer *k = NULL;
     int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);

@@ -351,6 +351,13 @@ uint64_t baton__space_log_seen(baton_space *space, const sp_consumer *k, uint64_
  * logged, so its FIRE names id 0. Returns the record's seq. */
 uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
                                bool removed, bool logged);
+/* The FIRE of a plain consume taken at once (space.c: Consume at once), which has no consumer
+ * block: its id, its n channels in climbing order with their log clocks (clocks[i] is
+ * &chans[i]->log_clock), the stored data it takes (persistent ones stay). The record is the one
+ * baton__space_log_fire writes for a plain consumer that fires on its first look. */
+uint64_t baton__space_log_fire_at_once(baton_space *space, uint64_t consumer_id, size_t n,
+                                       sp_channel *const *chans, sp_datum *const *found,
+                                       uint64_t *const *clocks);
 
 /* ---- space_durable.c: the top, driving the core ----
  * Defines only public functions (baton_space_open, _quiesce, _compact, _sync, _get_stats,

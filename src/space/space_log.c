@@ -216,3 +216,37 @@ uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *con
     fire_source f = {k, found, removed, logged};
     return log_encoded(space, size, encode_fire, &f, k->clocks, k->n);
 }
+
+typedef struct fire_at_once_source {
+    uint64_t consumer_id;
+    size_t n;
+    sp_channel *const *chans;
+    sp_datum *const *found;
+} fire_at_once_source;
+
+static size_t encode_fire_at_once(void *ctx, unsigned char *out)
+{
+    const fire_at_once_source *f = ctx;
+    size_t w = baton__record_fire_head(out, f->consumer_id, true, f->n);
+    for (size_t i = 0; i < f->n; i++)
+        w += baton__record_fire_part(out + w,
+                                     (baton_value_view){f->chans[i]->enc, f->chans[i]->size},
+                                     f->found[i]->persistent ? 0 : f->found[i]->id);
+    return w;
+}
+
+/* The same record as baton__space_log_fire writes for a plain consumer that fires on its first
+ * look (gone, every datum found stored and so logged, taken unless persistent), from the
+ * consume's arrays instead of a consumer block. */
+uint64_t baton__space_log_fire_at_once(baton_space *space, uint64_t consumer_id, size_t n,
+                                       sp_channel *const *chans, sp_datum *const *found,
+                                       uint64_t *const *clocks)
+{
+    if (space->log == NULL)
+        return 0;
+    size_t size = baton__record_fire_head_max();
+    for (size_t i = 0; i < n; i++)
+        size += baton__record_fire_part_max((baton_value_view){chans[i]->enc, chans[i]->size});
+    fire_at_once_source f = {consumer_id, n, chans, found};
+    return log_encoded(space, size, encode_fire_at_once, &f, clocks, n);
+}
