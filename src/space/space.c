@@ -270,6 +270,39 @@ static int call_run(baton_space *space, sp_channel *ch, sp_op *op, bool one_chan
     return 0;
 }
 
+/* A consume's consumer, made and numbered, with its two references (alive, and its CONSUME
+ * record); its id is written to *consumer_id (the old value kept in *unchanged) before the call
+ * runs it, since its continuation may run inline and read it. */
+static int consumer_make(baton_space *space, const char *who, const baton_value_view *channels,
+                         baton_pattern *const *patterns, size_t n, unsigned flags,
+                         baton_continuation_fn fn, void *ctx, baton_value_view body,
+                         uint64_t *consumer_id, uint64_t *unchanged, sp_consumer **out)
+{
+    sp_consumer *k = NULL;
+    int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);
+    if (rc != 0)
+        return rc;
+    k->fn = fn;
+    k->ctx = ctx;
+    k->id = take_id(space, &space->next_consumer, 1);
+    atomic_init(&k->refs, 2);
+    *unchanged = consumer_id != NULL ? *consumer_id : 0;
+    if (consumer_id != NULL)
+        *consumer_id = k->id;
+    *out = k;
+    return 0;
+}
+
+/* Undoes consumer_make when its record could not be put (no block): BATON_ENOMEM. */
+static int consumer_unmake(sp_consumer *k, const char *who, uint64_t *consumer_id,
+                           uint64_t unchanged)
+{
+    baton__space_consumer_free(k);
+    if (consumer_id != NULL)
+        *consumer_id = unchanged;
+    return baton__error(BATON_ENOMEM, "%s: out of memory", who);
+}
+
 /* The widest consume that may be taken at once (its arrays live in the frame). */
 #define SP_AT_ONCE_MAX 8u
 
@@ -295,31 +328,19 @@ static int consume_at_once(baton_space *space, const char *who, const baton_valu
                            baton_pattern *const *patterns, size_t n, baton_continuation_fn fn,
                            void *ctx, baton_value_view body, uint64_t *consumer_id)
 {
+    sp_sort_entry entries[SP_AT_ONCE_MAX];
+    size_t first_twice = SIZE_MAX;
+    if (baton__space_channels_sorted(space, channels, n, entries, &first_twice) != 0)
+        return BATON_ENOMEM;
+    bool twice = first_twice != SIZE_MAX;
     sp_channel *chs[SP_AT_ONCE_MAX];
     const baton_pattern *pats[SP_AT_ONCE_MAX];
     size_t caller_index[SP_AT_ONCE_MAX];
     sp_datum *found[SP_AT_ONCE_MAX];
-    bool twice = false;
-    for (size_t i = 0; i < n; i++) { /* insertion into climbing order, as consumer_new sorts */
-        sp_channel *ch = baton__space_channel_get(space, channels[i], true);
-        if (ch == NULL)
-            return BATON_ENOMEM;
-        size_t j = i;
-        for (; j > 0; j--) {
-            int c = chs[j - 1]->hash != ch->hash
-                        ? (chs[j - 1]->hash < ch->hash ? -1 : 1)
-                        : baton__space_channel_cmp(chs[j - 1]->hash, chs[j - 1]->enc,
-                                                   chs[j - 1]->size, ch);
-            twice = twice || c == 0;
-            if (c <= 0)
-                break;
-            chs[j] = chs[j - 1];
-            pats[j] = pats[j - 1];
-            caller_index[j] = caller_index[j - 1];
-        }
-        chs[j] = ch;
-        pats[j] = patterns[i];
-        caller_index[j] = i;
+    for (size_t j = 0; j < n; j++) {
+        chs[j] = entries[j].ch;
+        pats[j] = patterns[entries[j].index];
+        caller_index[j] = entries[j].index;
     }
     sp_call call = {space, NULL, NULL, false};
     sp_root root;
@@ -351,22 +372,13 @@ static int consume_at_once(baton_space *space, const char *who, const baton_valu
     sp_op op; /* the frame's record: it runs in call_end, below */
     if (!all) {
         sp_consumer *k = NULL;
-        rc = baton__space_consumer_new(space, who, channels, patterns, n, 0, body, &k);
+        uint64_t unchanged = 0;
+        rc = consumer_make(space, who, channels, patterns, n, 0, fn, ctx, body, consumer_id,
+                           &unchanged, &k);
         if (rc == 0) {
-            k->fn = fn;
-            k->ctx = ctx;
-            k->id = take_id(space, &space->next_consumer, 1);
-            atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
-            uint64_t unchanged = consumer_id != NULL ? *consumer_id : 0;
-            if (consumer_id != NULL)
-                *consumer_id = k->id;
             op = (sp_op){.kind = OP_CONSUME, .consumer = k};
-            if (call_enter(&call, k->chans[0], &op, keep) != 0) {
-                baton__space_consumer_free(k);
-                if (consumer_id != NULL)
-                    *consumer_id = unchanged;
-                rc = baton__error(BATON_ENOMEM, "%s: out of memory", who);
-            }
+            if (call_enter(&call, k->chans[0], &op, keep) != 0)
+                rc = consumer_unmake(k, who, consumer_id, unchanged);
         }
         if (rc != 0 && keep)
             baton__space_release_channel(&call, chs[0]);
@@ -474,27 +486,15 @@ static inline int consume(baton_space *space, const baton_value_view *channels,
     if (n <= SP_AT_ONCE_MAX && flags == 0 && !sp_space_sync(space))
         return consume_at_once(space, who, channels, patterns, n, fn, ctx, body, consumer_id);
     sp_consumer *k = NULL;
-    int rc = baton__space_consumer_new(space, who, channels, patterns, n, flags, body, &k);
+    uint64_t unchanged = 0;
+    int rc = consumer_make(space, who, channels, patterns, n, flags, fn, ctx, body, consumer_id,
+                           &unchanged, &k);
     if (rc != 0)
         return rc;
-    k->fn = fn;
-    k->ctx = ctx;
-    k->id = take_id(space, &space->next_consumer, 1);
-    atomic_init(&k->refs, 2); /* alive, and the CONSUME record */
-    /* Written before the call runs: its continuation may run inline, and may read it. */
-    uint64_t unchanged = 0;
-    if (consumer_id != NULL) {
-        unchanged = *consumer_id;
-        *consumer_id = k->id;
-    }
     sp_op op = {.kind = OP_CONSUME, .consumer = k};
     /* k is the record's from here: another thread may run it, and free k, at any time. */
-    if (call_run(space, k->chans[0], &op, n == 1) != 0) {
-        baton__space_consumer_free(k);
-        if (consumer_id != NULL)
-            *consumer_id = unchanged;
-        return baton__error(BATON_ENOMEM, "%s: out of memory", who);
-    }
+    if (call_run(space, k->chans[0], &op, n == 1) != 0)
+        return consumer_unmake(k, who, consumer_id, unchanged);
     return 0;
 }
 

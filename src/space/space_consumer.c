@@ -35,12 +35,6 @@ bool baton__space_consumer_fits(size_t n)
     return n <= (SIZE_MAX - sizeof(sp_consumer)) / SP_CONSUMER_PER_CHANNEL;
 }
 
-/* A channel of a consume and its place in the caller's list, sorted by channel then place. */
-typedef struct sp_sort_entry {
-    sp_channel *ch;
-    uint64_t hash; /* ch's, copied: most comparisons end on it, without a load through ch */
-    size_t index;
-} sp_sort_entry;
 
 #define SP_SORT_INLINE 16u
 
@@ -55,6 +49,36 @@ static int by_channel_then_index(const void *a, const void *b)
     if (x->ch != y->ch)
         return baton__space_channel_cmp(x->hash, x->ch->enc, x->ch->size, y->ch);
     return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int baton__space_channels_sorted(baton_space *space, const baton_value_view *channels, size_t n,
+                                 sp_sort_entry *entries, size_t *twice)
+{
+    for (size_t i = 0; i < n; i++) {
+        sp_channel *ch = baton__space_channel_get(space, channels[i], true);
+        if (ch == NULL)
+            return BATON_ENOMEM;
+        entries[i] = (sp_sort_entry){ch, ch->hash, i};
+    }
+    if (n > SP_SORT_INLINE) {
+        qsort(entries, n, sizeof *entries, by_channel_then_index);
+    } else {
+        /* A few channels: an insertion sort, without qsort's call per comparison. */
+        for (size_t i = 1; i < n; i++) {
+            sp_sort_entry e = entries[i];
+            size_t j = i;
+            while (j > 0 && by_channel_then_index(&entries[j - 1], &e) > 0) {
+                entries[j] = entries[j - 1];
+                j--;
+            }
+            entries[j] = e;
+        }
+    }
+    *twice = SIZE_MAX;
+    for (size_t j = 1; j < n; j++)
+        if (entries[j - 1].ch == entries[j].ch && entries[j].index < *twice)
+            *twice = entries[j].index;
+    return 0;
 }
 
 int baton__space_consumer_new(baton_space *space, const char *who, const baton_value_view *channels,
@@ -114,37 +138,17 @@ int baton__space_consumer_new(baton_space *space, const char *who, const baton_v
         return baton__error(BATON_ENOMEM, "%s: out of memory for a consumer of %zu channels", who,
                             n);
     }
-    for (size_t i = 0; i < n; i++) {
-        sp_channel *ch = baton__space_channel_get(space, channels[i], true);
-        if (ch == NULL) {
-            if (entries != inline_entries)
-                baton__free(entries);
-            baton__space_consumer_free(k);
-            return BATON_ENOMEM;
-        }
-        entries[i] = (sp_sort_entry){ch, ch->hash, i};
+    size_t twice = SIZE_MAX;
+    if (baton__space_channels_sorted(space, channels, n, entries, &twice) != 0) {
+        if (entries != inline_entries)
+            baton__free(entries);
+        baton__space_consumer_free(k);
+        return BATON_ENOMEM;
     }
-    if (n > SP_SORT_INLINE) {
-        qsort(entries, n, sizeof *entries, by_channel_then_index);
-    } else {
-        /* A few channels: an insertion sort, without qsort's call per comparison. */
-        for (size_t i = 1; i < n; i++) {
-            sp_sort_entry e = entries[i];
-            size_t j = i;
-            while (j > 0 && by_channel_then_index(&entries[j - 1], &e) > 0) {
-                entries[j] = entries[j - 1];
-                j--;
-            }
-            entries[j] = e;
-        }
-    }
-    size_t twice = SIZE_MAX; /* the first listed index that repeats an earlier channel */
     for (size_t j = 0; j < n; j++) {
         k->chans[j] = entries[j].ch;
         k->pats[j] = patterns[entries[j].index];
         k->caller_index[j] = entries[j].index;
-        if (j > 0 && k->chans[j - 1] == k->chans[j] && entries[j].index < twice)
-            twice = entries[j].index;
     }
     if (entries != inline_entries)
         baton__free(entries);

@@ -300,6 +300,19 @@ void baton__space_consumer_unref(sp_consumer *k);
  * reference. */
 void baton__space_unregister(sp_consumer *k);
 
+/* A channel of a consume and its place in the caller's list (space_consumer.c sorts them). */
+typedef struct sp_sort_entry {
+    sp_channel *ch;
+    uint64_t hash; /* ch's, copied: most comparisons end on it, without a load through ch */
+    size_t index;
+} sp_sort_entry;
+/* The n channels of a consume, found (made when new) and sorted by (hash, encoding), the order
+ * joins climb in, then by the caller's index: entries[j] = (channel, hash, caller's index).
+ * *twice: the first later-listed index of a channel listed twice (SIZE_MAX: none). Returns 0, or
+ * BATON_ENOMEM (a channel could not be made). */
+int baton__space_channels_sorted(baton_space *space, const baton_value_view *channels, size_t n,
+                                 sp_sort_entry *entries, size_t *twice);
+
 /* ---- space_fire.c: firings and the continuations they run ---- */
 
 /* Whether the calling thread is running a continuation of this space / of any space. */

@@ -176,77 +176,65 @@ uint64_t baton__space_log_seen(baton_space *space, const sp_consumer *k, uint64_
 
 /* The id the FIRE of k names for found, the datum k matched at one channel: 0 unless k takes it
  * and its PUT is logged (see baton__space_log_fire). */
-static uint64_t fire_datum_id(const sp_consumer *k, const sp_datum *found, bool logged)
+/* A FIRE's fields: the consumer's id and channels (in climbing order), the data found, whether
+ * the consumer is gone, whether the data's PUTs are logged, whether it peeks. */
+typedef struct fire_source {
+    uint64_t consumer_id;
+    size_t n;
+    sp_channel *const *chans;
+    sp_datum *const *found;
+    bool removed, logged, peek;
+} fire_source;
+
+/* The datum id a FIRE names for found: the datum when the consumer takes it (it neither peeks
+ * nor is the datum persistent) and its PUT is logged, else 0. */
+static uint64_t fire_datum_id(const fire_source *f, const sp_datum *found)
 {
-    bool taken = logged && !(k->flags & BATON_CONSUME_PEEK) && !found->persistent;
+    bool taken = f->logged && !f->peek && !found->persistent;
     return taken ? found->id : 0;
 }
-
-typedef struct fire_source {
-    const sp_consumer *k;
-    sp_datum *const *found;
-    bool removed, logged;
-} fire_source;
 
 static size_t encode_fire(void *ctx, unsigned char *out)
 {
     const fire_source *f = ctx;
-    const sp_consumer *k = f->k;
-    size_t w = baton__record_fire_head(out, k->id, f->removed, k->n);
-    for (size_t i = 0; i < k->n; i++)
+    size_t w = baton__record_fire_head(out, f->consumer_id, f->removed, f->n);
+    for (size_t i = 0; i < f->n; i++)
         w += baton__record_fire_part(out + w,
-                                     (baton_value_view){k->chans[i]->enc, k->chans[i]->size},
-                                     fire_datum_id(k, f->found[i], f->logged));
+                                     (baton_value_view){f->chans[i]->enc, f->chans[i]->size},
+                                     fire_datum_id(f, f->found[i]));
     return w;
 }
 
 /* Encodes the FIRE from the consumer's own channels, a part at a time and straight into the
  * log's lane, so that a join of any width needs no array of parts and no buffer (a record too
  * long for the lane goes to the heap inside the log, as any long record does). */
-uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
-                               bool removed, bool logged)
+static uint64_t log_fire(baton_space *space, fire_source *f, uint64_t *const *clocks)
 {
     if (space->log == NULL)
         return 0;
     /* A bound, not the exact size: the encoder returns the length (DESIGN). */
     size_t size = baton__record_fire_head_max();
-    for (size_t i = 0; i < k->n; i++)
-        size +=
-            baton__record_fire_part_max((baton_value_view){k->chans[i]->enc, k->chans[i]->size});
-    fire_source f = {k, found, removed, logged};
-    return log_encoded(space, size, encode_fire, &f, k->clocks, k->n);
+    for (size_t i = 0; i < f->n; i++)
+        size += baton__record_fire_part_max(
+            (baton_value_view){f->chans[i]->enc, f->chans[i]->size});
+    return log_encoded(space, size, encode_fire, f, clocks, f->n);
 }
 
-typedef struct fire_at_once_source {
-    uint64_t consumer_id;
-    size_t n;
-    sp_channel *const *chans;
-    sp_datum *const *found;
-} fire_at_once_source;
-
-static size_t encode_fire_at_once(void *ctx, unsigned char *out)
+uint64_t baton__space_log_fire(baton_space *space, sp_consumer *k, sp_datum *const *found,
+                               bool removed, bool logged)
 {
-    const fire_at_once_source *f = ctx;
-    size_t w = baton__record_fire_head(out, f->consumer_id, true, f->n);
-    for (size_t i = 0; i < f->n; i++)
-        w += baton__record_fire_part(out + w,
-                                     (baton_value_view){f->chans[i]->enc, f->chans[i]->size},
-                                     f->found[i]->persistent ? 0 : f->found[i]->id);
-    return w;
+    fire_source f = {k->id, k->n, k->chans, found, removed, logged,
+                     (k->flags & BATON_CONSUME_PEEK) != 0};
+    return log_fire(space, &f, k->clocks);
 }
 
 /* The same record as baton__space_log_fire writes for a plain consumer that fires on its first
- * look (gone, every datum found stored and so logged, taken unless persistent), from the
- * consume's arrays instead of a consumer block. */
+ * look (gone, every datum found stored and so logged, no peek), from the consume's arrays
+ * instead of a consumer block. */
 uint64_t baton__space_log_fire_at_once(baton_space *space, uint64_t consumer_id, size_t n,
                                        sp_channel *const *chans, sp_datum *const *found,
                                        uint64_t *const *clocks)
 {
-    if (space->log == NULL)
-        return 0;
-    size_t size = baton__record_fire_head_max();
-    for (size_t i = 0; i < n; i++)
-        size += baton__record_fire_part_max((baton_value_view){chans[i]->enc, chans[i]->size});
-    fire_at_once_source f = {consumer_id, n, chans, found};
-    return log_encoded(space, size, encode_fire_at_once, &f, clocks, n);
+    fire_source f = {consumer_id, n, chans, found, true, true, false};
+    return log_fire(space, &f, clocks);
 }
