@@ -20,8 +20,8 @@
  * Calls go one way, top down: space_durable.c calls every file below it; space_lifecycle.c
  * calls space_table.c, space_consumer.c, space_seen.c, space_lock.c and space_mem.c; space.c calls
  * space_chain.c and the files space_chain.c calls: space_fire.c, space_log.c, space_consumer.c,
- * space_table.c, space_seen.c, space_lock.c and space_mem.c; space_recover.c calls space_consumer.c, space_table.c and space_seen.c;
- * space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
+ * space_table.c, space_seen.c, space_lock.c and space_mem.c; space_recover.c calls
+ * space_consumer.c, space_table.c and space_seen.c; space_consumer.c calls space_table.c and space_mem.c; space_table.c and space_fire.c call
  * space_mem.c, which calls none of them. No file calls one above it (scripts/check-file-cycles
  * finds pairs that do).
  */

@@ -31,7 +31,8 @@
  *    SP_MEM_KEEP and back to the heap, to be allocated again (join3 at 2 workers: 170,000 heap
  *    blocks per million joins, malloc and free 9% of its profile; now about 1,300).
  *    Larger records (a wide join's consumer, a large datum) and blocks made when memory for the
- *    lists was short have no owner and go to the heap. Records need 8-byte alignment at most (the header's size).
+ *    lists was short have no owner and go to the heap. Records need 8-byte alignment at most
+ *    (the header's size).
  *  - The same per-thread block holds the thread's call counters (space.c, DESIGN: Quiescence):
  *    quiesce sums them over the registry, which only grows, so a thread's counters stay
  *    readable for the space's life.
