@@ -14,7 +14,8 @@
  *  - a consumer made with an empty body view has the body nil, as one made by consume;
  *  - a call from outside continuations made on a worker of the pool runs the continuations of
  *    its firings on its own thread before it returns, and a call from such a continuation
- *    returns before the continuation of the firing it made runs;
+ *    returns before the continuation of the firing it made runs, and a call from a thread that
+ *    is no worker of the pool returns once its firings' continuations have run;
  *  - the config's struct_size, for create and open: 0 and this header's size work, a larger or
  *    a partial one is BATON_EINVAL and makes nothing, an older header's shorter struct leaves
  *    the fields past it at their defaults.
@@ -448,6 +449,47 @@ static void test_continuations_on_the_calling_worker(void **state)
     baton_pattern_destroy(o.pat);
 }
 
+/* ---- a call from an outside thread waits for its firings' continuations ---- */
+
+static int count_fn(void *ctx, const baton_match *match)
+{
+    (void)match;
+    atomic_fetch_add((atomic_int *)ctx, 1);
+    return 0;
+}
+
+/* "A call from any other thread makes each a pool task and returns once they have run": from
+ * the test's own thread (no worker of the pool), a consume that finds its datum, a produce that
+ * a waiting consumer takes, and a join that its last datum completes each return with the
+ * continuation already run, with no quiesce between. */
+static void test_outside_call_waits_for_its_continuations(void **state)
+{
+    (void)state;
+    baton_space *space = space_new();
+    baton_pattern *pat = bt_pattern("Int");
+    baton_pattern *pats[2] = {pat, pat};
+    uint8_t a[9] = {0x08, 0, 0, 0, 0, 0, 0, 0, 1}, b[9] = {0x08, 0, 0, 0, 0, 0, 0, 0, 2};
+    uint8_t datum[9] = {0x03, 0, 0, 0, 0, 0, 0, 0, 7};
+    baton_value_view ca = {a, 9}, chans[2] = {{a, 9}, {b, 9}}, d = {datum, 9};
+    atomic_int ran = 0;
+    for (int i = 0; i < 200; i++) {
+        bt_assert_rc(baton_space_produce(space, ca, d, false), 0);
+        bt_assert_rc(baton_space_consume(space, &ca, &pat, 1, count_fn, &ran, 0, NULL), 0);
+        assert_int_equal(atomic_load(&ran), 3 * i + 1); /* consume found its datum */
+        bt_assert_rc(baton_space_consume(space, &ca, &pat, 1, count_fn, &ran, 0, NULL), 0);
+        bt_assert_rc(baton_space_produce(space, ca, d, false), 0);
+        assert_int_equal(atomic_load(&ran), 3 * i + 2); /* the waiting consumer took it */
+        bt_assert_rc(baton_space_produce(space, chans[0], d, false), 0);
+        bt_assert_rc(baton_space_consume(space, chans, pats, 2, count_fn, &ran, 0, NULL), 0);
+        assert_int_equal(atomic_load(&ran), 3 * i + 2); /* the join waits for b */
+        bt_assert_rc(baton_space_produce(space, chans[1], d, false), 0);
+        assert_int_equal(atomic_load(&ran), 3 * i + 3); /* b's datum completed it */
+    }
+    bt_assert_rc(baton_space_quiesce(space), 0);
+    baton_space_destroy(space);
+    baton_pattern_destroy(pat);
+}
+
 int main(int argc, char **argv)
 {
     g_workers = bt_init(argc, argv, 4);
@@ -459,6 +501,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_empty_body),
         cmocka_unit_test(test_config_struct_size),
         cmocka_unit_test(test_continuations_on_the_calling_worker),
+        cmocka_unit_test(test_outside_call_waits_for_its_continuations),
     };
     return cmocka_run_group_tests_name("space/contract", tests, group_setup, group_teardown);
 }
